@@ -1,0 +1,65 @@
+# leadflow: the README's two commands are `make demo` and `make test`.
+# Everything else (virtualenv, packages, local servers) is installed and started from here.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test test-all lint format dev up down status clean distclean
+
+help:
+	@echo "make demo      install, start local servers, migrate, seed, run the demo"
+	@echo "make test      run the test suite against real local servers (what CI runs)"
+	@echo "make lint      ruff check + format check"
+	@echo "make dev       dagster dev (UI on http://127.0.0.1:3000)"
+	@echo "make down      stop the local servers"
+	@echo "make clean     stop servers, remove .leadflow/ state (databases!)"
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "leadflow needs Python >= 3.11 (found " + sys.version.split()[0] + "); set PYTHON=python3.11")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/leadflow up
+	$(BIN)/leadflow migrate
+	$(BIN)/leadflow seed
+	$(BIN)/leadflow demo
+
+test: install
+	$(BIN)/python -m pytest -m "not bench"
+
+test-all: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check dagster_project tests scripts
+	$(BIN)/ruff format --check dagster_project tests scripts
+
+format: install
+	$(BIN)/ruff format dagster_project tests scripts
+	$(BIN)/ruff check --fix dagster_project tests scripts
+
+dev: install
+	$(BIN)/leadflow up
+	$(BIN)/dagster dev
+
+up: install
+	$(BIN)/leadflow up
+
+down:
+	test ! -x $(BIN)/leadflow || $(BIN)/leadflow down
+
+status: install
+	$(BIN)/leadflow status
+
+clean: down
+	rm -rf .leadflow .pytest_cache
+
+distclean: clean
+	rm -rf $(VENV) *.egg-info

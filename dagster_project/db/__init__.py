@@ -1,0 +1,1 @@
+"""Database plumbing: migration runner, seed loader, COPY/upsert loaders, SQL helpers."""

@@ -1,0 +1,97 @@
+"""Local Bolt graph server: ArcadeDB (`arcadedb-embedded`) with its Bolt plugin.
+
+The official `neo4j` driver connects to it and sees "Neo4j/5.26.0 compatible". The JVM runs in
+its own process (`graph_server.py`) so that a leadflow command can exit while the server goes on.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from dagster_project import settings
+from dagster_project.services.base import (
+    LOOPBACK,
+    LocalService,
+    ServiceError,
+    free_port,
+    pid_alive,
+    port_accepts,
+    wait_for,
+)
+
+LOCAL_USER = "root"  # ArcadeDB's administrator; the Bolt plugin authenticates against it
+DEFAULT_LOCAL_PASSWORD = "leadflow-local"  # loopback-only development server, not a secret
+DATABASE = "neo4j"
+
+
+def graph_auth() -> tuple[str, str]:
+    """(user, password) for the graph in use: NEO4J_USER/NEO4J_PASSWORD or the local default."""
+    return (
+        settings.env("NEO4J_USER", LOCAL_USER),
+        settings.env("NEO4J_PASSWORD", DEFAULT_LOCAL_PASSWORD),
+    )
+
+
+def graph_database() -> str:
+    return settings.env("NEO4J_DATABASE", DATABASE)
+
+
+class GraphService(LocalService):
+    name = "graph"
+    external_env = ("NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD")
+    port_env = "LEADFLOW_BOLT_PORT"
+    preferred_port = 57687
+
+    def external_url(self) -> str:
+        return settings.env("NEO4J_URI")
+
+    def _url(self, state: dict) -> str:
+        return f"bolt://{LOOPBACK}:{state['port']}"
+
+    def _start(self, port: int) -> dict:
+        http_port = settings.env_int("LEADFLOW_GRAPH_HTTP_PORT") or free_port(port + 1)
+        _, password = graph_auth()
+        cmd = [
+            sys.executable,
+            "-m",
+            "dagster_project.services.graph_server",
+            "--root", str(self.home / "databases"),
+            "--bolt-port", str(port),
+            "--http-port", str(http_port),
+            "--password", password,
+            "--database", graph_database(),
+            "--heap", settings.env("LEADFLOW_GRAPH_HEAP", "2g"),
+        ]  # fmt: skip
+        with open(self.log_file, "ab") as log:
+            proc = subprocess.Popen(
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.home,
+                start_new_session=True,
+            )
+        ready = self.home / "ready"
+        ready.unlink(missing_ok=True)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise ServiceError(
+                    f"graph server exited with {proc.returncode} while starting; see {self.log_file}"
+                )
+            if ready.exists() and port_accepts(port):
+                break
+            time.sleep(0.3)
+        else:
+            proc.terminate()
+            raise ServiceError(f"graph server did not become ready in 120s; see {self.log_file}")
+        return {"pid": proc.pid, "port": port, "http_port": http_port}
+
+    def _healthy(self, state: dict) -> bool:
+        return pid_alive(state.get("pid")) and port_accepts(state["port"])
+
+    def _stop(self, state: dict) -> None:
+        super()._stop(state)
+        wait_for(lambda: not port_accepts(state["port"]), 20, "the Bolt port to close")

@@ -1,0 +1,51 @@
+"""Where things live and how they are reached, read from the environment.
+
+Every setting has a local default so that `make demo` and `make test` work on a fresh machine;
+production deployments point the pipeline at real servers through the documented variables.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def project_root() -> Path:
+    """The repository root: the package's parent in a checkout, else the working directory."""
+    explicit = os.environ.get("LEADFLOW_PROJECT_DIR")
+    if explicit:
+        return Path(explicit).resolve()
+    candidate = PACKAGE_DIR.parent
+    if (candidate / "pyproject.toml").exists() and (candidate / "migrations").is_dir():
+        return candidate
+    return Path.cwd()
+
+
+def leadflow_home() -> Path:
+    """State directory of the embedded local servers (`.leadflow/` by default)."""
+    return Path(os.environ.get("LEADFLOW_HOME") or project_root() / ".leadflow").resolve()
+
+
+def migrations_dir() -> Path:
+    return Path(os.environ.get("LEADFLOW_MIGRATIONS_DIR") or project_root() / "migrations")
+
+
+def seeds_dir() -> Path:
+    return Path(os.environ.get("LEADFLOW_SEEDS_DIR") or project_root() / "seeds")
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def env_int(name: str, default: int | None = None) -> int | None:
+    value = env(name)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be an integer, got {value!r}") from exc

@@ -1,0 +1,54 @@
+"""`leadflow migrate` / `seed` / `demo` end to end against a fresh database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def _leadflow(url: str, *args: str):
+    env = dict(os.environ, POSTGRES_URL=url)
+    return subprocess.run(
+        [sys.executable, "-m", "dagster_project.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_migrate_status_down_up_seed_demo(make_database):
+    url = make_database("cli")
+    status = _leadflow(url, "migrate", "status")
+    assert status.returncode == 0 and "pending" in status.stdout
+
+    up = _leadflow(url, "migrate")
+    assert up.returncode == 0, up.stderr
+    assert "applied  002_epic3_crm_tables" in up.stdout
+    assert _leadflow(url, "migrate").stdout.strip() == "migrations: up to date"
+
+    down = _leadflow(url, "migrate", "down", "--to", "0")
+    assert down.returncode == 0, down.stderr
+    assert down.stdout.splitlines()[0].startswith("reverted 002_")
+    assert _leadflow(url, "migrate", "up").returncode == 0
+
+    seed = _leadflow(url, "seed")
+    assert seed.returncode == 0, seed.stderr
+
+    demo = _leadflow(url, "demo")
+    assert demo.returncode == 0, demo.stderr
+    counts = dict(
+        line.rsplit(None, 1) for line in demo.stdout.splitlines()[2:] if line.strip()
+    )
+    assert int(counts["leads"]) > 0 and int(counts["dnc_list"]) > 0
+
+
+def test_seed_on_unmigrated_database_is_a_clear_error(make_database):
+    result = _leadflow(make_database("cliseed"), "seed")
+    assert result.returncode == 1
+    assert "leadflow migrate" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,121 @@
+"""The local servers through the CLI, in a private LEADFLOW_HOME: start, report, reuse, stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+from neo4j import GraphDatabase
+from pymongo import MongoClient
+
+from dagster_project.services.base import port_accepts, port_is_free
+from dagster_project.services.graph import graph_auth
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+EXTERNAL_VARS = ("POSTGRES_URL", "NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD", "MONGO_URL")
+
+
+def _leadflow(home: Path, *args: str, extra_env: dict[str, str] | None = None):
+    env = {k: v for k, v in os.environ.items() if k not in EXTERNAL_VARS}
+    env["LEADFLOW_HOME"] = str(home)
+    env.update(extra_env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "dagster_project.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def home(tmp_path: Path):
+    home = tmp_path / "leadflow-home"
+    yield home
+    _leadflow(home, "down")  # never leave servers behind, whatever the test did
+
+
+def test_services_start_from_nothing_report_reuse_and_stop(home: Path):
+    first = _leadflow(home, "up")
+    assert first.returncode == 0, first.stderr
+    status = json.loads(_leadflow(home, "status", "--json").stdout)
+    assert {name: st["mode"] for name, st in status.items()} == {
+        "postgres": "running",
+        "graph": "running",
+        "mongo": "running",
+    }
+    urls = {name: st["url"] for name, st in status.items()}
+    pids = {name: st["pid"] for name, st in status.items()}
+    assert urls["postgres"].startswith("postgresql://postgres@127.0.0.1:")
+    assert urls["graph"].startswith("bolt://127.0.0.1:")
+    assert urls["mongo"].startswith("mongodb://127.0.0.1:")
+    assert "compatible" in status["graph"]["detail"]["server"]
+
+    # each URL really serves its protocol
+    with psycopg.connect(urls["postgres"]) as conn:
+        assert conn.execute("select current_database()").fetchone()[0] == "leadflow"
+    with GraphDatabase.driver(urls["graph"], auth=graph_auth()) as driver:
+        records, _, _ = driver.execute_query("RETURN 41 + 1 AS answer")
+        assert records[0]["answer"] == 42
+    with MongoClient(urls["mongo"], serverSelectionTimeoutMS=5000) as client:
+        client.lf.probe.insert_one({"x": 1})
+        assert client.lf.probe.count_documents({"x": 1}) == 1
+
+    db_url = _leadflow(home, "db", "url")
+    assert db_url.stdout == urls["postgres"] + "\n"
+
+    again = _leadflow(home, "up")
+    assert again.returncode == 0, again.stderr
+    status_again = json.loads(_leadflow(home, "status", "--json").stdout)
+    assert {name: st["pid"] for name, st in status_again.items()} == pids
+
+    stopped = _leadflow(home, "down")
+    assert stopped.returncode == 0, stopped.stderr
+    assert stopped.stdout.count("stopped") == 3
+    ports = [int(url.rsplit(":", 1)[1].split("/")[0]) for url in urls.values()]
+    assert not any(port_accepts(port) for port in ports)
+    final = json.loads(_leadflow(home, "status", "--json").stdout)
+    assert {st["mode"] for st in final.values()} == {"stopped"}
+
+    # data survives a restart
+    _leadflow(home, "up", "mongo")
+    url = json.loads(_leadflow(home, "status", "--json").stdout)["mongo"]["url"]
+    with MongoClient(url, serverSelectionTimeoutMS=5000) as client:
+        assert client.lf.probe.count_documents({"x": 1}) == 1
+
+
+def test_configured_port_is_used_and_a_taken_one_is_a_clear_error(home: Path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _leadflow(home, "up", "mongo", extra_env={"LEADFLOW_MONGO_PORT": str(port)})
+        assert result.returncode == 1
+        assert f"port {port}" in result.stderr and "LEADFLOW_MONGO_PORT" in result.stderr
+        assert "Traceback" not in result.stderr
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    assert port_is_free(free)
+    result = _leadflow(home, "up", "mongo", extra_env={"LEADFLOW_MONGO_PORT": str(free)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == f"mongodb://127.0.0.1:{free}/"
+
+
+def test_external_deployment_is_used_and_never_started_or_stopped(home: Path, pg_server_url):
+    env = {"POSTGRES_URL": pg_server_url}
+    assert _leadflow(home, "db", "url", extra_env=env).stdout.strip() == pg_server_url
+    status = json.loads(_leadflow(home, "status", "--json", extra_env=env).stdout)
+    assert status["postgres"]["mode"] == "external"
+    down = _leadflow(home, "down", "postgres", extra_env=env)
+    assert "external, left alone" in down.stdout
+    assert not (home / "postgres" / "data").exists()
