@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from pathlib import Path
 
 import click
+import psycopg
 
 from dagster_project.db import migrate as migrations
 from dagster_project.db.seed import SeedError, load_seed, table_counts
@@ -180,6 +182,157 @@ def migrate_status_cmd() -> None:
         sys.exit(1)
 
 
+# -- import -----------------------------------------------------------------------------------
+SUMMARY_KEYS = ("rows_read", "inserted", "merged", "duplicates_in_file", "quarantined", "dnc")
+
+
+def _overall_status(files: list[dict]) -> str:
+    statuses = {f["status"] for f in files}
+    if statuses == {"failed"}:
+        return "failed"
+    if "failed" in statuses:
+        return "partial"
+    if statuses == {"skipped"}:
+        return "skipped"
+    return "succeeded"
+
+
+def _check_results(result) -> list[dict]:
+    return [
+        {
+            "check": evaluation.check_name,
+            "passed": evaluation.passed,
+            "severity": evaluation.severity.value,
+            "failing_count": (
+                evaluation.metadata["failing_count"].value
+                if "failing_count" in evaluation.metadata
+                else None
+            ),
+        }
+        for evaluation in result.get_asset_check_evaluations()
+    ]
+
+
+def _print_summary(files: list[dict], checks: list[dict]) -> None:
+    for f in files:
+        click.echo(f"{f['file']}")
+        click.echo(
+            f"  status       {f['status']}" + (f"  ({f['message']})" if f["message"] else "")
+        )
+        if f["batch_id"]:
+            click.echo(f"  batch        {f['batch_id']}")
+        if f["status"] in ("succeeded", "failed"):
+            click.echo(
+                "  accounting   read {rows_read} = inserted {inserted} + merged {merged}"
+                " + duplicates in file {duplicates_in_file} + quarantined {quarantined}"
+                "   (dnc {dnc})".format(**f)
+            )
+            if f.get("timings"):
+                click.echo(
+                    "  seconds      " + "  ".join(f"{k} {v}" for k, v in f["timings"].items())
+                )
+    for check in checks:
+        mark = "ok  " if check["passed"] else ("WARN" if check["severity"] == "WARN" else "FAIL")
+        click.echo(f"  check {mark} {check['check']}")
+
+
+@main.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--org", help="Organization UUID for files without an organization_id column.")
+@click.option("--owner", help="Default owner (user UUID) for rows without one.")
+@click.option("--source", help="Default lead source for rows without one.")
+@click.option("--region", help="Phone region (ISO code) overriding the organization's default.")
+@click.option(
+    "--mapping",
+    type=click.Path(exists=True, dir_okay=False),
+    help='JSON header mapping, e.g. {"Tel. privé": "phone_number"}.',
+)
+@click.option("--workers", type=int, help="Normalization processes (default: CPU count).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+def import_cmd(files, org, owner, source, region, mapping, workers, as_json) -> None:
+    """Import lead files: E.164, cleaning, dedupe, DNC screen, load (the ingest assets)."""
+    from dagster_project.ingest import stages
+    from dagster_project.ingest.runner import ImportFailed, run_import_assets
+    from dagster_project.resources import PostgresResource
+
+    url = _postgres_url()
+    request = stages.ImportRequest(
+        paths=[str(Path(f).resolve()) for f in files], organization_id=org, owner_id=owner,
+        source=source, region=region, mapping_file=mapping, workers=workers,
+    )  # fmt: skip
+    try:
+        with psycopg.connect(url) as conn:
+            stages.validate_request(conn, request)
+    except stages.ImportRequestError as exc:
+        _fail(str(exc), code=2)
+    except psycopg.errors.UndefinedTable:
+        _fail("the database is not migrated: run `leadflow migrate`", code=2)
+    progress = _progress_bar() if not as_json and sys.stderr.isatty() else None
+    stages.set_progress_hook(progress)
+    try:
+        summaries, result = run_import_assets(request, PostgresResource(url=url))
+    except ImportFailed as exc:
+        _fail(str(exc))
+    finally:
+        stages.set_progress_hook(None)
+        if progress:
+            progress.close()
+    checks = _check_results(result)
+    status = _overall_status(summaries)
+    if as_json:
+        payload = {
+            "status": status,
+            "batch_id": summaries[0]["batch_id"] if len(summaries) == 1 else None,
+            "batch_ids": [f["batch_id"] for f in summaries],
+            **{key: sum(f[key] for f in summaries) for key in SUMMARY_KEYS},
+            "files": summaries,
+            "checks": checks,
+        }
+        click.echo(json.dumps(payload, default=str))
+    else:
+        _print_summary(summaries, checks)
+    if status in ("failed", "partial"):
+        sys.exit(1)
+
+
+def _progress_bar():
+    """A one-line progress display on stderr (rows normalized so far)."""
+
+    class Bar:
+        def __call__(self, stage: str, rows: int) -> None:
+            click.echo(f"\r  {stage}: {rows:,} rows", nl=False, err=True)
+
+        def close(self) -> None:
+            click.echo("", err=True)
+
+    return Bar()
+
+
+# -- benchmarks -------------------------------------------------------------------------------
+@main.group()
+def bench() -> None:
+    """Benchmarks (figures printed, nothing asserted)."""
+
+
+@bench.command("ingest")
+@click.option("--rows", type=int, default=100_000, show_default=True, help="Rows per file.")
+@click.option("--workers", type=int, help="Normalization processes (default: CPU count).")
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Where the generated files go (default: .leadflow/bench).",
+)
+def bench_ingest(rows: int, workers: int | None, workdir: str | None) -> None:
+    """Import a generated messy file into an empty database, then merge a second one."""
+    from dagster_project import settings
+    from dagster_project.bench import run_ingest_bench
+
+    url = _postgres_url()
+    target = Path(workdir) if workdir else settings.leadflow_home() / "bench"
+    run_ingest_bench(url, rows, target, workers=workers, echo=click.echo)
+
+
 # -- seed and demo ----------------------------------------------------------------------------
 @main.command()
 def seed() -> None:
@@ -192,9 +345,39 @@ def seed() -> None:
     click.echo("seed: loaded seeds/002_epic3_seed_data.sql")
 
 
+#: the bundled sample files and the organization each is imported into (None: from its column)
+DEMO_FILES = (
+    ("leads_summit_facebook.csv", "11111111-1111-4111-8111-111111111111"),
+    ("leads_northwind_mixed.csv", "22222222-2222-4222-8222-222222222222"),
+    ("leads_multi_org.csv", None),
+    ("leads_southern_cross.xlsx", "33333333-3333-4333-8333-333333333333"),
+)
+
+
+def _load_sample_dnc(url: str, path: Path) -> int:
+    """Put the sample DNC numbers on their organizations' lists (idempotent)."""
+    entries = json.loads(path.read_text())
+    added = 0
+    with psycopg.connect(url) as conn:
+        for org, phones in entries.items():
+            for phone in phones:
+                added += conn.execute(
+                    "insert into dnc_list (organization_id, phone_number, reason, source)"
+                    " values (%s, %s, 'sample data: asked not to be called', 'demo')"
+                    " on conflict (organization_id, phone_number) do nothing",
+                    (org, phone),
+                ).rowcount
+    return added
+
+
 @main.command()
 def demo() -> None:
     """Run the pipeline on the bundled sample data and print what is in the database."""
+    from dagster_project import settings
+    from dagster_project.ingest.runner import ImportFailed, run_import_assets
+    from dagster_project.ingest.stages import ImportRequest
+    from dagster_project.resources import PostgresResource
+
     url = _postgres_url()
     for service in ALL_SERVICES:
         if service is not PostgresService:
@@ -207,11 +390,25 @@ def demo() -> None:
         load_seed(url)
     except (migrations.MigrationError, SeedError) as exc:
         _fail(str(exc))
-    counts = table_counts(url)
+    sample = settings.seeds_dir() / "sample"
+    added = _load_sample_dnc(url, sample / "dnc_phones.json")
     click.echo(f"leadflow demo: database {url}")
-    click.echo(f"{'table':<32} {'rows':>8}")
+    click.echo(f"dnc_list: {added} sample numbers added\n")
+    failed = False
+    for name, org in DEMO_FILES:
+        request = ImportRequest(paths=[str(sample / name)], organization_id=org)
+        try:
+            summaries, result = run_import_assets(request, PostgresResource(url=url))
+        except ImportFailed as exc:
+            _fail(f"{name}: {exc}")
+        failed |= any(f["status"] == "failed" for f in summaries)
+        _print_summary(summaries, _check_results(result))
+    counts = table_counts(url)
+    click.echo(f"\n{'table':<32} {'rows':>8}")
     for table, count in counts.items():
         click.echo(f"{table:<32} {count:>8}")
+    if failed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
+from dagster_project.assets.ingest import INGEST_ASSETS, import_job, landing_dir_sensor
+from dagster_project.checks.ingest import INGEST_CHECKS
 from dagster_project.resources import MongoResource, Neo4jResource, PostgresResource
 
 
@@ -17,6 +19,9 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
 
 
 defs = dg.Definitions(
-    assets=[],
+    assets=[*INGEST_ASSETS],
+    asset_checks=[*INGEST_CHECKS],
+    jobs=[import_job],
+    sensors=[landing_dir_sensor],
     resources=build_resources(),
 )

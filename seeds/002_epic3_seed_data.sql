@@ -512,10 +512,8 @@ from (
             when h.trigger_type in ('sequence', 'automation') then 'automation'
             else 'manual'
         end as change_source,
-        case when h.trigger_type = 'import' then
-            pg_temp.seed_uuid('import-batch:' || l.organization_id || ':'
-                || to_char(h.changed_at at time zone 'UTC', 'YYYY-MM-DD'))
-        end as import_batch_id,
+        -- seeded history predates the import tables: no batch to point at
+        null::uuid as import_batch_id,
         h.changed_at
     from lead_status_history h
     join pg_temp.seed_leads l on l.id = h.lead_id

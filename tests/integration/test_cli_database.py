@@ -34,7 +34,7 @@ def test_migrate_status_down_up_seed_demo(make_database):
 
     down = _leadflow(url, "migrate", "down", "--to", "0")
     assert down.returncode == 0, down.stderr
-    assert down.stdout.splitlines()[0].startswith("reverted 002_")
+    assert down.stdout.splitlines()[-1] == "reverted 001_organizations_users"
     assert _leadflow(url, "migrate", "up").returncode == 0
 
     seed = _leadflow(url, "seed")
@@ -42,10 +42,14 @@ def test_migrate_status_down_up_seed_demo(make_database):
 
     demo = _leadflow(url, "demo")
     assert demo.returncode == 0, demo.stderr
-    counts = dict(
-        line.rsplit(None, 1) for line in demo.stdout.splitlines()[2:] if line.strip()
-    )
-    assert int(counts["leads"]) > 0 and int(counts["dnc_list"]) > 0
+    lines = demo.stdout.splitlines()
+    table = lines[lines.index(next(line for line in lines if line.startswith("table "))) + 1 :]
+    counts = {
+        name: int(rows) for name, rows in (line.split() for line in table if len(line.split()) == 2)
+    }
+    assert counts["leads"] > 60 and counts["dnc_list"] > 9  # seed plus the imported samples
+    assert counts["import_batches"] == 4 and counts["import_rejects"] > 0
+    assert demo.stdout.count("status       succeeded") == 4
 
 
 def test_seed_on_unmigrated_database_is_a_clear_error(make_database):

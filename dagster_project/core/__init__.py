@@ -1,0 +1,1 @@
+"""Pure logic (no I/O to databases, no Dagster): phones, cleaning, dedupe, scoring, segments."""

@@ -1,0 +1,1 @@
+"""Lead file import: the stages behind the ingest assets, `leadflow import` and the bench."""

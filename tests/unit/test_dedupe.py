@@ -1,0 +1,157 @@
+"""In-file dedupe: survivorship rules, keys per organization, counts."""
+
+from __future__ import annotations
+
+import pickle
+
+from dagster_project.core.dedupe import InFileDeduper, merge_duplicate
+from dagster_project.core.records import CleanLead
+
+ORG_A = "11111111-1111-4111-8111-111111111111"
+ORG_B = "22222222-2222-4222-8222-222222222222"
+PHONE = "+12124567890"
+OWNER_1 = "a1000000-0000-4000-8000-000000000001"
+OWNER_2 = "a1000000-0000-4000-8000-000000000002"
+
+
+def _lead(row: int, phone: str = PHONE, org: str = ORG_A, **fields: object) -> CleanLead:
+    return CleanLead(row_number=row, organization_id=org, phone_number=phone, **fields)  # type: ignore[arg-type]
+
+
+def test_newer_non_empty_values_win() -> None:
+    survivor = _lead(
+        1,
+        first_name="Jane",
+        last_name="Doe",
+        email="old@x.com",
+        user_id=OWNER_1,
+        referred_by="Bob",
+        phone_type="fixed_line_or_mobile",
+    )
+    newer = _lead(
+        5,
+        first_name="Janet",
+        last_name="Smith",
+        email="new@x.com",
+        user_id=OWNER_2,
+        referred_by="Carol",
+        phone_type="mobile",
+    )
+    merge_duplicate(survivor, newer)
+    assert (survivor.first_name, survivor.last_name, survivor.email) == (
+        "Janet",
+        "Smith",
+        "new@x.com",
+    )
+    assert (survivor.user_id, survivor.referred_by) == (OWNER_2, "Carol")
+    assert survivor.phone_type == "mobile"
+    assert survivor.row_number == 1
+
+
+def test_empty_never_overwrites() -> None:
+    survivor = _lead(
+        1, first_name="Jane", last_name="Doe", email="j@x.com", user_id=OWNER_1, referred_by="Bob",
+        phone_type="mobile", status="contacted", source="facebook", tags=["vip"], notes=["n1"],
+    )  # fmt: skip
+    before = pickle.dumps(survivor)
+    merge_duplicate(survivor, _lead(2))
+    assert pickle.dumps(survivor) == before
+
+
+def test_newer_fills_what_the_survivor_lacked() -> None:
+    survivor = _lead(1, first_name="Jane")
+    merge_duplicate(survivor, _lead(2, last_name="Doe", email="j@x.com", source="linkedin"))
+    assert (survivor.first_name, survivor.last_name, survivor.email) == ("Jane", "Doe", "j@x.com")
+    assert survivor.source == "linkedin"
+
+
+def test_first_source_wins() -> None:
+    survivor = _lead(1, source="facebook")
+    merge_duplicate(survivor, _lead(2, source="linkedin"))
+    assert survivor.source == "facebook"
+
+
+def test_status_only_moves_up() -> None:
+    survivor = _lead(1, status="qualified")
+    merge_duplicate(survivor, _lead(2, status="new"))
+    assert survivor.status == "qualified"
+    merge_duplicate(survivor, _lead(3, status=None))
+    assert survivor.status == "qualified"
+    merge_duplicate(survivor, _lead(4, status="hot"))
+    assert survivor.status == "hot"
+    merge_duplicate(survivor, _lead(5, status="dnc"))
+    assert survivor.status == "dnc"
+    merge_duplicate(survivor, _lead(6, status="recruited"))
+    assert survivor.status == "dnc"  # terminal
+
+    empty = _lead(1)
+    merge_duplicate(empty, _lead(2, status="new"))
+    assert empty.status == "new"  # anything beats None
+    cold = _lead(1, status="cold")
+    merge_duplicate(cold, _lead(2, status="new"))
+    assert cold.status == "cold"
+
+
+def test_tags_union_and_notes_concatenated_without_repeats() -> None:
+    survivor = _lead(1, tags=["vip", "nurse"], notes=["called", "invalid_email: x@"])
+    merge_duplicate(
+        survivor, _lead(2, tags=["nurse", "remote", "vip", "hot"], notes=["called", "left vm"])
+    )
+    assert survivor.tags == ["vip", "nurse", "remote", "hot"]
+    assert survivor.notes == ["called", "invalid_email: x@", "left vm"]
+
+
+def test_deduper_collapses_by_org_and_phone() -> None:
+    deduper = InFileDeduper()
+    leads = [
+        _lead(1, first_name="A"),
+        _lead(2, phone="+12124567891"),
+        _lead(3, email="a@x.com"),
+        _lead(4, org=ORG_B),  # same phone, other org: a different lead
+        _lead(5, first_name="A2", org=ORG_A),
+        _lead(6, phone="+12124567891", tags=["t"]),
+    ]
+    deduper.add_all(leads[:3])
+    for lead in leads[3:]:
+        deduper.add(lead)
+    survivors = deduper.survivors()
+    assert [(s.row_number, s.organization_id, s.phone_number) for s in survivors] == [
+        (1, ORG_A, PHONE),
+        (2, ORG_A, "+12124567891"),
+        (4, ORG_B, PHONE),
+    ]
+    assert deduper.duplicates == 3
+    assert len(deduper) == 3
+    first = survivors[0]
+    assert (first.first_name, first.email) == ("A2", "a@x.com")
+    assert survivors[1].tags == ["t"]
+
+
+def test_survivors_are_the_leads_themselves_not_copies() -> None:
+    deduper = InFileDeduper()
+    lead = _lead(1)
+    deduper.add(lead)
+    deduper.add(_lead(2, email="e@x.com"))
+    [survivor] = deduper.survivors()
+    assert survivor is lead
+    assert lead.email == "e@x.com"
+
+
+def test_repeated_strings_are_shared() -> None:
+    # leads from worker processes carry separate copies of equal strings
+    deduper = InFileDeduper()
+    a = pickle.loads(pickle.dumps(_lead(1, source="facebook", user_id=OWNER_1)))
+    b = pickle.loads(
+        pickle.dumps(_lead(2, phone="+12124567891", source="facebook", user_id=OWNER_1))
+    )
+    assert a.organization_id is not b.organization_id
+    deduper.add_all([a, b])
+    assert a.organization_id is b.organization_id
+    assert a.source is b.source
+    assert a.user_id is b.user_id
+
+
+def test_empty_deduper() -> None:
+    deduper = InFileDeduper()
+    assert deduper.survivors() == []
+    assert deduper.duplicates == 0
