@@ -10,6 +10,9 @@ from pathlib import Path
 import click
 import psycopg
 
+from dagster_project.cli_activities import activities, costs
+from dagster_project.cli_leads import leads
+from dagster_project.cli_segments import segments
 from dagster_project.db import migrate as migrations
 from dagster_project.db.seed import SeedError, load_seed, table_counts
 from dagster_project.services import (
@@ -336,13 +339,15 @@ def bench_ingest(rows: int, workers: int | None, workdir: str | None) -> None:
 # -- seed and demo ----------------------------------------------------------------------------
 @main.command()
 def seed() -> None:
-    """Load seeds/002_epic3_seed_data.sql (re-runnable)."""
+    """Load seeds/002_epic3_seed_data.sql and the later seeds/NNN_*.sql (re-runnable)."""
     url = _postgres_url()
     try:
         load_seed(url)
     except SeedError as exc:
         _fail(str(exc))
-    click.echo("seed: loaded seeds/002_epic3_seed_data.sql")
+    from dagster_project.db.seed import seed_files
+
+    click.echo("seed: loaded " + ", ".join(f"seeds/{p.name}" for p in seed_files()))
 
 
 #: the bundled sample files and the organization each is imported into (None: from its column)
@@ -368,6 +373,41 @@ def _load_sample_dnc(url: str, path: Path) -> int:
                     (org, phone),
                 ).rowcount
     return added
+
+
+def _demo_crm(url: str) -> bool:
+    """Seed MongoDB with the sample activities, then materialize the CRM assets in-process:
+    activities -> scores -> assignments -> nurture -> segment counts. False if one failed."""
+    import dagster as dg
+
+    from dagster_project.assets.activities import ACTIVITIES_ASSETS
+    from dagster_project.assets.crm_scoring import CRM_SCORING_ASSETS
+    from dagster_project.assets.crm_segments import CRM_SEGMENT_ASSETS
+    from dagster_project.db.activities import seed_mongo_activities
+    from dagster_project.definitions import build_resources
+    from dagster_project.resources import MongoResource, PostgresResource
+
+    seeded = seed_mongo_activities(MongoResource().get_database())
+    click.echo(f"\nactivities: {seeded} sample events added to MongoDB")
+    resources = {**build_resources(), "postgres": PostgresResource(url=url)}
+    result = dg.materialize(
+        [*ACTIVITIES_ASSETS, *CRM_SCORING_ASSETS, *CRM_SEGMENT_ASSETS],
+        resources=resources,
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+    )
+    for event in result.get_asset_materialization_events():
+        metadata = event.materialization.metadata
+        figures = ", ".join(
+            f"{key} {value.value}"
+            for key, value in metadata.items()
+            if isinstance(value.value, int | float) and not isinstance(value.value, bool)
+        )
+        click.echo(f"  {event.asset_key.to_user_string():<20} {figures}")
+    for event in result.all_events:
+        if event.is_step_failure:
+            click.echo(f"  FAILED {event.step_key}: {event.step_failure_data.error.message}")
+    return result.success
 
 
 @main.command()
@@ -403,12 +443,20 @@ def demo() -> None:
             _fail(f"{name}: {exc}")
         failed |= any(f["status"] == "failed" for f in summaries)
         _print_summary(summaries, _check_results(result))
+    failed |= not _demo_crm(url)
     counts = table_counts(url)
     click.echo(f"\n{'table':<32} {'rows':>8}")
     for table, count in counts.items():
         click.echo(f"{table:<32} {count:>8}")
     if failed:
         sys.exit(1)
+
+
+# commands of the CRM intelligence areas live in their own modules
+main.add_command(segments)
+main.add_command(activities)
+main.add_command(costs)
+main.add_command(leads)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,10 @@ import pytest
 pytestmark = pytest.mark.integration
 
 
-def _leadflow(url: str, *args: str):
+def _leadflow(url: str, *args: str, home=None):
     env = dict(os.environ, POSTGRES_URL=url)
+    if home is not None:  # the demo starts graph/mongo servers: keep them in a private home
+        env["LEADFLOW_HOME"] = str(home)
     return subprocess.run(
         [sys.executable, "-m", "dagster_project.cli", *args],
         env=env,
@@ -22,7 +24,7 @@ def _leadflow(url: str, *args: str):
     )
 
 
-def test_migrate_status_down_up_seed_demo(make_database):
+def test_migrate_status_down_up_seed_demo(make_database, tmp_path):
     url = make_database("cli")
     status = _leadflow(url, "migrate", "status")
     assert status.returncode == 0 and "pending" in status.stdout
@@ -40,8 +42,11 @@ def test_migrate_status_down_up_seed_demo(make_database):
     seed = _leadflow(url, "seed")
     assert seed.returncode == 0, seed.stderr
 
-    demo = _leadflow(url, "demo")
-    assert demo.returncode == 0, demo.stderr
+    try:
+        demo = _leadflow(url, "demo", home=tmp_path)
+    finally:
+        _leadflow(url, "down", home=tmp_path)
+    assert demo.returncode == 0, demo.stdout + demo.stderr
     lines = demo.stdout.splitlines()
     table = lines[lines.index(next(line for line in lines if line.startswith("table "))) + 1 :]
     counts = {
@@ -50,6 +55,10 @@ def test_migrate_status_down_up_seed_demo(make_database):
     assert counts["leads"] > 60 and counts["dnc_list"] > 9  # seed plus the imported samples
     assert counts["import_batches"] == 4 and counts["import_rejects"] > 0
     assert demo.stdout.count("status       succeeded") == 4
+    for asset in ("lead_activities", "lead_scores", "lead_assignments", "nurture_enrollments",
+                  "segment_counts"):  # fmt: skip
+        assert f"  {asset} " in demo.stdout
+    assert counts["lead_activities"] == 2600 and counts["nurture_touches"] > 0
 
 
 def test_seed_on_unmigrated_database_is_a_clear_error(make_database):

@@ -1,0 +1,151 @@
+"""Cost files: period and amount parsing, header mapping, CSV/XLSX reading (no servers)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from dagster_project.db.costs import (
+    CostFileError,
+    RowError,
+    map_cost_headers,
+    parse_cost,
+    parse_period,
+    read_cost_file,
+)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-05", "2026-05"),
+        (" 2026-5 ", "2026-05"),
+        ("2026/12", "2026-12"),
+        (datetime(2026, 7, 1), "2026-07"),
+        (date(2026, 8, 15), "2026-08"),
+    ],
+)
+def test_period(value, expected):
+    assert parse_period(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("", "empty"),
+        (None, "empty"),
+        ("2026-13", "01 to 12"),
+        ("May 2026", "YYYY-MM"),
+        ("2026-05-01", "YYYY-MM"),
+        ("26-05", "YYYY-MM"),
+    ],
+)
+def test_bad_period(value, message):
+    with pytest.raises(ValueError, match=message):
+        parse_period(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("250", "250.00"),
+        ("1,234.50", "1234.50"),
+        ("$99.9", "99.90"),
+        ("USD 12", "12.00"),
+        ("12 USD", "12.00"),
+        ("0", "0.00"),
+        ("12.500", "12.50"),
+        (12, "12.00"),
+        (12.5, "12.50"),
+        (0.1 + 0.2, "0.30"),  # spreadsheet float noise
+    ],
+)
+def test_cost(value, expected):
+    assert parse_cost(value) == Decimal(expected)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("-5", "negative"),
+        ("(5.00)", "negative"),
+        ("abc", "not a number"),
+        ("1.234,50", "not a number"),
+        ("12.345", "more than two decimals"),
+        (12.345, "more than two decimals"),
+        ("", "empty"),
+        (None, "empty"),
+        (True, "not a number"),
+        ("100000000", "larger"),
+    ],
+)
+def test_bad_cost(value, message):
+    with pytest.raises(ValueError, match=message):
+        parse_cost(value)
+
+
+def test_headers_map_with_aliases_and_report_missing_columns():
+    mapping, errors = map_cost_headers(["User E-mail", "Lead Source", "Month", "Cost (USD)", "x"])
+    assert errors == []
+    assert mapping == {0: "user", 1: "source", 2: "period", 3: "cost"}
+
+    mapping, errors = map_cost_headers(["user", "source", "amount", "organization_id"])
+    assert mapping[3] == "organization_id"
+    assert len(errors) == 1 and "period" in errors[0].message
+
+    _, errors = map_cost_headers(["user", "source", "period", "cost", "amount"])
+    assert errors[0].message == "two columns hold cost"
+
+
+def test_row_error_reads_well():
+    assert (
+        str(RowError(3, "cost", "cost is negative", "-5")) == "row 3 cost: cost is negative ('-5')"
+    )
+    assert str(RowError(None, None, "x.csv is empty")) == "file: x.csv is empty"
+
+
+def test_csv_with_semicolons_bom_and_blank_lines(tmp_path: Path):
+    path = tmp_path / "costs.csv"
+    path.write_bytes(
+        "\ufeffUser;Source;Period;Cost\r\n\r\na@x.com;fb;2026-05;1.234,00\r\nb@x.com;li;2026-06;99\r\n".encode()
+    )
+    rows, errors = read_cost_file(path)
+    assert errors == []
+    assert [r.row for r in rows] == [3, 4]
+    assert rows[0].values == {
+        "user": "a@x.com",
+        "source": "fb",
+        "period": "2026-05",
+        "cost": "1.234,00",
+    }
+
+
+def test_xlsx_keeps_typed_cells(tmp_path: Path):
+    openpyxl = pytest.importorskip("openpyxl")
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(["user", "source", "period", "cost_usd"])
+    sheet.append(["a@x.com", "facebook", datetime(2026, 5, 1), 250.5])
+    path = tmp_path / "costs.xlsx"
+    workbook.save(path)
+    rows, errors = read_cost_file(path)
+    assert errors == []
+    assert rows[0].row == 2
+    assert parse_period(rows[0].values["period"]) == "2026-05"
+    assert parse_cost(rows[0].values["cost"]) == Decimal("250.50")
+
+
+def test_unreadable_files(tmp_path: Path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("  \n")
+    with pytest.raises(CostFileError, match="empty"):
+        read_cost_file(empty)
+    with pytest.raises(CostFileError, match="cannot be read"):
+        read_cost_file(tmp_path / "missing.csv")
+    headers_only = tmp_path / "wrong.csv"
+    headers_only.write_text("name,phone\nA,1\n")
+    rows, errors = read_cost_file(headers_only)
+    assert rows == [] and "missing column" in errors[0].message
