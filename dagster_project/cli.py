@@ -11,6 +11,8 @@ import click
 import psycopg
 
 from dagster_project.cli_activities import activities, costs
+from dagster_project.cli_common import fail as _fail
+from dagster_project.cli_common import postgres_url as _postgres_url
 from dagster_project.cli_leads import leads
 from dagster_project.cli_segments import segments
 from dagster_project.db import migrate as migrations
@@ -26,19 +28,6 @@ from dagster_project.services import (
 log = logging.getLogger("leadflow")
 
 _SERVICE_NAMES = [service.name for service in ALL_SERVICES]
-
-
-def _fail(message: str, code: int = 1) -> None:
-    click.echo(f"leadflow: error: {message}", err=True)
-    sys.exit(code)
-
-
-def _postgres_url() -> str:
-    try:
-        return PostgresService().ensure_running()
-    except ServiceError as exc:
-        _fail(str(exc))
-        raise  # unreachable; keeps type checkers honest
 
 
 def _graph_server_agent(status: ServiceStatus) -> str | None:

@@ -15,24 +15,13 @@ from pathlib import Path
 import click
 import psycopg
 
+from dagster_project.cli_common import fail as _fail
+from dagster_project.cli_common import postgres_url as _postgres_url
 from dagster_project.core.activities import DEFAULT_BATCH_SIZE, parse_iso_datetime
 from dagster_project.db.activities import SyncError, seed_mongo_activities, sync_activities
 from dagster_project.db.costs import import_costs
 from dagster_project.resources import MongoResource
-from dagster_project.services import PostgresService, ServiceError
-
-
-def _fail(message: str, code: int = 1) -> None:
-    click.echo(f"leadflow: error: {message}", err=True)
-    sys.exit(code)
-
-
-def _postgres_url() -> str:
-    try:
-        return PostgresService().ensure_running()
-    except ServiceError as exc:
-        _fail(str(exc))
-        raise  # unreachable
+from dagster_project.services import ServiceError
 
 
 def _mongo() -> MongoResource:

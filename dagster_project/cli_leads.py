@@ -6,19 +6,14 @@ Kept apart from `cli.py` so the group can be tested on its own; `cli.py` adds it
 
 from __future__ import annotations
 
-import sys
 import uuid
 
 import click
 import psycopg
 
+from dagster_project.cli_common import fail as _fail
 from dagster_project.db.assignment import ReassignError, reassign_lead
 from dagster_project.services import PostgresService, ServiceError
-
-
-def _fail(message: str, code: int = 1) -> None:
-    click.echo(f"leadflow: error: {message}", err=True)
-    sys.exit(code)
 
 
 @click.group()

@@ -13,6 +13,8 @@ from pathlib import Path
 import click
 import psycopg
 
+from dagster_project.cli_common import fail as _fail
+from dagster_project.cli_common import postgres_url as _postgres_url
 from dagster_project.core.segments import SegmentFilterError, compile_filter
 from dagster_project.db.segments import UnknownOrganization, preview_segment
 
@@ -36,7 +38,6 @@ def preview(filter_json: str, org: str, limit: int, as_json: bool) -> None:
     FILTER_JSON is the filter itself, e.g. '{"status": ["hot"], "score": {"min": 70}}', or
     @FILE to read it from a file. Exit 2 for a bad filter or an unknown organization.
     """
-    from dagster_project.cli import _fail, _postgres_url  # lazy: cli.py imports this module
 
     try:
         organization_id = uuid.UUID(org)
