@@ -47,7 +47,8 @@ format: install
 
 dev: install
 	$(BIN)/leadflow up
-	$(BIN)/dagster dev
+	export DAGSTER_HOME="$${DAGSTER_HOME:-$(CURDIR)/.leadflow/dagster}" && mkdir -p "$$DAGSTER_HOME" && \
+	$(BIN)/dagster dev -m dagster_project.definitions
 
 up: install
 	$(BIN)/leadflow up

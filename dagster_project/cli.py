@@ -10,10 +10,20 @@ from pathlib import Path
 import click
 import psycopg
 
+from dagster_project import settings
 from dagster_project.cli_activities import activities, costs
 from dagster_project.cli_common import fail as _fail
 from dagster_project.cli_common import postgres_url as _postgres_url
 from dagster_project.cli_leads import leads
+from dagster_project.cli_report import report as report_cmd
+from dagster_project.cli_run import (
+    dbt_group,
+    output_to_log,
+    print_run_summary,
+    run,
+    run_log_path,
+    summarize_run,
+)
 from dagster_project.cli_segments import segments
 from dagster_project.db import migrate as migrations
 from dagster_project.db.seed import SeedError, load_seed, table_counts
@@ -52,6 +62,8 @@ def main(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for handler in logging.getLogger().handlers:  # libraries' loggers propagate below WARNING
+        handler.setLevel(logging.INFO if verbose else logging.WARNING)
 
 
 # -- services ---------------------------------------------------------------------------------
@@ -317,12 +329,27 @@ def bench() -> None:
 )
 def bench_ingest(rows: int, workers: int | None, workdir: str | None) -> None:
     """Import a generated messy file into an empty database, then merge a second one."""
-    from dagster_project import settings
     from dagster_project.bench import run_ingest_bench
 
     url = _postgres_url()
     target = Path(workdir) if workdir else settings.leadflow_home() / "bench"
     run_ingest_bench(url, rows, target, workers=workers, echo=click.echo)
+
+
+@bench.command("dbt")
+@click.option("--leads", type=int, default=100_000, show_default=True,
+              help="Leads to generate (with status/score/assignment/activity history).")  # fmt: skip
+@click.option("--reuse", is_flag=True, help="Keep the bench database if it already has the leads.")
+@click.option("--workers", type=int, help="Normalization processes for the import.")
+@click.option("--workdir", type=click.Path(file_okay=False), default=None,
+              help="Where generated files and dbt artifacts go (default: .leadflow/bench).")  # fmt: skip
+def bench_dbt(leads: int, reuse: bool, workers: int | None, workdir: str | None) -> None:
+    """Time `dbt build` (full, incremental after 1% changes, full refresh) on generated leads."""
+    from dagster_project.bench_dbt import run_dbt_bench
+
+    url = _postgres_url()
+    target = Path(workdir) if workdir else settings.leadflow_home() / "bench"
+    run_dbt_bench(url, leads, target, reuse=reuse, workers=workers, echo=click.echo)
 
 
 # -- seed and demo ----------------------------------------------------------------------------
@@ -364,45 +391,47 @@ def _load_sample_dnc(url: str, path: Path) -> int:
     return added
 
 
-def _demo_crm(url: str) -> bool:
-    """Seed MongoDB with the sample activities, then materialize the CRM assets in-process:
-    activities -> scores -> assignments -> nurture -> segment counts. False if one failed."""
-    import dagster as dg
-
-    from dagster_project.assets.activities import ACTIVITIES_ASSETS
-    from dagster_project.assets.crm_scoring import CRM_SCORING_ASSETS
-    from dagster_project.assets.crm_segments import CRM_SEGMENT_ASSETS
+def _demo_nightly() -> bool:
+    """Seed MongoDB with the sample activities, then run nightly_sync_job in-process:
+    activities -> scores -> assignments -> nurture -> segments -> graph -> dbt marts."""
     from dagster_project.db.activities import seed_mongo_activities
-    from dagster_project.definitions import build_resources
-    from dagster_project.resources import MongoResource, PostgresResource
+    from dagster_project.nightly import run_nightly
+    from dagster_project.resources import MongoResource
 
     seeded = seed_mongo_activities(MongoResource().get_database())
     click.echo(f"\nactivities: {seeded} sample events added to MongoDB")
-    resources = {**build_resources(), "postgres": PostgresResource(url=url)}
-    result = dg.materialize(
-        [*ACTIVITIES_ASSETS, *CRM_SCORING_ASSETS, *CRM_SEGMENT_ASSETS],
-        resources=resources,
-        raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-    )
-    for event in result.get_asset_materialization_events():
-        metadata = event.materialization.metadata
-        figures = ", ".join(
-            f"{key} {value.value}"
-            for key, value in metadata.items()
-            if isinstance(value.value, int | float) and not isinstance(value.value, bool)
-        )
-        click.echo(f"  {event.asset_key.to_user_string():<20} {figures}")
-    for event in result.all_events:
-        if event.is_step_failure:
-            click.echo(f"  FAILED {event.step_key}: {event.step_failure_data.error.message}")
-    return result.success
+    click.echo("nightly_sync_job (in-process):")
+    with output_to_log(run_log_path()) as log_path:
+        summary = summarize_run(run_nightly())
+    print_run_summary(summary)
+    click.echo(f"  log                  {log_path}")
+    return summary["success"]
+
+
+def _demo_report(url: str) -> bool:
+    """Write the HTML report and print the first lines of every mart."""
+    from dagster_project import report
+
+    out = Path(settings.env("LEADFLOW_REPORT_PATH") or settings.leadflow_home() / "report.html")
+    try:
+        written = report.write_report(url, out)
+        with psycopg.connect(url) as conn:
+            preview = report.mart_preview(conn)
+    except (report.ReportError, psycopg.Error, OSError) as exc:
+        click.echo(f"\nreport: FAILED: {exc}")
+        return False
+    click.echo("\nanalytics marts (schema analytics):")
+    for mart, lines in preview.items():
+        click.echo(f"  {mart}")
+        for line in lines:
+            click.echo(f"    {line}")
+    click.echo(f"\nreport: {written.path} ({written.bytes} bytes)")
+    return True
 
 
 @main.command()
 def demo() -> None:
     """Run the pipeline on the bundled sample data and print what is in the database."""
-    from dagster_project import settings
     from dagster_project.ingest.runner import ImportFailed, run_import_assets
     from dagster_project.ingest.stages import ImportRequest
     from dagster_project.resources import PostgresResource
@@ -432,11 +461,12 @@ def demo() -> None:
             _fail(f"{name}: {exc}")
         failed |= any(f["status"] == "failed" for f in summaries)
         _print_summary(summaries, _check_results(result))
-    failed |= not _demo_crm(url)
+    failed |= not _demo_nightly()
     counts = table_counts(url)
     click.echo(f"\n{'table':<32} {'rows':>8}")
     for table, count in counts.items():
         click.echo(f"{table:<32} {count:>8}")
+    failed |= not _demo_report(url)
     if failed:
         sys.exit(1)
 
@@ -446,6 +476,9 @@ main.add_command(segments)
 main.add_command(activities)
 main.add_command(costs)
 main.add_command(leads)
+main.add_command(run)
+main.add_command(dbt_group)
+main.add_command(report_cmd)
 
 
 if __name__ == "__main__":

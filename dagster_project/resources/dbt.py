@@ -10,6 +10,7 @@ load the same asset graph without a separate build step.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -114,6 +115,19 @@ def ensure_manifest() -> Path:
     return manifest_path()
 
 
+def prune_run_targets(keep: int = 10) -> int:
+    """Remove all but the `keep` newest per-run target directories dagster-dbt leaves in
+    dbt/target (each holds a run's manifest, run_results.json and dbt.log)."""
+    runs = sorted(
+        (p for p in target_dir().glob("analytics_models-*") if p.is_dir()),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    for stale in runs[keep:]:
+        shutil.rmtree(stale, ignore_errors=True)
+    return max(0, len(runs) - keep)
+
+
 def run_dbt(
     args: Sequence[str],
     url: str | None,
@@ -125,6 +139,8 @@ def run_dbt(
     """Run a dbt command against `url` (None: whatever DBT_PG_* say); raise DbtError on failure."""
     env = {**os.environ, **(dbt_env(url) if url else {}), **(extra_env or {})}
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    if target_path is not None:  # keep dbt.log beside the run's artifacts
+        env.setdefault("DBT_LOG_PATH", str(target_path))
     command = [
         dbt_executable(),
         *args,

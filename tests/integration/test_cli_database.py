@@ -48,7 +48,8 @@ def test_migrate_status_down_up_seed_demo(make_database, tmp_path):
         _leadflow(url, "down", home=tmp_path)
     assert demo.returncode == 0, demo.stdout + demo.stderr
     lines = demo.stdout.splitlines()
-    table = lines[lines.index(next(line for line in lines if line.startswith("table "))) + 1 :]
+    start = lines.index(next(line for line in lines if line.startswith("table "))) + 1
+    table = lines[start : lines.index("", start)]  # up to the blank line before the marts
     counts = {
         name: int(rows) for name, rows in (line.split() for line in table if len(line.split()) == 2)
     }
@@ -58,6 +59,13 @@ def test_migrate_status_down_up_seed_demo(make_database, tmp_path):
     for asset in ("lead_activities", "lead_scores", "lead_assignments", "nurture_enrollments",
                   "segment_counts"):  # fmt: skip
         assert f"  {asset} " in demo.stdout
+    assert "checks_failed 0" in demo.stdout
+    for mart in ("lead_funnel", "source_roi", "lead_score_trends", "agent_coaching",
+                 "lead_timeline", "lead_stage_history", "segment_sizes"):  # fmt: skip
+        assert f"\n  {mart}\n" in demo.stdout
+    report = tmp_path / "report.html"
+    assert f"report: {report} (" in demo.stdout
+    assert "<svg" in report.read_text(encoding="utf-8")
     assert counts["lead_activities"] == 2600 and counts["nurture_touches"] > 0
 
 

@@ -1,0 +1,52 @@
+{#- One row per live lead: its cohort (organization, month of created_at in the organization's
+    timezone, source, current owner) and the first time it was in each funnel stage OR A LATER ONE
+    (var funnel_stages), so a lead that went new -> qualified has passed `contacted` at the same
+    moment. cold and dnc are exits, not stages: their first entry is kept separately.
+    A table, not a view: lead_funnel and source_roi both read it, and aggregating every lead's
+    entries is the expensive part of either. -#}
+{{ config(materialized='table') }}
+{%- set stages = var('funnel_stages') %}
+
+with leads as (
+    select * from {{ ref('stg_crm__leads') }}
+    where not is_deleted
+),
+
+organizations as (
+    select * from {{ ref('stg_crm__organizations') }}
+),
+
+entries as (
+    select * from {{ ref('int_lead_stage_entries_unioned') }}
+),
+
+reached as (
+    select
+        lead_id,
+        {%- for stage in stages %}{% if not loop.first %}
+        min(entered_at) filter (where stage_rank >= {{ loop.index }}) as reached_{{ stage }}_at,
+        {%- endif %}{% endfor %}
+        min(entered_at) filter (where stage = 'cold') as first_cold_at,
+        min(entered_at) filter (where stage = 'dnc') as first_dnc_at
+    from entries
+    group by lead_id
+)
+
+select
+    leads.lead_id,
+    leads.organization_id,
+    leads.owner_user_id,
+    leads.source,
+    leads.created_at,
+    cast(
+        date_trunc('month', {{ local_time('leads.created_at', 'organizations.organization_timezone') }})
+        as date
+    ) as cohort_month,
+    {%- for stage in stages[1:] %}
+    reached.reached_{{ stage }}_at,
+    {%- endfor %}
+    reached.first_cold_at,
+    reached.first_dnc_at
+from leads
+inner join organizations on leads.organization_id = organizations.organization_id
+inner join reached on leads.lead_id = reached.lead_id

@@ -1,0 +1,97 @@
+{#- The lead funnel by organization, cohort month (created_at in the organization's timezone),
+    source and current owner. Stages follow var funnel_stages (new -> contacted -> qualified ->
+    nurturing -> hot -> recruited); a lead reached a stage if it was ever in it or in a later one,
+    so every count is at most the one before it. cold and dnc are exits, counted apart.
+    conv_<a>_to_<b> = reached_b / reached_a, cum_conv_to_<b> = reached_b / leads_entered (null
+    when the denominator is 0); median_days_to_<b> = median over the leads that reached b of the
+    days from created_at to that moment. Rates are rounded to 4 decimals, days to 4 (~9 s). -#}
+{%- set stages = var('funnel_stages') %}
+
+with leads as (
+    select * from {{ ref('int_lead_stages_reached') }}
+),
+
+organizations as (
+    select * from {{ ref('stg_crm__organizations') }}
+),
+
+users as (
+    select * from {{ ref('stg_crm__users') }}
+),
+
+per_lead as (
+    select
+        organization_id,
+        cohort_month,
+        source,
+        owner_user_id,
+        {%- for stage in stages[1:] %}
+        reached_{{ stage }}_at,
+        cast(
+            extract(epoch from reached_{{ stage }}_at - created_at) / 86400 as double precision
+        ) as days_to_{{ stage }},
+        {%- endfor %}
+        first_cold_at,
+        first_dnc_at
+    from leads
+),
+
+cohorts as (
+    select
+        organization_id,
+        cohort_month,
+        source,
+        owner_user_id,
+        cast(count(*) as integer) as leads_entered,
+        cast(count(*) as integer) as reached_{{ stages[0] }},
+        {%- for stage in stages[1:] %}
+        cast(count(reached_{{ stage }}_at) as integer) as reached_{{ stage }},
+        {%- endfor %}
+        cast(count(first_cold_at) as integer) as exited_cold,
+        cast(count(first_dnc_at) as integer) as exited_dnc,
+        {%- for stage in stages[1:] %}
+        percentile_cont(0.5) within group (order by days_to_{{ stage }})
+            as median_days_to_{{ stage }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from per_lead
+    group by organization_id, cohort_month, source, owner_user_id
+)
+
+select
+    md5(
+        cohorts.organization_id::text
+        || '|' || to_char(cohorts.cohort_month, 'YYYY-MM-DD')
+        || '|' || cohorts.source
+        || '|' || coalesce(cohorts.owner_user_id::text, 'unassigned')
+    ) as funnel_key,
+    cohorts.organization_id,
+    organizations.organization_name,
+    cohorts.cohort_month,
+    cohorts.source,
+    cohorts.owner_user_id,
+    case
+        when cohorts.owner_user_id is null then 'Unassigned'
+        else coalesce(nullif(users.user_name, ''), users.user_email)
+    end as owner_name,
+    cohorts.leads_entered,
+    {%- for stage in stages %}
+    cohorts.reached_{{ stage }},
+    {%- endfor %}
+    cohorts.exited_cold,
+    cohorts.exited_dnc,
+    {%- for stage in stages %}{% if not loop.first %}
+    round(
+        {{ safe_divide('cohorts.reached_' ~ stage, 'cohorts.reached_' ~ loop.previtem) }}, 4
+    ) as conv_{{ loop.previtem }}_to_{{ stage }},
+    {%- endif %}{% endfor %}
+    {%- for stage in stages[1:] %}
+    round({{ safe_divide('cohorts.reached_' ~ stage, 'cohorts.leads_entered') }}, 4)
+        as cum_conv_to_{{ stage }},
+    {%- endfor %}
+    {%- for stage in stages[1:] %}
+    round(cast(cohorts.median_days_to_{{ stage }} as numeric), 4)
+        as median_days_to_{{ stage }}{{ ',' if not loop.last }}
+    {%- endfor %}
+from cohorts
+inner join organizations on cohorts.organization_id = organizations.organization_id
+left join users on cohorts.owner_user_id = users.user_id

@@ -1,0 +1,70 @@
+{#- Score trends per organization, source, owner and day or week (organization's timezone), over
+    each lead's last score in the period. Source and owner are the lead's current ones, so a
+    reassignment moves the lead's whole history: rebuilt in full (a table), not incrementally. -#}
+with lead_periods as (
+    select
+        md5(concat_ws(
+            '|',
+            organization_id,
+            source,
+            coalesce(owner_user_id::text, 'unassigned'),
+            period_type,
+            period_start
+        )) as trend_key,
+        *
+    from {{ ref('int_lead_scores_bucketed') }}
+),
+
+aggregated as (
+    select
+        trend_key,
+        organization_id,
+        source,
+        owner_user_id,
+        period_type,
+        period_start,
+        count(*) as leads_scored,
+        round(avg(score), 2) as avg_score,
+        round((percentile_cont(0.5) within group (order by score))::numeric, 2) as median_score,
+        round((percentile_cont(0.9) within group (order by score))::numeric, 2) as p90_score,
+        round(avg(qualification_score), 2) as avg_qualification,
+        round(avg(engagement_score), 2) as avg_engagement,
+        round(avg(intent_score), 2) as avg_intent,
+        round(avg(demographic_score), 2) as avg_demographic
+    from lead_periods
+    group by trend_key, organization_id, source, owner_user_id, period_type, period_start
+),
+
+risers as (
+    select
+        trend_key,
+        lead_id,
+        score_delta,
+        row_number() over (partition by trend_key order by score_delta desc, lead_id) as mover_rank
+    from lead_periods
+    where score_delta > 0
+),
+
+fallers as (
+    select
+        trend_key,
+        lead_id,
+        score_delta,
+        row_number() over (partition by trend_key order by score_delta, lead_id) as mover_rank
+    from lead_periods
+    where score_delta < 0
+),
+
+final as (
+    select
+        aggregated.*,
+        risers.lead_id as top_riser_lead_id,
+        risers.score_delta as top_riser_delta,
+        fallers.lead_id as top_faller_lead_id,
+        fallers.score_delta as top_faller_delta
+    from aggregated
+    left join risers on aggregated.trend_key = risers.trend_key and risers.mover_rank = 1
+    left join fallers on aggregated.trend_key = fallers.trend_key and fallers.mover_rank = 1
+)
+
+select * from final

@@ -1,0 +1,284 @@
+"""The nightly job end to end (`leadflow run`), dbt as Dagster assets, the failure alert."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+import pytest
+from pymongo import MongoClient
+
+from dagster_project.assets.analytics import analytics_models, dbt_resource
+from dagster_project.db.activities import seed_mongo_activities
+from dagster_project.db.migrate import migrate_up
+from dagster_project.db.seed import load_seed
+from dagster_project.nightly import run_failure_alert_sensor
+from dagster_project.resources import PostgresResource
+
+pytestmark = pytest.mark.integration
+
+MARTS = [
+    "lead_funnel",
+    "lead_stage_history",
+    "source_roi",
+    "lead_score_trends",
+    "agent_coaching",
+    "lead_timeline",
+    "segment_sizes",
+]
+
+
+def _leadflow(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dagster_project.cli", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+@pytest.fixture(scope="module")
+def nightly(make_database, mongo_url, tmp_path_factory) -> Iterator[dict]:
+    """A seeded database + its own Mongo database with the sample activities, after one
+    `leadflow run --json` (the whole nightly job, dbt build included)."""
+    url = make_database("nightly")
+    migrate_up(url)
+    load_seed(url)
+    mongo_name = f"lf_test_nightly_{uuid.uuid4().hex[:8]}"
+    client = MongoClient(mongo_url, tz_aware=True)
+    seed_mongo_activities(client[mongo_name])
+    env = {
+        "POSTGRES_URL": url,
+        "MONGO_URL": mongo_url,
+        "MONGO_DATABASE": mongo_name,
+        "DAGSTER_HOME": str(tmp_path_factory.mktemp("dagster_home")),
+    }
+    result = _leadflow(env, "run", "--json")
+    yield {"url": url, "env": env, "result": result}
+    client.drop_database(mongo_name)
+    client.close()
+
+
+def test_leadflow_run_materializes_everything_and_every_dbt_test_passes(nightly):
+    result = nightly["result"]
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    summary = json.loads(result.stdout)
+    assert summary["success"] is True and summary["failures"] == []
+    assert {"lead_activities", "lead_scores", "lead_assignments"} <= set(summary["assets"])
+    assert {"nurture_enrollments", "segment_counts"} <= set(summary["assets"])
+    assert summary["assets"]["lead_activities"]["loaded"] == 2600
+    assert summary["dbt_models_built"] >= 11 + len(MARTS)
+    assert summary["checks"]["failed"] == 0 and summary["checks"]["passed"] >= 60
+
+
+def test_every_mart_is_built_and_agrees_with_the_crm_tables(nightly):
+    with psycopg.connect(nightly["url"]) as conn:
+        for mart in MARTS:
+            rows = conn.execute(f"select count(*) from analytics.{mart}").fetchone()[0]
+            assert rows > 0, mart
+        live = conn.execute("select count(*) from leads where deleted_at is null").fetchone()[0]
+        entered = conn.execute("select sum(leads_entered) from analytics.lead_funnel").fetchone()
+        assert entered[0] == live
+        raw_cost = conn.execute("select sum(cost_usd) from lead_source_costs").fetchone()[0]
+        mart_cost = conn.execute("select sum(cost_usd) from analytics.source_roi").fetchone()[0]
+        assert mart_cost == raw_cost
+        scored = conn.execute(
+            "select count(*) from analytics.lead_timeline where event_type = 'score_change'"
+        ).fetchone()[0]
+        history = conn.execute(
+            "select count(*) from lead_score_history h join leads l on l.id = h.lead_id"
+            " where l.deleted_at is null"
+        ).fetchone()[0]
+        assert scored == history
+
+
+def test_the_run_is_recorded_in_the_dagster_instance(nightly):
+    summary = json.loads(nightly["result"].stdout)
+    instance = dg.DagsterInstance.from_config(nightly["env"]["DAGSTER_HOME"])
+    run = instance.get_run_by_id(summary["run_id"])
+    assert run is not None and run.job_name == "nightly_sync_job"
+    assert run.status == dg.DagsterRunStatus.SUCCESS
+
+
+def test_analyst_role_reads_the_marts_and_nothing_else(nightly):
+    with psycopg.connect(nightly["url"]) as conn:
+        conn.execute("set role analyst")
+        assert conn.execute("select count(*) from analytics.source_roi").fetchone()[0] > 0
+        for table in ("public.leads", "public.dnc_list", "analytics_staging.stg_crm__leads"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
+                conn.execute(f"select 1 from {table} limit 1")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
+            conn.execute("create table analytics.scratch (x int)")
+
+
+def test_dbt_docs_generate(nightly, tmp_path):
+    result = _leadflow(nightly["env"], "dbt", "docs", "--out", str(tmp_path / "docs"))
+    assert result.returncode == 0, result.stderr
+    catalog = json.loads((tmp_path / "docs" / "catalog.json").read_text())
+    nodes = {node["metadata"]["name"] for node in catalog["nodes"].values()}
+    assert set(MARTS) <= nodes
+    assert (tmp_path / "docs" / "index.html").stat().st_size > 10_000
+
+
+def test_run_refuses_an_unmigrated_database(make_database, tmp_path):
+    url = make_database("nightly_nomig")
+    result = _leadflow({"POSTGRES_URL": url, "DAGSTER_HOME": str(tmp_path)}, "run")
+    assert result.returncode == 1
+    assert "leadflow migrate" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_failing_error_test_blocks_the_marts_downstream(make_database, tmp_path):
+    """A status outside the accepted values fails stg_crm__leads' accepted_values test:
+    the marts built on it are skipped and the step fails without retrying."""
+    url = make_database("nightly_block")
+    migrate_up(url)
+    load_seed(url)
+    with psycopg.connect(url) as conn:
+        conn.execute("alter table leads drop constraint leads_status_check")
+        conn.execute(
+            "update leads set status = 'bogus'"
+            " where id = (select id from leads order by id limit 1)"
+        )
+    result = dg.materialize(
+        [analytics_models],
+        resources={"postgres": PostgresResource(url=url), "dbt": dbt_resource()},
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert not result.success
+    failed = [
+        e.event_specific_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.passed
+    ]
+    assert any(
+        c.asset_key.to_user_string() == "analytics_staging/stg_crm__leads"
+        and "accepted_values" in c.check_name
+        for c in failed
+    )
+    built = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
+    assert "lead_funnel" not in built and "source_roi" not in built
+    with psycopg.connect(url) as conn:
+        exists = conn.execute("select to_regclass('analytics.lead_funnel')").fetchone()[0]
+    assert exists is None
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "test(s) failed" in failure.step_failure_data.error.message
+
+
+class _Hook(BaseHTTPRequestHandler):
+    received: list[dict] = []
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server API)
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        _Hook.received.append(json.loads(body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        return
+
+
+@pytest.fixture
+def webhook() -> Iterator[str]:
+    _Hook.received = []
+    server = HTTPServer(("127.0.0.1", 0), _Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/alerts"
+    server.shutdown()
+
+
+@dg.op
+def _explode() -> None:
+    raise RuntimeError("lead_scores exploded on purpose")
+
+
+@dg.job
+def _failing_job() -> None:
+    _explode()
+
+
+def _failed_run_context(instance: dg.DagsterInstance) -> dg.RunFailureSensorContext:
+    result = _failing_job.execute_in_process(instance=instance, raise_on_error=False)
+    assert not result.success
+    run = instance.get_run_by_id(result.run_id)
+    event = next(
+        r.dagster_event
+        for r in instance.all_logs(result.run_id)
+        if r.dagster_event and r.dagster_event.event_type_value == "PIPELINE_FAILURE"
+    )
+    return dg.build_run_status_sensor_context(
+        sensor_name="run_failure_alert_sensor",
+        dagster_instance=instance,
+        dagster_run=run,
+        dagster_event=event,
+    ).for_run_failure()
+
+
+def test_failure_sensor_posts_to_the_webhook(webhook, monkeypatch):
+    monkeypatch.setenv("LEADFLOW_ALERT_WEBHOOK", webhook)
+    with dg.instance_for_test() as instance:
+        run_failure_alert_sensor(_failed_run_context(instance))
+    assert len(_Hook.received) == 1
+    payload = _Hook.received[0]
+    assert payload["event"] == "run_failure" and payload["job"] == "_failing_job"
+    assert payload["failed_steps"] == ["_explode"]
+    assert "_failing_job" in payload["text"]
+
+
+def test_failure_sensor_without_webhook_only_logs(webhook, monkeypatch):
+    monkeypatch.delenv("LEADFLOW_ALERT_WEBHOOK", raising=False)
+    with dg.instance_for_test() as instance:
+        run_failure_alert_sensor(_failed_run_context(instance))
+    assert _Hook.received == []
+
+
+def test_unreachable_webhook_does_not_break_the_sensor(monkeypatch):
+    monkeypatch.setenv("LEADFLOW_ALERT_WEBHOOK", "http://127.0.0.1:9/nothing-listens-here")
+    with dg.instance_for_test() as instance:
+        run_failure_alert_sensor(_failed_run_context(instance))  # logs, does not raise
+
+
+def test_definitions_validate_with_the_dbt_assets(tmp_path):
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("dagster")), "definitions", "validate",
+         "-m", "dagster_project.definitions"],
+        env={**os.environ, "DAGSTER_HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_documented_postgres_instance_config_stores_runs_in_postgresql(make_database, tmp_path,
+                                                                        monkeypatch):  # fmt: skip
+    """deploy/dagster.yaml works as documented: runs land in the PostgreSQL it points at."""
+    from dagster_project import settings
+
+    info = psycopg.conninfo.conninfo_to_dict(make_database("dagster_storage"))
+    url = f"postgresql://{info['user']}@{info['host']}:{info['port']}/{info['dbname']}"
+    (tmp_path / "dagster.yaml").write_text(
+        (settings.project_root() / "deploy" / "dagster.yaml").read_text()
+    )
+    monkeypatch.setenv("DAGSTER_PG_URL", url)
+    instance = dg.DagsterInstance.from_config(str(tmp_path))
+    try:
+        result = _failing_job.execute_in_process(instance=instance, raise_on_error=False)
+    finally:
+        instance.dispose()
+    with psycopg.connect(url) as conn:
+        stored = conn.execute(
+            "select pipeline_name, status from runs where run_id = %s", (result.run_id,)
+        ).fetchone()
+    assert stored == ("_failing_job", "FAILURE")
