@@ -14,6 +14,7 @@ from dagster_project import settings
 from dagster_project.cli_activities import activities, costs
 from dagster_project.cli_common import fail as _fail
 from dagster_project.cli_common import postgres_url as _postgres_url
+from dagster_project.cli_graph import graph
 from dagster_project.cli_leads import leads
 from dagster_project.cli_report import report as report_cmd
 from dagster_project.cli_run import (
@@ -352,6 +353,21 @@ def bench_dbt(leads: int, reuse: bool, workers: int | None, workdir: str | None)
     run_dbt_bench(url, leads, target, reuse=reuse, workers=workers, echo=click.echo)
 
 
+@bench.command("graph")
+@click.option("--leads", type=int, default=100_000, show_default=True, help="Leads to generate.")
+@click.option("--batch-size", type=int, default=1000, show_default=True, help="Rows per UNWIND.")
+@click.option("--reuse", is_flag=True, help="Keep the bench database if it already has the leads.")
+@click.option("--workdir", type=click.Path(file_okay=False), default=None,
+              help="Scratch directory (default: .leadflow/bench).")  # fmt: skip
+def bench_graph(leads: int, batch_size: int, reuse: bool, workdir: str | None) -> None:
+    """Full and incremental graph sync beside a bare UNWIND … MERGE loop (the floor)."""
+    from dagster_project.bench_graph import run_graph_bench
+
+    url = _postgres_url()
+    target = Path(workdir) if workdir else settings.leadflow_home() / "bench"
+    run_graph_bench(url, leads, target, batch_size=batch_size, reuse=reuse, echo=click.echo)
+
+
 # -- seed and demo ----------------------------------------------------------------------------
 @main.command()
 def seed() -> None:
@@ -406,6 +422,33 @@ def _demo_nightly() -> bool:
     print_run_summary(summary)
     click.echo(f"  log                  {log_path}")
     return summary["success"]
+
+
+def _demo_graph(url: str) -> bool:
+    """Reconcile the graph the nightly job synced and show each organization's top referrers."""
+    from dagster_project.db.graph import organization_ids, reconcile_graph, top_referrers
+    from dagster_project.resources import Neo4jResource
+
+    resource = Neo4jResource()
+    driver, database = resource.get_driver(), resource.resolved_database()
+    ok = True
+    click.echo("\ngraph (Bolt):")
+    try:
+        with psycopg.connect(url) as conn:
+            for org in organization_ids(conn):
+                check = reconcile_graph(conn, driver, database, org)
+                ok &= check.ok
+                top = top_referrers(driver, database, org, limit=3)
+                leaders = ", ".join(f"{r['id']} ({r['referrals']})" for r in top[:2]) or "-"
+                state = "matches PostgreSQL" if check.ok else f"DIFFERS {check.differences}"
+                click.echo(
+                    f"  {org[:8]}  leads {check.actual.get('Lead', 0):>5}  "
+                    f"edges {sum(v for k, v in check.actual.items() if k.isupper()):>6}  "
+                    f"{state}; top referrers {leaders}"
+                )
+    finally:
+        driver.close()
+    return ok
 
 
 def _demo_report(url: str) -> bool:
@@ -466,6 +509,7 @@ def demo() -> None:
     click.echo(f"\n{'table':<32} {'rows':>8}")
     for table, count in counts.items():
         click.echo(f"{table:<32} {count:>8}")
+    failed |= not _demo_graph(url)
     failed |= not _demo_report(url)
     if failed:
         sys.exit(1)
@@ -479,6 +523,7 @@ main.add_command(leads)
 main.add_command(run)
 main.add_command(dbt_group)
 main.add_command(report_cmd)
+main.add_command(graph)
 
 
 if __name__ == "__main__":

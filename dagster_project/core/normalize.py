@@ -20,6 +20,7 @@ from dagster_project.core.cleaning import (
 )
 from dagster_project.core.phones import normalize_phone
 from dagster_project.core.records import LEAD_STATUSES, CleanLead, RawRow, Reject, RejectReason
+from dagster_project.core.referrals import normalize_referral
 
 DEFAULT_REGION = "US"
 
@@ -192,7 +193,13 @@ def normalize_rows(
             else:
                 owner = owner_uuid
 
-        referred_by = get("referred_by", "").strip() or None
+        # a referral is read like the lead's own phone (same region) or e-mail; a bad one is
+        # only noted, never a reason to lose the lead
+        referred_by, referral_note = normalize_referral(
+            get("referred_by", ""), region, own_phone=phone.e164, own_email=email
+        )
+        if referral_note:
+            notes.append(referral_note)
 
         clean.append(
             CleanLead(

@@ -6,6 +6,13 @@ with the live leads already in the database, applying the survivorship rules of 
 ("Survivorship"), screens them against the organization's DNC list, and writes the audit log
 and status history. Imports of the same organization are serialised by an advisory lock, so
 two files can never race to insert the same phone; different organizations run in parallel.
+
+Referrals: a lead's referral handle (leads.referred_by_ref, see core/referrals.py) is set on
+insert and, on merge, only filled when empty (the first referral a lead was imported with is
+kept, like the source). After the insert and merge, referrals are resolved set-based (see
+db/referrals.py): the file's leads whose handle is new or still pending, and pending leads of
+the file's organizations whose referrer this file brought; so a referral to a lead of the same
+file works. Each link set writes an audit row (referred_by_lead_id, change_source 'import').
 """
 
 from __future__ import annotations
@@ -17,11 +24,13 @@ from dataclasses import dataclass
 from operator import itemgetter
 
 import psycopg
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from dagster_project import settings
 from dagster_project.core.reading import HEADER_ALIASES, normalize_header
 from dagster_project.core.records import CLEAN_LEAD_FIELDS, STATUS_RANK, Reject
+from dagster_project.db.referrals import link_referrers
 
 STAGING_COLUMNS = (
     "row_number",
@@ -35,11 +44,12 @@ STAGING_COLUMNS = (
     "status",
     "tags",
     "source",
+    "referred_by",
     "is_dnc",
 )
 # uuids travel as text: COPY's text format lets the server parse them
 STAGING_TYPES = ("int4", "text", "text", "text", "text", "text", "text", "text", "text",
-                 "text[]", "text", "bool")  # fmt: skip
+                 "text[]", "text", "text", "bool")  # fmt: skip
 
 # staging column order taken from a screened lead tuple (the DNC flag is its last item)
 _staging_row = itemgetter(
@@ -67,6 +77,7 @@ class LoadResult:
     audit_rows: int = 0
     status_rows: int = 0
     owners_dropped: int = 0
+    referrals: int = 0  # leads whose referrer this load set (in the file or pending before)
 
 
 def _tune_for_bulk(conn: psycopg.Connection) -> None:
@@ -96,8 +107,10 @@ def _history_bulk_path(conn: psycopg.Connection, rows: int) -> Iterator[None]:
 
     Those inserts reference only leads inserted or row-locked in this same transaction and the
     batch row itself, so the checks cannot fail; at a million rows they cost more than the
-    inserts. Needs a role that may set session_replication_role (superuser, or PostgreSQL 15+
-    with the privilege granted); otherwise, and for small files, the normal path runs.
+    inserts. The referral links use it too (db/referrals.py: referrers locked first, the
+    organization part of every join). Needs a role that may set session_replication_role
+    (superuser, or PostgreSQL 15+ with the privilege granted); otherwise, and for small files,
+    the normal path runs.
     LEADFLOW_BULK_MIN_ROWS (default 50000; 0 disables) sets the threshold.
     """
     threshold = settings.env_int("LEADFLOW_BULK_MIN_ROWS", BULK_MIN_ROWS)
@@ -180,6 +193,7 @@ def load_leads(conn: psycopg.Connection, batch_id: str,
             status text,
             tags text[] not null,
             source text,
+            referred_by text,
             is_dnc boolean not null default false,
             lead_id uuid
         ) on commit drop
@@ -220,8 +234,13 @@ def load_leads(conn: psycopg.Connection, batch_id: str,
         """
     )
     result.dnc = conn.execute("select count(*) from stg_leads where is_dnc").fetchone()[0]
+    # rows folded in the file may make a lead refer to its own e-mail: not a referral
+    conn.execute(
+        "update stg_leads set referred_by = null where referred_by in (phone_number, email)"
+    )
     _insert_new(conn, batch_id, result)
     _merge_existing(conn, batch_id, result)
+    _link_referrals(conn, batch_id, result)
     return result
 
 
@@ -231,15 +250,15 @@ def _insert_new(conn: psycopg.Connection, batch_id: str, result: LoadResult) -> 
         create temp table stg_inserted on commit drop as
         with ins as (
             insert into leads (organization_id, user_id, first_name, last_name, phone_number,
-                               phone_type, email, status, tags, source)
+                               phone_type, email, status, tags, source, referred_by_ref)
             select organization_id, user_id, first_name, last_name, phone_number, phone_type,
                    email, case when is_dnc then 'dnc' else coalesce(status, 'new') end, tags,
-                   source
+                   source, referred_by
             from stg_leads where lead_id is null
             order by row_number
             returning id, organization_id, phone_number
         )
-        select ins.id, s.status as file_status, s.is_dnc
+        select ins.id, ins.organization_id, s.status as file_status, s.is_dnc, s.referred_by
         from ins join stg_leads s
           on s.organization_id = ins.organization_id and s.phone_number = ins.phone_number
          and s.lead_id is null
@@ -278,6 +297,8 @@ def _merge_existing(conn: psycopg.Connection, batch_id: str, result: LoadResult)
         create temp table stg_merge on commit drop as
         select s.lead_id,
                s.is_dnc,
+               l.organization_id,
+               l.referred_by_lead_id as old_referrer,
                l.first_name as old_first_name,
                case when s.first_name <> '' then s.first_name else l.first_name end
                    as new_first_name,
@@ -292,6 +313,8 @@ def _merge_existing(conn: psycopg.Connection, batch_id: str, result: LoadResult)
                coalesce(l.user_id, s.user_id) as new_user_id,
                l.source as old_source,
                coalesce(l.source, s.source) as new_source,
+               l.referred_by_ref as old_referred_by_ref,
+               coalesce(l.referred_by_ref, s.referred_by) as new_referred_by_ref,
                l.tags as old_tags,
                l.tags || array(
                    select t from unnest(s.tags) with ordinality as u(t, i)
@@ -323,6 +346,7 @@ def _merge_existing(conn: psycopg.Connection, batch_id: str, result: LoadResult)
                 ('phone_type', m.old_phone_type, m.new_phone_type),
                 ('user_id', m.old_user_id::text, m.new_user_id::text),
                 ('source', m.old_source, m.new_source),
+                ('referred_by_ref', m.old_referred_by_ref, m.new_referred_by_ref),
                 ('tags', m.old_tags::text, m.new_tags::text),
                 ('status', m.old_status, m.new_status)
             ) as v(field_name, old_value, new_value)
@@ -345,14 +369,49 @@ def _merge_existing(conn: psycopg.Connection, batch_id: str, result: LoadResult)
         update leads l set
             first_name = m.new_first_name, last_name = m.new_last_name, email = m.new_email,
             phone_type = m.new_phone_type, user_id = m.new_user_id, source = m.new_source,
-            tags = m.new_tags, status = m.new_status
+            tags = m.new_tags, status = m.new_status, referred_by_ref = m.new_referred_by_ref
         from stg_merge m
         where l.id = m.lead_id and (
             (l.first_name, l.last_name, l.email, l.phone_type, l.user_id, l.source, l.tags,
-             l.status)
+             l.status, l.referred_by_ref)
             is distinct from
             (m.new_first_name, m.new_last_name, m.new_email, m.new_phone_type, m.new_user_id,
-             m.new_source, m.new_tags, m.new_status)
+             m.new_source, m.new_tags, m.new_status, m.new_referred_by_ref)
         )
         """
     )
+
+
+# Leads whose referral this load may resolve: new leads with a handle; merged leads whose
+# handle was just filled or is still pending; and pending leads of the file's organizations
+# whose handle is a phone or e-mail of this file (their referrer arrived, or got that e-mail).
+# The first two come from the staging tables, so a file without referrals costs two scans.
+_LOAD_CANDIDATES = """
+select id, organization_id, referred_by as handle, null::uuid as old_referrer
+from stg_inserted
+where referred_by is not null
+union
+select lead_id, organization_id, new_referred_by_ref, old_referrer
+from stg_merge
+where new_referred_by_ref is not null and (old_referrer is null or old_referred_by_ref is null)
+union
+select l.id, l.organization_id, l.referred_by_ref, l.referred_by_lead_id
+from leads l
+where l.referred_by_ref is not null and l.referred_by_lead_id is null and l.deleted_at is null
+  and l.organization_id = any(%(orgs)s::uuid[])
+  and (l.referred_by_ref in (select phone_number from stg_leads)
+       or l.referred_by_ref in (select email from stg_leads where email is not null))
+"""
+
+
+def _link_referrals(conn: psycopg.Connection, batch_id: str, result: LoadResult) -> None:
+    orgs = [row[0] for row in conn.execute("select distinct organization_id::text from stg_leads")]
+    result.referrals = link_referrers(
+        conn,
+        sql.SQL(_LOAD_CANDIDATES),
+        {"orgs": orgs},
+        change_source="import",
+        batch_id=batch_id,
+        bulk_path=lambda rows: _history_bulk_path(conn, rows),
+    )
+    result.audit_rows += result.referrals

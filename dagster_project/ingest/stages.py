@@ -109,6 +109,7 @@ class FileJob:
     inserted: int = 0
     merged: int = 0
     dnc: int = 0
+    referrals: int = 0  # leads whose referrer this file set (see db/referrals.py)
     spool: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -134,6 +135,7 @@ class FileJob:
             "duplicates_in_file": self.duplicates_in_file,
             "quarantined": self.quarantined,
             "dnc": self.dnc,
+            "referrals": self.referrals,
             "sha256": self.sha256,
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }
@@ -464,6 +466,7 @@ def load(jobs: list[FileJob], connect: ConnectionFactory) -> list[FileJob]:
                     conn, job.batch_id, read_items(Path(job.spool["rejects"])), job.organization_id
                 )
                 job.inserted, job.merged, job.dnc = result.inserted, result.merged, result.dnc
+                job.referrals = result.referrals
                 job.quarantined = quarantined
                 _timed(job, "load", started)
                 conn.execute(
@@ -482,7 +485,7 @@ def load(jobs: list[FileJob], connect: ConnectionFactory) -> list[FileJob]:
                     f"{result.owners_dropped} owner(s) not in the lead's organization ignored"
                 )
         except psycopg.Error as exc:
-            job.inserted = job.merged = 0
+            job.inserted = job.merged = job.referrals = 0
             _timed(job, "load", started)
             _fail(job, f"loading {job.file_name} failed, nothing was imported: {exc}", connect)
         finally:

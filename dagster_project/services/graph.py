@@ -6,9 +6,14 @@ its own process (`graph_server.py`) so that a leadflow command can exit while th
 
 from __future__ import annotations
 
+import base64
+import json
+import re
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 
 from dagster_project import settings
 from dagster_project.services.base import (
@@ -36,6 +41,47 @@ def graph_auth() -> tuple[str, str]:
 
 def graph_database() -> str:
     return settings.env("NEO4J_DATABASE", DATABASE)
+
+
+def create_database(name: str, service: GraphService | None = None) -> str:
+    """Create database `name` on the local ArcadeDB server (no-op when it exists); returns it.
+
+    Through ArcadeDB's HTTP API (POST /api/v1/server) with the root credentials: Bolt has no
+    CREATE DATABASE there, and a Bolt query against a missing database hangs. An external Neo4j
+    (NEO4J_URI) is not managed here: use its configured database.
+    """
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,62}", name):
+        raise ServiceError(f"graph database name {name!r}: use letters, digits and _")
+    service = service or GraphService()
+    if service.is_external():
+        raise ServiceError("NEO4J_URI is set: databases of an external Neo4j are not created here")
+    service.ensure_running()
+    state = service.running_state() or {}
+    if "http_port" not in state:
+        raise ServiceError("the local graph server's state has no http_port; restart it")
+    if name in _server_command(state["http_port"], "list databases"):
+        return name
+    _server_command(state["http_port"], f"create database {name}")
+    return name
+
+
+def _server_command(http_port: int, command: str):
+    user, password = LOCAL_USER, graph_auth()[1]
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    request = urllib.request.Request(
+        f"http://{LOOPBACK}:{http_port}/api/v1/server",
+        data=json.dumps({"command": command}).encode(),
+        headers={"Authorization": f"Basic {token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read() or b"{}").get("result")
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode(errors="replace")[:300]
+        raise ServiceError(f"graph server refused {command!r}: {exc.code} {detail}") from exc
+    except OSError as exc:
+        raise ServiceError(f"graph server HTTP API unreachable: {exc}") from exc
 
 
 class GraphService(LocalService):

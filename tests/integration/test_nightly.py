@@ -23,6 +23,8 @@ from dagster_project.db.migrate import migrate_up
 from dagster_project.db.seed import load_seed
 from dagster_project.nightly import run_failure_alert_sensor
 from dagster_project.resources import PostgresResource
+from dagster_project.services import GraphService
+from dagster_project.services.graph import create_database, graph_database
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +50,7 @@ def _leadflow(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[st
 
 
 @pytest.fixture(scope="module")
-def nightly(make_database, mongo_url, tmp_path_factory) -> Iterator[dict]:
+def nightly(make_database, mongo_url, bolt_url, tmp_path_factory) -> Iterator[dict]:
     """A seeded database + its own Mongo database with the sample activities, after one
     `leadflow run --json` (the whole nightly job, dbt build included)."""
     url = make_database("nightly")
@@ -57,10 +59,15 @@ def nightly(make_database, mongo_url, tmp_path_factory) -> Iterator[dict]:
     mongo_name = f"lf_test_nightly_{uuid.uuid4().hex[:8]}"
     client = MongoClient(mongo_url, tz_aware=True)
     seed_mongo_activities(client[mongo_name])
+    if GraphService().is_external():  # an external Neo4j: its configured database
+        graph_name = graph_database()
+    else:  # a graph database of its own: the seeded organizations' ids are shared by tests
+        graph_name = create_database(f"lftestnightly{uuid.uuid4().hex[:8]}")
     env = {
         "POSTGRES_URL": url,
         "MONGO_URL": mongo_url,
         "MONGO_DATABASE": mongo_name,
+        "NEO4J_DATABASE": graph_name,
         "DAGSTER_HOME": str(tmp_path_factory.mktemp("dagster_home")),
     }
     result = _leadflow(env, "run", "--json")
@@ -75,8 +82,9 @@ def test_leadflow_run_materializes_everything_and_every_dbt_test_passes(nightly)
     summary = json.loads(result.stdout)
     assert summary["success"] is True and summary["failures"] == []
     assert {"lead_activities", "lead_scores", "lead_assignments"} <= set(summary["assets"])
-    assert {"nurture_enrollments", "segment_counts"} <= set(summary["assets"])
+    assert {"nurture_enrollments", "segment_counts", "crm_graph"} <= set(summary["assets"])
     assert summary["assets"]["lead_activities"]["loaded"] == 2600
+    assert "graph_matches_postgres" not in summary["failed_checks"]
     assert summary["dbt_models_built"] >= 11 + len(MARTS)
     assert summary["checks"]["failed"] == 0 and summary["checks"]["passed"] >= 60
 

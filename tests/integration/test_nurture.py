@@ -32,6 +32,7 @@ def _no_seeded_entry_rules(connect):
     with connect() as conn:
         conn.execute("update nurture_sequences set entry_filter = null")
 
+
 T = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 WELCOME1 = "d1000000-0000-4000-8000-000000000001"
 REENGAGE1 = "d1000000-0000-4000-8000-000000000002"

@@ -78,7 +78,7 @@ def test_a_clean_row() -> None:
         status="contacted",
         tags=["vip", "hot"],
         source="facebook",
-        referred_by="+1 212 555 0100",
+        referred_by="+12125550100",
         notes=["called twice"],
     )
 
@@ -245,7 +245,10 @@ def test_owner() -> None:
 
 
 def test_referred_by() -> None:
-    assert _lead(_row(referred_by="  Jane Doe ")).referred_by == "Jane Doe"
+    """Read as a phone or e-mail handle (tests/unit/test_referrals.py); a name is only noted."""
+    lead = _lead(_row(referred_by="  Jane Doe "))
+    assert (lead.referred_by, lead.notes) == (None, ["invalid_referral: Jane Doe"])
+    assert _lead(_row(referred_by=" Jane@Example.com ")).referred_by == "jane@example.com"
     assert _lead(_row(referred_by="   ")).referred_by is None
 
 

@@ -1,0 +1,167 @@
+"""`leadflow graph …` against the real servers: sync, reconcile, and the three queries.
+
+Seeded referrals in every organization (seeds/007_demo_referrals.sql): 13, 08 and 04 were
+referred by 17; 03 → 09 → 08 → 17. Owners in organization 1: the manager …02 has 13 and 17,
+agent …04 has 04, 06, 08, 10, 12, 15, 18.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from click.testing import CliRunner, Result
+from neo4j import GraphDatabase
+
+from dagster_project.cli_graph import graph as graph_cli
+from dagster_project.db.migrate import migrate_up
+from dagster_project.db.seed import load_seed
+from dagster_project.services.graph import graph_auth
+from tests.integration.conftest import ORG1
+from tests.integration.test_graph_sync import open_graph_database
+
+pytestmark = pytest.mark.integration
+
+MANAGER = "a1000000-0000-4000-8000-000000000002"
+AGENT4 = "a1000000-0000-4000-8000-000000000004"
+
+
+def lead(n: int) -> str:
+    return f"b1000000-0000-4000-8000-{n:012d}"
+
+
+def run_cypher(bolt_url: str, database: str, query: str, **params) -> None:
+    with (
+        GraphDatabase.driver(bolt_url, auth=graph_auth()) as driver,
+        driver.session(database=database) as session,
+    ):
+        session.run(query, **params).consume()
+
+
+@pytest.fixture(scope="module")
+def crm(make_database) -> str:
+    url = make_database("graph_cli")
+    migrate_up(url)
+    load_seed(url)
+    return url
+
+
+@pytest.fixture(scope="module")
+def graph_db(bolt_url: str) -> Iterator[str]:
+    yield from open_graph_database("graph_cli")
+
+
+@pytest.fixture(scope="module")
+def cli(crm: str, graph_db: str, bolt_url: str):
+    run_cypher(bolt_url, graph_db, "MATCH (n) DETACH DELETE n")
+
+    def invoke(*args: str) -> Result:
+        env = {"POSTGRES_URL": crm, "NEO4J_DATABASE": graph_db}
+        return CliRunner().invoke(graph_cli, list(args), env=env)
+
+    synced = invoke("sync", "--json", "--batch-size", "6")
+    assert synced.exit_code == 0, synced.output
+    payload = json.loads(synced.output)
+    assert [o["mode"] for o in payload["organizations"]] == ["full"] * 3
+    return invoke
+
+
+def test_sync_text_output_and_incremental_rerun(cli):
+    result = cli("sync", "--org", ORG1)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"{ORG1} incremental ")
+
+
+def test_reconcile_passes_then_reports_drift(cli, graph_db, bolt_url):
+    ok = cli("reconcile", "--json")
+    assert ok.exit_code == 0, ok.output
+    payload = json.loads(ok.output)
+    assert payload["ok"] is True and len(payload["organizations"]) == 3
+    assert payload["organizations"][0]["actual"]["REFERRED_BY"] == 5
+
+    run_cypher(bolt_url, graph_db, "MATCH (:Lead {id: $id})-[e:REFERRED_BY]->() DELETE e",
+               id=lead(3))  # fmt: skip
+    drift = cli("reconcile", "--org", ORG1)
+    assert drift.exit_code == 1
+    assert drift.output.splitlines() == [
+        f"{ORG1} DIFFERS",
+        f"  REFERRED_BY: postgres 5, graph 4  missing:{lead(3)}->{lead(9)}",
+    ]
+    repaired = cli("sync", "--org", ORG1, "--full")
+    assert repaired.exit_code == 0
+    assert cli("reconcile", "--org", ORG1).exit_code == 0
+
+
+def test_referral_chain(cli):
+    result = cli("referral-chain", lead(3), "--json")
+    assert result.exit_code == 0, result.output
+    chain = json.loads(result.output)["chain"]
+    assert [(r["id"], r["depth"]) for r in chain] == [
+        (lead(3), 0), (lead(9), 1), (lead(8), 2), (lead(17), 3)
+    ]  # fmt: skip
+    assert [r["owner_id"] for r in chain] == [
+        "a1000000-0000-4000-8000-000000000003", "a1000000-0000-4000-8000-000000000003",
+        AGENT4, MANAGER,
+    ]  # fmt: skip
+    short = cli("referral-chain", lead(3), "--depth", "1")
+    assert short.exit_code == 0
+    assert [line.split()[0:3] for line in short.output.splitlines()] == [
+        ["lead", lead(3), "new"],
+        ["referrer", "1", lead(9)],
+    ]
+    alone = cli("referral-chain", lead(17))
+    assert alone.output.splitlines()[-1] == "no known referrer"
+
+
+def test_top_referrers(cli):
+    result = cli("top-referrers", "--org", ORG1, "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)["referrers"]
+    assert [(r["id"], r["referrals"]) for r in rows] == [(lead(17), 3), (lead(8), 1), (lead(9), 1)]
+    assert rows[0]["status"] == "recruited" and rows[0]["score"] == 97
+    limited = cli("top-referrers", "--org", ORG1, "--limit", "1")
+    assert limited.output.splitlines()[1].split()[:2] == [lead(17), "3"]
+
+
+def test_agent_reach(cli):
+    result = cli("agent-reach", MANAGER, "--json")
+    assert result.exit_code == 0, result.output
+    reach = json.loads(result.output)
+    # own: 13, 17; 08 and 04 referred by 17 (13 is own), 09 by 08, 03 by 09
+    assert reach["leads"] == 2 and reach["leads_by_status"] == {"hot": 1, "recruited": 1}
+    assert reach["reach_by_depth"] == {"1": 2, "2": 1, "3": 1} and reach["reach_total"] == 4
+    assert reach["reach_sample"] == [
+        {"id": lead(4), "depth": 1}, {"id": lead(8), "depth": 1},
+        {"id": lead(9), "depth": 2}, {"id": lead(3), "depth": 3},
+    ]  # fmt: skip
+    shallow = json.loads(cli("agent-reach", MANAGER, "--depth", "2", "--json").output)
+    assert shallow["reach_by_depth"] == {"1": 2, "2": 1}
+    agent = json.loads(cli("agent-reach", AGENT4, "--json").output)
+    assert agent["leads"] == 7 and agent["reach_by_depth"] == {"1": 1, "2": 1}
+    text = cli("agent-reach", AGENT4)
+    assert text.output.splitlines()[1] == (
+        "referral reach (up to 3 hops): 2 lead(s) (depth 1: 1, depth 2: 1)"
+    )
+
+
+def test_errors_are_one_line(cli, crm):
+    bad = cli("top-referrers", "--org", "nope")
+    assert bad.exit_code == 2 and bad.output == "leadflow: error: --org: not a UUID: 'nope'\n"
+    unknown = cli("referral-chain", "00000000-0000-4000-8000-000000000000")
+    assert unknown.exit_code == 2
+    assert unknown.output.startswith("leadflow: error: lead 00000000-") and "Traceback" not in (
+        unknown.output
+    )
+    nobody = cli("agent-reach", "00000000-0000-4000-8000-000000000000")
+    assert nobody.exit_code == 2 and len(nobody.output.splitlines()) == 1
+    missing_org = cli("sync", "--org", "00000000-0000-4000-8000-000000000000")
+    assert missing_org.exit_code == 2
+    assert missing_org.output == (
+        "leadflow: error: organization 00000000-0000-4000-8000-000000000000 does not exist\n"
+    )
+    with psycopg.connect(crm) as conn:  # nothing was written for the unknown organization
+        assert conn.execute(
+            "select count(*) from sync_watermarks where name like 'crm_graph:0000%'"
+        ).fetchone() == (0,)

@@ -1,0 +1,262 @@
+"""Pure graph logic: row shaping, expected identities, samples, reach, chunking, retries."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from dagster_project.core import graph as model
+
+ORG = "11111111-1111-4111-8111-111111111111"
+T1 = datetime(2026, 7, 7, 13, 26, tzinfo=UTC)
+T2 = datetime(2026, 7, 13, 16, 24, tzinfo=timezone(timedelta(hours=2)))
+
+
+def record(**overrides):
+    base = {
+        "id": "l1",
+        "organization_id": ORG,
+        "status": "hot",
+        "lead_score": 88,
+        "tags": ["hot"],
+        "source": " linkedin ",
+        "created_at": T1,
+        "updated_at": T2,
+        "owner_id": "u2",
+        "since": T2,
+        "strategy": "manual",
+        "referred_by": None,
+        "previous_user_ids": ["u1", "u2"],
+        "previous_from": [T1, None],
+        "previous_to": [T2, None],
+    }
+    return base | overrides
+
+
+def test_lead_row_keeps_graph_fields_only_in_utc():
+    row = model.lead_row(record(first_name="Ann", phone_number="+12125550100"))
+    assert row == {
+        "id": "l1",
+        "organization_id": ORG,
+        "status": "hot",
+        "score": 88,
+        "tags": ["hot"],
+        "source": "linkedin",
+        "source_key": f"{ORG}:linkedin",
+        "created_at": T1,
+        "updated_at": datetime(2026, 7, 13, 14, 24, tzinfo=UTC),
+        "owner_id": "u2",
+        "since": datetime(2026, 7, 13, 14, 24, tzinfo=UTC),
+        "strategy": "manual",
+        # the current owner is never an earlier owner
+        "previous": [
+            {"user_id": "u1", "from": T1, "to": datetime(2026, 7, 13, 14, 24, tzinfo=UTC)}
+        ],
+        "previous_ids": ["u1"],
+        "referred_by": None,
+    }
+    assert row["updated_at"].tzinfo is UTC
+
+
+def test_lead_row_without_owner_source_or_history():
+    row = model.lead_row(
+        record(
+            owner_id=None,
+            source="  ",
+            previous_user_ids=None,
+            previous_from=None,
+            previous_to=None,
+            referred_by="l9",
+        )  # fmt: skip
+    )
+    assert (row["owner_id"], row["since"], row["strategy"]) == (None, None, None)
+    assert (row["source"], row["source_key"]) == (None, None)
+    assert row["previous"] == [] and row["previous_ids"] == []
+    assert row["referred_by"] == "l9"
+
+
+def test_utc_treats_naive_values_as_utc():
+    assert model.utc(datetime(2026, 1, 1, 10)) == datetime(2026, 1, 1, 10, tzinfo=UTC)
+    assert model.utc(None) is None
+
+
+def test_expected_keys_and_differences():
+    users = [model.user_row({"id": "u1", "organization_id": ORG, "role": "agent",
+                             "is_active": True, "email": "x@y"})]  # fmt: skip
+    assert users == [{"id": "u1", "organization_id": ORG, "role": "agent", "is_active": True}]
+    leads = [
+        model.lead_row(
+            record(owner_id="u1", previous_user_ids=None, previous_from=None, previous_to=None)
+        ),  # fmt: skip
+        model.lead_row(
+            record(
+                id="l2",
+                source=None,
+                owner_id=None,
+                referred_by="l1",
+                previous_user_ids=["u1"],
+                previous_from=[T1],
+                previous_to=[T2],
+            )
+        ),  # fmt: skip
+    ]
+    keys = model.expected_keys(ORG, users, leads)
+    counts = {name: len(ids) for name, ids in keys.items()}
+    assert counts == {
+        "Organization": 1, "User": 1, "Lead": 2, "Source": 1, "MEMBER_OF": 1,
+        "BELONGS_TO": 2, "ASSIGNED_TO": 1, "PREVIOUSLY_ASSIGNED_TO": 1, "FROM_SOURCE": 1,
+        "REFERRED_BY": 1,
+    }  # fmt: skip
+    assert keys["REFERRED_BY"] == {"l2->l1"} and keys["ASSIGNED_TO"] == {"l1->u1"}
+    actual = dict(counts, Lead=3, REFERRED_BY=0)
+    assert model.differences(counts, actual) == {"Lead": (2, 3), "REFERRED_BY": (1, 0)}
+
+
+def test_one_sided_sample_marks_sides_and_caps():
+    expected = {"a", "b", "c"}
+    actual = {"b", "c", "x", "y"}
+    assert model.one_sided_sample(expected, actual) == ["missing:a", "extra:x", "extra:y"]
+    many = {str(i) for i in range(10)}
+    assert model.one_sided_sample(many, set()) == [f"missing:{i}" for i in range(5)]
+    assert model.one_sided_sample({"a"}, {"a"}) == []
+
+
+def test_reach_summary_counts_each_lead_once_at_its_shortest_depth():
+    leads = [{"id": "l13", "status": "hot", "score": 81},
+             {"id": "l17", "status": "recruited", "score": 97}]  # fmt: skip
+    reached = [
+        {"id": "l13", "depth": 1},  # own lead: counted at depth 0 only
+        {"id": "l08", "depth": 1},
+        {"id": "l04", "depth": 1},
+        {"id": "l09", "depth": 2},
+        {"id": "l03", "depth": 3},
+    ]
+    summary = model.reach_summary("u", leads, reached)
+    assert summary["leads"] == 2
+    assert summary["leads_by_status"] == {"hot": 1, "recruited": 1}
+    assert summary["reach_by_depth"] == {"1": 2, "2": 1, "3": 1}
+    assert summary["reach_total"] == 4
+    assert [item["id"] for item in summary["reach_sample"]] == ["l04", "l08", "l09", "l03"]
+
+
+def test_query_depths_are_validated_literals():
+    assert "[:REFERRED_BY*0..4]" in model.referral_chain_query(4)
+    assert "[:REFERRED_BY*1..2]" in model.agent_reach_query(2)
+    with pytest.raises(ValueError):
+        model.agent_reach_query(0)
+    with pytest.raises(ValueError):
+        model.referral_chain_query(101)
+
+
+def test_chunked():
+    assert [list(c) for c in model.chunked([1, 2, 3, 4, 5], 2)] == [[1, 2], [3, 4], [5]]
+    assert list(model.chunked([], 3)) == []
+    with pytest.raises(ValueError):
+        list(model.chunked([1], 0))
+
+
+def test_retry_backs_off_exponentially_then_succeeds_or_gives_up():
+    policy = model.RetryPolicy(tries=5, first_delay=0.5, factor=2.0)
+    assert policy.delays() == [0.5, 1.0, 2.0, 4.0]
+    slept: list[float] = []
+    calls = {"n": 0}
+
+    def flaky():
+        calls["n"] += 1
+        if calls["n"] < 3:
+            raise ConnectionError("transient")
+        return "done"
+
+    assert model.retry(flaky, policy, (ConnectionError,), sleep=slept.append) == "done"
+    assert slept == [0.5, 1.0]
+
+    slept.clear()
+
+    def down():
+        raise ConnectionError("down")
+
+    with pytest.raises(ConnectionError):
+        model.retry(down, policy, (ConnectionError,), sleep=slept.append)
+    assert slept == [0.5, 1.0, 2.0, 4.0]
+
+    def broken():
+        raise KeyError("not retried")
+
+    slept.clear()
+    with pytest.raises(KeyError):
+        model.retry(broken, policy, (ConnectionError,), sleep=slept.append)
+    assert slept == []
+
+
+def test_schema_statements_are_neo4j5_if_not_exists():
+    assert all("IF NOT EXISTS" in s for s in model.SCHEMA_STATEMENTS)
+    assert sum("REQUIRE n." in s and "IS UNIQUE" in s for s in model.SCHEMA_STATEMENTS) == 4
+
+
+def test_lead_batch_params_send_each_statement_only_its_keys():
+    owned = model.lead_row(record())
+    bare = model.lead_row(
+        record(
+            id="l2",
+            source="  ",
+            owner_id=None,
+            previous_user_ids=None,
+            previous_from=None,
+            previous_to=None,
+            referred_by="l1",
+        )
+    )
+    batch = model.lead_batch_params([owned, bare])
+    queries = [query for query, _ in batch]
+    assert queries == [
+        model.DELETE_STALE_LEAD_EDGES,
+        model.MERGE_LEADS,
+        model.MERGE_SOURCES,
+        model.MERGE_ASSIGNED_TO,
+        model.MERGE_PREVIOUSLY_ASSIGNED_TO,
+    ]
+    params = dict(batch)
+    utc_t2 = datetime(2026, 7, 13, 14, 24, tzinfo=UTC)
+    # no datetimes, no organization (sent once as $org) in the deletion
+    assert params[model.DELETE_STALE_LEAD_EDGES] == [
+        {"id": "l1", "source_key": f"{ORG}:linkedin", "owner_id": "u2", "previous_ids": ["u1"],
+         "referred_by": None},
+        {"id": "l2", "source_key": None, "owner_id": None, "previous_ids": [],
+         "referred_by": "l1"},
+    ]  # fmt: skip
+    assert params[model.MERGE_LEADS] == [
+        {"id": "l1", "status": "hot", "score": 88, "tags": ["hot"], "source": "linkedin",
+         "created_at": T1, "updated_at": utc_t2},
+        {"id": "l2", "status": "hot", "score": 88, "tags": ["hot"], "source": None,
+         "created_at": T1, "updated_at": utc_t2},
+    ]  # fmt: skip
+    # only leads with a source / an owner; one row per earlier owner
+    assert params[model.MERGE_SOURCES] == [
+        {"id": "l1", "source_key": f"{ORG}:linkedin", "source": "linkedin"}
+    ]
+    assert params[model.MERGE_ASSIGNED_TO] == [
+        {"id": "l1", "owner_id": "u2", "since": utc_t2, "strategy": "manual"}
+    ]
+    assert params[model.MERGE_PREVIOUSLY_ASSIGNED_TO] == [
+        {"id": "l1", "user_id": "u1", "from": T1, "to": utc_t2}
+    ]
+    # every datetime of the batch is sent exactly once
+    sent = [v for _, rows in batch for row in rows for v in row.values()]
+    assert sum(isinstance(v, datetime) for v in sent) == 2 * 2 + 1 + 2
+
+
+def test_lead_batch_params_leave_out_statements_without_rows():
+    bare = model.lead_row(
+        record(source=None, owner_id=None, previous_user_ids=[], previous_from=[], previous_to=[])
+    )
+    assert [q for q, _ in model.lead_batch_params([bare])] == [
+        model.DELETE_STALE_LEAD_EDGES,
+        model.MERGE_LEADS,
+    ]
+    assert model.lead_batch_params([]) == []
+
+
+def test_lead_statements_take_the_organization_once():
+    for query in (model.DELETE_STALE_LEAD_EDGES, model.MERGE_LEADS, model.MERGE_SOURCES):
+        assert "$org" in query and "r.organization_id" not in query
