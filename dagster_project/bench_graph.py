@@ -30,13 +30,10 @@ Figures, in this order:
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 import random
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -52,8 +49,7 @@ from dagster_project.db.graph import ensure_graph_schema, reconcile_graph, sync_
 from dagster_project.db.migrate import migrate_up
 from dagster_project.resources.neo4j import Neo4jResource
 from dagster_project.services import GraphService
-from dagster_project.services import graph as graph_service
-from dagster_project.services.base import LOOPBACK
+from dagster_project.services.graph import create_database, drop_database
 
 DATABASE = "leadflow_bench_graph"
 GRAPH_DATABASE = "leadflow_bench"
@@ -75,7 +71,6 @@ TAGS = ["hot", "referral", "exec", "night shift", "cdl", "bilingual"]
 #: the incremental runs re-read no lookback window (see the module doc)
 INCREMENTAL_LOOKBACK = timedelta(0)
 WIPE_BATCH = 5_000
-HTTP_TIMEOUT = 60.0
 
 Echo = Callable[[str], Any]
 
@@ -498,41 +493,10 @@ def change_leads(url: str, fraction: float = CHANGE_FRACTION,
 # -- graph database -----------------------------------------------------------------------------
 
 
-def _local_http(service) -> tuple[str, str] | None:
-    """(base URL, basic auth header) of the local ArcadeDB server's HTTP API, or None."""
-    if service.is_external():
-        return None
-    state = service.running_state()
-    if not state or not state.get("http_port"):
-        return None
-    user, password = graph_service.graph_auth()
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return f"http://{LOOPBACK}:{state['http_port']}/api/v1", f"Basic {token}"
-
-
-def _arcadedb(http: tuple[str, str], method: str, path: str, body: dict | None = None) -> Any:
-    base, auth = http
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        f"{base}/{path}", data=data, method=method,
-        headers={"Authorization": auth, "Content-Type": "application/json"},
-    )  # fmt: skip
-    try:
-        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:
-            return json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as exc:
-        detail = exc.read().decode(errors="replace")[:300]
-        raise RuntimeError(f"ArcadeDB {path} {body}: HTTP {exc.code} {detail}") from exc
-
-
 def drop_graph_database(database: str) -> bool:
     """Drop a graph database of the local ArcadeDB server; False when there is nothing to drop
     (absent, or an external server, whose databases are not managed here)."""
-    http = _local_http(GraphService())
-    if http is None or database not in _arcadedb(http, "GET", "databases").get("result", []):
-        return False
-    _arcadedb(http, "POST", "server", {"command": f"drop database {database}"})
-    return True
+    return drop_database(database)
 
 
 def reset_graph_database(driver: Driver, database: str, echo: Echo = print) -> str:
@@ -542,14 +506,9 @@ def reset_graph_database(driver: Driver, database: str, echo: Echo = print) -> s
     Returns how it was done.
     """
     service = GraphService()
-    http = _local_http(service)
-    if http is not None:
-        drop_graph_database(database)
-        create = getattr(graph_service, "create_database", None)
-        if callable(create):
-            create(database, service)
-        else:
-            _arcadedb(http, "POST", "server", {"command": f"create database {database}"})
+    if not service.is_external():
+        drop_database(database, service)
+        create_database(database, service)
         return "dropped and recreated"
     deleted = 0
     with driver.session(database=database) as session:

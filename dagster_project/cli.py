@@ -23,6 +23,7 @@ from dagster_project.cli_run import (
     print_run_summary,
     run,
     run_log_path,
+    start_other_services,
     summarize_run,
 )
 from dagster_project.cli_segments import segments
@@ -31,7 +32,6 @@ from dagster_project.db.seed import SeedError, load_seed, table_counts
 from dagster_project.services import (
     ALL_SERVICES,
     GraphService,
-    PostgresService,
     ServiceError,
     ServiceStatus,
 )
@@ -480,12 +480,7 @@ def demo() -> None:
     from dagster_project.resources import PostgresResource
 
     url = _postgres_url()
-    for service in ALL_SERVICES:
-        if service is not PostgresService:
-            try:
-                service().ensure_running()
-            except ServiceError as exc:
-                _fail(str(exc))
+    start_other_services()
     try:
         migrations.migrate_up(url)
         load_seed(url)

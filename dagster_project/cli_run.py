@@ -113,14 +113,19 @@ def output_to_log(path: Path) -> Iterator[Path]:
             os.close(saved[1])
 
 
-def ensure_ready(url: str) -> None:
-    """Start the local servers the job needs and refuse to run on an outdated schema."""
+def start_other_services() -> None:
+    """Start (or reuse) the graph and MongoDB servers the jobs need; PostgreSQL is already up."""
     for service in ALL_SERVICES:
         if service is not PostgresService:
             try:
                 service().ensure_running()
             except ServiceError as exc:
                 _fail(str(exc))
+
+
+def ensure_ready(url: str) -> None:
+    """Start the local servers the job needs and refuse to run on an outdated schema."""
+    start_other_services()
     try:
         pending = [s for s in migrations.migration_status(url) if s.state != "applied"]
     except migrations.MigrationError as exc:

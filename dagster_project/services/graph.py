@@ -65,6 +65,21 @@ def create_database(name: str, service: GraphService | None = None) -> str:
     return name
 
 
+def drop_database(name: str, service: GraphService | None = None) -> bool:
+    """Drop database `name` of the local ArcadeDB server; False when there is nothing to drop
+    (absent, server not running, or an external Neo4j, whose databases are not managed here)."""
+    service = service or GraphService()
+    if service.is_external():
+        return False
+    state = service.running_state() or {}
+    if "http_port" not in state or name not in _server_command(
+        state["http_port"], "list databases"
+    ):
+        return False
+    _server_command(state["http_port"], f"drop database {name}")
+    return True
+
+
 def _server_command(http_port: int, command: str):
     user, password = LOCAL_USER, graph_auth()[1]
     token = base64.b64encode(f"{user}:{password}".encode()).decode()

@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import psycopg
 import pytest
-import requests
 from neo4j import Driver, GraphDatabase
 
 from dagster_project.assets.graph import crm_graph, graph_matches_postgres
@@ -25,7 +24,12 @@ from dagster_project.assets.ingest import organization_partitions
 from dagster_project.db.graph import reconcile_graph, sync_graph
 from dagster_project.resources import Neo4jResource, PostgresResource
 from dagster_project.services import GraphService
-from dagster_project.services.graph import create_database, graph_auth, graph_database
+from dagster_project.services.graph import (
+    create_database,
+    drop_database,
+    graph_auth,
+    graph_database,
+)
 from tests.integration.conftest import ORG1, ORG2, ORG3
 
 pytestmark = pytest.mark.integration
@@ -61,14 +65,7 @@ def open_graph_database(prefix: str) -> Iterator[str]:
     name = f"lf_test_{prefix}_{uuid.uuid4().hex[:8]}"
     create_database(name)
     yield name
-    state = service.running_state()
-    if state:
-        requests.post(
-            f"http://127.0.0.1:{state['http_port']}/api/v1/server",
-            json={"command": f"drop database {name}"},
-            auth=graph_auth(),
-            timeout=60,
-        )
+    drop_database(name, service)
 
 
 @pytest.fixture(scope="module")

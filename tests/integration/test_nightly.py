@@ -24,7 +24,7 @@ from dagster_project.db.seed import load_seed
 from dagster_project.nightly import run_failure_alert_sensor
 from dagster_project.resources import PostgresResource
 from dagster_project.services import GraphService
-from dagster_project.services.graph import create_database, graph_database
+from dagster_project.services.graph import create_database, drop_database, graph_database
 
 pytestmark = pytest.mark.integration
 
@@ -72,6 +72,8 @@ def nightly(make_database, mongo_url, bolt_url, tmp_path_factory) -> Iterator[di
     }
     result = _leadflow(env, "run", "--json")
     yield {"url": url, "env": env, "result": result}
+    if not GraphService().is_external():
+        drop_database(graph_name)
     client.drop_database(mongo_name)
     client.close()
 
