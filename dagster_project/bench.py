@@ -105,16 +105,32 @@ def _rss_mb(who: int) -> float:
     return resource.getrusage(who).ru_maxrss / 1024.0
 
 
-def _prepare_database(server_url: str) -> str:
-    info = psycopg.conninfo.conninfo_to_dict(server_url)
-    info["dbname"] = "postgres"
-    admin = psycopg.conninfo.make_conninfo(**info)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute("drop database if exists leadflow_bench with (force)")
-        conn.execute("create database leadflow_bench")
-    info["dbname"] = "leadflow_bench"
-    url = psycopg.conninfo.make_conninfo(**info)
+def with_dbname(url: str, dbname: str) -> str:
+    """The same server URL with another database name."""
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    info["dbname"] = dbname
+    return psycopg.conninfo.make_conninfo(**info)
+
+
+def database_exists(server_url: str, database: str) -> bool:
+    with psycopg.connect(with_dbname(server_url, "postgres"), autocommit=True) as conn:
+        row = conn.execute("select 1 from pg_database where datname = %s", (database,)).fetchone()
+    return row is not None
+
+
+def recreate_database(server_url: str, database: str) -> str:
+    """Drop and create a benchmark database on the server, migrated; returns its URL."""
+    with psycopg.connect(with_dbname(server_url, "postgres"), autocommit=True) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(
+            sql.Identifier(database)))  # fmt: skip
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(database)))
+    url = with_dbname(server_url, database)
     migrate_up(url)
+    return url
+
+
+def _prepare_database(server_url: str) -> str:
+    url = recreate_database(server_url, "leadflow_bench")
     with psycopg.connect(url) as conn:
         with conn.cursor() as cur, cur.copy("copy organizations (id, name, slug) from stdin") as cp:
             for i, org in enumerate(bench_organizations()):

@@ -48,8 +48,14 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from dagster_project.bench import ORGANIZATIONS, bench_organizations, generate_file
-from dagster_project.db.migrate import migrate_up
+from dagster_project.bench import (
+    ORGANIZATIONS,
+    bench_organizations,
+    database_exists,
+    generate_file,
+    recreate_database,
+    with_dbname,
+)
 from dagster_project.ingest import stages
 from dagster_project.resources.dbt import DbtError, run_dbt
 
@@ -156,26 +162,9 @@ _TOTAL = "round(0.3 * {q} + 0.3 * {e} + 0.25 * {i} + 0.15 * {d})::int"
 # -- database -----------------------------------------------------------------------------------
 
 
-def _with_dbname(url: str, dbname: str) -> str:
-    info = psycopg.conninfo.conninfo_to_dict(url)
-    info["dbname"] = dbname
-    return psycopg.conninfo.make_conninfo(**info)
-
-
-def _database_exists(server_url: str, database: str) -> bool:
-    with psycopg.connect(_with_dbname(server_url, "postgres"), autocommit=True) as conn:
-        row = conn.execute("select 1 from pg_database where datname = %s", (database,)).fetchone()
-    return row is not None
-
-
 def prepare_database(server_url: str, database: str = DATABASE) -> str:
     """bench._prepare_database for another database name, with US organization timezones."""
-    with psycopg.connect(_with_dbname(server_url, "postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(
-            sql.Identifier(database)))  # fmt: skip
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(database)))
-    url = _with_dbname(server_url, database)
-    migrate_up(url)
+    url = recreate_database(server_url, database)
     with psycopg.connect(url) as conn:
         with (
             conn.cursor() as cur,
@@ -884,9 +873,9 @@ def run_dbt_bench(server_url: str, leads: int, workdir: Path, *, reuse: bool = F
     """
     workdir.mkdir(parents=True, exist_ok=True)
     target = workdir / "dbt_target"
-    url = _with_dbname(server_url, database)
+    url = with_dbname(server_url, database)
     generation: dict[str, float] = {}
-    reused = reuse and _database_exists(server_url, database) and is_complete(url, leads)
+    reused = reuse and database_exists(server_url, database) and is_complete(url, leads)
     if reused:
         echo(f"reusing database {database}: {_live_leads(url):,} leads")
     else:

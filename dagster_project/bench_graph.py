@@ -43,10 +43,9 @@ from typing import Any
 
 import psycopg
 from neo4j import Driver
-from psycopg import sql
 
+from dagster_project.bench import database_exists, recreate_database, with_dbname
 from dagster_project.db.graph import ensure_graph_schema, reconcile_graph, sync_graph
-from dagster_project.db.migrate import migrate_up
 from dagster_project.resources.neo4j import Neo4jResource
 from dagster_project.services import GraphService
 from dagster_project.services.graph import create_database, drop_database
@@ -200,12 +199,6 @@ class GraphBenchResult:
 
 
 # -- PostgreSQL data ----------------------------------------------------------------------------
-
-
-def _with_dbname(url: str, dbname: str) -> str:
-    info = psycopg.conninfo.conninfo_to_dict(url)
-    info["dbname"] = dbname
-    return psycopg.conninfo.make_conninfo(**info)
 
 
 def _u(value_sql: str, seed: int) -> str:
@@ -365,12 +358,6 @@ def expected_graph(url: str) -> dict[str, int]:
     return dict(zip(GRAPH_KEYS, values, strict=True))
 
 
-def _database_exists(server_url: str, database: str) -> bool:
-    with psycopg.connect(_with_dbname(server_url, "postgres"), autocommit=True) as conn:
-        row = conn.execute("select 1 from pg_database where datname = %s", (database,)).fetchone()
-    return row is not None
-
-
 def is_complete(url: str, leads: int) -> bool:
     """The database holds exactly `leads` live leads of a finished generation."""
     try:
@@ -411,18 +398,13 @@ def generate_data(url: str, leads: int, echo: Echo = print) -> dict[str, int]:
 def prepare_database(server_url: str, database: str, leads: int, *, reuse: bool,
                      echo: Echo = print) -> tuple[str, bool, float]:  # fmt: skip
     """(url, reused, generation seconds): reuse a complete database or recreate and fill one."""
-    url = _with_dbname(server_url, database)
-    if reuse and _database_exists(server_url, database) and is_complete(url, leads):
+    url = with_dbname(server_url, database)
+    if reuse and database_exists(server_url, database) and is_complete(url, leads):
         echo(f"reusing PostgreSQL database {database}: {leads:,} leads")
         return url, True, 0.0
     echo(f"generating {leads:,} leads in PostgreSQL database {database}")
     t0 = time.perf_counter()
-    with psycopg.connect(_with_dbname(server_url, "postgres"), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(database))
-        )
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(database)))
-    migrate_up(url)
+    recreate_database(server_url, database)
     generate_data(url, leads, echo)
     seconds = time.perf_counter() - t0
     echo(f"  {'generation total':<18} {'':>17} {seconds:8.1f}s")
@@ -491,12 +473,6 @@ def change_leads(url: str, fraction: float = CHANGE_FRACTION,
 
 
 # -- graph database -----------------------------------------------------------------------------
-
-
-def drop_graph_database(database: str) -> bool:
-    """Drop a graph database of the local ArcadeDB server; False when there is nothing to drop
-    (absent, or an external server, whose databases are not managed here)."""
-    return drop_database(database)
 
 
 def reset_graph_database(driver: Driver, database: str, echo: Echo = print) -> str:

@@ -18,11 +18,10 @@ from dagster_project.bench_graph import (
     AGENTS_PER_ORGANIZATION,
     ORGANIZATIONS,
     GraphBenchResult,
-    drop_graph_database,
     floor_rows,
     run_graph_bench,
 )
-from dagster_project.services.graph import graph_auth
+from dagster_project.services.graph import drop_database, graph_auth
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -48,7 +47,7 @@ def bench(
                                 echo=lines.append)  # fmt: skip
         yield first, again, lines, workdir
     finally:
-        drop_graph_database(graph_database)
+        drop_database(graph_database)
 
 
 @pytest.fixture(scope="module")

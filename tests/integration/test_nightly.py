@@ -187,11 +187,12 @@ def test_a_failing_error_test_blocks_the_marts_downstream(make_database, tmp_pat
 
 class _Hook(BaseHTTPRequestHandler):
     received: list[dict] = []
+    status = 204
 
     def do_POST(self) -> None:  # noqa: N802 (http.server API)
         body = self.rfile.read(int(self.headers["Content-Length"]))
         _Hook.received.append(json.loads(body))
-        self.send_response(204)
+        self.send_response(_Hook.status)
         self.end_headers()
 
     def log_message(self, *args) -> None:
@@ -201,6 +202,7 @@ class _Hook(BaseHTTPRequestHandler):
 @pytest.fixture
 def webhook() -> Iterator[str]:
     _Hook.received = []
+    _Hook.status = 204
     server = HTTPServer(("127.0.0.1", 0), _Hook)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -253,10 +255,19 @@ def test_failure_sensor_without_webhook_only_logs(webhook, monkeypatch):
     assert _Hook.received == []
 
 
+def test_failing_webhook_does_not_break_the_sensor(webhook, monkeypatch):
+    """The webhook answers 500: the alert was attempted once, the sensor logs and returns."""
+    _Hook.status = 500
+    monkeypatch.setenv("LEADFLOW_ALERT_WEBHOOK", webhook)
+    with dg.instance_for_test() as instance:
+        assert run_failure_alert_sensor(_failed_run_context(instance)) is None
+    assert len(_Hook.received) == 1
+
+
 def test_unreachable_webhook_does_not_break_the_sensor(monkeypatch):
     monkeypatch.setenv("LEADFLOW_ALERT_WEBHOOK", "http://127.0.0.1:9/nothing-listens-here")
     with dg.instance_for_test() as instance:
-        run_failure_alert_sensor(_failed_run_context(instance))  # logs, does not raise
+        assert run_failure_alert_sensor(_failed_run_context(instance)) is None
 
 
 def test_definitions_validate_with_the_dbt_assets(tmp_path):
