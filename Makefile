@@ -22,7 +22,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "leadflow needs Python >= 3.11 (found " + sys.version.split()[0] + "); set PYTHON=python3.11")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[local,dev]"
 	touch $(STAMP)
 
 demo: install
@@ -38,17 +38,18 @@ test-all: install
 	$(BIN)/python -m pytest
 
 lint: install
-	$(BIN)/ruff check dagster_project tests scripts
-	$(BIN)/ruff format --check dagster_project tests scripts
+	$(BIN)/ruff check leadflow benchmarks tests scripts
+	$(BIN)/ruff format --check leadflow benchmarks tests scripts
 
 format: install
-	$(BIN)/ruff format dagster_project tests scripts
-	$(BIN)/ruff check --fix dagster_project tests scripts
+	$(BIN)/ruff format leadflow benchmarks tests scripts
+	$(BIN)/ruff check --fix leadflow benchmarks tests scripts
 
 dev: install
 	$(BIN)/leadflow up
+	eval "$$($(BIN)/leadflow env)" && \
 	export DAGSTER_HOME="$${DAGSTER_HOME:-$(CURDIR)/.leadflow/dagster}" && mkdir -p "$$DAGSTER_HOME" && \
-	$(BIN)/dagster dev -m dagster_project.definitions
+	$(BIN)/dagster dev -m leadflow.definitions
 
 up: install
 	$(BIN)/leadflow up

@@ -15,9 +15,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from dagster_project.db.migrate import migrate_up
-from dagster_project.db.seed import load_seed
-from dagster_project.services import GraphService, MongoService, PostgresService
+from leadflow.platform.migrations import migrate_up
+from leadflow.platform.seed import load_seed
+from leadflow.platform.services import GraphService, MongoService, PostgresService
 
 
 def _with_database(url: str, database: str) -> str:
@@ -26,10 +26,17 @@ def _with_database(url: str, database: str) -> str:
     return psycopg.conninfo.make_conninfo(**info)
 
 
-def _session_service(service) -> Iterator[str]:
-    """Start (or reuse) a server for the session; stop it at the end only if we started it."""
+def _session_service(service, export: bool = False) -> Iterator[str]:
+    """Start (or reuse) a server for the session; stop it at the end only if we started it.
+
+    With `export`, the product's variables (NEO4J_URI/USER/PASSWORD, MONGO_URL) point at the
+    local server for the session, as `eval "$(leadflow env)"` does for a developer.
+    """
     started_here = not service.is_external() and service.running_state() is None
     url = service.ensure_running()
+    if export and not service.is_external():
+        for key, value in service.local_env(service.running_state()).items():
+            os.environ.setdefault(key, value)
     yield url
     if started_here and not os.environ.get("LEADFLOW_KEEP_SERVICES"):
         service.stop()
@@ -79,9 +86,9 @@ def seeded_url(make_database: Callable[[str], str]) -> str:
 
 @pytest.fixture(scope="session")
 def bolt_url() -> Iterator[str]:
-    yield from _session_service(GraphService())
+    yield from _session_service(GraphService(), export=True)
 
 
 @pytest.fixture(scope="session")
 def mongo_url() -> Iterator[str]:
-    yield from _session_service(MongoService())
+    yield from _session_service(MongoService(), export=True)

@@ -10,9 +10,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from dagster_project.db.migrate import migrate_up
-from dagster_project.db.seed import load_seed
-from dagster_project.ingest.stages import FileJob, ImportRequest, run_import
+from leadflow.ingest.stages import FileJob, ImportRequest, run_import
+from leadflow.platform.migrations import migrate_up
+from leadflow.platform.seed import load_seed
 
 ORG1 = "11111111-1111-4111-8111-111111111111"  # Summit Talent Partners, region US
 ORG2 = "22222222-2222-4222-8222-222222222222"  # Northwind Recruiting, region GB

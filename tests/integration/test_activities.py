@@ -20,15 +20,14 @@ from psycopg import sql
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from dagster_project.assets.activities import lead_activities
-from dagster_project.cli_activities import activities
-from dagster_project.core.activities import (
+from leadflow.activities.assets import lead_activities
+from leadflow.activities.rules import (
     ACTIVITY_TYPES,
     OUTCOMES,
     WATERMARK_NAME,
     is_contact,
 )
-from dagster_project.db.activities import (
+from leadflow.activities.sql import (
     SyncError,
     contact_predicate,
     load_sample_events,
@@ -36,8 +35,9 @@ from dagster_project.db.activities import (
     seed_mongo_activities,
     sync_activities,
 )
-from dagster_project.resources import MongoResource, PostgresResource
-from dagster_project.settings import seeds_dir
+from leadflow.cli.activities import activities
+from leadflow.resources import MongoResource, PostgresResource
+from leadflow.settings import seeds_dir
 from tests.integration.conftest import ORG1, ORG1_AGENT, ORG2, ORG2_AGENT, ORG3, one
 
 pytestmark = pytest.mark.integration

@@ -12,10 +12,10 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from dagster_project.assets.crm_scoring import lead_assignments
-from dagster_project.cli_leads import leads as leads_cli
-from dagster_project.db.assignment import ReassignError, reassign_lead
-from dagster_project.resources import PostgresResource
+from leadflow.cli.leads import leads as leads_cli
+from leadflow.crm.assets import lead_assignments
+from leadflow.crm.assignment_sql import ReassignError, reassign_lead
+from leadflow.resources import PostgresResource
 from tests.integration.conftest import ORG1, ORG2, ORG2_AGENT, one
 
 pytestmark = pytest.mark.integration

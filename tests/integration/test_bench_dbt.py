@@ -9,7 +9,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from dagster_project.bench_dbt import (
+from benchmarks.dbt_build import (
     AGENTS_PER_ORGANIZATION,
     FUNNEL,
     ORGANIZATIONS,

@@ -14,14 +14,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from dagster_project.bench_graph import (
+from benchmarks.graph import (
     AGENTS_PER_ORGANIZATION,
     ORGANIZATIONS,
     GraphBenchResult,
     floor_rows,
     run_graph_bench,
 )
-from dagster_project.services.graph import drop_database, graph_auth
+from leadflow.platform.services.graph import drop_database, graph_auth
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -16,7 +16,7 @@ def _leadflow(url: str, *args: str, home=None):
     if home is not None:  # the demo starts graph/mongo servers: keep them in a private home
         env["LEADFLOW_HOME"] = str(home)
     return subprocess.run(
-        [sys.executable, "-m", "dagster_project.cli", *args],
+        [sys.executable, "-m", "leadflow.cli", *args],
         env=env,
         capture_output=True,
         text=True,

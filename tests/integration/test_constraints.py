@@ -18,7 +18,7 @@ import psycopg
 import pytest
 from psycopg import errors, sql
 
-from dagster_project.db.migrate import migrate_up
+from leadflow.platform.migrations import migrate_up
 
 pytestmark = pytest.mark.integration
 

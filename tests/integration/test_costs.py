@@ -10,8 +10,8 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from dagster_project.cli_activities import costs
-from dagster_project.db.costs import import_costs
+from leadflow.cli.costs import costs
+from leadflow.costs.sql import import_costs
 from tests.integration.conftest import ORG1, ORG1_AGENT, ORG2, ORG2_AGENT, one
 
 pytestmark = pytest.mark.integration

@@ -15,10 +15,10 @@ import pytest
 from click.testing import CliRunner, Result
 from neo4j import GraphDatabase
 
-from dagster_project.cli_graph import graph as graph_cli
-from dagster_project.db.migrate import migrate_up
-from dagster_project.db.seed import load_seed
-from dagster_project.services.graph import graph_auth
+from leadflow.cli.graph import graph as graph_cli
+from leadflow.platform.migrations import migrate_up
+from leadflow.platform.seed import load_seed
+from leadflow.platform.services.graph import graph_auth
 from tests.integration.conftest import ORG1
 from tests.integration.test_graph_sync import open_graph_database
 

@@ -19,17 +19,17 @@ import psycopg
 import pytest
 from neo4j import Driver, GraphDatabase
 
-from dagster_project.assets.graph import crm_graph, graph_matches_postgres
-from dagster_project.assets.ingest import organization_partitions
-from dagster_project.db.graph import reconcile_graph, sync_graph
-from dagster_project.resources import Neo4jResource, PostgresResource
-from dagster_project.services import GraphService
-from dagster_project.services.graph import (
+from leadflow.graph.assets import crm_graph, graph_matches_postgres
+from leadflow.graph.sync import reconcile_graph, sync_graph
+from leadflow.ingest.assets import organization_partitions
+from leadflow.platform.services import GraphService
+from leadflow.platform.services.graph import (
     create_database,
     drop_database,
     graph_auth,
     graph_database,
 )
+from leadflow.resources import Neo4jResource, PostgresResource
 from tests.integration.conftest import ORG1, ORG2, ORG3
 
 pytestmark = pytest.mark.integration

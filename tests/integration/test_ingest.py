@@ -5,8 +5,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from dagster_project.ingest import stages
-from dagster_project.ingest.stages import ImportRequest, ImportRequestError
+from leadflow.ingest import stages
+from leadflow.ingest.stages import ImportRequest, ImportRequestError
 from tests.integration.conftest import ORG1, ORG1_AGENT, ORG2, ORG3, one
 
 pytestmark = pytest.mark.integration

@@ -12,17 +12,17 @@ import dagster as dg
 import psycopg
 import pytest
 
-from dagster_project.assets.ingest import (
+from leadflow.cli.runner import run_import_assets
+from leadflow.definitions import defs
+from leadflow.ingest.assets import (
     INGEST_ASSETS,
     MULTI_ORG_PARTITION,
     landing_dir_sensor,
     organization_partitions,
 )
-from dagster_project.checks.ingest import INGEST_CHECKS
-from dagster_project.definitions import defs
-from dagster_project.ingest.runner import run_import_assets
-from dagster_project.ingest.stages import ImportRequest
-from dagster_project.resources import PostgresResource
+from leadflow.ingest.checks import INGEST_CHECKS
+from leadflow.ingest.stages import ImportRequest
+from leadflow.resources import PostgresResource
 from tests.integration.conftest import ORG1, ORG2, one
 
 pytestmark = pytest.mark.integration
@@ -103,7 +103,7 @@ def test_quarantine_rate_check_warns(crm_url, write_csv):
 
 def _leadflow(url: str, *args: str):
     return subprocess.run(
-        [sys.executable, "-m", "dagster_project.cli", *args],
+        [sys.executable, "-m", "leadflow.cli", *args],
         env=dict(os.environ, POSTGRES_URL=url),
         capture_output=True,
         text=True,

@@ -9,8 +9,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from dagster_project.ingest import stages
-from dagster_project.ingest.stages import ImportRequest
+from leadflow.ingest import stages
+from leadflow.ingest.stages import ImportRequest
 from tests.integration.conftest import ORG1, one
 
 pytestmark = pytest.mark.integration

@@ -22,8 +22,8 @@ import pytest
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from dagster_project.db.migrate import migrate_up
-from dagster_project.resources.dbt import run_dbt
+from leadflow.analytics.project import run_dbt
+from leadflow.platform.migrations import migrate_up
 from tests.conftest import _with_database
 
 pytestmark = pytest.mark.integration

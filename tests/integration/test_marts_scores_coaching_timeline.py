@@ -16,8 +16,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from dagster_project.db.migrate import migrate_up
-from dagster_project.resources.dbt import run_dbt
+from leadflow.analytics.project import run_dbt
+from leadflow.platform.migrations import migrate_up
 
 pytestmark = pytest.mark.integration
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from dagster_project import settings
-from dagster_project.db.migrate import (
+from leadflow import settings
+from leadflow.platform.migrations import (
     TRACKING_TABLE,
     MigrationError,
     discover,
@@ -18,8 +18,8 @@ from dagster_project.db.migrate import (
     migrate_up,
     migration_status,
 )
-from dagster_project.db.seed import load_seed, seed_path
-from dagster_project.services.postgres import client_binary
+from leadflow.platform.seed import load_seed, seed_path
+from leadflow.platform.services.postgres import client_binary
 
 pytestmark = pytest.mark.integration
 
@@ -175,7 +175,7 @@ def test_files_run_with_psql_as_the_reference_shows(make_database, migrated_url)
 
 
 def test_seed_needs_a_migrated_database(make_database):
-    from dagster_project.db.seed import SeedError
+    from leadflow.platform.seed import SeedError
 
     with pytest.raises(SeedError, match="leadflow migrate"):
         load_seed(make_database("unmigrated"))

@@ -17,14 +17,14 @@ import psycopg
 import pytest
 from pymongo import MongoClient
 
-from dagster_project.assets.analytics import analytics_models, dbt_resource
-from dagster_project.db.activities import seed_mongo_activities
-from dagster_project.db.migrate import migrate_up
-from dagster_project.db.seed import load_seed
-from dagster_project.nightly import run_failure_alert_sensor
-from dagster_project.resources import PostgresResource
-from dagster_project.services import GraphService
-from dagster_project.services.graph import create_database, drop_database, graph_database
+from leadflow.activities.sql import seed_mongo_activities
+from leadflow.analytics.assets import analytics_models, dbt_resource
+from leadflow.orchestration.alerts import run_failure_alert_sensor
+from leadflow.platform.migrations import migrate_up
+from leadflow.platform.seed import load_seed
+from leadflow.platform.services import GraphService
+from leadflow.platform.services.graph import create_database, drop_database, graph_database
+from leadflow.resources import PostgresResource
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +41,7 @@ MARTS = [
 
 def _leadflow(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "dagster_project.cli", *args],
+        [sys.executable, "-m", "leadflow.cli", *args],
         env={**os.environ, **env},
         capture_output=True,
         text=True,
@@ -273,7 +273,7 @@ def test_unreachable_webhook_does_not_break_the_sensor(monkeypatch):
 def test_definitions_validate_with_the_dbt_assets(tmp_path):
     result = subprocess.run(
         [str(Path(sys.executable).with_name("dagster")), "definitions", "validate",
-         "-m", "dagster_project.definitions"],
+         "-m", "leadflow.definitions"],
         env={**os.environ, "DAGSTER_HOME": str(tmp_path)},
         capture_output=True,
         text=True,
@@ -285,7 +285,7 @@ def test_definitions_validate_with_the_dbt_assets(tmp_path):
 def test_documented_postgres_instance_config_stores_runs_in_postgresql(make_database, tmp_path,
                                                                         monkeypatch):  # fmt: skip
     """deploy/dagster.yaml works as documented: runs land in the PostgreSQL it points at."""
-    from dagster_project import settings
+    from leadflow import settings
 
     info = psycopg.conninfo.conninfo_to_dict(make_database("dagster_storage"))
     url = f"postgresql://{info['user']}@{info['host']}:{info['port']}/{info['dbname']}"

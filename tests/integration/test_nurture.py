@@ -17,9 +17,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from dagster_project.assets.crm_segments import nurture_enrollments
-from dagster_project.db import nurture as nurture_db
-from dagster_project.resources import PostgresResource
+from leadflow.crm import nurture_sql as nurture_db
+from leadflow.crm.assets import nurture_enrollments
+from leadflow.resources import PostgresResource
 from tests.integration.conftest import ORG1, ORG2
 
 pytestmark = pytest.mark.integration

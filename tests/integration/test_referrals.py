@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from dagster_project.db.referrals import referral_stats, resolve_pending_referrals
-from dagster_project.db.seed import load_seed
+from leadflow.ingest.referrals_sql import referral_stats, resolve_pending_referrals
+from leadflow.platform.seed import load_seed
 from tests.integration.conftest import ORG1, ORG2, ORG3, one
 
 pytestmark = pytest.mark.integration

@@ -13,10 +13,8 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from dagster_project.cli_report import report as report_cli
-from dagster_project.db.migrate import migrate_up
-from dagster_project.db.seed import load_seed
-from dagster_project.report import (
+from leadflow.analytics.project import run_dbt
+from leadflow.analytics.report import (
     BAR_WIDTH,
     MARTS,
     STAGES,
@@ -27,7 +25,9 @@ from dagster_project.report import (
     roi_markdown,
     write_report,
 )
-from dagster_project.resources.dbt import run_dbt
+from leadflow.cli.report import report as report_cli
+from leadflow.platform.migrations import migrate_up
+from leadflow.platform.seed import load_seed
 from tests.integration.conftest import ORG1, ORG2, ORG3
 
 pytestmark = pytest.mark.integration

@@ -10,8 +10,8 @@ import dagster as dg
 import psycopg
 import pytest
 
-from dagster_project.assets.crm_scoring import lead_scores
-from dagster_project.resources import PostgresResource
+from leadflow.crm.assets import lead_scores
+from leadflow.resources import PostgresResource
 from tests.integration.conftest import ORG1, ORG2, one
 
 pytestmark = pytest.mark.integration

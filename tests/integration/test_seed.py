@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from dagster_project.db.seed import load_seed
+from leadflow.platform.seed import load_seed
 
 pytestmark = pytest.mark.integration
 

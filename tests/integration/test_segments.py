@@ -14,13 +14,13 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from dagster_project.assets.crm_segments import segment_counts
-from dagster_project.cli_segments import segments as segments_cli
-from dagster_project.core.segments import SegmentFilterError, compile_filter, segment_count_query
-from dagster_project.db.migrate import migrate_up
-from dagster_project.db.seed import load_seed
-from dagster_project.db.segments import preview_segment
-from dagster_project.resources import PostgresResource
+from leadflow.cli.segments import segments as segments_cli
+from leadflow.crm.assets import segment_counts
+from leadflow.crm.segments import SegmentFilterError, compile_filter, segment_count_query
+from leadflow.crm.segments_sql import preview_segment
+from leadflow.platform.migrations import migrate_up
+from leadflow.platform.seed import load_seed
+from leadflow.resources import PostgresResource
 from tests.integration.conftest import ORG1
 from tests.integration.test_nurture import tenant_view
 

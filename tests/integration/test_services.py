@@ -13,8 +13,8 @@ import pytest
 from neo4j import GraphDatabase
 from pymongo import MongoClient
 
-from dagster_project.services.base import port_accepts, port_is_free
-from dagster_project.services.graph import graph_auth
+from leadflow.platform.services.base import port_accepts, port_is_free
+from leadflow.platform.services.graph import graph_auth
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -26,7 +26,7 @@ def _leadflow(home: Path, *args: str, extra_env: dict[str, str] | None = None):
     env["LEADFLOW_HOME"] = str(home)
     env.update(extra_env or {})
     return subprocess.run(
-        [sys.executable, "-m", "dagster_project.cli", *args],
+        [sys.executable, "-m", "leadflow.cli", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from bson import ObjectId
 
-from dagster_project.core.activities import (
+from leadflow.activities.rules import (
     EPOCH,
     FAILED_ATTEMPTS,
     OUTCOMES,

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from dagster_project.core.assignment import (
+from leadflow.crm.assignment import (
     Agent,
     AssignmentState,
     LeadToAssign,

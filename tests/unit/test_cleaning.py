@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dagster_project.core.cleaning import (
+from leadflow.leads.cleaning import (
     BUILTIN_SOURCE_ALIASES,
     SourceMapper,
     clean_email,

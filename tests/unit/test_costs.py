@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project.db.costs import (
+from leadflow.costs.sql import (
     CostFileError,
     RowError,
     map_cost_headers,

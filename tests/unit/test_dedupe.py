@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pickle
 
-from dagster_project.core.dedupe import InFileDeduper, merge_duplicate
-from dagster_project.core.records import CleanLead
+from leadflow.ingest.dedupe import InFileDeduper, merge_duplicate
+from leadflow.leads.records import CleanLead
 
 ORG_A = "11111111-1111-4111-8111-111111111111"
 ORG_B = "22222222-2222-4222-8222-222222222222"

@@ -1,6 +1,6 @@
 """Smoke test: the single Definitions object loads with its resources."""
 
-from dagster_project.definitions import defs
+from leadflow.definitions import defs
 
 
 def test_definitions_load_with_the_three_resources():

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project.db.migrate import MigrationError, discover
+from leadflow.platform.migrations import MigrationError, discover
 
 
 def _write(directory: Path, *names: str) -> None:

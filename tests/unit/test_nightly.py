@@ -5,12 +5,12 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from dagster_project.definitions import defs
-from dagster_project.nightly import (
+from leadflow.definitions import defs
+from leadflow.orchestration.alerts import failure_payload
+from leadflow.orchestration.nightly import (
     DEFAULT_CRON,
     NIGHTLY_GROUPS,
     NightlyConfigError,
-    failure_payload,
     nightly_settings,
 )
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project.core.normalize import NormalizeContext, normalize_rows
-from dagster_project.core.reading import inspect_file, iter_rows
-from dagster_project.core.records import CleanLead, RawRow, Reject, RejectReason
+from leadflow.ingest.normalize import NormalizeContext, normalize_rows
+from leadflow.ingest.reading import inspect_file, iter_rows
+from leadflow.leads.records import CleanLead, RawRow, Reject, RejectReason
 
 ORG_US = "11111111-1111-4111-8111-111111111111"
 ORG_GB = "22222222-2222-4222-8222-222222222222"

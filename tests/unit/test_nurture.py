@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dagster_project.core.nurture import (
+from leadflow.crm.nurture import (
     NurtureStep,
     NurtureStepsError,
     Touch,

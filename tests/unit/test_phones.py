@@ -7,8 +7,8 @@ import random
 import phonenumbers
 import pytest
 
-from dagster_project.core.phones import PhoneResult, normalize_phone
-from dagster_project.core.records import RejectReason
+from leadflow.leads.phones import PhoneResult, normalize_phone
+from leadflow.leads.records import RejectReason
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from dagster_project.core import reading
-from dagster_project.core.reading import (
+from leadflow.ingest import reading
+from leadflow.ingest.reading import (
     MAX_CELL_CHARS,
     FileFormatError,
     FileInfo,
@@ -23,7 +23,7 @@ from dagster_project.core.reading import (
     normalize_header,
     sniff_delimiter,
 )
-from dagster_project.core.records import RawRow, RejectReason
+from leadflow.leads.records import RawRow, RejectReason
 
 SAMPLES = Path(__file__).resolve().parents[2] / "seeds" / "sample"
 

@@ -2,7 +2,7 @@
 
 from dataclasses import fields
 
-from dagster_project.core.records import (
+from leadflow.leads.records import (
     CLEAN_LEAD_FIELDS,
     LEAD_STATUSES,
     STATUS_RANK,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from dagster_project.core.normalize import NormalizeContext, normalize_rows
-from dagster_project.core.records import RawRow
-from dagster_project.core.referrals import normalize_referral
+from leadflow.ingest.normalize import NormalizeContext, normalize_rows
+from leadflow.ingest.referrals import normalize_referral
+from leadflow.leads.records import RawRow
 
 ORG_US = "11111111-1111-4111-8111-111111111111"
 ORG_GB = "22222222-2222-4222-8222-222222222222"

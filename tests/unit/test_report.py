@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from dagster_project.report import (
+from leadflow.analytics.report import (
     BAR_WIDTH,
     DASH,
     CoachingRow,

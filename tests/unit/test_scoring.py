@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dagster_project.core.scoring import (
+from leadflow.crm.scoring import (
     Activity,
     LeadFeatures,
     ScoreWeights,

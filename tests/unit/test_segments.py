@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project.core.segments import (
+from leadflow.crm.segments import (
     MAX_CONDITIONS,
     CompiledFilter,
     SegmentFilterError,

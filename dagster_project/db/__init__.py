@@ -1,1 +1,0 @@
-"""Database plumbing: migration runner, seed loader, COPY/upsert loaders, SQL helpers."""

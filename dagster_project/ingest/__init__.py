@@ -1,1 +1,0 @@
-"""Lead file import: the stages behind the ingest assets, `leadflow import` and the bench."""

@@ -1,0 +1,1 @@
+"""Analytics: the dbt project (project.py) as Dagster assets (assets.py), and the HTML report."""

@@ -1,0 +1,165 @@
+"""The dbt project (`dbt/`) as Dagster and the CLI use it.
+
+dbt-postgres has no connection URL setting, so the profile (`dbt/profiles.yml`) reads DBT_PG_*
+variables; `dbt_env()` derives them from the PostgreSQL URL in use (POSTGRES_URL or the local
+server). The manifest Dagster builds its assets from is produced by `dbt parse` whenever it is
+missing or older than a file of the project, so a fresh clone, `dagster dev` and the tests all
+load the same asset graph without a separate build step.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from psycopg.conninfo import conninfo_to_dict
+
+from leadflow import settings
+
+_ENV_LOCK = threading.Lock()
+_PROJECT_SUFFIXES = {".sql", ".yml", ".yaml", ".md", ".csv"}
+
+
+class DbtError(RuntimeError):
+    """dbt could not run; the message carries the end of its output."""
+
+
+def project_dir() -> Path:
+    return Path(settings.env("LEADFLOW_DBT_PROJECT_DIR") or settings.project_root() / "dbt")
+
+
+def profiles_dir() -> Path:
+    return Path(settings.env("DBT_PROFILES_DIR") or project_dir())
+
+
+def target_dir() -> Path:
+    return project_dir() / "target"
+
+
+def manifest_path() -> Path:
+    return target_dir() / "manifest.json"
+
+
+def dbt_executable() -> str:
+    """The `dbt` next to this interpreter (the project's venv), else the one on PATH."""
+    candidate = Path(sys.executable).with_name("dbt")
+    return str(candidate) if candidate.exists() else "dbt"
+
+
+def dbt_env(url: str) -> dict[str, str]:
+    """DBT_PG_* variables for `dbt/profiles.yml` from a PostgreSQL URL or conninfo string."""
+    info = conninfo_to_dict(url)
+    env = {
+        "DBT_PG_HOST": str(info.get("host") or "127.0.0.1"),
+        "DBT_PG_PORT": str(info.get("port") or 5432),
+        "DBT_PG_USER": str(info.get("user") or os.environ.get("USER", "postgres")),
+        "DBT_PG_PASSWORD": str(info.get("password") or ""),
+        "DBT_PG_DBNAME": str(info.get("dbname") or "postgres"),
+    }
+    if info.get("sslmode"):
+        env["DBT_PG_SSLMODE"] = str(info["sslmode"])
+    return env
+
+
+@contextmanager
+def connection_env(url: str) -> Iterator[None]:
+    """Point dbt subprocesses started inside the block (they inherit os.environ) at `url`."""
+    with _ENV_LOCK:
+        values = dbt_env(url)
+        saved = {key: os.environ.get(key) for key in values}
+        os.environ.update(values)
+        try:
+            yield
+        finally:
+            for key, old in saved.items():
+                if old is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = old
+
+
+def _newest_project_file() -> float:
+    newest = 0.0
+    root = project_dir()
+    for sub in ("models", "macros", "tests", "seeds", "snapshots", "analyses"):
+        base = root / sub
+        if not base.is_dir():
+            continue
+        for path in base.rglob("*"):
+            if path.suffix in _PROJECT_SUFFIXES:
+                newest = max(newest, path.stat().st_mtime)
+    for name in ("dbt_project.yml", "profiles.yml"):
+        if (root / name).exists():
+            newest = max(newest, (root / name).stat().st_mtime)
+    return newest
+
+
+def manifest_is_stale() -> bool:
+    path = manifest_path()
+    return not path.exists() or path.stat().st_mtime < _newest_project_file()
+
+
+def ensure_manifest() -> Path:
+    """`dbt parse` when the manifest is missing or stale; returns its path.
+
+    Parsing needs the profile but no database connection.
+    """
+    if manifest_is_stale():
+        run_dbt(["parse", "--quiet"], url=None, target_path=target_dir())
+    return manifest_path()
+
+
+def prune_run_targets(keep: int = 10) -> int:
+    """Remove all but the `keep` newest per-run target directories dagster-dbt leaves in
+    dbt/target (each holds a run's manifest, run_results.json and dbt.log)."""
+    runs = sorted(
+        (p for p in target_dir().glob("analytics_models-*") if p.is_dir()),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    for stale in runs[keep:]:
+        shutil.rmtree(stale, ignore_errors=True)
+    return max(0, len(runs) - keep)
+
+
+def run_dbt(
+    args: Sequence[str],
+    url: str | None,
+    *,
+    target_path: Path | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    capture: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """Run a dbt command against `url` (None: whatever DBT_PG_* say); raise DbtError on failure."""
+    env = {**os.environ, **(dbt_env(url) if url else {}), **(extra_env or {})}
+    env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    if target_path is not None:  # keep dbt.log beside the run's artifacts
+        env.setdefault("DBT_LOG_PATH", str(target_path))
+    command = [
+        dbt_executable(),
+        *args,
+        "--project-dir",
+        str(project_dir()),
+        "--profiles-dir",
+        str(profiles_dir()),
+    ]
+    if target_path is not None:
+        command += ["--target-path", str(target_path)]
+    result = subprocess.run(
+        command,
+        env=env,
+        cwd=project_dir(),
+        text=True,
+        capture_output=capture,
+        check=False,
+    )
+    if result.returncode != 0:
+        tail = "\n".join(((result.stdout or "") + (result.stderr or "")).splitlines()[-40:])
+        raise DbtError(f"dbt {' '.join(args)} failed (exit {result.returncode}):\n{tail}")
+    return result

@@ -1,0 +1,95 @@
+"""`leadflow activities seed|sync`: MongoDB activity events.
+
+The sync runs in-process (no Dagster run) with the same code as the `lead_activities` asset.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+import psycopg
+
+from leadflow.activities.rules import DEFAULT_BATCH_SIZE, parse_iso_datetime
+from leadflow.activities.sql import SyncError, seed_mongo_activities, sync_activities
+from leadflow.cli.common import fail as _fail
+from leadflow.cli.common import mongo_resource as _mongo
+from leadflow.cli.common import postgres_url as _postgres_url
+
+
+@click.group()
+def activities() -> None:
+    """Activity events: MongoDB -> lead_activities."""
+
+
+@activities.command("seed")
+@click.option(
+    "--file",
+    "path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="JSON array of events (default: seeds/sample/activities.json).",
+)
+def activities_seed(path: Path | None) -> None:
+    """Insert the sample activity events into MongoDB (idempotent, by event_id)."""
+    mongo = _mongo()
+    database = mongo.get_database()
+    inserted = seed_mongo_activities(database, path)
+    click.echo(f"activities: {inserted} event(s) inserted into {database.name}.activities")
+
+
+@activities.command("sync")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=DEFAULT_BATCH_SIZE,
+    show_default=True,
+    help="Events per find() and per transaction.",
+)
+@click.option("--as-of", help="ISO timestamp: read events up to it (default: now).")
+@click.option("--full", is_flag=True, help="Read from the beginning, not from the watermark.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def activities_sync(batch_size: int, as_of: str | None, full: bool, as_json: bool) -> None:
+    """Copy new activity events into lead_activities and match them to leads."""
+    try:
+        when = parse_iso_datetime(as_of) or datetime.now(UTC)
+    except ValueError:
+        _fail(f"--as-of {as_of!r} is not an ISO timestamp", 2)
+    url = _postgres_url()
+    mongo = _mongo()
+    try:
+        result = sync_activities(
+            mongo.get_database(),
+            functools.partial(psycopg.connect, url),
+            as_of=when,
+            batch_size=batch_size,
+            full_resync=full,
+        )
+    except SyncError as exc:
+        _fail(str(exc))
+    finally:
+        mongo.get_client().close()
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+        return
+    data = result.as_dict()
+    for key in (
+        "read",
+        "loaded",
+        "duplicates_skipped",
+        "matched",
+        "unmatched",
+        "rematched",
+        "invalid",
+        "last_contact_updates",
+    ):
+        click.echo(f"{key:<22} {data[key]:>8}")
+    if data["invalid_reasons"]:
+        click.echo(f"{'invalid by reason':<22} {json.dumps(data['invalid_reasons'])}")
+    watermark = data["watermark"] or {}
+    click.echo(
+        f"{'watermark':<22} {watermark.get('last_occurred_at')} {watermark.get('last_source_id')}"
+    )

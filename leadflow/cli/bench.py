@@ -1,0 +1,80 @@
+"""`leadflow bench ingest|dbt|graph`: the benchmarks in the checkout's top-level benchmarks/.
+
+They are development tools, not part of the installed product: the command finds them next to
+the package (or in LEADFLOW_PROJECT_DIR) and says so when they are not there.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import click
+
+from leadflow import settings
+from leadflow.cli.common import fail, postgres_url
+
+
+def _benchmarks(module: str) -> ModuleType:
+    root = settings.project_root()
+    if not (root / "benchmarks" / "__init__.py").exists():
+        fail(f"benchmarks/ not found in {root}: run `leadflow bench` from a source checkout")
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    return importlib.import_module(f"benchmarks.{module}")
+
+
+@click.group()
+def bench() -> None:
+    """Benchmarks (figures printed, nothing asserted)."""
+
+
+@bench.command("ingest")
+@click.option("--rows", type=int, default=100_000, show_default=True, help="Rows per file.")
+@click.option("--workers", type=int, help="Normalization processes (default: CPU count).")
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Where the generated files go (default: .leadflow/bench).",
+)
+def bench_ingest(rows: int, workers: int | None, workdir: str | None) -> None:
+    """Import a generated messy file into an empty database, then merge a second one."""
+    run_ingest_bench = _benchmarks("ingest").run_ingest_bench
+
+    url = postgres_url()
+    target = Path(workdir) if workdir else settings.leadflow_home() / "bench"
+    run_ingest_bench(url, rows, target, workers=workers, echo=click.echo)
+
+
+@bench.command("dbt")
+@click.option("--leads", type=int, default=100_000, show_default=True,
+              help="Leads to generate (with status/score/assignment/activity history).")  # fmt: skip
+@click.option("--reuse", is_flag=True, help="Keep the bench database if it already has the leads.")
+@click.option("--workers", type=int, help="Normalization processes for the import.")
+@click.option("--workdir", type=click.Path(file_okay=False), default=None,
+              help="Where generated files and dbt artifacts go (default: .leadflow/bench).")  # fmt: skip
+def bench_dbt(leads: int, reuse: bool, workers: int | None, workdir: str | None) -> None:
+    """Time `dbt build` (full, incremental after 1% changes, full refresh) on generated leads."""
+    run_dbt_bench = _benchmarks("dbt_build").run_dbt_bench
+
+    url = postgres_url()
+    target = Path(workdir) if workdir else settings.leadflow_home() / "bench"
+    run_dbt_bench(url, leads, target, reuse=reuse, workers=workers, echo=click.echo)
+
+
+@bench.command("graph")
+@click.option("--leads", type=int, default=100_000, show_default=True, help="Leads to generate.")
+@click.option("--batch-size", type=int, default=1000, show_default=True, help="Rows per UNWIND.")
+@click.option("--reuse", is_flag=True, help="Keep the bench database if it already has the leads.")
+@click.option("--workdir", type=click.Path(file_okay=False), default=None,
+              help="Scratch directory (default: .leadflow/bench).")  # fmt: skip
+def bench_graph(leads: int, batch_size: int, reuse: bool, workdir: str | None) -> None:
+    """Full and incremental graph sync beside a bare UNWIND … MERGE loop (the floor)."""
+    run_graph_bench = _benchmarks("graph").run_graph_bench
+
+    url = postgres_url()
+    target = Path(workdir) if workdir else settings.leadflow_home() / "bench"
+    run_graph_bench(url, leads, target, batch_size=batch_size, reuse=reuse, echo=click.echo)

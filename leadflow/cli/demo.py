@@ -1,0 +1,144 @@
+"""`leadflow demo`: the whole pipeline on the bundled sample data (what `make demo` runs)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+import psycopg
+
+from leadflow import settings
+from leadflow.activities.sql import seed_mongo_activities
+from leadflow.analytics import report
+from leadflow.cli.common import fail, mongo_resource, neo4j_resource, postgres_url
+from leadflow.cli.ingest import check_results, print_summary
+from leadflow.cli.run import output_to_log, print_run_summary, run_log_path, summarize_run
+from leadflow.cli.runner import ImportFailed, run_import_assets, run_nightly
+from leadflow.graph.sync import organization_ids, reconcile_graph, top_referrers
+from leadflow.ingest.stages import ImportRequest
+from leadflow.platform import migrations
+from leadflow.platform.seed import SeedError, load_seed, table_counts
+from leadflow.platform.services import ServiceError, local_env
+from leadflow.resources import PostgresResource
+
+#: the bundled sample files and the organization each is imported into (None: from its column)
+DEMO_FILES = (
+    ("leads_summit_facebook.csv", "11111111-1111-4111-8111-111111111111"),
+    ("leads_northwind_mixed.csv", "22222222-2222-4222-8222-222222222222"),
+    ("leads_multi_org.csv", None),
+    ("leads_southern_cross.xlsx", "33333333-3333-4333-8333-333333333333"),
+)
+
+
+def _load_sample_dnc(url: str, path: Path) -> int:
+    """Put the sample DNC numbers on their organizations' lists (idempotent)."""
+    entries = json.loads(path.read_text())
+    added = 0
+    with psycopg.connect(url) as conn:
+        for org, phones in entries.items():
+            for phone in phones:
+                added += conn.execute(
+                    "insert into dnc_list (organization_id, phone_number, reason, source)"
+                    " values (%s, %s, 'sample data: asked not to be called', 'demo')"
+                    " on conflict (organization_id, phone_number) do nothing",
+                    (org, phone),
+                ).rowcount
+    return added
+
+
+def _demo_nightly() -> bool:
+    """Seed MongoDB with the sample activities, then run nightly_sync_job in-process:
+    activities -> scores -> assignments -> nurture -> segments -> graph -> dbt marts."""
+    seeded = seed_mongo_activities(mongo_resource().get_database())
+    click.echo(f"\nactivities: {seeded} sample events added to MongoDB")
+    click.echo("nightly_sync_job (in-process):")
+    with output_to_log(run_log_path()) as log_path:
+        summary = summarize_run(run_nightly())
+    print_run_summary(summary)
+    click.echo(f"  log                  {log_path}")
+    return summary["success"]
+
+
+def _demo_graph(url: str) -> bool:
+    """Reconcile the graph the nightly job synced and show each organization's top referrers."""
+    resource = neo4j_resource()
+    driver, database = resource.get_driver(), resource.resolved_database()
+    ok = True
+    click.echo("\ngraph (Bolt):")
+    try:
+        with psycopg.connect(url) as conn:
+            for org in organization_ids(conn):
+                check = reconcile_graph(conn, driver, database, org)
+                ok &= check.ok
+                top = top_referrers(driver, database, org, limit=3)
+                leaders = ", ".join(f"{r['id']} ({r['referrals']})" for r in top[:2]) or "-"
+                state = "matches PostgreSQL" if check.ok else f"DIFFERS {check.differences}"
+                click.echo(
+                    f"  {org[:8]}  leads {check.actual.get('Lead', 0):>5}  "
+                    f"edges {sum(v for k, v in check.actual.items() if k.isupper()):>6}  "
+                    f"{state}; top referrers {leaders}"
+                )
+    finally:
+        driver.close()
+    return ok
+
+
+def _demo_report(url: str) -> bool:
+    """Write the HTML report and print the first lines of every mart."""
+    out = Path(settings.env("LEADFLOW_REPORT_PATH") or settings.leadflow_home() / "report.html")
+    try:
+        written = report.write_report(url, out)
+        with psycopg.connect(url) as conn:
+            preview = report.mart_preview(conn)
+    except (report.ReportError, psycopg.Error, OSError) as exc:
+        click.echo(f"\nreport: FAILED: {exc}")
+        return False
+    click.echo("\nanalytics marts (schema analytics):")
+    for mart, lines in preview.items():
+        click.echo(f"  {mart}")
+        for line in lines:
+            click.echo(f"    {line}")
+    click.echo(f"\nreport: {written.path} ({written.bytes} bytes)")
+    return True
+
+
+@click.command()
+def demo() -> None:
+    """Start the local servers, then run the pipeline on the bundled sample data and print what
+    is in the database (servers named by POSTGRES_URL / NEO4J_URI / MONGO_URL are used instead)."""
+    try:
+        for key, value in local_env(start=True).items():
+            os.environ.setdefault(key, value)
+    except ServiceError as exc:
+        fail(str(exc))
+    url = postgres_url()
+    try:
+        migrations.migrate_up(url)
+        load_seed(url)
+    except (migrations.MigrationError, SeedError) as exc:
+        fail(str(exc))
+    sample = settings.seeds_dir() / "sample"
+    added = _load_sample_dnc(url, sample / "dnc_phones.json")
+    click.echo(f"leadflow demo: database {url}")
+    click.echo(f"dnc_list: {added} sample numbers added\n")
+    failed = False
+    for name, org in DEMO_FILES:
+        request = ImportRequest(paths=[str(sample / name)], organization_id=org)
+        try:
+            summaries, result = run_import_assets(request, PostgresResource(url=url))
+        except ImportFailed as exc:
+            fail(f"{name}: {exc}")
+        failed |= any(f["status"] == "failed" for f in summaries)
+        print_summary(summaries, check_results(result))
+    failed |= not _demo_nightly()
+    counts = table_counts(url)
+    click.echo(f"\n{'table':<32} {'rows':>8}")
+    for table, count in counts.items():
+        click.echo(f"{table:<32} {count:>8}")
+    failed |= not _demo_graph(url)
+    failed |= not _demo_report(url)
+    if failed:
+        sys.exit(1)

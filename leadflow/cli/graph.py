@@ -1,0 +1,201 @@
+"""`leadflow graph …`: sync the CRM graph, reconcile it, and the queries users ask of it.
+
+The graph in use is NEO4J_URI (or the running local Bolt server) and NEO4J_DATABASE (default
+`neo4j`). See README, "Graph".
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+import psycopg
+from neo4j.exceptions import Neo4jError, ServiceUnavailable
+
+from leadflow.cli.common import fail as _fail
+from leadflow.cli.common import neo4j_resource
+from leadflow.cli.common import postgres_url as _postgres_url
+from leadflow.graph import sync as graph_db
+from leadflow.graph.cypher import DEFAULT_BATCH_SIZE
+
+BAD_REQUEST = 2
+DIFFERENCES = 1
+T = TypeVar("T")
+
+
+@click.group()
+def graph() -> None:
+    """The CRM graph in Neo4j / the local Bolt server (see README, "Graph")."""
+
+
+def _uuid(value: str, what: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        _fail(f"{what}: not a UUID: {value!r}", code=BAD_REQUEST)
+        raise  # unreachable
+
+
+def _with_graph(action: Callable[[Any, str], T]) -> T:
+    """Run `action(driver, database)`, turning connection problems into one-line errors."""
+    resource = neo4j_resource()
+    try:
+        driver = resource.get_driver()
+        database = resource.resolved_database()
+        try:
+            return action(driver, database)
+        finally:
+            driver.close()
+    except ServiceUnavailable as exc:
+        _fail(f"graph server unreachable: {exc}")
+    except Neo4jError as exc:
+        _fail(f"graph query failed: {exc.message or exc}")
+    except graph_db.UnknownOrganization as exc:
+        _fail(str(exc), code=BAD_REQUEST)
+    except psycopg.errors.UndefinedTable:
+        _fail("the database is not migrated: run `leadflow migrate`", code=BAD_REQUEST)
+    except psycopg.Error as exc:
+        _fail(f"PostgreSQL: {str(exc).strip().splitlines()[0]}")
+    raise AssertionError("unreachable")
+
+
+def _echo_json(payload: Any) -> None:
+    click.echo(json.dumps(payload, default=str))
+
+
+@graph.command("sync")
+@click.option("--org", default="all", show_default=True,
+              help="Organization UUID, or `all`.")  # fmt: skip
+@click.option(
+    "--full", is_flag=True, help="Full resync instead of the changes since the watermark."
+)
+@click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE,
+              show_default=True, help="Rows per graph transaction.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+def sync(org: str, full: bool, batch_size: int, as_json: bool) -> None:
+    """Sync organizations, users, leads, assignments and referrals into the graph."""
+    orgs = None if org == "all" else [_uuid(org, "--org")]
+    url = _postgres_url()
+
+    def action(driver, database):
+        with psycopg.connect(url) as conn:
+            return graph_db.sync_graph(conn, driver, database, orgs, full=full,
+                                       batch_size=batch_size)  # fmt: skip
+
+    results = _with_graph(action)
+    if as_json:
+        _echo_json({"organizations": [r.as_dict() for r in results]})
+        return
+    for r in results:
+        click.echo(
+            f"{r.organization_id} {r.mode:<11} nodes {r.nodes_merged}, edges {r.edges_merged}, "
+            f"leads removed {r.leads_removed}, edges removed {r.edges_removed}, "
+            f"{r.batches} batches, {r.seconds:.2f}s"
+        )
+
+
+@graph.command("reconcile")
+@click.option("--org", default=None, help="Organization UUID (default: every organization).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+def reconcile(org: str | None, as_json: bool) -> None:
+    """Compare node and edge counts per organization with PostgreSQL; exit 1 on differences."""
+    selected = [_uuid(org, "--org")] if org else None
+    url = _postgres_url()
+
+    def action(driver, database):
+        with psycopg.connect(url) as conn:
+            orgs = selected or graph_db.organization_ids(conn)
+            return [graph_db.reconcile_graph(conn, driver, database, o) for o in orgs]
+
+    results = _with_graph(action)
+    ok = all(r.ok for r in results)
+    if as_json:
+        _echo_json({"ok": ok, "organizations": [r.as_dict() for r in results]})
+    else:
+        for r in results:
+            if r.ok:
+                click.echo(f"{r.organization_id} ok ({_counts(r.actual)})")
+                continue
+            click.echo(f"{r.organization_id} DIFFERS")
+            for key, (expected, actual) in r.differences.items():
+                sample = ", ".join(r.samples.get(key, []))
+                click.echo(f"  {key}: postgres {expected}, graph {actual}  {sample}")
+    if not ok:
+        raise SystemExit(DIFFERENCES)
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{key} {value}" for key, value in counts.items())
+
+
+@graph.command("referral-chain")
+@click.argument("lead_id")
+@click.option("--depth", type=click.IntRange(min=0, max=100), default=10, show_default=True,
+              help="Hops to follow.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+def referral_chain(lead_id: str, depth: int, as_json: bool) -> None:
+    """Who referred LEAD_ID, who referred them, and so on. Exit 2 if the lead is not in the graph."""
+    lead = _uuid(lead_id, "LEAD_ID")
+    chain = _with_graph(lambda d, db: graph_db.referral_chain(d, db, lead, max_depth=depth))
+    if not chain:
+        _fail(f"lead {lead} is not in the graph (run `leadflow graph sync`)", code=BAD_REQUEST)
+    if as_json:
+        _echo_json({"lead_id": lead, "chain": chain})
+        return
+    for row in chain:
+        label = "lead" if row["depth"] == 0 else f"referrer {row['depth']}"
+        click.echo(
+            f"{label:<11} {row['id']}  {row['status'] or '':<10} score {row['score']}"
+            f"  source {row['source'] or '-'}"
+        )
+    if len(chain) == 1:
+        click.echo("no known referrer")
+
+
+@graph.command("top-referrers")
+@click.option("--org", required=True, help="Organization UUID.")
+@click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+def top_referrers(org: str, limit: int, as_json: bool) -> None:
+    """Leads of an organization that referred the most other leads."""
+    organization = _uuid(org, "--org")
+    rows = _with_graph(lambda d, db: graph_db.top_referrers(d, db, organization, limit=limit))
+    if as_json:
+        _echo_json({"organization_id": organization, "referrers": rows})
+        return
+    if not rows:
+        click.echo(f"no referrals in organization {organization}")
+        return
+    click.echo(f"{'lead':<36}  {'referrals':>9}  {'status':<10} {'score':>5}  owner")
+    for row in rows:
+        click.echo(
+            f"{row['id']:<36}  {row['referrals']:>9}  {row['status'] or '':<10}"
+            f" {row['score']:>5}  {row['owner_id'] or '-'}"
+        )
+
+
+@graph.command("agent-reach")
+@click.argument("user_id")
+@click.option("--depth", type=click.IntRange(min=1, max=100), default=3, show_default=True,
+              help="Referral hops to follow from the agent's leads.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+def agent_reach(user_id: str, depth: int, as_json: bool) -> None:
+    """An agent's leads and the leads those referred, per depth. Exit 2 for an unknown user."""
+    user = _uuid(user_id, "USER_ID")
+    reach = _with_graph(lambda d, db: graph_db.agent_reach(d, db, user, max_depth=depth))
+    if not reach["found"]:
+        _fail(f"user {user} is not in the graph (run `leadflow graph sync`)", code=BAD_REQUEST)
+    if as_json:
+        _echo_json(reach)
+        return
+    statuses = ", ".join(f"{k} {v}" for k, v in reach["leads_by_status"].items())
+    click.echo(f"user {user} ({reach['role']}): {reach['leads']} lead(s){': ' if statuses else ''}"
+               f"{statuses}")  # fmt: skip
+    by_depth = ", ".join(f"depth {k}: {v}" for k, v in reach["reach_by_depth"].items())
+    click.echo(f"referral reach (up to {depth} hops): {reach['reach_total']} lead(s)"
+               f"{' (' + by_depth + ')' if by_depth else ''}")  # fmt: skip
+    for item in reach["reach_sample"]:
+        click.echo(f"  depth {item['depth']}  {item['id']}")

@@ -1,0 +1,135 @@
+"""`leadflow import`: lead files through the ingest assets, in this process."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+import psycopg
+
+from leadflow.cli.common import fail, postgres_url
+from leadflow.cli.runner import ImportFailed, run_import_assets
+from leadflow.ingest import stages
+from leadflow.resources import PostgresResource
+
+SUMMARY_KEYS = ("rows_read", "inserted", "merged", "duplicates_in_file", "quarantined", "dnc")
+
+
+def _overall_status(files: list[dict]) -> str:
+    statuses = {f["status"] for f in files}
+    if statuses == {"failed"}:
+        return "failed"
+    if "failed" in statuses:
+        return "partial"
+    if statuses == {"skipped"}:
+        return "skipped"
+    return "succeeded"
+
+
+def check_results(result) -> list[dict]:
+    return [
+        {
+            "check": evaluation.check_name,
+            "passed": evaluation.passed,
+            "severity": evaluation.severity.value,
+            "failing_count": (
+                evaluation.metadata["failing_count"].value
+                if "failing_count" in evaluation.metadata
+                else None
+            ),
+        }
+        for evaluation in result.get_asset_check_evaluations()
+    ]
+
+
+def print_summary(files: list[dict], checks: list[dict]) -> None:
+    for f in files:
+        click.echo(f"{f['file']}")
+        click.echo(
+            f"  status       {f['status']}" + (f"  ({f['message']})" if f["message"] else "")
+        )
+        if f["batch_id"]:
+            click.echo(f"  batch        {f['batch_id']}")
+        if f["status"] in ("succeeded", "failed"):
+            click.echo(
+                "  accounting   read {rows_read} = inserted {inserted} + merged {merged}"
+                " + duplicates in file {duplicates_in_file} + quarantined {quarantined}"
+                "   (dnc {dnc})".format(**f)
+            )
+            if f.get("timings"):
+                click.echo(
+                    "  seconds      " + "  ".join(f"{k} {v}" for k, v in f["timings"].items())
+                )
+    for check in checks:
+        mark = "ok  " if check["passed"] else ("WARN" if check["severity"] == "WARN" else "FAIL")
+        click.echo(f"  check {mark} {check['check']}")
+
+
+@click.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--org", help="Organization UUID for files without an organization_id column.")
+@click.option("--owner", help="Default owner (user UUID) for rows without one.")
+@click.option("--source", help="Default lead source for rows without one.")
+@click.option("--region", help="Phone region (ISO code) overriding the organization's default.")
+@click.option(
+    "--mapping",
+    type=click.Path(exists=True, dir_okay=False),
+    help='JSON header mapping, e.g. {"Tel. privé": "phone_number"}.',
+)
+@click.option("--workers", type=int, help="Normalization processes (default: CPU count).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+def import_cmd(files, org, owner, source, region, mapping, workers, as_json) -> None:
+    """Import lead files: E.164, cleaning, dedupe, DNC screen, load (the ingest assets)."""
+    url = postgres_url()
+    request = stages.ImportRequest(
+        paths=[str(Path(f).resolve()) for f in files], organization_id=org, owner_id=owner,
+        source=source, region=region, mapping_file=mapping, workers=workers,
+    )  # fmt: skip
+    try:
+        with psycopg.connect(url) as conn:
+            stages.validate_request(conn, request)
+    except stages.ImportRequestError as exc:
+        fail(str(exc), code=2)
+    except psycopg.errors.UndefinedTable:
+        fail("the database is not migrated: run `leadflow migrate`", code=2)
+    progress = _progress_bar() if not as_json and sys.stderr.isatty() else None
+    stages.set_progress_hook(progress)
+    try:
+        summaries, result = run_import_assets(request, PostgresResource(url=url))
+    except ImportFailed as exc:
+        fail(str(exc))
+    finally:
+        stages.set_progress_hook(None)
+        if progress:
+            progress.close()
+    checks = check_results(result)
+    status = _overall_status(summaries)
+    if as_json:
+        payload = {
+            "status": status,
+            "batch_id": summaries[0]["batch_id"] if len(summaries) == 1 else None,
+            "batch_ids": [f["batch_id"] for f in summaries],
+            **{key: sum(f[key] for f in summaries) for key in SUMMARY_KEYS},
+            "files": summaries,
+            "checks": checks,
+        }
+        click.echo(json.dumps(payload, default=str))
+    else:
+        print_summary(summaries, checks)
+    if status in ("failed", "partial"):
+        sys.exit(1)
+
+
+def _progress_bar():
+    """A one-line progress display on stderr (rows normalized so far)."""
+
+    class Bar:
+        def __call__(self, stage: str, rows: int) -> None:
+            click.echo(f"\r  {stage}: {rows:,} rows", nl=False, err=True)
+
+        def close(self) -> None:
+            click.echo("", err=True)
+
+    return Bar()

@@ -1,0 +1,156 @@
+"""`leadflow run`: the nightly job in this process, with a plain summary of what it did."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from leadflow import settings
+from leadflow.cli.common import fail as _fail
+from leadflow.cli.common import mongo_resource, neo4j_resource
+from leadflow.cli.common import postgres_url as _postgres_url
+from leadflow.cli.runner import run_nightly
+from leadflow.orchestration.nightly import NightlyConfigError, nightly_settings
+from leadflow.platform import migrations
+
+
+def _numbers(metadata: dict[str, Any]) -> dict[str, int | float]:
+    return {
+        key: value.value
+        for key, value in metadata.items()
+        if isinstance(value.value, int | float) and not isinstance(value.value, bool)
+    }
+
+
+def summarize_run(result) -> dict[str, Any]:
+    """Plain figures of a nightly run: per-asset numbers, dbt models and checks, failures."""
+    assets: dict[str, dict[str, int | float]] = {}
+    dbt_models = 0
+    for event in result.get_asset_materialization_events():
+        key = event.asset_key
+        metadata = event.materialization.metadata
+        if "dagster_dbt/materialization_type" in metadata or key.path[0].startswith("analytics"):
+            dbt_models += 1
+            continue
+        assets[key.to_user_string()] = _numbers(metadata)
+    checks = {"passed": 0, "failed": 0}
+    failed_checks: list[str] = []
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data
+            if evaluation.passed:
+                checks["passed"] += 1
+            else:
+                checks["failed"] += 1
+                failed_checks.append(evaluation.check_name)
+    failures = [
+        {"step": e.step_key, "error": e.step_failure_data.error.message.strip()[:500]}
+        for e in result.all_events
+        if e.is_step_failure
+    ]
+    return {
+        "success": result.success,
+        "run_id": result.run_id,
+        "assets": assets,
+        "dbt_models_built": dbt_models,
+        "checks": checks,
+        "failed_checks": failed_checks,
+        "failures": failures,
+    }
+
+
+def print_run_summary(summary: dict[str, Any]) -> None:
+    for name, figures in summary["assets"].items():
+        text = ", ".join(f"{k} {v}" for k, v in figures.items())
+        click.echo(f"  {name:<20} {text}")
+    checks = summary["checks"]
+    click.echo(
+        f"  {'dbt':<20} models_built {summary['dbt_models_built']}, "
+        f"checks_passed {checks['passed']}, checks_failed {checks['failed']}"
+    )
+    for name in summary["failed_checks"]:
+        click.echo(f"  CHECK FAILED {name}")
+    for failure in summary["failures"]:
+        click.echo(f"  FAILED {failure['step']}: {failure['error']}")
+
+
+def run_log_path() -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return settings.leadflow_home() / "logs" / f"nightly-{stamp}.log"
+
+
+@contextmanager
+def output_to_log(path: Path) -> Iterator[Path]:
+    """Send everything written to stdout/stderr inside the block (dbt's log lines, Dagster's
+    console log, by this process or its children) to `path`: the terminal gets the summary,
+    the log keeps the detail, and `--json` prints exactly one JSON object on stdout."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with path.open("ab") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield path
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def ensure_ready(url: str) -> None:
+    """Every store reachable by its variable (or a running local server), and the schema up to
+    date: the job refuses to run on pending or edited migrations."""
+    neo4j_resource()
+    mongo_resource()
+    try:
+        pending = [s for s in migrations.migration_status(url) if s.state != "applied"]
+    except migrations.MigrationError as exc:
+        _fail(str(exc))
+    if pending:
+        names = ", ".join(f"{s.version:03d}_{s.name} ({s.state})" for s in pending)
+        _fail(f"the database schema is not up to date: {names}; run `leadflow migrate` first")
+
+
+@click.command("run")
+@click.option(
+    "--full-refresh", is_flag=True, help="Rebuild the incremental dbt marts from scratch."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+def run(full_refresh: bool, as_json: bool) -> None:
+    """Run nightly_sync_job in this process: activities → scores → assignments → nurture →
+    segments → graph → dbt marts, with the job's retries. Exit 1 if a step failed."""
+    url = _postgres_url()
+    ensure_ready(url)
+    try:
+        nightly_settings()
+    except NightlyConfigError as exc:  # a bad LEADFLOW_NIGHTLY_* / _TIMEZONE / _RETRY_* value
+        _fail(str(exc))
+    started = time.monotonic()
+    with output_to_log(run_log_path()) as log_path:
+        result = run_nightly(full_refresh=full_refresh)
+    summary = summarize_run(result)
+    summary["seconds"] = round(time.monotonic() - started, 1)
+    summary["log"] = str(log_path)
+    if as_json:
+        click.echo(json.dumps(summary, default=str))
+    else:
+        click.echo(f"nightly_sync_job run {summary['run_id']}")
+        print_run_summary(summary)
+        state = "succeeded" if summary["success"] else "FAILED"
+        click.echo(f"{state} in {summary['seconds']} s; dbt and Dagster log: {log_path}")
+    if not summary["success"]:
+        sys.exit(1)

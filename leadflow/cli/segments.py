@@ -1,0 +1,80 @@
+"""`leadflow segments …`: try a segment filter against the live leads of one organization.
+
+The filter language is described in `leadflow/crm/segments.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import click
+import psycopg
+
+from leadflow.cli.common import fail as _fail
+from leadflow.cli.common import postgres_url as _postgres_url
+from leadflow.crm.segments import SegmentFilterError, compile_filter
+from leadflow.crm.segments_sql import UnknownOrganization, preview_segment
+
+BAD_REQUEST = 2
+
+
+@click.group()
+def segments() -> None:
+    """Segments: saved lead filters (see README, "Segments")."""
+
+
+@segments.command("preview")
+@click.argument("filter_json")
+@click.option("--org", required=True, help="Organization UUID whose live leads are filtered.")
+@click.option("--limit", type=click.IntRange(min=0), default=10, show_default=True,
+              help="Rows to show.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+def preview(filter_json: str, org: str, limit: int, as_json: bool) -> None:
+    """Count the leads matching FILTER_JSON and show the first rows.
+
+    FILTER_JSON is the filter itself, e.g. '{"status": ["hot"], "score": {"min": 70}}', or
+    @FILE to read it from a file. Exit 2 for a bad filter or an unknown organization.
+    """
+
+    try:
+        organization_id = uuid.UUID(org)
+    except ValueError:
+        _fail(f"--org: not a UUID: {org!r}", code=BAD_REQUEST)
+    if filter_json.startswith("@"):
+        try:
+            filter_json = Path(filter_json[1:]).read_text(encoding="utf-8")
+        except OSError as exc:
+            _fail(f"cannot read the filter file: {exc}", code=BAD_REQUEST)
+    try:
+        compiled = compile_filter(filter_json)
+    except SegmentFilterError as exc:
+        _fail(str(exc), code=BAD_REQUEST)
+    try:
+        with psycopg.connect(_postgres_url()) as conn:
+            result = preview_segment(conn, organization_id, compiled, limit)
+    except UnknownOrganization as exc:
+        _fail(str(exc), code=BAD_REQUEST)
+    except psycopg.errors.UndefinedTable:
+        _fail("the database is not migrated: run `leadflow migrate`", code=BAD_REQUEST)
+    if as_json:
+        payload = {"organization_id": str(organization_id), "count": result.count,
+                   "leads": result.rows}  # fmt: skip
+        click.echo(json.dumps(payload, default=str))
+        return
+    click.echo(f"{result.count} matching lead(s) in organization {organization_id}")
+    if not result.rows:
+        return
+    click.echo(f"{'id':<36}  {'name':<28} {'phone':<16} {'status':<10} {'score':>5}  tags")
+    for row in result.rows:
+        click.echo(
+            f"{row['id']!s:<36}  {_clip(row['name'], 28):<28} {row['phone']:<16}"
+            f" {row['status']:<10} {row['score']:>5}  {','.join(row['tags'])}"
+        )
+    if result.count > len(result.rows):
+        click.echo(f"… {result.count - len(result.rows)} more")
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"

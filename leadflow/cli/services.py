@@ -1,0 +1,113 @@
+"""`leadflow up|down|status|env` and `leadflow db url`: the local servers of the platform and
+where the stores are."""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+import click
+
+from leadflow.cli.common import fail, postgres_url
+from leadflow.platform.services import (
+    ALL_SERVICES,
+    GraphService,
+    ServiceError,
+    ServiceStatus,
+    local_env,
+)
+
+SERVICE_NAMES = [service.name for service in ALL_SERVICES]
+
+
+def _selected(names: tuple[str, ...]):
+    wanted = set(names) or set(SERVICE_NAMES)
+    return [service() for service in ALL_SERVICES if service.name in wanted]
+
+
+def _graph_server_agent(status: ServiceStatus) -> str | None:
+    """The Bolt server's own name and version (e.g. 'Neo4j/5.26.0 compatible (ArcadeDB …)')."""
+    if status.url is None:
+        return None
+    from leadflow.platform.services.graph import graph_auth
+    from leadflow.resources import Neo4jResource
+
+    user, password = graph_auth()
+    try:
+        return Neo4jResource(uri=status.url, user=user, password=password).server_agent()
+    except Exception as exc:  # status must report, not crash, whatever the server says
+        return f"unreachable: {exc.__class__.__name__}: {exc}"
+
+
+@click.command()
+@click.argument("services", nargs=-1, type=click.Choice(SERVICE_NAMES))
+def up(services: tuple[str, ...]) -> None:
+    """Start the local servers (all, or the ones named); reuse those already running."""
+    for service in _selected(services):
+        try:
+            url = service.ensure_running()
+        except ServiceError as exc:
+            fail(str(exc))
+        mode = "external" if service.is_external() else "local"
+        click.echo(f"{service.name:<9} {mode:<9} {url}")
+
+
+@click.command()
+@click.argument("services", nargs=-1, type=click.Choice(SERVICE_NAMES))
+def down(services: tuple[str, ...]) -> None:
+    """Stop the local servers (external deployments are never touched)."""
+    for service in _selected(services):
+        if service.is_external():
+            click.echo(f"{service.name:<9} external, left alone")
+            continue
+        try:
+            stopped = service.stop()
+        except ServiceError as exc:
+            fail(str(exc))
+        click.echo(f"{service.name:<9} {'stopped' if stopped else 'was not running'}")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def status(as_json: bool) -> None:
+    """What runs where: each server's mode (local/external/stopped) and URL."""
+    rows = []
+    for service in _selected(()):
+        st = service.status()
+        if isinstance(service, GraphService) and st.mode != "stopped":
+            agent = _graph_server_agent(st)
+            if agent:
+                st.detail["server"] = agent
+        rows.append(st)
+    if as_json:
+        click.echo(json.dumps({st.name: st.as_dict() for st in rows}, indent=2))
+        return
+    for st in rows:
+        mode = "local" if st.mode == "running" else st.mode
+        click.echo(f"{st.name:<9} {mode:<9} {st.url or '-'}")
+        for key, value in st.detail.items():
+            click.echo(f"{'':<19} {key}: {value}")
+
+
+@click.command("env")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def env_cmd(as_json: bool) -> None:
+    """Print `export` lines pointing Dagster and the tools at the running local servers:
+    eval "$(leadflow env)". Variables naming an external deployment are left out."""
+    values = local_env()
+    if as_json:
+        click.echo(json.dumps(values))
+        return
+    for key, value in values.items():
+        click.echo(f"export {key}={shlex.quote(value)}")
+
+
+@click.group()
+def db() -> None:
+    """PostgreSQL helpers."""
+
+
+@db.command("url")
+def db_url() -> None:
+    """Print the PostgreSQL URL in use (POSTGRES_URL or the local server), nothing else."""
+    click.echo(postgres_url())

@@ -1,0 +1,2 @@
+"""Lead source costs and the budget ledger: parsing and validation (rules.py), loading (sql.py).
+No Dagster asset: costs arrive through `leadflow costs import`, and the marts read the table."""

@@ -1,0 +1,232 @@
+"""CRM intelligence assets (group `crm`): lead scores, lead distribution, segment sizes and
+nurture enrollments.
+
+All are thin: the rules are pure functions in `scoring.py`, `assignment.py`, `segments.py` and
+`nurture.py`, the SQL in the `*_sql.py` modules beside them. Each organization is processed in
+its own transaction, so one organization's work is all-or-nothing and a large tenant does not
+hold locks on the others. All take an explicit as-of time (config, default now) so that a rerun
+for the same time gives the same answer.
+"""
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import dagster as dg
+import psycopg
+from pydantic import Field
+
+from leadflow.crm import assignment_sql as assignment_db
+from leadflow.crm import scoring_sql as scoring_db
+from leadflow.crm.nurture_sql import COUNT_KEYS, nurture_organizations, run_organization
+from leadflow.crm.segments_sql import count_segments
+from leadflow.resources import PostgresResource
+
+GROUP = "crm"
+#: upstream of segments and nurture: the leads and the fields filters read (status, tags, score,
+#: owner)
+LEAD_STATE = [dg.AssetKey("crm_leads"), dg.AssetKey("lead_scores"), dg.AssetKey("lead_assignments")]
+#: at most this many segments are listed one by one in the metadata
+LISTED = 200
+
+
+def parse_as_of(value: str | None) -> datetime:
+    """The configured as-of time (timezone-aware; no offset means UTC), or now."""
+    if not value:
+        return datetime.now(UTC)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise dg.Failure(f"as_of {value!r} is not an ISO 8601 date-time") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class AsOfConfig(dg.Config):
+    """The time a run computes for: runs are deterministic given it (replays, tests)."""
+
+    as_of: str | None = Field(
+        default=None,
+        description="ISO 8601 date-time, e.g. 2026-12-01T06:00:00+00:00 (no offset means UTC);"
+        " default now.",
+    )
+
+    def as_of_datetime(self) -> datetime:
+        return parse_as_of(self.as_of)
+
+
+def _load_configs(
+    postgres: PostgresResource, loader: Callable[[psycopg.Connection, str], object]
+) -> dict[str, object]:
+    """Every organization's configuration, validated before anything is written."""
+    configs, errors = {}, []
+    with postgres.connection() as conn:
+        for org in scoring_db.organization_ids(conn):
+            try:
+                configs[org] = loader(conn, org)
+            except ValueError as exc:
+                errors.append(str(exc))
+    if errors:
+        raise dg.Failure("invalid system_config, nothing written: " + "; ".join(errors))
+    return configs
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"python", "postgres"},
+    deps=[dg.AssetKey("crm_leads"), dg.AssetKey("lead_activities")],
+    description="Lead scores 0-100 of every live lead (factors qualification, engagement, "
+    "intent, demographic; weights from system_config score_weights): leads.lead_score "
+    "updated and a lead_score_history row appended when the total changed.",
+)
+def lead_scores(
+    context: dg.AssetExecutionContext, config: AsOfConfig, postgres: PostgresResource
+) -> dg.MaterializeResult:
+    as_of = parse_as_of(config.as_of)
+    configs = _load_configs(postgres, scoring_db.load_scoring_config)
+    with postgres.connection() as conn:
+        with_activities = scoring_db.has_activities(conn)
+    if not with_activities:
+        context.log.warning("table lead_activities does not exist: engagement is 0 for all")
+    results = []
+    for org, org_config in configs.items():
+        with postgres.connection() as conn:
+            result = scoring_db.score_organization(
+                conn, org, org_config, as_of, with_activities=with_activities
+            )
+        results.append(result)
+        context.log.info(
+            f"organization {org}: {result.scored} leads scored, {result.changed} changed"
+        )
+    scored = sum(r.scored for r in results)
+    changed = sum(r.changed for r in results)
+    return dg.MaterializeResult(
+        metadata={
+            "as_of": dg.MetadataValue.text(as_of.isoformat()),
+            "leads_scored": dg.MetadataValue.int(scored),
+            "changed": dg.MetadataValue.int(changed),
+            "unchanged": dg.MetadataValue.int(scored - changed),
+            "average_score_by_organization": dg.MetadataValue.json(
+                {r.organization_id: r.average for r in results if r.scored}
+            ),
+            "organizations": dg.MetadataValue.int(len(configs)),
+        }
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"python", "postgres"},
+    deps=[dg.AssetKey("crm_leads")],
+    description="Unassigned live leads (not dnc/recruited, phone not on the DNC list) given to "
+    "the organization's active agents by its assignment_strategy (round_robin, "
+    "load_balanced, weighted, territory): leads.user_id set, lead_assignments and "
+    "lead_audit_log rows written.",
+)
+def lead_assignments(
+    context: dg.AssetExecutionContext, config: AsOfConfig, postgres: PostgresResource
+) -> dg.MaterializeResult:
+    as_of = parse_as_of(config.as_of)
+    configs = _load_configs(postgres, assignment_db.load_assignment_config)
+    results = []
+    for org, org_config in configs.items():
+        with postgres.connection() as conn:
+            result = assignment_db.distribute_organization(conn, org, org_config, as_of)
+        results.append(result)
+        context.log.info(
+            f"organization {org}: {result.assigned} of {result.waiting} waiting leads assigned "
+            f"({result.strategy}, {result.agents} active agents)"
+        )
+        if result.waiting and not result.agents:
+            context.log.warning(f"organization {org} has no active agent: leads stay unassigned")
+    waiting = sum(r.waiting for r in results)
+    assigned = sum(r.assigned for r in results)
+    return dg.MaterializeResult(
+        metadata={
+            "as_of": dg.MetadataValue.text(as_of.isoformat()),
+            "waiting": dg.MetadataValue.int(waiting),
+            "assigned": dg.MetadataValue.int(assigned),
+            "left_unassigned": dg.MetadataValue.int(waiting - assigned),
+            "skipped_dnc_list": dg.MetadataValue.int(sum(r.skipped_dnc_list for r in results)),
+            "by_organization": dg.MetadataValue.json(
+                {
+                    r.organization_id: {
+                        "strategy": r.strategy,
+                        "agents": r.agents,
+                        "waiting": r.waiting,
+                        "assigned": r.assigned,
+                        "per_agent": r.per_agent,
+                    }
+                    for r in results
+                }
+            ),
+        }
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"postgres"},
+    deps=LEAD_STATE,
+    description="Size of every saved segment: live leads of its organization matching its filter "
+    "(segments.lead_count, last_counted_at) and a segment_count_history row per run. Segments "
+    "with an invalid filter are listed in the metadata and keep their previous count.",
+)
+def segment_counts(
+    context: dg.AssetExecutionContext, config: AsOfConfig, postgres: PostgresResource
+) -> dg.MaterializeResult:
+    as_of = config.as_of_datetime()
+    with postgres.connection() as conn:
+        results = count_segments(conn, as_of)
+    invalid = [r.as_dict() for r in results if r.error]
+    for item in invalid:
+        context.log.warning(f"segment {item['segment_id']} ({item['name']}): {item['error']}")
+    return dg.MaterializeResult(
+        metadata={
+            "as_of": dg.MetadataValue.text(as_of.isoformat()),
+            "segments": dg.MetadataValue.int(len(results)),
+            "segments_counted": dg.MetadataValue.int(len(results) - len(invalid)),
+            "segments_invalid": dg.MetadataValue.int(len(invalid)),
+            "invalid": dg.MetadataValue.json(invalid),
+            "counts": dg.MetadataValue.json([r.as_dict() for r in results[:LISTED]]),
+            "leads_in_segments": dg.MetadataValue.int(sum(r.lead_count or 0 for r in results)),
+        }
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"postgres"},
+    deps=LEAD_STATE,
+    description="Nurture sequence enrollments and their outbound touch queue (nurture_touches): "
+    "DNC leads' enrollments cancelled and recruited/deleted leads' exited (their queued touches "
+    "cancelled), leads matching an active sequence's entry_filter enrolled, and every step due "
+    "by as_of queued once; one transaction per organization.",
+)
+def nurture_enrollments(
+    context: dg.AssetExecutionContext, config: AsOfConfig, postgres: PostgresResource
+) -> dg.MaterializeResult:
+    as_of = config.as_of_datetime()
+    results = []
+    with postgres.connection() as conn:
+        for organization_id in nurture_organizations(conn):
+            result = run_organization(conn, organization_id, as_of)
+            context.log.info(f"organization {organization_id}: {result.counts()}")
+            for problem in result.problems:
+                context.log.warning(f"sequence {problem['sequence_id']}: {problem['error']}")
+            results.append(result)
+    totals = {key: sum(getattr(r, key) for r in results) for key in COUNT_KEYS}
+    return dg.MaterializeResult(
+        metadata={
+            "as_of": dg.MetadataValue.text(as_of.isoformat()),
+            "organizations": dg.MetadataValue.int(len(results)),
+            **{key: dg.MetadataValue.int(value) for key, value in totals.items()},
+            "by_organization": dg.MetadataValue.json(
+                {str(r.organization_id): r.counts() for r in results}
+            ),
+            "invalid_sequences": dg.MetadataValue.json(
+                [problem for r in results for problem in r.problems]
+            ),
+        }
+    )
+
+
+CRM_ASSETS = [lead_scores, lead_assignments, segment_counts, nurture_enrollments]

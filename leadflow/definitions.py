@@ -1,0 +1,37 @@
+"""The single Dagster entry point: `dagster dev` from the repository root loads `defs`.
+
+Each domain builds its own Definitions (assets, checks, jobs, sensors); this module merges them
+and adds the store resources, read from the environment (see leadflow/resources.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+
+from leadflow.activities import definitions as activities
+from leadflow.analytics import definitions as analytics
+from leadflow.crm import definitions as crm
+from leadflow.graph import definitions as graph
+from leadflow.ingest import definitions as ingest
+from leadflow.orchestration import definitions as orchestration
+from leadflow.resources import resources_from_env
+
+
+def build_defs(resources: Mapping[str, Any] | None = None) -> dg.Definitions:
+    """All domains with the store resources from the environment, or `resources` instead
+    (in-process runs against explicit servers: tests, scratch databases)."""
+    return dg.Definitions.merge(
+        ingest.defs,
+        activities.defs,
+        crm.defs,
+        graph.defs,
+        analytics.defs,
+        orchestration.build_defs(),
+        dg.Definitions(resources=dict(resources) if resources else resources_from_env()),
+    )
+
+
+defs = build_defs()

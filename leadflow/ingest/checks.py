@@ -1,0 +1,238 @@
+"""Quality gates on `crm_leads`: great-expectations suites and SQL checks, as asset checks.
+
+Each check looks at the organizations (and import batches) of the run it belongs to, and
+reports failing counts plus a sample of failing rows in its metadata.
+"""
+
+import uuid
+from pathlib import Path
+
+import dagster as dg
+import great_expectations as gx
+
+from leadflow import settings
+from leadflow.ingest.assets import crm_leads
+from leadflow.ingest.gx import ExpectationOutcome, validate_query
+from leadflow.leads.records import LEAD_STATUSES
+from leadflow.resources import PostgresResource
+
+E164_REGEX = r"^\+[1-9][0-9]{1,14}$"
+DEFAULT_QUARANTINE_WARN_RATE = 0.05
+
+
+class RunScope:
+    """What the checked `crm_leads` materialization loaded: its files and organizations.
+
+    Read from the materialization's metadata (the one in this run, else the latest), not from
+    the asset's value: the checks are not partitioned, so an input would load every partition.
+    """
+
+    def __init__(self, metadata: dict) -> None:
+        files = metadata["files"].value if "files" in metadata else []
+        self.files: list[dict] = list(files)
+        orgs = metadata["organizations"].value if "organizations" in metadata else []
+        # canonical UUIDs only: they go into SQL as literals
+        self.organizations = sorted(str(uuid.UUID(org)) for org in orgs)
+
+    @property
+    def succeeded(self) -> list[dict]:
+        return [f for f in self.files if f["status"] == "succeeded"]
+
+    @classmethod
+    def of(cls, context: dg.AssetCheckExecutionContext) -> "RunScope":
+        key = dg.AssetKey("crm_leads")
+        records = context.instance.get_records_for_run(
+            run_id=context.run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+        ).records
+        for record in reversed(records):
+            materialization = record.event_log_entry.asset_materialization
+            if materialization and materialization.asset_key == key:
+                return cls(materialization.metadata)
+        latest = context.instance.get_latest_materialization_event(key)
+        if latest and latest.asset_materialization:
+            return cls(latest.asset_materialization.metadata)
+        return cls({})
+
+
+def _live_leads_query(organizations: list[str]) -> str:
+    ids = ", ".join(f"'{org}'::uuid" for org in organizations)
+    return (
+        "select id::text as id, organization_id::text as organization_id, phone_number, status,"
+        f" lead_score from leads where deleted_at is null and organization_id in ({ids})"
+    )
+
+
+def _result(outcomes: list[ExpectationOutcome], organizations: list[str]) -> dg.AssetCheckResult:
+    failing = sum(o.unexpected_count for o in outcomes)
+    return dg.AssetCheckResult(
+        passed=all(o.success for o in outcomes),
+        metadata={
+            "organizations": dg.MetadataValue.json(organizations),
+            "rows_checked": dg.MetadataValue.int(
+                max((o.element_count for o in outcomes), default=0)
+            ),
+            "failing_count": dg.MetadataValue.int(failing),
+            "failing_sample": dg.MetadataValue.json(
+                {o.name: o.sample for o in outcomes if not o.success}
+            ),
+        },
+    )
+
+
+def _gx_check(context, postgres: PostgresResource, name: str, expectations: list):
+    organizations = RunScope.of(context).organizations
+    if not organizations:
+        return dg.AssetCheckResult(
+            passed=True, metadata={"rows_checked": 0, "note": "no leads loaded by this run"}
+        )
+    outcomes = validate_query(
+        postgres.resolved_url(), _live_leads_query(organizations), expectations, name
+    )
+    return _result(outcomes, organizations)
+
+
+@dg.asset_check(asset=crm_leads, description="Every live lead's phone_number is E.164.",
+                blocking=True)  # fmt: skip
+def leads_phone_is_e164(
+    context: dg.AssetCheckExecutionContext, postgres: PostgresResource
+) -> dg.AssetCheckResult:
+    return _gx_check(
+        context,
+        postgres,
+        "leads_phone_is_e164",
+        [gx.expectations.ExpectColumnValuesToMatchRegex(column="phone_number", regex=E164_REGEX)],
+    )
+
+
+@dg.asset_check(asset=crm_leads, description="Status in the enum and lead_score in 0..100.",
+                blocking=True)  # fmt: skip
+def leads_status_and_score_valid(
+    context: dg.AssetCheckExecutionContext, postgres: PostgresResource
+) -> dg.AssetCheckResult:
+    return _gx_check(
+        context,
+        postgres,
+        "leads_status_and_score_valid",
+        [
+            gx.expectations.ExpectColumnValuesToBeInSet(
+                column="status", value_set=list(LEAD_STATUSES)
+            ),
+            gx.expectations.ExpectColumnValuesToBeBetween(
+                column="lead_score", min_value=0, max_value=100
+            ),
+        ],
+    )
+
+
+@dg.asset_check(asset=crm_leads, description="No two live leads share (organization, phone).",
+                blocking=True)  # fmt: skip
+def leads_unique_phone_per_organization(
+    context: dg.AssetCheckExecutionContext, postgres: PostgresResource
+) -> dg.AssetCheckResult:
+    return _gx_check(
+        context,
+        postgres,
+        "leads_unique_phone_per_organization",
+        [
+            gx.expectations.ExpectCompoundColumnsToBeUnique(
+                column_list=["organization_id", "phone_number"]
+            )
+        ],
+    )
+
+
+def quarantine_warn_rate(postgres: PostgresResource) -> float:
+    env_rate = settings.env("LEADFLOW_QUARANTINE_WARN_RATE")
+    if env_rate:
+        return float(env_rate)
+    with postgres.connection() as conn:
+        row = conn.execute(
+            "select config_value from system_config"
+            " where config_key = 'quarantine_rate_warn' and organization_id is null"
+        ).fetchone()
+    return float(row[0]) if row else DEFAULT_QUARANTINE_WARN_RATE
+
+
+@dg.asset_check(
+    asset=crm_leads,
+    description="Share of quarantined rows per file stays under the configured rate "
+    "(LEADFLOW_QUARANTINE_WARN_RATE or system_config quarantine_rate_warn; warns).",
+)
+def import_quarantine_rate(
+    context: dg.AssetCheckExecutionContext, postgres: PostgresResource
+) -> dg.AssetCheckResult:
+    threshold = quarantine_warn_rate(postgres)
+    files = RunScope.of(context).succeeded
+    rates = {
+        Path(f["file"]).name: round(f["quarantined"] / f["rows_read"], 4)
+        for f in files
+        if f["rows_read"]
+    }
+    over = {name: rate for name, rate in rates.items() if rate > threshold}
+    sample: list[dict] = []
+    batch_ids = [f["batch_id"] for f in files if Path(f["file"]).name in over]
+    if batch_ids:
+        with postgres.connection() as conn:
+            sample = [
+                {"batch_id": b, "row_number": n, "reason": r, "detail": d}
+                for b, n, r, d in conn.execute(
+                    "select batch_id::text, row_number, reason, detail from import_rejects"
+                    " where batch_id = any(%s::uuid[]) order by batch_id, row_number limit 20",
+                    (batch_ids,),
+                )
+            ]
+    return dg.AssetCheckResult(
+        passed=not over,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "threshold": threshold,
+            "rates": dg.MetadataValue.json(rates),
+            "failing_count": len(over),
+            "failing_sample": dg.MetadataValue.json(sample),
+        },
+    )
+
+
+@dg.asset_check(
+    asset=crm_leads,
+    description="For every batch of the run: rows_read = inserted + merged + duplicates_in_file"
+    " + quarantined, and import_rejects holds exactly `quarantined` rows.",
+    blocking=True,
+)
+def import_accounting_identity(
+    context: dg.AssetCheckExecutionContext, postgres: PostgresResource
+) -> dg.AssetCheckResult:
+    batch_ids = [f["batch_id"] for f in RunScope.of(context).succeeded]
+    with postgres.connection() as conn:
+        rows = conn.execute(
+            """
+            select b.id::text, b.file_name, b.rows_read, b.inserted, b.merged,
+                   b.duplicates_in_file, b.quarantined,
+                   (select count(*) from import_rejects r where r.batch_id = b.id) as rejects
+            from import_batches b where b.id = any(%s::uuid[])
+            """,
+            (batch_ids,),
+        ).fetchall()
+    failing = [
+        {"batch_id": r[0], "file": r[1], "rows_read": r[2], "inserted": r[3], "merged": r[4],
+         "duplicates_in_file": r[5], "quarantined": r[6], "reject_rows": r[7]}
+        for r in rows
+        if r[2] != r[3] + r[4] + r[5] + r[6] or r[6] != r[7]
+    ]  # fmt: skip
+    return dg.AssetCheckResult(
+        passed=not failing and len(rows) == len(batch_ids),
+        metadata={
+            "batches_checked": len(rows),
+            "failing_count": len(failing),
+            "failing_sample": dg.MetadataValue.json(failing[:20]),
+        },
+    )
+
+
+INGEST_CHECKS = [
+    leads_phone_is_e164,
+    leads_status_and_score_valid,
+    leads_unique_phone_per_organization,
+    import_quarantine_rate,
+    import_accounting_identity,
+]

@@ -1,0 +1,417 @@
+"""Load one file's clean leads into PostgreSQL: COPY into staging, then set-based SQL.
+
+Runs inside the caller's transaction (one per file, so a failure leaves nothing behind). Rows
+arrive already collapsed per (organization, phone) within the file; this module merges them
+with the live leads already in the database, applying the survivorship rules of README
+("Survivorship"), screens them against the organization's DNC list, and writes the audit log
+and status history. Imports of the same organization are serialised by an advisory lock, so
+two files can never race to insert the same phone; different organizations run in parallel.
+
+Referrals: a lead's referral handle (leads.referred_by_ref, see core/referrals.py) is set on
+insert and, on merge, only filled when empty (the first referral a lead was imported with is
+kept, like the source). After the insert and merge, referrals are resolved set-based (see
+db/referrals.py): the file's leads whose handle is new or still pending, and pending leads of
+the file's organizations whose referrer this file brought; so a referral to a lead of the same
+file works. Each link set writes an audit row (referred_by_lead_id, change_source 'import').
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from operator import itemgetter
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from leadflow import settings
+from leadflow.ingest.reading import HEADER_ALIASES, normalize_header
+from leadflow.ingest.referrals_sql import link_referrers
+from leadflow.leads.records import CLEAN_LEAD_FIELDS, STATUS_RANK, Reject
+
+STAGING_COLUMNS = (
+    "row_number",
+    "organization_id",
+    "user_id",
+    "first_name",
+    "last_name",
+    "phone_number",
+    "phone_type",
+    "email",
+    "status",
+    "tags",
+    "source",
+    "referred_by",
+    "is_dnc",
+)
+# uuids travel as text: COPY's text format lets the server parse them
+STAGING_TYPES = ("int4", "text", "text", "text", "text", "text", "text", "text", "text",
+                 "text[]", "text", "text", "bool")  # fmt: skip
+
+# staging column order taken from a screened lead tuple (the DNC flag is its last item)
+_staging_row = itemgetter(
+    *(CLEAN_LEAD_FIELDS.index(c) for c in STAGING_COLUMNS if c != "is_dnc"), len(CLEAN_LEAD_FIELDS)
+)
+
+# lead statuses ranked along the funnel; imports only ever move a lead to a higher rank
+_RANK_SQL = (
+    "case {col} " + " ".join(f"when '{s}' then {r}" for s, r in STATUS_RANK.items()) + " end"
+)
+
+
+def _rank(column: str) -> str:
+    return _RANK_SQL.format(col=column)
+
+
+BULK_MIN_ROWS = 50_000
+
+
+@dataclass(slots=True)
+class LoadResult:
+    inserted: int = 0
+    merged: int = 0
+    dnc: int = 0
+    audit_rows: int = 0
+    status_rows: int = 0
+    owners_dropped: int = 0
+    referrals: int = 0  # leads whose referrer this load set (in the file or pending before)
+
+
+def _tune_for_bulk(conn: psycopg.Connection) -> None:
+    """Memory for one big set-based load: sorts and hash joins in RAM, staging tables in
+    local buffers instead of spilling to disk. Transaction-scoped, except temp_buffers, which
+    PostgreSQL only lets a session set before its first temp table (a pooled connection may
+    have had one already: then the default stays)."""
+    # GIN indexes (tags, trigram names) absorb a bulk insert in a larger pending list
+    conn.execute("select set_config('gin_pending_list_limit', '65536', true)")
+    conn.execute(
+        "select set_config('work_mem', %s, true)",
+        (settings.env("LEADFLOW_LOAD_WORK_MEM", "256MB"),),
+    )
+    try:
+        with conn.transaction():
+            conn.execute(
+                "select set_config('temp_buffers', %s, false)",
+                (settings.env("LEADFLOW_LOAD_TEMP_BUFFERS", "512MB"),),
+            )
+    except psycopg.errors.InvalidParameterValue:
+        pass
+
+
+@contextmanager
+def _history_bulk_path(conn: psycopg.Connection, rows: int) -> Iterator[None]:
+    """For big files, skip the per-row foreign-key triggers on the audit/status-history inserts.
+
+    Those inserts reference only leads inserted or row-locked in this same transaction and the
+    batch row itself, so the checks cannot fail; at a million rows they cost more than the
+    inserts. The referral links use it too (db/referrals.py: referrers locked first, the
+    organization part of every join). Needs a role that may set session_replication_role
+    (superuser, or PostgreSQL 15+ with the privilege granted); otherwise, and for small files,
+    the normal path runs.
+    LEADFLOW_BULK_MIN_ROWS (default 50000; 0 disables) sets the threshold.
+    """
+    threshold = settings.env_int("LEADFLOW_BULK_MIN_ROWS", BULK_MIN_ROWS)
+    bulk = bool(threshold) and rows >= threshold
+    if bulk:
+        try:
+            with conn.transaction():
+                conn.execute("set local session_replication_role = replica")
+        except psycopg.errors.InsufficientPrivilege:
+            bulk = False
+    try:
+        yield
+    finally:
+        if bulk:
+            conn.execute("set local session_replication_role = origin")
+
+
+def lock_organizations(conn: psycopg.Connection, organization_ids: Iterable[str]) -> None:
+    """Serialise imports per organization (transaction-scoped; sorted to avoid deadlocks)."""
+    for org in sorted(set(organization_ids)):
+        conn.execute("select pg_advisory_xact_lock(hashtextextended('leadflow.import:' || %s, 0))",
+                     (org,))  # fmt: skip
+
+
+def copy_rejects(conn: psycopg.Connection, batch_id: str, rejects: Iterable[Reject],
+                 organization_id: str | None) -> int:  # fmt: skip
+    """COPY quarantined rows; each carries its organization when the row names a real one."""
+    known = {row[0] for row in conn.execute("select id::text from organizations")}
+    count = 0
+    with (
+        conn.cursor() as cur,
+        cur.copy(
+            "copy import_rejects (batch_id, organization_id, row_number, reason, detail, raw_row)"
+            " from stdin"
+        ) as copy,
+    ):
+        copy.set_types(["text", "text", "int4", "text", "text", "jsonb"])
+        for reject in rejects:
+            org = _reject_org(reject, organization_id, known)
+            copy.write_row(
+                (batch_id, org, reject.row_number, reject.reason, reject.detail, Jsonb(reject.raw))
+            )
+            count += 1
+    return count
+
+
+def _reject_org(reject: Reject, default: str | None, known: set[str]) -> str | None:
+    """The organization a rejected row belongs to, for tenant visibility; None if unknown."""
+    for key, value in reject.raw.items():
+        if HEADER_ALIASES.get(normalize_header(key)) == "organization_id" and value:
+            try:
+                org = str(uuid.UUID(value.strip()))
+            except ValueError:
+                return None
+            return org if org in known else None
+    return default
+
+
+def load_leads(conn: psycopg.Connection, batch_id: str,
+               screened: Iterable[tuple]) -> LoadResult:  # fmt: skip
+    """Insert new leads and merge into existing ones; returns what happened.
+
+    `screened` holds leads as tuples (records.CLEAN_LEAD_FIELDS) with the DNC screen's verdict
+    appended; the list is checked again here in SQL, so a number added to it since the screen
+    is still caught.
+    """
+    result = LoadResult()
+    _tune_for_bulk(conn)
+    conn.execute(
+        """
+        create temp table stg_leads (
+            row_number integer not null,
+            organization_id uuid not null,
+            user_id uuid,
+            first_name text not null,
+            last_name text not null,
+            phone_number text not null,
+            phone_type text,
+            email text,
+            status text,
+            tags text[] not null,
+            source text,
+            referred_by text,
+            is_dnc boolean not null default false,
+            lead_id uuid
+        ) on commit drop
+        """
+    )
+    with (
+        conn.cursor() as cur,
+        cur.copy(f"copy stg_leads ({', '.join(STAGING_COLUMNS)}) from stdin") as copy,
+    ):
+        copy.set_types(list(STAGING_TYPES))
+        for lead in screened:
+            copy.write_row(_staging_row(lead))
+    conn.execute("analyze stg_leads")
+
+    # an owner must be a user of the lead's organization; otherwise the lead stays unowned
+    result.owners_dropped = conn.execute(
+        """
+        update stg_leads s set user_id = null
+        where s.user_id is not null and not exists (
+            select 1 from users u where u.id = s.user_id and u.organization_id = s.organization_id)
+        """
+    ).rowcount
+    # the DNC list is authoritative at load time
+    conn.execute(
+        """
+        update stg_leads s set is_dnc = true
+        from dnc_list d
+        where d.organization_id = s.organization_id and d.phone_number = s.phone_number
+          and not s.is_dnc
+        """
+    )
+    conn.execute(
+        """
+        update stg_leads s set lead_id = l.id
+        from leads l
+        where l.organization_id = s.organization_id and l.phone_number = s.phone_number
+          and l.deleted_at is null
+        """
+    )
+    result.dnc = conn.execute("select count(*) from stg_leads where is_dnc").fetchone()[0]
+    # rows folded in the file may make a lead refer to its own e-mail: not a referral
+    conn.execute(
+        "update stg_leads set referred_by = null where referred_by in (phone_number, email)"
+    )
+    _insert_new(conn, batch_id, result)
+    _merge_existing(conn, batch_id, result)
+    _link_referrals(conn, batch_id, result)
+    return result
+
+
+def _insert_new(conn: psycopg.Connection, batch_id: str, result: LoadResult) -> None:
+    conn.execute(
+        """
+        create temp table stg_inserted on commit drop as
+        with ins as (
+            insert into leads (organization_id, user_id, first_name, last_name, phone_number,
+                               phone_type, email, status, tags, source, referred_by_ref)
+            select organization_id, user_id, first_name, last_name, phone_number, phone_type,
+                   email, case when is_dnc then 'dnc' else coalesce(status, 'new') end, tags,
+                   source, referred_by
+            from stg_leads where lead_id is null
+            order by row_number
+            returning id, organization_id, phone_number
+        )
+        select ins.id, ins.organization_id, s.status as file_status, s.is_dnc, s.referred_by
+        from ins join stg_leads s
+          on s.organization_id = ins.organization_id and s.phone_number = ins.phone_number
+         and s.lead_id is null
+        """
+    )
+    result.inserted = conn.execute("select count(*) from stg_inserted").fetchone()[0]
+    # NULL -> the file's status (new by default); then -> dnc when the screen caught it
+    with _history_bulk_path(conn, result.inserted):
+        result.status_rows += _insert_new_history(conn, batch_id)
+
+
+def _insert_new_history(conn: psycopg.Connection, batch_id: str) -> int:
+    return conn.execute(
+        """
+        insert into lead_status_history (lead_id, from_status, to_status, trigger_type, notes)
+        select id, null, coalesce(file_status, 'new'), 'import', 'import batch ' || %(batch)s
+        from stg_inserted
+        union all
+        select id, coalesce(file_status, 'new'), 'dnc', 'dnc',
+               'on the organization''s DNC list (import batch ' || %(batch)s || ')'
+        from stg_inserted where is_dnc and coalesce(file_status, 'new') <> 'dnc'
+        """,
+        {"batch": batch_id},
+    ).rowcount
+
+
+def _merge_existing(conn: psycopg.Connection, batch_id: str, result: LoadResult) -> None:
+    conn.execute(
+        """
+        select 1 from leads l join stg_leads s on s.lead_id = l.id
+        order by l.id for update of l
+        """
+    )
+    conn.execute(
+        f"""
+        create temp table stg_merge on commit drop as
+        select s.lead_id,
+               s.is_dnc,
+               l.organization_id,
+               l.referred_by_lead_id as old_referrer,
+               l.first_name as old_first_name,
+               case when s.first_name <> '' then s.first_name else l.first_name end
+                   as new_first_name,
+               l.last_name as old_last_name,
+               case when s.last_name <> '' then s.last_name else l.last_name end
+                   as new_last_name,
+               l.email as old_email,
+               coalesce(nullif(s.email, ''), l.email) as new_email,
+               l.phone_type as old_phone_type,
+               coalesce(s.phone_type, l.phone_type) as new_phone_type,
+               l.user_id as old_user_id,
+               coalesce(l.user_id, s.user_id) as new_user_id,
+               l.source as old_source,
+               coalesce(l.source, s.source) as new_source,
+               l.referred_by_ref as old_referred_by_ref,
+               coalesce(l.referred_by_ref, s.referred_by) as new_referred_by_ref,
+               l.tags as old_tags,
+               l.tags || array(
+                   select t from unnest(s.tags) with ordinality as u(t, i)
+                   where not (t = any(l.tags)) order by i
+               ) as new_tags,
+               l.status as old_status,
+               case
+                   when l.status = 'dnc' or s.is_dnc then 'dnc'
+                   when s.status is not null and {_rank("s.status")} > {_rank("l.status")}
+                       then s.status
+                   else l.status
+               end as new_status
+        from stg_leads s join leads l on l.id = s.lead_id
+        """
+    )
+    result.merged = conn.execute("select count(*) from stg_merge").fetchone()[0]
+    # audit and history rows reference leads locked above and this batch: bulk path
+    with _history_bulk_path(conn, result.merged):
+        result.audit_rows = conn.execute(
+            """
+            insert into lead_audit_log (lead_id, field_name, old_value, new_value, change_source,
+                                        import_batch_id)
+            select m.lead_id, v.field_name, v.old_value, v.new_value, 'import', %(batch)s
+            from stg_merge m
+            cross join lateral (values
+                ('first_name', m.old_first_name, m.new_first_name),
+                ('last_name', m.old_last_name, m.new_last_name),
+                ('email', m.old_email, m.new_email),
+                ('phone_type', m.old_phone_type, m.new_phone_type),
+                ('user_id', m.old_user_id::text, m.new_user_id::text),
+                ('source', m.old_source, m.new_source),
+                ('referred_by_ref', m.old_referred_by_ref, m.new_referred_by_ref),
+                ('tags', m.old_tags::text, m.new_tags::text),
+                ('status', m.old_status, m.new_status)
+            ) as v(field_name, old_value, new_value)
+            where v.old_value is distinct from v.new_value
+            """,
+            {"batch": batch_id},
+        ).rowcount
+        result.status_rows += conn.execute(
+            """
+            insert into lead_status_history (lead_id, from_status, to_status, trigger_type, notes)
+            select lead_id, old_status, new_status,
+                   case when new_status = 'dnc' and is_dnc then 'dnc' else 'import' end,
+                   'import batch ' || %(batch)s
+            from stg_merge where old_status is distinct from new_status
+            """,
+            {"batch": batch_id},
+        ).rowcount
+    conn.execute(
+        """
+        update leads l set
+            first_name = m.new_first_name, last_name = m.new_last_name, email = m.new_email,
+            phone_type = m.new_phone_type, user_id = m.new_user_id, source = m.new_source,
+            tags = m.new_tags, status = m.new_status, referred_by_ref = m.new_referred_by_ref
+        from stg_merge m
+        where l.id = m.lead_id and (
+            (l.first_name, l.last_name, l.email, l.phone_type, l.user_id, l.source, l.tags,
+             l.status, l.referred_by_ref)
+            is distinct from
+            (m.new_first_name, m.new_last_name, m.new_email, m.new_phone_type, m.new_user_id,
+             m.new_source, m.new_tags, m.new_status, m.new_referred_by_ref)
+        )
+        """
+    )
+
+
+# Leads whose referral this load may resolve: new leads with a handle; merged leads whose
+# handle was just filled or is still pending; and pending leads of the file's organizations
+# whose handle is a phone or e-mail of this file (their referrer arrived, or got that e-mail).
+# The first two come from the staging tables, so a file without referrals costs two scans.
+_LOAD_CANDIDATES = """
+select id, organization_id, referred_by as handle, null::uuid as old_referrer
+from stg_inserted
+where referred_by is not null
+union
+select lead_id, organization_id, new_referred_by_ref, old_referrer
+from stg_merge
+where new_referred_by_ref is not null and (old_referrer is null or old_referred_by_ref is null)
+union
+select l.id, l.organization_id, l.referred_by_ref, l.referred_by_lead_id
+from leads l
+where l.referred_by_ref is not null and l.referred_by_lead_id is null and l.deleted_at is null
+  and l.organization_id = any(%(orgs)s::uuid[])
+  and (l.referred_by_ref in (select phone_number from stg_leads)
+       or l.referred_by_ref in (select email from stg_leads where email is not null))
+"""
+
+
+def _link_referrals(conn: psycopg.Connection, batch_id: str, result: LoadResult) -> None:
+    orgs = [row[0] for row in conn.execute("select distinct organization_id::text from stg_leads")]
+    result.referrals = link_referrers(
+        conn,
+        sql.SQL(_LOAD_CANDIDATES),
+        {"orgs": orgs},
+        change_source="import",
+        batch_id=batch_id,
+        bulk_path=lambda rows: _history_bulk_path(conn, rows),
+    )
+    result.audit_rows += result.referrals

@@ -1,0 +1,1 @@
+"""Orchestration: the nightly job and its schedule, and failure alerts for every run."""

