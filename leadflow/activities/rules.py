@@ -13,12 +13,12 @@ discard a real call: the attribute is stored as null and the event counted in `f
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from leadflow.leads.ids import canonical_uuid
 from leadflow.leads.phones import normalize_phone
 
 #: the sync's row in sync_watermarks
@@ -152,26 +152,6 @@ class InvalidEvent:
 
 
 # -- parsing ------------------------------------------------------------------------------------
-def canonical_uuid(value: Any) -> str | None:
-    """A UUID given as str, uuid.UUID or BSON Binary, as its canonical string; else None."""
-    if value is None:
-        return None
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    as_uuid = getattr(value, "as_uuid", None)  # bson.Binary (subtype 3/4)
-    if callable(as_uuid):
-        try:
-            return str(as_uuid())
-        except ValueError:
-            return None
-    if isinstance(value, str):
-        try:
-            return str(uuid.UUID(value.strip()))
-        except ValueError:
-            return None
-    return None
-
-
 def _text(value: Any) -> str | None:
     """Text for a PostgreSQL text column: None when blank; NUL removed (PostgreSQL refuses it,
     and one such character would otherwise fail its whole batch on every run)."""

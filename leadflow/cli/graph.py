@@ -7,7 +7,6 @@ The graph in use is NEO4J_URI (or the running local Bolt server) and NEO4J_DATAB
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -20,6 +19,7 @@ from leadflow.cli.common import neo4j_resource
 from leadflow.cli.common import postgres_url as _postgres_url
 from leadflow.graph import sync as graph_db
 from leadflow.graph.cypher import DEFAULT_BATCH_SIZE
+from leadflow.leads.ids import canonical_uuid
 
 BAD_REQUEST = 2
 DIFFERENCES = 1
@@ -32,11 +32,10 @@ def graph() -> None:
 
 
 def _uuid(value: str, what: str) -> str:
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
+    canonical = canonical_uuid(value)
+    if canonical is None:
         _fail(f"{what}: not a UUID: {value!r}", code=BAD_REQUEST)
-        raise  # unreachable
+    return canonical
 
 
 def _with_graph(action: Callable[[Any, str], T]) -> T:

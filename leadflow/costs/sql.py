@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import uuid
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -31,6 +30,7 @@ import psycopg
 
 from leadflow.ingest.reading import normalize_header, sniff_delimiter
 from leadflow.leads.cleaning import SourceMapper
+from leadflow.leads.ids import canonical_uuid
 
 #: numeric(10, 2): the largest cost lead_source_costs can hold
 MAX_COST = Decimal("99999999.99")
@@ -314,13 +314,6 @@ class _Directory:
         return mapper.canonical(value)
 
 
-def _canonical_uuid(value: Any) -> str | None:
-    try:
-        return str(uuid.UUID(str(value).strip()))
-    except ValueError:
-        return None
-
-
 def _resolve_user(
     directory: _Directory, raw: Any, organization_id: str | None
 ) -> tuple[str, str] | str:
@@ -328,7 +321,7 @@ def _resolve_user(
     text = str(raw if raw is not None else "").strip()
     if not text:
         return "user is empty"
-    user_id = _canonical_uuid(text)
+    user_id = canonical_uuid(text)
     if user_id is not None:
         org = directory.users.get(user_id)
         if org is None:
@@ -365,7 +358,7 @@ def validate_rows(
         organization_id: str | None = None
         raw_org = values.get("organization_id")
         if raw_org is not None and str(raw_org).strip():
-            organization_id = _canonical_uuid(raw_org)
+            organization_id = canonical_uuid(raw_org)
             if organization_id is None or organization_id not in directory.organizations:
                 _fail(errors, raw.row, "organization_id", "unknown organization", raw_org)
                 organization_id = None

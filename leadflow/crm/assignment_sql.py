@@ -29,6 +29,7 @@ from leadflow.crm.assignment import (
     plan,
 )
 from leadflow.crm.scoring_sql import config_value
+from leadflow.leads.ids import require_uuid
 
 #: lead statuses that count towards an agent's open load (load_balanced)
 CLOSED_STATUSES = ("recruited", "cold", "dnc")
@@ -77,10 +78,7 @@ class Reassignment:
 
 
 def _uuid(value: object, what: str) -> str:
-    try:
-        return str(uuid.UUID(str(value)))
-    except ValueError as exc:
-        raise ReassignError(f"{what} {value!r} is not a UUID") from exc
+    return require_uuid(str(value), what, ReassignError)
 
 
 def _weights(value: object) -> dict[str, float]:

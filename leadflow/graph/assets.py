@@ -7,7 +7,6 @@ missing ones as partitions. `graph_matches_postgres` reconciles node and edge co
 """
 
 import os
-import uuid
 
 import dagster as dg
 from pydantic import Field
@@ -21,6 +20,7 @@ from leadflow.graph.sync import (
     sync_graph,
 )
 from leadflow.ingest.assets import organization_partitions
+from leadflow.leads.ids import canonical_uuid, require_uuid
 from leadflow.resources import Neo4jResource, PostgresResource
 
 GROUP = "graph"
@@ -49,10 +49,7 @@ def _partition_org(context: dg.AssetExecutionContext) -> str | None:
     """The partition's organization, or None for every organization (no or non-UUID key)."""
     if not context.has_partition_key:
         return None
-    try:
-        return str(uuid.UUID(context.partition_key))
-    except ValueError:
-        return None  # e.g. multi_org: files that carry their own organizations
+    return canonical_uuid(context.partition_key)  # None for multi_org: files that carry their own
 
 
 def _sync_metadata(results: list[OrgGraphSync]) -> dict[str, dg.MetadataValue]:
@@ -118,7 +115,7 @@ def _checked_organizations(context: dg.AssetCheckExecutionContext) -> list[str] 
         materialization = record.event_log_entry.asset_materialization
         if materialization and materialization.asset_key == crm_graph.key:
             orgs = materialization.metadata.get("organizations")
-            return [str(uuid.UUID(o)) for o in orgs.value] if orgs else None
+            return [require_uuid(o, "organization") for o in orgs.value] if orgs else None
     return None
 
 

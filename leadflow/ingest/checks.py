@@ -4,7 +4,6 @@ Each check looks at the organizations (and import batches) of the run it belongs
 reports failing counts plus a sample of failing rows in its metadata.
 """
 
-import uuid
 from pathlib import Path
 
 import dagster as dg
@@ -13,6 +12,7 @@ import great_expectations as gx
 from leadflow import settings
 from leadflow.ingest.assets import crm_leads
 from leadflow.ingest.gx import ExpectationOutcome, validate_query
+from leadflow.leads.ids import require_uuid
 from leadflow.leads.records import LEAD_STATUSES
 from leadflow.resources import PostgresResource
 
@@ -32,7 +32,7 @@ class RunScope:
         self.files: list[dict] = list(files)
         orgs = metadata["organizations"].value if "organizations" in metadata else []
         # canonical UUIDs only: they go into SQL as literals
-        self.organizations = sorted(str(uuid.UUID(org)) for org in orgs)
+        self.organizations = sorted(require_uuid(org, "organization") for org in orgs)
 
     @property
     def succeeded(self) -> list[dict]:

@@ -7,7 +7,6 @@ exactly one CleanLead or one Reject; the import's row accounting depends on it.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
 from leadflow.ingest.referrals import normalize_referral
@@ -19,6 +18,7 @@ from leadflow.leads.cleaning import (
     looks_like_formula,
     split_full_name,
 )
+from leadflow.leads.ids import canonical_uuid
 from leadflow.leads.phones import normalize_phone
 from leadflow.leads.records import LEAD_STATUSES, CleanLead, RawRow, Reject, RejectReason
 
@@ -76,10 +76,7 @@ def _canonical_uuid(value: str, cache: dict[str, str | None]) -> str | None:
     """Lower-case hyphenated UUID, or None if `value` is not one (memoized per call)."""
     if value in cache:
         return cache[value]
-    try:
-        result: str | None = str(uuid.UUID(value))
-    except (ValueError, TypeError):
-        result = None
+    result = canonical_uuid(value)
     if len(cache) < _CACHE_LIMIT:
         cache[value] = result
     return result

@@ -17,7 +17,6 @@ file works. Each link set writes an audit row (referred_by_lead_id, change_sourc
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from psycopg.types.json import Jsonb
 from leadflow import settings
 from leadflow.ingest.reading import HEADER_ALIASES, normalize_header
 from leadflow.ingest.referrals_sql import link_referrers
+from leadflow.leads.ids import canonical_uuid
 from leadflow.leads.records import CLEAN_LEAD_FIELDS, STATUS_RANK, Reject
 
 STAGING_COLUMNS = (
@@ -161,10 +161,7 @@ def _reject_org(reject: Reject, default: str | None, known: set[str]) -> str | N
     """The organization a rejected row belongs to, for tenant visibility; None if unknown."""
     for key, value in reject.raw.items():
         if HEADER_ALIASES.get(normalize_header(key)) == "organization_id" and value:
-            try:
-                org = str(uuid.UUID(value.strip()))
-            except ValueError:
-                return None
+            org = canonical_uuid(value)
             return org if org in known else None
     return default
 

@@ -21,7 +21,6 @@ import multiprocessing
 import os
 import shutil
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import AbstractContextManager
@@ -44,6 +43,7 @@ from leadflow.ingest.reading import (
 )
 from leadflow.ingest.spool import SpoolWriter, read_chunks, read_items, write_items
 from leadflow.ingest.sql import copy_rejects, load_leads, lock_organizations
+from leadflow.leads.ids import require_uuid
 from leadflow.leads.records import CLEAN_LEAD_FIELDS, lead_from_tuple, lead_to_tuple
 
 log = logging.getLogger(__name__)
@@ -158,12 +158,7 @@ def _sha256_of(path: Path) -> str | None:
 
 
 def _canonical_uuid(value: str | None, what: str) -> str | None:
-    if value is None:
-        return None
-    try:
-        return str(uuid.UUID(str(value).strip()))
-    except ValueError as exc:
-        raise ImportRequestError(f"{what} {value!r} is not a UUID") from exc
+    return None if value is None else require_uuid(str(value), what, ImportRequestError)
 
 
 def _config_values(conn: psycopg.Connection, key: str) -> tuple[object, dict[str, object]]:
