@@ -7,12 +7,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-all lint format dev up down status clean distclean
+.PHONY: help install demo test test-all bench bench-test lint format dev up down status clean distclean
 
 help:
 	@echo "make demo      install, start local servers, migrate, seed, run the demo"
 	@echo "make test      run the test suite against real local servers (what CI runs)"
 	@echo "make lint      ruff check + format check"
+	@echo "make bench     run the benchmarks (BENCH_ROWS, BENCH_LEADS) and print their figures"
+	@echo "make bench-test  the benchmarks' own tests (pytest -m bench)"
 	@echo "make dev       dagster dev (UI on http://127.0.0.1:3000)"
 	@echo "make down      stop the local servers"
 	@echo "make clean     stop servers, remove .leadflow/ state (databases!)"
@@ -36,6 +38,18 @@ test: install
 
 test-all: install
 	$(BIN)/python -m pytest
+
+BENCH_ROWS  ?= 200000
+BENCH_LEADS ?= 100000
+
+bench: install
+	$(BIN)/leadflow up
+	$(BIN)/leadflow bench ingest --rows $(BENCH_ROWS)
+	$(BIN)/leadflow bench graph --leads $(BENCH_LEADS)
+	$(BIN)/leadflow bench dbt --leads $(BENCH_LEADS)
+
+bench-test: install
+	$(BIN)/python -m pytest -m bench
 
 lint: install
 	$(BIN)/ruff check leadflow benchmarks tests scripts

@@ -15,7 +15,7 @@ triggers are part of the cost (at 20,000 leads about half the time of the activi
   possibly an exit (cold for ~15% of all leads, dnc for ~2%), 1 hour to 3 weeks between steps;
   a step that would lie in the future is not taken (recent leads are earlier in the funnel);
 * lead_score_history: 2-4 scores per lead on different days, factors shaped like
-  core/scoring.py's {qualification, engagement, intent, demographic, total};
+  leadflow/crm/scoring.py's {qualification, engagement, intent, demographic, total};
 * lead_assignments: a round_robin first assignment minutes after creation, and a manual
   reassignment by the manager for ~10% of leads;
 * lead_activities: 0-4 plus one per funnel step reached per lead (calls, SMS, e-mails, meetings
@@ -39,23 +39,15 @@ import math
 import re
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from benchmarks.ingest import (
-    ORGANIZATIONS,
-    bench_organizations,
-    database_exists,
-    generate_file,
-    recreate_database,
-    with_dbname,
-)
+from benchmarks.common import Echo, database_exists, recreate_database, with_dbname
+from benchmarks.ingest import ORGANIZATIONS, bench_organizations, generate_file
 from leadflow.analytics.project import DbtError, run_dbt
 from leadflow.ingest import stages
 
@@ -80,8 +72,6 @@ HISTORY_TABLES = ("users", "leads", "lead_status_history", "lead_score_history",
                   "lead_assignments", "lead_activities", "lead_source_costs", "segments",
                   "segment_count_history")  # fmt: skip
 DBT_SCHEMAS = ("analytics", "analytics_intermediate", "analytics_staging")
-
-Echo = Callable[[str], Any]
 
 
 @dataclass

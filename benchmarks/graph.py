@@ -35,7 +35,7 @@ import math
 import random
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,7 +44,7 @@ from typing import Any
 import psycopg
 from neo4j import Driver
 
-from benchmarks.ingest import database_exists, recreate_database, with_dbname
+from benchmarks.common import Echo, database_exists, recreate_database, with_dbname
 from leadflow.graph.sync import ensure_graph_schema, reconcile_graph, sync_graph
 from leadflow.platform.services import GraphService
 from leadflow.platform.services.graph import create_database, drop_database
@@ -70,8 +70,6 @@ TAGS = ["hot", "referral", "exec", "night shift", "cdl", "bilingual"]
 #: the incremental runs re-read no lookback window (see the module doc)
 INCREMENTAL_LOOKBACK = timedelta(0)
 WIPE_BATCH = 5_000
-
-Echo = Callable[[str], Any]
 
 
 # -- results ------------------------------------------------------------------------------------
@@ -319,7 +317,7 @@ _ROW_COUNTS_SQL = """
            (select count(*) from leads where referred_by_lead_id is not null)
 """
 
-#: the graph the data implies (core/graph.py's model): nodes per label, edges per type
+#: the graph the data implies (leadflow/graph/model.py): nodes per label, edges per type
 _EXPECTED_GRAPH_SQL = """
     with live as (select * from leads where deleted_at is null),
     previous as (
@@ -661,12 +659,13 @@ def report(result: GraphBenchResult, echo: Echo = print) -> None:
 
 def run_graph_bench(server_url: str, leads: int, workdir: Path, *, batch_size: int = 1000,
                     reuse: bool = False, echo: Echo = print, database: str = DATABASE,
-                    graph_database: str = GRAPH_DATABASE) -> GraphBenchResult:  # fmt: skip
+                    graph_database: str = GRAPH_DATABASE,
+                    graph: Neo4jResource | None = None) -> GraphBenchResult:  # fmt: skip
     """Generate (or reuse) the data, time the floor, the full and the incremental syncs.
 
-    `server_url` is the PostgreSQL server's URL; the graph is the configured Bolt server
-    (Neo4jResource). `database` / `graph_database` let tests use scratch databases. The result
-    is also written as JSON to `workdir`.
+    `server_url` is the PostgreSQL server's URL; `graph` the Bolt server (default: the one of
+    NEO4J_URI). `database` / `graph_database` let tests use scratch databases. The result is
+    also written as JSON to `workdir`.
     """
     if batch_size < 1:
         raise ValueError(f"batch size must be >= 1, not {batch_size}")
@@ -684,7 +683,10 @@ def run_graph_bench(server_url: str, leads: int, workdir: Path, *, batch_size: i
         + ")"
     )
 
-    resource = Neo4jResource(database=graph_database)
+    graph = graph or Neo4jResource()
+    resource = Neo4jResource(
+        uri=graph.resolved_uri(), user=graph.user, password=graph.password, database=graph_database
+    )
     graph_uri = resource.resolved_uri()
     driver = resource.get_driver()
     try:

@@ -21,8 +21,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from benchmarks.common import recreate_database
 from leadflow.ingest import stages
-from leadflow.platform.migrations import migrate_up
 
 ORGANIZATIONS = 50
 FIRST = ["JAMES", "mary", "Robert", "patricia", "John", "JENNIFER", "michael", "Linda", "david",
@@ -103,30 +103,6 @@ class BenchRun:
 
 def _rss_mb(who: int) -> float:
     return resource.getrusage(who).ru_maxrss / 1024.0
-
-
-def with_dbname(url: str, dbname: str) -> str:
-    """The same server URL with another database name."""
-    info = psycopg.conninfo.conninfo_to_dict(url)
-    info["dbname"] = dbname
-    return psycopg.conninfo.make_conninfo(**info)
-
-
-def database_exists(server_url: str, database: str) -> bool:
-    with psycopg.connect(with_dbname(server_url, "postgres"), autocommit=True) as conn:
-        row = conn.execute("select 1 from pg_database where datname = %s", (database,)).fetchone()
-    return row is not None
-
-
-def recreate_database(server_url: str, database: str) -> str:
-    """Drop and create a benchmark database on the server, migrated; returns its URL."""
-    with psycopg.connect(with_dbname(server_url, "postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(
-            sql.Identifier(database)))  # fmt: skip
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(database)))
-    url = with_dbname(server_url, database)
-    migrate_up(url)
-    return url
 
 
 def _prepare_database(server_url: str) -> str:

@@ -14,7 +14,7 @@ from types import ModuleType
 import click
 
 from leadflow import settings
-from leadflow.cli.common import fail, postgres_url
+from leadflow.cli.common import fail, neo4j_resource, postgres_url
 
 
 def _benchmarks(module: str) -> ModuleType:
@@ -77,4 +77,12 @@ def bench_graph(leads: int, batch_size: int, reuse: bool, workdir: str | None) -
 
     url = postgres_url()
     target = Path(workdir) if workdir else settings.leadflow_home() / "bench"
-    run_graph_bench(url, leads, target, batch_size=batch_size, reuse=reuse, echo=click.echo)
+    run_graph_bench(
+        url,
+        leads,
+        target,
+        batch_size=batch_size,
+        reuse=reuse,
+        echo=click.echo,
+        graph=neo4j_resource(),
+    )

@@ -1,23 +1,21 @@
 """Helpers every `leadflow` command module shares: errors, and where the stores are.
 
 Commands find PostgreSQL, the graph and MongoDB through the same variables as the Dagster
-resources (POSTGRES_URL, NEO4J_URI/NEO4J_USER/NEO4J_PASSWORD, MONGO_URL). A variable left
-unset is filled in from the local server of the platform when one is running (`leadflow up`),
-so a developer needs no exports; nothing here ever starts a server.
+resources (POSTGRES_URL, NEO4J_URI/NEO4J_USER/NEO4J_PASSWORD, MONGO_URL). When a variable is
+unset and the platform's local server runs (`leadflow up`), that server is used, so a developer
+needs no exports. Nothing here starts a server or changes the environment: the resources are
+built with explicit addresses instead.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import NoReturn
 
 import click
 
-from leadflow.resources import MissingSettingError, MongoResource, Neo4jResource, PostgresResource
-
-#: local server name -> the variable that names its production counterpart
-SERVICE_VARIABLES = {"postgres": "POSTGRES_URL", "graph": "NEO4J_URI", "mongo": "MONGO_URL"}
+from leadflow import settings
+from leadflow.resources import MongoResource, Neo4jResource, PostgresResource, missing_setting
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -26,35 +24,45 @@ def fail(message: str, code: int = 1) -> NoReturn:
     sys.exit(code)
 
 
-def use_local_servers(*names: str) -> None:
-    """Point this process at the running local servers for the variables that are unset."""
+def _local(service: str, variable: str, what: str) -> dict[str, str]:
+    """The running local server's variables, or exit naming the variable to set."""
     from leadflow.platform.services import local_env
 
-    wanted = [n for n in (names or SERVICE_VARIABLES) if not os.environ.get(SERVICE_VARIABLES[n])]
-    if wanted:
-        for key, value in local_env(wanted).items():
-            os.environ.setdefault(key, value)
-
-
-def _resolved(resource, method: str):
-    try:
-        getattr(resource, method)()
-    except MissingSettingError as exc:
-        fail(str(exc))
-    return resource
+    env = local_env([service])
+    if variable not in env:
+        fail(str(missing_setting(variable, what)))
+    return env
 
 
 def postgres_url() -> str:
-    """POSTGRES_URL, or the running local server's; a clear error when there is neither."""
-    use_local_servers("postgres")
-    return _resolved(PostgresResource(), "resolved_url").resolved_url()
+    """POSTGRES_URL, or the running local server's URL."""
+    return (
+        settings.env("POSTGRES_URL")
+        or _local("postgres", "POSTGRES_URL", "PostgreSQL")["POSTGRES_URL"]
+    )
 
 
 def neo4j_resource() -> Neo4jResource:
-    use_local_servers("graph")
-    return _resolved(Neo4jResource(), "resolved_uri")
+    """The graph of NEO4J_URI (with NEO4J_USER/NEO4J_PASSWORD), or the running local server."""
+    if settings.env("NEO4J_URI"):
+        return Neo4jResource()
+    env = _local("graph", "NEO4J_URI", "Neo4j 5 server")
+    return Neo4jResource(
+        uri=env["NEO4J_URI"], user=env["NEO4J_USER"], password=env["NEO4J_PASSWORD"]
+    )
 
 
 def mongo_resource() -> MongoResource:
-    use_local_servers("mongo")
-    return _resolved(MongoResource(), "resolved_url")
+    """MONGO_URL (database MONGO_DATABASE), or the running local server."""
+    if settings.env("MONGO_URL"):
+        return MongoResource()
+    return MongoResource(url=_local("mongo", "MONGO_URL", "MongoDB")["MONGO_URL"])
+
+
+def store_resources() -> dict[str, PostgresResource | Neo4jResource | MongoResource]:
+    """The three store resources for an in-process Dagster run (`leadflow run`, the demo)."""
+    return {
+        "postgres": PostgresResource(url=postgres_url()),
+        "neo4j": neo4j_resource(),
+        "mongo": mongo_resource(),
+    }

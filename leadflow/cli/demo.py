@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import psycopg
 from leadflow import settings
 from leadflow.activities.sql import seed_mongo_activities
 from leadflow.analytics import report
-from leadflow.cli.common import fail, mongo_resource, neo4j_resource, postgres_url
+from leadflow.cli.common import fail, mongo_resource, neo4j_resource, postgres_url, store_resources
 from leadflow.cli.ingest import check_results, print_summary
 from leadflow.cli.run import output_to_log, print_run_summary, run_log_path, summarize_run
 from leadflow.cli.runner import ImportFailed, run_import_assets, run_nightly
@@ -56,7 +55,7 @@ def _demo_nightly() -> bool:
     click.echo(f"\nactivities: {seeded} sample events added to MongoDB")
     click.echo("nightly_sync_job (in-process):")
     with output_to_log(run_log_path()) as log_path:
-        summary = summarize_run(run_nightly())
+        summary = summarize_run(run_nightly(resources=store_resources()))
     print_run_summary(summary)
     click.echo(f"  log                  {log_path}")
     return summary["success"]
@@ -110,8 +109,7 @@ def demo() -> None:
     """Start the local servers, then run the pipeline on the bundled sample data and print what
     is in the database (servers named by POSTGRES_URL / NEO4J_URI / MONGO_URL are used instead)."""
     try:
-        for key, value in local_env(start=True).items():
-            os.environ.setdefault(key, value)
+        local_env(start=True)
     except ServiceError as exc:
         fail(str(exc))
     url = postgres_url()

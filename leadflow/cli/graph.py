@@ -18,7 +18,7 @@ from leadflow.cli.common import fail as _fail
 from leadflow.cli.common import neo4j_resource
 from leadflow.cli.common import postgres_url as _postgres_url
 from leadflow.graph import sync as graph_db
-from leadflow.graph.cypher import DEFAULT_BATCH_SIZE
+from leadflow.graph.model import DEFAULT_BATCH_SIZE
 from leadflow.leads.ids import canonical_uuid
 
 BAD_REQUEST = 2

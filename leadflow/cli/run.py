@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -16,8 +17,7 @@ import click
 
 from leadflow import settings
 from leadflow.cli.common import fail as _fail
-from leadflow.cli.common import mongo_resource, neo4j_resource
-from leadflow.cli.common import postgres_url as _postgres_url
+from leadflow.cli.common import store_resources
 from leadflow.cli.runner import run_nightly
 from leadflow.orchestration.nightly import NightlyConfigError, nightly_settings
 from leadflow.platform import migrations
@@ -92,19 +92,23 @@ def run_log_path() -> Path:
 def output_to_log(path: Path) -> Iterator[Path]:
     """Send everything written to stdout/stderr inside the block (dbt's log lines, Dagster's
     console log, by this process or its children) to `path`: the terminal gets the summary,
-    the log keeps the detail, and `--json` prints exactly one JSON object on stdout."""
+    the log keeps the detail, and `--json` prints exactly one JSON object on stdout.
+
+    Both levels are redirected: the file descriptors (child processes, C code) and Python's
+    sys.stdout/sys.stderr objects (which an embedding caller, e.g. click's test runner, may
+    have replaced with objects that are not fds 1 and 2)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     sys.stdout.flush()
     sys.stderr.flush()
     saved = os.dup(1), os.dup(2)
-    with path.open("ab") as log:
+    with path.open("a", encoding="utf-8", errors="replace", buffering=1) as log:
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
         try:
-            yield path
+            with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+                yield path
         finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
+            log.flush()
             os.dup2(saved[0], 1)
             os.dup2(saved[1], 2)
             os.close(saved[0])
@@ -112,10 +116,7 @@ def output_to_log(path: Path) -> Iterator[Path]:
 
 
 def ensure_ready(url: str) -> None:
-    """Every store reachable by its variable (or a running local server), and the schema up to
-    date: the job refuses to run on pending or edited migrations."""
-    neo4j_resource()
-    mongo_resource()
+    """Refuse to run on an outdated schema (pending or edited migrations)."""
     try:
         pending = [s for s in migrations.migration_status(url) if s.state != "applied"]
     except migrations.MigrationError as exc:
@@ -133,15 +134,15 @@ def ensure_ready(url: str) -> None:
 def run(full_refresh: bool, as_json: bool) -> None:
     """Run nightly_sync_job in this process: activities → scores → assignments → nurture →
     segments → graph → dbt marts, with the job's retries. Exit 1 if a step failed."""
-    url = _postgres_url()
-    ensure_ready(url)
+    resources = store_resources()
+    ensure_ready(resources["postgres"].resolved_url())
     try:
         nightly_settings()
     except NightlyConfigError as exc:  # a bad LEADFLOW_NIGHTLY_* / _TIMEZONE / _RETRY_* value
         _fail(str(exc))
     started = time.monotonic()
     with output_to_log(run_log_path()) as log_path:
-        result = run_nightly(full_refresh=full_refresh)
+        result = run_nightly(full_refresh=full_refresh, resources=resources)
     summary = summarize_run(result)
     summary["seconds"] = round(time.monotonic() - started, 1)
     summary["log"] = str(log_path)

@@ -1,6 +1,6 @@
 """SQL side of lead scoring: configuration, one feature query per organization, batch writes.
 
-The rules live in `core/scoring.py`; this module only reads what they need and writes what they
+The rules live in `scoring.py`; this module only reads what they need and writes what they
 produce. Callers own the transactions (one per organization).
 """
 

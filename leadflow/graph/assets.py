@@ -11,7 +11,7 @@ import os
 import dagster as dg
 from pydantic import Field
 
-from leadflow.graph.cypher import DEFAULT_BATCH_SIZE
+from leadflow.graph.model import DEFAULT_BATCH_SIZE
 from leadflow.graph.sync import (
     OrgGraphSync,
     UnknownOrganization,

@@ -34,8 +34,8 @@ from neo4j import Driver, ManagedTransaction, Session
 from neo4j.exceptions import ServiceUnavailable, SessionExpired, TransientError
 from psycopg.rows import dict_row
 
-from leadflow.graph import cypher as model
-from leadflow.graph.cypher import (
+from leadflow.graph import model
+from leadflow.graph.model import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_LOOKBACK,
     RetryPolicy,

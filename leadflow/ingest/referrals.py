@@ -2,7 +2,7 @@
 
 A referral names another lead of the same organization by phone or e-mail. It is stored as a
 handle in the form the leads table stores those (E.164, lower-case e-mail), so resolving it is
-an equality match in SQL (db/referrals.py). A referral that cannot be read only adds a note:
+an equality match in SQL (referrals_sql.py). A referral that cannot be read only adds a note:
 the lead itself is still loaded.
 """
 
@@ -14,7 +14,7 @@ from leadflow.leads.phones import normalize_phone
 INVALID_REFERRAL = "invalid_referral"
 SELF_REFERRAL = "self_referral"
 
-#: notes quote the offending value; long values are cut (as core/normalize.py does)
+#: notes quote the offending value; long values are cut (as normalize.py does)
 MAX_NOTE_VALUE_CHARS = 200
 
 

@@ -1,6 +1,6 @@
 """Resolve referral handles (leads.referred_by_ref) to the referring lead (referred_by_lead_id).
 
-A handle (E.164 phone or lower-case e-mail, see core/referrals.py) resolves to the live lead of
+A handle (E.164 phone or lower-case e-mail, see referrals.py) resolves to the live lead of
 the SAME organization with that phone (at most one: one live lead per phone), else the oldest
 live lead with that e-mail (ties by id); never to the lead itself. A handle that matches nobody
 stays pending (referred_by_lead_id null) until the referrer arrives: the importer resolves the

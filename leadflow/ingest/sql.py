@@ -7,10 +7,10 @@ with the live leads already in the database, applying the survivorship rules of 
 and status history. Imports of the same organization are serialised by an advisory lock, so
 two files can never race to insert the same phone; different organizations run in parallel.
 
-Referrals: a lead's referral handle (leads.referred_by_ref, see core/referrals.py) is set on
+Referrals: a lead's referral handle (leads.referred_by_ref, see referrals.py) is set on
 insert and, on merge, only filled when empty (the first referral a lead was imported with is
 kept, like the source). After the insert and merge, referrals are resolved set-based (see
-db/referrals.py): the file's leads whose handle is new or still pending, and pending leads of
+referrals_sql.py): the file's leads whose handle is new or still pending, and pending leads of
 the file's organizations whose referrer this file brought; so a referral to a lead of the same
 file works. Each link set writes an audit row (referred_by_lead_id, change_source 'import').
 """
@@ -107,7 +107,7 @@ def _history_bulk_path(conn: psycopg.Connection, rows: int) -> Iterator[None]:
 
     Those inserts reference only leads inserted or row-locked in this same transaction and the
     batch row itself, so the checks cannot fail; at a million rows they cost more than the
-    inserts. The referral links use it too (db/referrals.py: referrers locked first, the
+    inserts. The referral links use it too (referrals_sql.py: referrers locked first, the
     organization part of every join). Needs a role that may set session_replication_role
     (superuser, or PostgreSQL 15+ with the privilege granted); otherwise, and for small files,
     the normal path runs.

@@ -109,7 +109,7 @@ class FileJob:
     inserted: int = 0
     merged: int = 0
     dnc: int = 0
-    referrals: int = 0  # leads whose referrer this file set (see db/referrals.py)
+    referrals: int = 0  # leads whose referrer this file set (see referrals_sql.py)
     spool: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 

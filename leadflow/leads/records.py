@@ -17,7 +17,7 @@ LEAD_STATUSES = (
     "dnc",
 )
 
-#: how far along the funnel each status is; an import never lowers it (see core/dedupe.py).
+#: how far along the funnel each status is; an import never lowers it (see leadflow/ingest/dedupe.py).
 #: `cold` is an exit after first contact; `dnc` is terminal and outranks everything.
 STATUS_RANK = {
     "new": 0,

@@ -1,18 +1,23 @@
-"""Fixtures for the ingestion tests: a fresh, migrated, seeded CRM database per test."""
+"""Fixtures for the integration tests: a fresh, migrated, seeded CRM database per test."""
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import psycopg
 import pytest
+from pymongo import MongoClient
 
+from leadflow.activities.sql import seed_mongo_activities
 from leadflow.ingest.stages import FileJob, ImportRequest, run_import
-from leadflow.platform.migrations import migrate_up
-from leadflow.platform.seed import load_seed
+from leadflow.platform.services import GraphService
+from leadflow.platform.services.graph import create_database, drop_database, graph_database
+from tests.conftest import CliResult, run_leadflow
 
 ORG1 = "11111111-1111-4111-8111-111111111111"  # Summit Talent Partners, region US
 ORG2 = "22222222-2222-4222-8222-222222222222"  # Northwind Recruiting, region GB
@@ -22,11 +27,9 @@ ORG2_AGENT = "a2000000-0000-4000-8000-000000000003"
 
 
 @pytest.fixture
-def crm_url(make_database) -> str:
-    url = make_database("crm")
-    migrate_up(url)
-    load_seed(url)
-    return url
+def crm_url(new_seeded_database) -> str:
+    """A fresh, migrated and seeded CRM database for one test."""
+    return new_seeded_database("crm")
 
 
 @pytest.fixture
@@ -59,3 +62,51 @@ def do_import(connect) -> Callable[..., list[FileJob]]:
 
 def one(conn: psycopg.Connection, query: str, params=()):
     return conn.execute(query, params).fetchone()
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """One database taken through the whole pipeline (see the `pipeline` fixture)."""
+
+    url: str
+    env: dict[str, str]
+    home: Path
+    run: CliResult  # `leadflow run --json` on the seeded database
+    demo: CliResult  # `leadflow demo` afterwards
+
+
+@pytest.fixture(scope="session")
+def pipeline(new_seeded_database, mongo_url, bolt_url, tmp_path_factory) -> Iterator[Pipeline]:
+    """The expensive end-to-end runs, done once and shared by the nightly, demo and report tests:
+    a seeded database with the sample activities in a MongoDB database and a graph database of
+    its own; `leadflow run --json` (the nightly job: activities, scores, assignments, nurture,
+    segments, graph, dbt build), then `leadflow demo` (the sample DNC numbers and files imported,
+    the nightly job again, the graph reconciled, the report written). Every server is named by
+    a variable, so the demo starts none."""
+    url = new_seeded_database("pipeline")
+    mongo_name = f"lf_test_pipeline_{uuid.uuid4().hex[:8]}"
+    client = MongoClient(mongo_url, tz_aware=True)
+    seed_mongo_activities(client[mongo_name])
+    if GraphService().is_external():  # an external Neo4j: its configured database
+        graph_name = graph_database()
+    else:  # a graph database of its own: the seeded organizations' ids are shared by tests
+        graph_name = create_database(f"lftestpipeline{uuid.uuid4().hex[:8]}")
+    home = tmp_path_factory.mktemp("pipeline_home")
+    env = {
+        "POSTGRES_URL": url,
+        "MONGO_URL": mongo_url,
+        "MONGO_DATABASE": mongo_name,
+        "NEO4J_DATABASE": graph_name,
+        "DAGSTER_HOME": str(tmp_path_factory.mktemp("dagster_home")),
+        "LEADFLOW_HOME": str(home),
+        "LEADFLOW_RETRY_DELAY_SECONDS": "1",  # a failing step fails the fixture in seconds
+    }
+    try:
+        run = run_leadflow("run", "--json", env=env)
+        demo = run_leadflow("demo", env=env)
+        yield Pipeline(url, env, home, run, demo)
+    finally:
+        if not GraphService().is_external():
+            drop_database(graph_name)
+        client.drop_database(mongo_name)
+        client.close()

@@ -1,4 +1,4 @@
-"""`leadflow migrate` / `seed` / `demo` end to end against a fresh database."""
+"""`leadflow migrate` / `seed` / `demo` end to end."""
 
 from __future__ import annotations
 
@@ -8,23 +8,17 @@ import sys
 
 import pytest
 
+from tests.conftest import run_leadflow
+from tests.integration.conftest import Pipeline
+
 pytestmark = pytest.mark.integration
 
 
-def _leadflow(url: str, *args: str, home=None):
-    env = dict(os.environ, POSTGRES_URL=url)
-    if home is not None:  # the demo starts graph/mongo servers: keep them in a private home
-        env["LEADFLOW_HOME"] = str(home)
-    return subprocess.run(
-        [sys.executable, "-m", "leadflow.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+def _leadflow(url: str, *args: str):
+    return run_leadflow(*args, env={"POSTGRES_URL": url})
 
 
-def test_migrate_status_down_up_seed_demo(make_database, tmp_path):
+def test_migrate_status_down_up_seed(make_database):
     url = make_database("cli")
     status = _leadflow(url, "migrate", "status")
     assert status.returncode == 0 and "pending" in status.stdout
@@ -41,11 +35,11 @@ def test_migrate_status_down_up_seed_demo(make_database, tmp_path):
 
     seed = _leadflow(url, "seed")
     assert seed.returncode == 0, seed.stderr
+    assert seed.stdout.startswith("seed: loaded seeds/002_epic3_seed_data.sql")
 
-    try:
-        demo = _leadflow(url, "demo", home=tmp_path)
-    finally:
-        _leadflow(url, "down", home=tmp_path)
+
+def test_demo_runs_the_whole_pipeline_and_prints_what_it_built(pipeline: Pipeline):
+    demo = pipeline.demo
     assert demo.returncode == 0, demo.stdout + demo.stderr
     lines = demo.stdout.splitlines()
     start = lines.index(next(line for line in lines if line.startswith("table "))) + 1
@@ -63,13 +57,24 @@ def test_migrate_status_down_up_seed_demo(make_database, tmp_path):
     for mart in ("lead_funnel", "source_roi", "lead_score_trends", "agent_coaching",
                  "lead_timeline", "lead_stage_history", "segment_sizes"):  # fmt: skip
         assert f"\n  {mart}\n" in demo.stdout
-    report = tmp_path / "report.html"
+    report = pipeline.home / "report.html"
     assert f"report: {report} (" in demo.stdout
     assert "<svg" in report.read_text(encoding="utf-8")
     assert counts["lead_activities"] == 2600 and counts["nurture_touches"] > 0
+    # every server was named by a variable: the demo started none in its home
+    assert not any(
+        (pipeline.home / name / "state.json").exists() for name in ("postgres", "graph", "mongo")
+    )
 
 
 def test_seed_on_unmigrated_database_is_a_clear_error(make_database):
-    result = _leadflow(make_database("cliseed"), "seed")
+    """Through the console script (a real process): the command's own entry point."""
+    result = subprocess.run(
+        [sys.executable, "-m", "leadflow.cli", "seed"],
+        env=dict(os.environ, POSTGRES_URL=make_database("cliseed")),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 1
     assert "leadflow migrate" in result.stderr and "Traceback" not in result.stderr

@@ -18,16 +18,12 @@ import psycopg
 import pytest
 from psycopg import errors, sql
 
-from leadflow.platform.migrations import migrate_up
-
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def db_url(make_database: Callable[[str], str]) -> str:
-    url = make_database("constraints")
-    migrate_up(url)
-    return url
+def db_url(new_migrated_database: Callable[[str], str]) -> str:
+    return new_migrated_database("constraints")
 
 
 @pytest.fixture

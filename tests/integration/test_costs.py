@@ -233,3 +233,18 @@ def test_cli_exit_codes(crm_url, write_csv):
 
     missing = runner.invoke(costs, ["import", str(good.parent / "nope.csv")], env=env)
     assert missing.exit_code == 1 and "cannot be read" in missing.output
+
+
+def test_a_file_that_is_no_table_is_refused_with_one_file_error(connect, write_csv):
+    path = write_csv(
+        "costs.csv", HEADER, [[ORG1_AGENT, "facebook", "2027-03", "5"]], encoding="utf-16"
+    )
+    with connect() as conn:
+        ledger_before = one(conn, "select count(*) from budget_transactions")[0]
+        result = import_costs(conn, path)
+    assert (result.status, result.rows_read) == ("refused", 0)
+    assert [str(e) for e in result.errors] == [
+        f"file: {path} is UTF-16 text: save it as CSV (UTF-8) and retry"
+    ]
+    with connect() as conn:
+        assert one(conn, "select count(*) from budget_transactions")[0] == ledger_before

@@ -23,6 +23,7 @@ from leadflow.ingest.assets import (
 from leadflow.ingest.checks import INGEST_CHECKS
 from leadflow.ingest.stages import ImportRequest
 from leadflow.resources import PostgresResource
+from tests.conftest import run_leadflow
 from tests.integration.conftest import ORG1, ORG2, one
 
 pytestmark = pytest.mark.integration
@@ -102,13 +103,7 @@ def test_quarantine_rate_check_warns(crm_url, write_csv):
 
 
 def _leadflow(url: str, *args: str):
-    return subprocess.run(
-        [sys.executable, "-m", "leadflow.cli", *args],
-        env=dict(os.environ, POSTGRES_URL=url),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_leadflow(*args, env={"POSTGRES_URL": url})
 
 
 def test_cli_import_json_contract_and_exit_codes(crm_url, write_csv):

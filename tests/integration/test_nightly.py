@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import threading
-import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -15,16 +14,12 @@ from pathlib import Path
 import dagster as dg
 import psycopg
 import pytest
-from pymongo import MongoClient
 
-from leadflow.activities.sql import seed_mongo_activities
 from leadflow.analytics.assets import analytics_models, dbt_resource
 from leadflow.orchestration.alerts import run_failure_alert_sensor
-from leadflow.platform.migrations import migrate_up
-from leadflow.platform.seed import load_seed
-from leadflow.platform.services import GraphService
-from leadflow.platform.services.graph import create_database, drop_database, graph_database
 from leadflow.resources import PostgresResource
+from tests.conftest import CliResult, run_leadflow
+from tests.integration.conftest import Pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -39,43 +34,15 @@ MARTS = [
 ]
 
 
-def _leadflow(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "leadflow.cli", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+def _leadflow(env: dict[str, str], *args: str) -> CliResult:
+    return run_leadflow(*args, env=env)
 
 
 @pytest.fixture(scope="module")
-def nightly(make_database, mongo_url, bolt_url, tmp_path_factory) -> Iterator[dict]:
-    """A seeded database + its own Mongo database with the sample activities, after one
-    `leadflow run --json` (the whole nightly job, dbt build included)."""
-    url = make_database("nightly")
-    migrate_up(url)
-    load_seed(url)
-    mongo_name = f"lf_test_nightly_{uuid.uuid4().hex[:8]}"
-    client = MongoClient(mongo_url, tz_aware=True)
-    seed_mongo_activities(client[mongo_name])
-    if GraphService().is_external():  # an external Neo4j: its configured database
-        graph_name = graph_database()
-    else:  # a graph database of its own: the seeded organizations' ids are shared by tests
-        graph_name = create_database(f"lftestnightly{uuid.uuid4().hex[:8]}")
-    env = {
-        "POSTGRES_URL": url,
-        "MONGO_URL": mongo_url,
-        "MONGO_DATABASE": mongo_name,
-        "NEO4J_DATABASE": graph_name,
-        "DAGSTER_HOME": str(tmp_path_factory.mktemp("dagster_home")),
-    }
-    result = _leadflow(env, "run", "--json")
-    yield {"url": url, "env": env, "result": result}
-    if not GraphService().is_external():
-        drop_database(graph_name)
-    client.drop_database(mongo_name)
-    client.close()
+def nightly(pipeline: Pipeline) -> dict:
+    """The shared pipeline database: seeded, then one `leadflow run --json` (the whole nightly
+    job, dbt build included), then the demo's imports and second nightly run."""
+    return {"url": pipeline.url, "env": pipeline.env, "result": pipeline.run}
 
 
 def test_leadflow_run_materializes_everything_and_every_dbt_test_passes(nightly):
@@ -141,18 +108,23 @@ def test_dbt_docs_generate(nightly, tmp_path):
 
 
 def test_run_refuses_an_unmigrated_database(make_database, tmp_path):
+    """Through the console script (a real process): the command's own entry point."""
     url = make_database("nightly_nomig")
-    result = _leadflow({"POSTGRES_URL": url, "DAGSTER_HOME": str(tmp_path)}, "run")
+    result = subprocess.run(
+        [sys.executable, "-m", "leadflow.cli", "run"],
+        env={**os.environ, "POSTGRES_URL": url, "DAGSTER_HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 1
     assert "leadflow migrate" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_a_failing_error_test_blocks_the_marts_downstream(make_database, tmp_path):
+def test_a_failing_error_test_blocks_the_marts_downstream(new_seeded_database, tmp_path):
     """A status outside the accepted values fails stg_crm__leads' accepted_values test:
     the marts built on it are skipped and the step fails without retrying."""
-    url = make_database("nightly_block")
-    migrate_up(url)
-    load_seed(url)
+    url = new_seeded_database("nightly_block")
     with psycopg.connect(url) as conn:
         conn.execute("alter table leads drop constraint leads_status_check")
         conn.execute(
@@ -271,10 +243,14 @@ def test_unreachable_webhook_does_not_break_the_sensor(monkeypatch):
 
 
 def test_definitions_validate_with_the_dbt_assets(tmp_path):
+    """The code location loads with no connection variable set: resources start nothing and
+    only need their variables when a run uses them."""
+    unset = {"POSTGRES_URL", "NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD", "MONGO_URL"}
     result = subprocess.run(
         [str(Path(sys.executable).with_name("dagster")), "definitions", "validate",
          "-m", "leadflow.definitions"],
-        env={**os.environ, "DAGSTER_HOME": str(tmp_path)},
+        env={**{k: v for k, v in os.environ.items() if k not in unset},
+             "DAGSTER_HOME": str(tmp_path)},
         capture_output=True,
         text=True,
         timeout=300,

@@ -18,8 +18,6 @@ from leadflow.cli.segments import segments as segments_cli
 from leadflow.crm.assets import segment_counts
 from leadflow.crm.segments import SegmentFilterError, compile_filter, segment_count_query
 from leadflow.crm.segments_sql import preview_segment
-from leadflow.platform.migrations import migrate_up
-from leadflow.platform.seed import load_seed
 from leadflow.resources import PostgresResource
 from tests.integration.conftest import ORG1
 from tests.integration.test_nurture import tenant_view
@@ -119,11 +117,9 @@ def _craft(url: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def shared(make_database) -> str:
+def shared(new_seeded_database) -> str:
     """Read-only tests share one crafted database."""
-    url = make_database("segments")
-    migrate_up(url)
-    load_seed(url)
+    url = new_seeded_database("segments")
     return _craft(url)
 
 

@@ -6,16 +6,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import openpyxl
 import pytest
 
-from leadflow.costs.sql import (
-    CostFileError,
-    RowError,
-    map_cost_headers,
-    parse_cost,
-    parse_period,
-    read_cost_file,
-)
+from leadflow.costs.reading import CostFileError, read_cost_file
+from leadflow.costs.rules import RowError, map_cost_headers, parse_cost, parse_period
+from leadflow.tabular import FileFormatError
 
 
 @pytest.mark.parametrize(
@@ -149,3 +145,54 @@ def test_unreadable_files(tmp_path: Path):
     headers_only.write_text("name,phone\nA,1\n")
     rows, errors = read_cost_file(headers_only)
     assert rows == [] and "missing column" in errors[0].message
+
+
+def test_cost_files_are_read_by_the_shared_tabular_reader(tmp_path: Path):
+    # one error class for files that cannot be read at all, whichever domain reads them
+    assert CostFileError is FileFormatError
+    utf16 = tmp_path / "u16.csv"
+    utf16.write_bytes("user,source,period,cost\n".encode("utf-16"))
+    with pytest.raises(CostFileError, match="is UTF-16 text"):
+        read_cost_file(utf16)
+    legacy = tmp_path / "costs.xls"
+    legacy.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 64)
+    with pytest.raises(CostFileError, match=r"legacy Excel \(\.xls\)"):
+        read_cost_file(legacy)
+    binary = tmp_path / "costs.csv"
+    binary.write_bytes(b"user,source,period,cost\n\x00\x01\n")
+    with pytest.raises(CostFileError, match=r"not a CSV or XLSX file \(binary content\)"):
+        read_cost_file(binary)
+    corrupt = tmp_path / "costs.xlsx"
+    corrupt.write_bytes(b"PK\x03\x04" + b"junk" * 64)
+    with pytest.raises(CostFileError, match="is not a readable XLSX file"):
+        read_cost_file(corrupt)
+
+
+def test_xlsx_by_content_typed_and_padded(tmp_path: Path):
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(["Month", "Amount", "User", "Source", "organization_id"])
+    sheet.append([date(2026, 3, 1), 12, "a@x.com"])  # a short row: missing cells are None
+    sheet.append([None])
+    sheet.append(["2026-04", "$5", "b@x.com", "fb", None])
+    path = tmp_path / "costs.xlsx"
+    workbook.save(path)
+    renamed = path.rename(tmp_path / "costs.export")  # the extension does not matter
+    rows, errors = read_cost_file(renamed)
+    assert errors == []
+    assert [r.row for r in rows] == [2, 4]
+    assert rows[0].values == {
+        "period": datetime(2026, 3, 1),
+        "cost": 12,
+        "user": "a@x.com",
+        "source": None,
+        "organization_id": None,
+    }
+    assert rows[1].values["cost"] == "$5"
+
+
+def test_a_giant_cell_refuses_the_file(tmp_path: Path):
+    path = tmp_path / "costs.csv"
+    path.write_text(f"user,source,period,cost,notes\na@x.com,fb,2026-05,1,{'x' * 70_000}\n")
+    with pytest.raises(CostFileError, match=r"row 2 cannot be read \(a cell has 70000 characters"):
+        read_cost_file(path)

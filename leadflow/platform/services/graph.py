@@ -7,6 +7,7 @@ its own process (`graph_server.py`) so that a leadflow command can exit while th
 from __future__ import annotations
 
 import base64
+import importlib.util
 import json
 import re
 import subprocess
@@ -21,6 +22,7 @@ from leadflow.platform.services.base import (
     LocalService,
     ServiceError,
     free_port,
+    missing_local_extra,
     pid_alive,
     port_accepts,
     wait_for,
@@ -116,6 +118,8 @@ class GraphService(LocalService):
         return {"NEO4J_URI": self._url(state), "NEO4J_USER": user, "NEO4J_PASSWORD": password}
 
     def _start(self, port: int) -> dict:
+        if importlib.util.find_spec("arcadedb_embedded") is None:
+            raise missing_local_extra("arcadedb-embedded")
         http_port = settings.env_int("LEADFLOW_GRAPH_HTTP_PORT") or free_port(port + 1)
         _, password = graph_auth()
         cmd = [

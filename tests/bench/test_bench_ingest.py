@@ -1,0 +1,54 @@
+"""`leadflow bench ingest` on a small file: the generated file has the planned mix, both runs
+account for every row, and the command prints its figures.
+
+No timing is asserted: speed goals live in the benchmark's printed figures.
+"""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+from click.testing import CliRunner
+
+from benchmarks.ingest import ORGANIZATIONS, generate_file, run_ingest_bench
+from leadflow.cli.main import main
+
+pytestmark = [pytest.mark.bench, pytest.mark.integration, pytest.mark.slow]
+
+ROWS = 2_000
+
+
+def test_generated_file_has_the_planned_mix(tmp_path):
+    counts = generate_file(tmp_path / "a.csv", ROWS)
+    with open(tmp_path / "a.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert counts["rows"] == len(rows) == ROWS
+    assert 0.15 * ROWS < counts["duplicates"] < 0.25 * ROWS
+    assert 0.005 * ROWS < counts["invalid"] < 0.04 * ROWS
+    assert len({row["organization_id"] for row in rows}) == ORGANIZATIONS
+
+
+def test_both_runs_account_for_every_row(pg_server_url, tmp_path):
+    lines: list[str] = []
+    initial, merge = run_ingest_bench(pg_server_url, ROWS, tmp_path, workers=1, echo=lines.append)
+    for run in (initial, merge):
+        [job] = run.jobs
+        assert job.status == "succeeded"
+        assert job.rows_read == ROWS
+        assert job.rows_read == job.inserted + job.merged + job.duplicates_in_file + job.quarantined
+        assert run.wall > 0 and run.peak_rss_mb > 0
+    assert initial.jobs[0].inserted > 0 and initial.jobs[0].merged == 0
+    assert merge.jobs[0].inserted == 0 and merge.jobs[0].merged == initial.jobs[0].inserted
+    assert any("end-to-end" in line for line in lines)
+
+
+def test_cli_prints_the_figures(pg_server_url, tmp_path):
+    result = CliRunner().invoke(
+        main,
+        ["bench", "ingest", "--rows", "300", "--workers", "1", "--workdir", str(tmp_path)],
+        env={"POSTGRES_URL": pg_server_url},
+    )
+    assert result.exit_code == 0, result.output
+    assert "initial load (empty database)" in result.output
+    assert "incremental merge (leads exist)" in result.output
