@@ -5,6 +5,9 @@ variables; `dbt_env()` derives them from the PostgreSQL URL in use (POSTGRES_URL
 server). The manifest Dagster builds its assets from is produced by `dbt parse` whenever it is
 missing or older than a file of the project, so a fresh clone, `dagster dev` and the tests all
 load the same asset graph without a separate build step.
+
+`funnel_stages()` reads the funnel's stage order from the dbt var of the same name, so the marts
+and the Python code (the report, the tests) share one definition.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 
+import yaml
 from psycopg.conninfo import conninfo_to_dict
 
 from leadflow import settings
@@ -44,6 +49,32 @@ def target_dir() -> Path:
 
 def manifest_path() -> Path:
     return target_dir() / "manifest.json"
+
+
+def funnel_stages() -> tuple[str, ...]:
+    """The funnel stages in order (new ... recruited), from the var `funnel_stages` of
+    dbt_project.yml: the one definition the marts (`var('funnel_stages')`) and Python share.
+
+    Read once per project directory; raises DbtError when the var is missing or malformed.
+    """
+    return _funnel_stages(project_dir() / "dbt_project.yml")
+
+
+@lru_cache(maxsize=4)
+def _funnel_stages(path: Path) -> tuple[str, ...]:
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise DbtError(f"cannot read the dbt project {path}: {exc}") from exc
+    stages = (config.get("vars") or {}).get("funnel_stages") if isinstance(config, dict) else None
+    if (
+        not isinstance(stages, list)
+        or not stages
+        or not all(isinstance(stage, str) and stage for stage in stages)
+        or len(set(stages)) != len(stages)
+    ):
+        raise DbtError(f"{path}: vars.funnel_stages must be a list of distinct stage names")
+    return tuple(stages)
 
 
 def dbt_executable() -> str:

@@ -1,6 +1,6 @@
 """`leadflow report`: write the self-contained HTML report built from the analytics marts.
 
-What the report shows is described in `leadflow/analytics/report.py`.
+What the report shows is described in `leadflow/analytics/report/__init__.py`.
 """
 
 from __future__ import annotations

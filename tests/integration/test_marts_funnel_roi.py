@@ -1,4 +1,5 @@
-"""dbt marts lead_funnel, lead_stage_history, source_roi and segment_sizes on a hand-made CRM.
+"""dbt marts lead_funnel, funnel_stages, lead_stage_history, source_roi and segment_sizes on a
+hand-made CRM.
 
 A fresh migrated database (no seed) holds two organizations in different timezones (New York,
 UTC-5 in January and February; Tokyo, UTC+9), three users, eleven leads with hand-written status
@@ -22,7 +23,7 @@ import pytest
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from leadflow.analytics.project import run_dbt
+from leadflow.analytics.project import funnel_stages, run_dbt
 from leadflow.platform.migrations import migrate_up
 from tests.conftest import _with_database
 
@@ -219,7 +220,7 @@ def marts_url(make_database: Callable[[str], str], dbt_tmp: Path) -> str:
         dbt_tmp,
         "build",
         "--select",
-        "+lead_funnel +lead_stage_history +source_roi +segment_sizes",
+        "+lead_funnel +funnel_stages +lead_stage_history +source_roi +segment_sizes",
         "--indirect-selection",
         "cautious",
     )
@@ -237,7 +238,7 @@ def d(value: str) -> Decimal:
 
 # --- lead_funnel ---------------------------------------------------------------------------------
 
-STAGES = ["new", "contacted", "qualified", "nurturing", "hot", "recruited"]
+STAGES = funnel_stages()  # the dbt var funnel_stages, which lead_funnel's columns follow
 
 
 def funnel_row(reached, exited_cold, exited_dnc, conv, cum, medians) -> dict:
@@ -293,6 +294,21 @@ CHO_FEBRUARY = funnel_row(
     cum=["0.6667", "0.3333", "0.3333", "0", "0"],
     medians=["1.5", "3.5", "8", None, None],
 )
+
+
+def test_funnel_stages_mart_lists_the_var_in_order(marts_url):
+    got = fetch(marts_url, "select stage, stage_order from analytics.funnel_stages order by 2")
+    assert [(row["stage"], row["stage_order"]) for row in got] == [
+        (stage, order) for order, stage in enumerate(STAGES, start=1)
+    ]
+    # lead_funnel has one reached_<stage> column per stage, in that order
+    columns = fetch(
+        marts_url,
+        "select column_name from information_schema.columns where table_schema = 'analytics'"
+        " and table_name = 'lead_funnel' and starts_with(column_name, 'reached_')"
+        " order by ordinal_position",
+    )
+    assert [row["column_name"] for row in columns] == [f"reached_{stage}" for stage in STAGES]
 
 
 def test_lead_funnel_counts_rates_and_medians_by_local_cohort(marts_url):
@@ -479,6 +495,7 @@ def test_analyst_reads_marts_but_not_crm_or_staging(marts_url):
             ("lead_stage_history", 30),
             ("source_roi", 7),
             ("segment_sizes", 4),
+            ("funnel_stages", len(STAGES)),
         ]:
             query = sql.SQL("select count(*) from analytics.{}").format(sql.Identifier(mart))
             assert conn.execute(query).fetchone() == (count,)

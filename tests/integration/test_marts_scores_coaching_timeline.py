@@ -1,4 +1,5 @@
-"""dbt marts lead_score_trends, agent_coaching and lead_timeline on a small hand-made CRM.
+"""dbt marts lead_score_trends, organization_score_trends, agent_coaching and lead_timeline on a
+small hand-made CRM.
 
 The fixture is two organizations in different timezones (New York, UTC-4 in June; Tokyo,
 UTC+9), ten leads (one soft-deleted) and histories placed so that local and UTC days and weeks
@@ -227,7 +228,7 @@ def marts_url(make_database: Callable[[str], str], tmp_path_factory) -> str:
         tmp,
         "build",
         "--select",
-        "+lead_score_trends +agent_coaching +lead_timeline",
+        "+lead_score_trends +organization_score_trends +agent_coaching +lead_timeline",
         "--indirect-selection",
         "cautious",
     )
@@ -334,6 +335,67 @@ def test_score_trends_rows_and_keys(marts_url):
     )
     assert (count, keys) == (13, 13)
     assert scored == (1 + 1 + 1 + 5 + 1) + (3 + 5) + (1 + 1) + (1 + 1 + 1 + 1)
+
+
+# --- organization_score_trends -------------------------------------------------------------------
+
+
+def org_trend(url: str, org: str, period: str, start: str):
+    found = rows(
+        url,
+        "select leads_scored, avg_score, median_score, p90_score"
+        " from analytics.organization_score_trends"
+        " where organization_id = %s and period_type = %s and period_start = %s",
+        (org, period, date.fromisoformat(start)),
+    )
+    assert len(found) <= 1
+    return found[0] if found else None
+
+
+def test_organization_score_trends_are_percentiles_over_all_the_leads(marts_url):
+    # Week of Mon 06-01 in New York: facebook/Alice L1 45, L2 70, L3 80, L4 75, L5 40 and
+    # unknown/unassigned L6 20 (06-02); the soft-deleted L10 is left out. Sorted 20 40 45 70 75
+    # 80: avg 330/6 = 55, median (45 + 70)/2 = 57.5, p90 at 0.9*5 = 4.5 -> 75 + 0.5*5 = 77.5.
+    # Weighting lead_score_trends' two groups (5 leads: median 70, p90 78; 1 lead: 20) by their
+    # leads would give (5*70 + 20)/6 = 61.67 and (5*78 + 20)/6 = 68.33 instead.
+    assert org_trend(marts_url, ORG_NY, "week", "2026-06-01") == (
+        6, d("55.00"), d("57.50"), d("77.50"),
+    )  # fmt: skip
+    # Week of Mon 05-25: L2 60, L4 90 (Sunday night local), L5 30, one group: as in
+    # lead_score_trends, avg 60, median 60, p90 at 1.8 -> 60 + 0.8*30 = 84.
+    assert org_trend(marts_url, ORG_NY, "week", "2026-05-25") == (
+        3, d("60.00"), d("60.00"), d("84.00"),
+    )  # fmt: skip
+    # Local days as in lead_score_trends: Monday 06-01 holds L1's 23:30 score (50), so 40 50 70
+    # 75 80: avg 63, median 70, p90 78; Tuesday 06-02 only L6 (20).
+    assert org_trend(marts_url, ORG_NY, "day", "2026-06-01") == (
+        5, d("63.00"), d("70.00"), d("78.00"),
+    )  # fmt: skip
+    assert org_trend(marts_url, ORG_NY, "day", "2026-06-02") == (
+        1, d("20.00"), d("20.00"), d("20.00"),
+    )  # fmt: skip
+    # Tokyo: L7 55 on Tue 06-02 (16:00 UTC Mon), 65 in the week of Mon 06-08 (15:30 UTC Sun).
+    assert org_trend(marts_url, ORG_TK, "day", "2026-06-02") == (
+        1, d("55.00"), d("55.00"), d("55.00"),
+    )  # fmt: skip
+    assert org_trend(marts_url, ORG_TK, "week", "2026-06-08") == (
+        1, d("65.00"), d("65.00"), d("65.00"),
+    )  # fmt: skip
+    assert org_trend(marts_url, ORG_TK, "day", "2026-06-01") is None
+
+
+def test_organization_score_trends_rows_and_keys(marts_url):
+    # New York days 05-29 05-30 05-31 06-01 06-02 06-03 and weeks 05-25 06-01; Tokyo days
+    # 06-02 06-08 and weeks 06-01 06-08. The same leads as lead_score_trends, counted once.
+    [(count, keys, scored)] = rows(
+        marts_url,
+        "select count(*), count(distinct trend_key), sum(leads_scored)"
+        " from analytics.organization_score_trends",
+    )
+    assert (count, keys) == (12, 12)
+    assert scored == (1 + 1 + 1 + 5 + 1 + 1) + (3 + 6) + (1 + 1) + (1 + 1)
+    [(in_groups,)] = rows(marts_url, "select sum(leads_scored) from analytics.lead_score_trends")
+    assert scored == in_groups
 
 
 # --- agent_coaching ------------------------------------------------------------------------------

@@ -108,15 +108,8 @@ def test_dbt_docs_generate(nightly, tmp_path):
 
 
 def test_run_refuses_an_unmigrated_database(make_database, tmp_path):
-    """Through the console script (a real process): the command's own entry point."""
     url = make_database("nightly_nomig")
-    result = subprocess.run(
-        [sys.executable, "-m", "leadflow.cli", "run"],
-        env={**os.environ, "POSTGRES_URL": url, "DAGSTER_HOME": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = _leadflow({"POSTGRES_URL": url, "DAGSTER_HOME": str(tmp_path)}, "run")
     assert result.returncode == 1
     assert "leadflow migrate" in result.stderr and "Traceback" not in result.stderr
 

@@ -7,17 +7,18 @@ summed straight from the `analytics` tables and compared with what the report pr
 from __future__ import annotations
 
 import json
+import math
 import re
+from collections import defaultdict
 
 import psycopg
 import pytest
 from click.testing import CliRunner
 
-from leadflow.analytics.project import run_dbt
+from leadflow.analytics.project import funnel_stages, run_dbt
 from leadflow.analytics.report import (
     BAR_WIDTH,
     MARTS,
-    STAGES,
     ReportError,
     funnel_markdown,
     load_report_data,
@@ -33,6 +34,7 @@ from tests.integration.conftest import ORG1, ORG2, ORG3
 pytestmark = pytest.mark.integration
 
 SLUGS = {ORG1: "summit", ORG2: "northwind", ORG3: "southern-cross"}
+STAGES = funnel_stages()
 FUNNEL_COLUMNS = [f"reached_{stage}" for stage in STAGES] + ["exited_cold", "exited_dnc"]
 FUNNEL_KEYS = [*STAGES, "cold", "dnc"]
 
@@ -163,6 +165,61 @@ def test_report_for_one_organization_by_slug(built, tmp_path):
     top = max(risers, key=lambda mover: mover[1])
     assert f"<code>{top[0]}</code>" in section and f"+{top[1]:.1f}" in section
     assert document.count("<tr><td>") >= len(roi) + coaching_rows
+
+
+def percentile_cont(values: list[int], fraction: float) -> float:
+    """PostgreSQL's percentile_cont: linear between the two sorted values around the position
+    fraction * (n - 1)."""
+    ordered = sorted(values)
+    position = fraction * (len(ordered) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (position - low) * (ordered[high] - ordered[low])
+
+
+def test_score_trend_shows_true_percentiles_of_the_organizations_leads(built, tmp_path):
+    """Straight from lead_score_history: each live lead's last score of each local week, then
+    the average, median and p90 of the organization's leads in Python."""
+    with psycopg.connect(built) as conn:
+        last_scores = conn.execute(
+            "select distinct on (h.lead_id, week)"
+            "  date_trunc('week', h.calculated_at at time zone o.timezone)::date as week, h.score"
+            " from lead_score_history as h"
+            " join leads as l on l.id = h.lead_id and l.deleted_at is null"
+            " join organizations as o on o.id = l.organization_id"
+            " where l.organization_id = %s"
+            " order by h.lead_id, week, h.calculated_at desc, h.id desc",
+            [ORG1],
+        ).fetchall()
+        weighted = dict(
+            conn.execute(
+                "select period_start, sum(median_score * leads_scored) / sum(leads_scored)"
+                " from analytics.lead_score_trends"
+                " where organization_id = %s and period_type = 'week' group by period_start",
+                [ORG1],
+            ).fetchall()
+        )
+        points = load_report_data(conn, "summit").organizations[0].score_trend
+    by_week: dict = defaultdict(list)
+    for week, score in last_scores:
+        by_week[week].append(score)
+    weeks = sorted(by_week)[-52:]
+    assert [point.week_start for point in points] == weeks
+    for point in points:
+        scores = by_week[point.week_start]
+        assert point.leads_scored == len(scores)
+        assert point.avg_score == pytest.approx(sum(scores) / len(scores), abs=0.005)
+        assert point.median_score == pytest.approx(percentile_cont(scores, 0.5), abs=0.005)
+        assert point.p90_score == pytest.approx(percentile_cont(scores, 0.9), abs=0.005)
+    # the seed has weeks where a leads-weighted mean of the groups' medians is not the median
+    assert any(
+        abs(float(weighted[week]) - percentile_cont(by_week[week], 0.5)) > 0.01 for week in weeks
+    )
+    document = write_report(built, tmp_path / "scores.html", organization="summit").path
+    html = document.read_text(encoding="utf-8")
+    for week in weeks:
+        median = percentile_cont(by_week[week], 0.5)
+        assert f"{week.isoformat()} median: {median:,.1f}</title>" in html
 
 
 def test_report_for_all_organizations(built, tmp_path):

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import psycopg
@@ -15,6 +12,7 @@ from pymongo import MongoClient
 
 from leadflow.platform.services.base import port_accepts, port_is_free
 from leadflow.platform.services.graph import graph_auth
+from tests.conftest import run_leadflow
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -22,16 +20,11 @@ EXTERNAL_VARS = ("POSTGRES_URL", "NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD", "M
 
 
 def _leadflow(home: Path, *args: str, extra_env: dict[str, str] | None = None):
-    env = {k: v for k, v in os.environ.items() if k not in EXTERNAL_VARS}
+    """`leadflow ARGS` with a private LEADFLOW_HOME and no external deployment configured."""
+    env: dict[str, str | None] = dict.fromkeys(EXTERNAL_VARS)
     env["LEADFLOW_HOME"] = str(home)
     env.update(extra_env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "leadflow.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_leadflow(*args, env=env)
 
 
 @pytest.fixture

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import re
+import tomllib
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from fnmatch import fnmatch
+from importlib import resources
+from pathlib import Path
 
 import pytest
 
@@ -194,10 +198,26 @@ def test_every_value_from_user_data_is_escaped():
         ReportData(GENERATED, [org_report(EVIL_ORG, roi=[SourceRoi(HOSTILE, 5, 1, 10.0)],
                                           risers=[ScoreMover("x", HOSTILE, HOSTILE, 1.0)])])
     )  # fmt: skip
-    escaped = "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; Co"
+    escaped = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; Co"
     assert f"<title>Leadflow report — {escaped}</title>" in document
     assert document.count(escaped) >= 6  # title, h1, ROI chart + table, mover, coaching
     assert "<script" not in document.lower()
+    # escaped once: by the template, or by charts.py inside the SVG, never by both
+    for twice in ("&amp;lt;", "&amp;#39;", "&amp;amp;", "&amp;gt;"):
+        assert twice not in document, twice
+    assert f'<td>{escaped}</td><td class="num">5</td>' in section(document, "roi")
+    assert f'data-source="{escaped}"' in document  # the ROI chart's row
+    assert f'aria-label="Lead funnel, {escaped}"' in document
+
+
+def test_quotes_in_user_data_cannot_leave_an_attribute():
+    quoted = Organization(uuid.uuid4(), 'Say "hi"', 'a"b')
+    document = render_html(
+        ReportData(GENERATED, [org_report(quoted, roi=[SourceRoi('x"y', 1, 0, None)])])
+    )
+    assert 'data-organization="a&#34;b"' in document
+    assert 'data-source="x&#34;y"' in document
+    assert 'aria-label="Lead funnel, Say &#34;hi&#34;"' in document
 
 
 def test_the_document_is_self_contained():
@@ -237,7 +257,7 @@ def test_empty_marts_render_no_data_notes():
 def test_movers_without_changes_say_so():
     document = one_org(risers=[], fallers=[], movers_week=None)
     assert "<h3>Biggest movers</h3>" in document
-    assert "No lead&#x27;s score has changed yet." in document
+    assert "No lead&#39;s score has changed yet." in document
 
 
 def test_movers_of_an_earlier_week_say_which_week():
@@ -308,3 +328,15 @@ def test_align_rows_right_aligns_numbers():
         "Ann          1,200   0.50  2026-03-09",
         f"Bartholomew      7      {DASH}  {DASH}",
     ]
+
+
+def test_the_templates_ship_as_package_data():
+    """A wheel holds only the files pyproject.toml lists as package data: every template must
+    match one of its patterns, or an installed `leadflow report` cannot find it."""
+    config = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["leadflow.analytics.report"]
+    templates = resources.files("leadflow.analytics.report") / "templates"
+    names = [f"templates/{entry.name}" for entry in templates.iterdir() if entry.is_file()]
+    assert "templates/report.html.j2" in names and "templates/report.css" in names
+    for name in names:
+        assert any(fnmatch(name, pattern) for pattern in patterns), name

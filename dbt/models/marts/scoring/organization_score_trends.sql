@@ -1,0 +1,30 @@
+{#- Score trends per organization and day or week (organization's timezone), over each live
+    lead's last score in the period: the population of lead_score_trends, with the median and p90
+    taken over all of the organization's leads at once. A leads-weighted mean of
+    lead_score_trends' per source and owner medians is not a median (scores 10, 20 and 60 in one
+    group and 90 in another give (3*20 + 90)/4 = 37.5; the median is 40), so organization-wide
+    percentiles come from here. Rebuilt in full (a table), like lead_score_trends. -#}
+with lead_periods as (
+    select
+        organization_id,
+        period_type,
+        period_start,
+        score
+    from {{ ref('int_lead_scores_bucketed') }}
+),
+
+aggregated as (
+    select
+        md5(concat_ws('|', organization_id, period_type, period_start)) as trend_key,
+        organization_id,
+        period_type,
+        period_start,
+        count(*) as leads_scored,
+        round(avg(score), 2) as avg_score,
+        round((percentile_cont(0.5) within group (order by score))::numeric, 2) as median_score,
+        round((percentile_cont(0.9) within group (order by score))::numeric, 2) as p90_score
+    from lead_periods
+    group by organization_id, period_type, period_start
+)
+
+select * from aggregated
