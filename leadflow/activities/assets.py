@@ -35,24 +35,8 @@ class ActivitySyncConfig(dg.Config):
 
 
 def sync_metadata(result: SyncResult) -> dict[str, dg.MetadataValue]:
-    counts = {
-        key: dg.MetadataValue.int(getattr(result, key))
-        for key in (
-            "read",
-            "loaded",
-            "duplicates_skipped",
-            "matched",
-            "unmatched",
-            "rematched",
-            "invalid",
-            "fields_nulled",
-            "unknown_users",
-            "last_contact_updates",
-            "batches",
-        )
-    }
     return {
-        **counts,
+        **{key: dg.MetadataValue.int(value) for key, value in result.counts().items()},
         "invalid_reasons": dg.MetadataValue.json(dict(sorted(result.invalid_reasons.items()))),
         "invalid_sample": dg.MetadataValue.json(result.invalid_sample),
         "watermark": dg.MetadataValue.json(result.watermark_dict()),

@@ -16,25 +16,18 @@ system of record, and `full_resync` reads everything again after a fix at the so
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import psycopg
 from bson import ObjectId
 from psycopg import sql
-from pymongo import ASCENDING
-from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError
 
-from leadflow import settings
 from leadflow.activities.rules import (
     COLLECTION,
     CONTACT_TYPES,
@@ -51,21 +44,35 @@ from leadflow.activities.rules import (
     failed_attempt_keys,
     later,
     parse_event,
-    parse_iso_datetime,
     position_after,
 )
+from leadflow.postgres import ConnectionFactory
 
 log = logging.getLogger(__name__)
 
-ConnectionFactory = Callable[[], AbstractContextManager[psycopg.Connection]]
 
 #: invalid events kept (ids, reason) in the result for the metadata and the log
 INVALID_SAMPLE_SIZE = 20
-DUPLICATE_KEY = 11000
 
 
 class SyncError(RuntimeError):
     """The source returned something the sync cannot make progress on; the message says what."""
+
+
+#: the counts of a sync, in the order the asset's metadata and the CLI show them
+SYNC_COUNTS = (
+    "read",
+    "loaded",
+    "duplicates_skipped",
+    "matched",
+    "unmatched",
+    "rematched",
+    "invalid",
+    "fields_nulled",
+    "unknown_users",
+    "last_contact_updates",
+    "batches",
+)
 
 
 @dataclass
@@ -98,22 +105,15 @@ class SyncResult:
             else str(self.watermark.last_id),
         }
 
+    def counts(self) -> dict[str, int]:
+        return {key: getattr(self, key) for key in SYNC_COUNTS}
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "as_of": self.as_of.isoformat(),
-            "read": self.read,
-            "loaded": self.loaded,
-            "duplicates_skipped": self.duplicates_skipped,
-            "matched": self.matched,
-            "unmatched": self.unmatched,
-            "rematched": self.rematched,
-            "invalid": self.invalid,
+            **self.counts(),
             "invalid_reasons": dict(sorted(self.invalid_reasons.items())),
             "invalid_sample": self.invalid_sample,
-            "fields_nulled": self.fields_nulled,
-            "unknown_users": self.unknown_users,
-            "last_contact_updates": self.last_contact_updates,
-            "batches": self.batches,
             "watermark": self.watermark_dict(),
         }
 
@@ -435,55 +435,3 @@ def sync_activities(
         if len(docs) < batch_size:
             break
     return result
-
-
-# -- demo data ----------------------------------------------------------------------------------
-def sample_activities_path() -> Path:
-    return settings.seeds_dir() / "sample" / "activities.json"
-
-
-def ensure_indexes(collection: Collection) -> None:
-    """Unique event_id (idempotent seeding) and occurred_at (the extraction range).
-
-    Not the compound (occurred_at, _id) a production MongoDB should have for the sort: on
-    nx-27017 that create_index fails AND leaves a broken index that makes every later insert
-    fail, so it is left to whoever runs the real collection.
-    """
-    collection.create_index([("event_id", ASCENDING)], unique=True)
-    collection.create_index([("occurred_at", ASCENDING)])
-
-
-def load_sample_events(path: Path) -> list[dict[str, Any]]:
-    """The sample events with `occurred_at` as aware datetimes (BSON dates once inserted)."""
-    events = json.loads(Path(path).read_text(encoding="utf-8"))
-    for event in events:
-        event["occurred_at"] = parse_iso_datetime(event["occurred_at"])
-    return events
-
-
-def insert_events(collection: Collection, events: list[Mapping[str, Any]]) -> int:
-    """Insert the events whose event_id is not in the collection yet; returns how many."""
-    ids = [event["event_id"] for event in events]
-    existing = {
-        doc["event_id"]
-        for doc in collection.find({"event_id": {"$in": ids}}, {"event_id": 1, "_id": 0})
-    }
-    new = [dict(event) for event in events if event["event_id"] not in existing]
-    if not new:
-        return 0
-    try:
-        return len(collection.insert_many(new, ordered=False).inserted_ids)
-    except BulkWriteError as exc:  # a concurrent seeder got there first: fine
-        if any(error.get("code") != DUPLICATE_KEY for error in exc.details["writeErrors"]):
-            raise
-        return exc.details["nInserted"]
-
-
-def seed_mongo_activities(db: Database, path: Path | None = None) -> int:
-    """Put the sample activity events into `db.activities`, idempotently (by event_id).
-
-    Returns the number of events inserted (0 when the collection already holds them all).
-    """
-    collection = db[COLLECTION]
-    ensure_indexes(collection)
-    return insert_events(collection, load_sample_events(path or sample_activities_path()))

@@ -14,10 +14,15 @@ import click
 import psycopg
 
 from leadflow.activities.rules import DEFAULT_BATCH_SIZE, parse_iso_datetime
-from leadflow.activities.sql import SyncError, seed_mongo_activities, sync_activities
+from leadflow.activities.sql import SYNC_COUNTS, SyncError, sync_activities
 from leadflow.cli.common import fail as _fail
 from leadflow.cli.common import mongo_resource as _mongo
 from leadflow.cli.common import postgres_url as _postgres_url
+from leadflow.platform.seed import seed_mongo_activities
+
+#: what the text output shows (the rest is in --json)
+_HIDDEN = {"fields_nulled", "unknown_users", "batches"}
+CLI_COUNTS = tuple(key for key in SYNC_COUNTS if key not in _HIDDEN)
 
 
 @click.group()
@@ -76,16 +81,7 @@ def activities_sync(batch_size: int, as_of: str | None, full: bool, as_json: boo
         click.echo(json.dumps(result.as_dict(), indent=2))
         return
     data = result.as_dict()
-    for key in (
-        "read",
-        "loaded",
-        "duplicates_skipped",
-        "matched",
-        "unmatched",
-        "rematched",
-        "invalid",
-        "last_contact_updates",
-    ):
+    for key in CLI_COUNTS:
         click.echo(f"{key:<22} {data[key]:>8}")
     if data["invalid_reasons"]:
         click.echo(f"{'invalid by reason':<22} {json.dumps(data['invalid_reasons'])}")

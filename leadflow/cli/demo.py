@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -10,17 +9,23 @@ import click
 import psycopg
 
 from leadflow import settings
-from leadflow.activities.sql import seed_mongo_activities
 from leadflow.analytics import report
 from leadflow.cli.common import fail, mongo_resource, neo4j_resource, postgres_url, store_resources
 from leadflow.cli.ingest import check_results, print_summary
 from leadflow.cli.run import output_to_log, print_run_summary, run_log_path, summarize_run
 from leadflow.cli.runner import ImportFailed, run_import_assets, run_nightly
-from leadflow.graph.sync import organization_ids, reconcile_graph, top_referrers
+from leadflow.graph.sync import reconcile_graph, top_referrers
 from leadflow.ingest.stages import ImportRequest
 from leadflow.platform import migrations
-from leadflow.platform.seed import SeedError, load_seed, table_counts
+from leadflow.platform.seed import (
+    SeedError,
+    load_sample_dnc,
+    load_seed,
+    seed_mongo_activities,
+    table_counts,
+)
 from leadflow.platform.services import ServiceError, local_env
+from leadflow.postgres import organization_ids
 from leadflow.resources import PostgresResource
 
 #: the bundled sample files and the organization each is imported into (None: from its column)
@@ -30,22 +35,6 @@ DEMO_FILES = (
     ("leads_multi_org.csv", None),
     ("leads_southern_cross.xlsx", "33333333-3333-4333-8333-333333333333"),
 )
-
-
-def _load_sample_dnc(url: str, path: Path) -> int:
-    """Put the sample DNC numbers on their organizations' lists (idempotent)."""
-    entries = json.loads(path.read_text())
-    added = 0
-    with psycopg.connect(url) as conn:
-        for org, phones in entries.items():
-            for phone in phones:
-                added += conn.execute(
-                    "insert into dnc_list (organization_id, phone_number, reason, source)"
-                    " values (%s, %s, 'sample data: asked not to be called', 'demo')"
-                    " on conflict (organization_id, phone_number) do nothing",
-                    (org, phone),
-                ).rowcount
-    return added
 
 
 def _demo_nightly() -> bool:
@@ -119,7 +108,7 @@ def demo() -> None:
     except (migrations.MigrationError, SeedError) as exc:
         fail(str(exc))
     sample = settings.seeds_dir() / "sample"
-    added = _load_sample_dnc(url, sample / "dnc_phones.json")
+    added = load_sample_dnc(url, sample / "dnc_phones.json")
     click.echo(f"leadflow demo: database {url}")
     click.echo(f"dnc_list: {added} sample numbers added\n")
     failed = False

@@ -20,6 +20,7 @@ from leadflow.cli.common import postgres_url as _postgres_url
 from leadflow.graph import sync as graph_db
 from leadflow.graph.model import DEFAULT_BATCH_SIZE
 from leadflow.leads.ids import canonical_uuid
+from leadflow.postgres import UnknownOrganization, organization_ids
 
 BAD_REQUEST = 2
 DIFFERENCES = 1
@@ -52,7 +53,7 @@ def _with_graph(action: Callable[[Any, str], T]) -> T:
         _fail(f"graph server unreachable: {exc}")
     except Neo4jError as exc:
         _fail(f"graph query failed: {exc.message or exc}")
-    except graph_db.UnknownOrganization as exc:
+    except UnknownOrganization as exc:
         _fail(str(exc), code=BAD_REQUEST)
     except psycopg.errors.UndefinedTable:
         _fail("the database is not migrated: run `leadflow migrate`", code=BAD_REQUEST)
@@ -106,7 +107,7 @@ def reconcile(org: str | None, as_json: bool) -> None:
 
     def action(driver, database):
         with psycopg.connect(url) as conn:
-            orgs = selected or graph_db.organization_ids(conn)
+            orgs = selected or organization_ids(conn)
             return [graph_db.reconcile_graph(conn, driver, database, o) for o in orgs]
 
     results = _with_graph(action)

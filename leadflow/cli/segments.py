@@ -15,7 +15,8 @@ import psycopg
 from leadflow.cli.common import fail as _fail
 from leadflow.cli.common import postgres_url as _postgres_url
 from leadflow.crm.segments import SegmentFilterError, compile_filter
-from leadflow.crm.segments_sql import UnknownOrganization, preview_segment
+from leadflow.crm.segments_sql import preview_segment
+from leadflow.postgres import UnknownOrganization
 
 BAD_REQUEST = 2
 

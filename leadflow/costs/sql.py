@@ -26,6 +26,7 @@ import psycopg
 
 from leadflow.costs.reading import CostFileError, read_cost_file
 from leadflow.costs.rules import CostImportResult, CostLine, Directory, RowError, validate_rows
+from leadflow.postgres import config_values, copy_rows, organization_ids
 
 
 # -- what rows are validated against ------------------------------------------------------------
@@ -38,18 +39,10 @@ def read_directory(conn: psycopg.Connection) -> Directory:
     ):
         users[user_id] = org
         emails.setdefault(email, []).append((user_id, org))
-    organizations = {row[0] for row in conn.execute("select id::text from organizations")}
-    global_aliases: dict[str, str] = {}
-    org_aliases: dict[str, dict[str, str]] = {}
-    for org, value in conn.execute(
-        "select organization_id::text, config_value from system_config"
-        " where config_key = 'source_aliases'"
-    ):
-        if isinstance(value, dict):
-            if org is None:
-                global_aliases = dict(value)
-            else:
-                org_aliases[org] = dict(value)
+    organizations = set(organization_ids(conn))
+    global_value, by_org = config_values(conn, "source_aliases")
+    global_aliases = dict(global_value) if isinstance(global_value, dict) else {}
+    org_aliases = {org: dict(value) for org, value in by_org.items() if isinstance(value, dict)}
     return Directory(users, emails, organizations, global_aliases, org_aliases)
 
 
@@ -80,25 +73,16 @@ def load_cost_lines(
         ) on commit drop
         """
     )
-    with (
-        conn.cursor() as cur,
-        cur.copy(
-            "copy stg_costs (row_number, organization_id, user_id, source, period, cost_usd)"
-            " from stdin"
-        ) as copy,
-    ):
-        copy.set_types(["int4", "text", "text", "text", "text", "numeric"])
-        for line in lines:
-            copy.write_row(
-                (
-                    line.row,
-                    line.organization_id,
-                    line.user_id,
-                    line.source,
-                    line.period,
-                    line.cost_usd,
-                )
-            )
+    copy_rows(
+        conn,
+        "stg_costs",
+        ("row_number", "organization_id", "user_id", "source", "period", "cost_usd"),
+        ("int4", "text", "text", "text", "text", "numeric"),
+        (
+            (line.row, line.organization_id, line.user_id, line.source, line.period, line.cost_usd)
+            for line in lines
+        ),
+    )
     # the old values must not change under us: lock the existing rows before reading them
     conn.execute(
         """

@@ -19,6 +19,7 @@ from leadflow.crm import assignment_sql as assignment_db
 from leadflow.crm import scoring_sql as scoring_db
 from leadflow.crm.nurture_sql import COUNT_KEYS, nurture_organizations, run_organization
 from leadflow.crm.segments_sql import count_segments
+from leadflow.postgres import organization_ids
 from leadflow.resources import PostgresResource
 
 GROUP = "crm"
@@ -59,7 +60,7 @@ def _load_configs(
     """Every organization's configuration, validated before anything is written."""
     configs, errors = {}, []
     with postgres.connection() as conn:
-        for org in scoring_db.organization_ids(conn):
+        for org in organization_ids(conn):
             try:
                 configs[org] = loader(conn, org)
             except ValueError as exc:

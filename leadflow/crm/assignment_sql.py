@@ -28,8 +28,8 @@ from leadflow.crm.assignment import (
     parse_strategy,
     plan,
 )
-from leadflow.crm.scoring_sql import config_value
 from leadflow.leads.ids import require_uuid
+from leadflow.postgres import config_value
 
 #: lead statuses that count towards an agent's open load (load_balanced)
 CLOSED_STATUSES = ("recruited", "cold", "dnc")

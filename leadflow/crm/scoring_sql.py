@@ -23,6 +23,7 @@ from leadflow.crm.scoring import (
     round_half_up,
     score_lead,
 )
+from leadflow.postgres import config_value
 
 #: rows fetched per round trip by the server-side feature cursor
 FETCH_SIZE = 5000
@@ -49,25 +50,6 @@ class OrgScoring:
     scored: int
     changed: int
     average: int  # rounded mean total over the scored leads (0 when none)
-
-
-def organization_ids(conn: psycopg.Connection) -> list[str]:
-    return [row[0] for row in conn.execute("select id::text from organizations order by id")]
-
-
-def config_value(conn: psycopg.Connection, organization_id: str, key: str) -> object | None:
-    """The organization's value of a system_config key, else the global one, else None."""
-    row = conn.execute(
-        """
-        select config_value
-        from system_config
-        where config_key = %s and (organization_id = %s or organization_id is null)
-        order by organization_id nulls last
-        limit 1
-        """,
-        (key, organization_id),
-    ).fetchone()
-    return row[0] if row else None
 
 
 def load_scoring_config(conn: psycopg.Connection, organization_id: str) -> OrgScoringConfig:

@@ -17,6 +17,7 @@ from leadflow.crm.segments import (
     segment_count_query,
     segment_query,
 )
+from leadflow.postgres import require_organization
 
 
 @dataclass(frozen=True)
@@ -85,19 +86,12 @@ class Preview:
     rows: list[dict[str, Any]]
 
 
-class UnknownOrganization(LookupError):
-    """The organization to preview for does not exist."""
-
-
 def preview_segment(
     conn: psycopg.Connection, organization_id: uuid.UUID, compiled: CompiledFilter, limit: int
 ) -> Preview:
     """How many live leads of the organization match, and the first `limit` of them."""
     with conn.transaction():
-        if not conn.execute(
-            "select 1 from organizations where id = %s", (organization_id,)
-        ).fetchone():
-            raise UnknownOrganization(f"unknown organization {organization_id}")
+        require_organization(conn, organization_id)
         query, params = segment_count_query(organization_id, compiled)
         (count,) = conn.execute(query, params).fetchone()
         query, params = segment_query(organization_id, compiled, limit=limit)

@@ -12,15 +12,10 @@ import dagster as dg
 from pydantic import Field
 
 from leadflow.graph.model import DEFAULT_BATCH_SIZE
-from leadflow.graph.sync import (
-    OrgGraphSync,
-    UnknownOrganization,
-    organization_ids,
-    reconcile_graph,
-    sync_graph,
-)
+from leadflow.graph.sync import OrgGraphSync, reconcile_graph, sync_graph
 from leadflow.ingest.assets import organization_partitions
 from leadflow.leads.ids import canonical_uuid, require_uuid
+from leadflow.postgres import UnknownOrganization, organization_ids
 from leadflow.resources import Neo4jResource, PostgresResource
 
 GROUP = "graph"

@@ -43,6 +43,7 @@ from leadflow.graph.model import (
     retry,
 )
 from leadflow.ingest.referrals_sql import resolve_pending_referrals
+from leadflow.postgres import UnknownOrganization, organization_ids
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,6 @@ DEFAULT_RETRY = RetryPolicy()
 #: called after each committed graph batch with (organization_id, phase, batch number); tests
 #: raise from it to simulate a run that dies midway
 BatchHook = Callable[[str, str, int], None]
-
-
-class UnknownOrganization(LookupError):
-    """An organization id that is not in PostgreSQL."""
 
 
 @dataclass
@@ -148,10 +145,6 @@ _CHANGED_LEADS = """
                                     where r.organization_id = %(org)s
                                       and r.updated_at >= %(since)s))
 """
-
-
-def organization_ids(conn: psycopg.Connection) -> list[str]:
-    return [row[0] for row in conn.execute("select id::text from organizations order by id")]
 
 
 def _organization(conn: psycopg.Connection, organization_id: str) -> dict[str, Any]:

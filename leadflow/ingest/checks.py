@@ -14,6 +14,7 @@ from leadflow.ingest.assets import crm_leads
 from leadflow.ingest.gx import ExpectationOutcome, validate_query
 from leadflow.leads.ids import require_uuid
 from leadflow.leads.records import LEAD_STATUSES
+from leadflow.postgres import config_values
 from leadflow.resources import PostgresResource
 
 E164_REGEX = r"^\+[1-9][0-9]{1,14}$"
@@ -146,11 +147,8 @@ def quarantine_warn_rate(postgres: PostgresResource) -> float:
     if env_rate:
         return float(env_rate)
     with postgres.connection() as conn:
-        row = conn.execute(
-            "select config_value from system_config"
-            " where config_key = 'quarantine_rate_warn' and organization_id is null"
-        ).fetchone()
-    return float(row[0]) if row else DEFAULT_QUARANTINE_WARN_RATE
+        rate, _ = config_values(conn, "quarantine_rate_warn")
+    return DEFAULT_QUARANTINE_WARN_RATE if rate is None else float(rate)
 
 
 @dg.asset_check(

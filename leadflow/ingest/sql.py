@@ -31,6 +31,7 @@ from leadflow.ingest.reading import HEADER_ALIASES, normalize_header
 from leadflow.ingest.referrals_sql import link_referrers
 from leadflow.leads.ids import canonical_uuid
 from leadflow.leads.records import CLEAN_LEAD_FIELDS, STATUS_RANK, Reject
+from leadflow.postgres import copy_rows, organization_ids
 
 STAGING_COLUMNS = (
     "row_number",
@@ -138,23 +139,18 @@ def lock_organizations(conn: psycopg.Connection, organization_ids: Iterable[str]
 def copy_rejects(conn: psycopg.Connection, batch_id: str, rejects: Iterable[Reject],
                  organization_id: str | None) -> int:  # fmt: skip
     """COPY quarantined rows; each carries its organization when the row names a real one."""
-    known = {row[0] for row in conn.execute("select id::text from organizations")}
-    count = 0
-    with (
-        conn.cursor() as cur,
-        cur.copy(
-            "copy import_rejects (batch_id, organization_id, row_number, reason, detail, raw_row)"
-            " from stdin"
-        ) as copy,
-    ):
-        copy.set_types(["text", "text", "int4", "text", "text", "jsonb"])
-        for reject in rejects:
-            org = _reject_org(reject, organization_id, known)
-            copy.write_row(
-                (batch_id, org, reject.row_number, reject.reason, reject.detail, Jsonb(reject.raw))
-            )
-            count += 1
-    return count
+    known = set(organization_ids(conn))
+    return copy_rows(
+        conn,
+        "import_rejects",
+        ("batch_id", "organization_id", "row_number", "reason", "detail", "raw_row"),
+        ("text", "text", "int4", "text", "text", "jsonb"),
+        (
+            (batch_id, _reject_org(r, organization_id, known), r.row_number, r.reason, r.detail,
+             Jsonb(r.raw))
+            for r in rejects
+        ),
+    )  # fmt: skip
 
 
 def _reject_org(reject: Reject, default: str | None, known: set[str]) -> str | None:

@@ -23,7 +23,6 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -45,10 +44,10 @@ from leadflow.ingest.spool import SpoolWriter, read_chunks, read_items, write_it
 from leadflow.ingest.sql import copy_rejects, load_leads, lock_organizations
 from leadflow.leads.ids import require_uuid
 from leadflow.leads.records import CLEAN_LEAD_FIELDS, lead_from_tuple, lead_to_tuple
+from leadflow.postgres import ConnectionFactory, config_values, organization_ids
 
 log = logging.getLogger(__name__)
 
-ConnectionFactory = Callable[[], AbstractContextManager[psycopg.Connection]]
 Progress = Callable[[str, int], None]  # (stage, rows done) -> None
 
 CHUNK_SIZE = 20_000
@@ -161,22 +160,12 @@ def _canonical_uuid(value: str | None, what: str) -> str | None:
     return None if value is None else require_uuid(str(value), what, ImportRequestError)
 
 
-def _config_values(conn: psycopg.Connection, key: str) -> tuple[object, dict[str, object]]:
-    """(global value, {organization_id: value}) of one system_config key."""
-    rows = conn.execute(
-        "select organization_id::text, config_value from system_config where config_key = %s",
-        (key,),
-    ).fetchall()
-    global_value = next((value for org, value in rows if org is None), None)
-    return global_value, {org: value for org, value in rows if org is not None}
-
-
 def build_context(conn: psycopg.Connection, request: ImportRequest) -> NormalizeContext:
-    organizations = frozenset(row[0] for row in conn.execute("select id::text from organizations"))
-    default_region, regions = _config_values(conn, "default_region")
+    organizations = frozenset(organization_ids(conn))
+    default_region, regions = config_values(conn, "default_region")
     default_region = str(default_region or "US").upper()
     region_map = {org: str(regions.get(org) or default_region).upper() for org in organizations}
-    global_aliases, org_aliases = _config_values(conn, "source_aliases")
+    global_aliases, org_aliases = config_values(conn, "source_aliases")
     aliases: dict[str, str] = dict(global_aliases or {}) if isinstance(global_aliases, dict) else {}
     if request.organization_id and isinstance(org_aliases.get(request.organization_id), dict):
         aliases.update(org_aliases[request.organization_id])

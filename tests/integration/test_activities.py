@@ -27,15 +27,9 @@ from leadflow.activities.rules import (
     WATERMARK_NAME,
     is_contact,
 )
-from leadflow.activities.sql import (
-    SyncError,
-    contact_predicate,
-    load_sample_events,
-    sample_activities_path,
-    seed_mongo_activities,
-    sync_activities,
-)
+from leadflow.activities.sql import SyncError, contact_predicate, sync_activities
 from leadflow.cli.activities import activities
+from leadflow.platform.seed import load_sample_events, sample_activities_path, seed_mongo_activities
 from leadflow.resources import MongoResource, PostgresResource
 from leadflow.settings import seeds_dir
 from tests.integration.conftest import ORG1, ORG1_AGENT, ORG2, ORG2_AGENT, ORG3, one

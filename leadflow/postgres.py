@@ -1,0 +1,80 @@
+"""PostgreSQL access every domain shares: connection factories, the tenants (organizations),
+system_config values, and COPY of rows into a table.
+
+The domain modules keep their own SQL; what lives here is the small vocabulary several of them
+used to write each on their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+#: how code that opens its own transactions gets connections (psycopg.connect bound to a URL,
+#: or PostgresResource.connection)
+ConnectionFactory = Callable[[], AbstractContextManager[psycopg.Connection]]
+
+
+class UnknownOrganization(LookupError):
+    """An organization id that is not in PostgreSQL."""
+
+
+def organization_ids(conn: psycopg.Connection) -> list[str]:
+    """Every organization (tenant), in id order."""
+    return [row[0] for row in conn.execute("select id::text from organizations order by id")]
+
+
+def require_organization(conn: psycopg.Connection, organization_id: object) -> None:
+    """Raise UnknownOrganization when the id names no organization."""
+    if not conn.execute("select 1 from organizations where id = %s", (organization_id,)).fetchone():
+        raise UnknownOrganization(f"unknown organization {organization_id}")
+
+
+def config_value(conn: psycopg.Connection, organization_id: str | None, key: str) -> object | None:
+    """The organization's value of a system_config key, else the global one, else None."""
+    row = conn.execute(
+        """
+        select config_value
+        from system_config
+        where config_key = %s and (organization_id = %s or organization_id is null)
+        order by organization_id nulls last
+        limit 1
+        """,
+        (key, organization_id),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def config_values(conn: psycopg.Connection, key: str) -> tuple[object, dict[str, object]]:
+    """(global value, {organization_id: value}) of one system_config key, in one query."""
+    rows = conn.execute(
+        "select organization_id::text, config_value from system_config where config_key = %s",
+        (key,),
+    ).fetchall()
+    global_value = next((value for org, value in rows if org is None), None)
+    return global_value, {org: value for org, value in rows if org is not None}
+
+
+def copy_rows(
+    conn: psycopg.Connection,
+    table: str,
+    columns: Sequence[str],
+    types: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+) -> int:
+    """COPY `rows` into `table` (`columns`, binary-compatible `types` such as int4, text,
+    jsonb); returns how many rows were written."""
+    statement = sql.SQL("copy {} ({}) from stdin").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+    count = 0
+    with conn.cursor() as cur, cur.copy(statement) as copy:
+        copy.set_types(list(types))
+        for row in rows:
+            copy.write_row(row)
+            count += 1
+    return count
