@@ -13,7 +13,7 @@ UTC, already February in Tokyo).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -25,7 +25,6 @@ from psycopg.rows import dict_row
 
 from leadflow.analytics.project import funnel_stages, run_dbt
 from leadflow.platform.migrations import migrate_up
-from tests.conftest import _with_database
 
 pytestmark = pytest.mark.integration
 
@@ -508,24 +507,9 @@ def test_analyst_reads_marts_but_not_crm_or_staging(marts_url):
 
 
 @pytest.fixture
-def marts_copy_url(marts_url: str) -> Iterator[str]:
+def marts_copy_url(make_database, marts_url: str) -> str:
     """A copy of the built database, so changing it leaves the other tests' data alone."""
-    info = psycopg.conninfo.conninfo_to_dict(marts_url)
-    admin = _with_database(marts_url, "postgres")
-    name = f"{info['dbname']}_incr"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("create database {} template {}").format(
-                sql.Identifier(name), sql.Identifier(str(info["dbname"]))
-            )
-        )
-    try:
-        yield _with_database(marts_url, name)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-            )
+    return make_database("marts_funnel_incr", template=marts_url)
 
 
 def row_versions(url: str) -> dict[str, set[str]]:

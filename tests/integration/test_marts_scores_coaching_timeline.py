@@ -596,11 +596,8 @@ def change_crm(url: str) -> None:
         conn.execute("update users set last_name = 'Brown' where id = %s", (BOB,))
 
 
-def test_lead_timeline_incremental_run_equals_full_refresh(make_database, tmp_path):
-    url = make_database("timeline_sct")
-    migrate_up(url)
-    insert_fixture(url)
-    dbt(url, tmp_path, "run", "--select", "+lead_timeline")
+def test_lead_timeline_incremental_run_equals_full_refresh(make_database, marts_url, tmp_path):
+    url = make_database("timeline_sct", template=marts_url)  # a copy: the others keep theirs
     before = snapshot(url)
     assert len(before) == 33
 

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from leadflow.analytics.project import funnel_stages, run_dbt
+from leadflow.analytics.project import funnel_stages
 from leadflow.analytics.report import (
     BAR_WIDTH,
     MARTS,
@@ -27,9 +27,7 @@ from leadflow.analytics.report import (
     write_report,
 )
 from leadflow.cli.report import report as report_cli
-from leadflow.platform.migrations import migrate_up
-from leadflow.platform.seed import load_seed
-from tests.integration.conftest import ORG1, ORG2, ORG3
+from tests.integration.conftest import ORG1, ORG2, ORG3, Pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -40,12 +38,10 @@ FUNNEL_KEYS = [*STAGES, "cold", "dnc"]
 
 
 @pytest.fixture(scope="module")
-def built(make_database, tmp_path_factory) -> str:
-    url = make_database("report")
-    migrate_up(url)
-    load_seed(url)
-    run_dbt(["build"], url, target_path=tmp_path_factory.mktemp("dbt") / "target")
-    return url
+def built(pipeline: Pipeline) -> str:
+    """The database the shared pipeline run built: seed, sample imports, nightly job, marts."""
+    assert pipeline.run.returncode == 0 and pipeline.demo.returncode == 0
+    return pipeline.url
 
 
 def funnel_sums(conn: psycopg.Connection, org: str | None = None) -> dict[str, int]:
@@ -316,9 +312,8 @@ def test_cli_errors_exit_1_with_one_line(built, args, message):
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
 
 
-def test_cli_without_marts_says_how_to_build_them(make_database, tmp_path):
-    url = make_database("report_nomarts")
-    migrate_up(url)
+def test_cli_without_marts_says_how_to_build_them(new_migrated_database, tmp_path):
+    url = new_migrated_database("report_nomarts")
     result = _cli(url, "--out", str(tmp_path / "r.html"))
     assert result.exit_code == 1
     assert "run `leadflow run` (or `make demo`) first to build the analytics marts" in (
