@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# uv installs the pinned set (constraints.txt) in seconds where pip takes a minute and a half
+UV_VERSION ?= 0.13.9
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo test test-all bench bench-test lint format dev up down status clean distclean
@@ -24,7 +26,8 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "leadflow needs Python >= 3.11 (found " + sys.version.split()[0] + "); set PYTHON=python3.11")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[local,dev]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e ".[local,dev]"
 	touch $(STAMP)
 
 demo: install

@@ -10,6 +10,7 @@ once per session, which is several times faster than migrating each one.
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from leadflow.cli.main import main as leadflow_main
 from leadflow.platform.migrations import migrate_up
 from leadflow.platform.seed import load_seed
 from leadflow.platform.services import GraphService, MongoService, PostgresService
+from leadflow.platform.services.base import LocalService
 
 
 def _with_database(url: str, database: str) -> str:
@@ -31,25 +33,56 @@ def _with_database(url: str, database: str) -> str:
     return psycopg.conninfo.make_conninfo(**info)
 
 
-def _session_service(service, export: bool = False) -> Iterator[str]:
-    """Start (or reuse) a server for the session; stop it at the end only if we started it.
+#: local servers this session found stopped: stopped again when the session ends
+_STARTED: dict[str, LocalService] = {}
+_STARTING: list[threading.Thread] = []
+
+
+def _start(service: LocalService) -> str:
+    if not service.is_external() and service.running_state() is None:
+        _STARTED.setdefault(service.name, service)
+    return service.ensure_running()  # serialised with any other starter by the service's lock
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """When integration tests will run, boot the servers in the background right away, so the
+    graph server's JVM starts while the first tests run instead of in front of them."""
+    if any(item.get_closest_marker("integration") for item in session.items):
+        for service in (PostgresService(), GraphService(), MongoService()):
+            thread = threading.Thread(target=_start, args=(service,), daemon=True)
+            thread.start()
+            _STARTING.append(thread)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stop the servers the session started (in parallel), after every fixture's teardown."""
+    for thread in _STARTING:
+        thread.join()
+    if os.environ.get("LEADFLOW_KEEP_SERVICES"):
+        return
+    stoppers = [threading.Thread(target=service.stop) for service in _STARTED.values()]
+    for thread in stoppers:
+        thread.start()
+    for thread in stoppers:
+        thread.join()
+
+
+def _session_service(service: LocalService, export: bool = False) -> str:
+    """Start (or reuse) a server for the session; stopped at the end only if we started it.
 
     With `export`, the product's variables (NEO4J_URI/USER/PASSWORD, MONGO_URL) point at the
     local server for the session, as `eval "$(leadflow env)"` does for a developer.
     """
-    started_here = not service.is_external() and service.running_state() is None
-    url = service.ensure_running()
+    url = _start(service)
     if export and not service.is_external():
         for key, value in service.local_env(service.running_state()).items():
             os.environ.setdefault(key, value)
-    yield url
-    if started_here and not os.environ.get("LEADFLOW_KEEP_SERVICES"):
-        service.stop()
+    return url
 
 
 @pytest.fixture(scope="session")
-def pg_server_url() -> Iterator[str]:
-    yield from _session_service(PostgresService())
+def pg_server_url() -> str:
+    return _session_service(PostgresService())
 
 
 @pytest.fixture(scope="session")
@@ -123,13 +156,13 @@ def seeded_url(new_seeded_database) -> str:
 
 
 @pytest.fixture(scope="session")
-def bolt_url() -> Iterator[str]:
-    yield from _session_service(GraphService(), export=True)
+def bolt_url() -> str:
+    return _session_service(GraphService(), export=True)
 
 
 @pytest.fixture(scope="session")
-def mongo_url() -> Iterator[str]:
-    yield from _session_service(MongoService(), export=True)
+def mongo_url() -> str:
+    return _session_service(MongoService(), export=True)
 
 
 @dataclass(frozen=True)

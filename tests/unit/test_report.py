@@ -308,11 +308,15 @@ def test_roi_markdown_table():
 
 
 def test_resolve_organization_by_uuid_slug_or_name():
-    orgs = [ORG, EVIL_ORG, Organization(uuid.uuid4(), "No Slug", None)]
+    no_slug = Organization(uuid.UUID("0f000000-0000-4000-8000-000000000000"), "No Slug", None)
+    orgs = [ORG, EVIL_ORG, no_slug]
     assert resolve_organization(orgs, str(ORG.id)) is ORG
     assert resolve_organization(orgs, "SUMMIT") is ORG
     assert resolve_organization(orgs, HOSTILE) is EVIL_ORG
-    with pytest.raises(ReportError, match=r"unknown organization 'nope'.*evil, summit"):
+    with pytest.raises(
+        ReportError,
+        match=r"unknown organization .nope.*: 0f000000-0000-4000-8000-000000000000, evil, summit$",
+    ):
         resolve_organization(orgs, "nope")
     with pytest.raises(ReportError, match="unknown organization 'summit talent'"):
         resolve_organization(orgs, "summit talent")
