@@ -37,7 +37,7 @@ demo: install
 	$(BIN)/leadflow demo
 
 test: install
-	$(BIN)/python -m pytest -m "not bench"
+	$(BIN)/python -m pytest -m "not bench" -n 2 --dist loadgroup
 
 test-all: install
 	$(BIN)/python -m pytest

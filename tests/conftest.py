@@ -33,34 +33,55 @@ def _with_database(url: str, database: str) -> str:
     return psycopg.conninfo.make_conninfo(**info)
 
 
-#: local servers this session found stopped: stopped again when the session ends
-_STARTED: dict[str, LocalService] = {}
+#: servers found stopped when the run began: the run stops them again at its end
+_STOPPED_AT_START: list[LocalService] = []
 _STARTING: list[threading.Thread] = []
 
 
-def _start(service: LocalService) -> str:
-    if not service.is_external() and service.running_state() is None:
-        _STARTED.setdefault(service.name, service)
-    return service.ensure_running()  # serialised with any other starter by the service's lock
+def _is_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The run's owner (the only process, or pytest-xdist's controller) notes which local
+    servers are stopped now; workers share the servers and never stop them."""
+    if _is_xdist_worker(session.config) or os.environ.get("LEADFLOW_KEEP_SERVICES"):
+        return
+    for service in (PostgresService(), GraphService(), MongoService()):
+        if not service.is_external() and service.running_state() is None:
+            _STOPPED_AT_START.append(service)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With pytest-xdist (`--dist loadgroup`) a test file is one unit of work unless its tests
+    name a wider group: module-scoped fixtures (a built mart database, a synced graph) are then
+    made once, and the files sharing the `pipeline` fixture run on one worker."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """When integration tests will run, boot the servers in the background right away, so the
-    graph server's JVM starts while the first tests run instead of in front of them."""
+    graph server's JVM starts while the first tests run instead of in front of them. (Several
+    starters at once are serialised by each server's lock: one starts, the others reuse it.)"""
     if any(item.get_closest_marker("integration") for item in session.items):
         for service in (PostgresService(), GraphService(), MongoService()):
-            thread = threading.Thread(target=_start, args=(service,), daemon=True)
+            thread = threading.Thread(target=service.ensure_running, daemon=True)
             thread.start()
             _STARTING.append(thread)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Stop the servers the session started (in parallel), after every fixture's teardown."""
+    """Stop (in parallel) the servers the run started, after every fixture's teardown and, with
+    pytest-xdist, after every worker finished."""
     for thread in _STARTING:
         thread.join()
-    if os.environ.get("LEADFLOW_KEEP_SERVICES"):
-        return
-    stoppers = [threading.Thread(target=service.stop) for service in _STARTED.values()]
+    stoppers = [
+        threading.Thread(target=service.stop)
+        for service in _STOPPED_AT_START
+        if service.running_state() is not None
+    ]
     for thread in stoppers:
         thread.start()
     for thread in stoppers:
@@ -68,12 +89,13 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 def _session_service(service: LocalService, export: bool = False) -> str:
-    """Start (or reuse) a server for the session; stopped at the end only if we started it.
+    """Start (or reuse) a server for the session (stopped at the end of the run if it was not
+    running when the run began).
 
     With `export`, the product's variables (NEO4J_URI/USER/PASSWORD, MONGO_URL) point at the
     local server for the session, as `eval "$(leadflow env)"` does for a developer.
     """
-    url = _start(service)
+    url = service.ensure_running()
     if export and not service.is_external():
         for key, value in service.local_env(service.running_state()).items():
             os.environ.setdefault(key, value)

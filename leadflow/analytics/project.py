@@ -12,6 +12,7 @@ and the Python code (the report, the tests) share one definition.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -139,10 +140,20 @@ def manifest_is_stale() -> bool:
 def ensure_manifest() -> Path:
     """`dbt parse` when the manifest is missing or stale; returns its path.
 
-    Parsing needs the profile but no database connection.
+    Parsing needs the profile but no database connection. Processes that load the definitions
+    at the same time (webserver and daemon, run workers, test workers) parse one at a time: the
+    first writes the manifest, the others find it fresh.
     """
-    if manifest_is_stale():
-        run_dbt(["parse", "--quiet"], url=None, target_path=target_dir())
+    if not manifest_is_stale():
+        return manifest_path()
+    target_dir().mkdir(parents=True, exist_ok=True)
+    with open(target_dir() / ".parse.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if manifest_is_stale():
+                run_dbt(["parse", "--quiet"], url=None, target_path=target_dir())
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
     return manifest_path()
 
 

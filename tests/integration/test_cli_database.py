@@ -11,7 +11,8 @@ import pytest
 from tests.conftest import run_leadflow
 from tests.integration.conftest import Pipeline
 
-pytestmark = pytest.mark.integration
+#: the tests reading the shared `pipeline` run share one pytest-xdist worker
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("pipeline")]
 
 
 def _leadflow(url: str, *args: str):

@@ -21,7 +21,8 @@ from leadflow.resources import PostgresResource
 from tests.conftest import CliResult, run_leadflow
 from tests.integration.conftest import Pipeline
 
-pytestmark = pytest.mark.integration
+#: the tests reading the shared `pipeline` run share one pytest-xdist worker
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("pipeline")]
 
 MARTS = [
     "lead_funnel",

@@ -29,7 +29,8 @@ from leadflow.analytics.report import (
 from leadflow.cli.report import report as report_cli
 from tests.integration.conftest import ORG1, ORG2, ORG3, Pipeline
 
-pytestmark = pytest.mark.integration
+#: the tests reading the shared `pipeline` run share one pytest-xdist worker
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("pipeline")]
 
 SLUGS = {ORG1: "summit", ORG2: "northwind", ORG3: "southern-cross"}
 STAGES = funnel_stages()
