@@ -22,20 +22,7 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from leadflow import settings
-
-DEFAULT_NEO4J_DATABASE = "neo4j"
-DEFAULT_MONGO_DATABASE = "leadflow"
-
-
-class MissingSettingError(RuntimeError):
-    """A connection variable is not set; the message says which and how to fix it."""
-
-
-def missing_setting(variable: str, what: str) -> MissingSettingError:
-    return MissingSettingError(
-        f"{variable} is not set: point it at your {what}, or for local servers run "
-        f'`leadflow up` and `eval "$(leadflow env)"` (make dev and make demo do both)'
-    )
+from leadflow.settings import DEFAULT_MONGO_DATABASE, DEFAULT_NEO4J_DATABASE, missing_setting
 
 
 def from_env(name: str) -> str | dg.EnvVar | None:

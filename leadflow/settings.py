@@ -10,6 +10,9 @@ import os
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+#: databases used when NEO4J_DATABASE / MONGO_DATABASE are unset
+DEFAULT_NEO4J_DATABASE = "neo4j"
+DEFAULT_MONGO_DATABASE = "leadflow"
 
 
 def project_root() -> Path:
@@ -49,3 +52,14 @@ def env_int(name: str, default: int | None = None) -> int | None:
         return int(value)
     except ValueError as exc:
         raise ValueError(f"{name} must be an integer, got {value!r}") from exc
+
+
+class MissingSettingError(RuntimeError):
+    """A connection variable is not set; the message says which and how to fix it."""
+
+
+def missing_setting(variable: str, what: str) -> MissingSettingError:
+    return MissingSettingError(
+        f"{variable} is not set: point it at your {what}, or for local servers run "
+        f'`leadflow up` and `eval "$(leadflow env)"` (make dev and make demo do both)'
+    )

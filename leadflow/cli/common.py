@@ -10,12 +10,15 @@ built with explicit addresses instead.
 from __future__ import annotations
 
 import sys
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from leadflow import settings
-from leadflow.resources import MongoResource, Neo4jResource, PostgresResource, missing_setting
+from leadflow.settings import missing_setting
+
+if TYPE_CHECKING:  # the resources import Dagster: only the commands that run it pay for that
+    from leadflow.resources import MongoResource, Neo4jResource, PostgresResource
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -44,6 +47,8 @@ def postgres_url() -> str:
 
 def neo4j_resource() -> Neo4jResource:
     """The graph of NEO4J_URI (with NEO4J_USER/NEO4J_PASSWORD), or the running local server."""
+    from leadflow.resources import Neo4jResource
+
     if settings.env("NEO4J_URI"):
         return Neo4jResource()
     env = _local("graph", "NEO4J_URI", "Neo4j 5 server")
@@ -54,6 +59,8 @@ def neo4j_resource() -> Neo4jResource:
 
 def mongo_resource() -> MongoResource:
     """MONGO_URL (database MONGO_DATABASE), or the running local server."""
+    from leadflow.resources import MongoResource
+
     if settings.env("MONGO_URL"):
         return MongoResource()
     return MongoResource(url=_local("mongo", "MONGO_URL", "MongoDB")["MONGO_URL"])
@@ -61,6 +68,8 @@ def mongo_resource() -> MongoResource:
 
 def store_resources() -> dict[str, PostgresResource | Neo4jResource | MongoResource]:
     """The three store resources for an in-process Dagster run (`leadflow run`, the demo)."""
+    from leadflow.resources import PostgresResource
+
     return {
         "postgres": PostgresResource(url=postgres_url()),
         "neo4j": neo4j_resource(),

@@ -1,28 +1,58 @@
-"""`leadflow`: the command line. Each group lives in its own module of this package."""
+"""`leadflow`: the command line. Each group lives in its own module of this package.
+
+The modules are imported only when their command runs: Dagster, great-expectations and dbt take
+seconds to import, and `leadflow migrate` or `leadflow status` should not wait for them.
+"""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 
 import click
 
-from leadflow.cli.activities import activities
-from leadflow.cli.bench import bench
-from leadflow.cli.costs import costs
-from leadflow.cli.database import migrate, seed
-from leadflow.cli.dbt import dbt_group
-from leadflow.cli.demo import demo
-from leadflow.cli.graph import graph
-from leadflow.cli.ingest import import_cmd
-from leadflow.cli.leads import leads
-from leadflow.cli.report import report
-from leadflow.cli.run import run
-from leadflow.cli.segments import segments
-from leadflow.cli.services import db, down, env_cmd, status, up
+#: command -> (module, attribute, one-line help shown by `leadflow --help`)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "up": ("leadflow.cli.services", "up", "Start the local servers (all, or the ones named)."),
+    "down": ("leadflow.cli.services", "down", "Stop the local servers."),
+    "status": ("leadflow.cli.services", "status", "What runs where: mode and URL of each server."),
+    "env": ("leadflow.cli.services", "env_cmd", "Print export lines for the running local servers."),
+    "db": ("leadflow.cli.services", "db", "PostgreSQL helpers."),
+    "migrate": ("leadflow.cli.database", "migrate", "Apply, revert or list the SQL migrations."),
+    "seed": ("leadflow.cli.database", "seed", "Load the seed SQL files (re-runnable)."),
+    "import": ("leadflow.cli.ingest", "import_cmd", "Import lead files through the ingest assets."),
+    "activities": ("leadflow.cli.activities", "activities", "Activity events: MongoDB -> lead_activities."),
+    "costs": ("leadflow.cli.costs", "costs", "Lead source costs and the budget ledger."),
+    "leads": ("leadflow.cli.leads", "leads", "Work on single leads."),
+    "segments": ("leadflow.cli.segments", "segments", "Segments: saved lead filters."),
+    "graph": ("leadflow.cli.graph", "graph", "The CRM graph in Neo4j / the local Bolt server."),
+    "run": ("leadflow.cli.run", "run", "Run nightly_sync_job in this process."),
+    "dbt": ("leadflow.cli.dbt", "dbt_group", "The dbt project against the configured PostgreSQL."),
+    "report": ("leadflow.cli.report", "report", "Write the HTML report built from the marts."),
+    "bench": ("leadflow.cli.bench", "bench", "Benchmarks (figures printed, nothing asserted)."),
+    "demo": ("leadflow.cli.demo", "demo", "The whole pipeline on the bundled sample data."),
+}  # fmt: skip
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose commands are imported on first use (and listed without importing)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, attribute, _ = COMMANDS[cmd_name]
+        return getattr(importlib.import_module(module), attribute)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, text) for name, (_, _, text) in COMMANDS.items()])
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log progress to stderr.")
 @click.version_option(package_name="leadflow")
 def main(verbose: bool) -> None:
@@ -34,13 +64,6 @@ def main(verbose: bool) -> None:
     )
     for handler in logging.getLogger().handlers:  # libraries' loggers propagate below WARNING
         handler.setLevel(logging.INFO if verbose else logging.WARNING)
-
-
-for command in (
-    up, down, status, env_cmd, db, migrate, seed, import_cmd, activities, costs, leads,
-    segments, graph, run, dbt_group, report, bench, demo,
-):  # fmt: skip
-    main.add_command(command)
 
 
 if __name__ == "__main__":

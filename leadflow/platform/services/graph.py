@@ -27,7 +27,7 @@ from leadflow.platform.services.base import (
     port_accepts,
     wait_for,
 )
-from leadflow.resources import DEFAULT_NEO4J_DATABASE
+from leadflow.settings import DEFAULT_NEO4J_DATABASE
 
 LOCAL_USER = "root"  # ArcadeDB's administrator; the Bolt plugin authenticates against it
 DEFAULT_LOCAL_PASSWORD = "leadflow-local"  # loopback-only development server, not a secret
