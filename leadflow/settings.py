@@ -1,7 +1,9 @@
 """Where things live and how they are reached, read from the environment.
 
-Every setting has a local default so that `make demo` and `make test` work on a fresh machine;
-production deployments point the pipeline at real servers through the documented variables.
+Paths and tuning settings have defaults; the connection variables (POSTGRES_URL, NEO4J_*,
+MONGO_URL) have none in the product: a deployment sets them, and locally the platform's servers
+provide them (`leadflow up`, `leadflow env`). `missing_setting` is the one message for a
+variable that is not set.
 """
 
 from __future__ import annotations

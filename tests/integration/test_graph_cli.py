@@ -16,8 +16,6 @@ from click.testing import CliRunner, Result
 from neo4j import GraphDatabase
 
 from leadflow.cli.graph import graph as graph_cli
-from leadflow.platform.migrations import migrate_up
-from leadflow.platform.seed import load_seed
 from leadflow.platform.services.graph import graph_auth
 from tests.integration.conftest import ORG1
 from tests.integration.test_graph_sync import open_graph_database
@@ -41,11 +39,8 @@ def run_cypher(bolt_url: str, database: str, query: str, **params) -> None:
 
 
 @pytest.fixture(scope="module")
-def crm(make_database) -> str:
-    url = make_database("graph_cli")
-    migrate_up(url)
-    load_seed(url)
-    return url
+def crm(new_seeded_database) -> str:
+    return new_seeded_database("graph_cli")
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,6 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from leadflow.analytics.project import funnel_stages, run_dbt
-from leadflow.platform.migrations import migrate_up
 
 pytestmark = pytest.mark.integration
 
@@ -209,9 +208,8 @@ def dbt_tmp(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def marts_url(make_database: Callable[[str], str], dbt_tmp: Path) -> str:
-    url = make_database("marts_funnel")
-    migrate_up(url)
+def marts_url(new_migrated_database: Callable[[str], str], dbt_tmp: Path) -> str:
+    url = new_migrated_database("marts_funnel")
     insert_fixture(url)
     # cautious: leave out the tests of other marts that merely share a staging parent.
     dbt(

@@ -18,7 +18,6 @@ import psycopg
 import pytest
 
 from leadflow.analytics.project import run_dbt
-from leadflow.platform.migrations import migrate_up
 
 pytestmark = pytest.mark.integration
 
@@ -217,9 +216,8 @@ def dbt(url: str, tmp: Path, *args: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def marts_url(make_database: Callable[[str], str], tmp_path_factory) -> str:
-    url = make_database("marts_sct")
-    migrate_up(url)
+def marts_url(new_migrated_database: Callable[[str], str], tmp_path_factory) -> str:
+    url = new_migrated_database("marts_sct")
     insert_fixture(url)
     tmp = tmp_path_factory.mktemp("dbt_marts_sct")
     # cautious: leave out the relationship tests of other marts that merely ref a staging parent.
