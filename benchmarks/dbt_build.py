@@ -1,6 +1,6 @@
 """`leadflow bench dbt`: time of `dbt build` on N leads with a year of CRM history.
 
-Leads come from the ingest benchmark's messy file through the real import (`stages.run_import`);
+Leads come from the ingest benchmark's messy file through the real import (`pipeline.run_import`);
 everything else a recruiting CRM accumulates around them is generated set-based in SQL, from
 hashes of each lead's organization and phone (lead ids are random), so the same N gives the same
 data, its times relative to the run. Nothing is disabled while writing: the foreign-key
@@ -49,7 +49,7 @@ from psycopg import sql
 from benchmarks.common import Echo, database_exists, recreate_database, with_dbname
 from benchmarks.ingest import ORGANIZATIONS, bench_organizations, generate_file
 from leadflow.analytics.project import DbtError, run_dbt
-from leadflow.ingest import stages
+from leadflow.ingest import pipeline
 
 DATABASE = "leadflow_bench_dbt"
 #: share of the generated file's rows that become leads (the rest repeat a phone or are invalid)
@@ -205,7 +205,9 @@ def import_leads(url: str, leads: int, workdir: Path, *, workers: int | None = N
         generate_file(path, rows, seed=seed)
         generated = time.perf_counter() - t0
         t0 = time.perf_counter()
-        [job] = stages.run_import(stages.ImportRequest(paths=[str(path)], workers=workers), connect)
+        [job] = pipeline.run_import(
+            pipeline.ImportRequest(paths=[str(path)], workers=workers), connect
+        )
         path.unlink()
         if job.status != "succeeded":
             raise RuntimeError(f"import of {path.name} {job.status}: {job.message}")

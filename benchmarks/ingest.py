@@ -1,28 +1,34 @@
-"""`leadflow bench ingest`: throughput of the import stages on a generated messy file.
+"""`leadflow bench ingest`: the import on a generated messy file, beside its COPY floor.
 
 The file is deterministic for a given size and seed: about 20% of rows repeat an earlier phone
 in another format, about 2% carry an invalid phone, and rows are spread over 50 organizations.
-The benchmark runs in its own database (`leadflow_bench`, recreated each time) and reports,
-for an empty database and again for one that already holds the leads (incremental merge):
-rows/s per stage, end-to-end wall time and peak RSS of this process and of its workers.
+The benchmark runs in its own database (`leadflow_bench`, recreated each time) and reports, for
+an empty database, for the same leads again with names and e-mails changed (incremental merge)
+and for the unchanged file again (re-import): seconds per phase, end-to-end wall time and peak
+RSS of this process and its workers. The floor is measured in the same run: COPY of exactly the
+loaded leads into a fresh, fully indexed `leads` table (database `leadflow_bench_floor`); the
+ratios of the import to it are printed with their targets.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import random
 import resource
+import threading
 import time
 import uuid
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+import psutil
 import psycopg
 from psycopg import sql
 
-from benchmarks.common import recreate_database
-from leadflow.ingest import stages
+from benchmarks.common import Echo, recreate_database
+from leadflow.ingest import pipeline
 
 ORGANIZATIONS = 50
 FIRST = ["JAMES", "mary", "Robert", "patricia", "John", "JENNIFER", "michael", "Linda", "david",
@@ -96,17 +102,77 @@ def generate_file(path: Path, rows: int, seed: int = 7, variant: int = 0) -> dic
 class BenchRun:
     label: str
     wall: float
-    jobs: list[stages.FileJob]
-    peak_rss_mb: float
-    peak_children_rss_mb: float
+    jobs: list[pipeline.FileJob]
+    peak_rss_mb: float  # this process and its worker processes together, sampled
+    peak_self_rss_mb: float  # this process alone (ru_maxrss: its peak over the whole run)
+
+
+@dataclass
+class IngestBenchResult:
+    rows: int
+    database_url: str
+    initial: BenchRun
+    merge: BenchRun
+    reimport: BenchRun
+    floor_seconds: float
+    floor_rows: int
+
+    @property
+    def initial_ratio(self) -> float:
+        return self.initial.wall / self.floor_seconds
+
+    @property
+    def merge_ratio(self) -> float:
+        return self.merge.wall / self.floor_seconds
+
+    @property
+    def reimport_share(self) -> float:
+        return self.reimport.wall / self.initial.wall
+
+
+class RssSampler:
+    """Peak resident memory of this process plus its children (the normalization workers),
+    sampled every `interval` seconds while the block runs."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.interval = interval
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> int:
+        me = psutil.Process()
+        total = me.memory_info().rss
+        for child in me.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                total += child.memory_info().rss
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak_bytes = max(self.peak_bytes, self._sample())
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_bytes = max(self.peak_bytes, self._sample())
+
+    @property
+    def peak_mb(self) -> float:
+        return self.peak_bytes / 1e6
 
 
 def _rss_mb(who: int) -> float:
     return resource.getrusage(who).ru_maxrss / 1024.0
 
 
-def _prepare_database(server_url: str) -> str:
-    url = recreate_database(server_url, "leadflow_bench")
+def _prepare_database(server_url: str, database: str = "leadflow_bench") -> str:
+    url = recreate_database(server_url, database)
     with psycopg.connect(url) as conn:
         with conn.cursor() as cur, cur.copy("copy organizations (id, name, slug) from stdin") as cp:
             for i, org in enumerate(bench_organizations()):
@@ -120,8 +186,47 @@ def _prepare_database(server_url: str) -> str:
     return url
 
 
+#: the columns the import writes: what the floor copies
+FLOOR_COLUMNS = (
+    "id, organization_id, user_id, first_name, last_name, phone_number, phone_type, email,"
+    " status, tags, source, referred_by_ref, company, crm_status, created_at, updated_at"
+)
+
+
+def copy_floor(server_url: str, loaded_url: str) -> tuple[float, int]:
+    """The floor: COPY of exactly the leads the import loaded into a fresh, migrated, fully
+    indexed `leads` table (same indexes, constraints and triggers) of another database;
+    (seconds, rows). Only the COPY is timed, not reading the rows out."""
+    floor_url = _prepare_database(server_url, "leadflow_bench_floor")
+    with psycopg.connect(loaded_url) as source, source.cursor() as cur:
+        data = bytearray()
+        with cur.copy(f"copy (select {FLOOR_COLUMNS} from leads) to stdout") as copy:
+            for block in copy:
+                data += block
+    with psycopg.connect(floor_url) as conn:
+        started = time.perf_counter()
+        with conn.cursor() as cur, cur.copy(f"copy leads ({FLOOR_COLUMNS}) from stdin") as copy:
+            copy.write(bytes(data))
+        conn.commit()
+        seconds = time.perf_counter() - started
+        rows = conn.execute("select count(*) from leads").fetchone()[0]
+    return seconds, rows
+
+
+def _timed_import(label: str, path: Path, url: str, workers: int | None) -> BenchRun:
+    request = pipeline.ImportRequest(paths=[str(path)], workers=workers)
+    with RssSampler() as sampler:
+        started = time.perf_counter()
+        jobs = pipeline.run_import(request, partial(psycopg.connect, url))
+        wall = time.perf_counter() - started
+    return BenchRun(label, wall, jobs, sampler.peak_mb, _rss_mb(resource.RUSAGE_SELF))
+
+
 def run_ingest_bench(server_url: str, rows: int, workdir: Path, workers: int | None = None,
-                     echo=print) -> list[BenchRun]:  # fmt: skip
+                     echo: Echo = print) -> IngestBenchResult:  # fmt: skip
+    """Initial load into an empty database, incremental merge of the same leads with names and
+    e-mails changed, re-import of the unchanged first file; and the COPY floor of the loaded
+    leads, measured in the same run, with the ratios."""
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     initial_file = workdir / f"bench_{rows}_a.csv"
@@ -134,31 +239,41 @@ def run_ingest_bench(server_url: str, rows: int, workdir: Path, workers: int | N
         f" in {time.perf_counter() - started:.1f}s; {initial_file.stat().st_size / 1e6:.0f} MB each"
     )
     url = _prepare_database(server_url)
-    connect = partial(psycopg.connect, url)
-    runs = []
-    for label, path in (("initial load (empty database)", initial_file),
-                        ("incremental merge (leads exist)", merge_file)):  # fmt: skip
-        request = stages.ImportRequest(paths=[str(path)], workers=workers)
-        t0 = time.perf_counter()
-        jobs = stages.run_import(request, connect)
-        wall = time.perf_counter() - t0
-        run = BenchRun(label, wall, jobs, _rss_mb(resource.RUSAGE_SELF),
-                       _rss_mb(resource.RUSAGE_CHILDREN))  # fmt: skip
-        runs.append(run)
-        report(run, echo)
-    return runs
+    initial = _timed_import("initial load (empty database)", initial_file, url, workers)
+    report(initial, echo)
+    floor_seconds, floor_rows = copy_floor(server_url, url)
+    echo(
+        f"\nfloor: COPY of the {floor_rows:,} loaded leads into a fresh, fully indexed leads"
+        f" table: {floor_seconds:.2f} s ({floor_rows / floor_seconds:,.0f} rows/s)"
+    )
+    merge = _timed_import("incremental merge (same leads, names and e-mails changed)",
+                          merge_file, url, workers)  # fmt: skip
+    report(merge, echo)
+    reimport = _timed_import("re-import of the unchanged first file", initial_file, url, workers)
+    report(reimport, echo)
+    result = IngestBenchResult(rows, url, initial, merge, reimport, floor_seconds, floor_rows)
+    echo(
+        f"\nratios to the floor ({floor_seconds:.2f} s): initial load {result.initial_ratio:.2f}x"
+        f" (target <= 2.0x), incremental merge {result.merge_ratio:.2f}x (target <= 3.0x);"
+        f" re-import {result.reimport_share:.1%} of the initial load (target <= 5%)"
+    )
+    echo(
+        f"peak RSS (this process + workers, sampled): initial {initial.peak_rss_mb:,.0f} MB,"
+        f" merge {merge.peak_rss_mb:,.0f} MB (target <= 1,000 MB)"
+    )
+    return result
 
 
-def report(run: BenchRun, echo=print) -> None:
+def report(run: BenchRun, echo: Echo = print) -> None:
     [job] = run.jobs
     echo(f"\n{run.label}: status {job.status} {job.message or ''}".rstrip())
     echo(
         f"  read {job.rows_read:,} = inserted {job.inserted:,} + merged {job.merged:,}"
         f" + duplicates in file {job.duplicates_in_file:,} + quarantined {job.quarantined:,}"
     )
-    for stage, seconds in job.timings.items():
+    for phase, seconds in job.timings.items():
         rate = job.rows_read / seconds if seconds else float("inf")
-        echo(f"  {stage:<10} {seconds:8.2f} s  {rate:12,.0f} rows/s")
-    echo(f"  end-to-end {run.wall:8.2f} s  {job.rows_read / run.wall:12,.0f} rows/s")
-    echo(f"  peak RSS   {run.peak_rss_mb:8.0f} MB (this process), "
-         f"{run.peak_children_rss_mb:.0f} MB (largest worker)")  # fmt: skip
+        echo(f"  {phase:<10} {seconds:8.2f} s  {rate:12,.0f} rows/s")
+    rate = job.rows_read / run.wall if run.wall else float("inf")
+    echo(f"  end-to-end {run.wall:8.2f} s  {rate:12,.0f} rows/s")
+    echo(f"  peak RSS   {run.peak_rss_mb:8.0f} MB (this process + workers, sampled)")

@@ -15,7 +15,7 @@ from leadflow.cli.ingest import check_results, print_summary
 from leadflow.cli.run import output_to_log, print_run_summary, run_log_path, summarize_run
 from leadflow.cli.runner import ImportFailed, run_import_assets, run_nightly
 from leadflow.graph.sync import reconcile_graph, top_referrers
-from leadflow.ingest.stages import ImportRequest
+from leadflow.ingest.pipeline import ImportRequest
 from leadflow.platform import migrations
 from leadflow.platform.seed import (
     SeedError,

@@ -11,7 +11,7 @@ import psycopg
 
 from leadflow.cli.common import fail, postgres_url
 from leadflow.cli.runner import ImportFailed, run_import_assets
-from leadflow.ingest import stages
+from leadflow.ingest import pipeline
 from leadflow.resources import PostgresResource
 
 SUMMARY_KEYS = ("rows_read", "inserted", "merged", "duplicates_in_file", "quarantined", "dnc")
@@ -83,25 +83,25 @@ def print_summary(files: list[dict], checks: list[dict]) -> None:
 def import_cmd(files, org, owner, source, region, mapping, workers, as_json) -> None:
     """Import lead files: E.164, cleaning, dedupe, DNC screen, load (the ingest assets)."""
     url = postgres_url()
-    request = stages.ImportRequest(
+    request = pipeline.ImportRequest(
         paths=[str(Path(f).resolve()) for f in files], organization_id=org, owner_id=owner,
         source=source, region=region, mapping_file=mapping, workers=workers,
     )  # fmt: skip
     try:
         with psycopg.connect(url) as conn:
-            stages.validate_request(conn, request)
-    except stages.ImportRequestError as exc:
+            pipeline.validate_request(conn, request)
+    except pipeline.ImportRequestError as exc:
         fail(str(exc), code=2)
     except psycopg.errors.UndefinedTable:
         fail("the database is not migrated: run `leadflow migrate`", code=2)
     progress = _progress_bar() if not as_json and sys.stderr.isatty() else None
-    stages.set_progress_hook(progress)
+    pipeline.set_progress_hook(progress)
     try:
         summaries, result = run_import_assets(request, PostgresResource(url=url))
     except ImportFailed as exc:
         fail(str(exc))
     finally:
-        stages.set_progress_hook(None)
+        pipeline.set_progress_hook(None)
         if progress:
             progress.close()
     checks = check_results(result)

@@ -12,14 +12,9 @@ from typing import Any
 import dagster as dg
 
 from leadflow import settings
-from leadflow.ingest.assets import (
-    INGEST_ASSETS,
-    MULTI_ORG_PARTITION,
-    ImportRun,
-    organization_partitions,
-)
+from leadflow.ingest.assets import INGEST_ASSETS, MULTI_ORG_PARTITION, organization_partitions
 from leadflow.ingest.checks import INGEST_CHECKS
-from leadflow.ingest.stages import ImportRequest
+from leadflow.ingest.pipeline import ImportRequest
 from leadflow.resources import PostgresResource
 
 
@@ -89,7 +84,7 @@ def run_import_assets(
     instance: dg.DagsterInstance | None = None,
     log_level: str = "WARNING",
 ) -> tuple[list[dict], dg.ExecuteInProcessResult]:
-    """Materialize the ingest chain (and its checks) for one request; return file summaries."""
+    """Materialize `crm_leads` (and its checks) for one request; return the file summaries."""
     instance = instance or _instance()
     partition = partition_for(request)
     if not instance.has_dynamic_partition(organization_partitions.name, partition):
@@ -109,7 +104,7 @@ def run_import_assets(
         instance=instance,
         resources={"postgres": postgres or PostgresResource()},
         run_config={
-            "ops": {"raw_lead_files": {"config": config}},
+            "ops": {"crm_leads": {"config": config}},
             "loggers": {"console": {"config": {"log_level": log_level}}},
         },
         raise_on_error=False,
@@ -119,16 +114,12 @@ def run_import_assets(
 
 
 def _summaries(result: dg.ExecuteInProcessResult) -> list[dict]:
-    """Per-file summaries from crm_leads' output, or from the failure metadata it raised."""
-    if result.success:
-        run: ImportRun = result.output_for_node("crm_leads")
-        return run.summaries()
+    """Per-file summaries from crm_leads' materialization, or from the failure it raised."""
+    for materialization in result.asset_materializations_for_node("crm_leads"):
+        if "files" in materialization.metadata:
+            return list(materialization.metadata["files"].value)
     for event in result.all_events:
-        if (
-            event.is_step_failure
-            and event.step_key
-            and event.step_key.startswith(("crm_leads", "raw_lead_files"))
-        ):
+        if event.is_step_failure and event.step_key and event.step_key.startswith("crm_leads"):
             failure = event.step_failure_data
             metadata = (
                 (failure.user_failure_data.metadata or {}) if failure.user_failure_data else {}
@@ -137,11 +128,7 @@ def _summaries(result: dg.ExecuteInProcessResult) -> list[dict]:
             if files is not None:
                 return list(files.value)
             raise ImportFailed(failure.error.message.strip() if failure.error else "import failed")
-    try:
-        run = result.output_for_node("crm_leads")
-        return run.summaries()
-    except Exception as exc:  # a failure outside the assets (e.g. a blocking check)
-        raise ImportFailed(_first_error(result)) from exc
+    raise ImportFailed(_first_error(result))
 
 
 def _first_error(result: dg.ExecuteInProcessResult) -> str:

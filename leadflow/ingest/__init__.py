@@ -1,2 +1,3 @@
-"""Lead file import: read (reading.py), normalize (normalize.py), dedupe (dedupe.py), screen and
-load (sql.py), orchestrated by stages.py for the assets, `leadflow import` and the benchmark."""
+"""Lead file import: read (reading.py), normalize (normalize.py), stream into PostgreSQL and load
+set-based there (sql.py: dedupe, DNC screen, merge), one transaction per file (pipeline.py),
+as the `crm_leads` asset (assets.py) with its quality checks (checks.py)."""

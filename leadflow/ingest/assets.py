@@ -1,27 +1,33 @@
-"""Ingestion assets (group `ingest`): files → normalized → deduplicated → DNC-screened → CRM.
+"""The import asset (group `ingest`): lead files -> `crm_leads`, one run per organization.
 
-Thin wrappers over `leadflow.ingest.stages`; each asset hands the next an `ImportRun`
-(the request and one `FileJob` per file, with spool paths and counts). Runs are partitioned by
-organization (dynamic partitions `organizations`, plus `multi_org` for files that carry their
-own organization_id column) so different organizations import in parallel.
+One asset, not a chain of steps: a file's rows stream from the reader into PostgreSQL inside one
+transaction (leadflow.ingest.pipeline), so there is nothing between steps that a second process
+would have to read, and the run works the same on the in-process, multiprocess, celery or k8s
+executors. What the asset produced is in PostgreSQL: `leads` (and their audit log and status
+history), `import_batches` (one row per file with its accounting and timings) and
+`import_rejects` (the quarantined rows with their reasons); the materialization's metadata
+repeats the accounting per file. Runs are partitioned by organization (dynamic partitions
+`organizations`, plus `multi_org` for files that carry their own organization column), so
+different organizations import in parallel; re-running a partition with the same files is a
+no-op (each file is recognised by its sha256).
 """
 
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
 
 from leadflow import settings
-from leadflow.ingest import stages
-from leadflow.ingest.stages import FileJob, ImportRequest
+from leadflow.ingest.pipeline import FileJob, ImportRequest, ImportRequestError, run_import
+from leadflow.leads.ids import canonical_uuid
 from leadflow.resources import PostgresResource
 
 MULTI_ORG_PARTITION = "multi_org"
 organization_partitions = dg.DynamicPartitionsDefinition(name="organizations")
 
 GROUP = "ingest"
+SUMMARY_KEYS = ("rows_read", "inserted", "merged", "duplicates_in_file", "quarantined", "dnc")
 
 
 class ImportConfig(dg.Config):
@@ -39,31 +45,30 @@ class ImportConfig(dg.Config):
         description="Set by the landing sensor: move each file to processed/ or failed/ here.",
     )
 
-
-@dataclass
-class ImportRun:
-    request: ImportRequest
-    jobs: list[FileJob]
-    landing_dir: str | None = None
-
-    def summaries(self) -> list[dict]:
-        return [job.summary() for job in self.jobs]
+    def request(self) -> ImportRequest:
+        return ImportRequest(
+            paths=list(self.files),
+            organization_id=self.org,
+            owner_id=self.owner,
+            source=self.source,
+            region=self.region,
+            mapping_file=self.mapping,
+            workers=self.workers,
+        )
 
 
 def landing_dir() -> Path:
     return Path(settings.env("LEADFLOW_LANDING_DIR") or settings.leadflow_home() / "landing")
 
 
-def _metadata(run: ImportRun) -> dict[str, dg.MetadataValue]:
-    totals = {
-        key: sum(getattr(job, key) for job in run.jobs)
-        for key in ("rows_read", "inserted", "merged", "duplicates_in_file", "quarantined", "dnc")
-    }
+def import_metadata(jobs: list[FileJob]) -> dict[str, dg.MetadataValue]:
+    """The accounting of a run's files (totals and per file) and the organizations touched."""
+    totals = {key: sum(getattr(job, key) for job in jobs) for key in SUMMARY_KEYS}
     return {
         **{key: dg.MetadataValue.int(value) for key, value in totals.items()},
-        "files": dg.MetadataValue.json(run.summaries()),
+        "files": dg.MetadataValue.json([job.summary() for job in jobs]),
         "organizations": dg.MetadataValue.json(
-            sorted({org for job in run.jobs for org in job.organizations})
+            sorted({org for job in jobs for org in job.organizations})
         ),
     }
 
@@ -72,121 +77,51 @@ def _check_partition(context: dg.AssetExecutionContext, request: ImportRequest) 
     if not context.has_partition_key:
         return
     key = context.partition_key
-    expected = request.organization_id or MULTI_ORG_PARTITION
+    org = request.organization_id
+    expected = (canonical_uuid(org) or org) if org else MULTI_ORG_PARTITION
     if key != expected:
         raise dg.Failure(f"partition {key!r} does not match the import's organization {expected!r}")
 
 
 @dg.asset(
     group_name=GROUP,
-    kinds={"python", "file"},
-    partitions_def=organization_partitions,
-    description="Lead files inspected (format, encoding, delimiter, header mapping, sha256); "
-    "files already imported are skipped; an import batch is opened per file.",
-)
-def raw_lead_files(
-    context: dg.AssetExecutionContext, config: ImportConfig, postgres: PostgresResource
-) -> ImportRun:
-    request = ImportRequest(
-        paths=list(config.files),
-        organization_id=config.org,
-        owner_id=config.owner,
-        source=config.source,
-        region=config.region,
-        mapping_file=config.mapping,
-        workers=config.workers,
-    )
-    try:
-        jobs = stages.prepare(request, postgres.connection)
-    except stages.ImportRequestError as exc:
-        raise dg.Failure(str(exc)) from exc
-    _check_partition(context, request)
-    run = ImportRun(request, jobs, config.landing_dir)
-    for job in jobs:
-        context.log.info(f"{job.file_name}: {job.status} {job.message or ''}".strip())
-    context.add_output_metadata({"files": dg.MetadataValue.json(run.summaries())})
-    return run
-
-
-@dg.asset(
-    group_name=GROUP,
-    kinds={"python"},
-    partitions_def=organization_partitions,
-    description="Rows parsed and cleaned: phones in E.164 (phonenumbers), names, emails, tags "
-    "and sources normalized; rows that cannot be fixed are quarantined with a reason.",
-)
-def normalized_leads(
-    context: dg.AssetExecutionContext, raw_lead_files: ImportRun, postgres: PostgresResource
-) -> ImportRun:
-    stages.normalize(raw_lead_files.jobs, postgres.connection, raw_lead_files.request)
-    context.add_output_metadata(_metadata(raw_lead_files))
-    return raw_lead_files
-
-
-@dg.asset(
-    group_name=GROUP,
-    kinds={"python"},
-    partitions_def=organization_partitions,
-    description="Duplicates inside each file collapsed per (organization, E.164 phone) with the "
-    "survivorship rules; duplicates against PostgreSQL are merged when loading.",
-)
-def deduplicated_leads(
-    context: dg.AssetExecutionContext, normalized_leads: ImportRun, postgres: PostgresResource
-) -> ImportRun:
-    stages.dedupe(normalized_leads.jobs, postgres.connection)
-    context.add_output_metadata(_metadata(normalized_leads))
-    return normalized_leads
-
-
-@dg.asset(
-    group_name=GROUP,
     kinds={"python", "postgres"},
     partitions_def=organization_partitions,
-    description="Leads whose phone is on their own organization's Do-Not-Call list are marked; "
-    "they are loaded with status 'dnc' whatever the file says.",
-)
-def dnc_screened_leads(
-    context: dg.AssetExecutionContext, deduplicated_leads: ImportRun, postgres: PostgresResource
-) -> ImportRun:
-    stages.screen(deduplicated_leads.jobs, postgres.connection)
-    context.add_output_metadata(_metadata(deduplicated_leads))
-    return deduplicated_leads
-
-
-@dg.asset(
-    group_name=GROUP,
-    kinds={"postgres"},
-    partitions_def=organization_partitions,
-    description="Leads in PostgreSQL: new leads inserted, existing ones merged (audit log, "
-    "status history), rejects and accounting in import_batches/import_rejects; one "
-    "transaction per file.",
+    description="Lead files imported into PostgreSQL, one transaction per file: rows streamed "
+    "from the file (CSV/TSV/XLSX, headers of HubSpot/Salesforce/Pipedrive/Zoho exports "
+    "recognised) through normalization (E.164 phones, names, e-mails, tags, sources; rows "
+    "that cannot be fixed quarantined with a reason) into a staging table, then in SQL: "
+    "duplicates in the file folded, the organization's DNC list applied, new leads inserted "
+    "and existing ones merged (audit log, status history), the batch's accounting written.",
 )
 def crm_leads(
-    context: dg.AssetExecutionContext, dnc_screened_leads: ImportRun, postgres: PostgresResource
-) -> ImportRun:
-    run = dnc_screened_leads
+    context: dg.AssetExecutionContext, config: ImportConfig, postgres: PostgresResource
+) -> dg.MaterializeResult:
+    request = config.request()
+    _check_partition(context, request)
     try:
-        stages.load(run.jobs, postgres.connection)
-    finally:
-        if run.landing_dir:
-            _file_away(run)
-    context.add_output_metadata(_metadata(run))
-    failed = [job for job in run.jobs if job.status == "failed"]
-    for job in run.jobs:
+        jobs = run_import(request, postgres.connection)
+    except ImportRequestError as exc:
+        raise dg.Failure(str(exc)) from exc
+    if config.landing_dir:
+        _file_away(config.landing_dir, jobs)
+    for job in jobs:
         context.log.info(f"{job.file_name}: {job.summary()}")
+    metadata = import_metadata(jobs)
+    failed = [job for job in jobs if job.status == "failed"]
     if failed:
         raise dg.Failure(
-            f"{len(failed)} of {len(run.jobs)} file(s) could not be imported: "
+            f"{len(failed)} of {len(jobs)} file(s) could not be imported: "
             + "; ".join(f"{job.file_name}: {job.message}" for job in failed),
-            metadata=_metadata(run),
+            metadata=metadata,
         )
-    return run
+    return dg.MaterializeResult(metadata=metadata)
 
 
-def _file_away(run: ImportRun) -> None:
+def _file_away(root_text: str, jobs: list[FileJob]) -> None:
     """Landing-directory files go to processed/ (imported or skipped) or failed/."""
-    root = Path(run.landing_dir)
-    for job in run.jobs:
+    root = Path(root_text)
+    for job in jobs:
         path = Path(job.path)
         if not path.exists():
             continue
@@ -198,17 +133,11 @@ def _file_away(run: ImportRun) -> None:
         shutil.move(str(path), destination)
 
 
-INGEST_ASSETS = [
-    raw_lead_files,
-    normalized_leads,
-    deduplicated_leads,
-    dnc_screened_leads,
-    crm_leads,
-]
+INGEST_ASSETS = [crm_leads]
 
 import_job = dg.define_asset_job(
     "lead_import_job",
-    selection=dg.AssetSelection.assets(*INGEST_ASSETS).upstream(),
+    selection=dg.AssetSelection.assets(crm_leads),
     description="Import lead files for one organization partition (or multi_org).",
     tags={"dagster/max_retries": "0"},
 )
@@ -250,7 +179,7 @@ def landing_dir_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
                     partition_key=partition,
                     run_config={
                         "ops": {
-                            "raw_lead_files": {
+                            "crm_leads": {
                                 "config": {
                                     "files": [str(path)],
                                     "org": org,

@@ -21,9 +21,11 @@ def _rank(status: str | None) -> int:
 def merge_duplicate(survivor: CleanLead, newer: CleanLead) -> None:
     """Fold a later row of the same lead into `survivor` (mutated in place).
 
-    The newer row is the fresher word on contact details, but an empty cell never erases a
-    value; the first source is kept (first-touch attribution); the status only moves up the
-    funnel; tags and notes accumulate; `row_number` stays the first row's.
+    The newer row is the fresher word on contact details (the company and the CRM's own
+    status word included), but an empty cell never erases a value; the first source is kept
+    (first-touch attribution); the status only moves up the funnel; tags and notes
+    accumulate; `row_number` stays the first row's, and so does `phone_source`: the
+    surviving phone is the first row's, so is the column it came from.
     """
     if newer.first_name:
         survivor.first_name = newer.first_name
@@ -37,6 +39,10 @@ def merge_duplicate(survivor: CleanLead, newer: CleanLead) -> None:
         survivor.referred_by = newer.referred_by
     if newer.phone_type:
         survivor.phone_type = newer.phone_type
+    if newer.company:
+        survivor.company = newer.company
+    if newer.crm_status:
+        survivor.crm_status = newer.crm_status
     if not survivor.source and newer.source:
         survivor.source = newer.source
     if _rank(newer.status) > _rank(survivor.status):
@@ -59,9 +65,10 @@ class InFileDeduper:
     Holds the surviving leads themselves (no copies) in a dict keyed by (org, phone), whose
     insertion order is the order of first appearance: about one dict entry per survivor.
     Leads arriving from worker processes carry their own copy of every repeated string (org
-    id, owner id, phone type, status, source: pickling shares them only within a chunk), so
-    a survivor's repeated strings are swapped for one shared instance (up to ~0.3 GB less at
-    1M survivors). The shared pool is bounded, so unique values cannot make it a second copy.
+    id, owner id, phone type, status, source, company, CRM status, phone source: pickling
+    shares them only within a chunk), so a survivor's repeated strings are swapped for one
+    shared instance (up to ~0.3 GB less at 1M survivors). The shared pool is bounded, so
+    unique values cannot make it a second copy.
     """
 
     __slots__ = ("_by_key", "_duplicates", "_shared")
@@ -92,6 +99,9 @@ class InFileDeduper:
             lead.phone_type = share(lead.phone_type)
             lead.status = share(lead.status)
             lead.source = share(lead.source)
+            lead.company = share(lead.company)
+            lead.crm_status = share(lead.crm_status)
+            lead.phone_source = share(lead.phone_source)
             self._by_key[(lead.organization_id, lead.phone_number)] = lead
         else:
             merge_duplicate(survivor, lead)

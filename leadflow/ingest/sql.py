@@ -1,11 +1,15 @@
-"""Load one file's clean leads into PostgreSQL: COPY into staging, then set-based SQL.
+"""One file's load in PostgreSQL: staged by COPY, then set-based SQL, in the caller's transaction.
 
-Runs inside the caller's transaction (one per file, so a failure leaves nothing behind). Rows
-arrive already collapsed per (organization, phone) within the file; this module merges them
-with the live leads already in the database, applying the survivorship rules of README
-("Survivorship"), screens them against the organization's DNC list, and writes the audit log
-and status history. Imports of the same organization are serialised by an advisory lock, so
-two files can never race to insert the same phone; different organizations run in parallel.
+Every row of the file is streamed into the temp table stg_leads (clean leads and quarantined
+rows alike, one COPY), so nothing of the file is held in memory or on local disk and the whole
+load is one transaction: a failure, or a killed process, leaves nothing behind. Then:
+move_rejects moves the quarantined rows to import_rejects; fold_duplicates folds the rows of
+the keys seen more than once in the file (one lead per organization and phone); screen_staged
+marks the leads on their organization's DNC list; load_staged merges them with the live leads
+already in the database, applying the survivorship rules of README ("Survivorship"), and
+writes the audit log and status history. Imports of the same organization are serialised by an
+advisory lock, so two files can never race to insert the same phone; different organizations
+run in parallel.
 
 Referrals: a lead's referral handle (leads.referred_by_ref, see referrals.py) is set on
 insert and, on merge, only filled when empty (the first referral a lead was imported with is
@@ -17,7 +21,7 @@ file works. Each link set writes an audit row (referred_by_lead_id, change_sourc
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Set
 from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import itemgetter
@@ -27,13 +31,14 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from leadflow import settings
-from leadflow.ingest.reading import HEADER_ALIASES, normalize_header
+from leadflow.ingest.dedupe import merge_duplicate
 from leadflow.ingest.referrals_sql import link_referrers
 from leadflow.leads.ids import canonical_uuid
-from leadflow.leads.records import CLEAN_LEAD_FIELDS, STATUS_RANK, Reject
-from leadflow.postgres import copy_rows, organization_ids
+from leadflow.leads.records import CLEAN_LEAD_FIELDS, STATUS_RANK, CleanLead, Reject
 
-STAGING_COLUMNS = (
+#: one row of the file as staged: a clean lead (reject_reason null) or a quarantined row. Clean
+#: rows and rejects share one table, so one COPY stream carries the whole file.
+STAGE_COLUMNS = (
     "row_number",
     "organization_id",
     "user_id",
@@ -46,16 +51,22 @@ STAGING_COLUMNS = (
     "tags",
     "source",
     "referred_by",
-    "is_dnc",
+    "company",
+    "crm_status",
+    "phone_source",
+    "reject_reason",
+    "reject_detail",
+    "raw_row",
+    "reject_organization_id",
 )
 # uuids travel as text: COPY's text format lets the server parse them
-STAGING_TYPES = ("int4", "text", "text", "text", "text", "text", "text", "text", "text",
-                 "text[]", "text", "text", "bool")  # fmt: skip
-
-# staging column order taken from a screened lead tuple (the DNC flag is its last item)
-_staging_row = itemgetter(
-    *(CLEAN_LEAD_FIELDS.index(c) for c in STAGING_COLUMNS if c != "is_dnc"), len(CLEAN_LEAD_FIELDS)
-)
+STAGE_TYPES = ("int4", "text", "text", "text", "text", "text", "text", "text", "text", "text[]",
+               "text", "text", "text", "text", "text", "text", "text", "jsonb", "text")  # fmt: skip
+#: lead columns of a staged clean row, in STAGE_COLUMNS order (the last four stay null)
+_LEAD_COLUMNS = STAGE_COLUMNS[:15]
+_lead_values = itemgetter(*(CLEAN_LEAD_FIELDS.index(c) for c in _LEAD_COLUMNS))
+_NO_REJECT = (None, None, None, None)
+_NO_LEAD = (None,) * (len(_LEAD_COLUMNS) - 1)
 
 # lead statuses ranked along the funnel; imports only ever move a lead to a higher rank
 _RANK_SQL = (
@@ -136,71 +147,193 @@ def lock_organizations(conn: psycopg.Connection, organization_ids: Iterable[str]
                      (org,))  # fmt: skip
 
 
-def copy_rejects(conn: psycopg.Connection, batch_id: str, rejects: Iterable[Reject],
-                 organization_id: str | None) -> int:  # fmt: skip
-    """COPY quarantined rows; each carries its organization when the row names a real one."""
-    known = set(organization_ids(conn))
-    return copy_rows(
-        conn,
-        "import_rejects",
-        ("batch_id", "organization_id", "row_number", "reason", "detail", "raw_row"),
-        ("text", "text", "int4", "text", "text", "jsonb"),
-        (
-            (batch_id, _reject_org(r, organization_id, known), r.row_number, r.reason, r.detail,
-             Jsonb(r.raw))
-            for r in rejects
-        ),
-    )  # fmt: skip
-
-
-def _reject_org(reject: Reject, default: str | None, known: set[str]) -> str | None:
-    """The organization a rejected row belongs to, for tenant visibility; None if unknown."""
-    for key, value in reject.raw.items():
-        if HEADER_ALIASES.get(normalize_header(key)) == "organization_id" and value:
+def reject_organization(
+    reject: Reject, tenant_header: str | None, default: str | None, known: Set[str]
+) -> str | None:
+    """The organization a rejected row belongs to, for tenant visibility: the row's own value
+    in the file's tenant column (`tenant_header`) when it names a real one, else the import's
+    organization (--org); None if unknown."""
+    if tenant_header is not None:
+        value = reject.raw.get(tenant_header)
+        if value:
             org = canonical_uuid(value)
             return org if org in known else None
     return default
 
 
-def load_leads(conn: psycopg.Connection, batch_id: str,
-               screened: Iterable[tuple]) -> LoadResult:  # fmt: skip
-    """Insert new leads and merge into existing ones; returns what happened.
+def stage_lead(lead: tuple) -> tuple:
+    """A clean lead (a records.CLEAN_LEAD_FIELDS tuple) as a stg_leads row."""
+    return (*_lead_values(lead), *_NO_REJECT)
 
-    `screened` holds leads as tuples (records.CLEAN_LEAD_FIELDS) with the DNC screen's verdict
-    appended; the list is checked again here in SQL, so a number added to it since the screen
-    is still caught.
-    """
-    result = LoadResult()
+
+def stage_reject(reject: Reject, organization_id: str | None) -> tuple:
+    """A quarantined row as a stg_leads row (it leaves the table before the load)."""
+    return (reject.row_number, *_NO_LEAD, reject.reason, reject.detail, Jsonb(reject.raw),
+            organization_id)  # fmt: skip
+
+
+#: where the organization and the phone are in a staged row: the file's dedupe key
+STAGE_ORG = STAGE_COLUMNS.index("organization_id")
+STAGE_PHONE = STAGE_COLUMNS.index("phone_number")
+
+
+def create_staging(conn: psycopg.Connection) -> None:
+    """stg_leads, the temp table of one file's load (dropped at commit): every row as read,
+    then, once the rejects have left and the duplicates are folded, one lead per
+    (organization, phone) with its DNC verdict and the live lead it merges into."""
     _tune_for_bulk(conn)
     conn.execute(
         """
         create temp table stg_leads (
             row_number integer not null,
-            organization_id uuid not null,
+            organization_id uuid,
             user_id uuid,
-            first_name text not null,
-            last_name text not null,
-            phone_number text not null,
+            first_name text,
+            last_name text,
+            phone_number text,
             phone_type text,
             email text,
             status text,
-            tags text[] not null,
+            tags text[],
             source text,
             referred_by text,
+            company text,
+            crm_status text,
+            phone_source text,
+            reject_reason text,
+            reject_detail text,
+            raw_row jsonb,
+            reject_organization_id uuid,
             is_dnc boolean not null default false,
             lead_id uuid
         ) on commit drop
         """
     )
+
+
+@contextmanager
+def staging_copy(conn: psycopg.Connection) -> Iterator[psycopg.Copy]:
+    """One COPY stream into stg_leads; write `stage_lead` / `stage_reject` rows to it."""
+    statement = sql.SQL("copy stg_leads ({}) from stdin").format(
+        sql.SQL(", ").join(map(sql.Identifier, STAGE_COLUMNS))
+    )
+    with conn.cursor() as cur, cur.copy(statement) as copy:
+        copy.set_types(list(STAGE_TYPES))
+        yield copy
+
+
+def move_rejects(conn: psycopg.Connection, batch_id: str) -> int:
+    """The quarantined rows of the file into import_rejects (with the batch), out of staging."""
+    moved = conn.execute(
+        """
+        insert into import_rejects (batch_id, organization_id, row_number, reason, detail,
+                                    raw_row)
+        select %s, reject_organization_id, row_number, reject_reason, reject_detail, raw_row
+        from stg_leads where reject_reason is not null
+        order by row_number
+        """,
+        (batch_id,),
+    ).rowcount
+    if moved:
+        conn.execute("delete from stg_leads where reject_reason is not null")
+    return moved
+
+
+def fold_duplicates(conn: psycopg.Connection, keys: Iterable[tuple[str, str]]) -> None:
+    """Fold the staged rows of each duplicated (organization, phone) key into one lead, with
+    the survivorship rules of `dedupe.merge_duplicate` (README, "Survivorship"), in file order.
+
+    Only the keys seen more than once travel back to Python (about a fifth of a messy file);
+    the stream found them, so no pass over the whole table is needed.
+    """
+    conn.execute(
+        "create temp table stg_dup_keys (organization_id uuid, phone_number text) on commit drop"
+    )
+    with conn.cursor() as cur, cur.copy("copy stg_dup_keys from stdin") as copy:
+        copy.set_types(["text", "text"])
+        for key in keys:
+            copy.write_row(key)
+    columns = sql.SQL(", ").join(sql.Identifier("s", c) for c in _LEAD_COLUMNS)
+    rows = conn.execute(
+        sql.SQL(
+            """
+            delete from stg_leads s using stg_dup_keys d
+            where d.organization_id = s.organization_id and d.phone_number = s.phone_number
+            returning {columns}
+            """
+        ).format(columns=columns)
+    ).fetchall()
+    rows.sort(key=lambda row: (row[_ORG], row[_PHONE], row[_ROW]))
     with (
         conn.cursor() as cur,
-        cur.copy(f"copy stg_leads ({', '.join(STAGING_COLUMNS)}) from stdin") as copy,
+        cur.copy(
+            sql.SQL("copy stg_leads ({}) from stdin").format(
+                sql.SQL(", ").join(map(sql.Identifier, _LEAD_COLUMNS))
+            )
+        ) as copy,
     ):
-        copy.set_types(list(STAGING_TYPES))
-        for lead in screened:
-            copy.write_row(_staging_row(lead))
-    conn.execute("analyze stg_leads")
+        copy.set_types(list(STAGE_TYPES[: len(_LEAD_COLUMNS)]))
+        for survivor in _folded(rows):
+            copy.write_row(survivor)
 
+
+_ROW = _LEAD_COLUMNS.index("row_number")
+_ORG = _LEAD_COLUMNS.index("organization_id")
+_PHONE = _LEAD_COLUMNS.index("phone_number")
+
+
+def _folded(rows: list[tuple]) -> Iterator[tuple]:
+    """Rows sorted by key and row number -> one folded row per key."""
+    survivor: CleanLead | None = None
+    for row in rows:
+        lead = _lead_of(row)
+        if survivor is not None and (lead.organization_id, lead.phone_number) == (
+            survivor.organization_id,
+            survivor.phone_number,
+        ):
+            merge_duplicate(survivor, lead)
+            continue
+        if survivor is not None:
+            yield _row_of(survivor)
+        survivor = lead
+    if survivor is not None:
+        yield _row_of(survivor)
+
+
+def _lead_of(row: tuple) -> CleanLead:
+    values = dict(zip(_LEAD_COLUMNS, row, strict=True))
+    for key in ("organization_id", "user_id"):
+        if values[key] is not None:
+            values[key] = str(values[key])
+    values["tags"] = list(values["tags"] or [])
+    return CleanLead(**values)
+
+
+def _row_of(lead: CleanLead) -> tuple:
+    return tuple(getattr(lead, column) for column in _LEAD_COLUMNS)
+
+
+def staged_organizations(conn: psycopg.Connection) -> list[str]:
+    return [row[0] for row in conn.execute("select distinct organization_id::text from stg_leads")]
+
+
+def screen_staged(conn: psycopg.Connection) -> int:
+    """Mark the staged leads whose phone is on their own organization's DNC list (the list as it
+    is inside this transaction); returns how many are."""
+    conn.execute(
+        """
+        update stg_leads s set is_dnc = true
+        from dnc_list d
+        where d.organization_id = s.organization_id and d.phone_number = s.phone_number
+        """
+    )
+    return conn.execute("select count(*) from stg_leads where is_dnc").fetchone()[0]
+
+
+def load_staged(conn: psycopg.Connection, batch_id: str, dnc: int = 0) -> LoadResult:
+    """Insert the staged leads that are new and merge the others into the live leads; returns
+    what happened. Expects stg_leads (dedupe_staged) screened (screen_staged)."""
+    result = LoadResult(dnc=dnc)
     # an owner must be a user of the lead's organization; otherwise the lead stays unowned
     result.owners_dropped = conn.execute(
         """
@@ -209,15 +342,6 @@ def load_leads(conn: psycopg.Connection, batch_id: str,
             select 1 from users u where u.id = s.user_id and u.organization_id = s.organization_id)
         """
     ).rowcount
-    # the DNC list is authoritative at load time
-    conn.execute(
-        """
-        update stg_leads s set is_dnc = true
-        from dnc_list d
-        where d.organization_id = s.organization_id and d.phone_number = s.phone_number
-          and not s.is_dnc
-        """
-    )
     conn.execute(
         """
         update stg_leads s set lead_id = l.id
@@ -226,7 +350,6 @@ def load_leads(conn: psycopg.Connection, batch_id: str,
           and l.deleted_at is null
         """
     )
-    result.dnc = conn.execute("select count(*) from stg_leads where is_dnc").fetchone()[0]
     # rows folded in the file may make a lead refer to its own e-mail: not a referral
     conn.execute(
         "update stg_leads set referred_by = null where referred_by in (phone_number, email)"
@@ -243,15 +366,17 @@ def _insert_new(conn: psycopg.Connection, batch_id: str, result: LoadResult) -> 
         create temp table stg_inserted on commit drop as
         with ins as (
             insert into leads (organization_id, user_id, first_name, last_name, phone_number,
-                               phone_type, email, status, tags, source, referred_by_ref)
+                               phone_type, email, status, tags, source, referred_by_ref,
+                               company, crm_status)
             select organization_id, user_id, first_name, last_name, phone_number, phone_type,
                    email, case when is_dnc then 'dnc' else coalesce(status, 'new') end, tags,
-                   source, referred_by
+                   source, referred_by, company, crm_status
             from stg_leads where lead_id is null
             order by row_number
             returning id, organization_id, phone_number
         )
-        select ins.id, ins.organization_id, s.status as file_status, s.is_dnc, s.referred_by
+        select ins.id, ins.organization_id, ins.phone_number, s.status as file_status, s.is_dnc,
+               s.referred_by, s.phone_source
         from ins join stg_leads s
           on s.organization_id = ins.organization_id and s.phone_number = ins.phone_number
          and s.lead_id is null
@@ -261,6 +386,16 @@ def _insert_new(conn: psycopg.Connection, batch_id: str, result: LoadResult) -> 
     # NULL -> the file's status (new by default); then -> dnc when the screen caught it
     with _history_bulk_path(conn, result.inserted):
         result.status_rows += _insert_new_history(conn, batch_id)
+        # which column the phone came from, when it was not the main phone (a mobile column)
+        result.audit_rows += conn.execute(
+            """
+            insert into lead_audit_log (lead_id, field_name, old_value, new_value, change_source,
+                                        import_batch_id)
+            select id, 'phone_source', null, phone_source, 'import', %s
+            from stg_inserted where phone_source is not null
+            """,
+            (batch_id,),
+        ).rowcount
 
 
 def _insert_new_history(conn: psycopg.Connection, batch_id: str) -> int:
@@ -300,6 +435,10 @@ def _merge_existing(conn: psycopg.Connection, batch_id: str, result: LoadResult)
                    as new_last_name,
                l.email as old_email,
                coalesce(nullif(s.email, ''), l.email) as new_email,
+               l.company as old_company,
+               coalesce(nullif(s.company, ''), l.company) as new_company,
+               l.crm_status as old_crm_status,
+               coalesce(nullif(s.crm_status, ''), l.crm_status) as new_crm_status,
                l.phone_type as old_phone_type,
                coalesce(s.phone_type, l.phone_type) as new_phone_type,
                l.user_id as old_user_id,
@@ -326,7 +465,7 @@ def _merge_existing(conn: psycopg.Connection, batch_id: str, result: LoadResult)
     result.merged = conn.execute("select count(*) from stg_merge").fetchone()[0]
     # audit and history rows reference leads locked above and this batch: bulk path
     with _history_bulk_path(conn, result.merged):
-        result.audit_rows = conn.execute(
+        result.audit_rows += conn.execute(
             """
             insert into lead_audit_log (lead_id, field_name, old_value, new_value, change_source,
                                         import_batch_id)
@@ -336,6 +475,8 @@ def _merge_existing(conn: psycopg.Connection, batch_id: str, result: LoadResult)
                 ('first_name', m.old_first_name, m.new_first_name),
                 ('last_name', m.old_last_name, m.new_last_name),
                 ('email', m.old_email, m.new_email),
+                ('company', m.old_company, m.new_company),
+                ('crm_status', m.old_crm_status, m.new_crm_status),
                 ('phone_type', m.old_phone_type, m.new_phone_type),
                 ('user_id', m.old_user_id::text, m.new_user_id::text),
                 ('source', m.old_source, m.new_source),
@@ -362,14 +503,16 @@ def _merge_existing(conn: psycopg.Connection, batch_id: str, result: LoadResult)
         update leads l set
             first_name = m.new_first_name, last_name = m.new_last_name, email = m.new_email,
             phone_type = m.new_phone_type, user_id = m.new_user_id, source = m.new_source,
-            tags = m.new_tags, status = m.new_status, referred_by_ref = m.new_referred_by_ref
+            tags = m.new_tags, status = m.new_status, referred_by_ref = m.new_referred_by_ref,
+            company = m.new_company, crm_status = m.new_crm_status
         from stg_merge m
         where l.id = m.lead_id and (
             (l.first_name, l.last_name, l.email, l.phone_type, l.user_id, l.source, l.tags,
-             l.status, l.referred_by_ref)
+             l.status, l.referred_by_ref, l.company, l.crm_status)
             is distinct from
             (m.new_first_name, m.new_last_name, m.new_email, m.new_phone_type, m.new_user_id,
-             m.new_source, m.new_tags, m.new_status, m.new_referred_by_ref)
+             m.new_source, m.new_tags, m.new_status, m.new_referred_by_ref, m.new_company,
+             m.new_crm_status)
         )
         """
     )

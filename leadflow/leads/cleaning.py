@@ -1,4 +1,4 @@
-"""Field-level cleaning: names, e-mails, tags, lead sources and formula-injection screening.
+"""Field-level cleaning: names, e-mails, companies, tags, lead sources and formula screening.
 
 Every function is total over `str` (never raises on odd input) and cheap: they run on every
 row of files up to a million rows, inside worker processes.
@@ -34,6 +34,9 @@ _SOURCE_KEY_RE = re.compile(r"[\W_]+")
 _SLUG_RE = re.compile(r"[\W_]+")
 _MAX_SLUG_LENGTH = 50
 
+#: the longest company name kept (the check constraint on leads.company allows 500)
+MAX_COMPANY_CHARS = 500
+
 
 def clean_name(value: str) -> str:
     """Trim and collapse spaces; re-case names typed in ALL CAPS or all lower case.
@@ -68,6 +71,20 @@ def split_full_name(value: str) -> tuple[str, str]:
         text = first or last
     first, _, last = text.partition(" ")
     return clean_name(first), clean_name(last)
+
+
+def clean_company(value: str) -> str | None:
+    """The lead's employer as the file wrote it: trimmed, runs of whitespace as one space.
+
+    Case is kept: company names are brands ("eBay", "IBM", "McKinsey & Company"), so re-casing
+    would be wrong more often than right, and `clean_name`'s ALL-CAPS rescue would turn "IBM"
+    into "Ibm". None when empty; cut at MAX_COMPANY_CHARS so one giant cell cannot fail the
+    file's load on the column's length check.
+    """
+    company = " ".join(value.split())
+    if len(company) > MAX_COMPANY_CHARS:
+        company = company[:MAX_COMPANY_CHARS].rstrip()
+    return company or None
 
 
 def clean_email(value: str) -> tuple[str | None, str | None]:
@@ -155,7 +172,10 @@ _BUILTIN_SOURCE_SPELLINGS: dict[str, tuple[str, ...]] = {
     "linkedin": ("linkedin", "linked in", "li", "linkedin ads"),
     "indeed": ("indeed", "indeed.com"),
     "google": ("google", "google ads", "adwords", "google adwords"),
-    "referral": ("referral", "referred", "friend referral", "employee referral"),
+    "referral": (
+        "referral", "referrals", "referred", "friend referral", "employee referral",
+        "external referral", "partner referral",
+    ),
     "website": ("website", "web", "site", "web form", "landing page", "organic"),
     "job_fair": ("job fair", "career fair", "jobfair"),
     "craigslist": ("craigslist",),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from operator import attrgetter
 
@@ -44,6 +45,12 @@ LEAD_FIELDS = (
     "source",
     "notes",
     "referred_by",
+    # what CRM exports carry besides (see leadflow/ingest/reading.py): the mobile number is
+    # the phone's fallback, the company is the lead's employer (never the tenant), the
+    # lifecycle stage is read like the status when the status says nothing clear
+    "mobile_phone",
+    "company",
+    "lifecycle_stage",
 )
 
 
@@ -68,6 +75,9 @@ class RawRow:
     raw: dict[str, str]  # original header -> cell text, for the quarantine record
     problem: str | None = None  # a reading problem (RejectReason) that quarantines the row
     detail: str | None = None
+    # canonical field -> the file's header for it: one mapping shared by every row of a file
+    # (a pointer per row), so a lead can say which column its phone came from
+    headers: Mapping[str, str] | None = None
 
 
 @dataclass(slots=True)
@@ -87,6 +97,9 @@ class CleanLead:
     source: str | None = None
     referred_by: str | None = None
     notes: list[str] = field(default_factory=list)  # e.g. "invalid_email: john@"
+    company: str | None = None  # the lead's employer, as a CRM export's company column says
+    crm_status: str | None = None  # the source CRM's status when it does not map to ours
+    phone_source: str | None = None  # header of the column the phone came from, if not the main
 
 
 #: CleanLead's fields in declaration order: the layout of a lead as a plain tuple
@@ -104,6 +117,9 @@ CLEAN_LEAD_FIELDS = (
     "source",
     "referred_by",
     "notes",
+    "company",
+    "crm_status",
+    "phone_source",
 )
 _lead_as_tuple = attrgetter(*CLEAN_LEAD_FIELDS)
 

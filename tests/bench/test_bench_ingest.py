@@ -29,9 +29,10 @@ def test_generated_file_has_the_planned_mix(tmp_path):
     assert len({row["organization_id"] for row in rows}) == ORGANIZATIONS
 
 
-def test_both_runs_account_for_every_row(pg_server_url, tmp_path):
+def test_every_run_accounts_for_every_row_and_the_floor_is_measured(pg_server_url, tmp_path):
     lines: list[str] = []
-    initial, merge = run_ingest_bench(pg_server_url, ROWS, tmp_path, workers=1, echo=lines.append)
+    result = run_ingest_bench(pg_server_url, ROWS, tmp_path, workers=2, echo=lines.append)
+    initial, merge, reimport = result.initial, result.merge, result.reimport
     for run in (initial, merge):
         [job] = run.jobs
         assert job.status == "succeeded"
@@ -40,6 +41,11 @@ def test_both_runs_account_for_every_row(pg_server_url, tmp_path):
         assert run.wall > 0 and run.peak_rss_mb > 0
     assert initial.jobs[0].inserted > 0 and initial.jobs[0].merged == 0
     assert merge.jobs[0].inserted == 0 and merge.jobs[0].merged == initial.jobs[0].inserted
+    assert reimport.jobs[0].status == "skipped"
+    # the floor copies exactly the leads the import loaded
+    assert result.floor_rows == initial.jobs[0].inserted and result.floor_seconds > 0
+    assert result.initial_ratio == initial.wall / result.floor_seconds
+    assert any(line.startswith("ratios to the floor") for line in lines)
     assert any("end-to-end" in line for line in lines)
 
 

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from pymongo import MongoClient
 
-from leadflow.ingest.stages import FileJob, ImportRequest, run_import
+from leadflow.ingest.pipeline import FileJob, ImportRequest, run_import
 from leadflow.platform.seed import seed_mongo_activities
 from leadflow.platform.services import GraphService
 from leadflow.platform.services.graph import create_database, drop_database, graph_database

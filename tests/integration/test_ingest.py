@@ -5,8 +5,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from leadflow.ingest import stages
-from leadflow.ingest.stages import ImportRequest, ImportRequestError
+from leadflow.ingest import pipeline
+from leadflow.ingest.pipeline import ImportRequest, ImportRequestError
 from tests.integration.conftest import ORG1, ORG1_AGENT, ORG2, ORG3, one
 
 pytestmark = pytest.mark.integration
@@ -312,7 +312,7 @@ def test_region_comes_from_system_config_or_flag(connect, write_csv, do_import):
 def test_bad_request_is_refused_before_any_file_is_touched(connect, write_csv, options, message):
     path = write_csv("x.csv", ["phone"], [["2124567890"]])
     with pytest.raises(ImportRequestError, match=message):
-        stages.run_import(ImportRequest(paths=[str(path)], **options), connect)
+        pipeline.run_import(ImportRequest(paths=[str(path)], **options), connect)
     with connect() as conn:
         assert one(conn, "select count(*) from import_batches") == (0,)
 
@@ -386,7 +386,7 @@ def test_concurrent_imports_of_one_organization_do_not_collide(crm_url, write_cs
     results = []
 
     def run(path):
-        results.extend(stages.run_import(ImportRequest([str(path)], ORG1, workers=1), connect))
+        results.extend(pipeline.run_import(ImportRequest([str(path)], ORG1, workers=1), connect))
 
     threads = [threading.Thread(target=run, args=(p,)) for p in paths]
     for t in threads:

@@ -18,7 +18,7 @@ from leadflow.ingest.assets import (
     organization_partitions,
 )
 from leadflow.ingest.checks import INGEST_CHECKS
-from leadflow.ingest.stages import ImportRequest
+from leadflow.ingest.pipeline import ImportRequest
 from leadflow.resources import PostgresResource
 from tests.conftest import run_leadflow
 from tests.integration.conftest import ORG1, ORG2, one
@@ -29,7 +29,7 @@ SUMMARY_KEYS = {"batch_id", "rows_read", "inserted", "merged", "duplicates_in_fi
                 "quarantined", "dnc", "status"}  # fmt: skip
 
 
-def test_chain_materializes_with_checks(crm_url, write_csv):
+def test_the_import_asset_materializes_with_checks(crm_url, write_csv):
     path = write_csv(
         "assets.csv",
         ["organization_id", "First Name", "Phone"],
@@ -42,8 +42,7 @@ def test_chain_materializes_with_checks(crm_url, write_csv):
     materialized = {
         event.asset_key.to_user_string() for event in result.get_asset_materialization_events()
     }
-    assert materialized == {"raw_lead_files", "normalized_leads", "deduplicated_leads",
-                            "dnc_screened_leads", "crm_leads"}  # fmt: skip
+    assert materialized == {"crm_leads"}  # one asset: the rows never leave PostgreSQL between steps
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks == {check: True for check in (
         "leads_phone_is_e164", "leads_status_and_score_valid",
@@ -62,10 +61,11 @@ def test_accounting_check_catches_a_tampered_batch(crm_url, write_csv):
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(organization_partitions.name, [ORG1])
     resources = {"postgres": PostgresResource(url=crm_url)}
-    config = {"ops": {"raw_lead_files": {"config": {"files": [str(path)], "org": ORG1}}}}
+    config = {"ops": {"crm_leads": {"config": {"files": [str(path)], "org": ORG1}}}}
     first = dg.materialize(INGEST_ASSETS, partition_key=ORG1, instance=instance,
                            resources=resources, run_config=config)  # fmt: skip
-    batch = first.output_for_node("crm_leads").jobs[0].batch_id
+    [materialization] = first.asset_materializations_for_node("crm_leads")
+    batch = materialization.metadata["files"].value[0]["batch_id"]
     with psycopg.connect(crm_url) as conn:  # a reject row lost after the fact
         conn.execute(
             "delete from import_rejects where id = (select min(id) from import_rejects"
@@ -178,11 +178,15 @@ def test_landing_sensor_requests_one_run_per_file_and_files_them_away(
     assert (landing / "failed" / "broken.csv").exists()
 
 
-def test_definitions_expose_the_ingest_chain():
+def test_definitions_expose_one_import_asset_per_organization_partition():
     graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert {"raw_lead_files", "normalized_leads", "deduplicated_leads", "dnc_screened_leads",
-            "crm_leads"} <= keys  # fmt: skip
-    parents = {k.to_user_string() for k in graph.get(dg.AssetKey("crm_leads")).parent_keys}
-    assert parents == {"dnc_screened_leads"}
+    assert "crm_leads" in keys
+    assert not keys & {"raw_lead_files", "normalized_leads", "deduplicated_leads",
+                       "dnc_screened_leads"}  # the old steps that handed pickles along  # fmt: skip
+    node = graph.get(dg.AssetKey("crm_leads"))
+    assert node.parent_keys == set()
+    assert node.partitions_def == organization_partitions
+    job = defs.resolve_job_def("lead_import_job")
+    assert {key.to_user_string() for key in job.asset_layer.executable_asset_keys} == {"crm_leads"}
     assert defs.resolve_sensor_def("landing_dir_sensor")

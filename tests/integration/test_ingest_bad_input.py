@@ -9,8 +9,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from leadflow.ingest import stages
-from leadflow.ingest.stages import ImportRequest
+from leadflow.ingest import pipeline
+from leadflow.ingest.pipeline import ImportRequest
 from tests.integration.conftest import ORG1, one
 
 pytestmark = pytest.mark.integration
@@ -164,10 +164,9 @@ def test_unknown_organization_in_a_column_is_quarantined(tmp_path, do_import, co
 def test_a_file_that_disappears_mid_run_fails_cleanly(tmp_path, connect):
     path = _write(tmp_path, "vanish.csv", "Phone\n2124562801\n")
     request = ImportRequest([str(path)], ORG1, workers=1)
-    jobs = stages.prepare(request, connect)
+    jobs = pipeline.prepare(request, connect)
     path.unlink()  # gone between inspection and reading
-    jobs = stages.normalize(jobs, connect, request)
-    jobs = stages.load(stages.screen(stages.dedupe(jobs, connect), connect), connect)
+    jobs = pipeline.load(jobs, request, connect)
     [job] = jobs
     assert job.status == "failed" and "disappeared" in job.message
     with connect() as conn:
@@ -206,7 +205,7 @@ def test_parallel_imports_of_different_organizations(crm_url, tmp_path):
     results = {}
 
     def run(org, path):
-        results[org] = stages.run_import(ImportRequest([str(path)], org, workers=1), connect)[0]
+        results[org] = pipeline.run_import(ImportRequest([str(path)], org, workers=1), connect)[0]
 
     threads = [threading.Thread(target=run, args=args) for args in ((ORG1, a), (ORG2, b))]
     for t in threads:

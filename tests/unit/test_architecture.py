@@ -81,7 +81,7 @@ GRAPH = _graph()
 
 def test_the_graph_sees_the_whole_package():
     assert {"leadflow.definitions", "leadflow.ingest.assets", "leadflow.cli.main"} <= set(GRAPH)
-    assert "leadflow.ingest.stages" in GRAPH["leadflow.ingest.assets"]
+    assert "leadflow.ingest.pipeline" in GRAPH["leadflow.ingest.assets"]
 
 
 def test_no_import_cycle():

@@ -1,4 +1,4 @@
-"""Field cleaning: names, e-mails, tags, formula screening and lead sources."""
+"""Field cleaning: names, e-mails, companies, tags, formula screening and lead sources."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import pytest
 
 from leadflow.leads.cleaning import (
     BUILTIN_SOURCE_ALIASES,
+    MAX_COMPANY_CHARS,
     SourceMapper,
+    clean_company,
     clean_email,
     clean_name,
     clean_tags,
@@ -268,3 +270,35 @@ def test_source_mapper_cache_gives_the_same_answers() -> None:
     mapper = SourceMapper()
     first = [mapper.canonical(v) for v in ("fb", "Seek", "", "fb", "Seek")]
     assert first == ["facebook", "seek", None, "facebook", "seek"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Acme Logistics", "Acme Logistics"),
+        ("  Mercy   General\tHospital \n", "Mercy General Hospital"),
+        ("IBM", "IBM"),  # case kept: brands are not names to re-case
+        ("eBay", "eBay"),
+        ("acme corp", "acme corp"),
+        ('Fabrikam, Inc. "West"', 'Fabrikam, Inc. "West"'),
+        ("", None),
+        ("   ", None),
+    ],
+)
+def test_clean_company(raw: str, expected: str | None) -> None:
+    assert clean_company(raw) == expected
+
+
+def test_clean_company_is_cut_to_what_the_column_allows() -> None:
+    company = clean_company("Acme " * 300)
+    assert company is not None
+    assert len(company) <= MAX_COMPANY_CHARS
+    assert company == company.strip()
+
+
+@pytest.mark.parametrize(
+    "raw", ["Referrals", "Partner Referral", "External Referral", "Employee Referral"]
+)
+def test_crm_referral_sources(raw: str) -> None:
+    """HubSpot's "Referrals", Salesforce's "Partner Referral", Zoho's "External Referral"."""
+    assert SourceMapper().canonical(raw) == "referral"

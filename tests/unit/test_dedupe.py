@@ -155,3 +155,37 @@ def test_empty_deduper() -> None:
     deduper = InFileDeduper()
     assert deduper.survivors() == []
     assert deduper.duplicates == 0
+
+
+def test_company_and_crm_status_follow_the_contact_rule() -> None:
+    """The newer non-empty value wins; an empty one never erases."""
+    survivor = _lead(1, company="Acme", crm_status="Evangelist")
+    merge_duplicate(survivor, _lead(2, company="Globex", crm_status="Recycled"))
+    assert (survivor.company, survivor.crm_status) == ("Globex", "Recycled")
+    merge_duplicate(survivor, _lead(3))
+    assert (survivor.company, survivor.crm_status) == ("Globex", "Recycled")
+    bare = _lead(1)
+    merge_duplicate(bare, _lead(2, company="Initech", crm_status="Other"))
+    assert (bare.company, bare.crm_status) == ("Initech", "Other")
+
+
+def test_phone_source_stays_the_first_rows() -> None:
+    """The surviving phone is the first row's, so is the column it came from."""
+    from_mobile = _lead(1, phone_source="Mobile Phone Number")
+    merge_duplicate(from_mobile, _lead(2))  # the same number, from the main phone column
+    assert from_mobile.phone_source == "Mobile Phone Number"
+    from_main = _lead(1)
+    merge_duplicate(from_main, _lead(2, phone_source="Mobile"))
+    assert from_main.phone_source is None
+
+
+def test_crm_strings_are_shared_too() -> None:
+    deduper = InFileDeduper()
+    fields = {"company": "Acme", "crm_status": "Other", "phone_source": "Mobile"}
+    a = pickle.loads(pickle.dumps(_lead(1, **fields)))
+    b = pickle.loads(pickle.dumps(_lead(2, phone="+12124567891", **fields)))
+    assert a.company is not b.company
+    deduper.add_all([a, b])
+    assert a.company is b.company
+    assert a.crm_status is b.crm_status
+    assert a.phone_source is b.phone_source

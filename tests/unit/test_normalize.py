@@ -317,3 +317,145 @@ def test_runs_in_a_process_pool() -> None:
         results = list(pool.map(normalize_rows, chunks, [ctx] * len(chunks)))
     assert results == [normalize_rows(chunk, ctx) for chunk in chunks]
     assert [len(c) + len(r) for c, r in results] == [2, 1]
+
+
+# --- CRM exports: mobile fallback, slugs, company, CRM statuses ------------------------------
+
+HEADERS = {"phone_number": "Phone Number", "mobile_phone": "Mobile Phone Number"}
+
+
+def _crm_row(n: int = 1, headers: dict[str, str] | None = HEADERS, **values: str) -> RawRow:
+    """A row as RowPlan makes it: only the given cells, with the file's headers."""
+    return RawRow(n, values, {f"col_{k}": v for k, v in values.items()}, headers=headers)
+
+
+def test_an_empty_phone_falls_back_to_the_mobile() -> None:
+    lead = _lead(_crm_row(phone_number="", mobile_phone="(212) 555-0143"))
+    assert lead.phone_number == "+12125550143"
+    assert lead.phone_source == "Mobile Phone Number"  # the header as the file wrote it
+    # rows without headers (built by hand) name the field instead
+    lead = _lead(_crm_row(headers=None, phone_number="  ", mobile_phone="212 555 0143"))
+    assert (lead.phone_number, lead.phone_source) == ("+12125550143", "mobile_phone")
+    lead = _lead(_crm_row(headers={"mobile_phone": "Handy"}, mobile_phone="2125550143"))
+    assert lead.phone_source == "Handy"  # a file whose only phone column is a mobile_phone
+
+
+def test_the_main_phone_wins_when_present() -> None:
+    lead = _lead(_crm_row(phone_number="(212) 555-0143", mobile_phone="(415) 555-0199"))
+    assert (lead.phone_number, lead.phone_source) == ("+12125550143", None)
+    assert _lead(_crm_row(phone_number="2125550143")).phone_source is None
+
+
+def test_an_invalid_phone_is_not_replaced_by_the_mobile() -> None:
+    reject = _reject(_crm_row(phone_number="555-0143", mobile_phone="(415) 555-0199"))
+    assert reject.reason == RejectReason.INVALID_PHONE
+    assert "'Mobile Phone Number' holds a number too" in reject.detail
+    assert reject.raw == {"col_phone_number": "555-0143", "col_mobile_phone": "(415) 555-0199"}
+
+
+def test_both_empty_is_a_missing_phone() -> None:
+    reject = _reject(_crm_row(phone_number="", mobile_phone=""))
+    assert reject.reason == RejectReason.MISSING_PHONE
+    assert reject.detail == "phone number is empty"
+
+
+def test_an_invalid_mobile_fallback_says_where_the_number_came_from() -> None:
+    reject = _reject(_crm_row(phone_number="", mobile_phone="N/A"))
+    assert reject.reason == RejectReason.INVALID_PHONE
+    assert "'Mobile Phone Number'" in reject.detail
+
+
+def test_files_without_a_mobile_column_never_look_for_one() -> None:
+    # a stray mobile_phone value in a row whose file has no mobile column is not used
+    row = _crm_row(headers={"phone_number": "Phone"}, phone_number="", mobile_phone="2125550143")
+    assert _reject(row).reason == RejectReason.MISSING_PHONE
+
+
+def test_organization_slugs_resolve_to_ids() -> None:
+    ctx = _ctx(organization_slugs={"summit": ORG_US, "northwind": ORG_GB})
+    assert _lead(_row(organization_id=" Summit "), ctx).organization_id == ORG_US
+    lead = _lead(_row(organization_id="NORTHWIND", phone_number="020 7123 4567"), ctx)
+    assert lead.organization_id == ORG_GB  # and the org's region reads the phone
+    assert _lead(_row(organization_id=ORG_AU), ctx).organization_id == ORG_AU  # UUIDs too
+    reject = _reject(_row(organization_id="acme-corp"), ctx)
+    assert reject.reason == RejectReason.UNKNOWN_ORGANIZATION
+    assert "not a UUID or an organization's slug" in reject.detail
+
+
+def test_company_is_kept_as_written() -> None:
+    assert _lead(_row(company="  Mercy   General Hospital ")).company == "Mercy General Hospital"
+    assert _lead(_row(company="IBM")).company == "IBM"
+    assert _lead(_row(company="   ")).company is None
+    assert _lead(_row()).company is None
+
+
+@pytest.mark.parametrize("field", ["company", "lifecycle_stage"])
+def test_formulas_in_the_crm_fields(field: str) -> None:
+    reject = _reject(_row(**{field: "=cmd|' /C calc'!A0"}))
+    assert reject.reason == RejectReason.FORMULA_IN_CELL
+    assert field in reject.detail
+
+
+@pytest.mark.parametrize(
+    ("status", "stage", "expected", "crm_status"),
+    [
+        ("Open - Not Contacted", "", "new", None),
+        ("Working - Contacted", "", "contacted", None),
+        ("IN_PROGRESS", "", "contacted", None),
+        ("", "marketingqualifiedlead", "qualified", None),
+        ("", "Opportunity", "hot", None),
+        # the lead status decides when it maps, else the lifecycle stage
+        ("Attempted to Contact", "Customer", "contacted", None),
+        ("Recycled", "Customer", "recruited", None),
+        ("-None-", "Lead", "new", None),
+        # nothing clear: no status, the CRM's word kept as written (the lead status first)
+        ("", "Evangelist", None, "Evangelist"),
+        ("Other", "", None, "Other"),
+        ("Recycled", "Evangelist", None, "Recycled"),
+        ("-None-", "Evangelist", None, "Evangelist"),
+        ("-None-", "", None, None),
+        # leadflow's own statuses, as before
+        ("Do-Not-Call", "Customer", "dnc", None),
+        (" HOT ", "", "hot", None),
+    ],
+)
+def test_crm_statuses(
+    status: str, stage: str, expected: str | None, crm_status: str | None
+) -> None:
+    row = _crm_row(headers=None, phone_number="2125550143", status=status, lifecycle_stage=stage)
+    lead = _lead(row)
+    assert (lead.status, lead.crm_status) == (expected, crm_status)
+
+
+def test_unknown_status_is_noted_and_kept_unclear_one_only_kept() -> None:
+    lead = _lead(_row(status="Recycled"))
+    assert (lead.status, lead.crm_status) == (None, "Recycled")
+    assert lead.notes == ["invalid_status: Recycled"]  # never seen: noted, as before
+    lead = _lead(_row(status="Evangelist"))
+    assert (lead.status, lead.crm_status, lead.notes) == (None, "Evangelist", [])
+    lead = _lead(_row(status="Interested!!", lifecycle_stage="Customer"))
+    assert (lead.status, lead.crm_status) == ("recruited", None)
+    assert lead.notes == ["invalid_status: Interested!!"]
+
+
+def test_crm_status_is_cut_to_what_the_column_allows() -> None:
+    lead = _lead(_row(status="x" * 300))
+    assert lead.crm_status == "x" * 200
+
+
+def test_lifecycle_column_is_only_read_when_the_file_has_one() -> None:
+    row = _crm_row(headers={"phone_number": "Phone"}, phone_number="2125550143")
+    row.values["lifecycle_stage"] = "Customer"  # not a column of this file
+    assert _lead(row).status is None
+
+
+def test_a_chunk_of_two_files_uses_each_files_columns() -> None:
+    with_mobile = _crm_row(1, phone_number="", mobile_phone="2125550143")
+    without = _crm_row(2, headers={"phone_number": "Phone"}, phone_number="", mobile_phone="2")
+    again = _crm_row(3, phone_number="", mobile_phone="2125550144")
+    clean, rejects = normalize_rows([with_mobile, without, again], _ctx(organization_id=ORG_US))
+    assert [(c.row_number, c.phone_source) for c in clean] == [
+        (1, "Mobile Phone Number"),
+        (3, "Mobile Phone Number"),
+    ]
+    assert [(r.row_number, r.reason) for r in rejects] == [(2, RejectReason.MISSING_PHONE)]

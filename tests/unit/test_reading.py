@@ -13,14 +13,17 @@ import pytest
 
 from leadflow import tabular
 from leadflow.ingest.reading import (
+    HEADER_ALIASES,
     MAX_CELL_CHARS,
     FileFormatError,
     FileInfo,
+    RowPlan,
     inspect_file,
     iter_rows,
     load_mapping_file,
     map_headers,
     normalize_header,
+    settle_tenant,
     sniff_delimiter,
 )
 from leadflow.leads.records import RawRow, RejectReason
@@ -117,6 +120,17 @@ def test_header_aliases(header: str, field: str) -> None:
     assert unmapped == []
 
 
+def test_no_spelling_means_two_fields() -> None:
+    from leadflow.ingest import reading
+
+    fields_of: dict[str, set[str]] = {}
+    for field, others in reading._FIELD_SPELLINGS.items():
+        for spelling in (field, *others):
+            fields_of.setdefault(normalize_header(spelling), set()).add(field)
+    assert {key: f for key, f in fields_of.items() if len(f) > 1} == {}
+    assert set(HEADER_ALIASES.values()) <= set(reading.LEAD_FIELDS)
+
+
 def test_number_is_too_vague_to_map() -> None:
     assert map_headers(["Number"]) == ({}, ["Number"])
 
@@ -177,6 +191,210 @@ def test_inspect_with_mapping_override(tmp_path: Path) -> None:
     info = inspect_file(path, load_mapping_file(mapping_path))
     assert info.mapping == {"Nom": "last_name", "Numero": "phone_number"}
     assert _rows(info)[0].values == {"last_name": "Dupont", "phone_number": "0612345678"}
+
+
+# --- phone and mobile columns ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        # a main phone first: the first mobile column after it is its fallback
+        (["Phone", "Mobile"], {"Phone": "phone_number", "Mobile": "mobile_phone"}),
+        (["Phone Number", "Mobile Phone Number"],
+         {"Phone Number": "phone_number", "Mobile Phone Number": "mobile_phone"}),
+        (["PHONE", "MOBILEPHONE"], {"PHONE": "phone_number", "MOBILEPHONE": "mobile_phone"}),
+        (["Person - Phone - Work", "Person - Phone - Mobile"],
+         {"Person - Phone - Work": "phone_number", "Person - Phone - Mobile": "mobile_phone"}),
+        (["Phone", "Mobile", "Cell"], {"Phone": "phone_number", "Mobile": "mobile_phone"}),
+        # a mobile column first is the phone, as it always was; later ones map to nothing
+        (["Mobile"], {"Mobile": "phone_number"}),
+        (["Mobile", "Phone"], {"Mobile": "phone_number"}),
+        (["Cell", "Mobile"], {"Cell": "phone_number"}),
+    ],
+)  # fmt: skip
+def test_mobile_columns(headers: list[str], expected: dict[str, str]) -> None:
+    mapping, unmapped = map_headers(headers)
+    assert mapping == expected
+    assert unmapped == [h for h in headers if h not in expected]
+
+
+def test_mobile_after_an_overridden_phone_is_its_fallback() -> None:
+    mapping, _ = map_headers(["Numero", "Mobile"], {"Numero": "phone_number"})
+    assert mapping == {"Numero": "phone_number", "Mobile": "mobile_phone"}
+    mapping, _ = map_headers(["Mobile", "Numero"], {"Numero": "phone_number"})
+    assert mapping == {"Mobile": "mobile_phone", "Numero": "phone_number"}
+
+
+def test_an_overridden_field_is_not_given_to_an_earlier_column() -> None:
+    mapping, unmapped = map_headers(["Phone", "Email", "Numero"], {"numero": "phone_number"})
+    assert mapping == {"Email": "email", "Numero": "phone_number"}
+    assert unmapped == ["Phone"]
+
+
+def test_a_file_with_only_a_mobile_column_imports(tmp_path: Path) -> None:
+    info = inspect_file(_write(tmp_path, "Name,Mobile\nAl,2125550123\n"))
+    assert info.mapping == {"Name": "full_name", "Mobile": "phone_number"}
+    # named mobile_phone by a mapping file: still a phone column (normalize falls back to it)
+    path = _write(tmp_path, "Name,Handy\nAl,2125550123\n", "handy.csv")
+    info = inspect_file(path, {"Handy": "mobile_phone"})
+    assert info.mapping == {"Name": "full_name", "Handy": "mobile_phone"}
+    assert info.pinned == ["Handy"]
+
+
+def test_rows_carry_the_headers_of_their_fields(tmp_path: Path) -> None:
+    content = "Phone Number,Mobile Phone Number,Phone Number\n,2125550123,x\n"
+    info = inspect_file(_write(tmp_path, content))
+    [row] = _rows(info)
+    assert row.values == {"phone_number": "", "mobile_phone": "2125550123"}
+    assert row.headers == {
+        "phone_number": "Phone Number",
+        "mobile_phone": "Mobile Phone Number",
+    }
+    plan = RowPlan.for_info(info)
+    assert plan.make_rows(1, [["1", "2", "3"], ["4", "5", "6"]])[1].headers is plan.headers
+
+
+# --- the tenant column -------------------------------------------------------------------
+
+ORG_A = "11111111-1111-4111-8111-111111111111"
+ORG_B = "22222222-2222-4222-8222-222222222222"
+KNOWN = frozenset({ORG_A, ORG_B})
+SLUGS = {"summit": ORG_A, "northwind": ORG_B}
+
+
+def _csv(tmp_path: Path, header: str, cells: list[str], name: str = "orgs.csv") -> FileInfo:
+    lines = [header] + [f"{cell},212555{i:04d}" for i, cell in enumerate(cells)]
+    return inspect_file(_write(tmp_path, "\n".join(lines) + "\n", name))
+
+
+def test_explicit_org_always_wins(tmp_path: Path) -> None:
+    info = _csv(tmp_path, "Organization,Phone", [ORG_A, ORG_B])
+    settled = settle_tenant(info, KNOWN, SLUGS, ORG_A)
+    assert settled.mapping == {"Organization": "company", "Phone": "phone_number"}
+    assert settled.unmapped == []
+    # a tenant id column is dropped, whatever its values
+    info = _csv(tmp_path, "organization_id,Phone", [ORG_B, ORG_B], "ids.csv")
+    settled = settle_tenant(info, KNOWN, SLUGS, ORG_A)
+    assert settled.mapping == {"Phone": "phone_number"}
+    assert settled.unmapped == ["organization_id"]
+    assert info.mapping["organization_id"] == "organization_id"  # the input is not changed
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [ORG_A, ORG_B, ORG_A.upper(), "Acme"],  # 3 of 4 known ids (any case)
+        ["summit", "NORTHWIND", "Acme", "Globex"],  # slugs, case-insensitive; half is enough
+        [f" {ORG_A} ", "", "", "northwind"],  # empty cells do not count
+    ],
+)
+def test_organization_naming_tenants_is_the_tenant(tmp_path: Path, values: list[str]) -> None:
+    info = _csv(tmp_path, "Organization,Phone", values)
+    settled = settle_tenant(info, KNOWN, SLUGS, None)
+    assert settled.mapping == {"Organization": "organization_id", "Phone": "phone_number"}
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["Acme Inc", "Globex", "summit", "Initech"],  # 1 of 4: employers
+        ["99999999-9999-4999-8999-999999999999", "Acme", "Globex"],  # unknown ids: not ours
+        ["", "", ""],  # nothing to go by: not the tenant
+    ],
+)
+def test_organization_naming_employers_is_the_company(tmp_path: Path, values: list[str]) -> None:
+    info = _csv(tmp_path, "Organization,Phone", values)
+    settled = settle_tenant(info, KNOWN, SLUGS, None)
+    assert settled.mapping == {"Organization": "company", "Phone": "phone_number"}
+
+
+def test_a_tenant_id_column_stays_the_tenant_without_org(tmp_path: Path) -> None:
+    # even when its values are unknown: those rows are quarantined as unknown organizations
+    info = _csv(tmp_path, "org_id,Phone", ["not-an-org", "99999999-9999-4999-8999-999999999999"])
+    assert settle_tenant(info, KNOWN, SLUGS, None).mapping == {
+        "org_id": "organization_id",
+        "Phone": "phone_number",
+    }
+
+
+def test_an_id_column_beside_an_organization_column(tmp_path: Path) -> None:
+    content = f"Organization,tenant_id,Phone\nAcme,{ORG_A},2125550100\n"
+    info = inspect_file(_write(tmp_path, content))
+    assert info.mapping["Organization"] == "organization_id"  # first column wins, unsettled
+    settled = settle_tenant(info, KNOWN, SLUGS, None)
+    assert settled.mapping == {
+        "Organization": "company",
+        "tenant_id": "organization_id",
+        "Phone": "phone_number",
+    }
+    with_org = settle_tenant(info, KNOWN, SLUGS, ORG_A)
+    assert with_org.mapping == {"Organization": "company", "Phone": "phone_number"}
+    assert with_org.unmapped == ["tenant_id"]
+
+
+def test_a_company_column_keeps_company_first_wins(tmp_path: Path) -> None:
+    content = "Company,Organization,Phone\nAcme,Globex,2125550100\n"
+    settled = settle_tenant(inspect_file(_write(tmp_path, content)), KNOWN, SLUGS, ORG_A)
+    assert settled.mapping == {"Company": "company", "Phone": "phone_number"}
+    assert settled.unmapped == ["Organization"]
+
+
+def test_the_mapping_file_decides_its_columns(tmp_path: Path) -> None:
+    path = _write(tmp_path, "Organization,Client,Phone\nAcme,summit,2125550100\n")
+    info = inspect_file(path, {"Client": "organization_id"})
+    assert settle_tenant(info, KNOWN, SLUGS, None).mapping == {
+        "Organization": "company",
+        "Client": "organization_id",
+        "Phone": "phone_number",
+    }
+    info = inspect_file(path, {"Organization": "organization_id"})
+    settled = settle_tenant(info, KNOWN, SLUGS, None)  # no sampling: the file said so
+    assert settled.mapping["Organization"] == "organization_id"
+    settled = settle_tenant(info, KNOWN, SLUGS, ORG_A)  # but --org still wins
+    assert "Organization" in settled.unmapped
+
+
+def test_files_without_tenant_columns_are_returned_as_they_are(tmp_path: Path) -> None:
+    info = inspect_file(_write(tmp_path, "Phone,Company\n2125550100,Acme\n"))
+    assert settle_tenant(info, KNOWN, SLUGS, ORG_A) is info
+    assert settle_tenant(info, KNOWN, SLUGS, None) is info
+
+
+def test_the_sample_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # employers in the first rows, tenant ids after: only the first values are looked at
+    values = ["Acme"] * 5 + [ORG_A] * 50
+    info = _csv(tmp_path, "Organization,Phone", values)
+    assert settle_tenant(info, KNOWN, SLUGS, None, sample_size=5).mapping["Organization"] == (
+        "company"
+    )
+    assert settle_tenant(info, KNOWN, SLUGS, None, sample_size=20).mapping["Organization"] == (
+        "organization_id"
+    )
+    # a nearly empty column: at most 10 rows per wanted value are read, then it is decided
+    read: list[int] = []
+    real = tabular.iter_table_rows
+
+    def counting(table: object, **kwargs: object):
+        for item in real(table, **kwargs):  # type: ignore[arg-type]
+            read.append(item[0])
+            yield item
+
+    monkeypatch.setattr("leadflow.ingest.reading.iter_table_rows", counting)
+    sparse = _csv(tmp_path, "Organization,Phone", [""] * 500 + [ORG_A] * 10, "sparse.csv")
+    assert (
+        settle_tenant(sparse, KNOWN, SLUGS, None, sample_size=3).mapping["Organization"]
+        == "company"
+    )
+    assert len(read) == 30
+    with pytest.raises(ValueError):
+        settle_tenant(sparse, KNOWN, SLUGS, None, sample_size=0)
+
+
+def test_the_tenant_column_of_an_xlsx_is_sampled_too(tmp_path: Path) -> None:
+    path = _xlsx(tmp_path / "orgs.xlsx", [["Phone", "Organization"], [2125550100, "summit"]])
+    settled = settle_tenant(inspect_file(path), KNOWN, SLUGS, None)
+    assert settled.mapping["Organization"] == "organization_id"
 
 
 # --- inspection ------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from dataclasses import fields
 
 from leadflow.leads.records import (
     CLEAN_LEAD_FIELDS,
+    LEAD_FIELDS,
     LEAD_STATUSES,
     STATUS_RANK,
     CleanLead,
@@ -21,11 +22,30 @@ def test_round_trip_keeps_every_field():
         row_number=7, organization_id="o", phone_number="+12124567890", phone_type="mobile",
         user_id="u", first_name="Ana", last_name="Lima", email="a@example.com",
         status="hot", tags=["a", "b"], source="facebook", referred_by="+12124567891",
-        notes=["invalid_email: x"],
+        notes=["invalid_email: x"], company="Acme", crm_status="Evangelist",
+        phone_source="Mobile Phone Number",
     )  # fmt: skip
     values = lead_to_tuple(lead)
     assert values[CLEAN_LEAD_FIELDS.index("phone_number")] == "+12124567890"
+    assert values[CLEAN_LEAD_FIELDS.index("phone_source")] == "Mobile Phone Number"
     assert lead_from_tuple(values) == lead
+
+
+def test_new_lead_fields_are_appended_so_older_positions_hold():
+    """Other code reads lead tuples by CLEAN_LEAD_FIELDS.index(name): appending keeps every
+    earlier position, and the three CRM fields default to None."""
+    assert CLEAN_LEAD_FIELDS[:13] == (
+        "row_number", "organization_id", "phone_number", "phone_type", "user_id",
+        "first_name", "last_name", "email", "status", "tags", "source", "referred_by", "notes",
+    )  # fmt: skip
+    assert CLEAN_LEAD_FIELDS[13:] == ("company", "crm_status", "phone_source")
+    lead = CleanLead(row_number=1, organization_id="o", phone_number="+12124567890")
+    assert (lead.company, lead.crm_status, lead.phone_source) == (None, None, None)
+
+
+def test_lead_fields_know_the_crm_columns():
+    assert {"mobile_phone", "company", "lifecycle_stage"} <= set(LEAD_FIELDS)
+    assert len(set(LEAD_FIELDS)) == len(LEAD_FIELDS)
 
 
 def test_every_status_has_a_rank_and_dnc_outranks_all():

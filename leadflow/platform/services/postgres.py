@@ -24,6 +24,15 @@ from leadflow.platform.services.base import (
 )
 
 SUPERUSER = "postgres"
+#: the local server is a development and test server on a laptop-sized machine: memory for bulk
+#: loads (PostgreSQL's defaults assume 128 MB) and no checkpoint storm in the middle of a
+#: million-row import; LEADFLOW_PG_SHARED_BUFFERS overrides the buffer size
+SERVER_SETTINGS = {
+    "shared_buffers": settings.env("LEADFLOW_PG_SHARED_BUFFERS", "1GB"),
+    "max_wal_size": "4GB",
+    "checkpoint_timeout": "30min",
+    "wal_buffers": "64MB",
+}
 OS_USER_WHEN_ROOT = "embedded_postgres"
 
 
@@ -132,6 +141,7 @@ class PostgresService(LocalService):
             )  # fmt: skip
         # A crashed server leaves postmaster.pid behind; pg_ctl handles a stale one itself.
         options = f"-c listen_addresses={LOOPBACK} -p {port} -c unix_socket_directories=''"
+        options += " " + " ".join(f"-c {key}={value}" for key, value in SERVER_SETTINGS.items())
         self._run(
             [
                 str(_bin_dir() / "pg_ctl"),

@@ -1,0 +1,503 @@
+"""Importing lead files: one streaming pipeline per file, in one PostgreSQL transaction.
+
+    prepare -> check the request, inspect each file (format, encoding, delimiter, headers,
+               sha256, which column is the tenant), skip files already imported
+    load    -> per file, in one transaction: read -> normalize -> COPY into a staging table,
+               overlapped (the parent parses and copies while worker processes normalize);
+               then set-based SQL: dedupe, DNC screen, insert + merge with audit and status
+               history, rejects, the batch's accounting
+
+Nothing travels between steps through local files or pickled objects: a file's rows go
+straight from the reader into PostgreSQL, and the transaction makes the import all or
+nothing (a killed process leaves no batch and no lead behind; rerunning completes it).
+`run_import` is what the `crm_leads` asset, `leadflow import`, the landing sensor's runs and the
+benchmark call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import multiprocessing
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from leadflow import settings
+from leadflow.ingest import sql
+from leadflow.ingest.normalize import NormalizeContext, normalize_rows
+from leadflow.ingest.reading import (
+    FileFormatError,
+    FileInfo,
+    RowPlan,
+    inspect_file,
+    iter_cell_chunks,
+    load_mapping_file,
+    settle_tenant,
+)
+from leadflow.leads.ids import require_uuid
+from leadflow.leads.records import lead_to_tuple
+from leadflow.postgres import ConnectionFactory, config_values, organization_ids
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int], None]  # (phase, rows done) -> None
+
+CHUNK_SIZE = 20_000
+#: what a worker gets: the row plan, the file's tenant column (if any), the first row's number
+#: and the chunk's cells
+Chunk = tuple[RowPlan, str | None, int, list[list[str]]]
+#: chunks normalized at a time per worker process: bounds memory on huge files
+IN_FLIGHT_PER_WORKER = 2
+
+_progress_hook: Progress | None = None
+
+
+def set_progress_hook(hook: Progress | None) -> None:
+    """Let an in-process caller (the CLI's progress bar) follow the imports."""
+    global _progress_hook
+    _progress_hook = hook
+
+
+class ImportRequestError(ValueError):
+    """The import request itself is wrong (unknown --org, bad --owner, bad mapping file)."""
+
+
+@dataclass
+class ImportRequest:
+    paths: list[str]
+    organization_id: str | None = None
+    owner_id: str | None = None
+    source: str | None = None
+    region: str | None = None
+    mapping_file: str | None = None
+    workers: int | None = None
+
+    def options(self) -> dict[str, str]:
+        return {k: v for k, v in asdict(self).items() if k != "paths" and v is not None}
+
+
+@dataclass
+class FileJob:
+    path: str
+    organization_id: str | None  # the import's scope: --org, or None for multi-org files
+    options: dict = field(default_factory=dict)
+    status: str = "pending"  # pending | skipped | failed | succeeded
+    message: str | None = None
+    batch_id: str | None = None
+    sha256: str | None = None
+    size: int | None = None
+    kind: str | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
+    mapping: dict[str, str] = field(default_factory=dict)
+    unmapped: list[str] = field(default_factory=list)
+    organizations: list[str] = field(default_factory=list)  # organizations the rows belong to
+    info: FileInfo | None = None  # what inspection found; reading starts from it
+    rows_read: int = 0
+    quarantined: int = 0
+    duplicates_in_file: int = 0
+    inserted: int = 0
+    merged: int = 0
+    dnc: int = 0
+    referrals: int = 0  # leads whose referrer this file set (see referrals_sql.py)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def file_name(self) -> str:
+        return Path(self.path).name
+
+    @property
+    def active(self) -> bool:
+        return self.status == "pending"
+
+    def summary(self) -> dict:
+        """The accounting of this file: the keys `leadflow import --json` promises."""
+        return {
+            "file": self.path,
+            "batch_id": self.batch_id,
+            "organization_id": self.organization_id,
+            "status": self.status,
+            "message": self.message,
+            "rows_read": self.rows_read,
+            "inserted": self.inserted,
+            "merged": self.merged,
+            "duplicates_in_file": self.duplicates_in_file,
+            "quarantined": self.quarantined,
+            "dnc": self.dnc,
+            "referrals": self.referrals,
+            "sha256": self.sha256,
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+        }
+
+
+# -- helpers ----------------------------------------------------------------------------------
+def _sha256_of(path: Path) -> str | None:
+    try:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+    except OSError:
+        return None
+
+
+def _canonical_uuid(value: str | None, what: str) -> str | None:
+    return None if value is None else require_uuid(str(value), what, ImportRequestError)
+
+
+def organization_slugs(conn: psycopg.Connection) -> dict[str, str]:
+    """lower-case slug -> organization id: a tenant column may name organizations by slug."""
+    return {
+        slug.lower(): org
+        for org, slug in conn.execute(
+            "select id::text, slug from organizations where slug is not null"
+        )
+    }
+
+
+def build_context(conn: psycopg.Connection, request: ImportRequest) -> NormalizeContext:
+    organizations = frozenset(organization_ids(conn))
+    default_region, regions = config_values(conn, "default_region")
+    default_region = str(default_region or "US").upper()
+    region_map = {org: str(regions.get(org) or default_region).upper() for org in organizations}
+    global_aliases, org_aliases = config_values(conn, "source_aliases")
+    aliases: dict[str, str] = dict(global_aliases or {}) if isinstance(global_aliases, dict) else {}
+    if request.organization_id and isinstance(org_aliases.get(request.organization_id), dict):
+        aliases.update(org_aliases[request.organization_id])
+    return NormalizeContext(
+        known_organizations=organizations,
+        regions=region_map,
+        organization_id=request.organization_id,
+        owner_id=request.owner_id,
+        source=request.source,
+        region=request.region.upper() if request.region else None,
+        source_aliases=aliases or None,
+        organization_slugs=organization_slugs(conn),
+    )
+
+
+def _timed(job: FileJob, phase: str, started: float) -> float:
+    now = time.perf_counter()
+    job.timings[phase] = job.timings.get(phase, 0.0) + now - started
+    return now
+
+
+def _fail(job: FileJob, message: str, connect: ConnectionFactory) -> None:
+    """Mark the file failed and record its batch as failed (nothing of it was loaded)."""
+    job.status = "failed"
+    job.message = message
+    job.inserted = job.merged = job.referrals = 0
+    log.error("import of %s failed: %s", job.path, message)
+    if not job.sha256:
+        job.batch_id = None  # nothing to name the file by: no batch row
+        return
+    job.batch_id = job.batch_id or str(uuid.uuid4())
+    with connect() as conn:
+        _insert_batch(conn, job, status="failed", error=message)
+
+
+def _insert_batch(
+    conn: psycopg.Connection, job: FileJob, status: str = "running", error: str | None = None
+) -> None:
+    conn.execute(
+        """
+        insert into import_batches (id, file_name, file_path, file_sha256, file_size_bytes,
+                                    file_format, organization_id, options, status, error,
+                                    timings, finished_at)
+        values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
+                case when %s = 'running' then null else now() end)
+        """,
+        (
+            job.batch_id,
+            job.file_name,
+            job.path,
+            job.sha256,
+            job.size,
+            job.kind,
+            job.organization_id,
+            Jsonb({**job.options, "mapping": job.mapping, "unmapped": job.unmapped}),
+            status,
+            error,
+            Jsonb(_rounded(job.timings)),
+            status,
+        ),
+    )
+
+
+def _rounded(timings: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 3) for k, v in timings.items()}
+
+
+def _previous_import(conn: psycopg.Connection, job: FileJob) -> tuple[str, object] | None:
+    return conn.execute(
+        "select id::text, finished_at from import_batches where file_sha256 = %s"
+        " and organization_id is not distinct from %s and status = 'succeeded'",
+        (job.sha256, job.organization_id),
+    ).fetchone()
+
+
+def _skip(job: FileJob, previous: tuple[str, object]) -> None:
+    job.status = "skipped"
+    job.batch_id = previous[0]
+    job.message = (
+        f"already imported (same sha256) as batch {previous[0]} at {previous[1]:%Y-%m-%d %H:%M:%S%z};"
+        " nothing to do"
+    )
+
+
+# -- prepare ----------------------------------------------------------------------------------
+def validate_request(conn: psycopg.Connection, request: ImportRequest) -> ImportRequest:
+    """Canonicalise ids and refuse an unknown --org / --owner before touching any file."""
+    request.organization_id = _canonical_uuid(request.organization_id, "--org")
+    request.owner_id = _canonical_uuid(request.owner_id, "--owner")
+    if request.organization_id:
+        found = conn.execute(
+            "select 1 from organizations where id = %s", (request.organization_id,)
+        ).fetchone()
+        if not found:
+            raise ImportRequestError(f"unknown organization --org {request.organization_id}")
+    if request.owner_id:
+        row = conn.execute(
+            "select organization_id::text from users where id = %s", (request.owner_id,)
+        ).fetchone()
+        if not row:
+            raise ImportRequestError(f"unknown user --owner {request.owner_id}")
+        if request.organization_id and row[0] != request.organization_id:
+            raise ImportRequestError(
+                f"--owner {request.owner_id} is not a user of organization {request.organization_id}"
+            )
+    if request.region:
+        import phonenumbers
+
+        if request.region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ImportRequestError(f"--region {request.region!r} is not a known region code")
+    if request.mapping_file:
+        try:
+            load_mapping_file(Path(request.mapping_file))
+        except FileFormatError as exc:
+            raise ImportRequestError(f"--mapping: {exc}") from exc
+    return request
+
+
+def prepare(request: ImportRequest, connect: ConnectionFactory) -> list[FileJob]:
+    """Check the request and inspect every file; a file that cannot be imported is failed (and
+    its batch recorded as failed) with a clear message, the others stay pending."""
+    with connect() as conn:
+        validate_request(conn, request)
+        known, slugs = frozenset(organization_ids(conn)), organization_slugs(conn)
+    overrides = load_mapping_file(Path(request.mapping_file)) if request.mapping_file else None
+    jobs: list[FileJob] = []
+    for raw_path in request.paths:
+        started = time.perf_counter()
+        path = Path(raw_path).resolve()
+        job = FileJob(str(path), request.organization_id, request.options())
+        jobs.append(job)
+        try:
+            # which column is the tenant: --org wins; an "Organization" column only when its
+            # values are this database's organizations (else it is the lead's company)
+            info = settle_tenant(inspect_file(path, overrides), known, slugs, job.organization_id)
+        except FileFormatError as exc:
+            job.sha256 = _sha256_of(path)
+            job.size = path.stat().st_size if job.sha256 and path.exists() else None
+            _fail(job, str(exc), connect)
+            continue
+        job.sha256, job.size, job.kind = info.sha256, info.size, info.kind
+        job.encoding, job.delimiter = info.encoding, info.delimiter
+        job.mapping, job.unmapped = info.mapping, info.unmapped
+        job.info = info
+        if job.organization_id is None and "organization_id" not in info.mapping.values():
+            _fail(
+                job,
+                f"{job.file_name} has no organization_id column (no column names organizations"
+                " of this database): pass --org UUID",
+                connect,
+            )
+            continue
+        with connect() as conn:
+            previous = _previous_import(conn, job)
+        if previous:
+            _skip(job, previous)
+            continue
+        job.batch_id = str(uuid.uuid4())
+        _timed(job, "prepare", started)
+    return jobs
+
+
+# -- load -------------------------------------------------------------------------------------
+def _pool_workers(request_workers: int | None) -> int:
+    configured = request_workers or settings.env_int("LEADFLOW_IMPORT_WORKERS")
+    return max(1, configured or os.cpu_count() or 1)
+
+
+def load(jobs: list[FileJob], request: ImportRequest, connect: ConnectionFactory,
+         progress: Progress | None = None) -> list[FileJob]:  # fmt: skip
+    """Import every pending file, each in its own transaction."""
+    active = [job for job in jobs if job.active]
+    if not active:
+        return jobs
+    with connect() as conn:
+        ctx = build_context(conn, request)
+    workers = _pool_workers(request.workers)
+    for job in active:
+        _import_file(job, ctx, connect, workers, progress or _progress_hook)
+    return jobs
+
+
+def run_import(request: ImportRequest, connect: ConnectionFactory,
+               progress: Progress | None = None) -> list[FileJob]:  # fmt: skip
+    """prepare + load: the whole import of a request, in this process."""
+    return load(prepare(request, connect), request, connect, progress)
+
+
+def _lock_file(conn: psycopg.Connection, job: FileJob) -> None:
+    """Serialise imports of the same file into the same scope, so a second one sees the first
+    one's batch (and skips) instead of merging everything again."""
+    conn.execute(
+        "select pg_advisory_xact_lock(hashtextextended(%s, 0))",
+        (f"leadflow.import.file:{job.sha256}:{job.organization_id or ''}",),
+    )
+
+
+def _import_file(job: FileJob, ctx: NormalizeContext, connect: ConnectionFactory, workers: int,
+                 progress: Progress | None) -> None:  # fmt: skip
+    try:
+        if not Path(job.path).exists():
+            raise FileFormatError(f"{job.file_name} disappeared before it could be read")
+        with connect() as conn, conn.transaction():
+            started = time.perf_counter()
+            _lock_file(conn, job)
+            previous = _previous_import(conn, job)
+            if previous:  # imported meanwhile by a concurrent run
+                _skip(job, previous)
+                return
+            if job.organization_id:
+                sql.lock_organizations(conn, [job.organization_id])
+            _insert_batch(conn, job)
+            sql.create_staging(conn)
+            started = _timed(job, "prepare", started)
+            duplicated = _stream(conn, job, ctx, workers, progress)
+            started = _timed(job, "stream", started)
+            job.quarantined = sql.move_rejects(conn, job.batch_id)
+            if duplicated:
+                sql.fold_duplicates(conn, duplicated)
+            conn.execute("analyze stg_leads")
+            job.organizations = sql.staged_organizations(conn)
+            sql.lock_organizations(conn, job.organizations)
+            started = _timed(job, "dedupe", started)
+            job.dnc = sql.screen_staged(conn)
+            started = _timed(job, "screen", started)
+            result = sql.load_staged(conn, job.batch_id, job.dnc)
+            job.inserted, job.merged, job.dnc = result.inserted, result.merged, result.dnc
+            job.referrals = result.referrals
+            _timed(job, "load", started)
+            conn.execute(
+                """
+                update import_batches set status = 'succeeded', rows_read = %s,
+                    inserted = %s, merged = %s, duplicates_in_file = %s, quarantined = %s,
+                    dnc = %s, timings = %s, finished_at = now()
+                where id = %s
+                """,
+                (job.rows_read, job.inserted, job.merged, job.duplicates_in_file,
+                 job.quarantined, job.dnc, Jsonb(_rounded(job.timings)), job.batch_id),
+            )  # fmt: skip
+        job.status = "succeeded"
+        if result.owners_dropped:
+            job.message = f"{result.owners_dropped} owner(s) not in the lead's organization ignored"
+    except FileFormatError as exc:
+        _fail(job, str(exc), connect)
+    except OSError as exc:
+        _fail(job, f"{job.file_name} could not be read: {exc}", connect)
+    except psycopg.Error as exc:
+        _fail(job, f"loading {job.file_name} failed, nothing was imported: {exc}", connect)
+
+
+def _stream(conn: psycopg.Connection, job: FileJob, ctx: NormalizeContext, workers: int,
+            progress: Progress | None) -> set[tuple[str, str]]:  # fmt: skip
+    """Read -> normalize -> COPY into stg_leads, every chunk as soon as it is ready. Counts the
+    rows read and the duplicates in the file; returns the (organization, phone) keys seen more
+    than once (the ones to fold)."""
+    plan = RowPlan.for_info(job.info)
+    tenant = next((h for h, f in job.info.mapping.items() if f == "organization_id"), None)
+    chunks = (
+        (plan, tenant, first, cells) for first, cells in iter_cell_chunks(job.info, CHUNK_SIZE)
+    )
+    job.rows_read = job.duplicates_in_file = 0
+    seen: set[tuple[str, str]] = set()
+    duplicated: set[tuple[str, str]] = set()
+    org_at, phone_at = sql.STAGE_ORG, sql.STAGE_PHONE
+    with sql.staging_copy(conn) as copy:
+        write = copy.write_row
+        for rows, clean, rejects in _normalized_chunks(chunks, ctx, workers):
+            for row in clean:
+                key = (row[org_at], row[phone_at])
+                if key in seen:
+                    duplicated.add(key)
+                    job.duplicates_in_file += 1
+                else:
+                    seen.add(key)
+                write(row)
+            for row in rejects:
+                write(row)
+            job.rows_read += rows
+            if progress:
+                progress("import", job.rows_read)
+    return duplicated
+
+
+def _normalize_chunk(chunk: Chunk, ctx: NormalizeContext) -> tuple[int, list[tuple], list[tuple]]:
+    """Cells -> RawRows -> staged rows: (rows in the chunk, clean lead rows, reject rows).
+
+    Runs in a worker process for big files: the parent only parses the file and copies.
+    """
+    plan, tenant_header, first_row, cells = chunk
+    leads, rejects = normalize_rows(plan.make_rows(first_row, cells), ctx)
+    known = ctx.known_organizations
+    clean = [sql.stage_lead(lead_to_tuple(lead)) for lead in leads]
+    bad = [
+        sql.stage_reject(
+            reject, sql.reject_organization(reject, tenant_header, ctx.organization_id, known)
+        )
+        for reject in rejects
+    ]
+    return len(cells), clean, bad
+
+
+def _normalized_chunks(
+    chunks: Iterator[tuple], ctx: NormalizeContext, workers: int
+) -> Iterator[tuple[int, list[tuple], list[tuple]]]:
+    """Yield normalized chunks in file order; in worker processes when the file is bigger than
+    one chunk and workers > 1 (the parent keeps reading and copying meanwhile)."""
+    first = next(chunks, None)
+    if first is None:
+        return
+    second = next(chunks, None)
+    if second is None or workers == 1:
+        for chunk in (c for c in (first, second) if c is not None):
+            yield _normalize_chunk(chunk, ctx)
+        for chunk in chunks:
+            yield _normalize_chunk(chunk, ctx)
+        return
+    # fork: workers start at once with the code already loaded and never re-import __main__.
+    # They only compute (no I/O, no logging, no connection: the parent's COPY connection is
+    # inherited but never touched, and they leave through os._exit), so that is safe.
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pending = [
+            pool.submit(_normalize_chunk, first, ctx),
+            pool.submit(_normalize_chunk, second, ctx),
+        ]
+        for chunk in chunks:
+            pending.append(pool.submit(_normalize_chunk, chunk, ctx))
+            while len(pending) > workers * IN_FLIGHT_PER_WORKER:
+                yield pending.pop(0).result()
+        for future in pending:
+            yield future.result()
