@@ -433,47 +433,45 @@ def _stream(conn: psycopg.Connection, job: FileJob, ctx: NormalizeContext, worke
     job.rows_read = job.duplicates_in_file = 0
     seen: set[tuple[str, str]] = set()
     duplicated: set[tuple[str, str]] = set()
-    org_at, phone_at = sql.STAGE_ORG, sql.STAGE_PHONE
     with sql.staging_copy(conn) as copy:
-        write = copy.write_row
-        for rows, clean, rejects in _normalized_chunks(chunks, ctx, workers):
-            for row in clean:
-                key = (row[org_at], row[phone_at])
+        for rows, keys, text in _normalized_chunks(chunks, ctx, workers):
+            for key in keys:
                 if key in seen:
                     duplicated.add(key)
                     job.duplicates_in_file += 1
                 else:
                     seen.add(key)
-                write(row)
-            for row in rejects:
-                write(row)
+            copy.write(text)
             job.rows_read += rows
             if progress:
                 progress("import", job.rows_read)
     return duplicated
 
 
-def _normalize_chunk(chunk: Chunk, ctx: NormalizeContext) -> tuple[int, list[tuple], list[tuple]]:
-    """Cells -> RawRows -> staged rows: (rows in the chunk, clean lead rows, reject rows).
+def _normalize_chunk(chunk: Chunk, ctx: NormalizeContext) -> tuple[int, list[tuple], str]:
+    """Cells -> RawRows -> staged rows: (rows in the chunk, the (organization, phone) key of
+    every clean lead in file order, the chunk as COPY text for stg_leads).
 
-    Runs in a worker process for big files: the parent only parses the file and copies.
+    Runs in a worker process for big files: the parent only parses the file, tracks the keys
+    and hands the text to COPY.
     """
     plan, tenant_header, first_row, cells = chunk
     leads, rejects = normalize_rows(plan.make_rows(first_row, cells), ctx)
     known = ctx.known_organizations
-    clean = [sql.stage_lead(lead_to_tuple(lead)) for lead in leads]
-    bad = [
+    staged = [sql.stage_lead(lead_to_tuple(lead)) for lead in leads]
+    keys = [(lead.organization_id, lead.phone_number) for lead in leads]
+    staged += [
         sql.stage_reject(
             reject, sql.reject_organization(reject, tenant_header, ctx.organization_id, known)
         )
         for reject in rejects
     ]
-    return len(cells), clean, bad
+    return len(cells), keys, sql.copy_text(staged)
 
 
 def _normalized_chunks(
     chunks: Iterator[tuple], ctx: NormalizeContext, workers: int
-) -> Iterator[tuple[int, list[tuple], list[tuple]]]:
+) -> Iterator[tuple[int, list[tuple], str]]:
     """Yield normalized chunks in file order; in worker processes when the file is bigger than
     one chunk and workers > 1 (the parent keeps reading and copying meanwhile)."""
     first = next(chunks, None)

@@ -24,17 +24,29 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Set
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from operator import itemgetter
 
 import psycopg
-from psycopg import sql
+from psycopg import postgres, pq, sql
+
+# psycopg's COPY row formatter (C in psycopg[binary]); private, so psycopg is pinned in
+# constraints.txt and tests/integration/test_staging.py checks its output
+from psycopg._copy_base import format_row_text
+from psycopg.adapt import Transformer
 from psycopg.types.json import Jsonb
 
 from leadflow import settings
 from leadflow.ingest.dedupe import merge_duplicate
 from leadflow.ingest.referrals_sql import link_referrers
 from leadflow.leads.ids import canonical_uuid
-from leadflow.leads.records import CLEAN_LEAD_FIELDS, STATUS_RANK, CleanLead, Reject
+from leadflow.leads.records import (
+    CLEAN_LEAD_FIELDS,
+    STATUS_RANK,
+    CleanLead,
+    Reject,
+    lead_to_tuple,
+)
 
 #: one row of the file as staged: a clean lead (reject_reason null) or a quarantined row. Clean
 #: rows and rejects share one table, so one COPY stream carries the whole file.
@@ -59,8 +71,9 @@ STAGE_COLUMNS = (
     "raw_row",
     "reject_organization_id",
 )
-# uuids travel as text: COPY's text format lets the server parse them
-STAGE_TYPES = ("int4", "text", "text", "text", "text", "text", "text", "text", "text", "text[]",
+# uuids travel as text: COPY's text format lets the server parse them; so do the tags, as
+# their array literal (see stage_lead: psycopg's list dumper costs 5 us a row, this 1)
+STAGE_TYPES = ("int4", "text", "text", "text", "text", "text", "text", "text", "text", "text",
                "text", "text", "text", "text", "text", "text", "text", "jsonb", "text")  # fmt: skip
 #: lead columns of a staged clean row, in STAGE_COLUMNS order (the last four stay null)
 _LEAD_COLUMNS = STAGE_COLUMNS[:15]
@@ -115,7 +128,8 @@ def _tune_for_bulk(conn: psycopg.Connection) -> None:
 
 @contextmanager
 def _history_bulk_path(conn: psycopg.Connection, rows: int) -> Iterator[None]:
-    """For big files, skip the per-row foreign-key triggers on the audit/status-history inserts.
+    """For big files, skip the per-row triggers on the audit/status-history inserts and the
+    merge's update of the leads (foreign-key checks, updated_at: the update sets it itself).
 
     Those inserts reference only leads inserted or row-locked in this same transaction and the
     batch row itself, so the checks cannot fail; at a million rows they cost more than the
@@ -162,8 +176,20 @@ def reject_organization(
 
 
 def stage_lead(lead: tuple) -> tuple:
-    """A clean lead (a records.CLEAN_LEAD_FIELDS tuple) as a stg_leads row."""
-    return (*_lead_values(lead), *_NO_REJECT)
+    """A clean lead (a records.CLEAN_LEAD_FIELDS tuple) as a stg_leads row, for `copy_text`."""
+    values = _lead_values(lead)
+    return (*values[:_TAGS], text_array(values[_TAGS]), *values[_TAGS + 1 :], *_NO_REJECT)
+
+
+_TAGS = _LEAD_COLUMNS.index("tags")
+
+
+def text_array(items: list[str] | None) -> str:
+    """A PostgreSQL text[] literal; every element quoted, so none can read as NULL."""
+    if not items:
+        return "{}"
+    quoted = ['"' + item.replace("\\", "\\\\").replace('"', '\\"') + '"' for item in items]
+    return "{" + ",".join(quoted) + "}"
 
 
 def stage_reject(reject: Reject, organization_id: str | None) -> tuple:
@@ -172,9 +198,27 @@ def stage_reject(reject: Reject, organization_id: str | None) -> tuple:
             organization_id)  # fmt: skip
 
 
-#: where the organization and the phone are in a staged row: the file's dedupe key
-STAGE_ORG = STAGE_COLUMNS.index("organization_id")
-STAGE_PHONE = STAGE_COLUMNS.index("phone_number")
+def copy_text(rows: Iterable[tuple]) -> bytes:
+    """Staged rows (`stage_lead` / `stage_reject`) as the data of a COPY into stg_leads.
+
+    Worker processes format their chunk themselves (psycopg's own COPY row formatter, with the
+    stg_leads column types), so the parent only hands bytes to the COPY stream: no objects to
+    unpickle and adapt one by one in the one process that reads the file and feeds PostgreSQL.
+    The bytes are UTF-8; create_staging sets the transaction's client encoding to match.
+    """
+    out = bytearray()
+    transformer = _stage_transformer()
+    for row in rows:
+        format_row_text(row, transformer, out)
+    return bytes(out)
+
+
+@cache
+def _stage_transformer() -> Transformer:
+    transformer = Transformer()  # no connection: the default adapters, UTF-8
+    oids = [postgres.types.get_oid(name) for name in STAGE_TYPES]
+    transformer.set_dumper_types(oids, pq.Format.TEXT)
+    return transformer
 
 
 def create_staging(conn: psycopg.Connection) -> None:
@@ -182,6 +226,7 @@ def create_staging(conn: psycopg.Connection) -> None:
     then, once the rejects have left and the duplicates are folded, one lead per
     (organization, phone) with its DNC verdict and the live lead it merges into."""
     _tune_for_bulk(conn)
+    conn.execute("set local client_encoding to 'UTF8'")  # what copy_text writes
     conn.execute(
         """
         create temp table stg_leads (
@@ -213,12 +258,11 @@ def create_staging(conn: psycopg.Connection) -> None:
 
 @contextmanager
 def staging_copy(conn: psycopg.Connection) -> Iterator[psycopg.Copy]:
-    """One COPY stream into stg_leads; write `stage_lead` / `stage_reject` rows to it."""
+    """One COPY stream into stg_leads; write `copy_text` data to it."""
     statement = sql.SQL("copy stg_leads ({}) from stdin").format(
         sql.SQL(", ").join(map(sql.Identifier, STAGE_COLUMNS))
     )
     with conn.cursor() as cur, cur.copy(statement) as copy:
-        copy.set_types(list(STAGE_TYPES))
         yield copy
 
 
@@ -253,7 +297,6 @@ def fold_duplicates(conn: psycopg.Connection, keys: Iterable[tuple[str, str]]) -
         copy.set_types(["text", "text"])
         for key in keys:
             copy.write_row(key)
-    columns = sql.SQL(", ").join(sql.Identifier("s", c) for c in _LEAD_COLUMNS)
     rows = conn.execute(
         sql.SQL(
             """
@@ -261,56 +304,47 @@ def fold_duplicates(conn: psycopg.Connection, keys: Iterable[tuple[str, str]]) -
             where d.organization_id = s.organization_id and d.phone_number = s.phone_number
             returning {columns}
             """
-        ).format(columns=columns)
+        ).format(columns=_FOLD_COLUMNS)
     ).fetchall()
-    rows.sort(key=lambda row: (row[_ORG], row[_PHONE], row[_ROW]))
-    with (
-        conn.cursor() as cur,
-        cur.copy(
-            sql.SQL("copy stg_leads ({}) from stdin").format(
-                sql.SQL(", ").join(map(sql.Identifier, _LEAD_COLUMNS))
-            )
-        ) as copy,
-    ):
-        copy.set_types(list(STAGE_TYPES[: len(_LEAD_COLUMNS)]))
-        for survivor in _folded(rows):
-            copy.write_row(survivor)
+    rows.sort(key=_fold_order)
+    with conn.cursor() as cur, cur.copy(_COPY_LEADS) as copy:
+        copy.write(copy_text(stage_lead(lead_to_tuple(lead)) for lead in _folded(rows)))
 
 
-_ROW = _LEAD_COLUMNS.index("row_number")
-_ORG = _LEAD_COLUMNS.index("organization_id")
-_PHONE = _LEAD_COLUMNS.index("phone_number")
+# the staged lead columns as CleanLead's positional fields (notes are not staged: empty);
+# uuids as text, like the normalizer makes them
+_FOLD_COLUMNS = sql.SQL(", ").join(
+    sql.SQL("s.{}::text").format(sql.Identifier(name))
+    if name in ("organization_id", "user_id")
+    else sql.SQL("'{}'::text[]")
+    if name == "notes"
+    else sql.SQL("s.{}").format(sql.Identifier(name))
+    for name in CLEAN_LEAD_FIELDS
+)
+_fold_order = itemgetter(CLEAN_LEAD_FIELDS.index("organization_id"),
+                         CLEAN_LEAD_FIELDS.index("phone_number"),
+                         CLEAN_LEAD_FIELDS.index("row_number"))  # fmt: skip
+_COPY_LEADS = sql.SQL("copy stg_leads ({}) from stdin").format(
+    sql.SQL(", ").join(map(sql.Identifier, STAGE_COLUMNS))
+)
 
 
-def _folded(rows: list[tuple]) -> Iterator[tuple]:
-    """Rows sorted by key and row number -> one folded row per key."""
+def _folded(rows: list[tuple]) -> Iterator[CleanLead]:
+    """Rows sorted by key and row number -> one folded lead per key."""
     survivor: CleanLead | None = None
+    key = None
     for row in rows:
-        lead = _lead_of(row)
-        if survivor is not None and (lead.organization_id, lead.phone_number) == (
-            survivor.organization_id,
-            survivor.phone_number,
-        ):
+        lead = CleanLead(*row)
+        if lead.tags is None:
+            lead.tags = []
+        if survivor is not None and (lead.organization_id, lead.phone_number) == key:
             merge_duplicate(survivor, lead)
             continue
         if survivor is not None:
-            yield _row_of(survivor)
-        survivor = lead
+            yield survivor
+        survivor, key = lead, (lead.organization_id, lead.phone_number)
     if survivor is not None:
-        yield _row_of(survivor)
-
-
-def _lead_of(row: tuple) -> CleanLead:
-    values = dict(zip(_LEAD_COLUMNS, row, strict=True))
-    for key in ("organization_id", "user_id"):
-        if values[key] is not None:
-            values[key] = str(values[key])
-    values["tags"] = list(values["tags"] or [])
-    return CleanLead(**values)
-
-
-def _row_of(lead: CleanLead) -> tuple:
-    return tuple(getattr(lead, column) for column in _LEAD_COLUMNS)
+        yield survivor
 
 
 def staged_organizations(conn: psycopg.Connection) -> list[str]:
@@ -498,13 +532,20 @@ def _merge_existing(conn: psycopg.Connection, batch_id: str, result: LoadResult)
             """,
             {"batch": batch_id},
         ).rowcount
-    conn.execute(
-        """
+        # the leads themselves: updated_at set here as trigger_leads_updated_at would (the
+        # bulk path skips row triggers); the owners were checked against the organization
+        # above and are key-share locked here, as the foreign key's check would lock them
+        conn.execute(
+            "select 1 from users where id in (select new_user_id from stg_merge"
+            " where new_user_id is distinct from old_user_id) for key share"
+        )
+        conn.execute(
+            """
         update leads l set
             first_name = m.new_first_name, last_name = m.new_last_name, email = m.new_email,
             phone_type = m.new_phone_type, user_id = m.new_user_id, source = m.new_source,
             tags = m.new_tags, status = m.new_status, referred_by_ref = m.new_referred_by_ref,
-            company = m.new_company, crm_status = m.new_crm_status
+            company = m.new_company, crm_status = m.new_crm_status, updated_at = now()
         from stg_merge m
         where l.id = m.lead_id and (
             (l.first_name, l.last_name, l.email, l.phone_type, l.user_id, l.source, l.tags,
@@ -515,7 +556,7 @@ def _merge_existing(conn: psycopg.Connection, batch_id: str, result: LoadResult)
              m.new_crm_status)
         )
         """
-    )
+        )
 
 
 # Leads whose referral this load may resolve: new leads with a handle; merged leads whose

@@ -7,6 +7,7 @@ row of files up to a million rows, inside worker processes.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 # Inside a lower-cased name, the letter that starts the name or follows a space, hyphen,
 # apostrophe (straight or curly), period or parenthesis: "o'brien" -> "O'Brien".
@@ -20,6 +21,9 @@ _EMAIL_LABEL_RE = re.compile(r"[^\W_](?:(?:[^\W_]|-){0,61}[^\W_])?")
 _EMAIL_TLD_RE = re.compile(r"(?:[^\W\d_]{2,63}|xn--[a-z0-9-]{1,59})")
 _MAX_EMAIL_LENGTH = 254
 _MAX_LOCAL_LENGTH = 64
+
+#: entries per cache of a pure cleaning function (per process: each worker has its own)
+_CACHE_SIZE = 16_384
 
 _TAG_SPLIT_RE = re.compile(r"[,;|]")
 
@@ -38,10 +42,12 @@ _MAX_SLUG_LENGTH = 50
 MAX_COMPANY_CHARS = 500
 
 
+@lru_cache(maxsize=_CACHE_SIZE)
 def clean_name(value: str) -> str:
     """Trim and collapse spaces; re-case names typed in ALL CAPS or all lower case.
 
     Mixed case is left alone because it is usually deliberate (McDonald, DeShawn, van Dyk).
+    Cached: names repeat a lot in a file (a hit costs ~0.1 us, the work ~2 us).
     """
     name = " ".join(value.split())
     if not name or not (name.isupper() or name.islower()):
@@ -112,6 +118,12 @@ def _valid_email(email: str) -> bool:
         return False
     if local.startswith(".") or local.endswith(".") or ".." in local:
         return False
+    return _valid_domain(domain)
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _valid_domain(domain: str) -> bool:
+    """Cached: a file's e-mails share a few domains."""
     labels = domain.split(".")
     if len(labels) < 2:
         return False
@@ -124,12 +136,17 @@ def clean_tags(value: str) -> list[str]:
     """Split on , ; or |, trim, lower-case, drop empties and repeats (first seen order kept)."""
     if not value:
         return []
+    return list(_tags(value))  # a new list each time: a lead's tags grow when rows merge
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _tags(value: str) -> tuple[str, ...]:
     tags: dict[str, None] = {}
     for part in _TAG_SPLIT_RE.split(value):
         tag = " ".join(part.lower().split())
         if tag:
             tags.setdefault(tag, None)
-    return list(tags)
+    return tuple(tags)
 
 
 def looks_like_formula(value: str) -> bool:
