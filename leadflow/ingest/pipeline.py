@@ -384,11 +384,10 @@ def _import_file(job: FileJob, ctx: NormalizeContext, connect: ConnectionFactory
             _insert_batch(conn, job)
             sql.create_staging(conn)
             started = _timed(job, "prepare", started)
-            duplicated = _stream(conn, job, ctx, workers, progress)
+            _stream(conn, job, ctx, workers, progress)
             started = _timed(job, "stream", started)
             job.quarantined = sql.move_rejects(conn, job.batch_id)
-            if duplicated:
-                sql.fold_duplicates(conn, duplicated)
+            job.duplicates_in_file = sql.fold_duplicates(conn)
             conn.execute("analyze stg_leads")
             job.organizations = sql.staged_organizations(conn)
             sql.lock_organizations(conn, job.organizations)
@@ -421,57 +420,46 @@ def _import_file(job: FileJob, ctx: NormalizeContext, connect: ConnectionFactory
 
 
 def _stream(conn: psycopg.Connection, job: FileJob, ctx: NormalizeContext, workers: int,
-            progress: Progress | None) -> set[tuple[str, str]]:  # fmt: skip
-    """Read -> normalize -> COPY into stg_leads, every chunk as soon as it is ready. Counts the
-    rows read and the duplicates in the file; returns the (organization, phone) keys seen more
-    than once (the ones to fold)."""
+            progress: Progress | None) -> None:  # fmt: skip
+    """Read -> normalize -> COPY into stg_leads, every chunk as soon as it is ready; counts the
+    rows read. Nothing of the rows stays in this process."""
     plan = RowPlan.for_info(job.info)
     tenant = next((h for h, f in job.info.mapping.items() if f == "organization_id"), None)
     chunks = (
         (plan, tenant, first, cells) for first, cells in iter_cell_chunks(job.info, CHUNK_SIZE)
     )
-    job.rows_read = job.duplicates_in_file = 0
-    seen: set[tuple[str, str]] = set()
-    duplicated: set[tuple[str, str]] = set()
+    job.rows_read = 0
     with sql.staging_copy(conn) as copy:
-        for rows, keys, text in _normalized_chunks(chunks, ctx, workers):
-            for key in keys:
-                if key in seen:
-                    duplicated.add(key)
-                    job.duplicates_in_file += 1
-                else:
-                    seen.add(key)
+        for rows, text in _normalized_chunks(chunks, ctx, workers):
             copy.write(text)
             job.rows_read += rows
             if progress:
                 progress("import", job.rows_read)
-    return duplicated
 
 
-def _normalize_chunk(chunk: Chunk, ctx: NormalizeContext) -> tuple[int, list[tuple], str]:
-    """Cells -> RawRows -> staged rows: (rows in the chunk, the (organization, phone) key of
-    every clean lead in file order, the chunk as COPY text for stg_leads).
+def _normalize_chunk(chunk: Chunk, ctx: NormalizeContext) -> tuple[int, bytes]:
+    """Cells -> RawRows -> staged rows: (rows in the chunk, the chunk as COPY data for
+    stg_leads).
 
-    Runs in a worker process for big files: the parent only parses the file, tracks the keys
-    and hands the text to COPY.
+    Runs in a worker process for big files: the parent only parses the file and hands the
+    data to COPY.
     """
     plan, tenant_header, first_row, cells = chunk
     leads, rejects = normalize_rows(plan.make_rows(first_row, cells), ctx)
     known = ctx.known_organizations
     staged = [sql.stage_lead(lead_to_tuple(lead)) for lead in leads]
-    keys = [(lead.organization_id, lead.phone_number) for lead in leads]
     staged += [
         sql.stage_reject(
             reject, sql.reject_organization(reject, tenant_header, ctx.organization_id, known)
         )
         for reject in rejects
     ]
-    return len(cells), keys, sql.copy_text(staged)
+    return len(cells), sql.copy_text(staged)
 
 
 def _normalized_chunks(
     chunks: Iterator[tuple], ctx: NormalizeContext, workers: int
-) -> Iterator[tuple[int, list[tuple], str]]:
+) -> Iterator[tuple[int, bytes]]:
     """Yield normalized chunks in file order; in worker processes when the file is bigger than
     one chunk and workers > 1 (the parent keeps reading and copying meanwhile)."""
     first = next(chunks, None)

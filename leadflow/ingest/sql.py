@@ -37,16 +37,9 @@ from psycopg.adapt import Transformer
 from psycopg.types.json import Jsonb
 
 from leadflow import settings
-from leadflow.ingest.dedupe import merge_duplicate
 from leadflow.ingest.referrals_sql import link_referrers
 from leadflow.leads.ids import canonical_uuid
-from leadflow.leads.records import (
-    CLEAN_LEAD_FIELDS,
-    STATUS_RANK,
-    CleanLead,
-    Reject,
-    lead_to_tuple,
-)
+from leadflow.leads.records import CLEAN_LEAD_FIELDS, STATUS_RANK, Reject
 
 #: one row of the file as staged: a clean lead (reject_reason null) or a quarantined row. Clean
 #: rows and rejects share one table, so one COPY stream carries the whole file.
@@ -283,68 +276,79 @@ def move_rejects(conn: psycopg.Connection, batch_id: str) -> int:
     return moved
 
 
-def fold_duplicates(conn: psycopg.Connection, keys: Iterable[tuple[str, str]]) -> None:
-    """Fold the staged rows of each duplicated (organization, phone) key into one lead, with
-    the survivorship rules of `dedupe.merge_duplicate` (README, "Survivorship"), in file order.
+def fold_duplicates(conn: psycopg.Connection) -> int:
+    """Fold the staged leads of each (organization, phone) key seen more than once in the file
+    into one lead, with the survivorship rules of `dedupe.merge_duplicate` (README,
+    "Survivorship") in file order; returns how many rows were folded away (the file's
+    duplicates). Set-based, in PostgreSQL: nothing of the file comes back to Python.
 
-    Only the keys seen more than once travel back to Python (about a fifth of a messy file);
-    the stream found them, so no pass over the whole table is needed.
+    Per key: the first row's number and phone source; the last non-empty first name, last
+    name, e-mail, owner, referral, phone type, company and CRM status (else the first row's
+    empty value); the first non-empty source; the highest status along the funnel (earliest
+    row on a tie); the tags of all rows, each once, in order of first appearance.
+    tests/integration/test_fold.py checks this against `merge_duplicate` on random rows.
     """
     conn.execute(
-        "create temp table stg_dup_keys (organization_id uuid, phone_number text) on commit drop"
+        """
+        create temp table stg_dup_keys on commit drop as
+        select organization_id, phone_number, count(*) - 1 as folded
+        from stg_leads group by organization_id, phone_number having count(*) > 1
+        """
     )
-    with conn.cursor() as cur, cur.copy("copy stg_dup_keys from stdin") as copy:
-        copy.set_types(["text", "text"])
-        for key in keys:
-            copy.write_row(key)
-    rows = conn.execute(
-        sql.SQL(
-            """
-            delete from stg_leads s using stg_dup_keys d
-            where d.organization_id = s.organization_id and d.phone_number = s.phone_number
-            returning {columns}
-            """
-        ).format(columns=_FOLD_COLUMNS)
-    ).fetchall()
-    rows.sort(key=_fold_order)
-    with conn.cursor() as cur, cur.copy(_COPY_LEADS) as copy:
-        copy.write(copy_text(stage_lead(lead_to_tuple(lead)) for lead in _folded(rows)))
+    folded = conn.execute("select coalesce(sum(folded), 0) from stg_dup_keys").fetchone()[0]
+    if not folded:
+        return 0
+    conn.execute(_FOLD_SQL)
+    return int(folded)
 
 
-# the staged lead columns as CleanLead's positional fields (notes are not staged: empty);
-# uuids as text, like the normalizer makes them
-_FOLD_COLUMNS = sql.SQL(", ").join(
-    sql.SQL("s.{}::text").format(sql.Identifier(name))
-    if name in ("organization_id", "user_id")
-    else sql.SQL("'{}'::text[]")
-    if name == "notes"
-    else sql.SQL("s.{}").format(sql.Identifier(name))
-    for name in CLEAN_LEAD_FIELDS
+def _last_value(column: str) -> str:
+    """The last non-empty value of a key's rows, else the first row's (empty) value."""
+    return (
+        f"coalesce((array_agg(d.{column} order by d.row_number desc)"
+        f" filter (where d.{column} is not null and d.{column}::text <> ''))[1],"
+        f" (array_agg(d.{column} order by d.row_number))[1])"
+    )
+
+
+_FOLD_SQL = f"""
+with dup as (
+    delete from stg_leads s using stg_dup_keys k
+    where k.organization_id = s.organization_id and k.phone_number = s.phone_number
+    returning s.*
+),
+tag_first as (
+    select d.organization_id, d.phone_number, t.tag,
+           min(array[d.row_number::bigint, t.position]) as first_seen
+    from dup d cross join lateral unnest(d.tags) with ordinality as t(tag, position)
+    group by d.organization_id, d.phone_number, t.tag
+),
+tag_lists as (
+    select organization_id, phone_number, array_agg(tag order by first_seen) as tags
+    from tag_first group by organization_id, phone_number
 )
-_fold_order = itemgetter(CLEAN_LEAD_FIELDS.index("organization_id"),
-                         CLEAN_LEAD_FIELDS.index("phone_number"),
-                         CLEAN_LEAD_FIELDS.index("row_number"))  # fmt: skip
-_COPY_LEADS = sql.SQL("copy stg_leads ({}) from stdin").format(
-    sql.SQL(", ").join(map(sql.Identifier, STAGE_COLUMNS))
-)
-
-
-def _folded(rows: list[tuple]) -> Iterator[CleanLead]:
-    """Rows sorted by key and row number -> one folded lead per key."""
-    survivor: CleanLead | None = None
-    key = None
-    for row in rows:
-        lead = CleanLead(*row)
-        if lead.tags is None:
-            lead.tags = []
-        if survivor is not None and (lead.organization_id, lead.phone_number) == key:
-            merge_duplicate(survivor, lead)
-            continue
-        if survivor is not None:
-            yield survivor
-        survivor, key = lead, (lead.organization_id, lead.phone_number)
-    if survivor is not None:
-        yield survivor
+insert into stg_leads (row_number, organization_id, phone_number, user_id, first_name,
+                       last_name, phone_type, email, status, tags, source, referred_by,
+                       company, crm_status, phone_source)
+select min(d.row_number), d.organization_id, d.phone_number,
+       {_last_value("user_id")},
+       {_last_value("first_name")},
+       {_last_value("last_name")},
+       {_last_value("phone_type")},
+       {_last_value("email")},
+       (array_agg(d.status order by coalesce({_rank("d.status")}, -1) desc, d.row_number))[1],
+       coalesce(min(t.tags), '{{}}'),
+       coalesce((array_agg(d.source order by d.row_number)
+                 filter (where d.source is not null and d.source <> ''))[1],
+                (array_agg(d.source order by d.row_number))[1]),
+       {_last_value("referred_by")},
+       {_last_value("company")},
+       {_last_value("crm_status")},
+       (array_agg(d.phone_source order by d.row_number))[1]
+from dup d
+left join tag_lists t on t.organization_id = d.organization_id and t.phone_number = d.phone_number
+group by d.organization_id, d.phone_number
+"""
 
 
 def staged_organizations(conn: psycopg.Connection) -> list[str]:

@@ -1,10 +1,11 @@
-"""In-file dedupe: survivorship rules, keys per organization, counts."""
+"""In-file dedupe: the survivorship rules (merge_duplicate; sql.fold_duplicates applies them
+set-based, checked against this function in tests/integration/test_fold.py)."""
 
 from __future__ import annotations
 
 import pickle
 
-from leadflow.ingest.dedupe import InFileDeduper, merge_duplicate
+from leadflow.ingest.dedupe import merge_duplicate
 from leadflow.leads.records import CleanLead
 
 ORG_A = "11111111-1111-4111-8111-111111111111"
@@ -101,62 +102,6 @@ def test_tags_union_and_notes_concatenated_without_repeats() -> None:
     assert survivor.notes == ["called", "invalid_email: x@", "left vm"]
 
 
-def test_deduper_collapses_by_org_and_phone() -> None:
-    deduper = InFileDeduper()
-    leads = [
-        _lead(1, first_name="A"),
-        _lead(2, phone="+12124567891"),
-        _lead(3, email="a@x.com"),
-        _lead(4, org=ORG_B),  # same phone, other org: a different lead
-        _lead(5, first_name="A2", org=ORG_A),
-        _lead(6, phone="+12124567891", tags=["t"]),
-    ]
-    deduper.add_all(leads[:3])
-    for lead in leads[3:]:
-        deduper.add(lead)
-    survivors = deduper.survivors()
-    assert [(s.row_number, s.organization_id, s.phone_number) for s in survivors] == [
-        (1, ORG_A, PHONE),
-        (2, ORG_A, "+12124567891"),
-        (4, ORG_B, PHONE),
-    ]
-    assert deduper.duplicates == 3
-    assert len(deduper) == 3
-    first = survivors[0]
-    assert (first.first_name, first.email) == ("A2", "a@x.com")
-    assert survivors[1].tags == ["t"]
-
-
-def test_survivors_are_the_leads_themselves_not_copies() -> None:
-    deduper = InFileDeduper()
-    lead = _lead(1)
-    deduper.add(lead)
-    deduper.add(_lead(2, email="e@x.com"))
-    [survivor] = deduper.survivors()
-    assert survivor is lead
-    assert lead.email == "e@x.com"
-
-
-def test_repeated_strings_are_shared() -> None:
-    # leads from worker processes carry separate copies of equal strings
-    deduper = InFileDeduper()
-    a = pickle.loads(pickle.dumps(_lead(1, source="facebook", user_id=OWNER_1)))
-    b = pickle.loads(
-        pickle.dumps(_lead(2, phone="+12124567891", source="facebook", user_id=OWNER_1))
-    )
-    assert a.organization_id is not b.organization_id
-    deduper.add_all([a, b])
-    assert a.organization_id is b.organization_id
-    assert a.source is b.source
-    assert a.user_id is b.user_id
-
-
-def test_empty_deduper() -> None:
-    deduper = InFileDeduper()
-    assert deduper.survivors() == []
-    assert deduper.duplicates == 0
-
-
 def test_company_and_crm_status_follow_the_contact_rule() -> None:
     """The newer non-empty value wins; an empty one never erases."""
     survivor = _lead(1, company="Acme", crm_status="Evangelist")
@@ -177,15 +122,3 @@ def test_phone_source_stays_the_first_rows() -> None:
     from_main = _lead(1)
     merge_duplicate(from_main, _lead(2, phone_source="Mobile"))
     assert from_main.phone_source is None
-
-
-def test_crm_strings_are_shared_too() -> None:
-    deduper = InFileDeduper()
-    fields = {"company": "Acme", "crm_status": "Other", "phone_source": "Mobile"}
-    a = pickle.loads(pickle.dumps(_lead(1, **fields)))
-    b = pickle.loads(pickle.dumps(_lead(2, phone="+12124567891", **fields)))
-    assert a.company is not b.company
-    deduper.add_all([a, b])
-    assert a.company is b.company
-    assert a.crm_status is b.crm_status
-    assert a.phone_source is b.phone_source
