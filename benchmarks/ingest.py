@@ -5,7 +5,7 @@ in another format, about 2% carry an invalid phone, and rows are spread over 50 
 The benchmark runs in its own database (`leadflow_bench`, recreated each time) and reports, for
 an empty database, for the same leads again with names and e-mails changed (incremental merge)
 and for the unchanged file again (re-import): seconds per phase, end-to-end wall time and peak
-RSS of this process and its workers. The floor is measured in the same run: COPY of exactly the
+memory of this process and its workers (PSS, and the sum of RSS). The floor is measured in the same run: COPY of exactly the
 loaded leads into a fresh, fully indexed `leads` table (database `leadflow_bench_floor`); the
 ratios of the import to it are printed with their targets.
 """
@@ -103,7 +103,8 @@ class BenchRun:
     label: str
     wall: float
     jobs: list[pipeline.FileJob]
-    peak_rss_mb: float  # this process and its worker processes together, sampled
+    peak_rss_mb: float  # this process and its worker processes together, sampled (sum of RSS)
+    peak_pss_mb: float  # the same, proportional set size: pages shared after fork counted once
     peak_self_rss_mb: float  # this process alone (ru_maxrss: its peak over the whole run)
 
 
@@ -132,25 +133,39 @@ class IngestBenchResult:
 
 class RssSampler:
     """Peak resident memory of this process plus its children (the normalization workers),
-    sampled every `interval` seconds while the block runs."""
+    sampled every `interval` seconds while the block runs: the sum of their RSS, and the sum of
+    their PSS (Linux; pages the forked workers still share with this process are counted once,
+    split between them, so it is the memory the import really occupies). The sum of RSS counts
+    shared pages once per process: a parent that is big when it forks looks several times bigger."""
 
     def __init__(self, interval: float = 0.05) -> None:
         self.interval = interval
         self.peak_bytes = 0
+        self.peak_pss_bytes = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _sample(self) -> int:
+    def _sample(self) -> tuple[int, int]:
         me = psutil.Process()
-        total = me.memory_info().rss
-        for child in me.children(recursive=True):
+        rss = pss = 0
+        for process in [me, *me.children(recursive=True)]:
             with contextlib.suppress(psutil.Error):
-                total += child.memory_info().rss
-        return total
+                try:
+                    info = process.memory_full_info()
+                    rss, pss = rss + info.rss, pss + getattr(info, "pss", info.rss)
+                except (psutil.AccessDenied, AttributeError):
+                    info = process.memory_info()
+                    rss, pss = rss + info.rss, pss + info.rss
+        return rss, pss
+
+    def _record(self) -> None:
+        rss, pss = self._sample()
+        self.peak_bytes = max(self.peak_bytes, rss)
+        self.peak_pss_bytes = max(self.peak_pss_bytes, pss)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak_bytes = max(self.peak_bytes, self._sample())
+            self._record()
             self._stop.wait(self.interval)
 
     def __enter__(self) -> RssSampler:
@@ -160,11 +175,15 @@ class RssSampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak_bytes = max(self.peak_bytes, self._sample())
+        self._record()
 
     @property
     def peak_mb(self) -> float:
         return self.peak_bytes / 1e6
+
+    @property
+    def peak_pss_mb(self) -> float:
+        return self.peak_pss_bytes / 1e6
 
 
 def _rss_mb(who: int) -> float:
@@ -219,7 +238,8 @@ def _timed_import(label: str, path: Path, url: str, workers: int | None) -> Benc
         started = time.perf_counter()
         jobs = pipeline.run_import(request, partial(psycopg.connect, url))
         wall = time.perf_counter() - started
-    return BenchRun(label, wall, jobs, sampler.peak_mb, _rss_mb(resource.RUSAGE_SELF))
+    return BenchRun(label, wall, jobs, sampler.peak_mb, sampler.peak_pss_mb,
+                    _rss_mb(resource.RUSAGE_SELF))  # fmt: skip
 
 
 def run_ingest_bench(server_url: str, rows: int, workdir: Path, workers: int | None = None,
@@ -258,8 +278,9 @@ def run_ingest_bench(server_url: str, rows: int, workdir: Path, workers: int | N
         f" re-import {result.reimport_share:.1%} of the initial load (target <= 5%)"
     )
     echo(
-        f"peak RSS (this process + workers, sampled): initial {initial.peak_rss_mb:,.0f} MB,"
-        f" merge {merge.peak_rss_mb:,.0f} MB (target <= 1,000 MB)"
+        f"peak memory (this process + workers, sampled): initial {initial.peak_pss_mb:,.0f} MB PSS"
+        f" ({initial.peak_rss_mb:,.0f} MB sum of RSS), merge {merge.peak_pss_mb:,.0f} MB PSS"
+        f" ({merge.peak_rss_mb:,.0f} MB sum of RSS) (target <= 1,000 MB)"
     )
     return result
 
@@ -276,4 +297,7 @@ def report(run: BenchRun, echo: Echo = print) -> None:
         echo(f"  {phase:<10} {seconds:8.2f} s  {rate:12,.0f} rows/s")
     rate = job.rows_read / run.wall if run.wall else float("inf")
     echo(f"  end-to-end {run.wall:8.2f} s  {rate:12,.0f} rows/s")
-    echo(f"  peak RSS   {run.peak_rss_mb:8.0f} MB (this process + workers, sampled)")
+    echo(
+        f"  peak mem   {run.peak_pss_mb:8.0f} MB PSS, {run.peak_rss_mb:.0f} MB sum of RSS"
+        " (this process + workers, sampled)"
+    )

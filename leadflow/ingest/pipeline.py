@@ -3,9 +3,9 @@
     prepare -> check the request, inspect each file (format, encoding, delimiter, headers,
                sha256, which column is the tenant), skip files already imported
     load    -> per file, in one transaction: read -> normalize -> COPY into a staging table,
-               overlapped (the parent parses and copies while worker processes normalize);
-               then set-based SQL: dedupe, DNC screen, insert + merge with audit and status
-               history, rejects, the batch's accounting
+               overlapped (the parent parses and copies while worker processes normalize and
+               format COPY data); then set-based SQL: rejects, in-file dedupe (fold), DNC
+               screen, insert + merge with audit and status history, the batch's accounting
 
 Nothing travels between steps through local files or pickled objects: a file's rows go
 straight from the reader into PostgreSQL, and the transaction makes the import all or

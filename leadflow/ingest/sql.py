@@ -410,7 +410,7 @@ def _insert_new(conn: psycopg.Connection, batch_id: str, result: LoadResult) -> 
                    email, case when is_dnc then 'dnc' else coalesce(status, 'new') end, tags,
                    source, referred_by, company, crm_status
             from stg_leads where lead_id is null
-            order by row_number
+            order by phone_number, organization_id  -- the unique index's order: its pages fill in sequence
             returning id, organization_id, phone_number
         )
         select ins.id, ins.organization_id, ins.phone_number, s.status as file_status, s.is_dnc,
