@@ -27,6 +27,19 @@ def fail(message: str, code: int = 1) -> NoReturn:
     sys.exit(code)
 
 
+def ensure_schema_current(url: str, code: int = 1) -> None:
+    """Refuse to work on an outdated schema (pending or edited migrations), naming them."""
+    from leadflow.platform import migrations
+
+    try:
+        pending = [s for s in migrations.migration_status(url) if s.state != "applied"]
+    except migrations.MigrationError as exc:
+        fail(str(exc), code)
+    if pending:
+        names = ", ".join(f"{s.version:03d}_{s.name} ({s.state})" for s in pending)
+        fail(f"the database schema is not up to date: {names}; run `leadflow migrate` first", code)
+
+
 def _local(service: str, variable: str, what: str) -> dict[str, str]:
     """The running local server's variables, or exit naming the variable to set."""
     from leadflow.platform.services import local_env

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import psycopg
 
-from leadflow.cli.common import fail, postgres_url
+from leadflow.cli.common import ensure_schema_current, fail, postgres_url
 from leadflow.cli.runner import ImportFailed, run_import_assets
 from leadflow.ingest import pipeline
 from leadflow.resources import PostgresResource
@@ -87,13 +87,12 @@ def import_cmd(files, org, owner, source, region, mapping, workers, as_json) -> 
         paths=[str(Path(f).resolve()) for f in files], organization_id=org, owner_id=owner,
         source=source, region=region, mapping_file=mapping, workers=workers,
     )  # fmt: skip
+    ensure_schema_current(url, code=2)
     try:
         with psycopg.connect(url) as conn:
             pipeline.validate_request(conn, request)
     except pipeline.ImportRequestError as exc:
         fail(str(exc), code=2)
-    except psycopg.errors.UndefinedTable:
-        fail("the database is not migrated: run `leadflow migrate`", code=2)
     progress = _progress_bar() if not as_json and sys.stderr.isatty() else None
     pipeline.set_progress_hook(progress)
     try:

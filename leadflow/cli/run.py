@@ -16,11 +16,10 @@ from typing import Any
 import click
 
 from leadflow import settings
+from leadflow.cli.common import ensure_schema_current, store_resources
 from leadflow.cli.common import fail as _fail
-from leadflow.cli.common import store_resources
 from leadflow.cli.runner import run_nightly
 from leadflow.orchestration.nightly import NightlyConfigError, nightly_settings
-from leadflow.platform import migrations
 
 
 def _numbers(metadata: dict[str, Any]) -> dict[str, int | float]:
@@ -115,17 +114,6 @@ def output_to_log(path: Path) -> Iterator[Path]:
             os.close(saved[1])
 
 
-def ensure_ready(url: str) -> None:
-    """Refuse to run on an outdated schema (pending or edited migrations)."""
-    try:
-        pending = [s for s in migrations.migration_status(url) if s.state != "applied"]
-    except migrations.MigrationError as exc:
-        _fail(str(exc))
-    if pending:
-        names = ", ".join(f"{s.version:03d}_{s.name} ({s.state})" for s in pending)
-        _fail(f"the database schema is not up to date: {names}; run `leadflow migrate` first")
-
-
 @click.command("run")
 @click.option(
     "--full-refresh", is_flag=True, help="Rebuild the incremental dbt marts from scratch."
@@ -135,7 +123,7 @@ def run(full_refresh: bool, as_json: bool) -> None:
     """Run nightly_sync_job in this process: activities → scores → assignments → nurture →
     segments → graph → dbt marts, with the job's retries. Exit 1 if a step failed."""
     resources = store_resources()
-    ensure_ready(resources["postgres"].resolved_url())
+    ensure_schema_current(resources["postgres"].resolved_url())
     try:
         nightly_settings()
     except NightlyConfigError as exc:  # a bad LEADFLOW_NIGHTLY_* / _TIMEZONE / _RETRY_* value

@@ -82,9 +82,13 @@ def run_import_assets(
     request: ImportRequest,
     postgres: PostgresResource | None = None,
     instance: dg.DagsterInstance | None = None,
-    log_level: str = "WARNING",
+    log_level: str = "CRITICAL",
 ) -> tuple[list[dict], dg.ExecuteInProcessResult]:
-    """Materialize `crm_leads` (and its checks) for one request; return the file summaries."""
+    """Materialize `crm_leads` (and its checks) for one request; return the file summaries.
+
+    The run's console log is quiet by default: the caller prints each file's outcome (a file
+    that failed says why in its summary), so Dagster's step-failure lines with their stack
+    traces would only repeat it. The full event log is in the Dagster instance."""
     instance = instance or _instance()
     partition = partition_for(request)
     if not instance.has_dynamic_partition(organization_partitions.name, partition):

@@ -126,6 +126,8 @@ def test_cli_import_json_contract_and_exit_codes(crm_url, write_csv):
     failed = _leadflow(crm_url, "import", str(empty), "--org", ORG1, "--json")
     assert failed.returncode == 1
     assert json.loads(failed.stdout)["status"] == "failed"
+    # the file's failure is said once, in the summary: no run log with stack traces around it
+    assert "Stack Trace" not in failed.stderr and "Traceback" not in failed.stderr
 
     unknown = _leadflow(
         crm_url, "import", str(path), "--org", "99999999-9999-4999-8999-999999999999"
@@ -190,3 +192,13 @@ def test_definitions_expose_one_import_asset_per_organization_partition():
     job = defs.resolve_job_def("lead_import_job")
     assert {key.to_user_string() for key in job.asset_layer.executable_asset_keys} == {"crm_leads"}
     assert defs.resolve_sensor_def("landing_dir_sensor")
+
+
+def test_cli_import_refuses_an_outdated_schema(new_migrated_database, write_csv):
+    url = new_migrated_database("outdated")
+    assert _leadflow(url, "migrate", "down", "--to", "7").returncode == 0
+    path = write_csv("lead.csv", ["Phone"], [["2124561301"]])
+    result = _leadflow(url, "import", str(path), "--org", ORG1)
+    assert result.returncode == 2
+    assert "008_lead_company_and_crm_status (pending)" in result.stderr
+    assert "run `leadflow migrate` first" in result.stderr and "Traceback" not in result.stderr
