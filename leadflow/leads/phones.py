@@ -8,7 +8,7 @@ precompiled regex search, one `phonenumbers.parse` and one type lookup; the expe
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import phonenumbers
 from phonenumbers import (
@@ -67,9 +67,11 @@ _POSSIBLE_REASONS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class PhoneResult:
-    """Outcome of normalizing one phone cell: E.164 and type, or a reason and detail."""
+class PhoneResult(NamedTuple):
+    """Outcome of normalizing one phone cell: E.164 and type, or a reason and detail.
+
+    A NamedTuple, not a frozen dataclass: made once per imported row, and a frozen
+    dataclass's __init__ costs ~1 us more (measured)."""
 
     e164: str | None
     phone_type: str | None  # lower-case PhoneNumberType name; None if unknown
