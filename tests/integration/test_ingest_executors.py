@@ -22,49 +22,17 @@ from dagster_k8s import k8s_job_executor
 from leadflow.ingest.assets import INGEST_ASSETS, crm_leads, organization_partitions
 from leadflow.resources import PostgresResource
 from tests.integration.conftest import ORG1, ORG2, ORG3, one
+from tests.integration.executor_job import run_partition
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ORGS = (ORG1, ORG2, ORG3)
 
 
-def multiprocess_import_job() -> dg.JobDefinition:
-    """`lead_import_job` on the multiprocess executor, PostgreSQL from POSTGRES_URL: what a
-    deployment's run worker loads (rebuilt in every step process, hence a function)."""
-    return dg.Definitions(
-        assets=INGEST_ASSETS,
-        jobs=[
-            dg.define_asset_job(
-                "lead_import_job",
-                selection=dg.AssetSelection.assets(crm_leads),
-                executor_def=dg.multiprocess_executor,
-            )
-        ],
-        resources={"postgres": PostgresResource(url=dg.EnvVar("POSTGRES_URL"))},
-    ).resolve_job_def("lead_import_job")
-
-
 def _write(path: Path, first_digits: str) -> Path:
     rows = "".join(f"{first_digits}{n:04d},P{n}\n" for n in range(300))
     path.write_text("Phone,First Name\n" + rows)
     return path
-
-
-def run_partition(dagster_home: str, org: str, path: str) -> tuple[bool, str]:
-    """One run of `lead_import_job` for one organization partition, as a run worker executes
-    it: in a process of its own, on the multiprocess executor (its step in yet another one)."""
-    instance = dg.DagsterInstance.from_config(dagster_home)
-    try:
-        config = {"ops": {"crm_leads": {"config": {"files": [path], "org": org}}}}
-        result = dg.execute_job(
-            dg.reconstructable(multiprocess_import_job),
-            instance,
-            run_config=config,
-            tags={"dagster/partition": org},
-        )
-        return result.success, result.run_id
-    finally:
-        instance.dispose()
 
 
 def test_organization_partitions_run_in_parallel_on_the_multiprocess_executor(
