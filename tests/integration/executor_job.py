@@ -9,24 +9,25 @@ from __future__ import annotations
 
 import dagster as dg
 
-from leadflow.ingest.assets import INGEST_ASSETS, crm_leads
+from leadflow.ingest.assets import INGEST_ASSETS, import_job
 from leadflow.resources import PostgresResource
 
 
-def multiprocess_import_job() -> dg.JobDefinition:
-    """`lead_import_job` on the multiprocess executor, PostgreSQL from POSTGRES_URL: what a
-    deployment's run worker loads (rebuilt in every step process, hence a function)."""
+def import_job_on(executor: dg.ExecutorDefinition) -> dg.JobDefinition:
+    """The product's `lead_import_job` on `executor` (what a deployment's Definitions set),
+    PostgreSQL from POSTGRES_URL."""
     return dg.Definitions(
         assets=INGEST_ASSETS,
-        jobs=[
-            dg.define_asset_job(
-                "lead_import_job",
-                selection=dg.AssetSelection.assets(crm_leads),
-                executor_def=dg.multiprocess_executor,
-            )
-        ],
+        jobs=[import_job],
+        executor=executor,
         resources={"postgres": PostgresResource(url=dg.EnvVar("POSTGRES_URL"))},
-    ).resolve_job_def("lead_import_job")
+    ).resolve_job_def(import_job.name)
+
+
+def multiprocess_import_job() -> dg.JobDefinition:
+    """`lead_import_job` on the multiprocess executor: what a run worker loads (rebuilt in
+    every step process, hence a function)."""
+    return import_job_on(dg.multiprocess_executor)
 
 
 def run_partition(dagster_home: str, org: str, path: str) -> tuple[bool, str]:

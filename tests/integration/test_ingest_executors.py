@@ -19,10 +19,9 @@ import pytest
 from dagster_celery import celery_executor
 from dagster_k8s import k8s_job_executor
 
-from leadflow.ingest.assets import INGEST_ASSETS, crm_leads, organization_partitions
-from leadflow.resources import PostgresResource
+from leadflow.ingest.assets import organization_partitions
 from tests.integration.conftest import ORG1, ORG2, ORG3, one
-from tests.integration.executor_job import run_partition
+from tests.integration.executor_job import import_job_on, run_partition
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -82,20 +81,6 @@ def _run_config(execution: dict) -> dict:
     }
 
 
-def _job_on(executor: dg.ExecutorDefinition) -> dg.JobDefinition:
-    return dg.Definitions(
-        assets=INGEST_ASSETS,
-        jobs=[
-            dg.define_asset_job(
-                "lead_import_job",
-                selection=dg.AssetSelection.assets(crm_leads),
-                executor_def=executor,
-            )
-        ],
-        resources={"postgres": PostgresResource(url=dg.EnvVar("POSTGRES_URL"))},
-    ).resolve_job_def("lead_import_job")
-
-
 K8S = {
     "job_namespace": "leadflow",
     "job_image": "registry.example.com/leadflow:1.0",
@@ -112,7 +97,7 @@ CELERY = {"broker": "redis://redis:6379/0", "backend": "redis://redis:6379/1"}
 )
 def test_the_import_job_config_validates_for_k8s_and_celery(executor, config, monkeypatch):
     monkeypatch.setenv("POSTGRES_URL", "postgresql://leadflow@db.internal:5432/crm")
-    job = _job_on(executor)
+    job = import_job_on(executor)
     assert job.executor_def is executor
     validated = dg.validate_run_config(job, _run_config(config))
     assert validated["ops"]["crm_leads"]["config"]["org"] == ORG1
@@ -125,4 +110,4 @@ def test_the_import_job_config_validates_for_k8s_and_celery(executor, config, mo
 def test_a_wrong_executor_config_is_refused(executor, config, monkeypatch):
     monkeypatch.setenv("POSTGRES_URL", "postgresql://leadflow@db.internal:5432/crm")
     with pytest.raises(dg.DagsterInvalidConfigError):
-        dg.validate_run_config(_job_on(executor), _run_config(config))
+        dg.validate_run_config(import_job_on(executor), _run_config(config))
