@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import random
-import resource
 import threading
 import time
 import uuid
@@ -105,7 +104,6 @@ class BenchRun:
     jobs: list[pipeline.FileJob]
     peak_rss_mb: float  # this process and its worker processes together, sampled (sum of RSS)
     peak_pss_mb: float  # the same, proportional set size: pages shared after fork counted once
-    peak_self_rss_mb: float  # this process alone (ru_maxrss: its peak over the whole run)
 
 
 @dataclass
@@ -186,10 +184,6 @@ class RssSampler:
         return self.peak_pss_bytes / 1e6
 
 
-def _rss_mb(who: int) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024.0
-
-
 def _prepare_database(server_url: str, database: str = "leadflow_bench") -> str:
     url = recreate_database(server_url, database)
     with psycopg.connect(url) as conn:
@@ -238,8 +232,7 @@ def _timed_import(label: str, path: Path, url: str, workers: int | None) -> Benc
         started = time.perf_counter()
         jobs = pipeline.run_import(request, partial(psycopg.connect, url))
         wall = time.perf_counter() - started
-    return BenchRun(label, wall, jobs, sampler.peak_mb, sampler.peak_pss_mb,
-                    _rss_mb(resource.RUSAGE_SELF))  # fmt: skip
+    return BenchRun(label, wall, jobs, sampler.peak_mb, sampler.peak_pss_mb)
 
 
 def run_ingest_bench(server_url: str, rows: int, workdir: Path, workers: int | None = None,

@@ -1,7 +1,9 @@
 """In-file duplicates: rows of one file with the same (organization, phone) become one lead.
 
-Duplicates against leads already in the database are merged later, in SQL; this only folds
-the file onto itself, with the same survivorship rules, so the SQL merge sees one row per key.
+`merge_duplicate` states the survivorship rules of that fold as plain code; the import applies
+them set-based in PostgreSQL (sql.fold_duplicates), and tests/integration/test_fold.py checks
+the two agree on random rows. Duplicates against leads already in the database are merged
+afterwards, in SQL (sql.load_staged), with the same rules.
 """
 
 from __future__ import annotations

@@ -43,7 +43,6 @@ from leadflow.ingest.reading import (
     settle_tenant,
 )
 from leadflow.leads.ids import require_uuid
-from leadflow.leads.records import lead_to_tuple
 from leadflow.postgres import ConnectionFactory, config_values, organization_ids
 
 log = logging.getLogger(__name__)
@@ -394,7 +393,7 @@ def _import_file(job: FileJob, ctx: NormalizeContext, connect: ConnectionFactory
             started = _timed(job, "dedupe", started)
             job.dnc = sql.screen_staged(conn)
             started = _timed(job, "screen", started)
-            result = sql.load_staged(conn, job.batch_id, job.dnc)
+            result = sql.load_staged(conn, job.batch_id, job.organizations, job.dnc)
             job.inserted, job.merged, job.dnc = result.inserted, result.merged, result.dnc
             job.referrals = result.referrals
             _timed(job, "load", started)
@@ -447,7 +446,7 @@ def _normalize_chunk(chunk: Chunk, ctx: NormalizeContext) -> tuple[int, bytes]:
     plan, tenant_header, first_row, cells = chunk
     leads, rejects = normalize_rows(plan.make_rows(first_row, cells), ctx)
     known = ctx.known_organizations
-    staged = [sql.stage_lead(lead_to_tuple(lead)) for lead in leads]
+    staged = [sql.stage_lead(lead) for lead in leads]
     staged += [
         sql.stage_reject(
             reject, sql.reject_organization(reject, tenant_header, ctx.organization_id, known)

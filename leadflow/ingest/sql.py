@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator, Set
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
-from operator import itemgetter
+from operator import attrgetter
 
 import psycopg
 from psycopg import postgres, pq, sql
@@ -39,7 +39,7 @@ from psycopg.types.json import Jsonb
 from leadflow import settings
 from leadflow.ingest.referrals_sql import link_referrers
 from leadflow.leads.ids import canonical_uuid
-from leadflow.leads.records import CLEAN_LEAD_FIELDS, STATUS_RANK, Reject
+from leadflow.leads.records import STATUS_RANK, CleanLead, Reject
 
 #: one row of the file as staged: a clean lead (reject_reason null) or a quarantined row. Clean
 #: rows and rejects share one table, so one COPY stream carries the whole file.
@@ -70,7 +70,7 @@ STAGE_TYPES = ("int4", "text", "text", "text", "text", "text", "text", "text", "
                "text", "text", "text", "text", "text", "text", "text", "jsonb", "text")  # fmt: skip
 #: lead columns of a staged clean row, in STAGE_COLUMNS order (the last four stay null)
 _LEAD_COLUMNS = STAGE_COLUMNS[:15]
-_lead_values = itemgetter(*(CLEAN_LEAD_FIELDS.index(c) for c in _LEAD_COLUMNS))
+_lead_values = attrgetter(*_LEAD_COLUMNS)
 _NO_REJECT = (None, None, None, None)
 _NO_LEAD = (None,) * (len(_LEAD_COLUMNS) - 1)
 
@@ -168,8 +168,8 @@ def reject_organization(
     return default
 
 
-def stage_lead(lead: tuple) -> tuple:
-    """A clean lead (a records.CLEAN_LEAD_FIELDS tuple) as a stg_leads row, for `copy_text`."""
+def stage_lead(lead: CleanLead) -> tuple:
+    """A clean lead as a stg_leads row, for `copy_text`."""
     values = _lead_values(lead)
     return (*values[:_TAGS], text_array(values[_TAGS]), *values[_TAGS + 1 :], *_NO_REJECT)
 
@@ -358,19 +358,22 @@ def staged_organizations(conn: psycopg.Connection) -> list[str]:
 def screen_staged(conn: psycopg.Connection) -> int:
     """Mark the staged leads whose phone is on their own organization's DNC list (the list as it
     is inside this transaction); returns how many are."""
-    conn.execute(
+    # one staged lead per (organization, phone) after the fold, at most one list entry per
+    # (organization, phone): the updated rows are the DNC leads
+    return conn.execute(
         """
         update stg_leads s set is_dnc = true
         from dnc_list d
         where d.organization_id = s.organization_id and d.phone_number = s.phone_number
         """
-    )
-    return conn.execute("select count(*) from stg_leads where is_dnc").fetchone()[0]
+    ).rowcount
 
 
-def load_staged(conn: psycopg.Connection, batch_id: str, dnc: int = 0) -> LoadResult:
+def load_staged(conn: psycopg.Connection, batch_id: str, organizations: list[str],
+                dnc: int = 0) -> LoadResult:  # fmt: skip
     """Insert the staged leads that are new and merge the others into the live leads; returns
-    what happened. Expects stg_leads (dedupe_staged) screened (screen_staged)."""
+    what happened. Expects stg_leads folded (fold_duplicates) and screened (screen_staged);
+    `organizations` are the staged leads' (staged_organizations)."""
     result = LoadResult(dnc=dnc)
     # an owner must be a user of the lead's organization; otherwise the lead stays unowned
     result.owners_dropped = conn.execute(
@@ -394,7 +397,7 @@ def load_staged(conn: psycopg.Connection, batch_id: str, dnc: int = 0) -> LoadRe
     )
     _insert_new(conn, batch_id, result)
     _merge_existing(conn, batch_id, result)
-    _link_referrals(conn, batch_id, result)
+    _link_referrals(conn, batch_id, organizations, result)
     return result
 
 
@@ -585,8 +588,8 @@ where l.referred_by_ref is not null and l.referred_by_lead_id is null and l.dele
 """
 
 
-def _link_referrals(conn: psycopg.Connection, batch_id: str, result: LoadResult) -> None:
-    orgs = [row[0] for row in conn.execute("select distinct organization_id::text from stg_leads")]
+def _link_referrals(conn: psycopg.Connection, batch_id: str, orgs: list[str],
+                    result: LoadResult) -> None:  # fmt: skip
     result.referrals = link_referrers(
         conn,
         sql.SQL(_LOAD_CANDIDATES),

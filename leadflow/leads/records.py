@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from operator import attrgetter
 
 #: every status a lead may have (the reference's CHECK enum)
 LEAD_STATUSES = (
@@ -102,7 +101,7 @@ class CleanLead:
     phone_source: str | None = None  # header of the column the phone came from, if not the main
 
 
-#: CleanLead's fields in declaration order: the layout of a lead as a plain tuple
+#: CleanLead's fields in declaration order (normalize builds leads positionally, in this order)
 CLEAN_LEAD_FIELDS = (
     "row_number",
     "organization_id",
@@ -121,17 +120,6 @@ CLEAN_LEAD_FIELDS = (
     "crm_status",
     "phone_source",
 )
-_lead_as_tuple = attrgetter(*CLEAN_LEAD_FIELDS)
-
-
-def lead_to_tuple(lead: CleanLead) -> tuple:
-    """A lead as a plain tuple: pickles several times faster than the dataclass, which matters
-    when a million of them cross process boundaries and spool files."""
-    return _lead_as_tuple(lead)
-
-
-def lead_from_tuple(values: tuple) -> CleanLead:
-    return CleanLead(*values)
 
 
 @dataclass(slots=True)

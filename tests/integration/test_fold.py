@@ -4,13 +4,14 @@ keys exactly as dedupe.merge_duplicate says, on random rows with every kind of b
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import psycopg
 import pytest
 
 from leadflow.ingest import sql
 from leadflow.ingest.dedupe import merge_duplicate
-from leadflow.leads.records import LEAD_STATUSES, CleanLead, lead_to_tuple
+from leadflow.leads.records import LEAD_STATUSES, CleanLead
 
 pytestmark = pytest.mark.integration
 
@@ -57,8 +58,9 @@ def _python_fold(leads: list[CleanLead]) -> dict[tuple[str, str], tuple]:
         if key in survivors:
             merge_duplicate(survivors[key], lead)
         else:
-            survivors[key] = CleanLead(*lead_to_tuple(lead))  # a copy: tags grow in place
-            survivors[key].tags = list(lead.tags)
+            survivors[key] = replace(
+                lead, tags=list(lead.tags), notes=list(lead.notes)
+            )  # a copy: lists grow
     return {key: tuple(getattr(lead, f) for f in FIELDS) for key, lead in survivors.items()}
 
 
@@ -71,7 +73,7 @@ def test_sql_fold_equals_merge_duplicate(migrated_url, seed):
     with psycopg.connect(migrated_url) as conn:
         sql.create_staging(conn)
         with sql.staging_copy(conn) as copy:
-            copy.write(sql.copy_text(sql.stage_lead(lead_to_tuple(lead)) for lead in leads))
+            copy.write(sql.copy_text(sql.stage_lead(lead) for lead in leads))
         folded = sql.fold_duplicates(conn)
         columns = ", ".join(
             f"{f}::text" if f in ("organization_id", "user_id") else f for f in FIELDS
@@ -93,7 +95,7 @@ def test_a_file_without_repeats_folds_nothing(migrated_url):
     with psycopg.connect(migrated_url) as conn:
         sql.create_staging(conn)
         with sql.staging_copy(conn) as copy:
-            copy.write(sql.copy_text(sql.stage_lead(lead_to_tuple(lead)) for lead in leads))
+            copy.write(sql.copy_text(sql.stage_lead(lead) for lead in leads))
         assert sql.fold_duplicates(conn) == 0
         assert conn.execute("select count(*) from stg_leads").fetchone()[0] == 5
         conn.rollback()

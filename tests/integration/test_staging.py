@@ -8,7 +8,7 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from leadflow.ingest import sql
-from leadflow.leads.records import CleanLead, Reject, lead_to_tuple
+from leadflow.leads.records import CleanLead, Reject
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +53,7 @@ def test_clean_leads_round_trip_every_escape(conn):
                   [text, "b"] if text else [], text, None, [], text or None, text or None, None)
         for i, text in enumerate(AWKWARD)
     ]  # fmt: skip
-    back = _staged_back(conn, [sql.stage_lead(lead_to_tuple(lead)) for lead in leads])
+    back = _staged_back(conn, [sql.stage_lead(lead) for lead in leads])
     assert len(back) == len(AWKWARD)
     for lead, row in zip(leads, back, strict=True):
         assert row[0] == lead.row_number

@@ -1,4 +1,4 @@
-"""The tuple layout of a lead (what spools and worker processes carry) stays in step."""
+"""The positional layout of a lead (how normalize builds CleanLeads) stays in step."""
 
 from dataclasses import fields
 
@@ -8,8 +8,6 @@ from leadflow.leads.records import (
     LEAD_STATUSES,
     STATUS_RANK,
     CleanLead,
-    lead_from_tuple,
-    lead_to_tuple,
 )
 
 
@@ -17,23 +15,9 @@ def test_tuple_layout_matches_the_dataclass():
     assert tuple(f.name for f in fields(CleanLead)) == CLEAN_LEAD_FIELDS
 
 
-def test_round_trip_keeps_every_field():
-    lead = CleanLead(
-        row_number=7, organization_id="o", phone_number="+12124567890", phone_type="mobile",
-        user_id="u", first_name="Ana", last_name="Lima", email="a@example.com",
-        status="hot", tags=["a", "b"], source="facebook", referred_by="+12124567891",
-        notes=["invalid_email: x"], company="Acme", crm_status="Evangelist",
-        phone_source="Mobile Phone Number",
-    )  # fmt: skip
-    values = lead_to_tuple(lead)
-    assert values[CLEAN_LEAD_FIELDS.index("phone_number")] == "+12124567890"
-    assert values[CLEAN_LEAD_FIELDS.index("phone_source")] == "Mobile Phone Number"
-    assert lead_from_tuple(values) == lead
-
-
 def test_new_lead_fields_are_appended_so_older_positions_hold():
-    """Other code reads lead tuples by CLEAN_LEAD_FIELDS.index(name): appending keeps every
-    earlier position, and the three CRM fields default to None."""
+    """normalize builds leads positionally: appending keeps every earlier position, and the
+    three CRM fields default to None."""
     assert CLEAN_LEAD_FIELDS[:13] == (
         "row_number", "organization_id", "phone_number", "phone_type", "user_id",
         "first_name", "last_name", "email", "status", "tags", "source", "referred_by", "notes",
