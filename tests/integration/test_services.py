@@ -112,3 +112,39 @@ def test_external_deployment_is_used_and_never_started_or_stopped(home: Path, pg
     down = _leadflow(home, "down", "postgres", extra_env=env)
     assert "external, left alone" in down.stdout
     assert not (home / "postgres" / "data").exists()
+
+
+def test_a_port_taken_while_the_graph_server_starts_is_retried(tmp_path, monkeypatch):
+    """Between choosing a free port and the server binding it, another program (any outgoing
+    connection's source port) may take it: the start is retried on new ports, not failed."""
+    import socket
+
+    from leadflow.platform.services import GraphService
+    from leadflow.platform.services import graph as graph_module
+
+    for name in ("NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD", "LEADFLOW_GRAPH_HTTP_PORT",
+                 "LEADFLOW_BOLT_PORT"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LEADFLOW_HOME", str(tmp_path / "home"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        occupied = taken.getsockname()[1]
+        real_free_port = graph_module.free_port
+        handed = []
+
+        def free_port_then_taken(preferred=None):  # the first HTTP port "found free" is taken
+            handed.append(occupied if not handed else real_free_port(preferred))
+            return handed[-1]
+
+        monkeypatch.setattr(graph_module, "free_port", free_port_then_taken)
+        service = GraphService()
+        try:
+            url = service.ensure_running()
+            state = service.read_state()
+            assert handed[0] == occupied and len(handed) == 2
+            assert state["http_port"] == handed[1] != occupied
+            assert port_accepts(int(url.rsplit(":", 1)[1]))
+            assert "Unable to listen" in service.log_file.read_text()
+        finally:
+            service.stop()

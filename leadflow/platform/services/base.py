@@ -26,6 +26,15 @@ class ServiceError(RuntimeError):
     """A local server could not be started, reached or stopped; the message says why."""
 
 
+class PortTakenError(ServiceError):
+    """A port found free was taken by another program before the server bound it (any
+    program's outgoing connection may get it as its source port meanwhile)."""
+
+
+#: tries of a start whose port was taken meanwhile (each on newly chosen free ports)
+START_ATTEMPTS = 3
+
+
 def missing_local_extra(what: str) -> ServiceError:
     return ServiceError(
         f"{what} is not installed: the local servers need the `local` extra "
@@ -199,14 +208,22 @@ class LocalService(ABC):
         if stale and pid_alive(stale.get("pid")):
             # alive but not answering: stop it before starting a fresh one on the same data
             self._stop(stale)
-        port = settings.env_int(self.port_env) or free_port(self.preferred_port)
-        if not port_is_free(port):
-            raise ServiceError(
-                f"{self.name}: port {port} ({self.port_env}) is taken by another program; "
-                f"unset {self.port_env} to let leadflow pick a free port"
-            )
-        log.info("starting local %s on %s:%s", self.name, LOOPBACK, port)
-        state = self._start(port)
+        pinned = settings.env_int(self.port_env)
+        for attempt in range(1, START_ATTEMPTS + 1):
+            port = pinned or free_port(self.preferred_port)
+            if not port_is_free(port):
+                raise ServiceError(
+                    f"{self.name}: port {port} ({self.port_env}) is taken by another program; "
+                    f"unset {self.port_env} to let leadflow pick a free port"
+                )
+            log.info("starting local %s on %s:%s", self.name, LOOPBACK, port)
+            try:
+                state = self._start(port)
+                break
+            except PortTakenError:
+                if pinned or attempt == START_ATTEMPTS:
+                    raise
+                log.warning("%s: a port was taken while starting; retrying", self.name)
         state.setdefault("port", port)
         state["started_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self._write_state(state)

@@ -20,6 +20,7 @@ from leadflow import settings
 from leadflow.platform.services.base import (
     LOOPBACK,
     LocalService,
+    PortTakenError,
     ServiceError,
     free_port,
     missing_local_extra,
@@ -101,6 +102,10 @@ def _server_command(http_port: int, command: str):
         raise ServiceError(f"graph server HTTP API unreachable: {exc}") from exc
 
 
+#: what ArcadeDB (HTTP server) or the JVM (Bolt listener) logs when a port is in use
+_PORT_TAKEN = ("Unable to listen", "Address already in use", "BindException")
+
+
 class GraphService(LocalService):
     name = "graph"
     external_env = ("NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD")
@@ -116,6 +121,11 @@ class GraphService(LocalService):
     def local_env(self, state: dict) -> dict[str, str]:
         user, password = graph_auth()
         return {"NEO4J_URI": self._url(state), "NEO4J_USER": user, "NEO4J_PASSWORD": password}
+
+    def _log_since(self, offset: int) -> str:
+        with open(self.log_file, "rb") as log:
+            log.seek(offset)
+            return log.read().decode("utf-8", "replace")
 
     def _start(self, port: int) -> dict:
         if importlib.util.find_spec("arcadedb_embedded") is None:
@@ -133,6 +143,7 @@ class GraphService(LocalService):
             "--database", graph_database(),
             "--heap", settings.env("LEADFLOW_GRAPH_HEAP", "2g"),
         ]  # fmt: skip
+        log_start = self.log_file.stat().st_size if self.log_file.exists() else 0
         with open(self.log_file, "ab") as log:
             proc = subprocess.Popen(
                 cmd,
@@ -147,9 +158,10 @@ class GraphService(LocalService):
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise ServiceError(
-                    f"graph server exited with {proc.returncode} while starting; see {self.log_file}"
-                )
+                message = f"graph server exited with {proc.returncode} while starting; see {self.log_file}"
+                if any(marker in self._log_since(log_start) for marker in _PORT_TAKEN):
+                    raise PortTakenError(f"{message} (bolt {port} or HTTP {http_port} was taken)")
+                raise ServiceError(message)
             if ready.exists() and port_accepts(port):
                 break
             time.sleep(0.3)
