@@ -14,6 +14,7 @@ import dagster as dg
 from leadflow.activities import definitions as activities
 from leadflow.analytics import definitions as analytics
 from leadflow.crm import definitions as crm
+from leadflow.crmsync import definitions as crmsync
 from leadflow.graph import definitions as graph
 from leadflow.ingest import definitions as ingest
 from leadflow.orchestration import definitions as orchestration
@@ -27,6 +28,7 @@ def build_defs(resources: Mapping[str, Any] | None = None) -> dg.Definitions:
         ingest.defs,
         activities.defs,
         crm.defs,
+        crmsync.defs,
         graph.defs,
         analytics.defs,
         orchestration.build_defs(),

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "leads": ("leadflow.cli.leads", "leads", "Work on single leads."),
     "segments": ("leadflow.cli.segments", "segments", "Segments: saved lead filters."),
     "graph": ("leadflow.cli.graph", "graph", "The CRM graph in Neo4j / the local Bolt server."),
+    "crm": ("leadflow.cli.crm", "crm", "Sync leads with HubSpot, Salesforce, Pipedrive over their APIs."),
     "run": ("leadflow.cli.run", "run", "Run nightly_sync_job in this process."),
     "dbt": ("leadflow.cli.dbt", "dbt_group", "The dbt project against the configured PostgreSQL."),
     "report": ("leadflow.cli.report", "report", "Write the HTML report built from the marts."),

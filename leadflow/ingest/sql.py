@@ -370,10 +370,11 @@ def screen_staged(conn: psycopg.Connection) -> int:
 
 
 def load_staged(conn: psycopg.Connection, batch_id: str, organizations: list[str],
-                dnc: int = 0) -> LoadResult:  # fmt: skip
+                dnc: int = 0, change_source: str = "import") -> LoadResult:  # fmt: skip
     """Insert the staged leads that are new and merge the others into the live leads; returns
     what happened. Expects stg_leads folded (fold_duplicates) and screened (screen_staged);
-    `organizations` are the staged leads' (staged_organizations)."""
+    `organizations` are the staged leads' (staged_organizations). `change_source` is what the
+    audit rows say wrote the change ('import' for files, 'crm:<vendor>' for a CRM sync)."""
     result = LoadResult(dnc=dnc)
     # an owner must be a user of the lead's organization; otherwise the lead stays unowned
     result.owners_dropped = conn.execute(
@@ -395,13 +396,14 @@ def load_staged(conn: psycopg.Connection, batch_id: str, organizations: list[str
     conn.execute(
         "update stg_leads set referred_by = null where referred_by in (phone_number, email)"
     )
-    _insert_new(conn, batch_id, result)
-    _merge_existing(conn, batch_id, result)
+    _insert_new(conn, batch_id, result, change_source)
+    _merge_existing(conn, batch_id, result, change_source)
     _link_referrals(conn, batch_id, organizations, result)
     return result
 
 
-def _insert_new(conn: psycopg.Connection, batch_id: str, result: LoadResult) -> None:
+def _insert_new(conn: psycopg.Connection, batch_id: str, result: LoadResult,
+                change_source: str) -> None:  # fmt: skip
     conn.execute(
         """
         create temp table stg_inserted on commit drop as
@@ -432,10 +434,10 @@ def _insert_new(conn: psycopg.Connection, batch_id: str, result: LoadResult) -> 
             """
             insert into lead_audit_log (lead_id, field_name, old_value, new_value, change_source,
                                         import_batch_id)
-            select id, 'phone_source', null, phone_source, 'import', %s
+            select id, 'phone_source', null, phone_source, %s, %s
             from stg_inserted where phone_source is not null
             """,
-            (batch_id,),
+            (change_source, batch_id),
         ).rowcount
 
 
@@ -454,7 +456,8 @@ def _insert_new_history(conn: psycopg.Connection, batch_id: str) -> int:
     ).rowcount
 
 
-def _merge_existing(conn: psycopg.Connection, batch_id: str, result: LoadResult) -> None:
+def _merge_existing(conn: psycopg.Connection, batch_id: str, result: LoadResult,
+                    change_source: str) -> None:  # fmt: skip
     conn.execute(
         """
         select 1 from leads l join stg_leads s on s.lead_id = l.id
@@ -510,7 +513,7 @@ def _merge_existing(conn: psycopg.Connection, batch_id: str, result: LoadResult)
             """
             insert into lead_audit_log (lead_id, field_name, old_value, new_value, change_source,
                                         import_batch_id)
-            select m.lead_id, v.field_name, v.old_value, v.new_value, 'import', %(batch)s
+            select m.lead_id, v.field_name, v.old_value, v.new_value, %(source)s, %(batch)s
             from stg_merge m
             cross join lateral (values
                 ('first_name', m.old_first_name, m.new_first_name),
@@ -527,7 +530,7 @@ def _merge_existing(conn: psycopg.Connection, batch_id: str, result: LoadResult)
             ) as v(field_name, old_value, new_value)
             where v.old_value is distinct from v.new_value
             """,
-            {"batch": batch_id},
+            {"batch": batch_id, "source": change_source},
         ).rowcount
         result.status_rows += conn.execute(
             """

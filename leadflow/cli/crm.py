@@ -1,0 +1,228 @@
+"""`leadflow crm …`: sync leads with the organizations' own CRMs (HubSpot, Salesforce,
+Pipedrive) over their APIs. See README, "CRM sync".
+
+    leadflow crm connect --org acme --vendor hubspot --base-url https://api.hubapi.com \
+        --secret-env HUBSPOT_TOKEN_ACME
+    leadflow crm sync   [--org ORG] [--connection NAME] [--json]   pull + load into leads
+    leadflow crm push   [--org ORG] [--connection NAME] [--json]   status/score/DNC back
+    leadflow crm status [--org ORG] [--json]
+
+Exit codes: 0 all connections succeeded, 1 one failed (the others still ran; the error names
+the connection), 2 a bad request (unknown organization or connection, bad option).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
+
+import click
+import psycopg
+
+from leadflow.cli.common import ensure_schema_current, fail
+from leadflow.cli.common import postgres_url as _postgres_url
+from leadflow.crmsync.connections import (
+    Connection,
+    CrmConfigError,
+    list_connections,
+    save_connection,
+)
+from leadflow.crmsync.vendors import VENDORS
+
+BAD_REQUEST = 2
+
+
+@click.group()
+def crm() -> None:
+    """Sync leads with the organizations' CRMs (see README, "CRM sync")."""
+
+
+def _connect(url: str) -> Callable[[], AbstractContextManager[psycopg.Connection]]:
+    return lambda: psycopg.connect(url)
+
+
+def _connections(url: str, org: str | None, name: str | None, vendor: str | None = None
+                 ) -> list[Connection]:  # fmt: skip
+    try:
+        with psycopg.connect(url) as conn:
+            if org:
+                from leadflow.crmsync.connections import resolve_organization
+
+                resolve_organization(conn, org)
+            found = list_connections(conn, org, vendor=vendor, name=name)
+    except CrmConfigError as exc:
+        fail(str(exc), code=BAD_REQUEST)
+    except psycopg.errors.UndefinedTable:
+        fail("the database is not migrated: run `leadflow migrate`", code=BAD_REQUEST)
+    if name and not found:
+        fail(f"no CRM connection named {name!r}" + (f" for {org}" if org else ""), BAD_REQUEST)
+    return found
+
+
+def _echo(payload: Any, as_json: bool, lines: Callable[[Any], list[str]]) -> None:
+    if as_json:
+        click.echo(json.dumps(payload, default=str))
+    else:
+        for line in lines(payload):
+            click.echo(line)
+
+
+def _parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            fail(f"--option {pair!r}: expected KEY=VALUE", code=BAD_REQUEST)
+        try:
+            options[key] = json.loads(value)
+        except ValueError:
+            options[key] = value
+    return options
+
+
+@crm.command("connect")
+@click.option("--org", required=True, help="Organization UUID or slug.")
+@click.option("--vendor", required=True, type=click.Choice(VENDORS))
+@click.option("--base-url", required=True,
+              help="API base URL, e.g. https://api.hubapi.com, https://ACME.my.salesforce.com,"
+                   " https://ACME.pipedrive.com/api.")  # fmt: skip
+@click.option("--secret-env", required=True,
+              help="NAME of the environment variable holding the API token (never the token).")  # fmt: skip
+@click.option(
+    "--name", default=None, help="Connection name, unique per organization (default: the vendor)."
+)
+@click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="status_field / score_field / dnc_field (where leadflow writes back),"
+                   " owners={...} (vendor owner id -> user id), api_version, page_size.")  # fmt: skip
+@click.option("--no-pull", is_flag=True, help="Never pull from this connection.")
+@click.option("--no-push", is_flag=True, help="Never push to this connection.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+def connect(org: str, vendor: str, base_url: str, secret_env: str, name: str | None,
+            options: tuple[str, ...], no_pull: bool, no_push: bool, as_json: bool) -> None:  # fmt: skip
+    """Create or update an organization's CRM connection."""
+    url = _postgres_url()
+    ensure_schema_current(url, BAD_REQUEST)
+    try:
+        with psycopg.connect(url) as conn:
+            saved = save_connection(
+                conn, organization=org, vendor=vendor, base_url=base_url, secret_env=secret_env,
+                name=name, options=_parse_options(options), pull_enabled=not no_pull,
+                push_enabled=not no_push,
+            )  # fmt: skip
+    except CrmConfigError as exc:
+        fail(str(exc), code=BAD_REQUEST)
+    payload = {"connection_id": saved.id, "organization_id": saved.organization_id,
+               "vendor": saved.vendor, "name": saved.name, "base_url": saved.base_url,
+               "secret_env": saved.secret_env}  # fmt: skip
+    _echo(payload, as_json, lambda p: [f"saved {p['vendor']} connection {p['name']!r}"
+                                       f" ({p['connection_id']}), token from ${p['secret_env']}"])  # fmt: skip
+
+
+def _sync_lines(results: list[dict]) -> list[str]:
+    lines = []
+    for r in results:
+        head = f"{r['organization']}/{r['connection']} ({r['vendor']}):"
+        if r["status"] != "succeeded" and "error" in r and "push" not in r:
+            lines.append(f"{head} FAILED: {r['error']}")
+            continue
+        if r["kind"] == "pull":
+            pulled, loaded = r["pull"], r["load"]
+            lines.append(
+                f"{head} {pulled['mode']} pull fetched {pulled['fetched']};"
+                f" read {loaded['rows_read']} = inserted {loaded['inserted']}"
+                f" + merged {loaded['merged']} + duplicates {loaded['duplicates_in_file']}"
+                f" + quarantined {loaded['quarantined']}; dnc {loaded['dnc']},"
+                f" phone changes {loaded['phone_changes']} ({r['seconds']} s)"
+            )
+        else:
+            p = r["push"]
+            lines.append(
+                f"{head} pushed {p['pushed']} of {p['candidates']} changed"
+                f" ({p['unchanged']} already up to date, {p['dnc']} as do-not-call,"
+                f" {p['failed']} refused) in {p['calls']} call(s)"
+            )
+            if r.get("error"):
+                lines.append(f"  {r['error']}")
+    return lines or ["no CRM connection to sync"]
+
+
+def _run_each(kind: str, org: str | None, name: str | None, as_json: bool) -> None:
+    url = _postgres_url()
+    ensure_schema_current(url, BAD_REQUEST)
+    from leadflow.crmsync.sync import push_back, sync_connection
+
+    connections = _connections(url, org, name)
+    results = []
+    for connection in connections:
+        if kind == "pull" and connection.pull_enabled:
+            results.append(sync_connection(_connect(url), url, connection))
+        elif kind == "push" and connection.push_enabled:
+            results.append(push_back(_connect(url), connection))
+    payload = {"kind": kind, "connections": results,
+               "failed": sum(r["status"] != "succeeded" for r in results)}  # fmt: skip
+    _echo(payload, as_json, lambda p: _sync_lines(p["connections"]))
+    if payload["failed"]:
+        raise SystemExit(1)
+
+
+_SCOPE = [
+    click.option("--org", default=None, help="Organization UUID or slug (default: all)."),
+    click.option("--connection", "name", default=None, help="Only this connection (by name)."),
+    click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else."),
+]
+
+
+def _scoped(command: Callable) -> Callable:
+    for option in reversed(_SCOPE):
+        command = option(command)
+    return command
+
+
+@crm.command("sync")
+@_scoped
+def sync(org: str | None, name: str | None, as_json: bool) -> None:
+    """Pull what changed in each CRM (everything the first time) and load it into leads."""
+    _run_each("pull", org, name, as_json)
+
+
+@crm.command("push")
+@_scoped
+def push(org: str | None, name: str | None, as_json: bool) -> None:
+    """Write changed leads' status, score and do-not-call flag back to each CRM."""
+    _run_each("push", org, name, as_json)
+
+
+def _status_lines(payload: dict) -> list[str]:
+    lines = []
+    for c in payload["connections"]:
+        lines.append(f"{c['organization']}/{c['connection']} ({c['vendor']}) {c['base_url']}"
+                     f" token ${c['secret_env']}")  # fmt: skip
+        for kind in ("pull", "push"):
+            run = c[f"last_{kind}"]
+            if run is None:
+                lines.append(f"  last {kind}: never")
+            else:
+                counts = f"fetched {run['fetched']}" if kind == "pull" else (
+                    f"pushed {run['pushed']}, refused {run['push_failed']}")  # fmt: skip
+                lines.append(f"  last {kind}: {run['status']} at {run['started_at']} ({counts})"
+                             + (f": {run['error']}" if run["error"] else ""))  # fmt: skip
+        lines.append(f"  linked records {c['linked_records']}, pushed {c['pushed_records']},"
+                     f" push watermark {c['pushed_until'] or '-'}")  # fmt: skip
+    return lines or ["no CRM connection: add one with `leadflow crm connect`"]
+
+
+@crm.command("status")
+@click.option("--org", default=None, help="Organization UUID or slug (default: all).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+def status(org: str | None, as_json: bool) -> None:
+    """Each connection: settings (no secret), cursors, watermark and the last pull and push."""
+    url = _postgres_url()
+    ensure_schema_current(url, BAD_REQUEST)
+    from leadflow.crmsync.sync import connection_status
+
+    connections = _connections(url, org, None)
+    with psycopg.connect(url) as conn:
+        payload = {"connections": [connection_status(conn, c) for c in connections]}
+    _echo(payload, as_json, _status_lines)

@@ -1,0 +1,272 @@
+"""The CRM sync in Dagster: per vendor a dlt asset, then leads, then the push; partitioned by
+organization (group `crm_sync`).
+
+    raw_hubspot/contacts ─┐
+    raw_salesforce/leads ─┼─> crm_api_leads ─> crm_pushback
+    raw_pipedrive/persons ┘
+
+Partition keys are organization ids (dynamic partitions `crm_organizations`, added by the
+schedule for every organization with a connection). `crm_sync_schedule` runs at
+LEADFLOW_CRM_CRON (default 01:30, before the nightly job's 02:00, in LEADFLOW_TIMEZONE) one run
+per organization that selects the raw assets of the vendors it is connected to, its leads and
+its push. The raw assets are `@dlt_assets` (dagster-dlt): each connection's pull goes through
+`DagsterDltResource.run` with the connection's own source and pipeline; an organization with
+two accounts of one vendor gets one materialization with both in its metadata.
+"""
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import dlt
+from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
+from dagster_dlt.translator import DltResourceTranslatorData
+from dlt.pipeline.exceptions import PipelineStepFailed
+from dlt.sources.rest_api import rest_api_source
+
+from leadflow.crmsync import pull as crm_pull
+from leadflow.crmsync.connections import Connection, CrmError, list_connections
+from leadflow.crmsync.load import load_connection
+from leadflow.crmsync.sync import push_back, record_pull
+from leadflow.crmsync.vendors import VENDORS, rest_api_config, spec
+from leadflow.orchestration.nightly import nightly_settings
+from leadflow.resources import PostgresResource
+
+GROUP = "crm_sync"
+CRM_PARTITIONS = dg.DynamicPartitionsDefinition(name="crm_organizations")
+DEFAULT_CRM_CRON = "30 1 * * *"
+
+
+def raw_asset_key(vendor: str) -> dg.AssetKey:
+    vendor_spec = spec(vendor)
+    return dg.AssetKey([vendor_spec.raw_schema, vendor_spec.raw_table])
+
+
+class CrmDltTranslator(DagsterDltTranslator):
+    """raw_<vendor>/<table> keys in group crm_sync, described by what they hold."""
+
+    def get_asset_spec(self, data: DltResourceTranslatorData) -> dg.AssetSpec:
+        default = super().get_asset_spec(data)
+        vendor = data.resource.source_name  # every connection's source is named by its vendor
+        return default.replace_attributes(
+            key=raw_asset_key(vendor),
+            group_name=GROUP,
+            deps=[],
+            description=(
+                f"{vendor} records as the API returned them, appended per pull with their"
+                f" connection_id (schema {spec(vendor).raw_schema}); the dlt cursor is committed"
+                " with them."
+            ),
+        ).merge_attributes(kinds={vendor})
+
+
+def _definition_pipeline(vendor: str) -> dlt.Pipeline:
+    """The pipeline the asset specs are read from (never run: each connection runs its own)."""
+    return dlt.pipeline(
+        pipeline_name=f"crm_definition_{vendor}",
+        pipelines_dir=str(Path(tempfile.gettempdir()) / "leadflow-dlt-definitions"),
+        destination=dlt.destinations.postgres(),
+        dataset_name=spec(vendor).raw_schema,
+    )
+
+
+def _definition_source(vendor: str) -> Any:
+    config = rest_api_config(vendor, "http://crm.invalid", "unused", "definition", None)
+    return rest_api_source(config, name=vendor)
+
+
+def _org_connections(postgres: PostgresResource, organization_id: str,
+                     vendor: str | None = None) -> list[Connection]:  # fmt: skip
+    with postgres.connection() as conn:
+        return list_connections(conn, organization_id, vendor=vendor)
+
+
+def _pull_vendor(context: dg.AssetExecutionContext, dlt_resource: DagsterDltResource,
+                 postgres: PostgresResource, vendor: str) -> Iterator[dg.MaterializeResult]:  # fmt: skip
+    """Every pull-enabled connection of the partition's organization with this vendor."""
+    connections = [
+        c for c in _org_connections(postgres, context.partition_key, vendor) if c.pull_enabled
+    ]
+    url = postgres.resolved_url()
+    pulled: list[dict] = []
+    failures: list[str] = []
+    for connection in connections:
+        try:
+            with crm_pull.prepared(connection, url) as (pipeline, source, cursor):
+                try:
+                    for _ in dlt_resource.run(context=context, dlt_source=source,
+                                              dlt_pipeline=pipeline):  # fmt: skip
+                        pass  # one materialization per asset below, for all connections
+                except PipelineStepFailed as exc:
+                    raise crm_pull.explain(connection, exc) from exc
+                result = crm_pull.result_of(connection, pipeline, None, cursor)
+        except CrmError as exc:
+            failures.append(str(exc))
+            record_pull(postgres.connection, connection, error=str(exc))
+            continue
+        record_pull(postgres.connection, connection, pulled=result)
+        pulled.append({"connection": connection.name, **result.as_dict()})
+        context.log.info(f"{connection.label}: {result.mode} pull fetched {result.fetched}")
+    if failures:
+        raise dg.Failure("; ".join(failures), metadata={"pulled": pulled})
+    yield dg.MaterializeResult(
+        asset_key=raw_asset_key(vendor),
+        metadata={
+            "connections": len(connections),
+            "fetched": sum(p["fetched"] for p in pulled),
+            "pulls": pulled,
+        },
+    )
+
+
+def _raw_assets(vendor: str) -> dg.AssetsDefinition:
+    @dlt_assets(
+        dlt_source=_definition_source(vendor),
+        dlt_pipeline=_definition_pipeline(vendor),
+        name=f"raw_{vendor}",
+        partitions_def=CRM_PARTITIONS,
+        dagster_dlt_translator=CrmDltTranslator(),
+        op_tags={"leadflow/vendor": vendor},
+    )
+    def raw_vendor(context: dg.AssetExecutionContext, dlt: DagsterDltResource,
+                   postgres: PostgresResource) -> Iterator[dg.MaterializeResult]:  # fmt: skip
+        yield from _pull_vendor(context, dlt, postgres, vendor)
+
+    return raw_vendor
+
+
+RAW_ASSETS = [_raw_assets(vendor) for vendor in VENDORS]
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=CRM_PARTITIONS,
+    deps=[raw_asset_key(vendor) for vendor in VENDORS],
+    kinds={"postgres"},
+    description=(
+        "The organization's new CRM records turned into leads through the import path"
+        " (normalize, quarantine, dedupe, DNC, merge; one import batch per connection), linked"
+        " by external id (lead_external_ids)."
+    ),
+)
+def crm_api_leads(
+    context: dg.AssetExecutionContext, postgres: PostgresResource
+) -> dg.MaterializeResult:
+    loads = []
+    for connection in _org_connections(postgres, context.partition_key):
+        if not connection.pull_enabled:
+            continue
+        outcome = load_connection(postgres.connection, connection)
+        loads.append({"connection": connection.name, "vendor": connection.vendor,
+                      **outcome.summary()})  # fmt: skip
+    totals = {
+        key: sum(load[key] for load in loads)
+        for key in (
+            "rows_read",
+            "inserted",
+            "merged",
+            "duplicates_in_file",
+            "quarantined",
+            "dnc",
+            "phone_changes",
+        )  # fmt: skip
+    }
+    return dg.MaterializeResult(metadata={**totals, "loads": loads})
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=CRM_PARTITIONS,
+    deps=[crm_api_leads, dg.AssetKey("lead_scores")],
+    kinds={"postgres"},
+    description=(
+        "Status, score and do-not-call flag of the organization's changed leads written back"
+        " to each CRM record (HubSpot batch update, Salesforce composite, Pipedrive PUT)."
+    ),
+)
+def crm_pushback(
+    context: dg.AssetExecutionContext, postgres: PostgresResource
+) -> dg.MaterializeResult:
+    pushes, failures = [], []
+    for connection in _org_connections(postgres, context.partition_key):
+        if not connection.push_enabled:
+            continue
+        summary = push_back(postgres.connection, connection)
+        pushes.append(summary)
+        if summary["status"] != "succeeded":
+            failures.append(summary.get("error", f"{connection.label}: push failed"))
+    if failures:
+        raise dg.Failure("; ".join(failures), metadata={"pushes": pushes})
+    pushed = sum(p["push"]["pushed"] for p in pushes)
+    return dg.MaterializeResult(metadata={"pushed": pushed, "pushes": pushes})
+
+
+CRM_SYNC_ASSETS = [*RAW_ASSETS, crm_api_leads, crm_pushback]
+
+crm_sync_job = dg.define_asset_job(
+    name="crm_sync_job",
+    selection=dg.AssetSelection.groups(GROUP),
+    description="One organization's CRM sync: pull (dlt) -> leads -> push.",
+    tags={"leadflow/kind": "crm_sync"},
+)
+
+
+def _crm_cron() -> str:
+    import os
+
+    from dagster._utils.schedules import is_valid_cron_string
+
+    cron = (os.environ.get("LEADFLOW_CRM_CRON") or "").strip() or DEFAULT_CRM_CRON
+    if not is_valid_cron_string(cron):
+        raise ValueError(f"LEADFLOW_CRM_CRON={cron!r} is not a cron expression")
+    return cron
+
+
+def crm_run_requests(connections: list[Connection], tick: str) -> list[dg.RunRequest]:
+    """One run per organization, selecting the raw assets of the vendors it pulls from;
+    `tick` (the scheduled time) makes the run keys unique per tick."""
+    by_org: dict[str, set[str]] = {}
+    for connection in connections:
+        vendors = by_org.setdefault(connection.organization_id, set())
+        if connection.pull_enabled:
+            vendors.add(connection.vendor)
+    return [
+        dg.RunRequest(
+            partition_key=org,
+            run_key=f"crm_sync:{org}:{tick}",
+            asset_selection=[
+                *(raw_asset_key(v) for v in sorted(vendors)),
+                crm_api_leads.key,
+                crm_pushback.key,
+            ],  # fmt: skip
+            tags={"leadflow/kind": "crm_sync"},
+        )
+        for org, vendors in sorted(by_org.items())
+    ]
+
+
+@dg.schedule(
+    name="crm_sync_schedule",
+    job=crm_sync_job,
+    cron_schedule=_crm_cron(),
+    execution_timezone=nightly_settings().timezone,
+    default_status=(
+        dg.DefaultScheduleStatus.RUNNING
+        if nightly_settings().schedule_running
+        else dg.DefaultScheduleStatus.STOPPED
+    ),
+    description="Per organization with a CRM connection: pull, load and push (LEADFLOW_CRM_CRON).",
+)
+def crm_sync_schedule(context: dg.ScheduleEvaluationContext, postgres: PostgresResource):
+    with postgres.connection() as conn:
+        connections = list_connections(conn)
+    known = set(context.instance.get_dynamic_partitions(CRM_PARTITIONS.name))
+    missing = sorted({c.organization_id for c in connections} - known)
+    if missing:
+        context.instance.add_dynamic_partitions(CRM_PARTITIONS.name, missing)
+    requests = crm_run_requests(connections, context.scheduled_execution_time.isoformat())
+    if not requests:
+        return dg.SkipReason("no CRM connection: add one with `leadflow crm connect`")
+    return requests

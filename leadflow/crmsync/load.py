@@ -1,0 +1,277 @@
+"""Turning a connection's new raw CRM records into leads: the import path of files, plus ids.
+
+The records dlt appended since the last load (`crm_sync_state.last_load_id`) become the rows of
+one import batch (`import_batches.file_format = 'api'`, file name `<vendor>:<connection>`), in
+one transaction: every record is mapped by its vendor's one mapping (vendors.py) to the
+canonical fields of a lead file and goes through the very same normalize -> stage -> quarantine
+-> fold -> DNC screen -> insert/merge SQL as a file (leadflow/ingest/sql.py), with the same
+accounting (rows_read = inserted + merged + duplicates_in_file + quarantined) and survivorship.
+The audit rows say `crm:<vendor>`.
+
+What files do not have, the CRM record's id (`lead_external_ids`):
+- before the fold, a record whose id is linked to a live lead whose phone differs has changed
+  its phone in the CRM: the lead takes the new phone (audit `phone_number`), so the record
+  merges into the same lead. If another live lead of the organization already has that phone,
+  the record merges into that lead and its id moves there (audit `crm_record`);
+- after the load, every record's id is linked to the lead its (organization, phone) is now.
+The transaction also moves the connection's last_load_id: a crash leaves everything as it was
+and the next load takes the same records again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import psycopg
+from psycopg import sql as pgsql
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from leadflow.crmsync.connections import Connection
+from leadflow.crmsync.vendors import external_id, raw_row, spec
+from leadflow.ingest import sql
+from leadflow.ingest.normalize import normalize_rows
+from leadflow.ingest.pipeline import ImportRequest, build_context
+from leadflow.postgres import ConnectionFactory, copy_rows
+
+
+@dataclass
+class LoadOutcome:
+    """What one load of a connection's raw records did: the keys of `leadflow crm sync --json`."""
+
+    connection_id: str
+    vendor: str
+    organization_id: str
+    batch_id: str | None = None
+    rows_read: int = 0
+    inserted: int = 0
+    merged: int = 0
+    duplicates_in_file: int = 0
+    quarantined: int = 0
+    dnc: int = 0
+    phone_changes: int = 0  # leads that took their CRM record's new phone
+    linked: int = 0  # CRM record ids newly linked to a lead (or moved to another)
+    load_ids: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        return {
+            "batch_id": self.batch_id,
+            "rows_read": self.rows_read,
+            "inserted": self.inserted,
+            "merged": self.merged,
+            "duplicates_in_file": self.duplicates_in_file,
+            "quarantined": self.quarantined,
+            "dnc": self.dnc,
+            "phone_changes": self.phone_changes,
+            "linked": self.linked,
+            "load_ids": self.load_ids,
+        }
+
+
+def _raw_table_exists(conn: psycopg.Connection, schema: str, table: str) -> bool:
+    found = conn.execute("select to_regclass(%s)", (f"{schema}.{table}",)).fetchone()[0]
+    loads = conn.execute("select to_regclass(%s)", (f"{schema}._dlt_loads",)).fetchone()[0]
+    return found is not None and loads is not None
+
+
+def new_records(conn: psycopg.Connection, connection: Connection,
+                after_load_id: str | None) -> tuple[list[dict], list[str]]:  # fmt: skip
+    """The connection's records of the completed dlt loads after `after_load_id`, the newest
+    version of each record once, oldest change first; and those loads' ids."""
+    vendor_spec = spec(connection.vendor)
+    if not _raw_table_exists(conn, vendor_spec.raw_schema, vendor_spec.raw_table):
+        return [], []
+    table = pgsql.Identifier(vendor_spec.raw_schema, vendor_spec.raw_table)
+    loads = pgsql.Identifier(vendor_spec.raw_schema, "_dlt_loads")
+    record_id = pgsql.Identifier(vendor_spec.id_field)
+    modified = pgsql.Identifier(vendor_spec.modified_field)
+    query = pgsql.SQL(
+        """
+        select * from (
+            select distinct on (r.{id}) r.*
+            from {table} r
+            where r.connection_id = %(conn)s
+              and r._dlt_load_id::numeric > %(after)s::numeric
+              and r._dlt_load_id in (select load_id from {loads} where status = 0)
+            order by r.{id}, r._dlt_load_id::numeric desc, r.{modified} desc nulls last
+        ) newest
+        order by {modified} nulls first, {id}
+        """
+    ).format(id=record_id, table=table, loads=loads, modified=modified)
+    with conn.cursor(row_factory=dict_row) as cur:
+        records = cur.execute(
+            query, {"conn": connection.id, "after": after_load_id or "0"}
+        ).fetchall()
+    load_ids = sorted({r["_dlt_load_id"] for r in records}, key=float)
+    return records, load_ids
+
+
+def _batch_sha256(connection: Connection, load_ids: list[str]) -> str:
+    return hashlib.sha256(f"{connection.id}:{','.join(load_ids)}".encode()).hexdigest()
+
+
+def _insert_batch(conn: psycopg.Connection, outcome: LoadOutcome, connection: Connection) -> None:
+    conn.execute(
+        """
+        insert into import_batches (id, file_name, file_path, file_sha256, file_format,
+                                    organization_id, options, status)
+        values (%s, %s, %s, %s, 'api', %s, %s, 'running')
+        """,
+        (
+            outcome.batch_id,
+            f"{connection.vendor}:{connection.name}",
+            connection.base_url,
+            _batch_sha256(connection, outcome.load_ids),
+            connection.organization_id,
+            Jsonb(
+                {
+                    "connection_id": connection.id,
+                    "vendor": connection.vendor,
+                    "load_ids": outcome.load_ids,
+                }
+            ),  # fmt: skip
+        ),
+    )
+
+
+_FOLLOW_PHONE_CHANGES = """
+with moved as (
+    select distinct on (e.lead_id) e.lead_id, l.phone_number as old_phone,
+           k.phone_number as new_phone
+    from stg_crm_links k
+    join lead_external_ids e on e.connection_id = %(conn)s and e.external_id = k.external_id
+    join leads l on l.id = e.lead_id and l.deleted_at is null
+    where l.phone_number <> k.phone_number
+      and not exists (
+          select 1 from leads o
+          where o.organization_id = l.organization_id and o.phone_number = k.phone_number
+            and o.deleted_at is null)
+    order by e.lead_id, k.row_number desc
+),
+one_per_phone as (
+    select distinct on (new_phone) * from moved order by new_phone, lead_id
+),
+changed as (
+    update leads l set phone_number = m.new_phone, updated_at = now()
+    from one_per_phone m where l.id = m.lead_id
+    returning l.id, m.old_phone, m.new_phone
+)
+insert into lead_audit_log (lead_id, field_name, old_value, new_value, change_source,
+                            import_batch_id)
+select id, 'phone_number', old_phone, new_phone, %(source)s, %(batch)s from changed
+"""
+
+_LINK_RECORDS = """
+with current_links as (
+    select distinct on (k.external_id) k.external_id, l.id as lead_id
+    from stg_crm_links k
+    join leads l on l.organization_id = k.organization_id and l.phone_number = k.phone_number
+                and l.deleted_at is null
+    order by k.external_id, k.row_number desc
+),
+previous as (
+    select c.external_id, c.lead_id, e.lead_id as old_lead_id
+    from current_links c
+    left join lead_external_ids e on e.connection_id = %(conn)s and e.external_id = c.external_id
+),
+upserted as (
+    insert into lead_external_ids (connection_id, external_id, organization_id, vendor, lead_id)
+    select %(conn)s, external_id, %(org)s, %(vendor)s, lead_id from previous
+    on conflict (connection_id, external_id) do update
+        set lead_id = excluded.lead_id, last_seen_at = now()
+    returning external_id
+)
+insert into lead_audit_log (lead_id, field_name, old_value, new_value, change_source,
+                            import_batch_id)
+select p.lead_id, 'crm_record', null, %(vendor)s || ':' || p.external_id, %(source)s, %(batch)s
+from previous p
+where p.old_lead_id is distinct from p.lead_id
+  and p.external_id in (select external_id from upserted)
+"""
+
+
+def load_connection(connect: ConnectionFactory, connection: Connection) -> LoadOutcome:
+    """Load the connection's records pulled since the last load into leads (nothing to do ->
+    an outcome with rows_read 0 and no batch)."""
+    vendor = connection.vendor
+    source = f"crm:{vendor}"
+    outcome = LoadOutcome(connection.id, vendor, connection.organization_id)
+    with connect() as conn, conn.transaction():
+        started = time.perf_counter()
+        conn.execute(
+            "select pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            (f"leadflow.crm.load:{connection.id}",),
+        )
+        state = conn.execute(
+            "select last_load_id from crm_sync_state where connection_id = %s for update",
+            (connection.id,),
+        ).fetchone()
+        records, outcome.load_ids = new_records(conn, connection, state[0] if state else None)
+        if not records:
+            return outcome
+        outcome.batch_id = str(uuid.uuid4())
+        outcome.rows_read = len(records)
+        ctx = build_context(
+            conn, ImportRequest(paths=[], organization_id=connection.organization_id, source=vendor)
+        )
+        sql.lock_organizations(conn, [connection.organization_id])
+        _insert_batch(conn, outcome, connection)
+        sql.create_staging(conn)
+        owners = connection.owners()
+        rows = [raw_row(vendor, n, record, owners) for n, record in enumerate(records, 1)]
+        leads, rejects = normalize_rows(rows, ctx)
+        staged = [sql.stage_lead(lead) for lead in leads]
+        staged += [sql.stage_reject(reject, connection.organization_id) for reject in rejects]
+        with sql.staging_copy(conn) as copy:
+            copy.write(sql.copy_text(staged))
+        conn.execute(
+            "create temp table stg_crm_ids (row_number integer primary key, external_id text)"
+            " on commit drop"
+        )
+        copy_rows(conn, "stg_crm_ids", ("row_number", "external_id"), ("int4", "text"),
+                  ((n, external_id(vendor, record)) for n, record in enumerate(records, 1)))  # fmt: skip
+        outcome.timings["stage"] = time.perf_counter() - started
+        outcome.quarantined = sql.move_rejects(conn, outcome.batch_id)
+        conn.execute(
+            """
+            create temp table stg_crm_links on commit drop as
+            select s.row_number, s.organization_id, s.phone_number, i.external_id
+            from stg_leads s join stg_crm_ids i using (row_number)
+            """
+        )
+        params = {"conn": connection.id, "org": connection.organization_id, "vendor": vendor,
+                  "source": source, "batch": outcome.batch_id}  # fmt: skip
+        outcome.phone_changes = conn.execute(_FOLLOW_PHONE_CHANGES, params).rowcount
+        outcome.duplicates_in_file = sql.fold_duplicates(conn)
+        outcome.dnc = sql.screen_staged(conn)
+        result = sql.load_staged(
+            conn, outcome.batch_id, [connection.organization_id], outcome.dnc, source
+        )
+        outcome.inserted, outcome.merged, outcome.dnc = result.inserted, result.merged, result.dnc
+        outcome.linked = conn.execute(_LINK_RECORDS, params).rowcount
+        outcome.timings["load"] = time.perf_counter() - started
+        conn.execute(
+            """
+            update import_batches set status = 'succeeded', rows_read = %s, inserted = %s,
+                merged = %s, duplicates_in_file = %s, quarantined = %s, dnc = %s,
+                timings = %s, finished_at = now()
+            where id = %s
+            """,
+            (outcome.rows_read, outcome.inserted, outcome.merged, outcome.duplicates_in_file,
+             outcome.quarantined, outcome.dnc,
+             Jsonb({k: round(v, 3) for k, v in outcome.timings.items()}), outcome.batch_id),
+        )  # fmt: skip
+        conn.execute(
+            """
+            insert into crm_sync_state (connection_id, organization_id, last_load_id, last_pull_at)
+            values (%s, %s, %s, now())
+            on conflict (connection_id) do update
+                set last_load_id = excluded.last_load_id, last_pull_at = now()
+            """,
+            (connection.id, connection.organization_id, outcome.load_ids[-1]),
+        )
+    return outcome
