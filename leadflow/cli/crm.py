@@ -120,7 +120,7 @@ def connect(org: str, vendor: str, base_url: str, secret_env: str, name: str | N
                                        f" ({p['connection_id']}), token from ${p['secret_env']}"])  # fmt: skip
 
 
-def _sync_lines(results: list[dict]) -> list[str]:
+def sync_lines(results: list[dict]) -> list[str]:
     lines = []
     for r in results:
         head = f"{r['organization']}/{r['connection']} ({r['vendor']}):"
@@ -162,7 +162,7 @@ def _run_each(kind: str, org: str | None, name: str | None, as_json: bool) -> No
             results.append(push_back(_connect(url), connection))
     payload = {"kind": kind, "connections": results,
                "failed": sum(r["status"] != "succeeded" for r in results)}  # fmt: skip
-    _echo(payload, as_json, lambda p: _sync_lines(p["connections"]))
+    _echo(payload, as_json, lambda p: sync_lines(p["connections"]))
     if payload["failed"]:
         raise SystemExit(1)
 

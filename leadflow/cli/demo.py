@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 import sys
 from pathlib import Path
 
@@ -11,12 +13,16 @@ import psycopg
 from leadflow import settings
 from leadflow.analytics import report
 from leadflow.cli.common import fail, mongo_resource, neo4j_resource, postgres_url, store_resources
+from leadflow.cli.crm import sync_lines
 from leadflow.cli.ingest import check_results, print_summary
 from leadflow.cli.run import output_to_log, print_run_summary, run_log_path, summarize_run
 from leadflow.cli.runner import ImportFailed, run_import_assets, run_nightly
+from leadflow.crmsync.connections import Connection, save_connection
+from leadflow.crmsync.sync import push_back, sync_connection
 from leadflow.graph.sync import reconcile_graph, top_referrers
 from leadflow.ingest.pipeline import ImportRequest
 from leadflow.platform import migrations
+from leadflow.platform.crm_sandbox import ContractServer, generate_records, sandbox
 from leadflow.platform.seed import (
     SeedError,
     load_sample_dnc,
@@ -74,6 +80,55 @@ def _demo_graph(url: str) -> bool:
     return ok
 
 
+DEMO_CRM_ORG = "11111111-1111-4111-8111-111111111111"
+DEMO_CRM_NAME = "demo-hubspot"
+DEMO_CRM_TOKEN_ENV = "LEADFLOW_DEMO_HUBSPOT_TOKEN"
+DEMO_CRM_RECORDS = 400
+DEMO_CRM_CHANGED = 12
+
+
+def _start_demo_crm(url: str) -> tuple[ContractServer, Connection]:
+    """A local HubSpot contract server with the demo's contacts, and the demo organization's
+    connection to it (made anew each run: its cursor, links and runs start empty)."""
+    server = sandbox("hubspot", token=secrets.token_hex(16), page_size=100)
+    server.start()
+    server.add(generate_records("hubspot", DEMO_CRM_RECORDS, seed=2026))
+    os.environ[DEMO_CRM_TOKEN_ENV] = server.token  # this process only, as a deployment would
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "delete from crm_connections where organization_id = %s and name = %s",
+            (DEMO_CRM_ORG, DEMO_CRM_NAME),
+        )
+        connection = save_connection(
+            conn, organization=DEMO_CRM_ORG, vendor="hubspot", base_url=server.base_url,
+            secret_env=DEMO_CRM_TOKEN_ENV, name=DEMO_CRM_NAME,
+        )  # fmt: skip
+    return server, connection
+
+
+def _demo_crm_pull(url: str, server: ContractServer, connection: Connection) -> bool:
+    """One full pull, then a second pull after some contacts changed in the CRM."""
+    click.echo(f"\nCRM sync: local HubSpot contract server {server.base_url}"
+               f" ({DEMO_CRM_RECORDS} contacts), connection {connection.name!r}")  # fmt: skip
+    first = sync_connection(lambda: psycopg.connect(url), url, connection)
+    for number, record in enumerate(server.records()[:DEMO_CRM_CHANGED]):
+        server.update(record["id"], properties={**record["properties"], "hs_lead_status": "CONNECTED",
+                                                "firstname": f"Updated{number}"})  # fmt: skip
+    second = sync_connection(lambda: psycopg.connect(url), url, connection)
+    for line in sync_lines([first, second]):
+        click.echo(f"  {line}")
+    return first["status"] == second["status"] == "succeeded"
+
+
+def _demo_crm_push(url: str, server: ContractServer, connection: Connection) -> bool:
+    """After the nightly job (scores, DNC): status, score and DNC back to the CRM."""
+    pushed = push_back(lambda: psycopg.connect(url), connection)
+    for line in sync_lines([pushed]):
+        click.echo(f"  {line}")
+    click.echo(f"  the server received {len(server.updates)} record updates")
+    return pushed["status"] == "succeeded"
+
+
 def _demo_report(url: str) -> bool:
     """Write the HTML report and print the first lines of every mart."""
     out = Path(settings.env("LEADFLOW_REPORT_PATH") or settings.leadflow_home() / "report.html")
@@ -120,7 +175,14 @@ def demo() -> None:
             fail(f"{name}: {exc}")
         failed |= any(f["status"] == "failed" for f in summaries)
         print_summary(summaries, check_results(result))
-    failed |= not _demo_nightly()
+    server, connection = _start_demo_crm(url)
+    try:
+        failed |= not _demo_crm_pull(url, server, connection)
+        failed |= not _demo_nightly()
+        click.echo("\nCRM push (after the nightly scores):")
+        failed |= not _demo_crm_push(url, server, connection)
+    finally:
+        server.stop()
     counts = table_counts(url)
     click.echo(f"\n{'table':<32} {'rows':>8}")
     for table, count in counts.items():

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import dlt
+import psycopg
 from dlt.common.pipeline import LoadInfo
 from dlt.extract.source import DltSource
 from dlt.pipeline.exceptions import PipelineStepFailed
@@ -110,13 +111,29 @@ def make_source(connection: Connection, cursor: Any, token: str) -> DltSource:
 
 
 @contextmanager
+def _pull_lock(connection: Connection, postgres_url: str) -> Iterator[None]:
+    """One pull per connection at a time, on any host: a PostgreSQL session lock, held by a
+    connection of its own for the pull's duration (a killed process's lock goes with it)."""
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        key = f"leadflow.crm.pull:{connection.id}"
+        taken = conn.execute("select pg_try_advisory_lock(hashtextextended(%s, 0))", (key,))
+        if not taken.fetchone()[0]:
+            raise CrmError(f"{connection.label}: another pull of this connection is running")
+        try:
+            yield
+        finally:
+            conn.execute("select pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
+
+
+@contextmanager
 def prepared(
     connection: Connection, postgres_url: str
 ) -> Iterator[tuple[dlt.Pipeline, DltSource, Any]]:
     """(pipeline, source, committed cursor) of the connection's next pull, in a temporary
     working directory removed afterwards (the state lives in PostgreSQL)."""
     token = connection.token()
-    with tempfile.TemporaryDirectory(prefix="leadflow-dlt-") as working_dir:
+    with _pull_lock(connection, postgres_url), \
+            tempfile.TemporaryDirectory(prefix="leadflow-dlt-") as working_dir:  # fmt: skip
         pipeline = make_pipeline(connection, postgres_url, working_dir)
         try:
             pipeline.sync_destination()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -49,12 +50,28 @@ def test_demo_runs_the_whole_pipeline_and_prints_what_it_built(pipeline: Pipelin
         name: int(rows) for name, rows in (line.split() for line in table if len(line.split()) == 2)
     }
     assert counts["leads"] > 60 and counts["dnc_list"] > 9  # seed plus the imported samples
-    assert counts["import_batches"] == 4 and counts["import_rejects"] > 0
+    # the 4 sample files and the 2 pulls of the CRM sync (full, then incremental)
+    assert counts["import_batches"] == 6 and counts["import_rejects"] > 0
     assert demo.stdout.count("status       succeeded") == 4
     for asset in ("lead_activities", "lead_scores", "lead_assignments", "nurture_enrollments",
                   "segment_counts"):  # fmt: skip
         assert f"  {asset} " in demo.stdout
     assert "checks_failed 0" in demo.stdout
+    # the CRM sync against the local HubSpot contract server: full, incremental, push
+    pulls = re.findall(
+        r"summit/demo-hubspot \(hubspot\): (full|incremental) pull fetched (\d+); read (\d+) ="
+        r" inserted (\d+) \+ merged (\d+) \+ duplicates (\d+) \+ quarantined (\d+)",
+        demo.stdout,
+    )
+    assert [(mode, int(fetched)) for mode, fetched, *_ in pulls] == [
+        ("full", 400),
+        ("incremental", 12),
+    ]
+    for _, _, read, *parts in pulls:
+        assert int(read) == sum(map(int, parts))
+    pushed = re.search(r"demo-hubspot \(hubspot\): pushed (\d+) of", demo.stdout)
+    assert pushed and int(pushed.group(1)) > 0
+    assert f"the server received {pushed.group(1)} record updates" in demo.stdout
     for mart in ("lead_funnel", "source_roi", "lead_score_trends", "agent_coaching",
                  "lead_timeline", "lead_stage_history", "segment_sizes"):  # fmt: skip
         assert f"\n  {mart}\n" in demo.stdout

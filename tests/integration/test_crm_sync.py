@@ -22,7 +22,7 @@ from leadflow.crmsync.pull import pull
 from leadflow.crmsync.sync import push_back, sync_connection
 from leadflow.platform.crm_sandbox import ContractServer, generate_records, sandbox
 from tests.conftest import run_leadflow
-from tests.integration.conftest import ORG1, one
+from tests.integration.conftest import ORG1, ORG2, one
 
 pytestmark = pytest.mark.integration
 
@@ -491,3 +491,40 @@ def test_cli_bad_requests_exit_2(crm_url):
     assert secret.returncode == 2 and "environment variable NAME" in secret.stderr
     missing = run_leadflow("crm", "push", "--connection", "nope", env=env)
     assert missing.returncode == 2 and "no CRM connection named 'nope'" in missing.stderr
+
+
+# -- tenancy and concurrency ---------------------------------------------------------------------
+@pytest.mark.parametrize("server", ["hubspot"], indirect=True)
+def test_a_tenant_sees_only_its_own_connections_runs_and_links(server, crm_url, connect, token_env):
+    server.add(generate_records("hubspot", 60, seed=3))
+    mine = _connect_to(crm_url, server, token_env, org=ORG1, name="mine")
+    theirs = _connect_to(crm_url, server, token_env, org=ORG2, name="theirs")
+    assert sync_connection(connect, crm_url, mine)["status"] == "succeeded"
+    with connect() as conn:
+        conn.execute("create role lf_crm_tenant nologin")
+        conn.execute("grant select on crm_connections, crm_sync_runs, crm_sync_state,"
+                     " lead_external_ids to lf_crm_tenant")  # fmt: skip
+        conn.execute("set role lf_crm_tenant")
+        conn.execute("select set_config('app.current_tenant_id', %s, true)", (ORG2,))
+        assert conn.execute("select id::text from crm_connections").fetchall() == [(theirs.id,)]
+        assert one(conn, "select count(*) from lead_external_ids") == (0,)
+        assert one(conn, "select count(*) from crm_sync_runs") == (0,)
+        conn.execute("select set_config('app.current_tenant_id', %s, true)", (ORG1,))
+        assert conn.execute("select id::text from crm_connections").fetchall() == [(mine.id,)]
+        assert one(conn, "select count(*) from lead_external_ids")[0] > 0
+        conn.rollback()
+
+
+@pytest.mark.parametrize("server", ["hubspot"], indirect=True)
+def test_a_second_pull_of_the_same_connection_waits_its_turn(server, crm_url, connect, token_env):
+    """While one pull holds the connection's lock (on another session), a second one refuses
+    with a clear message instead of pulling the same pages twice."""
+    connection = _connect_to(crm_url, server, token_env)
+    key = f"leadflow.crm.pull:{connection.id}"
+    with psycopg.connect(crm_url, autocommit=True) as holder:
+        holder.execute("select pg_advisory_lock(hashtextextended(%s, 0))", (key,))
+        result = sync_connection(connect, crm_url, connection)
+    assert result["status"] == "failed"
+    assert "another pull of this connection is running" in result["error"]
+    assert server.requests == []
+    assert sync_connection(connect, crm_url, connection)["status"] == "succeeded"
