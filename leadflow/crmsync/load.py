@@ -11,8 +11,11 @@ The audit rows say `crm:<vendor>`.
 What files do not have, the CRM record's id (`lead_external_ids`):
 - before the fold, a record whose id is linked to a live lead whose phone differs has changed
   its phone in the CRM: the lead takes the new phone (audit `phone_number`), so the record
-  merges into the same lead. If another live lead of the organization already has that phone,
-  the record merges into that lead and its id moves there (audit `crm_record`);
+  merges into the same lead. Not when another live lead of the organization already has that
+  phone (the record merges into that lead and its id moves there, audit `crm_record`), nor when
+  other CRM records are linked to the same lead (two records of one person, or the person in
+  two CRMs): the lead keeps its phone for them and the changed record becomes or joins the
+  lead of its new phone, so the records never pull the lead back and forth;
 - after the load, every record's id is linked to the lead its (organization, phone) is now.
 The transaction also moves the connection's last_load_id: a crash leaves everything as it was
 and the next load takes the same records again.
@@ -146,6 +149,12 @@ with moved as (
     join lead_external_ids e on e.connection_id = %(conn)s and e.external_id = k.external_id
     join leads l on l.id = e.lead_id and l.deleted_at is null
     where l.phone_number <> k.phone_number
+      -- the record is the lead's only CRM identity: a lead that other records (this CRM's
+      -- duplicates, or another CRM's) share keeps its phone, and the record moves on
+      and not exists (
+          select 1 from lead_external_ids o
+          where o.lead_id = e.lead_id
+            and (o.connection_id, o.external_id) <> (e.connection_id, e.external_id))
       and not exists (
           select 1 from leads o
           where o.organization_id = l.organization_id and o.phone_number = k.phone_number

@@ -528,3 +528,32 @@ def test_a_second_pull_of_the_same_connection_waits_its_turn(server, crm_url, co
     assert "another pull of this connection is running" in result["error"]
     assert server.requests == []
     assert sync_connection(connect, crm_url, connection)["status"] == "succeeded"
+
+
+@pytest.mark.parametrize("server", ["hubspot"], indirect=True)
+def test_a_lead_two_records_share_keeps_its_phone_when_one_record_moves(
+    server, crm_url, connect, token_env
+):
+    """Two CRM records of one person (same phone) are one lead; when one of them changes its
+    phone, the lead stays with the other and the moved record becomes a lead of its own;
+    syncing both again (e.g. the push's echo) changes nothing: no back and forth."""
+    server.add([
+        {"properties": {"firstname": "Ann", "phone": "(415) 867-2301"}},
+        {"properties": {"firstname": "Ann", "phone": "415.867.2301", "email": "ann@x.com"}},
+    ])  # fmt: skip
+    connection = _connect_to(crm_url, server, token_env)
+    first = sync_connection(connect, crm_url, connection)["load"]
+    assert (first["inserted"], first["duplicates_in_file"]) == (1, 1)
+    kept, moved = (record_id("hubspot", r) for r in server.records())
+    _set_phone("hubspot", server, moved, "(415) 867-2399")
+    second = sync_connection(connect, crm_url, connection)["load"]
+    assert (second["inserted"], second["phone_changes"]) == (1, 0)
+    for rid in (kept, moved):  # both records change again: nothing moves
+        _set_name("hubspot", server, rid, "Ann")
+    third = sync_connection(connect, crm_url, connection)["load"]
+    assert (third["rows_read"], third["inserted"], third["phone_changes"]) == (2, 0, 0)
+    with connect() as conn:
+        phones = dict(conn.execute(
+            "select e.external_id, l.phone_number from lead_external_ids e"
+            " join leads l on l.id = e.lead_id").fetchall())  # fmt: skip
+    assert phones == {kept: "+14158672301", moved: "+14158672399"}
