@@ -18,6 +18,7 @@ from leadflow.crmsync import definitions as crmsync
 from leadflow.graph import definitions as graph
 from leadflow.ingest import definitions as ingest
 from leadflow.orchestration import definitions as orchestration
+from leadflow.recommend import definitions as recommend
 from leadflow.resources import resources_from_env
 
 
@@ -29,6 +30,7 @@ def build_defs(resources: Mapping[str, Any] | None = None) -> dg.Definitions:
         activities.defs,
         crm.defs,
         crmsync.defs,
+        recommend.defs,
         graph.defs,
         analytics.defs,
         orchestration.build_defs(),

@@ -157,3 +157,14 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
         ),
         "mongo": MongoResource(url=from_env("MONGO_URL"), database=from_env("MONGO_DATABASE")),
     }
+
+
+class RedisResource(dg.ConfigurableResource):
+    """The recommendation cache (REDIS_URL, any Redis-protocol server). Optional by design: with
+    no URL, or the server down, recommendations are written to and read from PostgreSQL only,
+    with a warning; nothing fails for want of the cache."""
+
+    url: str | None = Field(default=None, description="redis:// URL; default REDIS_URL.")
+
+    def resolved_url(self) -> str | None:
+        return self.url or settings.env("REDIS_URL")

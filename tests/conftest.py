@@ -1,7 +1,8 @@
-"""Session fixtures: real PostgreSQL, Bolt graph and MongoDB-wire servers, and the CLI.
+"""Session fixtures: real PostgreSQL, Bolt graph, MongoDB-wire and Redis servers, and the CLI.
 
 With no configuration the embedded local servers are started (or reused) under `.leadflow/`;
-POSTGRES_URL / NEO4J_URI+NEO4J_USER+NEO4J_PASSWORD / MONGO_URL point the suite at real ones.
+POSTGRES_URL / NEO4J_URI+NEO4J_USER+NEO4J_PASSWORD / MONGO_URL / REDIS_URL point the suite at
+real ones.
 Every PostgreSQL test database is created fresh for the session and dropped at its end; a
 database that needs the schema (and the seed) is cloned from a template migrated (and seeded)
 once per session, which is several times faster than migrating each one.
@@ -24,7 +25,7 @@ from psycopg import sql
 from leadflow.cli.main import main as leadflow_main
 from leadflow.platform.migrations import migrate_up
 from leadflow.platform.seed import load_seed
-from leadflow.platform.services import GraphService, MongoService, PostgresService
+from leadflow.platform.services import GraphService, MongoService, PostgresService, RedisService
 from leadflow.platform.services.base import LocalService
 
 
@@ -48,7 +49,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     servers are stopped now; workers share the servers and never stop them."""
     if _is_xdist_worker(session.config) or os.environ.get("LEADFLOW_KEEP_SERVICES"):
         return
-    for service in (PostgresService(), GraphService(), MongoService()):
+    for service in (PostgresService(), GraphService(), MongoService(), RedisService()):
         if not service.is_external() and service.running_state() is None:
             _STOPPED_AT_START.append(service)
 
@@ -67,7 +68,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     graph server's JVM starts while the first tests run instead of in front of them. (Several
     starters at once are serialised by each server's lock: one starts, the others reuse it.)"""
     if any(item.get_closest_marker("integration") for item in session.items):
-        for service in (PostgresService(), GraphService(), MongoService()):
+        for service in (PostgresService(), GraphService(), MongoService(), RedisService()):
             thread = threading.Thread(target=service.ensure_running, daemon=True)
             thread.start()
             _STARTING.append(thread)
@@ -93,8 +94,8 @@ def _session_service(service: LocalService, export: bool = False) -> str:
     """Start (or reuse) a server for the session (stopped at the end of the run if it was not
     running when the run began).
 
-    With `export`, the product's variables (NEO4J_URI/USER/PASSWORD, MONGO_URL) point at the
-    local server for the session, as `eval "$(leadflow env)"` does for a developer.
+    With `export`, the product's variables (NEO4J_URI/USER/PASSWORD, MONGO_URL, REDIS_URL) point
+    at the local server for the session, as `eval "$(leadflow env)"` does for a developer.
     """
     url = service.ensure_running()
     if export and not service.is_external():
@@ -192,6 +193,11 @@ def bolt_url() -> str:
 @pytest.fixture(scope="session")
 def mongo_url() -> str:
     return _session_service(MongoService(), export=True)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    return _session_service(RedisService(), export=True)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ built with explicit addresses instead.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TYPE_CHECKING, NoReturn
 
@@ -79,12 +80,27 @@ def mongo_resource() -> MongoResource:
     return MongoResource(url=_local("mongo", "MONGO_URL", "MongoDB")["MONGO_URL"])
 
 
+def redis_url() -> str | None:
+    """REDIS_URL, or the running local cache server's URL, or None (no cache: the commands
+    work from PostgreSQL). Exported to this process's environment, so the in-process pipeline
+    steps that invalidate the recommendation cache see the same server."""
+    url = settings.env("REDIS_URL")
+    if not url:
+        from leadflow.platform.services import local_env
+
+        url = local_env(["redis"]).get("REDIS_URL")
+        if url:
+            os.environ["REDIS_URL"] = url
+    return url
+
+
 def store_resources() -> dict[str, PostgresResource | Neo4jResource | MongoResource]:
-    """The three store resources for an in-process Dagster run (`leadflow run`, the demo)."""
-    from leadflow.resources import PostgresResource
+    """The store resources for an in-process Dagster run (`leadflow run`, the demo)."""
+    from leadflow.resources import PostgresResource, RedisResource
 
     return {
         "postgres": PostgresResource(url=postgres_url()),
         "neo4j": neo4j_resource(),
         "mongo": mongo_resource(),
+        "redis": RedisResource(url=redis_url()),
     }

@@ -151,8 +151,10 @@ def sync_lines(results: list[dict]) -> list[str]:
 def _run_each(kind: str, org: str | None, name: str | None, as_json: bool) -> None:
     url = _postgres_url()
     ensure_schema_current(url, BAD_REQUEST)
+    from leadflow.cli.common import redis_url
     from leadflow.crmsync.sync import push_back, sync_connection
 
+    redis_url()  # a sync invalidates the cached recommendations of the leads it changes
     connections = _connections(url, org, name)
     results = []
     for connection in connections:

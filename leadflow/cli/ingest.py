@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import psycopg
 
-from leadflow.cli.common import ensure_schema_current, fail, postgres_url
+from leadflow.cli.common import ensure_schema_current, fail, postgres_url, redis_url
 from leadflow.cli.runner import ImportFailed, run_import_assets
 from leadflow.ingest import pipeline
 from leadflow.resources import PostgresResource
@@ -96,6 +96,7 @@ def import_cmd(files, org, owner, source, region, mapping, workers, as_json) -> 
     progress = _progress_bar() if not as_json and sys.stderr.isatty() else None
     pipeline.set_progress_hook(progress)
     try:
+        redis_url()  # the import invalidates cached recommendations of the leads it changes
         summaries, result = run_import_assets(request, PostgresResource(url=url))
     except ImportFailed as exc:
         fail(str(exc))

@@ -45,3 +45,9 @@ def assign(
     old = f"{result.from_email} ({result.from_user_id})" if result.from_user_id else "unassigned"
     suffix = f": {reason}" if reason else ""
     click.echo(f"{lead}: {old} -> {new} (manual{suffix})")
+    # both agents' cached recommendation lists change now, not when their TTL runs out
+    from leadflow.cli.common import redis_url
+    from leadflow.recommend.cache import invalidate_changed
+
+    redis_url()
+    invalidate_changed(lambda: psycopg.connect(url))

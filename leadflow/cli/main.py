@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "crm": ("leadflow.cli.crm", "crm", "Sync leads with HubSpot, Salesforce, Pipedrive over their APIs."),
     "run": ("leadflow.cli.run", "run", "Run nightly_sync_job in this process."),
     "dbt": ("leadflow.cli.dbt", "dbt_group", "The dbt project against the configured PostgreSQL."),
+    "recommend": ("leadflow.cli.recommend", "recommend", "Who to contact next, how and why (Redis cache)."),
     "report": ("leadflow.cli.report", "report", "Write the HTML report built from the marts."),
     "bench": ("leadflow.cli.bench", "bench", "Benchmarks (figures printed, nothing asserted)."),
     "demo": ("leadflow.cli.demo", "demo", "The whole pipeline on the bundled sample data."),

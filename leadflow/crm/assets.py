@@ -20,6 +20,7 @@ from leadflow.crm import scoring_sql as scoring_db
 from leadflow.crm.nurture_sql import COUNT_KEYS, nurture_organizations, run_organization
 from leadflow.crm.segments_sql import count_segments
 from leadflow.postgres import organization_ids
+from leadflow.recommend.cache import invalidate_changed
 from leadflow.resources import PostgresResource
 
 GROUP = "crm"
@@ -99,6 +100,7 @@ def lead_scores(
         )
     scored = sum(r.scored for r in results)
     changed = sum(r.changed for r in results)
+    invalidate_changed(postgres.connection, list(configs), context.log)
     return dg.MaterializeResult(
         metadata={
             "as_of": dg.MetadataValue.text(as_of.isoformat()),
@@ -140,6 +142,7 @@ def lead_assignments(
             context.log.warning(f"organization {org} has no active agent: leads stay unassigned")
     waiting = sum(r.waiting for r in results)
     assigned = sum(r.assigned for r in results)
+    invalidate_changed(postgres.connection, list(configs), context.log)
     return dg.MaterializeResult(
         metadata={
             "as_of": dg.MetadataValue.text(as_of.isoformat()),

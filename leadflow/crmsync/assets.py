@@ -32,6 +32,7 @@ from leadflow.crmsync.load import load_connection
 from leadflow.crmsync.sync import push_back, record_pull
 from leadflow.crmsync.vendors import VENDORS, rest_api_config, spec
 from leadflow.orchestration.nightly import nightly_settings
+from leadflow.recommend.cache import invalidate_changed
 from leadflow.resources import PostgresResource
 
 GROUP = "crm_sync"
@@ -161,6 +162,8 @@ def crm_api_leads(
         outcome = load_connection(postgres.connection, connection)
         loads.append({"connection": connection.name, "vendor": connection.vendor,
                       **outcome.summary()})  # fmt: skip
+    if any(load["rows_read"] for load in loads):  # (leadflow crm sync does it in sync.py)
+        invalidate_changed(postgres.connection, [context.partition_key], context.log)
     totals = {
         key: sum(load[key] for load in loads)
         for key in (

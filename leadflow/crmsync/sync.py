@@ -19,6 +19,7 @@ from leadflow.crmsync.load import load_connection
 from leadflow.crmsync.pull import pull
 from leadflow.crmsync.push import push_connection
 from leadflow.postgres import ConnectionFactory
+from leadflow.recommend.cache import invalidate_changed
 
 
 def _start_run(connect: ConnectionFactory, connection: Connection, kind: str) -> str:
@@ -74,6 +75,8 @@ def sync_connection(connect: ConnectionFactory, postgres_url: str, connection: C
         summary["pull"] = pulled.as_dict()
         loaded = load_connection(connect, connection)
         summary["load"] = loaded.summary()
+        if loaded.rows_read:
+            invalidate_changed(connect, [connection.organization_id])
     except CrmError as exc:
         summary["error"] = str(exc)
         _finish_run(connect, run_id, status="failed", error=str(exc), details=summary)

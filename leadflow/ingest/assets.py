@@ -21,6 +21,7 @@ from pydantic import Field
 from leadflow import settings
 from leadflow.ingest.pipeline import FileJob, ImportRequest, ImportRequestError, run_import
 from leadflow.leads.ids import canonical_uuid
+from leadflow.recommend.cache import invalidate_changed
 from leadflow.resources import PostgresResource
 
 MULTI_ORG_PARTITION = "multi_org"
@@ -108,6 +109,11 @@ def crm_leads(
     for job in jobs:
         context.log.info(f"{job.file_name}: {job.summary()}")
     metadata = import_metadata(jobs)
+    touched = sorted(
+        {org for job in jobs if job.status == "succeeded" for org in job.organizations}
+    )
+    if touched:
+        invalidate_changed(postgres.connection, touched, context.log)
     failed = [job for job in jobs if job.status == "failed"]
     if failed:
         raise dg.Failure(

@@ -1,6 +1,7 @@
 """The nightly sync: one job over every unpartitioned asset and its schedule.
 
-activities → scores → assignments → nurture → segments → graph → dbt marts; Dagster orders the
+activities → scores → assignments → nurture → segments → recommendations (model, then the
+ranked lists, cached in Redis) → graph → dbt marts; Dagster orders the
 steps by the asset dependencies. Imports are not part of it: they run per file (landing sensor or
 `leadflow import`).
 """
@@ -14,7 +15,9 @@ import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 from dagster._utils.schedules import is_valid_cron_string
 
-NIGHTLY_GROUPS = ("activities", "crm", "graph", "dbt_staging", "dbt_intermediate", "marts")
+NIGHTLY_GROUPS = (
+    "activities", "crm", "recommendations", "graph", "dbt_staging", "dbt_intermediate", "marts",
+)  # fmt: skip
 DEFAULT_CRON = "0 2 * * *"
 DEFAULT_TIMEZONE = "UTC"
 

@@ -76,7 +76,8 @@ class Pipeline:
 
 
 @pytest.fixture(scope="session")
-def pipeline(new_seeded_database, mongo_url, bolt_url, tmp_path_factory) -> Iterator[Pipeline]:
+def pipeline(new_seeded_database, mongo_url, bolt_url, redis_url,
+             tmp_path_factory) -> Iterator[Pipeline]:  # fmt: skip
     """The expensive end-to-end runs, done once and shared by the nightly, demo and report tests:
     a seeded database with the sample activities in a MongoDB database and a graph database of
     its own; `leadflow run --json` (the nightly job: activities, scores, assignments, nurture,
@@ -96,6 +97,7 @@ def pipeline(new_seeded_database, mongo_url, bolt_url, tmp_path_factory) -> Iter
         "POSTGRES_URL": url,
         "MONGO_URL": mongo_url,
         "MONGO_DATABASE": mongo_name,
+        "REDIS_URL": redis_url,
         "NEO4J_DATABASE": graph_name,
         "DAGSTER_HOME": str(tmp_path_factory.mktemp("dagster_home")),
         "LEADFLOW_HOME": str(home),

@@ -81,7 +81,8 @@ def test_demo_runs_the_whole_pipeline_and_prints_what_it_built(pipeline: Pipelin
     assert counts["lead_activities"] == 2600 and counts["nurture_touches"] > 0
     # every server was named by a variable: the demo started none in its home
     assert not any(
-        (pipeline.home / name / "state.json").exists() for name in ("postgres", "graph", "mongo")
+        (pipeline.home / name / "state.json").exists()
+        for name in ("postgres", "graph", "mongo", "redis")
     )
 
 

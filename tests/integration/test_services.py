@@ -7,6 +7,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import redis
 from neo4j import GraphDatabase
 from pymongo import MongoClient
 
@@ -16,7 +17,9 @@ from tests.conftest import run_leadflow
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-EXTERNAL_VARS = ("POSTGRES_URL", "NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD", "MONGO_URL")
+EXTERNAL_VARS = (
+    "POSTGRES_URL", "NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD", "MONGO_URL", "REDIS_URL",
+)  # fmt: skip
 
 
 def _leadflow(home: Path, *args: str, extra_env: dict[str, str] | None = None):
@@ -42,12 +45,14 @@ def test_services_start_from_nothing_report_reuse_and_stop(home: Path):
         "postgres": "running",
         "graph": "running",
         "mongo": "running",
+        "redis": "running",
     }
     urls = {name: st["url"] for name, st in status.items()}
     pids = {name: st["pid"] for name, st in status.items()}
     assert urls["postgres"].startswith("postgresql://postgres@127.0.0.1:")
     assert urls["graph"].startswith("bolt://127.0.0.1:")
     assert urls["mongo"].startswith("mongodb://127.0.0.1:")
+    assert urls["redis"].startswith("redis://127.0.0.1:")
     assert "compatible" in status["graph"]["detail"]["server"]
 
     # each URL really serves its protocol
@@ -59,6 +64,9 @@ def test_services_start_from_nothing_report_reuse_and_stop(home: Path):
     with MongoClient(urls["mongo"], serverSelectionTimeoutMS=5000) as client:
         client.lf.probe.insert_one({"x": 1})
         assert client.lf.probe.count_documents({"x": 1}) == 1
+    cache = redis.Redis.from_url(urls["redis"])
+    assert cache.set("probe", "1") and cache.get("probe") == b"1"
+    cache.close()
 
     db_url = _leadflow(home, "db", "url")
     assert db_url.stdout == urls["postgres"] + "\n"
@@ -70,7 +78,7 @@ def test_services_start_from_nothing_report_reuse_and_stop(home: Path):
 
     stopped = _leadflow(home, "down")
     assert stopped.returncode == 0, stopped.stderr
-    assert stopped.stdout.count("stopped") == 3
+    assert stopped.stdout.count("stopped") == 4
     ports = [int(url.rsplit(":", 1)[1].split("/")[0]) for url in urls.values()]
     assert not any(port_accepts(port) for port in ports)
     final = json.loads(_leadflow(home, "status", "--json").stdout)
@@ -81,6 +89,9 @@ def test_services_start_from_nothing_report_reuse_and_stop(home: Path):
     url = json.loads(_leadflow(home, "status", "--json").stdout)["mongo"]["url"]
     with MongoClient(url, serverSelectionTimeoutMS=5000) as client:
         assert client.lf.probe.count_documents({"x": 1}) == 1
+    cache = redis.Redis.from_url(urls["redis"])
+    assert cache.set("probe", "1") and cache.get("probe") == b"1"
+    cache.close()
 
 
 def test_configured_port_is_used_and_a_taken_one_is_a_clear_error(home: Path):

@@ -16,7 +16,7 @@ from leadflow.resources import (
 )
 from leadflow.settings import MissingSettingError
 
-VARIABLES = ("POSTGRES_URL", "NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD", "MONGO_URL")
+VARIABLES = ("POSTGRES_URL", "NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD", "MONGO_URL", "REDIS_URL")
 
 
 @pytest.fixture

@@ -1,0 +1,176 @@
+"""Recommendation assets (group `recommendations`, in the nightly job after scores and
+assignments, before the dbt marts):
+
+    lead_scores, lead_activities, nurture_enrollments ─► lead_conversion_model ─┐
+    lead_assignments ──────────────────────────────────────────────────────────┴► lead_recommendations
+
+`lead_conversion_model` trains each organization's model (a new version in
+`lead_conversion_models`) and is checked by `lead_conversion_model_quality`;
+`lead_recommendations` scores every eligible lead with the active model (or the rule score),
+writes `lead_recommendations` in PostgreSQL and fills the Redis cache (REDIS_URL; without it,
+or with Redis down, a warning and PostgreSQL only).
+"""
+
+import time
+
+import dagster as dg
+from redis.exceptions import RedisError
+
+from leadflow.crm.assets import AsOfConfig
+from leadflow.postgres import organization_ids
+from leadflow.recommend import cache, store
+from leadflow.recommend.service import (
+    RecoSettings,
+    durable_rows,
+    score_organization,
+    train_organization,
+)
+from leadflow.resources import PostgresResource, RedisResource
+
+GROUP = "recommendations"
+
+
+def _quality_table(results: list[dict]) -> str:
+    lines = [
+        "| organization | version | status | AUC | rule AUC | Brier | rule Brier | calibration error | GBM AUC | holdout leads (recruited) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['organization_id'][:8]} | {r['version']} | {r['status']} | {r['auc']} |"
+            f" {r['baseline_auc']} | {r['brier']} | {r['baseline_brier']} |"
+            f" {r['calibration_error']} | {r['gbm_auc']} | {r['holdout_leads']}"
+            f" ({r['holdout_recruited']}) |"
+        )
+    return "\n".join(lines)
+
+
+@dg.asset(
+    group_name=GROUP,
+    deps=[
+        dg.AssetKey("lead_scores"),
+        dg.AssetKey("lead_activities"),
+        dg.AssetKey("nurture_enrollments"),
+    ],  # fmt: skip
+    kinds={"scikitlearn", "postgres"},
+    description=(
+        "Per organization, a conversion-propensity model (logistic regression) trained on past"
+        " snapshots and judged on a time-based holdout against the rule lead_score; stored as"
+        " a new version in lead_conversion_models."
+    ),
+)
+def lead_conversion_model(context: dg.AssetExecutionContext, config: AsOfConfig,
+                          postgres: PostgresResource) -> dg.MaterializeResult:  # fmt: skip
+    as_of = config.as_of_datetime()
+    reco = RecoSettings.from_env()
+    with postgres.connection() as conn:
+        orgs = organization_ids(conn)
+    results = []
+    for org in orgs:
+        with postgres.connection() as conn:
+            result = train_organization(conn, org, as_of, reco)
+        results.append(result)
+        context.log.info(f"{org}: model v{result['version']} {result['status']}"
+                         f" (AUC {result['auc']} vs rule {result['baseline_auc']})")  # fmt: skip
+    statuses = [r["status"] for r in results]
+    return dg.MaterializeResult(
+        metadata={
+            "organizations": len(results),
+            "active": statuses.count("active"),
+            "flagged": statuses.count("flagged"),
+            "insufficient_data": statuses.count("insufficient_data"),
+            "horizon_days": reco.horizon_days,
+            "quality": dg.MetadataValue.md(_quality_table(results)),
+            "models": results,
+        }
+    )
+
+
+@dg.asset_check(
+    asset=lead_conversion_model,
+    description=(
+        "Every organization with enough history has a model that beats the rule lead_score on"
+        " the holdout (a flagged model falls back to the rule score: a warning, not a stop)."
+    ),
+)
+def lead_conversion_model_quality(postgres: PostgresResource) -> dg.AssetCheckResult:
+    with postgres.connection() as conn:
+        rows = conn.execute(
+            """
+            select distinct on (organization_id) organization_id::text, version, status,
+                   metrics ->> 'auc', baseline ->> 'auc'
+            from lead_conversion_models order by organization_id, version desc
+            """
+        ).fetchall()
+    flagged = [f"{org[:8]} v{v}: AUC {auc} vs rule {base}" for org, v, st, auc, base in rows
+               if st == "flagged"]  # fmt: skip
+    return dg.AssetCheckResult(
+        passed=not flagged,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "models": len(rows),
+            "active": sum(1 for r in rows if r[2] == "active"),
+            "flagged": flagged,
+            "insufficient_data": sum(1 for r in rows if r[2] == "insufficient_data"),
+        },
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    deps=[lead_conversion_model, dg.AssetKey("lead_assignments"), dg.AssetKey("lead_scores")],
+    kinds={"postgres", "redis"},
+    description=(
+        "Next best action, channel, hour and reasons per eligible lead (never DNC, never"
+        " recruited), ranked per agent; written to lead_recommendations and cached in Redis."
+    ),
+)
+def lead_recommendations(context: dg.AssetExecutionContext, config: AsOfConfig,
+                         postgres: PostgresResource, redis: RedisResource) -> dg.MaterializeResult:  # fmt: skip
+    as_of = config.as_of_datetime()
+    reco = RecoSettings.from_env()
+    client = cache.connect(redis.resolved_url())
+    if client is None:
+        context.log.warning("REDIS_URL is not set: recommendations go to PostgreSQL only")
+    with postgres.connection() as conn:
+        orgs = organization_ids(conn)
+    summaries, cached, cache_seconds = [], {"lead_keys": 0, "agent_keys": 0}, 0.0
+    for org in orgs:
+        with postgres.connection() as conn:
+            started = conn.execute("select now()").fetchone()[0]
+            entries, summary = score_organization(conn, org, as_of, reco)
+            store.replace_recommendations(conn, org, durable_rows(entries))
+            # the fill reflects the leads as of now: changes before it need no invalidation
+            store.set_watermark(conn, org, started)
+        summaries.append(summary)
+        if client is not None:
+            began = time.perf_counter()
+            try:
+                filled = cache.fill(client, org, summary["model_version"]
+                                    if summary["ranked_by"] == "model" else None, entries,
+                                    reco.list_size)  # fmt: skip
+                cached = {k: cached[k] + filled[k] for k in cached}
+            except RedisError as exc:
+                context.log.warning(f"recommendation cache unavailable ({exc}): PostgreSQL only")
+                client = None
+            cache_seconds += time.perf_counter() - began
+    mix: dict[str, int] = {}
+    for summary in summaries:
+        for action, count in summary["actions"].items():
+            mix[action] = mix.get(action, 0) + count
+    return dg.MaterializeResult(
+        metadata={
+            "leads": sum(s["leads"] for s in summaries),
+            "ranked_by_model": sum(1 for s in summaries if s["ranked_by"] == "model"),
+            "ranked_by_rule": sum(1 for s in summaries if s["ranked_by"] == "rule"),
+            "actions": mix,
+            "cache": "filled" if client is not None else "unavailable",
+            "cache_keys": cached,
+            "cache_fill_seconds": round(cache_seconds, 3),
+            "organizations": summaries,
+        }
+    )
+
+
+RECOMMEND_ASSETS = [lead_conversion_model, lead_recommendations]
+RECOMMEND_CHECKS = [lead_conversion_model_quality]

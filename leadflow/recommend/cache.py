@@ -1,0 +1,275 @@
+"""The Redis cache of recommendations: keys, fill, reads, invalidation, and life without Redis.
+
+Keys (every one with a TTL, LEADFLOW_RECO_TTL_SECONDS, default 26 h):
+
+    (prefix `leadflow:reco`, LEADFLOW_CACHE_PREFIX replaces `leadflow`)
+    leadflow:reco:<org>:current                 -> the namespace in use, "v<model version>" ("v0": rule)
+    leadflow:reco:<org>:v<version>:agent:<user> -> JSON list: the agent's ranked entries
+    leadflow:reco:<org>:v<version>:lead:<lead>  -> JSON object: one lead's entry
+
+The organization is part of every key (a reader of one tenant can never be handed another's
+entry), and so is the model version: a new model fills a new namespace and moves `current`,
+so a reader never mixes two models' lists. A lead that changes (merge, status, score, owner,
+DNC) has its entry and its agents' lists deleted by the pipeline step that changed it
+(`invalidate`); the next read misses, is served from PostgreSQL with the lead's current state,
+and refills the key. Redis unreachable: reads come from PostgreSQL and a warning is logged —
+never an error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from datetime import date, datetime
+from typing import Any
+
+import psycopg
+import redis
+from redis.exceptions import RedisError
+
+from leadflow.postgres import organization_ids
+from leadflow.recommend import store
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PREFIX = "leadflow"
+DEFAULT_TTL_SECONDS = 26 * 3600
+DEFAULT_LIST_SIZE = 50
+#: seconds a Redis call may take before the cache counts as down
+TIMEOUT_SECONDS = 0.5
+
+
+def ttl_seconds() -> int:
+    raw = os.environ.get("LEADFLOW_RECO_TTL_SECONDS")
+    return int(raw) if raw and raw.isdigit() and int(raw) > 0 else DEFAULT_TTL_SECONDS
+
+
+def prefix() -> str:
+    """`<LEADFLOW_CACHE_PREFIX>:reco` (default `leadflow:reco`): deployments sharing one Redis
+    keep apart by their prefix."""
+    return f"{os.environ.get('LEADFLOW_CACHE_PREFIX') or DEFAULT_PREFIX}:reco"
+
+
+def current_key(org: str) -> str:
+    return f"{prefix()}:{org}:current"
+
+
+def agent_key(org: str, namespace: str, user: str) -> str:
+    return f"{prefix()}:{org}:{namespace}:agent:{user}"
+
+
+def lead_key(org: str, namespace: str, lead: str) -> str:
+    return f"{prefix()}:{org}:{namespace}:lead:{lead}"
+
+
+def namespace_of(model_version: int | None) -> str:
+    return f"v{model_version or 0}"
+
+
+def connect(url: str | None) -> redis.Redis | None:
+    """A client for `url` (None: no cache configured)."""
+    if not url:
+        return None
+    return redis.Redis.from_url(
+        url, socket_timeout=TIMEOUT_SECONDS, socket_connect_timeout=TIMEOUT_SECONDS
+    )
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def encode(entry: Any) -> bytes:
+    return json.dumps(entry, default=_json, separators=(",", ":")).encode()
+
+
+def public(entry: dict) -> dict:
+    """An entry as served: what an agent needs to act, nothing internal."""
+    return {
+        "lead_id": entry["lead_id"],
+        "name": " ".join(p for p in (entry.get("first_name"), entry.get("last_name")) if p),
+        "phone_number": entry.get("phone_number"),
+        "status": entry.get("status"),
+        "user_id": entry.get("user_id"),
+        "rank": entry.get("agent_rank"),
+        "action": entry["action"],
+        "channel": entry.get("channel"),
+        "best_hour": entry.get("best_hour"),
+        "propensity": round(float(entry["propensity"]), 4),
+        "rule_score": entry.get("rule_score"),
+        "ranked_by": entry.get("ranked_by"),
+        "model_version": entry.get("model_version"),
+        "reasons": entry.get("reasons") or [],
+        "computed_at": entry.get("computed_at"),
+    }
+
+
+# -- fill ------------------------------------------------------------------------------------------
+def fill(client: redis.Redis, org: str, model_version: int | None,
+         entries: Iterable[dict], list_size: int = DEFAULT_LIST_SIZE) -> dict[str, int]:  # fmt: skip
+    """Write the organization's entries (per lead, and each agent's top `list_size`) into a
+    fresh namespace and point `current` at it; the previous namespace's keys expire."""
+    namespace = namespace_of(model_version)
+    ttl = ttl_seconds()
+    lists: dict[str, list[dict]] = {}
+    written = 0
+    pipe = client.pipeline(transaction=False)
+    for entry in entries:
+        served = public(entry)
+        pipe.set(lead_key(org, namespace, served["lead_id"]), encode(served), ex=ttl)
+        written += 1
+        if served["user_id"]:
+            lists.setdefault(served["user_id"], []).append(served)
+        if written % 1000 == 0:
+            pipe.execute()
+    for user, items in lists.items():
+        items.sort(key=lambda e: (e["rank"] or 0, e["lead_id"]))
+        pipe.set(agent_key(org, namespace, user), encode(items[:list_size]), ex=ttl)
+    pipe.set(current_key(org), namespace, ex=ttl)
+    pipe.execute()
+    return {"lead_keys": written, "agent_keys": len(lists)}
+
+
+# -- reads -----------------------------------------------------------------------------------------
+class Source:
+    CACHE = "cache"
+    POSTGRES_MISS = "postgres (cache miss)"
+    POSTGRES_DOWN = "postgres (cache unavailable)"
+    POSTGRES_NONE = "postgres (no cache configured)"
+
+
+def _namespace(client: redis.Redis, org: str) -> str | None:
+    value = client.get(current_key(org))
+    return value.decode() if value else None
+
+
+def agent_list(client: redis.Redis | None, connect_pg: Callable[[], AbstractContextManager[psycopg.Connection]],
+               org: str, user: str, limit: int) -> tuple[list[dict], str]:  # fmt: skip
+    """The agent's ranked list and where it came from (see Source)."""
+    source = Source.POSTGRES_NONE if client is None else Source.POSTGRES_MISS
+    namespace = None
+    if client is not None:
+        try:
+            namespace = _namespace(client, org)
+            if namespace:
+                cached = client.get(agent_key(org, namespace, user))
+                if cached is not None:
+                    return json.loads(cached)[:limit], Source.CACHE
+        except RedisError as exc:
+            log.warning("recommendation cache unavailable (%s): reading PostgreSQL", exc)
+            client, source = None, Source.POSTGRES_DOWN
+    with connect_pg() as conn:
+        rows = store.agent_entries(conn, org, user, max(limit, DEFAULT_LIST_SIZE))
+    items = json.loads(encode([public(row) for row in rows]))  # the cache's own shape
+    if client is not None and namespace:
+        try:  # refill, so the next read is a hit
+            client.set(agent_key(org, namespace, user), encode(items), ex=ttl_seconds())
+        except RedisError as exc:
+            log.warning("recommendation cache refill failed (%s)", exc)
+    return items[:limit], source
+
+
+def lead_entry(client: redis.Redis | None, connect_pg: Callable[[], AbstractContextManager[psycopg.Connection]],
+               org: str, lead: str) -> tuple[dict | None, str]:  # fmt: skip
+    source = Source.POSTGRES_NONE if client is None else Source.POSTGRES_MISS
+    namespace = None
+    if client is not None:
+        try:
+            namespace = _namespace(client, org)
+            if namespace:
+                cached = client.get(lead_key(org, namespace, lead))
+                if cached is not None:
+                    return json.loads(cached), Source.CACHE
+        except RedisError as exc:
+            log.warning("recommendation cache unavailable (%s): reading PostgreSQL", exc)
+            client, source = None, Source.POSTGRES_DOWN
+    with connect_pg() as conn:
+        row = store.lead_entry(conn, org, lead)
+    entry = json.loads(encode(public(row))) if row else None
+    if entry is not None and client is not None and namespace:
+        try:
+            client.set(lead_key(org, namespace, lead), encode(entry), ex=ttl_seconds())
+        except RedisError as exc:
+            log.warning("recommendation cache refill failed (%s)", exc)
+    return entry, source
+
+
+# -- invalidation ----------------------------------------------------------------------------------
+def invalidate(client: redis.Redis | None,
+               connect_pg: Callable[[], AbstractContextManager[psycopg.Connection]],
+               organizations: Iterable[str]) -> dict[str, Any]:  # fmt: skip
+    """Delete the cached entries of the leads changed since each organization's watermark, and
+    their agents' lists; move the watermark. Redis down: nothing moves (the next call, or the
+    TTL, catches up) and a warning says so."""
+    deleted = leads = 0
+    skipped: list[str] = []
+    for org in organizations:
+        with connect_pg() as conn:
+            changed, until = store.changed_since(conn, org)
+        if not changed:
+            with connect_pg() as conn:
+                store.set_watermark(conn, org, until)
+            continue
+        if client is None:
+            skipped.append(org)
+            continue
+        try:
+            namespace = _namespace(client, org)
+            if namespace:
+                keys = {lead_key(org, namespace, lead) for lead, _ in changed}
+                keys |= {agent_key(org, namespace, user) for _, user in changed if user}
+                for start in range(0, len(keys), 1000):
+                    deleted += client.delete(*list(keys)[start : start + 1000])
+        except RedisError as exc:
+            log.warning("recommendation cache unavailable (%s): %d changed leads of %s stay"
+                        " cached until the next invalidation or their TTL", exc, len(changed), org)  # fmt: skip
+            skipped.append(org)
+            continue
+        leads += len({lead for lead, _ in changed})
+        with connect_pg() as conn:
+            store.set_watermark(conn, org, until)
+    return {"changed_leads": leads, "deleted_keys": deleted, "skipped_organizations": skipped}
+
+
+def invalidate_from_env(connect_pg: Callable[[], AbstractContextManager[psycopg.Connection]],
+                        organizations: Iterable[str]) -> dict[str, Any]:  # fmt: skip
+    """`invalidate` with the cache at REDIS_URL. Without REDIS_URL nothing is touched, not even
+    the watermark: a process that does not see the cache must not mark changes as handled."""
+    client = connect(os.environ.get("REDIS_URL"))
+    if client is None:
+        return {
+            "changed_leads": 0,
+            "deleted_keys": 0,
+            "skipped_organizations": list(organizations),
+            "cache": "REDIS_URL not set",
+        }
+    try:
+        return invalidate(client, connect_pg, list(organizations))
+    finally:
+        client.close()
+
+
+def invalidate_changed(connect_pg: Callable[[], AbstractContextManager[psycopg.Connection]],
+                       organizations: Iterable[str] | None = None,
+                       logger: logging.Logger | Any = None) -> dict[str, Any]:  # fmt: skip
+    """What a pipeline step that changed leads calls last (imports, scores, assignments, the
+    CRM sync, a manual reassignment): their cached recommendations are deleted now, not when
+    their TTL runs out. Never fails the step: a problem is a warning."""
+    logger = logger or log
+    try:
+        if organizations is None:
+            with connect_pg() as conn:
+                organizations = organization_ids(conn)
+        result = invalidate_from_env(connect_pg, organizations)
+    except (psycopg.Error, RedisError, OSError) as exc:
+        logger.warning(f"recommendation cache invalidation skipped: {exc}")
+        return {"error": str(exc)}
+    if result.get("deleted_keys"):
+        logger.info(f"recommendation cache: {result['deleted_keys']} keys of"
+                    f" {result['changed_leads']} changed leads invalidated")  # fmt: skip
+    return result

@@ -1,0 +1,205 @@
+"""The conversion-propensity model: training on past snapshots, judging on a later one.
+
+Time-based holdout: the model learns from snapshots at as_of - (k+1)·horizon (k = 1..K, each
+labelled with what happened in the horizon after it) and is judged on the snapshot at
+as_of - horizon, whose horizon ended at as_of; nothing of the holdout period is seen in
+training. The judge's figures sit beside the same figures of the rule-based `lead_score` on
+the same leads (the baseline): ROC AUC, Brier score, and a reliability table (predicted vs.
+observed rate per decile). A model is served only when its AUC beats the baseline's by
+`min_gain`; otherwise it is flagged and recommendations rank by the rule score.
+
+Logistic regression (standardized numbers, one-hot source) is what is served: its
+per-feature contributions (coefficient × standardized value) are the reasons an agent reads.
+A gradient-boosting model is trained on the same split as evidence; its holdout AUC is recorded
+beside (`metrics.gbm_auc`), so the choice can be revisited with numbers.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import brier_score_loss, roc_auc_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from leadflow.recommend.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES, matrix
+
+ALGORITHM = "logistic_regression"
+#: fewer labelled leads (or positives, or negatives) than this in train or holdout: no model
+MIN_ROWS = 200
+MIN_CLASS = 10
+
+
+@dataclass
+class TrainingResult:
+    status: str  # active | flagged | insufficient_data
+    metrics: dict[str, Any] = field(default_factory=dict)
+    baseline: dict[str, Any] = field(default_factory=dict)
+    beats_baseline: bool = False
+    pipeline: Pipeline | None = None
+    feature_names: list[str] = field(default_factory=list)
+    reason: str | None = None
+
+
+def make_pipeline() -> Pipeline:
+    features = ColumnTransformer(
+        [
+            ("num", StandardScaler(), list(NUMERIC_FEATURES)),
+            (
+                "cat",
+                OneHotEncoder(handle_unknown="ignore", min_frequency=5, sparse_output=False),
+                list(CATEGORICAL_FEATURES),
+            ),  # fmt: skip
+        ]
+    )
+    return Pipeline([("features", features), ("model", LogisticRegression(C=0.5, max_iter=2000))])
+
+
+def frame(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(matrix(rows), columns=[*NUMERIC_FEATURES, *CATEGORICAL_FEATURES])
+
+
+def reliability(labels: np.ndarray, predicted: np.ndarray, bins: int = 10) -> list[dict]:
+    """Predicted vs. observed conversion per decile of the prediction (equal-count bins)."""
+    order = np.argsort(predicted, kind="stable")
+    table = []
+    for chunk in np.array_split(order, min(bins, len(order))):
+        if len(chunk):
+            table.append({
+                "leads": int(len(chunk)),
+                "predicted": round(float(predicted[chunk].mean()), 4),
+                "observed": round(float(labels[chunk].mean()), 4),
+            })  # fmt: skip
+    return table
+
+
+def calibration_error(table: list[dict]) -> float:
+    """Expected calibration error: the leads-weighted mean |predicted - observed|."""
+    total = sum(row["leads"] for row in table) or 1
+    return round(
+        sum(row["leads"] * abs(row["predicted"] - row["observed"]) for row in table) / total, 4
+    )
+
+
+def _figures(labels: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
+    table = reliability(labels, predicted)
+    return {
+        "auc": round(float(roc_auc_score(labels, predicted)), 4),
+        "brier": round(float(brier_score_loss(labels, predicted)), 4),
+        "calibration_error": calibration_error(table),
+        "reliability": table,
+    }
+
+
+def _enough(labels: list[int]) -> bool:
+    positives = sum(labels)
+    return (
+        len(labels) >= MIN_ROWS and positives >= MIN_CLASS and len(labels) - positives >= MIN_CLASS
+    )
+
+
+def train(
+    train_rows: list[dict], holdout_rows: list[dict], min_gain: float = 0.01
+) -> TrainingResult:
+    """Fit on `train_rows`, judge on `holdout_rows` against the rule score, and (when it is
+    served) refit on both. Rows are snapshot rows with a `label`."""
+    train_labels = [1 if r["label"] else 0 for r in train_rows]
+    holdout_labels = [1 if r["label"] else 0 for r in holdout_rows]
+    counts = {
+        "train_leads": len(train_labels), "train_recruited": sum(train_labels),
+        "holdout_leads": len(holdout_labels), "holdout_recruited": sum(holdout_labels),
+    }  # fmt: skip
+    if not (_enough(train_labels) and _enough(holdout_labels)):
+        return TrainingResult(
+            status="insufficient_data",
+            metrics=counts,
+            reason=(
+                f"too little history: train {counts['train_leads']} leads /"
+                f" {counts['train_recruited']} recruited, holdout {counts['holdout_leads']} /"
+                f" {counts['holdout_recruited']} (need >= {MIN_ROWS} leads and >= {MIN_CLASS}"
+                " of each outcome in both)"
+            ),
+        )
+    y_train, y_holdout = np.array(train_labels), np.array(holdout_labels)
+    x_train, x_holdout = frame(train_rows), frame(holdout_rows)
+    pipeline = make_pipeline()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)  # rare categories folded
+        pipeline.fit(x_train, y_train)
+        predicted = pipeline.predict_proba(x_holdout)[:, 1]
+    metrics = counts | _figures(y_holdout, predicted) | {"algorithm": ALGORITHM}
+    baseline_scores = np.array([float(r["rule_score"] or 0) for r in holdout_rows]) / 100.0
+    baseline = _figures(y_holdout, baseline_scores) | {"algorithm": "rule lead_score / 100"}
+    gbm = HistGradientBoostingClassifier(max_iter=100, learning_rate=0.05,
+                                         categorical_features="from_dtype", random_state=7)  # fmt: skip
+    gbm_train = x_train.astype({name: "category" for name in CATEGORICAL_FEATURES})
+    gbm_holdout = x_holdout.astype(
+        {name: pd.CategoricalDtype(gbm_train[name].cat.categories) for name in CATEGORICAL_FEATURES}
+    )
+    gbm.fit(gbm_train, y_train)
+    metrics["gbm_auc"] = round(
+        float(roc_auc_score(y_holdout, gbm.predict_proba(gbm_holdout)[:, 1])), 4
+    )
+    beats = metrics["auc"] >= baseline["auc"] + min_gain
+    metrics["min_gain"] = min_gain
+    if beats:  # serve a model that has seen the most recent history too
+        final = make_pipeline()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=UserWarning)
+            final.fit(pd.concat([x_train, x_holdout]), np.concatenate([y_train, y_holdout]))
+        pipeline = final
+    return TrainingResult(
+        status="active" if beats else "flagged",
+        metrics=metrics,
+        baseline=baseline,
+        beats_baseline=beats,
+        pipeline=pipeline,
+        feature_names=feature_names(pipeline),
+        reason=None if beats else (
+            f"holdout AUC {metrics['auc']} does not beat the rule score's {baseline['auc']}"
+            f" by {min_gain}: recommendations rank by the rule score"
+        ),
+    )  # fmt: skip
+
+
+def feature_names(pipeline: Pipeline) -> list[str]:
+    """Names of the model's inputs after encoding: numbers as they are, `source=<value>`."""
+    names = []
+    for name in pipeline.named_steps["features"].get_feature_names_out():
+        kind, _, feature = name.partition("__")
+        names.append(feature.replace("source_", "source=", 1) if kind == "cat" else feature)
+    return names
+
+
+def predict(pipeline: Pipeline, rows: list[dict]) -> np.ndarray:
+    if not rows:
+        return np.zeros(0)
+    return pipeline.predict_proba(frame(rows))[:, 1]
+
+
+def contributions(pipeline: Pipeline, rows: list[dict]) -> np.ndarray:
+    """Per lead and encoded feature: coefficient × standardized value (log-odds pushed up or
+    down relative to an average lead)."""
+    if not rows:
+        return np.zeros((0, 0))
+    encoded = pipeline.named_steps["features"].transform(frame(rows))
+    return np.asarray(encoded) * pipeline.named_steps["model"].coef_[0]
+
+
+def dump(pipeline: Pipeline) -> bytes:
+    buffer = io.BytesIO()
+    joblib.dump(pipeline, buffer, compress=3)
+    return buffer.getvalue()
+
+
+def load(data: bytes) -> Pipeline:
+    return joblib.load(io.BytesIO(data))

@@ -1,0 +1,197 @@
+"""PostgreSQL side of recommendations: snapshots, the model store, the durable recommendations,
+the invalidation watermark, and the reads that serve a cache miss."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from leadflow.postgres import copy_rows
+from leadflow.recommend.features import SNAPSHOT_SQL, Snapshot, eligible
+
+
+def snapshot(conn: psycopg.Connection, organization_id: str, as_of: datetime,
+             horizon_days: int, *, labelled: bool) -> Snapshot:  # fmt: skip
+    """The organization's eligible leads as they stood at `as_of` (labelled: with whether
+    they reached recruited within the horizon after it)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            SNAPSHOT_SQL,
+            {"org": organization_id, "as_of": as_of, "horizon": horizon_days, "labelled": labelled},
+        ).fetchall()
+    return Snapshot(as_of, [row for row in rows if eligible(row)])
+
+
+def answered_hours(conn: psycopg.Connection, organization_id: str,
+                   as_of: datetime) -> tuple[dict[str, list[int]], int | None]:  # fmt: skip
+    """Per lead, the local hours (organization timezone) at which it answered or reached out;
+    and the organization's most frequent such hour."""
+    rows = conn.execute(
+        """
+        select a.lead_id::text,
+               extract(hour from a.occurred_at at time zone coalesce(o.timezone, 'UTC'))::int
+        from lead_activities a join organizations o on o.id = a.organization_id
+        where a.organization_id = %s and a.lead_id is not null and a.occurred_at <= %s
+          and ((a.activity_type = 'call' and a.outcome = 'answered')
+               or (a.activity_type in ('sms', 'email') and a.outcome = 'replied')
+               or (a.activity_type = 'meeting' and a.outcome = 'completed')
+               or a.direction = 'inbound')
+        """,
+        (organization_id, as_of),
+    ).fetchall()
+    by_lead: dict[str, list[int]] = {}
+    counts: dict[int, int] = {}
+    for lead_id, hour in rows:
+        by_lead.setdefault(lead_id, []).append(hour)
+        counts[hour] = counts.get(hour, 0) + 1
+    org_hour = min(h for h, c in counts.items() if c == max(counts.values())) if counts else None
+    return by_lead, org_hour
+
+
+# -- the model store ------------------------------------------------------------------------------
+def save_model(conn: psycopg.Connection, organization_id: str, *, as_of: datetime,
+               horizon_days: int, algorithm: str, status: str, metrics: dict, baseline: dict,
+               beats_baseline: bool, feature_names: list[str], model: bytes | None) -> int:  # fmt: skip
+    """Store a trained (or refused) model as the organization's next version; returns it."""
+    conn.execute(
+        "select pg_advisory_xact_lock(hashtextextended('leadflow.model:' || %s, 0))",
+        (organization_id,),
+    )
+    version = conn.execute(
+        "select coalesce(max(version), 0) + 1 from lead_conversion_models where organization_id = %s",
+        (organization_id,),
+    ).fetchone()[0]
+    conn.execute(
+        """
+        insert into lead_conversion_models (organization_id, version, as_of, algorithm,
+            horizon_days, feature_names, metrics, baseline, beats_baseline, status, model)
+        values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+        """,
+        (organization_id, version, as_of, algorithm, horizon_days, Jsonb(feature_names),
+         Jsonb(metrics), Jsonb(baseline), beats_baseline, status, model),
+    )  # fmt: skip
+    return version
+
+
+def latest_model(conn: psycopg.Connection, organization_id: str) -> dict[str, Any] | None:
+    """The organization's newest model row (with the bytes), or None."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            """
+            select version, status, beats_baseline, metrics, baseline, model, trained_at,
+                   horizon_days, feature_names
+            from lead_conversion_models where organization_id = %s
+            order by version desc limit 1
+            """,
+            (organization_id,),
+        ).fetchone()
+
+
+# -- recommendations ------------------------------------------------------------------------------
+REC_COLUMNS = ("lead_id", "organization_id", "user_id", "model_version", "ranked_by",
+               "propensity", "rule_score", "agent_rank", "action", "channel", "best_hour",
+               "reasons", "computed_at")  # fmt: skip
+# ids travel as text (the server parses them), reasons as JSON text
+REC_TYPES = ("text", "text", "text", "int4", "text", "float8", "int4", "int4", "text", "text",
+             "int2", "text", "timestamptz")  # fmt: skip
+
+
+def replace_recommendations(conn: psycopg.Connection, organization_id: str,
+                            rows: Iterable[tuple]) -> int:  # fmt: skip
+    """The organization's recommendations, all replaced in the caller's transaction."""
+    conn.execute("delete from lead_recommendations where organization_id = %s", (organization_id,))
+    return copy_rows(conn, "lead_recommendations", REC_COLUMNS, REC_TYPES, rows)
+
+
+#: what a cache entry holds, read from PostgreSQL with the lead's CURRENT state: a lead that
+#: became DNC or recruited or was deleted since is left out, and a lead is listed under its
+#: current owner (a reassigned lead moves to its new agent's list at once), ranked among that
+#: agent's leads by its stored propensity
+_SERVED = """
+select r.lead_id::text as lead_id, l.user_id::text as user_id, r.model_version, r.ranked_by,
+       r.propensity, r.rule_score,
+       row_number() over (partition by l.user_id order by r.propensity desc, r.rule_score desc,
+                          r.lead_id)::int as agent_rank,
+       r.action, r.channel, r.best_hour, r.reasons, r.computed_at, l.first_name, l.last_name,
+       l.phone_number, l.status
+from lead_recommendations r
+join leads l on l.id = r.lead_id and l.organization_id = r.organization_id
+where r.organization_id = %(org)s and l.deleted_at is null
+  and l.status not in ('dnc', 'recruited')
+  and not exists (select 1 from dnc_list d where d.organization_id = l.organization_id
+                  and d.phone_number = l.phone_number)
+"""
+
+
+def agent_entries(conn: psycopg.Connection, organization_id: str, user_id: str,
+                  limit: int) -> list[dict]:  # fmt: skip
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "select * from (" + _SERVED + " and l.user_id = %(user)s) ranked"
+            " order by agent_rank limit %(limit)s",
+            {"org": organization_id, "user": user_id, "limit": limit},
+        ).fetchall()
+
+
+def lead_entry(conn: psycopg.Connection, organization_id: str, lead_id: str) -> dict | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "select * from (" + _SERVED + " and l.user_id is not distinct from"
+            " (select user_id from leads where id = %(lead)s::uuid)) ranked"
+            " where lead_id = %(lead)s::text",
+            {"org": organization_id, "lead": str(lead_id)},
+        ).fetchone()
+
+
+# -- invalidation watermark ----------------------------------------------------------------------
+def changed_since(
+    conn: psycopg.Connection, organization_id: str
+) -> tuple[list[tuple[str, str | None]], datetime]:
+    """(lead id, agent whose cached list holds it) of the leads changed since the
+    organization's watermark (merge, status, score, owner, DNC list), and the new watermark."""
+    now = conn.execute("select now()").fetchone()[0]
+    row = conn.execute(
+        "select invalidated_until from recommendation_cache_state where organization_id = %s",
+        (organization_id,),
+    ).fetchone()
+    since = row[0] if row else None
+    if since is None:
+        return [], now
+    changed = conn.execute(
+        """
+        select l.id::text, r.user_id::text, l.user_id::text
+        from leads l left join lead_recommendations r on r.lead_id = l.id
+        where l.organization_id = %(org)s and l.updated_at > %(since)s
+        union
+        select l.id::text, r.user_id::text, l.user_id::text
+        from dnc_list d
+        join leads l on l.organization_id = d.organization_id and l.phone_number = d.phone_number
+        left join lead_recommendations r on r.lead_id = l.id
+        where d.organization_id = %(org)s and d.added_at > %(since)s
+        """,
+        {"org": organization_id, "since": since},
+    ).fetchall()
+    found: list[tuple[str, str | None]] = []
+    for lead_id, cached_agent, current_agent in changed:
+        found.append((lead_id, cached_agent))
+        if current_agent and current_agent != cached_agent:
+            found.append((lead_id, current_agent))
+    return found, now
+
+
+def set_watermark(conn: psycopg.Connection, organization_id: str, until: datetime) -> None:
+    conn.execute(
+        """
+        insert into recommendation_cache_state (organization_id, invalidated_until)
+        values (%s, %s)
+        on conflict (organization_id) do update
+            set invalidated_until = greatest(recommendation_cache_state.invalidated_until,
+                                             excluded.invalidated_until), updated_at = now()
+        """,
+        (organization_id, until),
+    )
