@@ -19,7 +19,7 @@ from leadflow.graph import definitions as graph
 from leadflow.ingest import definitions as ingest
 from leadflow.orchestration import definitions as orchestration
 from leadflow.recommend import definitions as recommend
-from leadflow.resources import resources_from_env
+from leadflow.resources import RedisResource, from_env, resources_from_env
 
 
 def build_defs(resources: Mapping[str, Any] | None = None) -> dg.Definitions:
@@ -34,8 +34,13 @@ def build_defs(resources: Mapping[str, Any] | None = None) -> dg.Definitions:
         graph.defs,
         analytics.defs,
         orchestration.build_defs(),
-        dg.Definitions(resources=dict(resources) if resources else resources_from_env()),
+        dg.Definitions(resources=_with_cache(resources) if resources else resources_from_env()),
     )
+
+
+def _with_cache(resources: Mapping[str, Any]) -> dict[str, Any]:
+    """Explicit resources, plus the optional cache (REDIS_URL) when they do not name one."""
+    return {"redis": RedisResource(url=from_env("REDIS_URL")), **resources}
 
 
 defs = build_defs()

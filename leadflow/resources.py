@@ -156,6 +156,7 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
             database=from_env("NEO4J_DATABASE"),
         ),
         "mongo": MongoResource(url=from_env("MONGO_URL"), database=from_env("MONGO_DATABASE")),
+        "redis": RedisResource(url=from_env("REDIS_URL")),
     }
 
 

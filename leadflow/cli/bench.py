@@ -86,3 +86,22 @@ def bench_graph(leads: int, batch_size: int, reuse: bool, workdir: str | None) -
         echo=click.echo,
         graph=neo4j_resource(),
     )
+
+
+@bench.command("recommend")
+@click.option("--leads", type=int, default=100_000, show_default=True, help="Leads to generate.")
+@click.option("--samples", type=int, default=2000, show_default=True,
+              help="Reads timed per path (cache, floor; a tenth of it for misses).")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object too.")
+def bench_recommend(leads: int, samples: int, as_json: bool) -> None:
+    """Training time, scoring throughput, cache fill, and `recommend` latency from the cache
+    (beside a bare Redis GET, the floor) and from PostgreSQL on a miss."""
+    from leadflow.cli.common import redis_url
+
+    run_recommend_bench = _benchmarks("recommend").run_recommend_bench
+    result = run_recommend_bench(postgres_url(), redis_url(), leads, samples=samples,
+                                 echo=click.echo)  # fmt: skip
+    if as_json:
+        import json
+
+        click.echo(json.dumps(result.as_dict(), default=str))

@@ -129,6 +129,47 @@ def _demo_crm_push(url: str, server: ContractServer, connection: Connection) -> 
     return pushed["status"] == "succeeded"
 
 
+def _demo_recommendations(url: str) -> bool:
+    """One agent's list as `leadflow recommend --agent` shows it, and each model's verdict."""
+    from leadflow.cli.common import redis_url
+    from leadflow.cli.recommend import print_items
+    from leadflow.recommend import cache
+
+    with psycopg.connect(url) as conn:
+        models = conn.execute(
+            """
+            select distinct on (m.organization_id) o.slug, m.version, m.status,
+                   m.metrics ->> 'auc', m.baseline ->> 'auc', m.metrics ->> 'holdout_leads'
+            from lead_conversion_models m join organizations o on o.id = m.organization_id
+            order by m.organization_id, m.version desc
+            """
+        ).fetchall()
+        top = conn.execute(
+            """
+            select r.user_id::text, u.email, r.organization_id::text, count(*)
+            from lead_recommendations r join users u on u.id = r.user_id
+            group by 1, 2, 3 order by count(*) desc, u.email limit 1
+            """
+        ).fetchone()
+    click.echo("\nrecommendations:")
+    for slug, version, status, auc, baseline, holdout in models:
+        figures = f"AUC {auc} vs rule {baseline} on {holdout} holdout leads" if auc else "no model"
+        click.echo(f"  {slug:<14} model v{version} {status} ({figures})")
+    if top is None:
+        click.echo("  no lead to recommend")
+        return True
+    user, email, org, count = top
+    client = cache.connect(redis_url())
+    try:
+        items, source = cache.agent_list(client, lambda: psycopg.connect(url), org, user, 5)
+    finally:
+        if client is not None:
+            client.close()
+    click.echo(f"  leadflow recommend --agent {email} --limit 5  ({count} leads; from {source})")
+    print_items(items, indent="  ")
+    return bool(items)
+
+
 def _demo_report(url: str) -> bool:
     """Write the HTML report and print the first lines of every mart."""
     out = Path(settings.env("LEADFLOW_REPORT_PATH") or settings.leadflow_home() / "report.html")
@@ -183,6 +224,7 @@ def demo() -> None:
         failed |= not _demo_crm_push(url, server, connection)
     finally:
         server.stop()
+    failed |= not _demo_recommendations(url)
     counts = table_counts(url)
     click.echo(f"\n{'table':<32} {'rows':>8}")
     for table, count in counts.items():

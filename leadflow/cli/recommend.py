@@ -93,9 +93,7 @@ def recommend(agent: str | None, lead: str | None, limit: int, as_json: bool) ->
         return
     if agent:
         click.echo(f"{email}: {len(items)} lead(s) to contact (from {source})")
-        for item in items:
-            for line in _line(item):
-                click.echo(line)
+        print_items(items)
     elif entry is None:
         click.echo(f"lead {lead_id}: no recommendation (DNC, recruited, deleted, or not scored"
                    f" yet; from {source})")  # fmt: skip
@@ -103,6 +101,12 @@ def recommend(agent: str | None, lead: str | None, limit: int, as_json: bool) ->
         click.echo(f"lead {lead_id} (from {source}):")
         for line in _line(entry):
             click.echo(line)
+
+
+def print_items(items: list[dict], indent: str = "") -> None:
+    for item in items:
+        for line in _line(item):
+            click.echo(indent + line)
 
 
 class _StderrWarnings(logging.Handler):

@@ -32,6 +32,7 @@ MARTS = (
     "lead_timeline",
     "lead_stage_history",
     "segment_sizes",
+    "recommendation_mix",
 )
 #: marts the report reads; any of them missing is a ReportError
 REPORT_MARTS = (
@@ -588,6 +589,11 @@ _PREVIEWS: dict[str, tuple[tuple[str, ...], str, str]] = {
         ("segment_name:segment", "counted_date:counted", "lead_count:leads",
          "change_from_previous:change"),
         "lead_count desc, segment_size_key", "is_latest",
+    ),
+    "recommendation_mix": (
+        ("ranked_by", "action", "channel", "leads", "share_of_leads:share",
+         "avg_propensity:propensity", "model_status:model", "model_auc", "rule_auc"),
+        "leads desc, recommendation_mix_key", "true",
     ),
 }  # fmt: skip
 
