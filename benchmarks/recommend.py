@@ -174,7 +174,7 @@ def _report(result: RecommendBench, echo: Echo) -> RecommendBench:
          f" calibration error {m['calibration_error']}, GBM AUC {m['gbm_auc']}"
          f" (train {m['train_leads']:,} / holdout {m['holdout_leads']:,} leads)")  # fmt: skip
     echo(f"scoring      {result.seconds['scoring']:>9.3f} s  {result.scored:,} leads,"
-         f" {result.scoring_per_second:,.0f} leads/s (model only);"
+         f" {result.scoring_per_second:,.0f} leads/s (snapshot + model);"
          f" with actions and reasons {result.seconds['recommending']} s;"
          f" PostgreSQL write {result.seconds['postgres_write']} s")  # fmt: skip
     if result.latency_ms:

@@ -30,6 +30,10 @@ def generate(conn: psycopg.Connection, organization_id: str, leads: int, *, seed
     conn.execute("select setseed(%s)", (((seed * 7919) % 1000) / 1000.0,))
     conn.execute("create temp table gen_leads on commit drop as " + _LEADS_SQL, params)
     counts = {"leads": conn.execute(_INSERT_LEADS, params).rowcount}
+    # a number the organization already has (a seeded lead) is not generated again
+    conn.execute(
+        "delete from gen_leads g where not exists (select 1 from leads l where l.id = g.id)"
+    )
     counts["lead_activities"] = conn.execute(_ACTIVITIES_SQL, params).rowcount
     counts["lead_status_history"] = conn.execute(_STATUS_SQL, params).rowcount
     counts["lead_score_history"] = conn.execute(_SCORES_SQL, params).rowcount

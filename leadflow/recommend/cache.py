@@ -148,55 +148,57 @@ def _namespace(client: redis.Redis, org: str) -> str | None:
     return value.decode() if value else None
 
 
-def agent_list(client: redis.Redis | None, connect_pg: Callable[[], AbstractContextManager[psycopg.Connection]],
-               org: str, user: str, limit: int) -> tuple[list[dict], str]:  # fmt: skip
-    """The agent's ranked list and where it came from (see Source)."""
+PgConnect = Callable[[], AbstractContextManager[psycopg.Connection]]
+
+
+def _read_through(client: redis.Redis | None, org: str, key_of: Callable[[str], str],
+                  from_postgres: Callable[[], Any]) -> tuple[Any, str]:  # fmt: skip
+    """The cached value under the organization's current namespace; else `from_postgres()`
+    (JSON-shaped, None for nothing), written back so the next read is a hit."""
     source = Source.POSTGRES_NONE if client is None else Source.POSTGRES_MISS
     namespace = None
     if client is not None:
         try:
             namespace = _namespace(client, org)
             if namespace:
-                cached = client.get(agent_key(org, namespace, user))
-                if cached is not None:
-                    return json.loads(cached)[:limit], Source.CACHE
-        except RedisError as exc:
-            log.warning("recommendation cache unavailable (%s): reading PostgreSQL", exc)
-            client, source = None, Source.POSTGRES_DOWN
-    with connect_pg() as conn:
-        rows = store.agent_entries(conn, org, user, max(limit, DEFAULT_LIST_SIZE))
-    items = json.loads(encode([public(row) for row in rows]))  # the cache's own shape
-    if client is not None and namespace:
-        try:  # refill, so the next read is a hit
-            client.set(agent_key(org, namespace, user), encode(items), ex=ttl_seconds())
-        except RedisError as exc:
-            log.warning("recommendation cache refill failed (%s)", exc)
-    return items[:limit], source
-
-
-def lead_entry(client: redis.Redis | None, connect_pg: Callable[[], AbstractContextManager[psycopg.Connection]],
-               org: str, lead: str) -> tuple[dict | None, str]:  # fmt: skip
-    source = Source.POSTGRES_NONE if client is None else Source.POSTGRES_MISS
-    namespace = None
-    if client is not None:
-        try:
-            namespace = _namespace(client, org)
-            if namespace:
-                cached = client.get(lead_key(org, namespace, lead))
+                cached = client.get(key_of(namespace))
                 if cached is not None:
                     return json.loads(cached), Source.CACHE
         except RedisError as exc:
             log.warning("recommendation cache unavailable (%s): reading PostgreSQL", exc)
             client, source = None, Source.POSTGRES_DOWN
-    with connect_pg() as conn:
-        row = store.lead_entry(conn, org, lead)
-    entry = json.loads(encode(public(row))) if row else None
-    if entry is not None and client is not None and namespace:
+    value = from_postgres()
+    if value is not None and client is not None and namespace:
         try:
-            client.set(lead_key(org, namespace, lead), encode(entry), ex=ttl_seconds())
+            client.set(key_of(namespace), encode(value), ex=ttl_seconds())
         except RedisError as exc:
             log.warning("recommendation cache refill failed (%s)", exc)
-    return entry, source
+    return value, source
+
+
+def agent_list(client: redis.Redis | None, connect_pg: PgConnect, org: str, user: str,
+               limit: int) -> tuple[list[dict], str]:  # fmt: skip
+    """The agent's ranked list (its first `limit` entries) and where it came from (Source)."""
+
+    def from_postgres() -> list[dict]:
+        with connect_pg() as conn:
+            rows = store.agent_entries(conn, org, user, max(limit, DEFAULT_LIST_SIZE))
+        return json.loads(encode([public(row) for row in rows]))  # the cache's own shape
+
+    items, source = _read_through(client, org, lambda ns: agent_key(org, ns, user), from_postgres)
+    return items[:limit], source
+
+
+def lead_entry(client: redis.Redis | None, connect_pg: PgConnect, org: str,
+               lead: str) -> tuple[dict | None, str]:  # fmt: skip
+    """One lead's entry (None: not recommendable now) and where it came from (Source)."""
+
+    def from_postgres() -> dict | None:
+        with connect_pg() as conn:
+            row = store.lead_entry(conn, org, lead)
+        return json.loads(encode(public(row))) if row else None
+
+    return _read_through(client, org, lambda ns: lead_key(org, ns, lead), from_postgres)
 
 
 # -- invalidation ----------------------------------------------------------------------------------
