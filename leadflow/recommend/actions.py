@@ -41,11 +41,16 @@ class Recommendation:
 
 
 def answer_rates(rows: Sequence[Mapping]) -> dict[str, float]:
-    """The organization's answer rate per channel (answered / attempted over all its leads)."""
+    """The organization's answer rate per channel (answered / attempted over all its leads),
+    at most 1."""
     rates = {}
     for channel in CHANNELS:
         attempts = sum(float(r[_ATTEMPTS[channel]] or 0) for r in rows)
-        answers = sum(float(r[_ANSWERS[channel]] or 0) for r in rows)
+        # a lead's answers count up to its attempts: an SMS it sent on its own is an answer
+        # feature, not a second answer to one message
+        answers = sum(
+            min(float(r[_ANSWERS[channel]] or 0), float(r[_ATTEMPTS[channel]] or 0)) for r in rows
+        )
         rates[channel] = answers / attempts if attempts else 0.0
     return rates
 

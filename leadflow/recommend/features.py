@@ -164,9 +164,6 @@ class Snapshot:
     as_of: object
     rows: list[dict]
 
-    def labels(self) -> list[int]:
-        return [1 if row["label"] else 0 for row in self.rows]
-
 
 def eligible(row: Mapping) -> bool:
     """A lead the model ranks and recommendations name: not recruited, not DNC (status or

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -148,6 +147,3 @@ def durable_rows(entries: list[dict]) -> list[tuple]:
         tuple(json.dumps(e[c]) if c == "reasons" else e.get(c) for c in store.REC_COLUMNS)
         for e in entries
     ]
-
-
-ConnectFactory = Callable[[], Any]

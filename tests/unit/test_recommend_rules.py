@@ -108,6 +108,8 @@ def test_phrases():
 def test_answer_rates():
     rates = answer_rates([row(calls=4, calls_answered=1), row(calls=4, calls_answered=3)])
     assert rates == {"call": 0.5, "sms": 0.0, "email": 0.0}
+    # inbound SMS count as replies of the lead, never as more answers than messages sent
+    assert answer_rates([row(sms=1, sms_replied=3), row(sms=1)])["sms"] == 0.5
 
 
 def test_reliability_bins_and_calibration_error():
