@@ -27,6 +27,7 @@ from leadflow.crmsync.connections import (
     Connection,
     CrmConfigError,
     list_connections,
+    resolve_organization,
     save_connection,
 )
 from leadflow.crmsync.vendors import VENDORS
@@ -48,9 +49,7 @@ def _connections(url: str, org: str | None, name: str | None, vendor: str | None
     try:
         with psycopg.connect(url) as conn:
             if org:
-                from leadflow.crmsync.connections import resolve_organization
-
-                resolve_organization(conn, org)
+                resolve_organization(conn, org)  # an unknown one is a clear error
             found = list_connections(conn, org, vendor=vendor, name=name)
     except CrmConfigError as exc:
         fail(str(exc), code=BAD_REQUEST)

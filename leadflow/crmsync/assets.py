@@ -37,7 +37,6 @@ from leadflow.resources import PostgresResource
 
 GROUP = "crm_sync"
 CRM_PARTITIONS = dg.DynamicPartitionsDefinition(name="crm_organizations")
-DEFAULT_CRM_CRON = "30 1 * * *"
 
 
 def raw_asset_key(vendor: str) -> dg.AssetKey:
@@ -216,17 +215,6 @@ crm_sync_job = dg.define_asset_job(
 )
 
 
-def _crm_cron() -> str:
-    import os
-
-    from dagster._utils.schedules import is_valid_cron_string
-
-    cron = (os.environ.get("LEADFLOW_CRM_CRON") or "").strip() or DEFAULT_CRM_CRON
-    if not is_valid_cron_string(cron):
-        raise ValueError(f"LEADFLOW_CRM_CRON={cron!r} is not a cron expression")
-    return cron
-
-
 def crm_run_requests(connections: list[Connection], tick: str) -> list[dg.RunRequest]:
     """One run per organization, selecting the raw assets of the vendors it pulls from;
     `tick` (the scheduled time) makes the run keys unique per tick."""
@@ -250,14 +238,17 @@ def crm_run_requests(connections: list[Connection], tick: str) -> list[dg.RunReq
     ]
 
 
+_SETTINGS = nightly_settings()  # LEADFLOW_CRM_CRON, LEADFLOW_TIMEZONE, LEADFLOW_NIGHTLY_ENABLED
+
+
 @dg.schedule(
     name="crm_sync_schedule",
     job=crm_sync_job,
-    cron_schedule=_crm_cron(),
-    execution_timezone=nightly_settings().timezone,
+    cron_schedule=_SETTINGS.crm_cron,
+    execution_timezone=_SETTINGS.timezone,
     default_status=(
         dg.DefaultScheduleStatus.RUNNING
-        if nightly_settings().schedule_running
+        if _SETTINGS.schedule_running
         else dg.DefaultScheduleStatus.STOPPED
     ),
     description="Per organization with a CRM connection: pull, load and push (LEADFLOW_CRM_CRON).",

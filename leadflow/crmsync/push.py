@@ -129,14 +129,11 @@ def push_connection(connect: ConnectionFactory, connection: Connection) -> PushR
     token = connection.token()
     result = PushResult(connection.id, connection.vendor)
     with connect() as conn:
-        row = conn.execute(
-            "select pushed_until, now() from crm_sync_state where connection_id = %s",
+        since, started = conn.execute(
+            "select (select pushed_until from crm_sync_state where connection_id = %s), now()",
             (connection.id,),
         ).fetchone()
-        since, started = (row[0], row[1]) if row else (None, None)
         items, result.unchanged = changed_items(conn, connection, since)
-        if started is None:
-            started = conn.execute("select now()").fetchone()[0]
     result.candidates = len(items) + result.unchanged
     fields = push_fields(connection.vendor, connection.options)
     size = spec(connection.vendor).batch_size

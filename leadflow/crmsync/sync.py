@@ -8,7 +8,6 @@ callers decide: `leadflow crm` exits 1, the Dagster asset fails its partition).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -64,14 +63,14 @@ def record_pull(connect: ConnectionFactory, connection: Connection, *, pulled: A
                 fetched=pulled.fetched if pulled else 0, details=details)  # fmt: skip
 
 
-def sync_connection(connect: ConnectionFactory, postgres_url: str, connection: Connection,
-                    *, pull_step: Callable[..., Any] = pull) -> dict[str, Any]:  # fmt: skip
+def sync_connection(connect: ConnectionFactory, postgres_url: str,
+                    connection: Connection) -> dict[str, Any]:  # fmt: skip
     """Pull the connection's changes and load them into leads; the summary of both."""
     summary = _base(connection) | {"kind": "pull", "status": "failed"}
     run_id = _start_run(connect, connection, "pull")
     started = time.perf_counter()
     try:
-        pulled = pull_step(connection, postgres_url)
+        pulled = pull(connection, postgres_url)
         summary["pull"] = pulled.as_dict()
         loaded = load_connection(connect, connection)
         summary["load"] = loaded.summary()

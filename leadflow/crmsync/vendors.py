@@ -211,13 +211,9 @@ def canonical_values(vendor: str, record: Mapping[str, Any],
     vendor_spec = spec(vendor)
     values: dict[str, str] = {}
     for canonical, column in vendor_spec.fields.items():
-        if (
-            canonical in ("phone_number", "mobile_phone", "email", "user_id")
-            and vendor == "pipedrive"
-        ):
-            continue
-        values[canonical] = _text(record.get(column))
-    if vendor == "pipedrive":
+        if canonical != "user_id":  # an owner is mapped below, never taken as it is
+            values[canonical] = _text(record.get(column))
+    if vendor == "pipedrive":  # lists of {label, value, primary}: the values set above
         values["phone_number"], values["mobile_phone"] = _pipedrive_phones(record.get("phone"))
         emails = _pipedrive_values(record.get("email"))
         values["email"] = next((e[1] for e in emails if e[2]), emails[0][1] if emails else "")

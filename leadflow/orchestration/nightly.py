@@ -19,6 +19,8 @@ NIGHTLY_GROUPS = (
     "activities", "crm", "recommendations", "graph", "dbt_staging", "dbt_intermediate", "marts",
 )  # fmt: skip
 DEFAULT_CRON = "0 2 * * *"
+#: the CRM sync (crm_sync_schedule) runs half an hour before the nightly job
+DEFAULT_CRM_CRON = "30 1 * * *"
 DEFAULT_TIMEZONE = "UTC"
 
 
@@ -33,6 +35,7 @@ class NightlySettings:
     max_retries: int
     retry_delay_seconds: int
     schedule_running: bool
+    crm_cron: str = DEFAULT_CRM_CRON
 
 
 def nightly_settings(environ: Mapping[str, str] | None = None) -> NightlySettings:
@@ -43,11 +46,15 @@ def nightly_settings(environ: Mapping[str, str] | None = None) -> NightlySetting
         value = (environ.get(name) or "").strip()
         return value or default
 
-    cron = get("LEADFLOW_NIGHTLY_CRON", DEFAULT_CRON)
-    if not is_valid_cron_string(cron):
-        raise NightlyConfigError(
-            f"LEADFLOW_NIGHTLY_CRON={cron!r} is not a cron expression (e.g. {DEFAULT_CRON!r})"
-        )
+    crons = {}
+    for name, default in (("LEADFLOW_NIGHTLY_CRON", DEFAULT_CRON),
+                          ("LEADFLOW_CRM_CRON", DEFAULT_CRM_CRON)):  # fmt: skip
+        crons[name] = get(name, default)
+        if not is_valid_cron_string(crons[name]):
+            raise NightlyConfigError(
+                f"{name}={crons[name]!r} is not a cron expression (e.g. {default!r})"
+            )
+    cron = crons["LEADFLOW_NIGHTLY_CRON"]
     timezone = get("LEADFLOW_TIMEZONE", DEFAULT_TIMEZONE)
     try:
         ZoneInfo(timezone)
@@ -70,6 +77,7 @@ def nightly_settings(environ: Mapping[str, str] | None = None) -> NightlySetting
         max_retries=numbers["LEADFLOW_RETRY_MAX"],
         retry_delay_seconds=numbers["LEADFLOW_RETRY_DELAY_SECONDS"],
         schedule_running=enabled in {"true", "1", "yes"},
+        crm_cron=crons["LEADFLOW_CRM_CRON"],
     )
 
 

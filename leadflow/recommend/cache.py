@@ -203,7 +203,7 @@ def lead_entry(client: redis.Redis | None, connect_pg: PgConnect, org: str,
 
 # -- invalidation ----------------------------------------------------------------------------------
 def invalidate(client: redis.Redis | None,
-               connect_pg: Callable[[], AbstractContextManager[psycopg.Connection]],
+               connect_pg: PgConnect,
                organizations: Iterable[str]) -> dict[str, Any]:  # fmt: skip
     """Delete the cached entries of the leads changed since each organization's watermark, and
     their agents' lists; move the watermark. Redis down: nothing moves (the next call, or the
@@ -211,22 +211,24 @@ def invalidate(client: redis.Redis | None,
     deleted = leads = 0
     skipped: list[str] = []
     for org in organizations:
+        if client is None:  # no cache seen: nothing is marked as handled
+            skipped.append(org)
+            continue
         with connect_pg() as conn:
             changed, until = store.changed_since(conn, org)
         if not changed:
             with connect_pg() as conn:
                 store.set_watermark(conn, org, until)
             continue
-        if client is None:
-            skipped.append(org)
-            continue
         try:
             namespace = _namespace(client, org)
             if namespace:
-                keys = {lead_key(org, namespace, lead) for lead, _ in changed}
-                keys |= {agent_key(org, namespace, user) for _, user in changed if user}
+                keys = sorted(
+                    {lead_key(org, namespace, lead) for lead, _ in changed}
+                    | {agent_key(org, namespace, user) for _, user in changed if user}
+                )
                 for start in range(0, len(keys), 1000):
-                    deleted += client.delete(*list(keys)[start : start + 1000])
+                    deleted += client.delete(*keys[start : start + 1000])
         except RedisError as exc:
             log.warning("recommendation cache unavailable (%s): %d changed leads of %s stay"
                         " cached until the next invalidation or their TTL", exc, len(changed), org)  # fmt: skip
@@ -238,7 +240,7 @@ def invalidate(client: redis.Redis | None,
     return {"changed_leads": leads, "deleted_keys": deleted, "skipped_organizations": skipped}
 
 
-def invalidate_from_env(connect_pg: Callable[[], AbstractContextManager[psycopg.Connection]],
+def invalidate_from_env(connect_pg: PgConnect,
                         organizations: Iterable[str]) -> dict[str, Any]:  # fmt: skip
     """`invalidate` with the cache at REDIS_URL. Without REDIS_URL nothing is touched, not even
     the watermark: a process that does not see the cache must not mark changes as handled."""
@@ -256,7 +258,7 @@ def invalidate_from_env(connect_pg: Callable[[], AbstractContextManager[psycopg.
         client.close()
 
 
-def invalidate_changed(connect_pg: Callable[[], AbstractContextManager[psycopg.Connection]],
+def invalidate_changed(connect_pg: PgConnect,
                        organizations: Iterable[str] | None = None,
                        logger: logging.Logger | Any = None) -> dict[str, Any]:  # fmt: skip
     """What a pipeline step that changed leads calls last (imports, scores, assignments, the

@@ -186,13 +186,16 @@ def predict(pipeline: Pipeline, rows: list[dict]) -> np.ndarray:
     return pipeline.predict_proba(frame(rows))[:, 1]
 
 
-def contributions(pipeline: Pipeline, rows: list[dict]) -> np.ndarray:
-    """Per lead and encoded feature: coefficient × standardized value (log-odds pushed up or
-    down relative to an average lead)."""
+def predict_with_contributions(
+    pipeline: Pipeline, rows: list[dict]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(propensity per lead, per lead and encoded feature: coefficient × standardized value,
+    the log-odds it pushes up or down relative to an average lead); the rows are encoded once."""
     if not rows:
-        return np.zeros((0, 0))
-    encoded = pipeline.named_steps["features"].transform(frame(rows))
-    return np.asarray(encoded) * pipeline.named_steps["model"].coef_[0]
+        return np.zeros(0), np.zeros((0, 0))
+    encoded = np.asarray(pipeline.named_steps["features"].transform(frame(rows)))
+    scores = pipeline.named_steps["model"].predict_proba(encoded)[:, 1]
+    return scores, encoded * pipeline.named_steps["model"].coef_[0]
 
 
 def dump(pipeline: Pipeline) -> bytes:

@@ -90,9 +90,8 @@ def score_organization(conn: psycopg.Connection, org: str, as_of: datetime,
     use_model = bool(latest and latest["status"] == "active" and latest["model"])
     if use_model:
         pipeline = propensity.load(bytes(latest["model"]))
-        scores = propensity.predict(pipeline, rows)
+        scores, pushes = propensity.predict_with_contributions(pipeline, rows)
         names = propensity.feature_names(pipeline)
-        pushes = propensity.contributions(pipeline, rows)
     else:
         scores = np.array([float(r["rule_score"] or 0) / 100.0 for r in rows])
         names, pushes = [], None

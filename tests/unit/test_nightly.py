@@ -20,6 +20,7 @@ def test_defaults_are_two_am_utc_with_three_retries():
     assert (settings.cron, settings.timezone) == (DEFAULT_CRON, "UTC")
     assert (settings.max_retries, settings.retry_delay_seconds) == (3, 30)
     assert settings.schedule_running is True
+    assert settings.crm_cron == "30 1 * * *"
 
 
 def test_cron_and_timezone_come_from_the_environment():
@@ -30,9 +31,11 @@ def test_cron_and_timezone_come_from_the_environment():
             "LEADFLOW_RETRY_MAX": "5",
             "LEADFLOW_RETRY_DELAY_SECONDS": "10",
             "LEADFLOW_NIGHTLY_ENABLED": "false",
+            "LEADFLOW_CRM_CRON": "0 1 * * *",
         }
     )
     assert settings.cron == "30 3 * * 1-5"
+    assert settings.crm_cron == "0 1 * * *"
     assert settings.timezone == "Australia/Sydney"
     assert (settings.max_retries, settings.retry_delay_seconds) == (5, 10)
     assert settings.schedule_running is False
@@ -43,6 +46,7 @@ def test_cron_and_timezone_come_from_the_environment():
     [
         ({"LEADFLOW_NIGHTLY_CRON": "every night"}, "LEADFLOW_NIGHTLY_CRON"),
         ({"LEADFLOW_NIGHTLY_CRON": "0 25 * * *"}, "LEADFLOW_NIGHTLY_CRON"),
+        ({"LEADFLOW_CRM_CRON": "nightly"}, "LEADFLOW_CRM_CRON"),
         ({"LEADFLOW_TIMEZONE": "Mars/Olympus"}, "LEADFLOW_TIMEZONE"),
         ({"LEADFLOW_TIMEZONE": "../../etc/passwd"}, "LEADFLOW_TIMEZONE"),
         ({"LEADFLOW_RETRY_MAX": "-1"}, "LEADFLOW_RETRY_MAX"),
