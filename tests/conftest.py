@@ -143,12 +143,31 @@ def make_database(pg_server_url: str) -> Iterator[Callable[..., str]]:
         list(pool.map(drop, created))
 
 
+#: serialises the templates' migrations of all pytest-xdist workers (see _migrate_template)
+_TEMPLATE_LOCK = 7_253_411_002
+
+
+def _migrate_template(url: str) -> None:
+    """Migrate a template database while holding a lock every worker takes in the server's
+    `postgres` database. The migrator's own lock is per database (PostgreSQL scopes advisory
+    locks to one), but a migration also creates cluster-wide objects (migration 006's role
+    `analyst`): on a fresh server two workers migrating their templates at once could both
+    find the role missing and one fail on the other's `create role`."""
+    admin = _with_database(url, "postgres")
+    with psycopg.connect(admin, autocommit=True) as lock:
+        lock.execute("select pg_advisory_lock(%s)", (_TEMPLATE_LOCK,))
+        try:
+            migrate_up(url)
+        finally:
+            lock.execute("select pg_advisory_unlock(%s)", (_TEMPLATE_LOCK,))
+
+
 @pytest.fixture(scope="session")
 def migrated_template(make_database: Callable[..., str]) -> str:
     """A migrated, empty database that tests clone (never use it directly: a connection to it
     blocks the copies)."""
     url = make_database("tpl_migrated")
-    migrate_up(url)
+    _migrate_template(url)
     return url
 
 
@@ -156,7 +175,7 @@ def migrated_template(make_database: Callable[..., str]) -> str:
 def seeded_template(make_database: Callable[..., str]) -> str:
     """A migrated and seeded database that tests clone (never connect to it)."""
     url = make_database("tpl_seeded")
-    migrate_up(url)
+    _migrate_template(url)
     load_seed(url)
     return url
 
