@@ -23,6 +23,19 @@ class UnknownOrganization(LookupError):
     """An organization id that is not in PostgreSQL."""
 
 
+#: the one setting every row-level security policy reads (migrations 001-011)
+TENANT_SETTING = "app.current_tenant_id"
+
+
+def set_tenant(conn: psycopg.Connection, organization_id: object) -> None:
+    """Scope the connection's current transaction to one organization: every policy then shows
+    and accepts that organization's rows only (for a role subject to row-level security), so a
+    query that forgets its `where organization_id = …` still cannot reach another tenant. The
+    setting is transaction-local (`set_config(…, true)`): it ends with the transaction and never
+    leaks into the next user of a pooled connection."""
+    conn.execute("select set_config(%s, %s, true)", (TENANT_SETTING, str(organization_id)))
+
+
 def organization_ids(conn: psycopg.Connection) -> list[str]:
     """Every organization (tenant), in id order."""
     return [row[0] for row in conn.execute("select id::text from organizations order by id")]
