@@ -47,6 +47,27 @@ def require_organization(conn: psycopg.Connection, organization_id: object) -> N
         raise UnknownOrganization(f"unknown organization {organization_id}")
 
 
+def find_organization(conn: psycopg.Connection, key: str) -> tuple[str, str | None, str]:
+    """(id, slug, name) of the organization whose UUID, slug (any case) or exact name is `key`;
+    UnknownOrganization listing the choices otherwise."""
+    rows = conn.execute(
+        "select id::text, slug, name from organizations order by name, id"
+    ).fetchall()
+    wanted = key.strip()
+    for matches in (
+        lambda row: row[0] == wanted.lower(),
+        lambda row: row[1] is not None and row[1].lower() == wanted.lower(),
+        lambda row: row[2] == wanted,
+    ):
+        found = [row for row in rows if matches(row)]
+        if len(found) == 1:
+            return found[0]
+    choices = ", ".join(row[1] or row[0] for row in rows) or "none"
+    raise UnknownOrganization(
+        f"unknown organization {key!r}: give a UUID, a slug or an exact name ({choices})"
+    )
+
+
 def config_value(conn: psycopg.Connection, organization_id: str | None, key: str) -> object | None:
     """The organization's value of a system_config key, else the global one, else None."""
     row = conn.execute(

@@ -14,11 +14,20 @@
 --   dbt_project.yml); the default privileges below cover tables created by hand as the owner.
 -- * Roles are cluster-wide: the role is created only when missing, and the down migration drops
 --   it only when no other database still grants it anything.
+-- * AMENDED after it shipped (the runner accepts the shipped file's checksum too, see
+--   leadflow/platform/migrations.py): a deploying role that may not create roles (a managed
+--   PostgreSQL's database owner without CREATEROLE) skips the role and its grants with a notice
+--   instead of failing here. 011 replaces this role's all-tenant read of the marts anyway.
 
 do $$
 begin
     if not exists (select 1 from pg_roles where rolname = 'analyst') then
-        create role analyst nologin noinherit;
+        if (select rolsuper or rolcreaterole from pg_roles where rolname = current_user) then
+            create role analyst nologin noinherit;
+        else
+            raise notice 'leadflow: role analyst not created (% may not create roles); '
+                'per-tenant analysts are granted with `leadflow db grant-analyst`', current_user;
+        end if;
     end if;
 end
 $$;
@@ -36,6 +45,12 @@ revoke all on schema analytics_staging from public;
 revoke all on schema analytics_intermediate from public;
 revoke create on schema analytics from public;
 
-grant usage on schema analytics to analyst;
-grant select on all tables in schema analytics to analyst;
-alter default privileges in schema analytics grant select on tables to analyst;
+do $$
+begin
+    if exists (select 1 from pg_roles where rolname = 'analyst') then
+        grant usage on schema analytics to analyst;
+        grant select on all tables in schema analytics to analyst;
+        alter default privileges in schema analytics grant select on tables to analyst;
+    end if;
+end
+$$;

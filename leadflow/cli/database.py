@@ -24,14 +24,17 @@ def migrate(ctx: click.Context) -> None:
 def migrate_up_cmd(to: int | None) -> None:
     """Apply pending migrations in order."""
     url = postgres_url()
+    notices: list[str] = []
     try:
-        applied = migrations.migrate_up(url, to=to)
+        applied = migrations.migrate_up(url, to=to, notices=notices)
     except migrations.MigrationError as exc:
         fail(str(exc))
     if not applied:
         click.echo("migrations: up to date")
     for label in applied:
         click.echo(f"applied  {label}")
+    for notice in dict.fromkeys(notices):  # once each, in order
+        click.echo(f"notice   {notice.removeprefix('leadflow: ')}", err=True)
 
 
 @migrate.command("down")

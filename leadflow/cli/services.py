@@ -111,3 +111,138 @@ def db() -> None:
 def db_url() -> None:
     """Print the PostgreSQL URL in use (POSTGRES_URL or the local server), nothing else."""
     click.echo(postgres_url())
+
+
+def _emit(payload: dict, as_json: bool, lines: list[str]) -> None:
+    if as_json:
+        click.echo(json.dumps(payload, indent=2))
+    else:
+        for line in lines:
+            click.echo(line)
+
+
+@db.command("grant-analyst")
+@click.argument("role")
+@click.option(
+    "--org",
+    "orgs",
+    multiple=True,
+    metavar="ORG",
+    help="Organization (UUID, slug or exact name); repeat for several.",
+)
+@click.option(
+    "--all-organizations",
+    is_flag=True,
+    help="Every organization (platform staff), including ones created later.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def grant_analyst_cmd(role: str, orgs: tuple[str, ...], all_organizations: bool,
+                      as_json: bool) -> None:  # fmt: skip
+    """Let an existing PostgreSQL ROLE read the marts (schema analytics), only the rows of the
+    organizations given: enforced by row-level security in PostgreSQL, so it holds from psql or
+    any BI tool, whatever the role sets. The role gets nothing else (no CRM, raw, staging or
+    intermediate relation). Cumulative: a second grant adds organizations.
+
+    \b
+    Example:  leadflow db grant-analyst alice --org summit --org northwind
+    """
+    import psycopg
+
+    from leadflow.postgres import UnknownOrganization
+    from leadflow.tenancy import AccessError, grant_analyst
+
+    try:
+        with psycopg.connect(postgres_url()) as conn:
+            grant = grant_analyst(conn, role, orgs, all_organizations)
+    except (AccessError, UnknownOrganization) as exc:
+        fail(str(exc), 2)
+    except psycopg.Error as exc:
+        fail(f"grant-analyst {role}: {exc}".strip())
+    scope = (
+        "every organization"
+        if grant.all_organizations
+        else ", ".join(o["slug"] or o["id"] for o in grant.organizations)
+    )
+    _emit(grant.as_dict(), as_json, [f"{role} reads the marts of: {scope}"])
+
+
+@db.command("revoke-analyst")
+@click.argument("role")
+@click.option(
+    "--org",
+    "orgs",
+    multiple=True,
+    metavar="ORG",
+    help="Take back only these organizations (default: all of the role's access).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def revoke_analyst_cmd(role: str, orgs: tuple[str, ...], as_json: bool) -> None:
+    """Undo `grant-analyst`: the ROLE no longer reads the organizations given, or the marts at
+    all (its privileges on schema analytics are revoked when nothing is left)."""
+    import psycopg
+
+    from leadflow.postgres import UnknownOrganization
+    from leadflow.tenancy import analyst_grants, revoke_analyst
+
+    try:
+        with psycopg.connect(postgres_url()) as conn:
+            removed = revoke_analyst(conn, role, orgs)
+            left = next((g for g in analyst_grants(conn) if g.role == role), None)
+    except UnknownOrganization as exc:
+        fail(str(exc), 2)
+    except psycopg.Error as exc:
+        fail(f"revoke-analyst {role}: {exc}".strip())
+    payload = {"role": role, "removed": removed, "remaining": left.as_dict() if left else None}
+    _emit(payload, as_json, [
+        f"{role}: {removed} grant(s) removed; "
+        + ("no access to the marts left" if left is None else "some organizations remain")
+    ])  # fmt: skip
+
+
+@db.command("roles")
+@click.option(
+    "--sql",
+    "as_sql",
+    is_flag=True,
+    help="Print the SQL a DBA runs to create the roles (a superuser or CREATEROLE).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def roles_cmd(as_sql: bool, as_json: bool) -> None:
+    """The deployment's roles: leadflow_pipeline (the only one that bypasses the tenant
+    policies), leadflow_app (one organization per transaction) and the analysts with their
+    organizations. With --sql: the SQL that creates the roles, for a DBA to run where the
+    database owner may not create roles (managed PostgreSQL); then run `leadflow migrate`."""
+    import psycopg
+
+    from leadflow.tenancy import analyst_grants, role_states, roles_sql
+
+    url = postgres_url()
+    try:
+        with psycopg.connect(url) as conn:
+            owner = conn.execute("select current_user").fetchone()[0]
+            if as_sql:
+                click.echo(roles_sql(owner), nl=False)
+                return
+            states = role_states(conn)
+            analysts = analyst_grants(conn)
+    except psycopg.Error as exc:
+        fail(f"roles: {exc}".strip())
+    payload = {
+        "connected_as": owner,
+        "roles": [vars(state) for state in states],
+        "analysts": [grant.as_dict() for grant in analysts],
+    }
+    lines = [f"connected as {owner}"]
+    for state in states:
+        members = ", ".join(state.members) or "no members"
+        lines.append(f"{state.name:<18} {'exists' if state.exists else 'missing'}  ({members})")
+    if any(not state.exists for state in states):
+        lines.append("missing roles: a DBA runs `leadflow db roles --sql`, then `leadflow migrate`")
+    for grant in analysts:
+        scope = (
+            "every organization"
+            if grant.all_organizations
+            else ", ".join(o["slug"] or o["id"] for o in grant.organizations)
+        )
+        lines.append(f"analyst {grant.role}: {scope}")
+    _emit(payload, as_json, lines)

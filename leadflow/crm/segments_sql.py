@@ -17,7 +17,7 @@ from leadflow.crm.segments import (
     segment_count_query,
     segment_query,
 )
-from leadflow.postgres import require_organization
+from leadflow.postgres import require_organization, set_tenant
 
 
 @dataclass(frozen=True)
@@ -89,8 +89,10 @@ class Preview:
 def preview_segment(
     conn: psycopg.Connection, organization_id: uuid.UUID, compiled: CompiledFilter, limit: int
 ) -> Preview:
-    """How many live leads of the organization match, and the first `limit` of them."""
+    """How many live leads of the organization match, and the first `limit` of them; read with
+    the tenant set (a login of the application role sees this organization only)."""
     with conn.transaction():
+        set_tenant(conn, organization_id)
         require_organization(conn, organization_id)
         query, params = segment_count_query(organization_id, compiled)
         (count,) = conn.execute(query, params).fetchone()

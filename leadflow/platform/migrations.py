@@ -22,6 +22,16 @@ import psycopg
 from leadflow import settings
 
 TRACKING_TABLE = "leadflow_schema_migrations"
+#: shipped files amended in place, and the checksums they shipped with: a database that applied
+#: the shipped version is not "edited". Only for a file that cannot run where the project must
+#: run (006 created a role unconditionally, which a managed PostgreSQL's owner may not do); the
+#: amendment is explained in the file's DECISIONS and leaves the schema as the shipped file did.
+AMENDED_CHECKSUMS: dict[int, frozenset[str]] = {
+    6: frozenset({"5ec8448b41ee658c465f4d27836c00645e3e5a4d38c718a0c4d709f32aee012f"}),
+}
+#: run after every `migrate up` when the schema has it (migration 011): grants, forced row-level
+#: security and policies for the roles that exist now (a DBA may have created them since)
+APPLY_TENANCY = "leadflow_apply_tenancy"
 LOCK_KEY = 7_253_411_001  # pg_advisory_lock key shared by every leadflow migrator
 _FILE_RE = re.compile(r"^(?P<version>\d{3,})_(?P<name>[a-z0-9_]+?)(?P<down>_down)?\.sql$")
 
@@ -111,7 +121,7 @@ def _verify(migrations: list[Migration], applied: dict[int, tuple[str, str, str]
     edited = [
         by_version[v].label
         for v, (_, checksum, _) in applied.items()
-        if v in by_version and by_version[v].checksum != checksum
+        if v in by_version and not _same_file(by_version[v], checksum)
     ]
     if edited:
         raise MigrationError(
@@ -124,6 +134,12 @@ def _verify(migrations: list[Migration], applied: dict[int, tuple[str, str, str]
         raise MigrationError(f"applied migration(s) missing from migrations/: {missing}")
 
 
+def _same_file(migration: Migration, applied_checksum: str) -> bool:
+    return applied_checksum == migration.checksum or applied_checksum in AMENDED_CHECKSUMS.get(
+        migration.version, frozenset()
+    )
+
+
 def _run_file(conn: psycopg.Connection, path: Path) -> None:
     sql = path.read_text(encoding="utf-8")
     try:
@@ -133,11 +149,23 @@ def _run_file(conn: psycopg.Connection, path: Path) -> None:
         raise MigrationError(f"{path.name} failed: {exc}".strip()) from exc
 
 
-def migrate_up(url: str, directory: Path | None = None, to: int | None = None) -> list[str]:
-    """Apply pending migrations in order (up to version `to`); return the labels applied."""
+def migrate_up(
+    url: str,
+    directory: Path | None = None,
+    to: int | None = None,
+    notices: list[str] | None = None,
+) -> list[str]:
+    """Apply pending migrations in order (up to version `to`); return the labels applied.
+
+    What the server says with `raise notice` (e.g. a role the deploying role may not create)
+    is appended to `notices` when given; then the tenancy grants are (re)applied for the roles
+    that exist now."""
     migrations = discover(directory)
     done: list[str] = []
     with _locked(url) as conn:
+        if notices is not None:
+            conn.execute("set client_min_messages = notice")
+            conn.add_notice_handler(lambda diag: _keep_notice(diag, notices))
         applied = _applied(conn)
         _verify(migrations, applied)
         for migration in migrations:
@@ -157,7 +185,17 @@ def migrate_up(url: str, directory: Path | None = None, to: int | None = None) -
                     ),
                 )
             done.append(migration.label)
+        if conn.execute("select to_regprocedure(%s)", (f"public.{APPLY_TENANCY}()",)).fetchone()[0]:
+            with conn.transaction():
+                conn.execute(f"select public.{APPLY_TENANCY}()")
     return done
+
+
+def _keep_notice(diag: psycopg.errors.Diagnostic, notices: list[str]) -> None:
+    if diag.severity_nonlocalized == "NOTICE" and (diag.message_primary or "").startswith(
+        "leadflow:"
+    ):
+        notices.append(diag.message_primary)
 
 
 def migrate_down(url: str, to: int | None = None, directory: Path | None = None) -> list[str]:
@@ -191,7 +229,7 @@ def migration_status(url: str, directory: Path | None = None) -> list[MigrationS
             states.append(MigrationState(m.version, m.name, "pending"))
         else:
             _, checksum, applied_at = applied[m.version]
-            state = "applied" if checksum == m.checksum else "edited"
+            state = "applied" if _same_file(m, checksum) else "edited"
             states.append(MigrationState(m.version, m.name, state, applied_at))
     known = {m.version for m in migrations}
     for version, (name, _, applied_at) in applied.items():

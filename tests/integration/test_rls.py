@@ -1,9 +1,9 @@
 """Row-level security: an application role sees and writes only its tenant's rows.
 
 Runs on the seeded database (three organizations with rows in every table). Each test creates
-a throw-away role inside a transaction, grants it table privileges, `set role`s to it (a role
-that is neither superuser, owner nor BYPASSRLS is subject to the policies) and rolls
-everything back, role included.
+a throw-away role inside a transaction, makes it a member of the application role
+(`leadflow_app`, migration 011), `set role`s to it (a role that is neither superuser, owner nor
+BYPASSRLS is subject to the policies) and rolls everything back, role included.
 """
 
 from __future__ import annotations
@@ -94,10 +94,11 @@ class AppSession:
     def __init__(self, conn: psycopg.Connection):
         self.conn = conn
 
-    def tenant(self, tenant: uuid.UUID | str | None, dnc_org: uuid.UUID | str | None = None):
-        for name, value in (("app.current_tenant_id", tenant), ("app.current_org_id", dnc_org)):
-            if value is not None:
-                self.conn.execute("select set_config(%s, %s, true)", (name, str(value)))
+    def tenant(self, tenant: uuid.UUID | str | None):
+        if tenant is not None:
+            self.conn.execute(
+                "select set_config('app.current_tenant_id', %s, true)", (str(tenant),)
+            )
 
     def ids(self, table: str) -> set[uuid.UUID]:
         query = sql.SQL("select id from {}").format(sql.Identifier(table))
@@ -114,13 +115,7 @@ def app(seeded_url: str) -> Iterator[AppSession]:
     conn = psycopg.connect(seeded_url)
     try:
         ident = sql.Identifier(role)
-        conn.execute(sql.SQL("create role {} nologin").format(ident))
-        conn.execute(sql.SQL("grant usage on schema public to {}").format(ident))
-        conn.execute(
-            sql.SQL(
-                "grant select, insert, update, delete on all tables in schema public to {}"
-            ).format(ident)
-        )
+        conn.execute(sql.SQL("create role {} nologin in role leadflow_app").format(ident))
         conn.execute(sql.SQL("set role {}").format(ident))
         assert conn.execute("select current_user").fetchone()[0] == role
         yield AppSession(conn)
@@ -137,7 +132,7 @@ def test_seed_has_rows_of_both_tenants_in_every_table(seeded: Seeded):
 
 @pytest.mark.parametrize("table", TABLES)
 def test_tenant_sees_exactly_its_own_rows(app: AppSession, seeded: Seeded, table: str):
-    app.tenant(ORG_A, dnc_org=ORG_A)
+    app.tenant(ORG_A)
     visible = app.ids(table)
     own = seeded.rows[table][ORG_A]
     if table == "system_config":
@@ -153,29 +148,32 @@ def test_nothing_is_visible_without_a_tenant(app: AppSession, table: str):
 
 @pytest.mark.parametrize("table", TABLES)
 def test_nothing_is_visible_after_the_setting_is_reset(app: AppSession, table: str):
-    app.tenant("", dnc_org="")
+    app.tenant("")
     assert app.count(table) == 0
 
 
-def test_dnc_list_follows_app_current_org_id(app: AppSession, seeded: Seeded):
+def test_dnc_list_follows_the_tenant_setting_of_every_table(app: AppSession, seeded: Seeded):
     app.tenant(ORG_A)
-    assert app.count("dnc_list") == 0
-    app.tenant(ORG_A, dnc_org=ORG_B)
-    assert app.ids("dnc_list") == seeded.rows["dnc_list"][ORG_B]
+    assert app.ids("dnc_list") == seeded.rows["dnc_list"][ORG_A]
+    # the Epic 3 reference's app.current_org_id no longer selects a list (one setting for all)
+    app.conn.execute("select set_config('app.current_org_id', %s, true)", (str(ORG_B),))
+    assert app.ids("dnc_list") == seeded.rows["dnc_list"][ORG_A]
 
 
 @pytest.mark.parametrize("table", TABLES)
 def test_other_tenants_rows_cannot_be_updated_or_deleted(
     app: AppSession, seeded: Seeded, table: str
 ):
-    app.tenant(ORG_A, dnc_org=ORG_A)
+    app.tenant(ORG_A)
     others = sorted(seeded.rows[table][ORG_B])
     if table == "system_config":
         others += sorted(seeded.rows[table][None])
     for statement in (
-        "update {} set id = id where id = any(%s)",
+        f"update {{}} set {_writable_column(table)} = {_writable_column(table)} where id = any(%s)",
         "delete from {} where id = any(%s)",
     ):
+        if table == "organizations" and statement.startswith("delete"):
+            continue  # the application may not delete organizations at all (below)
         query = sql.SQL(statement).format(sql.Identifier(table))
         assert app.conn.execute(query, (others,)).rowcount == 0
     # The rows are still there for their owner.
@@ -186,10 +184,29 @@ def test_other_tenants_rows_cannot_be_updated_or_deleted(
 
 @pytest.mark.parametrize("table", [t for t in TABLES if t != "budget_transactions"])
 def test_own_rows_can_be_updated(app: AppSession, seeded: Seeded, table: str):
-    app.tenant(ORG_A, dnc_org=ORG_A)
+    app.tenant(ORG_A)
     own = sorted(seeded.rows[table][ORG_A])
-    query = sql.SQL("update {} set id = id where id = any(%s)").format(sql.Identifier(table))
+    column = _writable_column(table)
+    query = sql.SQL(f"update {{}} set {column} = {column} where id = any(%s)").format(
+        sql.Identifier(table)
+    )
     assert app.conn.execute(query, (own,)).rowcount == len(own)
+
+
+def _writable_column(table: str) -> str:
+    """A column the application role may update: organizations only its name and timezone."""
+    return "name" if table == "organizations" else "id"
+
+
+def test_the_application_may_not_create_or_delete_organizations(app: AppSession):
+    app.tenant(ORG_A)
+    for statement in (
+        "insert into organizations (name) values ('Intruder')",
+        f"delete from organizations where id = '{ORG_A}'",
+        f"update organizations set slug = 'stolen' where id = '{ORG_A}'",
+    ):
+        with pytest.raises(errors.InsufficientPrivilege), app.conn.transaction():
+            app.conn.execute(statement)
 
 
 def _foreign_inserts(s: Seeded) -> dict[str, tuple[str, tuple]]:
@@ -257,9 +274,14 @@ def _foreign_inserts(s: Seeded) -> dict[str, tuple[str, tuple]]:
 
 @pytest.mark.parametrize("table", TABLES)
 def test_rows_of_another_tenant_cannot_be_inserted(app: AppSession, seeded: Seeded, table: str):
-    app.tenant(ORG_A, dnc_org=ORG_A)
+    app.tenant(ORG_A)
     statement, params = _foreign_inserts(seeded)[table]
-    with rls_violation(), app.conn.transaction():
+    refused = (
+        pytest.raises(errors.InsufficientPrivilege)  # no insert privilege at all
+        if table == "organizations"
+        else rls_violation()
+    )
+    with refused, app.conn.transaction():
         app.conn.execute(statement, params)
 
 
@@ -287,7 +309,7 @@ def test_enrollment_cannot_use_another_tenants_sequence(app: AppSession, seeded:
 
 
 def test_own_rows_can_be_inserted(app: AppSession, seeded: Seeded):
-    app.tenant(ORG_A, dnc_org=ORG_A)
+    app.tenant(ORG_A)
     lead = app.conn.execute(
         "insert into leads (organization_id, phone_number) values (%s, '+12125550188')"
         " returning id",
@@ -315,14 +337,16 @@ def test_own_rows_can_be_inserted(app: AppSession, seeded: Seeded):
     assert after == before + 10
 
 
-def test_is_on_dnc_list_works_for_the_app_role(app: AppSession, seeded: Seeded):
-    # No setting at all: the table is invisible, the security-definer function still answers.
-    assert app.count("dnc_list") == 0
+def test_is_on_dnc_list_answers_the_app_role_for_its_tenant_only(
+    app: AppSession, seeded: Seeded
+):
     check = "select is_on_dnc_list(%s, %s)"
+    app.tenant(ORG_A)
     assert app.conn.execute(check, (seeded.dnc_phone_a, ORG_A)).fetchone()[0] is True
-    assert app.conn.execute(check, (seeded.dnc_phone_a, ORG_B)).fetchone()[0] is False
-    app.tenant(ORG_B, dnc_org=ORG_B)
-    assert app.conn.execute(check, (seeded.dnc_phone_a, ORG_A)).fetchone()[0] is True
+    assert app.conn.execute("select is_on_dnc_list(%s)", (seeded.dnc_phone_a,)).fetchone()[0]
+    app.tenant(ORG_B)
+    with pytest.raises(errors.InsufficientPrivilege, match="not visible"), app.conn.transaction():
+        app.conn.execute(check, (seeded.dnc_phone_a, ORG_A))
 
 
 def test_budget_balance_respects_rls(app: AppSession, seeded: Seeded):

@@ -559,7 +559,7 @@ def test_ledger_triggers(conn):
     ).fetchone() == (True,)
 
 
-def test_is_on_dnc_list_is_security_definer_with_pinned_search_path(conn):
+def test_is_on_dnc_list_runs_with_the_callers_rights_and_a_pinned_search_path(conn):
     row = conn.execute(
         """
         select prosecdef, provolatile, proconfig, prorettype::regtype::text,
@@ -569,15 +569,28 @@ def test_is_on_dnc_list_is_security_definer_with_pinned_search_path(conn):
     ).fetchone()
     assert row is not None, "is_on_dnc_list(text, uuid) missing"
     secdef, volatility, config, returns, arguments, acl = row
-    assert secdef is True
+    assert secdef is False  # the caller's row-level security decides (migration 011)
     assert volatility == "s"
     assert returns == "boolean"
     assert arguments == "p_phone text, p_org uuid"
-    assert any(c.startswith("search_path=") and "pg_temp" in c for c in config)
-    assert acl is None or "=X/" in acl  # default (public) or an explicit grant to public
+    assert "search_path=pg_catalog, pg_temp" in config
+    assert not any(entry.startswith("=") for entry in acl.strip("{}").split(","))  # no PUBLIC
+    assert "leadflow_app=X/" in acl and "leadflow_pipeline=X/" in acl
 
 
-def test_rls_enabled_but_not_forced_on_every_tenant_table(conn):
+def test_every_security_definer_function_pins_its_search_path(conn):
+    rows = conn.execute(
+        """
+        select p.oid::regprocedure::text, p.proconfig from pg_proc p
+        where p.pronamespace = 'public'::regnamespace and p.prosecdef
+        """
+    ).fetchall()
+    assert rows  # the budget ledger trigger
+    for function, config in rows:
+        assert config and "search_path=pg_catalog, pg_temp" in config, function
+
+
+def test_rls_forced_on_every_tenant_table_with_a_pipeline_policy(conn):
     rows = dict(
         (name, (enabled, forced))
         for name, enabled, forced in conn.execute(
@@ -587,8 +600,17 @@ def test_rls_enabled_but_not_forced_on_every_tenant_table(conn):
             """
         )
     )
+    pipeline = {
+        table
+        for (table,) in conn.execute(
+            "select tablename from pg_policies where schemaname = 'public'"
+            " and policyname = 'pipeline_access' and roles = '{leadflow_pipeline}'"
+            " and qual = 'true' and with_check = 'true'"
+        )
+    }
     for table in TABLES:
-        assert rows[table] == (True, False), f"{table}: (enabled, forced) = {rows[table]}"
+        assert rows[table] == (True, True), f"{table}: (enabled, forced) = {rows[table]}"
+        assert table in pipeline, f"{table} has no pipeline_access policy"
 
 
 @pytest.mark.parametrize("table", TABLES)
@@ -599,7 +621,7 @@ def test_policy_restricts_reads_and_writes(conn, table):
         (table,),
     ).fetchall()
     assert policies, f"no policy on {table}"
-    name = "org_dnc_policy" if table == "dnc_list" else "tenant_isolation_policy"
+    name = "tenant_isolation_policy"
     main = {p[0]: p for p in policies}.get(name)
     assert main is not None, f"{table} lacks {name}: {policies}"
     _, cmd, permissive, qual, with_check = main
@@ -608,12 +630,12 @@ def test_policy_restricts_reads_and_writes(conn, table):
     if table in LEAD_CHILDREN:
         assert "FROM leads" in qual and "FROM leads" in with_check
     else:
-        setting = "app.current_org_id" if table == "dnc_list" else "app.current_tenant_id"
+        setting = "app.current_tenant_id"
         assert setting in qual and setting in with_check
         assert "NULLIF" in qual.upper()
-    # Any other policy (system_config's global defaults) is read-only.
+    # Any other policy (system_config's global defaults) is read-only, but the pipeline's.
     for other_name, other_cmd, *_ in policies:
-        if other_name != name:
+        if other_name not in (name, "pipeline_access"):
             assert other_cmd == "SELECT", f"{table}.{other_name} must be select-only"
 
 

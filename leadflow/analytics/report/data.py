@@ -21,6 +21,8 @@ from psycopg.rows import dict_row
 
 from leadflow.analytics.project import funnel_stages
 from leadflow.analytics.report.formatting import DASH, clip
+from leadflow.leads.ids import canonical_uuid
+from leadflow.postgres import set_tenant
 
 #: marts `leadflow demo` previews, in this order
 MARTS = (
@@ -273,11 +275,20 @@ def resolve_organization(organizations: Sequence[Organization], key: str) -> Org
 def load_report_data(
     conn: psycopg.Connection, organization: str | None, *, now: datetime | None = None
 ) -> ReportData:
-    """Everything the report shows, for one organization (UUID, slug or name) or all (None)."""
+    """Everything the report shows, for one organization (UUID, slug or name) or all (None).
+
+    One organization's report is read with the tenant set for the transaction, so a login of
+    the application role (which sees nothing else) can write it, and no query can reach another
+    organization's rows; such a login names its organization by UUID (it cannot see the
+    others' slugs or names to resolve them)."""
     _require_marts(conn)
+    as_uuid = canonical_uuid(organization) if organization is not None else None
+    if as_uuid:  # a slug or a name is resolved below, by a role that sees the organizations
+        set_tenant(conn, as_uuid)
     organizations = list_organizations(conn)
     if organization is not None:
         organizations = [resolve_organization(organizations, organization)]
+        set_tenant(conn, organizations[0].id)
     reports = {org.id: OrganizationReport(org) for org in organizations}
     ids = list(reports)
     funnels = _load_funnels(conn, ids)

@@ -29,42 +29,37 @@ def login_url(url: str, role: str, password: str) -> str:
 
 
 def grant_application_role(conn: psycopg.Connection, role: str) -> None:
-    """What the documented application role may do in this database."""
-    ident = sql.Identifier(role)
-    conn.execute(sql.SQL("grant usage on schema public to {}").format(ident))
-    conn.execute(
-        sql.SQL("grant select, insert, update, delete on all tables in schema public to {}").format(
-            ident
-        )
-    )
-    conn.execute(sql.SQL("grant usage on all sequences in schema public to {}").format(ident))
+    """Make `role` a login of the documented application role (migration 011's leadflow_app)."""
+    conn.execute(sql.SQL("grant leadflow_app to {}").format(sql.Identifier(role)))
 
 
 @pytest.fixture
-def make_role(crm_url: str) -> Iterator[Callable[..., str]]:
-    """`make_role(kind="app")`: a new LOGIN role (NOSUPERUSER NOBYPASSRLS NOCREATEROLE, owner of
-    nothing) with the privileges of `kind` ("app": the application role; "none": nothing), and
-    the URL that logs in as it to the test's database. Dropped afterwards."""
-    created: list[str] = []
+def make_role(request: pytest.FixtureRequest) -> Iterator[Callable[..., str]]:
+    """`make_role(kind="app", url=None)`: a new LOGIN role (NOSUPERUSER NOBYPASSRLS NOCREATEROLE,
+    owner of nothing) with the privileges of `kind` ("app": the application role; "none":
+    nothing), and the URL that logs in as it to `url`'s database (default: the test's `crm_url`).
+    Dropped afterwards."""
+    created: list[tuple[str, str]] = []
 
-    def factory(kind: str = "app") -> str:
+    def factory(kind: str = "app", url: str | None = None) -> str:
+        url = url or request.getfixturevalue("crm_url")
         role = f"lf_hostile_{uuid.uuid4().hex[:10]}"
         password = secrets.token_hex(12)
-        with psycopg.connect(crm_url, autocommit=True) as conn:
+        with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(
                 sql.SQL(
                     "create role {} login password {} nosuperuser nobypassrls nocreaterole"
                     " nocreatedb"
                 ).format(sql.Identifier(role), sql.Literal(password))
             )
-            created.append(role)
+            created.append((role, url))
             if kind == "app":
                 grant_application_role(conn, role)
-        return login_url(crm_url, role, password)
+        return login_url(url, role, password)
 
     yield factory
-    with psycopg.connect(crm_url, autocommit=True) as conn:
-        for role in created:
+    for role, url in created:
+        with psycopg.connect(url, autocommit=True) as conn:
             ident = sql.Identifier(role)
             conn.execute(sql.SQL("drop owned by {} cascade").format(ident))
             conn.execute(sql.SQL("drop role {}").format(ident))
