@@ -27,6 +27,7 @@ from leadflow.platform.migrations import migrate_up
 from leadflow.platform.seed import load_seed
 from leadflow.platform.services import GraphService, MongoService, PostgresService, RedisService
 from leadflow.platform.services.base import LocalService
+from leadflow.platform.services.managed_postgres import ManagedPostgresService, installed_bin_dir
 
 
 def _with_database(url: str, database: str) -> str:
@@ -49,9 +50,23 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     servers are stopped now; workers share the servers and never stop them."""
     if _is_xdist_worker(session.config) or os.environ.get("LEADFLOW_KEEP_SERVICES"):
         return
-    for service in (PostgresService(), GraphService(), MongoService(), RedisService()):
+    for service in _servers():
         if not service.is_external() and service.running_state() is None:
             _STOPPED_AT_START.append(service)
+
+
+def _servers() -> list[LocalService]:
+    """The servers integration tests use: the embedded ones, and Debian's PostgreSQL as a
+    managed service hands it over (the hostile-tenant and deployment tests) when installed."""
+    servers: list[LocalService] = [
+        PostgresService(),
+        GraphService(),
+        MongoService(),
+        RedisService(),
+    ]
+    if installed_bin_dir() is not None:
+        servers.append(ManagedPostgresService())
+    return servers
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -68,7 +83,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     graph server's JVM starts while the first tests run instead of in front of them. (Several
     starters at once are serialised by each server's lock: one starts, the others reuse it.)"""
     if any(item.get_closest_marker("integration") for item in session.items):
-        for service in (PostgresService(), GraphService(), MongoService(), RedisService()):
+        for service in _servers():
             thread = threading.Thread(target=service.ensure_running, daemon=True)
             thread.start()
             _STARTING.append(thread)

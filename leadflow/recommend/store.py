@@ -103,9 +103,24 @@ REC_TYPES = ("text", "text", "text", "int4", "text", "float8", "int4", "int4", "
 
 def replace_recommendations(conn: psycopg.Connection, organization_id: str,
                             rows: Iterable[tuple]) -> int:  # fmt: skip
-    """The organization's recommendations, all replaced in the caller's transaction."""
+    """The organization's recommendations, all replaced in the caller's transaction.
+
+    COPY goes into a temp table first: PostgreSQL refuses COPY FROM into a table whose
+    row-level security applies to the role (lead_recommendations is forced, migration 011, and
+    a pipeline login that is not a superuser passes through its pipeline_access policy)."""
     conn.execute("delete from lead_recommendations where organization_id = %s", (organization_id,))
-    return copy_rows(conn, "lead_recommendations", REC_COLUMNS, REC_TYPES, rows)
+    conn.execute(
+        "create temp table if not exists stg_lead_recommendations"
+        " (like lead_recommendations including defaults) on commit drop"
+    )
+    conn.execute("truncate stg_lead_recommendations")
+    count = copy_rows(conn, "stg_lead_recommendations", REC_COLUMNS, REC_TYPES, rows)
+    columns = ", ".join(REC_COLUMNS)
+    conn.execute(
+        f"insert into lead_recommendations ({columns})"  # noqa: S608 - constant column names
+        f" select {columns} from stg_lead_recommendations"
+    )
+    return count
 
 
 #: what a cache entry holds, read from PostgreSQL with the lead's CURRENT state: a lead that

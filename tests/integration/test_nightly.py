@@ -88,11 +88,22 @@ def test_the_run_is_recorded_in_the_dagster_instance(nightly):
     assert run.status == dg.DagsterRunStatus.SUCCESS
 
 
-def test_analyst_role_reads_the_marts_and_nothing_else(nightly):
+def test_the_marts_the_nightly_builds_are_protected(nightly):
+    """Row-level security on every mart; no role reads one without `leadflow db grant-analyst`
+    (tests/integration/tenant_isolation/test_analysts.py grants and reads)."""
     with psycopg.connect(nightly["url"]) as conn:
-        conn.execute("set role analyst")
-        assert conn.execute("select count(*) from analytics.source_roi").fetchone()[0] > 0
-        for table in ("public.leads", "public.dnc_list", "analytics_staging.stg_crm__leads"):
+        marts = conn.execute(
+            "select relname, relrowsecurity from pg_class"
+            " where relnamespace = 'analytics'::regnamespace and relkind = 'r'"
+        ).fetchall()
+        assert len(marts) >= 10 and all(protected for _, protected in marts), marts
+        conn.execute("set role analyst")  # the all-tenant group of migration 006
+        for table in (
+            "analytics.source_roi",
+            "public.leads",
+            "public.dnc_list",
+            "analytics_staging.stg_crm__leads",
+        ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
                 conn.execute(f"select 1 from {table} limit 1")
         with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():

@@ -337,9 +337,7 @@ def test_own_rows_can_be_inserted(app: AppSession, seeded: Seeded):
     assert after == before + 10
 
 
-def test_is_on_dnc_list_answers_the_app_role_for_its_tenant_only(
-    app: AppSession, seeded: Seeded
-):
+def test_is_on_dnc_list_answers_the_app_role_for_its_tenant_only(app: AppSession, seeded: Seeded):
     check = "select is_on_dnc_list(%s, %s)"
     app.tenant(ORG_A)
     assert app.conn.execute(check, (seeded.dnc_phone_a, ORG_A)).fetchone()[0] is True

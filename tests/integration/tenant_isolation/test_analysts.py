@@ -23,8 +23,8 @@ ORG_C = "33333333-3333-4333-8333-333333333333"
 
 
 @pytest.fixture(scope="module")
-def marts_url(new_seeded_database) -> str:
-    url = new_seeded_database("analysts")
+def marts_url(tenant_server) -> str:
+    url = tenant_server.new_seeded_database("analysts")
     run_dbt(["run", "--quiet"], url=url)
     return url
 
@@ -159,9 +159,15 @@ def test_an_analyst_reads_nothing_but_the_marts(analyst, marts_url, relation):
         conn.execute(f"select * from {relation} limit 1")  # no table grant, or no schema usage
 
 
-def test_a_member_of_the_old_analyst_group_sees_no_tenant_without_a_grant(make_role, marts_url):
+def test_a_member_of_the_old_analyst_group_sees_no_tenant_without_a_grant(
+    make_role, marts_url, tenant_server
+):
     url = make_role("none", marts_url)
-    with psycopg.connect(marts_url, autocommit=True) as conn:
+    with psycopg.connect(tenant_server.admin(marts_url), autocommit=True) as conn:
+        if not conn.execute("select 1 from pg_roles where rolname = 'analyst'").fetchone():
+            pytest.skip(
+                "no analyst group here: migration 006 skips it for an owner without CREATEROLE"
+            )
         conn.execute(sql.SQL("grant analyst to {}").format(sql.Identifier(_role_of(url))))
     with psycopg.connect(url) as conn, pytest.raises(errors.InsufficientPrivilege):
         conn.execute("select * from analytics.lead_funnel")
@@ -172,11 +178,7 @@ def test_a_member_of_the_old_analyst_group_sees_no_tenant_without_a_grant(make_r
     [("superuser", "superuser"), ("app", "leadflow_app")],
 )
 def test_roles_that_would_see_more_are_refused(make_role, marts_url, who, message):
-    if who == "superuser":
-        with psycopg.connect(marts_url) as conn:
-            role = conn.execute("select current_user").fetchone()[0]
-    else:
-        role = _role_of(make_role("app", marts_url))
+    role = "postgres" if who == "superuser" else _role_of(make_role("app", marts_url))
     refused = run_leadflow(
         "db", "grant-analyst", role, "--org", "summit", env={"POSTGRES_URL": marts_url}
     )
