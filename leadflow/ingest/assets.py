@@ -101,7 +101,7 @@ class LeadFiles(dg.ConfigurableResource):
     def check(self, raw_path: str, organization_id: str | None) -> CheckedFile:
         raise NotImplementedError
 
-    def file_away(self, jobs: list[FileJob], log) -> None:
+    def file_away(self, jobs: list[FileJob], log: dg.DagsterLogManager) -> None:
         """After the import: nothing by default."""
 
 
@@ -122,7 +122,7 @@ class LandingFiles(LeadFiles):
     def check(self, raw_path: str, organization_id: str | None) -> CheckedFile:
         return check_landing_file(raw_path, organization_id, landing_root())
 
-    def file_away(self, jobs: list[FileJob], log) -> None:
+    def file_away(self, jobs: list[FileJob], log: dg.DagsterLogManager) -> None:
         for job in jobs:
             if job.checked is None:  # refused or unreachable: never read, left where it is
                 continue

@@ -34,6 +34,7 @@ from tests.integration.tenant_isolation.conftest import ORG_A, ORG_B
 pytestmark = pytest.mark.integration
 
 UNKNOWN_ORG = "99999999-9999-4999-8999-999999999999"
+ORG_B_AGENT = "a2000000-0000-4000-8000-000000000003"  # a user of B: no owner of A's leads
 PASSWD_LINE = "root:x:0:0:root:/root:/bin/bash"
 A_UPLOAD = "Phone,First Name\n+12125550101,Alice\n+12125550102,Alan\n"
 
@@ -388,9 +389,6 @@ def test_cli_import_as_the_application_role_loads_the_tenants_leads(
 
     again = run_leadflow("import", str(path), "--org", ORG_A, "--json", env=env)
     assert json.loads(again.stdout)["status"] == "skipped"
-
-
-ORG_B_AGENT = "a2000000-0000-4000-8000-000000000003"  # a user of B: not an owner for A's leads
 
 
 def test_cli_import_still_reads_the_operators_files_anywhere(crm_url, tmp_path):
