@@ -19,12 +19,12 @@ import io
 import os
 import re
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 #: bytes per read while hashing / validating / streaming
 BLOCK_SIZE = 1 << 20
@@ -52,6 +52,11 @@ class FileFormatError(ValueError):
     """The file cannot be imported at all; the message is for a human."""
 
 
+#: how a caller that checks what it opens (leadflow.checked_files) opens the file instead of
+#: `open(path, "rb", buffering)`: called with the buffering, returns a binary file object
+Opener = Callable[[int], BinaryIO]
+
+
 @dataclass(slots=True)
 class Table:
     """What `inspect_table` learned about a file; `iter_table_rows` reads it with exactly this."""
@@ -63,6 +68,8 @@ class Table:
     encoding: str | None  # "utf-8", "utf-8-sig", "cp1252" or "latin-1" for csv; None for xlsx
     delimiter: str | None  # sniffed, csv only
     headers: list[str]  # as in the file (stripped)
+    #: every later open of the file goes through it (None: the path is opened as it is)
+    opener: Opener | None = field(default=None, compare=False, repr=False)
 
 
 def cannot_read(what: object, exc: OSError) -> FileFormatError:
@@ -149,9 +156,14 @@ class _Scan:
     cp1252_ok: bool
 
 
-def _open(path: Path, *, inspected: bool = True, buffering: int = -1) -> Any:
-    """Open for reading in binary; once a file was seen, its absence means it disappeared."""
+def _open(
+    path: Path, opener: Opener | None = None, *, inspected: bool = True, buffering: int = -1
+) -> Any:
+    """Open for reading in binary (through `opener` when given); once a file was seen, its
+    absence means it disappeared."""
     try:
+        if opener is not None:
+            return opener(buffering)
         return open(path, "rb", buffering=buffering)  # noqa: SIM115 - the caller closes it
     except FileNotFoundError as exc:
         if inspected:
@@ -161,11 +173,11 @@ def _open(path: Path, *, inspected: bool = True, buffering: int = -1) -> Any:
         raise cannot_read(path, exc) from exc
 
 
-def _scan(path: Path) -> _Scan:
+def _scan(path: Path, opener: Opener | None) -> _Scan:
     """One binary pass: hash, size, a head for sniffing, and what the bytes can be."""
-    if path.is_dir():
+    if opener is None and path.is_dir():
         raise FileFormatError(f"{path} is a directory, not a file")
-    fh = _open(path, inspected=False)
+    fh = _open(path, opener, inspected=False)
     digest = hashlib.sha256()
     size = 0
     head = b""
@@ -215,23 +227,25 @@ def _choose_encoding(scan: _Scan) -> str:
     return "latin-1"  # every byte is a character: never fails
 
 
-def _is_xlsx(path: Path, head: bytes) -> bool:
+def _is_xlsx(path: Path, head: bytes, opener: Opener | None) -> bool:
     """By content, not extension: a zip is an XLSX if named so or if openpyxl can open it."""
     if not head.startswith(_ZIP_MAGIC):
         return False
     if path.suffix.lower() in _XLSX_SUFFIXES:
         return True
     try:
-        with _workbook(path):
+        with _workbook(path, opener):
             return True
     except FileFormatError:
         return False
 
 
-def inspect_table(path: Path | str) -> Table:
-    """Decide whether and how a file can be read as a table; FileFormatError says why not."""
+def inspect_table(path: Path | str, opener: Opener | None = None) -> Table:
+    """Decide whether and how a file can be read as a table; FileFormatError says why not.
+
+    With `opener`, every open of the file (now and by `iter_table_rows`) goes through it."""
     path = Path(path)
-    scan = _scan(path)
+    scan = _scan(path, opener)
     if scan.size == 0 or not scan.has_content:
         raise FileFormatError(f"{path} is empty")
     if scan.head.startswith(_OLE2_MAGIC):
@@ -241,18 +255,18 @@ def inspect_table(path: Path | str) -> Table:
     if scan.head.startswith(_UTF16_BOMS):
         raise FileFormatError(f"{path} is UTF-16 text: save it as CSV (UTF-8) and retry")
 
-    if _is_xlsx(path, scan.head):
+    if _is_xlsx(path, scan.head, opener):
         kind, encoding, delimiter = "xlsx", None, None
-        headers = _xlsx_headers(path)
+        headers = _xlsx_headers(path, opener)
     else:
         if scan.has_nul:
             raise FileFormatError(f"{path} is not a CSV or XLSX file (binary content)")
         kind, encoding = "csv", _choose_encoding(scan)
         delimiter = sniff_delimiter(_decode_sample(scan.head, encoding))
-        headers = _csv_headers(path, encoding, delimiter)
+        headers = _csv_headers(path, encoding, delimiter, opener)
     if headers is None:
         raise FileFormatError(f"{path} is empty")
-    return Table(path, scan.size, scan.sha256, kind, encoding, delimiter, headers)
+    return Table(path, scan.size, scan.sha256, kind, encoding, delimiter, headers, opener)
 
 
 def _decode_sample(head: bytes, encoding: str) -> str:
@@ -262,10 +276,13 @@ def _decode_sample(head: bytes, encoding: str) -> str:
     return text[:cut] if cut > 0 else text
 
 
-def _csv_headers(path: Path, encoding: str, delimiter: str) -> list[str] | None:
+def _csv_headers(
+    path: Path, encoding: str, delimiter: str, opener: Opener | None
+) -> list[str] | None:
     _raise_field_limit()
     try:
-        with open(path, encoding=encoding, errors="replace", newline="") as fh:
+        binary = _open(path, opener)
+        with io.TextIOWrapper(binary, encoding=encoding, errors="replace", newline="") as fh:
             for cells in csv.reader(fh, delimiter=delimiter):
                 if not is_blank(cells):
                     return [cell.strip() for cell in cells]
@@ -287,7 +304,7 @@ def _raise_field_limit() -> None:
 
 
 @contextmanager
-def _workbook(path: Path) -> Iterator[Any]:
+def _workbook(path: Path, opener: Opener | None) -> Iterator[Any]:
     """openpyxl workbook in streaming mode; FileFormatError if it is not a readable XLSX.
 
     Opened from a file object so that the file name's extension does not matter (openpyxl
@@ -295,7 +312,7 @@ def _workbook(path: Path) -> Iterator[Any]:
     """
     import openpyxl  # deferred: only XLSX imports pay for it
 
-    fh = _open(path)
+    fh = _open(path, opener)
     try:
         try:
             with warnings.catch_warnings():
@@ -314,12 +331,13 @@ def _workbook(path: Path) -> Iterator[Any]:
 
 
 def _not_xlsx(path: Path, exc: Exception) -> FileFormatError:
-    return FileFormatError(f"{path} is not a readable XLSX file ({exc})")
+    """The parser's error class only: its message may quote the file (XML, zip member names)."""
+    return FileFormatError(f"{path} is not a readable XLSX file ({type(exc).__name__})")
 
 
-def _xlsx_rows(path: Path, typed: bool) -> Iterator[tuple[int, list[Any]]]:
+def _xlsx_rows(path: Path, typed: bool, opener: Opener | None) -> Iterator[tuple[int, list[Any]]]:
     """(sheet row number, cells) of the first sheet's non-blank rows, header first."""
-    with _workbook(path) as wb:
+    with _workbook(path, opener) as wb:
         if not wb.worksheets:
             return
         try:
@@ -331,8 +349,8 @@ def _xlsx_rows(path: Path, typed: bool) -> Iterator[tuple[int, list[Any]]]:
             raise _not_xlsx(path, exc) from exc
 
 
-def _xlsx_headers(path: Path) -> list[str] | None:
-    rows = _xlsx_rows(path, typed=False)
+def _xlsx_headers(path: Path, opener: Opener | None) -> list[str] | None:
+    rows = _xlsx_rows(path, False, opener)
     try:
         first = next(rows, None)
     finally:
@@ -394,7 +412,7 @@ class _HashingReader(io.RawIOBase):
 
 def _open_again(table: Table, buffering: int = -1) -> Any:
     """Reopen an inspected file, refusing it outright if its size moved."""
-    fh = _open(table.path, buffering=buffering)
+    fh = _open(table.path, table.opener, buffering=buffering)
     if os.fstat(fh.fileno()).st_size != table.size:
         fh.close()
         raise FileFormatError(f"{table.path} changed since it was inspected (size differs)")
@@ -456,7 +474,7 @@ def _iter_xlsx(table: Table, typed: bool) -> Iterator[tuple[int, list[Any]]]:
         raise _changed(table)
     width = len(table.headers)
     padding = None if typed else ""
-    rows = _xlsx_rows(table.path, typed)
+    rows = _xlsx_rows(table.path, typed, table.opener)
     try:
         next(rows, None)  # the header
         for number, cells in rows:

@@ -12,7 +12,12 @@ from typing import Any
 import dagster as dg
 
 from leadflow import settings
-from leadflow.ingest.assets import INGEST_ASSETS, MULTI_ORG_PARTITION, organization_partitions
+from leadflow.ingest.assets import (
+    INGEST_ASSETS,
+    MULTI_ORG_PARTITION,
+    OperatorFiles,
+    organization_partitions,
+)
 from leadflow.ingest.checks import INGEST_CHECKS
 from leadflow.ingest.pipeline import ImportRequest
 from leadflow.resources import PostgresResource
@@ -88,7 +93,10 @@ def run_import_assets(
 
     The run's console log is quiet by default: the caller prints each file's outcome (a file
     that failed says why in its summary), so Dagster's step-failure lines with their stack
-    traces would only repeat it. The full event log is in the Dagster instance."""
+    traces would only repeat it. The full event log is in the Dagster instance.
+
+    The run reads the operator's files wherever they are (OperatorFiles): this in-process run
+    is the only one that gets that resource; the definitions' runs read landing files only."""
     instance = instance or _instance()
     partition = partition_for(request)
     if not instance.has_dynamic_partition(organization_partitions.name, partition):
@@ -106,7 +114,7 @@ def run_import_assets(
         [*INGEST_ASSETS, *INGEST_CHECKS],
         partition_key=partition,
         instance=instance,
-        resources={"postgres": postgres or PostgresResource()},
+        resources={"postgres": postgres or PostgresResource(), "lead_files": OperatorFiles()},
         run_config={
             "ops": {"crm_leads": {"config": config}},
             "loggers": {"console": {"config": {"log_level": log_level}}},

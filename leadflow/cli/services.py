@@ -1,5 +1,9 @@
 """`leadflow up|down|status|env` and `leadflow db url`: the local servers of the platform and
-where the stores are."""
+where the stores are.
+
+`up` and `status` never print a password (URLs are shown as postgresql://leadflow:****@db/crm);
+`env` and `db url` print the real values, since their output is meant for `eval` and `psql`.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import shlex
 
 import click
 
+from leadflow import settings
 from leadflow.cli.common import fail, postgres_url
 from leadflow.platform.services import (
     ALL_SERVICES,
@@ -16,6 +21,7 @@ from leadflow.platform.services import (
     ServiceStatus,
     local_env,
 )
+from leadflow.redaction import mask_url, redact
 
 SERVICE_NAMES = [service.name for service in ALL_SERVICES]
 
@@ -23,6 +29,17 @@ SERVICE_NAMES = [service.name for service in ALL_SERVICES]
 def _selected(names: tuple[str, ...]):
     wanted = set(names) or set(SERVICE_NAMES)
     return [service() for service in ALL_SERVICES if service.name in wanted]
+
+
+def _shown(text: str) -> str:
+    """What `up` and `status` may print: passwords of URLs, and NEO4J_PASSWORD, masked."""
+    return redact(text, [settings.env("NEO4J_PASSWORD")])
+
+
+def _shown_status(status: ServiceStatus) -> ServiceStatus:
+    status.url = mask_url(status.url)
+    status.detail = {key: _shown(str(value)) for key, value in status.detail.items()}
+    return status
 
 
 def _graph_server_agent(status: ServiceStatus) -> str | None:
@@ -42,14 +59,15 @@ def _graph_server_agent(status: ServiceStatus) -> str | None:
 @click.command()
 @click.argument("services", nargs=-1, type=click.Choice(SERVICE_NAMES))
 def up(services: tuple[str, ...]) -> None:
-    """Start the local servers (all, or the ones named); reuse those already running."""
+    """Start the local servers (all, or the ones named); reuse those already running. Prints
+    each one's URL with its password masked."""
     for service in _selected(services):
         try:
             url = service.ensure_running()
         except ServiceError as exc:
-            fail(str(exc))
+            fail(_shown(str(exc)))
         mode = "external" if service.is_external() else "local"
-        click.echo(f"{service.name:<9} {mode:<9} {url}")
+        click.echo(f"{service.name:<9} {mode:<9} {mask_url(url)}")
 
 
 @click.command()
@@ -63,14 +81,15 @@ def down(services: tuple[str, ...]) -> None:
         try:
             stopped = service.stop()
         except ServiceError as exc:
-            fail(str(exc))
+            fail(_shown(str(exc)))
         click.echo(f"{service.name:<9} {'stopped' if stopped else 'was not running'}")
 
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def status(as_json: bool) -> None:
-    """What runs where: each server's mode (local/external/stopped) and URL."""
+    """What runs where: each server's mode (local/external/stopped) and URL (passwords
+    masked)."""
     rows = []
     for service in _selected(()):
         st = service.status()
@@ -78,7 +97,7 @@ def status(as_json: bool) -> None:
             agent = _graph_server_agent(st)
             if agent:
                 st.detail["server"] = agent
-        rows.append(st)
+        rows.append(_shown_status(st))
     if as_json:
         click.echo(json.dumps({st.name: st.as_dict() for st in rows}, indent=2))
         return
@@ -93,7 +112,10 @@ def status(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def env_cmd(as_json: bool) -> None:
     """Print `export` lines pointing Dagster and the tools at the running local servers:
-    eval "$(leadflow env)". Variables naming an external deployment are left out."""
+    eval "$(leadflow env)". Variables naming an external deployment are left out.
+
+    The output includes passwords (the local graph's NEO4J_PASSWORD): it is meant for eval,
+    not for logs or screenshots."""
     values = local_env()
     if as_json:
         click.echo(json.dumps(values))
@@ -109,7 +131,10 @@ def db() -> None:
 
 @db.command("url")
 def db_url() -> None:
-    """Print the PostgreSQL URL in use (POSTGRES_URL or the local server), nothing else."""
+    """Print the PostgreSQL URL in use (POSTGRES_URL or the local server), nothing else.
+
+    The URL includes its password, if it has one: it is meant for psql "$(leadflow db url)",
+    not for logs or screenshots."""
     click.echo(postgres_url())
 
 

@@ -10,17 +10,28 @@ repeats the accounting per file. Runs are partitioned by organization (dynamic p
 `organizations`, plus `multi_org` for files that carry their own organization column), so
 different organizations import in parallel; re-running a partition with the same files is a
 no-op (each file is recognised by its sha256).
-"""
 
-import shutil
-from pathlib import Path
+Which files a run may read is the `lead_files` resource's decision, not the run config's: the
+definitions bind `LandingFiles` (landing files only, see leadflow/ingest/landing.py), which has no
+configuration a launchpad could change; `leadflow import` passes `OperatorFiles` to its own
+in-process run, and no launched run can have it.
+"""
 
 import dagster as dg
 from pydantic import Field
 
-from leadflow import settings
-from leadflow.ingest.pipeline import FileJob, ImportRequest, ImportRequestError, run_import
+from leadflow.checked_files import CheckedFile
+from leadflow.ingest.landing import check_landing_file, file_away, landing_root, list_landing
+from leadflow.ingest.pipeline import (
+    FileJob,
+    ImportRequest,
+    ImportRequestError,
+    operator_file,
+    run_import,
+    tenant_connections,
+)
 from leadflow.leads.ids import canonical_uuid
+from leadflow.postgres import organization_ids
 from leadflow.recommend.cache import invalidate_changed
 from leadflow.resources import PostgresResource
 
@@ -34,16 +45,28 @@ SUMMARY_KEYS = ("rows_read", "inserted", "merged", "duplicates_in_file", "quaran
 class ImportConfig(dg.Config):
     """What to import; `leadflow import` and the landing sensor fill this in."""
 
-    files: list[str] = Field(description="Lead files (CSV/TSV/XLSX) to import.")
-    org: str | None = Field(default=None, description="Organization UUID for files without one.")
+    files: list[str] = Field(
+        description="Lead files (CSV/TSV/XLSX) to import: in a launched run, landing files "
+        "(<LEADFLOW_LANDING_DIR>/<organization uuid>/<file>, or <LEADFLOW_LANDING_DIR>/<file> "
+        "for files with an organization_id column)."
+    )
+    org: str | None = Field(
+        default=None,
+        description="Organization UUID for files without one; a landing file's folder decides.",
+    )
     owner: str | None = Field(default=None, description="Default owner (user UUID).")
     source: str | None = Field(default=None, description="Default lead source.")
     region: str | None = Field(default=None, description="Phone region, overrides the org's.")
-    mapping: str | None = Field(default=None, description="JSON header mapping file.")
+    mapping: str | None = Field(
+        default=None,
+        description="JSON header mapping file: `leadflow import --mapping` only (refused in "
+        "launched runs).",
+    )
     workers: int | None = Field(default=None, description="Normalization processes.")
     landing_dir: str | None = Field(
         default=None,
-        description="Set by the landing sensor: move each file to processed/ or failed/ here.",
+        description="Removed: the landing root is LEADFLOW_LANDING_DIR; a run that sets it is "
+        "refused.",
     )
 
     def request(self) -> ImportRequest:
@@ -58,8 +81,62 @@ class ImportConfig(dg.Config):
         )
 
 
-def landing_dir() -> Path:
-    return Path(settings.env("LEADFLOW_LANDING_DIR") or settings.leadflow_home() / "landing")
+class LeadFiles(dg.ConfigurableResource):
+    """Which files a run of `crm_leads` may read, and what becomes of them afterwards.
+
+    Deliberately without configuration: what it allows is its class, chosen in code (the
+    definitions bind LandingFiles; only `leadflow import` passes OperatorFiles), so no run
+    config can widen it."""
+
+    def refusal(self, config: ImportConfig) -> str | None:
+        """Why the run config is refused before any file is touched, or None."""
+        if config.landing_dir is not None:
+            return (
+                "landing_dir is no longer accepted in run config: the landing root is the "
+                "deployment's LEADFLOW_LANDING_DIR (default <LEADFLOW_HOME>/landing) and landing "
+                "files are filed away below it; remove the key"
+            )
+        return None
+
+    def check(self, raw_path: str, organization_id: str | None) -> CheckedFile:
+        raise NotImplementedError
+
+    def file_away(self, jobs: list[FileJob], log: dg.DagsterLogManager) -> None:
+        """After the import: nothing by default."""
+
+
+class LandingFiles(LeadFiles):
+    """What every launched run of `lead_import_job` (the sensor's, the UI's) may read: landing
+    files below LEADFLOW_LANDING_DIR, each imported into the organization of its folder only,
+    never through a link; afterwards they move to processed/ or failed/."""
+
+    def refusal(self, config: ImportConfig) -> str | None:
+        if config.mapping is not None:
+            return (
+                "mapping files are not accepted in runs of lead_import_job (a run config must "
+                "not name files outside the landing folders); the operator imports with a "
+                "mapping through `leadflow import FILE --mapping MAP.json`"
+            )
+        return super().refusal(config)
+
+    def check(self, raw_path: str, organization_id: str | None) -> CheckedFile:
+        return check_landing_file(raw_path, organization_id, landing_root())
+
+    def file_away(self, jobs: list[FileJob], log: dg.DagsterLogManager) -> None:
+        for job in jobs:
+            if job.checked is None:  # refused or unreachable: never read, left where it is
+                continue
+            moved = file_away(job.checked, job.status == "failed", job.batch_id)
+            if moved is None:
+                log.warning(f"{job.path} was not filed away: it is no longer the imported file")
+
+
+class OperatorFiles(LeadFiles):
+    """`leadflow import FILE`'s: any readable regular file the operator names, left in place.
+    Passed only to the command's own in-process materialize, never bound in the definitions."""
+
+    def check(self, raw_path: str, organization_id: str | None) -> CheckedFile:
+        return operator_file(raw_path, organization_id)
 
 
 def import_metadata(jobs: list[FileJob]) -> dict[str, dg.MetadataValue]:
@@ -96,16 +173,21 @@ def _check_partition(context: dg.AssetExecutionContext, request: ImportRequest) 
     "and existing ones merged (audit log, status history), the batch's accounting written.",
 )
 def crm_leads(
-    context: dg.AssetExecutionContext, config: ImportConfig, postgres: PostgresResource
+    context: dg.AssetExecutionContext,
+    config: ImportConfig,
+    postgres: PostgresResource,
+    lead_files: LeadFiles,
 ) -> dg.MaterializeResult:
+    refusal = lead_files.refusal(config)
+    if refusal:
+        raise dg.Failure(refusal)
     request = config.request()
     _check_partition(context, request)
     try:
-        jobs = run_import(request, postgres.connection)
+        jobs = run_import(request, postgres.connection, check_file=lead_files.check)
     except ImportRequestError as exc:
         raise dg.Failure(str(exc)) from exc
-    if config.landing_dir:
-        _file_away(config.landing_dir, jobs)
+    lead_files.file_away(jobs, context.log)
     for job in jobs:
         context.log.info(f"{job.file_name}: {job.summary()}")
     metadata = import_metadata(jobs)
@@ -113,7 +195,8 @@ def crm_leads(
         {org for job in jobs if job.status == "succeeded" for org in job.organizations}
     )
     if touched:
-        invalidate_changed(postgres.connection, touched, context.log)
+        connect = tenant_connections(postgres.connection, request.organization_id)
+        invalidate_changed(connect, touched, context.log)
     failed = [job for job in jobs if job.status == "failed"]
     if failed:
         raise dg.Failure(
@@ -122,21 +205,6 @@ def crm_leads(
             metadata=metadata,
         )
     return dg.MaterializeResult(metadata=metadata)
-
-
-def _file_away(root_text: str, jobs: list[FileJob]) -> None:
-    """Landing-directory files go to processed/ (imported or skipped) or failed/."""
-    root = Path(root_text)
-    for job in jobs:
-        path = Path(job.path)
-        if not path.exists():
-            continue
-        target = root / ("failed" if job.status == "failed" else "processed")
-        target.mkdir(parents=True, exist_ok=True)
-        destination = target / path.name
-        if destination.exists():
-            destination = target / f"{path.stem}.{job.batch_id or 'x'}{path.suffix}"
-        shutil.move(str(path), destination)
 
 
 INGEST_ASSETS = [crm_leads]
@@ -148,55 +216,41 @@ import_job = dg.define_asset_job(
     tags={"dagster/max_retries": "0"},
 )
 
-LEAD_FILE_SUFFIXES = {".csv", ".tsv", ".txt", ".xlsx", ".xlsm"}
-_UNSORTED = {"processed", "failed"}
-
 
 @dg.sensor(
     job=import_job,
     minimum_interval_seconds=30,
     description="One import run per new file in LEADFLOW_LANDING_DIR (default .leadflow/landing):"
     " files in <landing>/<organization uuid>/ import into that organization, files at the top "
-    "need an organization_id column. Files move to processed/ or failed/ afterwards.",
+    "need an organization_id column. Symbolic links, hard-linked files and folders that name no "
+    "organization are passed over (with a warning). Files move to processed/ or failed/ "
+    "afterwards.",
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
-def landing_dir_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-    root = landing_dir()
+def landing_dir_sensor(
+    context: dg.SensorEvaluationContext, postgres: PostgresResource
+) -> dg.SensorResult:
+    with postgres.connection() as conn:
+        organizations = set(organization_ids(conn))
+    files, passed = list_landing(landing_root(), organizations)
+    for note in passed:
+        context.log.warning(f"landing folder: {note}")
     requests: list[dg.RunRequest] = []
     partitions: set[str] = set()
-    if root.is_dir():
-        for path in sorted(root.rglob("*")):
-            relative = path.relative_to(root)
-            if (
-                not path.is_file()
-                or path.suffix.lower() not in LEAD_FILE_SUFFIXES
-                or relative.parts[0] in _UNSORTED
-                or path.name.startswith(".")
-                or len(relative.parts) > 2
-            ):
-                continue
-            org = relative.parts[0] if len(relative.parts) == 2 else None
-            partition = org or MULTI_ORG_PARTITION
-            partitions.add(partition)
-            stat = path.stat()
-            requests.append(
-                dg.RunRequest(
-                    run_key=f"{relative}:{stat.st_size}:{stat.st_mtime_ns}",
-                    partition_key=partition,
-                    run_config={
-                        "ops": {
-                            "crm_leads": {
-                                "config": {
-                                    "files": [str(path)],
-                                    "org": org,
-                                    "landing_dir": str(root),
-                                }
-                            }
-                        }
-                    },
-                    tags={"leadflow/file": str(relative)},
-                )
+    for file in files:
+        org = file.where.organization_id
+        partition = org or MULTI_ORG_PARTITION
+        partitions.add(partition)
+        requests.append(
+            dg.RunRequest(
+                run_key=f"{file.where.relative}:{file.size}:{file.mtime_ns}",
+                partition_key=partition,
+                run_config={
+                    "ops": {"crm_leads": {"config": {"files": [str(file.where.path)], "org": org}}}
+                },
+                tags={"leadflow/file": file.where.relative},
             )
+        )
     new_partitions = [
         key
         for key in sorted(partitions)

@@ -1,20 +1,25 @@
 """Quality gates on `crm_leads`: great-expectations suites and SQL checks, as asset checks.
 
 Each check looks at the organizations (and import batches) of the run it belongs to, and
-reports failing counts plus a sample of failing rows in its metadata.
+reports failing counts plus a sample of failing rows in its metadata. A run that loaded one
+organization is checked with that tenant set, as its import ran: so `leadflow import --org`
+checks its work under row-level security too (the application role sees nothing otherwise).
 """
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
 import great_expectations as gx
+import psycopg
 
 from leadflow import settings
 from leadflow.ingest.assets import crm_leads
 from leadflow.ingest.gx import ExpectationOutcome, validate_query
 from leadflow.leads.ids import require_uuid
 from leadflow.leads.records import LEAD_STATUSES
-from leadflow.postgres import config_values
+from leadflow.postgres import DNC_TENANT_SETTING, TENANT_SETTING, config_values, set_tenant
 from leadflow.resources import PostgresResource
 
 E164_REGEX = r"^\+[1-9][0-9]{1,14}$"
@@ -55,6 +60,30 @@ class RunScope:
         return cls({})
 
 
+@contextmanager
+def _connection(
+    postgres: PostgresResource, organizations: list[str]
+) -> Iterator[psycopg.Connection]:
+    """A connection scoped to the run's organization when it loaded exactly one."""
+    with postgres.connection() as conn:
+        if len(organizations) == 1:
+            set_tenant(conn, organizations[0])
+        yield conn
+
+
+def _scoped_url(url: str, organizations: list[str]) -> str:
+    """`url` whose sessions start scoped to the run's organization when it loaded exactly one
+    (for great-expectations, which opens its own connections)."""
+    if len(organizations) != 1:
+        return url
+    params = psycopg.conninfo.conninfo_to_dict(url)
+    scope = " ".join(
+        f"-c {name}={organizations[0]}" for name in (TENANT_SETTING, DNC_TENANT_SETTING)
+    )
+    params["options"] = f"{params.get('options') or ''} {scope}".strip()
+    return psycopg.conninfo.make_conninfo(**params)
+
+
 def _live_leads_query(organizations: list[str]) -> str:
     ids = ", ".join(f"'{org}'::uuid" for org in organizations)
     return (
@@ -86,9 +115,8 @@ def _gx_check(context, postgres: PostgresResource, name: str, expectations: list
         return dg.AssetCheckResult(
             passed=True, metadata={"rows_checked": 0, "note": "no leads loaded by this run"}
         )
-    outcomes = validate_query(
-        postgres.resolved_url(), _live_leads_query(organizations), expectations, name
-    )
+    url = _scoped_url(postgres.resolved_url(), organizations)
+    outcomes = validate_query(url, _live_leads_query(organizations), expectations, name)
     return _result(outcomes, organizations)
 
 
@@ -142,11 +170,11 @@ def leads_unique_phone_per_organization(
     )
 
 
-def quarantine_warn_rate(postgres: PostgresResource) -> float:
+def quarantine_warn_rate(postgres: PostgresResource, organizations: Sequence[str] = ()) -> float:
     env_rate = settings.env("LEADFLOW_QUARANTINE_WARN_RATE")
     if env_rate:
         return float(env_rate)
-    with postgres.connection() as conn:
+    with _connection(postgres, list(organizations)) as conn:
         rate, _ = config_values(conn, "quarantine_rate_warn")
     return DEFAULT_QUARANTINE_WARN_RATE if rate is None else float(rate)
 
@@ -159,8 +187,9 @@ def quarantine_warn_rate(postgres: PostgresResource) -> float:
 def import_quarantine_rate(
     context: dg.AssetCheckExecutionContext, postgres: PostgresResource
 ) -> dg.AssetCheckResult:
-    threshold = quarantine_warn_rate(postgres)
-    files = RunScope.of(context).succeeded
+    scope = RunScope.of(context)
+    threshold = quarantine_warn_rate(postgres, scope.organizations)
+    files = scope.succeeded
     rates = {
         Path(f["file"]).name: round(f["quarantined"] / f["rows_read"], 4)
         for f in files
@@ -170,7 +199,7 @@ def import_quarantine_rate(
     sample: list[dict] = []
     batch_ids = [f["batch_id"] for f in files if Path(f["file"]).name in over]
     if batch_ids:
-        with postgres.connection() as conn:
+        with _connection(postgres, scope.organizations) as conn:
             sample = [
                 {"batch_id": b, "row_number": n, "reason": r, "detail": d}
                 for b, n, r, d in conn.execute(
@@ -200,8 +229,9 @@ def import_quarantine_rate(
 def import_accounting_identity(
     context: dg.AssetCheckExecutionContext, postgres: PostgresResource
 ) -> dg.AssetCheckResult:
-    batch_ids = [f["batch_id"] for f in RunScope.of(context).succeeded]
-    with postgres.connection() as conn:
+    scope = RunScope.of(context)
+    batch_ids = [f["batch_id"] for f in scope.succeeded]
+    with _connection(postgres, scope.organizations) as conn:
         rows = conn.execute(
             """
             select b.id::text, b.file_name, b.rows_read, b.inserted, b.merged,

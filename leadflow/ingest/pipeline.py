@@ -12,6 +12,12 @@ straight from the reader into PostgreSQL, and the transaction makes the import a
 nothing (a killed process leaves no batch and no lead behind; rerunning completes it).
 `run_import` is what the `crm_leads` asset, `leadflow import`, the landing sensor's runs and the
 benchmark call.
+
+Which files may be read is the caller's `check_file` (the operator's: any regular file; a
+Dagster run's: landing files only, see leadflow/ingest/landing.py); every read of a file goes
+through the CheckedFile it returns. An import into one organization runs every transaction
+with that tenant set (leadflow.postgres.set_tenant), so it works as the application role under
+row-level security; a multi-organization file needs the pipeline role.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -31,6 +38,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from leadflow import settings
+from leadflow.checked_files import CheckedFile, check_path
 from leadflow.ingest import sql
 from leadflow.ingest.normalize import NormalizeContext, normalize_rows
 from leadflow.ingest.reading import (
@@ -43,11 +51,15 @@ from leadflow.ingest.reading import (
     settle_tenant,
 )
 from leadflow.leads.ids import require_uuid
-from leadflow.postgres import ConnectionFactory, config_values, organization_ids
+from leadflow.postgres import ConnectionFactory, config_values, organization_ids, set_tenant
+from leadflow.tabular import cannot_read
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int], None]  # (phase, rows done) -> None
+#: (path as listed, the import's organization or None) -> the file, checked; FileFormatError
+#: (RefusedFile) or OSError when it must not or cannot be read
+FileCheck = Callable[[str, str | None], CheckedFile]
 
 CHUNK_SIZE = 20_000
 #: what a worker gets: the row plan, the file's tenant column (if any), the first row's number
@@ -108,6 +120,7 @@ class FileJob:
     dnc: int = 0
     referrals: int = 0  # leads whose referrer this file set (see referrals_sql.py)
     timings: dict[str, float] = field(default_factory=dict)
+    checked: CheckedFile | None = None  # how the file is opened; None: it was never read
 
     @property
     def file_name(self) -> str:
@@ -138,15 +151,46 @@ class FileJob:
 
 
 # -- helpers ----------------------------------------------------------------------------------
-def _sha256_of(path: Path) -> str | None:
+def operator_file(raw_path: str, organization_id: str | None) -> CheckedFile:
+    """The operator's file check (`leadflow import FILE`, scripts, benchmarks): any readable
+    regular file, wherever it is."""
+    return check_path(Path(raw_path).resolve())
+
+
+def tenant_connections(
+    connect: ConnectionFactory, organization_id: str | None
+) -> ConnectionFactory:
+    """`connect` whose transactions are scoped to the organization (set_tenant first), so an
+    import into one organization works, and stays in it, under row-level security; `connect`
+    itself for a multi-organization import."""
+    if not organization_id:
+        return connect
+
+    @contextmanager
+    def scoped() -> Iterator[psycopg.Connection]:
+        with connect() as conn:
+            set_tenant(conn, organization_id)
+            yield conn
+
+    return scoped
+
+
+def _sha256_of(checked: CheckedFile) -> str | None:
     try:
         digest = hashlib.sha256()
-        with open(path, "rb") as handle:
+        with checked.open() as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
         return digest.hexdigest()
-    except OSError:
+    except (OSError, FileFormatError):
         return None
+
+
+def _database_error(exc: psycopg.Error) -> str:
+    """What a failed load says: PostgreSQL's primary message, without the DETAIL and CONTEXT
+    lines, which quote the failing row (the file's content)."""
+    primary = exc.diag.message_primary if exc.diag else None
+    return primary or f"{type(exc).__name__} (SQLSTATE {exc.sqlstate or 'unknown'})"
 
 
 def _canonical_uuid(value: str | None, what: str) -> str | None:
@@ -255,10 +299,14 @@ def _skip(job: FileJob, previous: tuple[str, object]) -> None:
 
 # -- prepare ----------------------------------------------------------------------------------
 def validate_request(conn: psycopg.Connection, request: ImportRequest) -> ImportRequest:
-    """Canonicalise ids and refuse an unknown --org / --owner before touching any file."""
+    """Canonicalise ids and refuse an unknown --org / --owner before touching any file.
+
+    With --org the transaction is scoped to it (set_tenant): under row-level security an
+    organization is visible only to itself."""
     request.organization_id = _canonical_uuid(request.organization_id, "--org")
     request.owner_id = _canonical_uuid(request.owner_id, "--owner")
     if request.organization_id:
+        set_tenant(conn, request.organization_id)
         found = conn.execute(
             "select 1 from organizations where id = %s", (request.organization_id,)
         ).fetchone()
@@ -287,9 +335,14 @@ def validate_request(conn: psycopg.Connection, request: ImportRequest) -> Import
     return request
 
 
-def prepare(request: ImportRequest, connect: ConnectionFactory) -> list[FileJob]:
+def prepare(
+    request: ImportRequest, connect: ConnectionFactory, check_file: FileCheck = operator_file
+) -> list[FileJob]:
     """Check the request and inspect every file; a file that cannot be imported is failed (and
-    its batch recorded as failed) with a clear message, the others stay pending."""
+    its batch recorded as failed) with a clear message, the others stay pending. A file that
+    `check_file` refuses is failed without a byte of it read (no batch: it has no sha256)."""
+    request.organization_id = _canonical_uuid(request.organization_id, "--org")
+    connect = tenant_connections(connect, request.organization_id)
     with connect() as conn:
         validate_request(conn, request)
         known, slugs = frozenset(organization_ids(conn)), organization_slugs(conn)
@@ -297,16 +350,26 @@ def prepare(request: ImportRequest, connect: ConnectionFactory) -> list[FileJob]
     jobs: list[FileJob] = []
     for raw_path in request.paths:
         started = time.perf_counter()
-        path = Path(raw_path).resolve()
-        job = FileJob(str(path), request.organization_id, request.options())
+        job = FileJob(str(raw_path), request.organization_id, request.options())
         jobs.append(job)
+        try:
+            job.checked = check_file(str(raw_path), request.organization_id)
+        except FileFormatError as exc:
+            _fail(job, str(exc), connect)
+            continue
+        except OSError as exc:
+            _fail(job, str(cannot_read(raw_path, exc)), connect)
+            continue
+        path = job.checked.path
+        job.path = str(path)
         try:
             # which column is the tenant: --org wins; an "Organization" column only when its
             # values are this database's organizations (else it is the lead's company)
-            info = settle_tenant(inspect_file(path, overrides), known, slugs, job.organization_id)
+            inspected = inspect_file(path, overrides, job.checked.open)
+            info = settle_tenant(inspected, known, slugs, job.organization_id)
         except FileFormatError as exc:
-            job.sha256 = _sha256_of(path)
-            job.size = path.stat().st_size if job.sha256 and path.exists() else None
+            job.sha256 = _sha256_of(job.checked)
+            job.size = job.checked.size if job.sha256 else None
             _fail(job, str(exc), connect)
             continue
         job.sha256, job.size, job.kind = info.sha256, info.size, info.kind
@@ -339,10 +402,11 @@ def _pool_workers(request_workers: int | None) -> int:
 
 def load(jobs: list[FileJob], request: ImportRequest, connect: ConnectionFactory,
          progress: Progress | None = None) -> list[FileJob]:  # fmt: skip
-    """Import every pending file, each in its own transaction."""
+    """Import every pending file (as `prepare` left them), each in its own transaction."""
     active = [job for job in jobs if job.active]
     if not active:
         return jobs
+    connect = tenant_connections(connect, request.organization_id)
     with connect() as conn:
         ctx = build_context(conn, request)
     workers = _pool_workers(request.workers)
@@ -352,9 +416,10 @@ def load(jobs: list[FileJob], request: ImportRequest, connect: ConnectionFactory
 
 
 def run_import(request: ImportRequest, connect: ConnectionFactory,
-               progress: Progress | None = None) -> list[FileJob]:  # fmt: skip
+               progress: Progress | None = None,
+               check_file: FileCheck = operator_file) -> list[FileJob]:  # fmt: skip
     """prepare + load: the whole import of a request, in this process."""
-    return load(prepare(request, connect), request, connect, progress)
+    return load(prepare(request, connect, check_file), request, connect, progress)
 
 
 def _lock_file(conn: psycopg.Connection, job: FileJob) -> None:
@@ -369,7 +434,7 @@ def _lock_file(conn: psycopg.Connection, job: FileJob) -> None:
 def _import_file(job: FileJob, ctx: NormalizeContext, connect: ConnectionFactory, workers: int,
                  progress: Progress | None) -> None:  # fmt: skip
     try:
-        if not Path(job.path).exists():
+        if not os.path.lexists(job.path):
             raise FileFormatError(f"{job.file_name} disappeared before it could be read")
         with connect() as conn, conn.transaction():
             started = time.perf_counter()
@@ -415,7 +480,8 @@ def _import_file(job: FileJob, ctx: NormalizeContext, connect: ConnectionFactory
     except OSError as exc:
         _fail(job, f"{job.file_name} could not be read: {exc}", connect)
     except psycopg.Error as exc:
-        _fail(job, f"loading {job.file_name} failed, nothing was imported: {exc}", connect)
+        message = f"loading {job.file_name} failed, nothing was imported: {_database_error(exc)}"
+        _fail(job, message, connect)
 
 
 def _stream(conn: psycopg.Connection, job: FileJob, ctx: NormalizeContext, workers: int,

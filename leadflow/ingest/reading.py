@@ -22,6 +22,7 @@ from leadflow.leads.records import LEAD_FIELDS, RawRow, RejectReason
 from leadflow.tabular import (
     MAX_CELL_CHARS,
     FileFormatError,
+    Opener,
     Table,
     cannot_read,
     header_aliases,
@@ -61,8 +62,11 @@ AMBIGUOUS_TENANT_HEADERS = frozenset({"organization", "organisation"})
 class FileInfo(Table):
     """What `inspect_file` learned about a lead file; `iter_rows` reads it with exactly this."""
 
-    mapping: dict[str, str]  # original header -> canonical field (LEAD_FIELDS)
-    unmapped: list[str]  # headers that map to nothing (kept in RawRow.raw, otherwise ignored)
+    # original header -> canonical field (LEAD_FIELDS); defaults only because Table's last
+    # field (opener) has one: inspect_file always sets both
+    mapping: dict[str, str] = dataclass_field(default_factory=dict)
+    #: headers that map to nothing (kept in RawRow.raw, otherwise ignored)
+    unmapped: list[str] = dataclass_field(default_factory=list)
     pinned: list[str] = dataclass_field(default_factory=list)  # decided by the mapping file
 
 
@@ -254,18 +258,23 @@ def load_mapping_file(path: Path) -> dict[str, str]:
 # ---------------------------------------------------------------------------------------
 
 
-def inspect_file(path: Path, mapping_overrides: dict[str, str] | None = None) -> FileInfo:
+def inspect_file(
+    path: Path, mapping_overrides: dict[str, str] | None = None, opener: Opener | None = None
+) -> FileInfo:
     """Decide whether and how a lead file can be imported; FileFormatError says why not.
 
-    A file needs a phone column: a main phone or a mobile one (which is then the phone).
+    A file needs a phone column: a main phone or a mobile one (which is then the phone). The
+    message does not quote the header row: it is the file's content, and the file may not be
+    a lead file at all (the first line of /etc/passwd once ended up in import_batches.error).
+    With `opener`, every open of the file goes through it (leadflow.checked_files).
     """
-    table = inspect_table(path)
+    table = inspect_table(path, opener)
     mapping, unmapped, pinned = _map_headers(table.headers, mapping_overrides)
     if not {"phone_number", "mobile_phone"} & set(mapping.values()):
-        found = ", ".join(repr(h) for h in table.headers) or "(none)"
         raise FileFormatError(
-            f"{table.path}: no column holds the phone number (headers found: {found}). "
-            'Name the column with a mapping file, e.g. {"<header>": "phone_number"}.'
+            f"{table.path}: no column holds the phone number (none of its "
+            f"{len(table.headers)} header(s) is a phone header such as Phone, Mobile or "
+            'Telephone). Name the column with a mapping file, e.g. {"<header>": "phone_number"}.'
         )
     found_by_table = {f.name: getattr(table, f.name) for f in fields(Table)}
     return FileInfo(**found_by_table, mapping=mapping, unmapped=unmapped, pinned=pinned)

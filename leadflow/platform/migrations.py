@@ -88,11 +88,18 @@ def discover(directory: Path | None = None) -> list[Migration]:
 
 
 @contextmanager
-def _locked(url: str) -> Iterator[psycopg.Connection]:
+def _locked(url: str, create: bool = True) -> Iterator[psycopg.Connection]:
+    """A connection holding the migrations' lock; with `create`, the tracking table exists.
+    Without it nothing is created: a status check also works as a role that may not create
+    tables (the application role), where `create table if not exists` fails even when the
+    table is there."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("set client_min_messages = warning")
         conn.execute("select pg_advisory_lock(%s)", (LOCK_KEY,))
         try:
+            if not create:
+                yield conn
+                return
             conn.execute(
                 f"""
                 create table if not exists {TRACKING_TABLE} (
@@ -110,6 +117,8 @@ def _locked(url: str) -> Iterator[psycopg.Connection]:
 
 
 def _applied(conn: psycopg.Connection) -> dict[int, tuple[str, str, str]]:
+    if conn.execute("select to_regclass(%s) is null", (TRACKING_TABLE,)).fetchone()[0]:
+        return {}  # nothing was ever migrated (and the table was not created: see _locked)
     rows = conn.execute(
         f"select version, name, checksum, applied_at::text from {TRACKING_TABLE} order by version"
     ).fetchall()
@@ -221,7 +230,7 @@ def migrate_down(url: str, to: int | None = None, directory: Path | None = None)
 
 def migration_status(url: str, directory: Path | None = None) -> list[MigrationState]:
     migrations = discover(directory)
-    with _locked(url) as conn:
+    with _locked(url, create=False) as conn:
         applied = _applied(conn)
     states: list[MigrationState] = []
     for m in migrations:

@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import dagster as dg
 
-from leadflow.ingest.assets import INGEST_ASSETS, import_job
+from leadflow.ingest.assets import INGEST_ASSETS, LandingFiles, import_job
 from leadflow.resources import PostgresResource
 
 
 def import_job_on(executor: dg.ExecutorDefinition) -> dg.JobDefinition:
     """The product's `lead_import_job` on `executor` (what a deployment's Definitions set),
-    PostgreSQL from POSTGRES_URL."""
+    PostgreSQL from POSTGRES_URL, landing files from LEADFLOW_LANDING_DIR."""
     return dg.Definitions(
         assets=INGEST_ASSETS,
         jobs=[import_job],
         executor=executor,
-        resources={"postgres": PostgresResource(url=dg.EnvVar("POSTGRES_URL"))},
+        resources={
+            "postgres": PostgresResource(url=dg.EnvVar("POSTGRES_URL")),
+            "lead_files": LandingFiles(),
+        },
     ).resolve_job_def(import_job.name)
 
 

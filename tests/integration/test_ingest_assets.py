@@ -14,6 +14,7 @@ from leadflow.definitions import defs
 from leadflow.ingest.assets import (
     INGEST_ASSETS,
     MULTI_ORG_PARTITION,
+    OperatorFiles,
     landing_dir_sensor,
     organization_partitions,
 )
@@ -60,7 +61,8 @@ def test_accounting_check_catches_a_tampered_batch(crm_url, write_csv):
     path = write_csv("tamper.csv", ["Phone"], [["2124561101"], ["bad"], ["worse"]])
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(organization_partitions.name, [ORG1])
-    resources = {"postgres": PostgresResource(url=crm_url)}
+    # an in-process run of the operator's file, as `leadflow import` makes it
+    resources = {"postgres": PostgresResource(url=crm_url), "lead_files": OperatorFiles()}
     config = {"ops": {"crm_leads": {"config": {"files": [str(path)], "org": ORG1}}}}
     first = dg.materialize(INGEST_ASSETS, partition_key=ORG1, instance=instance,
                            resources=resources, run_config=config)  # fmt: skip
@@ -147,9 +149,15 @@ def test_landing_sensor_requests_one_run_per_file_and_files_them_away(
     monkeypatch.setenv("LEADFLOW_LANDING_DIR", str(landing))
 
     instance = dg.DagsterInstance.ephemeral()
-    context = dg.build_sensor_context(instance=instance)
-    result = landing_dir_sensor(context)
+    sensor_resources = {"postgres": PostgresResource(url=crm_url)}
+    with dg.build_sensor_context(instance=instance, resources=sensor_resources) as context:
+        result = landing_dir_sensor(context)
     requests = sorted(result.run_requests, key=lambda r: r.partition_key)
+    # the run config names the file and its organization, nothing else (no landing_dir)
+    assert {r.partition_key: r.run_config["ops"]["crm_leads"]["config"] for r in requests} == {
+        ORG1: {"files": [str(landing.resolve() / ORG1 / "drop.csv")], "org": ORG1},
+        MULTI_ORG_PARTITION: {"files": [str(landing.resolve() / "multi.csv")], "org": None},
+    }
     assert [r.partition_key for r in requests] == sorted([ORG1, MULTI_ORG_PARTITION])
     assert set(result.dynamic_partitions_requests[0].partition_keys) == {ORG1, MULTI_ORG_PARTITION}
 
@@ -171,7 +179,8 @@ def test_landing_sensor_requests_one_run_per_file_and_files_them_away(
 
     # processed files are not picked up again; a broken file lands in failed/
     (landing / ORG1 / "broken.csv").write_bytes(b"\x00\x01\x02garbage\x00")
-    [broken] = landing_dir_sensor(dg.build_sensor_context(instance=instance)).run_requests
+    with dg.build_sensor_context(instance=instance, resources=sensor_resources) as context:
+        [broken] = landing_dir_sensor(context).run_requests
     run = job.execute_in_process(
         run_config=broken.run_config, partition_key=broken.partition_key, instance=instance,
         resources={"postgres": PostgresResource(url=crm_url)}, raise_on_error=False,

@@ -38,10 +38,15 @@ def test_organization_partitions_run_in_parallel_on_the_multiprocess_executor(
     crm_url, tmp_path, monkeypatch
 ):
     monkeypatch.setenv("POSTGRES_URL", crm_url)  # the run workers read it, as in production
+    landing = tmp_path / "landing"
+    monkeypatch.setenv("LEADFLOW_LANDING_DIR", str(landing))  # so do they this one
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    files = {org: _write(tmp_path / f"{n}.csv", f"+121245{n}") for n, org in enumerate(ORGS)}
+    files = {}
+    for n, org in enumerate(ORGS):
+        (landing / org).mkdir(parents=True)
+        files[org] = _write(landing.resolve() / org / f"{n}.csv", f"+121245{n}")
     instance = dg.DagsterInstance.from_config(str(home))
     instance.add_dynamic_partitions(organization_partitions.name, list(ORGS))
     # one run worker process per partition, all at once (what a run launcher does)
@@ -72,6 +77,7 @@ def test_organization_partitions_run_in_parallel_on_the_multiprocess_executor(
             count = one(conn, "select count(*) from leads where organization_id = %s"
                         " and phone_number like %s", (org, f"+121245{n}%"))  # fmt: skip
             assert count == (300,)
+    assert sorted(p.name for p in (landing / "processed").iterdir()) == ["0.csv", "1.csv", "2.csv"]
 
 
 def _run_config(execution: dict) -> dict:

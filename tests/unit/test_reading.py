@@ -533,12 +533,15 @@ def test_header_only_is_zero_rows_not_an_error(tmp_path: Path) -> None:
     assert list(iter_rows(info)) == []
 
 
-def test_no_phone_column_lists_the_headers(tmp_path: Path) -> None:
+def test_no_phone_column_says_how_to_map_one_without_quoting_the_file(tmp_path: Path) -> None:
+    """The header row is the file's content (for a file that is no lead file, e.g. the first
+    line of /etc/passwd): the message counts the headers instead of quoting them."""
     path = _write(tmp_path, "Name,Number,Email\nJane,2125550123,j@x.com\n")
     with pytest.raises(FileFormatError) as caught:
         inspect_file(path)
     message = str(caught.value)
-    assert "'Name', 'Number', 'Email'" in message
+    assert "Number" not in message and "Email" not in message
+    assert "none of its 3 header(s) is a phone header" in message
     assert "mapping file" in message
     assert "phone_number" in message
 
