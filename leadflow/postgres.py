@@ -23,24 +23,17 @@ class UnknownOrganization(LookupError):
     """An organization id that is not in PostgreSQL."""
 
 
-#: the setting the row-level security policies read (migrations 001-011)...
+#: the one setting every row-level security policy reads (dnc_list's too since migration 011)
 TENANT_SETTING = "app.current_tenant_id"
-#: ...except dnc_list's, which reads this one, as the reference schema did (migration 002)
-DNC_TENANT_SETTING = "app.current_org_id"
 
 
 def set_tenant(conn: psycopg.Connection, organization_id: object) -> None:
     """Scope the connection's current transaction to one organization: every policy then shows
     and accepts that organization's rows only (for a role subject to row-level security), so a
     query that forgets its `where organization_id = …` still cannot reach another tenant. The
-    DNC list's setting is set too: without it an import's DNC screen would see no entry and
-    load a DNC number as callable. The settings are transaction-local (`set_config(…, true)`):
-    they end with the transaction and never leak into the next user of a pooled connection."""
-    org = str(organization_id)
-    conn.execute(
-        "select set_config(%s, %s, true), set_config(%s, %s, true)",
-        (TENANT_SETTING, org, DNC_TENANT_SETTING, org),
-    )
+    setting is transaction-local (`set_config(…, true)`): it ends with the transaction and never
+    leaks into the next user of a pooled connection."""
+    conn.execute("select set_config(%s, %s, true)", (TENANT_SETTING, str(organization_id)))
 
 
 def organization_ids(conn: psycopg.Connection) -> list[str]:

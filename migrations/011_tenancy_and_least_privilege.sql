@@ -410,6 +410,10 @@ begin
     end loop;
     if has_app then
         grant update (name, timezone) on public.organizations to leadflow_app;
+        -- the commands check that the schema is current before they work
+        if pg_catalog.to_regclass('public.leadflow_schema_migrations') is not null then
+            grant select on public.leadflow_schema_migrations to leadflow_app;
+        end if;
         grant usage on all sequences in schema public to leadflow_app;
         grant execute on function public.is_on_dnc_list(text, uuid), public.is_on_dnc_list(text),
             public.budget_balance(uuid) to leadflow_app;

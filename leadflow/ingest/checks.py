@@ -19,7 +19,7 @@ from leadflow.ingest.assets import crm_leads
 from leadflow.ingest.gx import ExpectationOutcome, validate_query
 from leadflow.leads.ids import require_uuid
 from leadflow.leads.records import LEAD_STATUSES
-from leadflow.postgres import DNC_TENANT_SETTING, TENANT_SETTING, config_values, set_tenant
+from leadflow.postgres import TENANT_SETTING, config_values, set_tenant
 from leadflow.resources import PostgresResource
 
 E164_REGEX = r"^\+[1-9][0-9]{1,14}$"
@@ -77,9 +77,7 @@ def _scoped_url(url: str, organizations: list[str]) -> str:
     if len(organizations) != 1:
         return url
     params = psycopg.conninfo.conninfo_to_dict(url)
-    scope = " ".join(
-        f"-c {name}={organizations[0]}" for name in (TENANT_SETTING, DNC_TENANT_SETTING)
-    )
+    scope = f"-c {TENANT_SETTING}={organizations[0]}"
     params["options"] = f"{params.get('options') or ''} {scope}".strip()
     return psycopg.conninfo.make_conninfo(**params)
 
