@@ -69,6 +69,7 @@ def _servers() -> list[LocalService]:
     return servers
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist turns the marks into groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """With pytest-xdist (`--dist loadgroup`) a test file is one unit of work unless its tests
     name a wider group: module-scoped fixtures (a built mart database, a synced graph) are then

@@ -30,7 +30,8 @@ from leadflow.platform.services.managed_postgres import OWNER, ManagedPostgresSe
 from tests.conftest import run_leadflow
 from tests.integration.tenant_isolation.conftest import ORG_A, require_managed_server
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# one worker runs the steps in order (they share one deployment)
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.xdist_group("managed_deploy")]
 
 SAMPLE = Path(__file__).resolve().parents[2] / "seeds" / "sample"
 

@@ -24,6 +24,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from leadflow.analytics.project import funnel_stages, run_dbt
+from tests.conftest import run_leadflow
 
 pytestmark = pytest.mark.integration
 
@@ -485,6 +486,12 @@ def test_segment_sizes_over_time_in_local_dates(marts_url):
 
 
 def test_analyst_reads_marts_but_not_crm_or_staging(marts_url):
+    """The analyst group of migration 006, granted every organization (per-tenant grants:
+    tests/integration/tenant_isolation/test_analysts.py)."""
+    granted = run_leadflow(
+        "db", "grant-analyst", "analyst", "--all-organizations", env={"POSTGRES_URL": marts_url}
+    )
+    assert granted.returncode == 0, granted.stderr
     with psycopg.connect(marts_url, autocommit=True) as conn:
         conn.execute("set role analyst")
         for mart, count in [
