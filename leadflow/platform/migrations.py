@@ -182,9 +182,12 @@ def migrate_down(url: str, to: int | None = None, directory: Path | None = None)
 
 
 def migration_status(url: str, directory: Path | None = None) -> list[MigrationState]:
+    """Each migration's state, read only: any role that may read the tracking table asks (the
+    application role's commands check the schema too; it may create nothing)."""
     migrations = discover(directory)
-    with _locked(url) as conn:
-        applied = _applied(conn)
+    with psycopg.connect(url, autocommit=True) as conn:
+        tracked = conn.execute("select to_regclass(%s)", (TRACKING_TABLE,)).fetchone()[0]
+        applied = _applied(conn) if tracked else {}
     states: list[MigrationState] = []
     for m in migrations:
         if m.version not in applied:

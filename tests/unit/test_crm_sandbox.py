@@ -28,7 +28,7 @@ SF_API = "/services/data/v60.0"
 def _session(server: ContractServer) -> requests.Session:
     session = requests.Session()
     if server.vendor == "pipedrive":
-        session.params = {"api_token": server.token}
+        session.headers["x-api-token"] = server.token
     else:
         session.headers["Authorization"] = f"Bearer {server.token}"
     return session
@@ -545,9 +545,9 @@ def test_pipedrive_put_writes_bumps_and_logs(pipedrive):
     assert missing.json() == {"success": False, "error": "Person not found", "errorCode": 404}
 
 
-def test_pipedrive_auth_by_query_or_header_and_failures(pipedrive):
+def test_pipedrive_auth_by_header_only_and_failures(pipedrive):
     url = pipedrive.base_url + "/v1/persons"
-    for params in ({}, {"api_token": "wrong"}):
+    for params in ({}, {"api_token": "wrong"}, {"api_token": pipedrive.token}):
         answer = requests.get(url, params=params)
         assert answer.status_code == 401
         assert answer.json() == {
@@ -557,6 +557,8 @@ def test_pipedrive_auth_by_query_or_header_and_failures(pipedrive):
             "error_info": "Please check developers.pipedrive.com",
         }
     assert requests.get(url, headers={"x-api-token": pipedrive.token}).status_code == 200
+    both = requests.get(url, params={"api_token": "x"}, headers={"x-api-token": pipedrive.token})
+    assert both.status_code == 401  # a token in the query string is never accepted
     pipedrive.fail_next(429, retry_after=2)
     limited = _session(pipedrive).get(url)
     assert limited.status_code == 429 and limited.headers["Retry-After"] == "2"
