@@ -31,7 +31,7 @@ REDACTED = "[REDACTED]"
 MIN_SECRET_LENGTH = 6
 
 #: variable names whose values are secrets
-SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|CREDENTIAL|PRIVATE_KEY")
+SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|CREDENTIAL|PRIVATE_KEY|WEBHOOK")
 #: prefixes of the variables that hold CRM tokens (see leadflow/crmsync/policy.py)
 SECRET_VARIABLE_PREFIXES = ("HUBSPOT_", "SALESFORCE_", "SF_", "PIPEDRIVE_", "LEADFLOW_CRM_")
 

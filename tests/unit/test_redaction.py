@@ -66,13 +66,15 @@ def test_the_environments_secrets(monkeypatch):
         "HUBSPOT_TOKEN_ACME": "hs-value-1234",
         "LEADFLOW_CRM_ACME": "crm-value-1234",
         "MY_API_KEY": "key-value-1234",
+        "LEADFLOW_ALERT_WEBHOOK": "https://hooks.slack.com/services/T1/B2/xyz",
         "POSTGRES_URL": "postgresql://u:db-password-1@h/x",
         "LEADFLOW_CRM_CRON": "30 1 * * *",  # a setting, not a secret
         "LEADFLOW_CRM_ALLOWED_HOSTS": "127.0.0.1:5000",
         "HOME": "/home/leadflow",
     }
     assert environment_secrets(environ) == {
-        "hs-value-1234", "crm-value-1234", "key-value-1234", "db-password-1"
+        "hs-value-1234", "crm-value-1234", "key-value-1234", "db-password-1",
+        "https://hooks.slack.com/services/T1/B2/xyz",  # a chat webhook's URL is its secret
     }  # fmt: skip
     monkeypatch.setenv("SF_TOKEN_X", "sf-secret-from-env")
     assert redact("oops sf-secret-from-env") == f"oops {REDACTED}"
