@@ -17,6 +17,18 @@ DEFAULT_NEO4J_DATABASE = "neo4j"
 DEFAULT_MONGO_DATABASE = "leadflow"
 
 
+#: leadflow's own settings named like a CRM token variable (LEADFLOW_CRM_…): never a connection's
+#: secret, never redacted as one
+CRM_SETTINGS = frozenset(
+    {
+        "LEADFLOW_CRM_ALLOWED_HOSTS",
+        "LEADFLOW_CRM_CRON",
+        "LEADFLOW_CRM_PUSH_OVERLAP_SECONDS",
+        "LEADFLOW_CRM_SCHEMA",
+    }
+)
+
+
 def project_root() -> Path:
     """The repository root: the package's parent in a checkout, else the working directory."""
     explicit = os.environ.get("LEADFLOW_PROJECT_DIR")

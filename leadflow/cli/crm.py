@@ -8,7 +8,13 @@ Pipedrive) over their APIs. See README, "CRM sync".
     leadflow crm status [--org ORG] [--json]
 
 Exit codes: 0 all connections succeeded, 1 one failed (the others still ran; the error names
-the connection), 2 a bad request (unknown organization or connection, bad option).
+the connection), 2 a bad request (unknown organization or connection, bad option, a base URL,
+token variable or option the policy refuses).
+
+Everything printed passes the redactor (leadflow.redaction). With --org, each organization's
+reads and writes run with that organization as the transaction's tenant (set_tenant): `status`
+works with the application role; `sync` needs the pipeline role (it writes the raw tables) and
+says so otherwise.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ from leadflow.crmsync.connections import (
     save_connection,
 )
 from leadflow.crmsync.vendors import VENDORS
+from leadflow.postgres import set_tenant
+from leadflow.redaction import redact, redact_value
 
 BAD_REQUEST = 2
 
@@ -49,23 +57,28 @@ def _connections(url: str, org: str | None, name: str | None, vendor: str | None
     try:
         with psycopg.connect(url) as conn:
             if org:
-                resolve_organization(conn, org)  # an unknown one is a clear error
+                org = resolve_organization(conn, org)  # an unknown one is a clear error
+                set_tenant(conn, org)
             found = list_connections(conn, org, vendor=vendor, name=name)
     except CrmConfigError as exc:
-        fail(str(exc), code=BAD_REQUEST)
+        fail(redact(str(exc)), code=BAD_REQUEST)
     except psycopg.errors.UndefinedTable:
         fail("the database is not migrated: run `leadflow migrate`", code=BAD_REQUEST)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        fail(redact(f"the database role may not read the CRM connections: {exc}"), BAD_REQUEST)
     if name and not found:
         fail(f"no CRM connection named {name!r}" + (f" for {org}" if org else ""), BAD_REQUEST)
     return found
 
 
 def _echo(payload: Any, as_json: bool, lines: Callable[[Any], list[str]]) -> None:
+    """Print the payload (JSON, or the lines made of it), redacted."""
+    payload = redact_value(json.loads(json.dumps(payload, default=str)))
     if as_json:
-        click.echo(json.dumps(payload, default=str))
+        click.echo(json.dumps(payload))
     else:
         for line in lines(payload):
-            click.echo(line)
+            click.echo(redact(line))
 
 
 def _parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -85,10 +98,13 @@ def _parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--org", required=True, help="Organization UUID or slug.")
 @click.option("--vendor", required=True, type=click.Choice(VENDORS))
 @click.option("--base-url", required=True,
-              help="API base URL, e.g. https://api.hubapi.com, https://ACME.my.salesforce.com,"
-                   " https://ACME.pipedrive.com/api.")  # fmt: skip
+              help="API base URL on the vendor's host: https://api.hubapi.com,"
+                   " https://ACME.my.salesforce.com, https://ACME.pipedrive.com/api (other hosts"
+                   " only when listed in LEADFLOW_CRM_ALLOWED_HOSTS).")  # fmt: skip
 @click.option("--secret-env", required=True,
-              help="NAME of the environment variable holding the API token (never the token).")  # fmt: skip
+              help="NAME of the environment variable holding the API token (never the token):"
+                   " HUBSPOT_…, SALESFORCE_… or SF_…, PIPEDRIVE_… (the vendor's) or"
+                   " LEADFLOW_CRM_…; one variable per connection.")  # fmt: skip
 @click.option(
     "--name", default=None, help="Connection name, unique per organization (default: the vendor)."
 )
@@ -111,7 +127,10 @@ def connect(org: str, vendor: str, base_url: str, secret_env: str, name: str | N
                 push_enabled=not no_push,
             )  # fmt: skip
     except CrmConfigError as exc:
-        fail(str(exc), code=BAD_REQUEST)
+        fail(redact(str(exc)), code=BAD_REQUEST)
+    except psycopg.errors.InsufficientPrivilege:
+        fail("this database role may not write crm_connections: connections are the operator's,"
+             " saved with the pipeline role's POSTGRES_URL", code=BAD_REQUEST)  # fmt: skip
     payload = {"connection_id": saved.id, "organization_id": saved.organization_id,
                "vendor": saved.vendor, "name": saved.name, "base_url": saved.base_url,
                "secret_env": saved.secret_env}  # fmt: skip
@@ -224,6 +243,9 @@ def status(org: str | None, as_json: bool) -> None:
     from leadflow.crmsync.sync import connection_status
 
     connections = _connections(url, org, None)
+    states = []
     with psycopg.connect(url) as conn:
-        payload = {"connections": [connection_status(conn, c) for c in connections]}
-    _echo(payload, as_json, _status_lines)
+        for connection in connections:  # one transaction per connection, its tenant set
+            with conn.transaction():
+                states.append(connection_status(conn, connection))
+    _echo({"connections": states}, as_json, _status_lines)

@@ -18,6 +18,7 @@ from leadflow.cli.ingest import check_results, print_summary
 from leadflow.cli.run import output_to_log, print_run_summary, run_log_path, summarize_run
 from leadflow.cli.runner import ImportFailed, run_import_assets, run_nightly
 from leadflow.crmsync.connections import Connection, save_connection
+from leadflow.crmsync.policy import ALLOWED_HOSTS_VARIABLE
 from leadflow.crmsync.sync import push_back, sync_connection
 from leadflow.graph.sync import reconcile_graph, top_referrers
 from leadflow.ingest.pipeline import ImportRequest
@@ -82,7 +83,7 @@ def _demo_graph(url: str) -> bool:
 
 DEMO_CRM_ORG = "11111111-1111-4111-8111-111111111111"
 DEMO_CRM_NAME = "demo-hubspot"
-DEMO_CRM_TOKEN_ENV = "LEADFLOW_DEMO_HUBSPOT_TOKEN"
+DEMO_CRM_TOKEN_ENV = "HUBSPOT_TOKEN_DEMO"
 DEMO_CRM_RECORDS = 400
 DEMO_CRM_CHANGED = 12
 
@@ -94,6 +95,10 @@ def _start_demo_crm(url: str) -> tuple[ContractServer, Connection]:
     server.start()
     server.add(generate_records("hubspot", DEMO_CRM_RECORDS, seed=2026))
     os.environ[DEMO_CRM_TOKEN_ENV] = server.token  # this process only, as a deployment would
+    # a loopback server is no HubSpot host: the deployment (this process) lists it
+    listed = os.environ.get(ALLOWED_HOSTS_VARIABLE, "")
+    host = server.base_url.removeprefix("http://")
+    os.environ[ALLOWED_HOSTS_VARIABLE] = f"{listed},{host}" if listed else host
     with psycopg.connect(url) as conn:
         conn.execute(
             "delete from crm_connections where organization_id = %s and name = %s",

@@ -12,6 +12,10 @@ per organization that selects the raw assets of the vendors it is connected to, 
 its push. The raw assets are `@dlt_assets` (dagster-dlt): each connection's pull goes through
 `DagsterDltResource.run` with the connection's own source and pipeline; an organization with
 two accounts of one vendor gets one materialization with both in its metadata.
+
+A failure's text passes the redactor (leadflow.redaction) before it becomes a Dagster event,
+and is raised without its cause chain (`from None`): a run's failure event, its log and the
+alert webhook carry the one redacted line, never an exception text holding a URL or header.
 """
 
 import tempfile
@@ -29,10 +33,11 @@ from dlt.sources.rest_api import rest_api_source
 from leadflow.crmsync import pull as crm_pull
 from leadflow.crmsync.connections import Connection, CrmError, list_connections
 from leadflow.crmsync.load import load_connection
-from leadflow.crmsync.sync import push_back, record_pull
+from leadflow.crmsync.sync import failure_text, push_back, record_pull
 from leadflow.crmsync.vendors import VENDORS, rest_api_config, spec
 from leadflow.orchestration.nightly import nightly_settings
 from leadflow.recommend.cache import invalidate_changed
+from leadflow.redaction import redact, redact_value
 from leadflow.resources import PostgresResource
 
 GROUP = "crm_sync"
@@ -73,7 +78,7 @@ def _definition_pipeline(vendor: str) -> dlt.Pipeline:
 
 
 def _definition_source(vendor: str) -> Any:
-    config = rest_api_config(vendor, "http://crm.invalid", "unused", "definition", None)
+    config = rest_api_config(vendor, "https://crm.invalid", "definition", "definition", None)
     return rest_api_source(config, name=vendor)
 
 
@@ -102,15 +107,17 @@ def _pull_vendor(context: dg.AssetExecutionContext, dlt_resource: DagsterDltReso
                 except PipelineStepFailed as exc:
                     raise crm_pull.explain(connection, exc) from exc
                 result = crm_pull.result_of(connection, pipeline, None, cursor)
-        except CrmError as exc:
-            failures.append(str(exc))
-            record_pull(postgres.connection, connection, error=str(exc))
+        except Exception as exc:  # the partition's other connections still pull
+            error = exc if isinstance(exc, CrmError) else crm_pull.explain(connection, exc)
+            text = failure_text(connection, error, "the pull")
+            failures.append(text)
+            record_pull(postgres.connection, connection, error=text)
             continue
         record_pull(postgres.connection, connection, pulled=result)
         pulled.append({"connection": connection.name, **result.as_dict()})
         context.log.info(f"{connection.label}: {result.mode} pull fetched {result.fetched}")
     if failures:
-        raise dg.Failure("; ".join(failures), metadata={"pulled": pulled})
+        raise dg.Failure("; ".join(failures), metadata={"pulled": redact_value(pulled)}) from None
     yield dg.MaterializeResult(
         asset_key=raw_asset_key(vendor),
         metadata={
@@ -158,7 +165,10 @@ def crm_api_leads(
     for connection in _org_connections(postgres, context.partition_key):
         if not connection.pull_enabled:
             continue
-        outcome = load_connection(postgres.connection, connection)
+        try:
+            outcome = load_connection(postgres.connection, connection)
+        except Exception as exc:
+            raise dg.Failure(failure_text(connection, exc, "loading")) from None
         loads.append({"connection": connection.name, "vendor": connection.vendor,
                       **outcome.summary()})  # fmt: skip
     if any(load["rows_read"] for load in loads):  # (leadflow crm sync does it in sync.py)
@@ -200,7 +210,7 @@ def crm_pushback(
         if summary["status"] != "succeeded":
             failures.append(summary.get("error", f"{connection.label}: push failed"))
     if failures:
-        raise dg.Failure("; ".join(failures), metadata={"pushes": pushes})
+        raise dg.Failure(redact("; ".join(failures)), metadata={"pushes": pushes}) from None
     pushed = sum(p["push"]["pushed"] for p in pushes)
     return dg.MaterializeResult(metadata={"pushed": pushed, "pushes": pushes})
 

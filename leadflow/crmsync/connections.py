@@ -4,6 +4,12 @@ A connection is a row of `crm_connections` (organization, vendor, base URL, the 
 environment variable holding the token, options). The token itself is read from the
 environment when a sync runs, never stored: a missing variable or a token the CRM refuses is
 an error that names the connection, so an operator knows which secret to fix.
+
+The row is tenant data, so it is checked where it is used, not only where it is written
+(policy.py has the rules): `Connection.checked` validates the base URL, the options and the
+variable's name before a sync does anything, and `read_token` reads the variable only when no
+other connection in the database names it. Only the operator writes the table (migration 013:
+tenants may read their rows, never write them).
 """
 
 from __future__ import annotations
@@ -18,23 +24,41 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from leadflow.crmsync.errors import (
+    CrmAccessError,
+    CrmAuthError,
+    CrmConfigError,
+    CrmError,
+    CrmPolicyError,
+)
+from leadflow.crmsync.policy import (
+    AllowedHosts,
+    Origin,
+    allowed_hosts,
+    check_base_url,
+    check_options,
+    check_secret_env,
+)
 from leadflow.crmsync.vendors import VENDORS
 from leadflow.leads.ids import canonical_uuid
+from leadflow.postgres import set_tenant
+from leadflow.redaction import register_secret
 
-_ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+__all__ = [
+    "Connection",
+    "CrmAccessError",
+    "CrmAuthError",
+    "CrmConfigError",
+    "CrmError",
+    "CrmPolicyError",
+    "get_connection",
+    "list_connections",
+    "read_token",
+    "resolve_organization",
+    "save_connection",
+]
+
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
-
-
-class CrmError(RuntimeError):
-    """A CRM sync could not run or the CRM refused it; the message names the connection."""
-
-
-class CrmConfigError(CrmError):
-    """A connection is misconfigured (unknown, missing token variable, bad option)."""
-
-
-class CrmAuthError(CrmError):
-    """The CRM answered 401/403: the token in the connection's variable is not accepted."""
 
 
 @dataclass(frozen=True)
@@ -56,13 +80,31 @@ class Connection:
         org = self.organization_slug or self.organization_id
         return f"{self.vendor} connection {self.name!r} of organization {org}"
 
+    def checked(self, allowed: AllowedHosts | None = None) -> Origin:
+        """The origin of the connection's API, once its base URL, options and token variable's
+        name pass the policy; else CrmPolicyError naming the connection."""
+        try:
+            origin = check_base_url(self.vendor, self.base_url, allowed or allowed_hosts())
+            check_options(self.options)
+            check_secret_env(self.vendor, self.secret_env)
+        except CrmPolicyError as exc:
+            raise CrmPolicyError(f"{self.label}: {exc}") from None
+        return origin
+
     def token(self, environ: Mapping[str, str] | None = None) -> str:
+        """The token in the connection's variable (only a CRM token variable's name is read:
+        see read_token for the check that no other connection names it)."""
+        try:
+            check_secret_env(self.vendor, self.secret_env)
+        except CrmPolicyError as exc:
+            raise CrmPolicyError(f"{self.label}: {exc}") from None
         environ = os.environ if environ is None else environ
         value = (environ.get(self.secret_env) or "").strip()
         if not value:
             raise CrmConfigError(
                 f"{self.label}: environment variable {self.secret_env} (its API token) is not set"
             )
+        register_secret(value)
         return value
 
     def owners(self) -> dict[str, str]:
@@ -73,6 +115,24 @@ class Connection:
     def page_size(self) -> int | None:
         value = self.options.get("page_size")
         return int(value) if value else None
+
+
+def read_token(conn: psycopg.Connection, connection: Connection) -> str:
+    """The connection's token, read only when no other connection in the database names its
+    variable: one variable is one connection's secret (a unique index holds it; this check
+    holds it too for a database without the index, and is run by the pipeline role, which
+    sees every organization's connections)."""
+    others = conn.execute(
+        "select count(*) from crm_connections where secret_env = %s and id <> %s",
+        (connection.secret_env, connection.id),
+    ).fetchone()[0]
+    if others:
+        raise CrmPolicyError(
+            f"{connection.label}: secret variable {connection.secret_env!r} refused: another"
+            " connection names it too, and a variable is the secret of one connection only;"
+            " give each connection its own variable (leadflow crm connect --secret-env)"
+        )
+    return connection.token()
 
 
 _SELECT = """
@@ -121,14 +181,22 @@ def get_connection(conn: psycopg.Connection, connection_id: str) -> Connection:
 
 
 def resolve_organization(conn: psycopg.Connection, organization: str) -> str:
-    """An organization id from an id or a slug; a clear error when it names none."""
+    """An organization id from an id or a slug; a clear error when it names none.
+
+    An id also scopes the current transaction to that organization first (set_tenant), so a
+    role under row-level security (the application role) finds its own organization; such a
+    role sees no other organization, so it names its own by id."""
     org = canonical_uuid(organization)
+    if org:
+        set_tenant(conn, org)
     row = conn.execute(
         "select id::text from organizations where id = %s or lower(slug) = lower(%s)",
         (org, organization),
     ).fetchone()
     if row is None:
-        raise CrmConfigError(f"unknown organization {organization!r}")
+        hidden = conn.execute("select row_security_active('organizations')").fetchone()[0]
+        hint = " (this database role is under row-level security: name it by its id)"
+        raise CrmConfigError(f"unknown organization {organization!r}" + (hint if hidden else ""))
     return row[0]
 
 
@@ -136,34 +204,47 @@ def save_connection(conn: psycopg.Connection, *, organization: str, vendor: str,
                     secret_env: str, name: str | None = None,
                     options: Mapping[str, Any] | None = None, pull_enabled: bool = True,
                     push_enabled: bool = True) -> Connection:  # fmt: skip
-    """Create or update the connection (organization, name); validates before writing."""
+    """Create or update the connection (organization, name); validates before writing (the
+    policy of policy.py: the sync checks the row again when it reads it)."""
     if vendor not in VENDORS:
         raise CrmConfigError(f"unknown CRM vendor {vendor!r}: one of {', '.join(VENDORS)}")
-    if not re.match(r"^https?://\S+$", base_url):
-        raise CrmConfigError(f"base URL {base_url!r} must start with http:// or https://")
-    if not _ENV_NAME_RE.match(secret_env):
-        raise CrmConfigError(
-            f"secret variable {secret_env!r} must be an environment variable NAME such as"
-            " HUBSPOT_TOKEN_ACME (the token itself is never stored)"
-        )
+    check_base_url(vendor, base_url, allowed_hosts())
+    check_secret_env(vendor, secret_env)
+    check_options(dict(options or {}))
     name = name or vendor
     if not _NAME_RE.match(name):
         raise CrmConfigError(f"connection name {name!r}: lower-case letters, digits, . _ -")
     org = resolve_organization(conn, organization)
-    row = conn.execute(
-        """
-        insert into crm_connections (organization_id, vendor, name, base_url, secret_env,
-                                     options, pull_enabled, push_enabled)
-        values (%s, %s, %s, %s, %s, %s, %s, %s)
-        on conflict (organization_id, name) do update set
-            vendor = excluded.vendor, base_url = excluded.base_url,
-            secret_env = excluded.secret_env, options = excluded.options,
-            pull_enabled = excluded.pull_enabled, push_enabled = excluded.push_enabled
-        returning id::text
-        """,
-        (org, vendor, name, base_url.rstrip("/"), secret_env, Jsonb(dict(options or {})),
-         pull_enabled, push_enabled),
-    ).fetchone()  # fmt: skip
+    taken = conn.execute(
+        "select 1 from crm_connections where secret_env = %s"
+        " and (organization_id, name) <> (%s, %s)",
+        (secret_env, org, name),
+    ).fetchone()
+    if taken:
+        raise CrmPolicyError(
+            f"secret variable {secret_env!r} refused: another connection names it already; a"
+            " variable is the secret of one connection only"
+        )
+    try:
+        with conn.transaction():
+            row = conn.execute(
+                """
+                insert into crm_connections (organization_id, vendor, name, base_url, secret_env,
+                                             options, pull_enabled, push_enabled)
+                values (%s, %s, %s, %s, %s, %s, %s, %s)
+                on conflict (organization_id, name) do update set
+                    vendor = excluded.vendor, base_url = excluded.base_url,
+                    secret_env = excluded.secret_env, options = excluded.options,
+                    pull_enabled = excluded.pull_enabled, push_enabled = excluded.push_enabled
+                returning id::text
+                """,
+                (org, vendor, name, base_url.rstrip("/"), secret_env, Jsonb(dict(options or {})),
+                 pull_enabled, push_enabled),
+            ).fetchone()  # fmt: skip
+    except psycopg.errors.UniqueViolation:
+        raise CrmPolicyError(
+            f"secret variable {secret_env!r} refused: another connection names it already"
+        ) from None
     conn.execute(
         "insert into crm_sync_state (connection_id, organization_id) values (%s, %s)"
         " on conflict do nothing",

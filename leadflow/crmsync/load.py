@@ -18,7 +18,8 @@ What files do not have, the CRM record's id (`lead_external_ids`):
   lead of its new phone, so the records never pull the lead back and forth;
 - after the load, every record's id is linked to the lead its (organization, phone) is now.
 The transaction also moves the connection's last_load_id: a crash leaves everything as it was
-and the next load takes the same records again.
+and the next load takes the same records again. It is scoped to the connection's organization
+(set_tenant), and reads only the raw rows of the connection and of its organization.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from leadflow.crmsync.vendors import external_id, raw_row, spec
 from leadflow.ingest import sql
 from leadflow.ingest.normalize import normalize_rows
 from leadflow.ingest.pipeline import ImportRequest, build_context
-from leadflow.postgres import ConnectionFactory, copy_rows
+from leadflow.postgres import ConnectionFactory, copy_rows, set_tenant
 
 
 @dataclass
@@ -97,7 +98,7 @@ def new_records(conn: psycopg.Connection, connection: Connection,
         select * from (
             select distinct on (r.{id}) r.*
             from {table} r
-            where r.connection_id = %(conn)s
+            where r.connection_id = %(conn)s and r.organization_id = %(org)s
               and r._dlt_load_id::numeric > %(after)s::numeric
               and r._dlt_load_id in (select load_id from {loads} where status = 0)
             order by r.{id}, r._dlt_load_id::numeric desc, r.{modified} desc nulls last
@@ -107,8 +108,10 @@ def new_records(conn: psycopg.Connection, connection: Connection,
     ).format(id=record_id, table=table, loads=loads, modified=modified)
     with conn.cursor(row_factory=dict_row) as cur:
         records = cur.execute(
-            query, {"conn": connection.id, "after": after_load_id or "0"}
-        ).fetchall()
+            query,
+            {"conn": connection.id, "org": connection.organization_id,
+             "after": after_load_id or "0"},
+        ).fetchall()  # fmt: skip
     load_ids = sorted({r["_dlt_load_id"] for r in records}, key=float)
     return records, load_ids
 
@@ -211,6 +214,7 @@ def load_connection(connect: ConnectionFactory, connection: Connection) -> LoadO
     outcome = LoadOutcome(connection.id, vendor, connection.organization_id)
     with connect() as conn, conn.transaction():
         started = time.perf_counter()
+        set_tenant(conn, connection.organization_id)
         conn.execute(
             "select pg_advisory_xact_lock(hashtextextended(%s, 0))",
             (f"leadflow.crm.load:{connection.id}",),

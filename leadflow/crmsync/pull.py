@@ -8,6 +8,12 @@ and a pull killed midway starts again from the last committed cursor. HTTP is dl
 waits for Retry-After, 5xx and connection errors retry with exponential backoff
 (RUNTIME__REQUEST_MAX_ATTEMPTS, default 5); a 401/403 ends the pull with an error naming the
 connection and its token variable.
+
+Before anything is sent, the connection passes the policy (connections.Connection.checked: its
+base URL on the vendor's API or a listed host, its options, its token variable's name), the
+database role must be able to write the raw table (only the pipeline role can), and the token
+is read only when no other connection names its variable. The requests then go through the
+connection's own session (http.py): its API's origin only, the token in a header.
 """
 
 from __future__ import annotations
@@ -21,13 +27,22 @@ from urllib.parse import quote, urlencode
 
 import dlt
 import psycopg
+import requests
 from dlt.common.pipeline import LoadInfo
 from dlt.extract.source import DltSource
 from dlt.pipeline.exceptions import PipelineStepFailed
 from dlt.sources.rest_api import rest_api_source
 from psycopg.conninfo import conninfo_to_dict
 
-from leadflow.crmsync.connections import Connection, CrmAuthError, CrmError
+from leadflow.crmsync.connections import (
+    Connection,
+    CrmAccessError,
+    CrmAuthError,
+    CrmError,
+    read_token,
+)
+from leadflow.crmsync.http import connection_session
+from leadflow.crmsync.policy import allowed_hosts
 from leadflow.crmsync.vendors import rest_api_config, spec
 
 NO_PASSWORD = "no-password"
@@ -97,21 +112,64 @@ def committed_cursor(pipeline: dlt.Pipeline, connection: Connection) -> Any:
     return None
 
 
-def make_source(connection: Connection, cursor: Any, token: str) -> DltSource:
+def make_source(connection: Connection, cursor: Any, session: Any) -> DltSource:
     config = rest_api_config(
         connection.vendor,
         connection.base_url,
-        token,
         connection.id,
+        connection.organization_id,
         cursor,
+        session=session,
         page_size=connection.page_size(),
         api_version=connection.options.get("api_version"),
     )
     return rest_api_source(config, name=connection.vendor)
 
 
+_RAW_ACCESS = """
+with raw as (
+    select c.oid, c.relname
+    from pg_class c join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = %(schema)s and c.relname in (%(table)s, '_dlt_loads')
+)
+select current_user,
+       has_schema_privilege(%(schema)s, 'usage'),
+       coalesce((select has_table_privilege(oid, 'select') and has_table_privilege(oid, 'insert')
+                 from raw where relname = %(table)s), false),
+       has_schema_privilege(%(schema)s, 'create')
+           or coalesce((select has_table_privilege(oid, 'select')
+                               and has_table_privilege(oid, 'insert')
+                        from raw where relname = '_dlt_loads'), false),
+       coalesce((select row_security_active(oid) from raw where relname = %(table)s), false)
+           and not exists (
+               select 1 from pg_policies p
+               where p.schemaname = %(schema)s and p.tablename = %(table)s
+                 and p.policyname <> 'tenant_isolation_policy' and p.cmd in ('ALL', 'INSERT')
+                 and (p.roles = '{public}'
+                      or exists (select 1 from unnest(p.roles) r
+                                 where pg_has_role(current_user, r, 'member'))))
+"""
+
+
+def raw_access_problem(conn: psycopg.Connection, vendor: str) -> str | None:
+    """Why the session's database role cannot load the vendor's raw table (None: it can). The
+    raw tables are closed to every role but the pipeline's (migration 013)."""
+    vendor_spec = spec(vendor)
+    schema, table = vendor_spec.raw_schema, vendor_spec.raw_table
+    user, usage, writes, bookkeeping, tenant_only = conn.execute(
+        _RAW_ACCESS, {"schema": schema, "table": table}
+    ).fetchone()
+    if usage and writes and bookkeeping and not tenant_only:
+        return None
+    return (
+        f"the database role {user} cannot load {schema}.{table}: the raw CRM tables are written"
+        " by the pipeline role only (run `leadflow crm sync` and the crm_sync_job with the"
+        " pipeline role's POSTGRES_URL); `leadflow crm status` works with any role"
+    )
+
+
 @contextmanager
-def _pull_lock(connection: Connection, postgres_url: str) -> Iterator[None]:
+def _pull_lock(connection: Connection, postgres_url: str) -> Iterator[psycopg.Connection]:
     """One pull per connection at a time, on any host: a PostgreSQL session lock, held by a
     connection of its own for the pull's duration (a killed process's lock goes with it)."""
     with psycopg.connect(postgres_url, autocommit=True) as conn:
@@ -120,7 +178,7 @@ def _pull_lock(connection: Connection, postgres_url: str) -> Iterator[None]:
         if not taken.fetchone()[0]:
             raise CrmError(f"{connection.label}: another pull of this connection is running")
         try:
-            yield
+            yield conn
         finally:
             conn.execute("select pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
 
@@ -130,10 +188,17 @@ def prepared(
     connection: Connection, postgres_url: str
 ) -> Iterator[tuple[dlt.Pipeline, DltSource, Any]]:
     """(pipeline, source, committed cursor) of the connection's next pull, in a temporary
-    working directory removed afterwards (the state lives in PostgreSQL)."""
-    token = connection.token()
-    with _pull_lock(connection, postgres_url), \
+    working directory removed afterwards (the state lives in PostgreSQL). Refused before any
+    request when the connection fails the policy or the role cannot write the raw table."""
+    allowed = allowed_hosts()
+    origin = connection.checked(allowed)
+    with _pull_lock(connection, postgres_url) as conn, \
             tempfile.TemporaryDirectory(prefix="leadflow-dlt-") as working_dir:  # fmt: skip
+        problem = raw_access_problem(conn, connection.vendor)
+        if problem:
+            raise CrmAccessError(f"{connection.label}: {problem}")
+        token = read_token(conn, connection)
+        session = connection_session(connection.vendor, origin, token, allowed)
         pipeline = make_pipeline(connection, postgres_url, working_dir)
         try:
             pipeline.sync_destination()
@@ -142,27 +207,44 @@ def prepared(
                 f"{connection.label}: cannot read dlt state from PostgreSQL: {exc}"
             ) from exc
         cursor = committed_cursor(pipeline, connection)
-        yield pipeline, make_source(connection, cursor, token), cursor
+        yield pipeline, make_source(connection, cursor, session), cursor
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        yield cause
+        cause = cause.__cause__ or cause.__context__
 
 
 def explain(connection: Connection, exc: BaseException) -> CrmError:
-    """A failed pull as an error naming the connection: 401/403 as an auth error."""
-    cause: BaseException | None = exc
-    while cause is not None:
+    """A failed pull as an error naming the connection: 401/403 as an auth error, a refusal
+    of the policy as itself, an HTTP status, a timeout or an unreachable host in one line.
+    (The caller still redacts the text: leadflow.redaction.)"""
+    label, url = connection.label, connection.base_url
+    for cause in _chain(exc):
+        if isinstance(cause, CrmError):
+            text = str(cause)
+            return type(cause)(text if text.startswith(label) else f"{label}: {text}")
         response = getattr(cause, "response", None)
         status = getattr(response, "status_code", None)
         if status in (401, 403):
             return CrmAuthError(
-                f"{connection.label}: the CRM refused the token in {connection.secret_env}"
-                f" (HTTP {status} from {connection.base_url}); set a valid token"
+                f"{label}: the CRM refused the token in {connection.secret_env}"
+                f" (HTTP {status} from {url}); set a valid token"
             )
         if status is not None:
-            return CrmError(
-                f"{connection.label}: HTTP {status} from {connection.base_url}"
-                f" after retries: {str(cause)[:300]}"
-            )
-        cause = cause.__cause__ or cause.__context__
-    return CrmError(f"{connection.label}: pull failed: {str(exc)[:500]}")
+            return CrmError(f"{label}: HTTP {status} from {url} after retries: {str(cause)[:300]}")
+        if isinstance(cause, requests.Timeout):
+            return CrmError(f"{label}: {url} timed out after retries: {str(cause)[:300]}")
+        if isinstance(cause, requests.ConnectionError):
+            return CrmError(f"{label}: cannot reach {url} after retries: {str(cause)[:300]}")
+        if "42501" in (getattr(cause, "pgcode", None), getattr(cause, "sqlstate", None)):
+            # insufficient privilege (psycopg2 under dlt, psycopg elsewhere)
+            return CrmAccessError(f"{label}: the pipeline role loads the raw tables: {cause}")
+    return CrmError(f"{label}: pull failed: {str(exc)[:500]}")
 
 
 def result_of(connection: Connection, pipeline: dlt.Pipeline, info: LoadInfo | None,

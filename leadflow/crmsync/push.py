@@ -9,9 +9,11 @@ pushed as such (Salesforce's standard DoNotCall, a checkbox property in HubSpot,
 field in Pipedrive). The watermark moves only when every record was written: a refused record
 is tried again by the next push.
 
-HTTP is dlt's retrying session (429 waits for Retry-After, 5xx and connection errors back
-off exponentially, RUNTIME__REQUEST_MAX_ATTEMPTS attempts); 401/403 stops the push with an
-error naming the connection and its token variable.
+HTTP is the connection's session (http.py: its API's origin only, the token in a header, dlt's
+retries: 429 waits for Retry-After, 5xx and connection errors back off exponentially,
+RUNTIME__REQUEST_MAX_ATTEMPTS attempts); 401/403 stops the push with an error naming the
+connection and its token variable. Every transaction is scoped to the connection's
+organization (set_tenant), as the application role would need it.
 """
 
 from __future__ import annotations
@@ -21,9 +23,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from dlt.sources.helpers.requests import Client
 
-from leadflow.crmsync.connections import Connection, CrmAuthError, CrmError
+from leadflow.crmsync.connections import (
+    Connection,
+    CrmAuthError,
+    CrmError,
+    CrmPolicyError,
+    read_token,
+)
+from leadflow.crmsync.http import connection_session
+from leadflow.crmsync.policy import allowed_hosts
 from leadflow.crmsync.vendors import (
     PushItem,
     push_failures,
@@ -31,7 +40,7 @@ from leadflow.crmsync.vendors import (
     push_request,
     spec,
 )
-from leadflow.postgres import ConnectionFactory
+from leadflow.postgres import ConnectionFactory, set_tenant
 
 #: leads updated this long before the watermark are looked at again (late commits)
 DEFAULT_OVERLAP_SECONDS = 300
@@ -97,19 +106,12 @@ def changed_items(conn: psycopg.Connection, connection: Connection,
     return items, unchanged
 
 
-def _session(connection: Connection, token: str):
-    session = Client(raise_for_status=False).session
-    if connection.vendor == "pipedrive":
-        session.params = {"api_token": token}
-    else:
-        session.headers["Authorization"] = f"Bearer {token}"
-    return session
-
-
 def _send(session, connection: Connection, method: str, path: str, body: Any) -> tuple[int, Any]:
     url = connection.base_url.rstrip("/") + "/" + path
     try:
-        response = session.request(method, url, json=body, timeout=60)
+        response = session.request(method, url, json=body)
+    except CrmPolicyError as exc:  # the session refused the URL
+        raise CrmPolicyError(f"{connection.label}: {exc}") from None
     except Exception as exc:  # connection refused / timeouts after dlt's retries
         raise CrmError(f"{connection.label}: push to {connection.base_url} failed: {exc}") from exc
     if response.status_code in (401, 403):
@@ -125,10 +127,17 @@ def _send(session, connection: Connection, method: str, path: str, body: Any) ->
 
 
 def push_connection(connect: ConnectionFactory, connection: Connection) -> PushResult:
-    """Write the changed leads' status, score and DNC flag to the connection's CRM."""
-    token = connection.token()
+    """Write the changed leads' status, score and DNC flag to the connection's CRM (refused
+    before any request when the connection fails the policy)."""
+    allowed = allowed_hosts()
+    origin = connection.checked(allowed)
     result = PushResult(connection.id, connection.vendor)
     with connect() as conn:
+        token = read_token(conn, connection)
+        set_tenant(conn, connection.organization_id)
+        # dnc_list's policy (migration 002) reads app.current_org_id, not the tenant setting
+        conn.execute("select set_config('app.current_org_id', %s, true)",
+                     (connection.organization_id,))  # fmt: skip
         since, started = conn.execute(
             "select (select pushed_until from crm_sync_state where connection_id = %s), now()",
             (connection.id,),
@@ -137,7 +146,7 @@ def push_connection(connect: ConnectionFactory, connection: Connection) -> PushR
     result.candidates = len(items) + result.unchanged
     fields = push_fields(connection.vendor, connection.options)
     size = spec(connection.vendor).batch_size
-    session = _session(connection, token)
+    session = connection_session(connection.vendor, origin, token, allowed)
     api_version = connection.options.get("api_version")
     for start in range(0, len(items), size):
         batch = items[start : start + size]
@@ -151,6 +160,7 @@ def push_connection(connect: ConnectionFactory, connection: Connection) -> PushR
         result.pushed += len(written)
         result.dnc += sum(item.dnc for item in written)
     with connect() as conn:
+        set_tenant(conn, connection.organization_id)
         conn.execute(
             """
             insert into crm_sync_state (connection_id, organization_id, pushed_until, last_push_at)
@@ -173,6 +183,7 @@ def _record_pushed(connect: ConnectionFactory, connection: Connection,
     if not items:
         return
     with connect() as conn, conn.cursor() as cur:
+        set_tenant(conn, connection.organization_id)
         cur.executemany(
             """
             update lead_external_ids set pushed_status = %s, pushed_score = %s, pushed_dnc = %s,

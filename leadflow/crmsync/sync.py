@@ -2,11 +2,14 @@
 
 Each pull and push is recorded in `crm_sync_runs` with its counts, or its error: a failure of
 one connection is reported with the connection's name and does not stop the others (the
-callers decide: `leadflow crm` exits 1, the Dagster asset fails its partition).
+callers decide: `leadflow crm` exits 1, the Dagster asset fails its partition). Every error
+and summary passes the redactor (leadflow.redaction) before it is stored or returned, and every
+transaction is scoped to the connection's organization (set_tenant).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -17,12 +20,16 @@ from leadflow.crmsync.connections import Connection, CrmError
 from leadflow.crmsync.load import load_connection
 from leadflow.crmsync.pull import pull
 from leadflow.crmsync.push import push_connection
-from leadflow.postgres import ConnectionFactory
+from leadflow.postgres import ConnectionFactory, set_tenant
 from leadflow.recommend.cache import invalidate_changed
+from leadflow.redaction import redact, redact_value
+
+log = logging.getLogger(__name__)
 
 
 def _start_run(connect: ConnectionFactory, connection: Connection, kind: str) -> str:
     with connect() as conn:
+        set_tenant(conn, connection.organization_id)
         return conn.execute(
             "insert into crm_sync_runs (connection_id, organization_id, kind) values (%s, %s, %s)"
             " returning id::text",
@@ -30,18 +37,21 @@ def _start_run(connect: ConnectionFactory, connection: Connection, kind: str) ->
         ).fetchone()[0]
 
 
-def _finish_run(connect: ConnectionFactory, run_id: str, *, status: str, error: str | None = None,
+def _finish_run(connect: ConnectionFactory, connection: Connection, run_id: str, *, status: str,
+                error: str | None = None,
                 fetched: int = 0, batch_id: str | None = None, pushed: int = 0,
                 push_failed: int = 0, details: dict | None = None) -> None:  # fmt: skip
     with connect() as conn:
+        set_tenant(conn, connection.organization_id)
         conn.execute(
             """
             update crm_sync_runs set status = %s, error = %s, fetched = %s, batch_id = %s,
                 pushed = %s, push_failed = %s, details = %s, finished_at = now()
             where id = %s
             """,
-            (status, error, fetched, batch_id, pushed, push_failed, Jsonb(details or {}), run_id),
-        )
+            (status, redact(error), fetched, batch_id, pushed, push_failed,
+             Jsonb(redact_value(details or {})), run_id),
+        )  # fmt: skip
 
 
 def _base(connection: Connection) -> dict[str, Any]:
@@ -59,8 +69,28 @@ def record_pull(connect: ConnectionFactory, connection: Connection, *, pulled: A
     """Record a pull made elsewhere (the Dagster raw assets) in crm_sync_runs."""
     run_id = _start_run(connect, connection, "pull")
     details = _base(connection) | ({"pull": pulled.as_dict()} if pulled else {})
-    _finish_run(connect, run_id, status="failed" if error else "succeeded", error=error,
+    _finish_run(connect, connection, run_id, status="failed" if error else "succeeded", error=error,
                 fetched=pulled.fetched if pulled else 0, details=details)  # fmt: skip
+
+
+def failure_text(connection: Connection, exc: BaseException, doing: str) -> str:
+    """One redacted line for a failed step: a CrmError says it all, anything else is named with
+    the connection and logged (redacted too) for the operator."""
+    if isinstance(exc, CrmError):
+        return redact(str(exc))
+    if isinstance(exc, psycopg.Error):
+        return redact(f"{connection.label}: {doing} in PostgreSQL failed: {exc}")
+    text = redact(f"{connection.label}: {doing} failed: {type(exc).__name__}: {exc}")
+    log.error(text)
+    return text
+
+
+def _failed(connect: ConnectionFactory, connection: Connection, run_id: str,
+            summary: dict[str, Any], error: str) -> dict[str, Any]:  # fmt: skip
+    summary["error"] = error
+    summary = redact_value(summary)
+    _finish_run(connect, connection, run_id, status="failed", error=error, details=summary)
+    return summary
 
 
 def sync_connection(connect: ConnectionFactory, postgres_url: str,
@@ -76,17 +106,12 @@ def sync_connection(connect: ConnectionFactory, postgres_url: str,
         summary["load"] = loaded.summary()
         if loaded.rows_read:
             invalidate_changed(connect, [connection.organization_id])
-    except CrmError as exc:
-        summary["error"] = str(exc)
-        _finish_run(connect, run_id, status="failed", error=str(exc), details=summary)
-        return summary
-    except psycopg.Error as exc:
-        summary["error"] = f"{connection.label}: loading into PostgreSQL failed: {exc}"
-        _finish_run(connect, run_id, status="failed", error=summary["error"], details=summary)
-        return summary
+    except Exception as exc:  # one connection's failure is its run's error, never a traceback
+        return _failed(connect, connection, run_id, summary,
+                       failure_text(connection, exc, "loading"))  # fmt: skip
     summary["status"] = "succeeded"
     summary["seconds"] = round(time.perf_counter() - started, 3)
-    _finish_run(connect, run_id, status="succeeded", fetched=pulled.fetched,
+    _finish_run(connect, connection, run_id, status="succeeded", fetched=pulled.fetched,
                 batch_id=loaded.batch_id, details=summary)  # fmt: skip
     return summary
 
@@ -98,10 +123,9 @@ def push_back(connect: ConnectionFactory, connection: Connection) -> dict[str, A
     started = time.perf_counter()
     try:
         result = push_connection(connect, connection)
-    except CrmError as exc:
-        summary["error"] = str(exc)
-        _finish_run(connect, run_id, status="failed", error=str(exc), details=summary)
-        return summary
+    except Exception as exc:  # one connection's failure is its run's error, never a traceback
+        return _failed(connect, connection, run_id, summary,
+                       failure_text(connection, exc, "the push"))  # fmt: skip
     summary["push"] = result.as_dict()
     summary["seconds"] = round(time.perf_counter() - started, 3)
     if result.failed:
@@ -110,13 +134,18 @@ def push_back(connect: ConnectionFactory, connection: Connection) -> dict[str, A
             " they are retried by the next push"
         )
     summary["status"] = "failed" if result.failed else "succeeded"
-    _finish_run(connect, run_id, status=summary["status"], error=summary.get("error"),
-                pushed=result.pushed, push_failed=len(result.failed), details=summary)  # fmt: skip
+    summary = redact_value(summary)  # the CRM's own failure texts are in it
+    _finish_run(connect, connection, run_id, status=summary["status"],
+                error=summary.get("error"), pushed=result.pushed,
+                push_failed=len(result.failed), details=summary)  # fmt: skip
     return summary
 
 
 def connection_status(conn: psycopg.Connection, connection: Connection) -> dict[str, Any]:
-    """What an operator asks of a connection: its settings (no secret), state and last runs."""
+    """What an operator asks of a connection: its settings (no secret), state and last runs;
+    read in the caller's transaction, scoped here to the connection's organization (so the
+    application role reads it as well)."""
+    set_tenant(conn, connection.organization_id)
     state = conn.execute(
         "select last_load_id, pushed_until, last_pull_at, last_push_at from crm_sync_state"
         " where connection_id = %s",
@@ -143,10 +172,10 @@ def connection_status(conn: psycopg.Connection, connection: Connection) -> dict[
             "fetched": row[3],
             "pushed": row[4],
             "push_failed": row[5],
-            "error": row[6],
+            "error": redact(row[6]),
         }  # fmt: skip
-    return _base(connection) | {
-        "base_url": connection.base_url,
+    return redact_value(_base(connection)) | {
+        "base_url": redact(connection.base_url),
         "secret_env": connection.secret_env,
         "pull_enabled": connection.pull_enabled,
         "push_enabled": connection.push_enabled,

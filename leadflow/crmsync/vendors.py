@@ -18,9 +18,10 @@ The contracts, as the vendors document them:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from leadflow.leads.records import RawRow
 
@@ -73,7 +74,6 @@ class VendorSpec:
     #: where leadflow writes back, unless the connection's options say otherwise
     push_fields: Mapping[str, str]
     batch_size: int  # records per push call
-    json_columns: tuple[str, ...] = field(default=())  # raw columns kept as jsonb
 
 
 SPECS: dict[str, VendorSpec] = {
@@ -140,9 +140,73 @@ SPECS: dict[str, VendorSpec] = {
         },
         push_fields={"status": "leadflow_status", "score": "leadflow_score", "dnc": "leadflow_dnc"},
         batch_size=1,
-        json_columns=("phone", "email", "owner_id"),
     ),
 }
+
+
+#: What a raw table keeps of a record, whatever else the CRM answers: the fields the mapping
+#: reads, the record's id and modification time, as (API key, raw column, dlt data type); every
+#: row also gets connection_id and organization_id. One tenant's custom fields (a candidate's
+#: sensitive notes, Pipedrive's per-account 40-hex keys) never become columns of the shared
+#: table. Migration 013 creates the tables with exactly these columns.
+RAW_FIELDS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "hubspot": (
+        ("id", "id", "text"),
+        ("updatedAt", "updated_at", "timestamp"),
+        ("firstname", "firstname", "text"),
+        ("lastname", "lastname", "text"),
+        ("email", "email", "text"),
+        ("phone", "phone", "text"),
+        ("mobilephone", "mobilephone", "text"),
+        ("company", "company", "text"),
+        ("hs_lead_status", "hs_lead_status", "text"),
+        ("lifecyclestage", "lifecyclestage", "text"),
+        ("hs_analytics_source", "hs_analytics_source", "text"),
+        ("hubspot_owner_id", "hubspot_owner_id", "text"),
+    ),
+    "salesforce": (
+        ("Id", "id", "text"),
+        ("SystemModstamp", "system_modstamp", "timestamp"),
+        ("FirstName", "first_name", "text"),
+        ("LastName", "last_name", "text"),
+        ("Email", "email", "text"),
+        ("Phone", "phone", "text"),
+        ("MobilePhone", "mobile_phone", "text"),
+        ("Company", "company", "text"),
+        ("Status", "status", "text"),
+        ("LeadSource", "lead_source", "text"),
+        ("OwnerId", "owner_id", "text"),
+        ("DoNotCall", "do_not_call", "bool"),
+    ),
+    "pipedrive": (
+        ("id", "id", "bigint"),
+        ("update_time", "update_time", "timestamp"),
+        ("name", "name", "text"),
+        ("first_name", "first_name", "text"),
+        ("last_name", "last_name", "text"),
+        ("phone", "phone", "json"),
+        ("email", "email", "json"),
+        ("org_name", "org_name", "text"),
+        ("owner_id", "owner_id", "json"),
+    ),
+}
+#: the columns every raw row carries besides its record's fields
+TAG_COLUMNS = ("connection_id", "organization_id")
+#: dlt's schema contract of the raw tables: the declared columns only. A key nobody declared is
+#: dropped (its value, the row is kept), and so is a value of another type than its column's.
+RAW_CONTRACT = {"tables": "evolve", "columns": "discard_value", "data_type": "discard_value"}
+
+
+def raw_columns(vendor: str) -> dict[str, dict[str, Any]]:
+    """The dlt column hints of a vendor's raw table: every kept column, typed, by its API key
+    (dlt names the column: updatedAt -> updated_at), as the cursor and primary key name it."""
+    columns: dict[str, dict[str, Any]] = {
+        key: {"data_type": data_type, "nullable": column != "id"}
+        for key, column, data_type in RAW_FIELDS[spec(vendor).vendor]
+    }
+    for column in TAG_COLUMNS:
+        columns[column] = {"data_type": "text", "nullable": True}
+    return columns
 
 
 class UnknownVendor(ValueError):
@@ -271,42 +335,46 @@ def _pipedrive_time(value: Any) -> str:
     return _as_datetime(value).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _tag(connection_id: str) -> Callable[[dict], dict]:
-    def tag(record: dict) -> dict:
-        record["connection_id"] = connection_id
-        return record
-
-    return tag
-
-
-def _hubspot_flat(connection_id: str) -> Callable[[dict], dict]:
-    """A contact as one flat row: its properties as columns beside id, updatedAt, archived."""
-
-    def flat(record: dict) -> dict:
-        row = {key: value for key, value in record.items() if key != "properties"}
-        for name in HUBSPOT_PROPERTIES:
-            row[name] = (record.get("properties") or {}).get(name)
-        row["connection_id"] = connection_id
-        return row
-
-    return flat
-
-
 def _pipedrive_person(item: dict) -> dict:
     """/v1/recents wraps each person: {"item": "person", "id": …, "data": {person}}."""
     return item.get("data") or {} if "item" in item else item
 
 
-def rest_api_config(vendor: str, base_url: str, token: str, connection_id: str,
-                    cursor: Any | None, *, page_size: int | None = None,
+def _keeper(vendor: str, connection_id: str, organization_id: str) -> Callable[[dict], dict]:
+    """The processing step of a raw record: only the RAW_FIELDS keys (a HubSpot contact's
+    properties flattened beside its id), tagged with the connection and its organization."""
+    keys = [key for key, _, _ in RAW_FIELDS[vendor]]
+
+    def keep(record: dict) -> dict:
+        if vendor == "pipedrive":
+            record = _pipedrive_person(record)
+        source = record
+        if vendor == "hubspot":
+            properties = record.get("properties")
+            source = {**(properties if isinstance(properties, dict) else {}),
+                      "id": record.get("id"), "updatedAt": record.get("updatedAt")}  # fmt: skip
+        row = {key: source.get(key) for key in keys}
+        row["connection_id"] = connection_id
+        row["organization_id"] = organization_id
+        return row
+
+    return keep
+
+
+def rest_api_config(vendor: str, base_url: str, connection_id: str, organization_id: str,
+                    cursor: Any | None, *, session: Any = None, page_size: int | None = None,
                     api_version: str | None = None) -> dict:  # fmt: skip
     """The dlt `rest_api` configuration of one connection's pull.
 
     `cursor` is the incremental cursor dlt committed for this connection (None on the first
     pull): without one the vendor's list endpoint reads everything, with one the vendor's
     changes endpoint reads what changed since (inclusive: dlt drops the boundary records it
-    has already seen). Records are appended to the raw table with the connection's id; the
-    newest version of a record wins when the raw rows are turned into leads.
+    has already seen). Records are appended to the raw table with the connection's and its
+    organization's ids, only their RAW_FIELDS kept (and the table's columns frozen by the
+    RAW_CONTRACT); the newest version of a record wins when the raw rows become leads.
+
+    `session` (http.connection_session) sends every request: it holds the token and refuses
+    any URL off the connection's API, so the configuration carries no credential.
     """
     vendor_spec = spec(vendor)
     base = base_url.rstrip("/")
@@ -317,10 +385,15 @@ def rest_api_config(vendor: str, base_url: str, token: str, connection_id: str,
         # it has seen by it (each connection has its own pipeline, so its own ids)
         "primary_key": "Id" if vendor == "salesforce" else "id",
         "max_table_nesting": 0,
+        "columns": raw_columns(vendor),
+        "schema_contract": RAW_CONTRACT,
+        "processing_steps": [{"map": _keeper(vendor, connection_id, organization_id)}],
     }
+    client: dict[str, Any] = {"base_url": base}
+    if session is not None:
+        client["session"] = session
     if vendor == "hubspot":
         limit = min(page_size or 100, 100)
-        client = {"base_url": base, "auth": {"type": "bearer", "token": token}}
         incremental = {"cursor_path": "updatedAt", "initial_value": EPOCH}
         if cursor is None:
             endpoint = {
@@ -366,13 +439,10 @@ def rest_api_config(vendor: str, base_url: str, token: str, connection_id: str,
                 "data_selector": "results",
                 "incremental": {**incremental, "convert": _epoch_millis},
             }
-        resource["processing_steps"] = [{"map": _hubspot_flat(connection_id)}]
-        resource["columns"] = {name: {"data_type": "text"} for name in HUBSPOT_PROPERTIES}
     elif vendor == "salesforce":
         version = api_version or DEFAULT_SALESFORCE_API
         fields = ", ".join(SALESFORCE_FIELDS)
         where = "" if cursor is None else " WHERE SystemModstamp >= {incremental.start_value}"
-        client = {"base_url": base, "auth": {"type": "bearer", "token": token}}
         endpoint = {
             "path": f"services/data/{version}/query",
             "params": {"q": f"SELECT {fields} FROM Lead{where} ORDER BY SystemModstamp ASC"},
@@ -384,18 +454,8 @@ def rest_api_config(vendor: str, base_url: str, token: str, connection_id: str,
                 **({} if cursor is None else {"convert": _soql_datetime}),
             },
         }
-        resource["processing_steps"] = [
-            {"map": lambda record: {k: v for k, v in record.items() if k != "attributes"}},
-            {"map": _tag(connection_id)},
-        ]
-        resource["columns"] = {
-            "Phone": {"data_type": "text"},
-            "MobilePhone": {"data_type": "text"},
-        }
     elif vendor == "pipedrive":
         limit = min(page_size or 100, 500)
-        client = {"base_url": base, "auth": {"type": "api_key", "name": "api_token",
-                                             "api_key": token, "location": "query"}}  # fmt: skip
         paginator = {
             "type": "offset",
             "limit": limit,
@@ -430,11 +490,6 @@ def rest_api_config(vendor: str, base_url: str, token: str, connection_id: str,
                     "convert": _pipedrive_time,
                 },
             }
-        resource["processing_steps"] = [
-            {"map": _pipedrive_person},
-            {"map": _tag(connection_id)},
-        ]
-        resource["columns"] = {name: {"data_type": "json"} for name in vendor_spec.json_columns}
     else:  # pragma: no cover - spec() refused it
         raise UnknownVendor(vendor)
     resource["endpoint"] = endpoint
@@ -501,7 +556,8 @@ def push_request(vendor: str, items: list[PushItem], fields: Mapping[str, str],
         }  # fmt: skip
         return "PATCH", f"services/data/{version}/composite/sobjects", body
     (item,) = items
-    return "PUT", f"v1/persons/{item.external_id}", push_properties(vendor, item, fields)
+    path = f"v1/persons/{quote(item.external_id, safe='')}"  # the id is the CRM's: one segment
+    return "PUT", path, push_properties(vendor, item, fields)
 
 
 def push_failures(vendor: str, items: list[PushItem], status: int, body: Any) -> dict[str, str]:

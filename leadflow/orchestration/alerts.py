@@ -2,7 +2,9 @@
 JSON (Slack/Teams `text` plus fields for scripts).
 
 The sensor covers runs the daemon sees; `alert_in_process_failure` covers in-process runs
-(`leadflow run`), which no daemon watches.
+(`leadflow run`), which no daemon watches. Every alert's text passes the redactor
+(leadflow.redaction): a step's error may quote a URL, a header or a connection string, and a
+webhook is a chat channel.
 """
 
 import json
@@ -16,6 +18,7 @@ from typing import Any
 import dagster as dg
 
 from leadflow import settings
+from leadflow.redaction import redact, redact_value
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +26,10 @@ log = logging.getLogger(__name__)
 def failure_payload(
     job_name: str, run_id: str, message: str, failed_steps: list[str], tags: Mapping[str, str]
 ) -> dict[str, Any]:
-    """A webhook body readable by people (Slack/Teams `text`) and by scripts (the other keys)."""
+    """A webhook body readable by people (Slack/Teams `text`) and by scripts (the other keys);
+    redacted."""
     steps = ", ".join(failed_steps) or "-"
+    message = redact(message)
     return {
         "text": f":rotating_light: leadflow run failed: {job_name} (run {run_id[:8]}); "
         f"failed steps: {steps}. {message}".strip(),
@@ -33,7 +38,7 @@ def failure_payload(
         "run_id": run_id,
         "failed_steps": failed_steps,
         "error": message,
-        "tags": dict(tags),
+        "tags": redact_value(dict(tags)),
         "failed_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
@@ -66,7 +71,7 @@ def _failed_steps(context: dg.RunFailureSensorContext) -> list[str]:
 )
 def run_failure_alert_sensor(context: dg.RunFailureSensorContext) -> None:
     run = context.dagster_run
-    message = context.failure_event.message or "run failed"
+    message = redact(context.failure_event.message or "run failed")
     steps = _failed_steps(context)
     context.log.error(f"run {run.run_id} of {run.job_name} failed: {message} (steps: {steps})")
     webhook = settings.env("LEADFLOW_ALERT_WEBHOOK")
@@ -78,7 +83,7 @@ def run_failure_alert_sensor(context: dg.RunFailureSensorContext) -> None:
         context.log.info(f"alert posted to the webhook (HTTP {status})")
     except (OSError, urllib.error.URLError) as exc:
         # An unreachable webhook must not make the sensor fail forever; the log keeps the alert.
-        context.log.error(f"could not post the alert to LEADFLOW_ALERT_WEBHOOK: {exc}")
+        context.log.error(redact(f"could not post the alert to LEADFLOW_ALERT_WEBHOOK: {exc}"))
 
 
 def alert_in_process_failure(job_name: str, result: dg.ExecuteInProcessResult) -> None:
@@ -93,4 +98,4 @@ def alert_in_process_failure(job_name: str, result: dg.ExecuteInProcessResult) -
     try:
         post_alert(webhook, payload)
     except OSError as exc:
-        log.error("could not post the alert to LEADFLOW_ALERT_WEBHOOK: %s", exc)
+        log.error("could not post the alert to LEADFLOW_ALERT_WEBHOOK: %s", redact(str(exc)))

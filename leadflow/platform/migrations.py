@@ -229,6 +229,8 @@ def migrate_down(url: str, to: int | None = None, directory: Path | None = None)
 
 
 def migration_status(url: str, directory: Path | None = None) -> list[MigrationState]:
+    """Each migration's state, read only: any role that may read the tracking table asks (the
+    application role's commands check the schema too; it may create nothing)."""
     migrations = discover(directory)
     with _locked(url, create=False) as conn:
         applied = _applied(conn)

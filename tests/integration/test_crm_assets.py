@@ -35,6 +35,12 @@ def _materialized(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
     }
 
 
+@pytest.fixture(autouse=True)
+def loopback_crm(monkeypatch) -> None:
+    """The contract servers are on loopback: listed, as a deployment lists its own servers."""
+    monkeypatch.setenv("LEADFLOW_CRM_ALLOWED_HOSTS", "127.0.0.1")
+
+
 def test_one_partition_pulls_loads_and_pushes(crm_url, monkeypatch):
     monkeypatch.setenv("HUBSPOT_TOKEN_SUMMIT", "hs-token")
     monkeypatch.setenv("PIPEDRIVE_TOKEN_SUMMIT", "pd-token")
@@ -122,12 +128,13 @@ def test_a_refused_token_fails_the_partition_naming_the_connection(crm_url, monk
 
 def test_the_schedule_requests_one_run_per_connected_organization(crm_url):
     with psycopg.connect(crm_url) as conn:
-        save_connection(conn, organization=ORG1, vendor="hubspot", base_url="http://h",
-                        secret_env="H")  # fmt: skip
-        save_connection(conn, organization=ORG1, vendor="salesforce", base_url="http://s",
-                        secret_env="S")  # fmt: skip
-        save_connection(conn, organization=ORG2, vendor="pipedrive", base_url="http://p",
-                        secret_env="P", pull_enabled=False)  # fmt: skip
+        save_connection(conn, organization=ORG1, vendor="hubspot",
+                        base_url="https://api.hubapi.com", secret_env="HUBSPOT_TOKEN_SUMMIT")  # fmt: skip
+        save_connection(conn, organization=ORG1, vendor="salesforce",
+                        base_url="https://summit.my.salesforce.com", secret_env="SF_TOKEN_SUMMIT")  # fmt: skip
+        save_connection(conn, organization=ORG2, vendor="pipedrive",
+                        base_url="https://northwind.pipedrive.com/api",
+                        secret_env="PIPEDRIVE_TOKEN_NORTHWIND", pull_enabled=False)  # fmt: skip
     with (
         dg.instance_for_test() as instance,
         dg.build_schedule_context(

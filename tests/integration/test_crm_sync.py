@@ -31,6 +31,12 @@ PAGE = {"hubspot": 100, "salesforce": 400, "pipedrive": 100}
 TOKEN = "sandbox-token-1"
 
 
+@pytest.fixture(autouse=True)
+def loopback_crm(monkeypatch) -> None:
+    """The contract servers are on loopback: listed, as a deployment lists its own servers."""
+    monkeypatch.setenv("LEADFLOW_CRM_ALLOWED_HOSTS", "127.0.0.1")
+
+
 @pytest.fixture
 def server(request) -> Iterator[ContractServer]:
     vendor = request.param
@@ -40,8 +46,8 @@ def server(request) -> Iterator[ContractServer]:
 
 @pytest.fixture
 def token_env(monkeypatch) -> str:
-    monkeypatch.setenv("LEADFLOW_TEST_CRM_TOKEN", TOKEN)
-    return "LEADFLOW_TEST_CRM_TOKEN"
+    monkeypatch.setenv("LEADFLOW_CRM_TEST_TOKEN", TOKEN)
+    return "LEADFLOW_CRM_TEST_TOKEN"
 
 
 def _connect_to(crm_url: str, server: ContractServer, token_env: str, org: str = ORG1,
@@ -495,10 +501,12 @@ def test_cli_bad_requests_exit_2(crm_url):
 
 # -- tenancy and concurrency ---------------------------------------------------------------------
 @pytest.mark.parametrize("server", ["hubspot"], indirect=True)
-def test_a_tenant_sees_only_its_own_connections_runs_and_links(server, crm_url, connect, token_env):
+def test_a_tenant_sees_only_its_own_connections_runs_and_links(server, crm_url, connect, token_env,
+                                                               monkeypatch):  # fmt: skip
     server.add(generate_records("hubspot", 60, seed=3))
+    monkeypatch.setenv("HUBSPOT_TOKEN_NORTHWIND", TOKEN)  # one variable is one connection's
     mine = _connect_to(crm_url, server, token_env, org=ORG1, name="mine")
-    theirs = _connect_to(crm_url, server, token_env, org=ORG2, name="theirs")
+    theirs = _connect_to(crm_url, server, "HUBSPOT_TOKEN_NORTHWIND", org=ORG2, name="theirs")
     assert sync_connection(connect, crm_url, mine)["status"] == "succeeded"
     with connect() as conn:
         conn.execute("create role lf_crm_tenant nologin")

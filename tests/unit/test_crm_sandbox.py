@@ -28,7 +28,7 @@ SF_API = "/services/data/v60.0"
 def _session(server: ContractServer) -> requests.Session:
     session = requests.Session()
     if server.vendor == "pipedrive":
-        session.params = {"api_token": server.token}
+        session.headers["x-api-token"] = server.token
     else:
         session.headers["Authorization"] = f"Bearer {server.token}"
     return session
@@ -255,7 +255,8 @@ def test_the_request_log_and_its_reset(hubspot):
     http.get(hubspot.base_url + HS_CONTACTS, params={"limit": "5", "after": "100"})
     http.post(hubspot.base_url + f"{HS_CONTACTS}/search", json={"limit": 1})
     http.get(hubspot.base_url + "/crm/v3/objects/nothing")
-    assert hubspot.requests == [
+    assert all(r["headers"]["authorization"] == "Bearer sandbox-token" for r in hubspot.requests)
+    assert [{k: v for k, v in r.items() if k != "headers"} for r in hubspot.requests] == [
         {
             "method": "GET",
             "path": HS_CONTACTS,
@@ -544,9 +545,9 @@ def test_pipedrive_put_writes_bumps_and_logs(pipedrive):
     assert missing.json() == {"success": False, "error": "Person not found", "errorCode": 404}
 
 
-def test_pipedrive_auth_by_query_or_header_and_failures(pipedrive):
+def test_pipedrive_auth_by_header_only_and_failures(pipedrive):
     url = pipedrive.base_url + "/v1/persons"
-    for params in ({}, {"api_token": "wrong"}):
+    for params in ({}, {"api_token": "wrong"}, {"api_token": pipedrive.token}):
         answer = requests.get(url, params=params)
         assert answer.status_code == 401
         assert answer.json() == {
@@ -556,6 +557,8 @@ def test_pipedrive_auth_by_query_or_header_and_failures(pipedrive):
             "error_info": "Please check developers.pipedrive.com",
         }
     assert requests.get(url, headers={"x-api-token": pipedrive.token}).status_code == 200
+    both = requests.get(url, params={"api_token": "x"}, headers={"x-api-token": pipedrive.token})
+    assert both.status_code == 401  # a token in the query string is never accepted
     pipedrive.fail_next(429, retry_after=2)
     limited = _session(pipedrive).get(url)
     assert limited.status_code == 429 and limited.headers["Retry-After"] == "2"
@@ -718,3 +721,51 @@ def test_generated_records_are_deterministic_and_vendor_shaped():
     assert {type(record["label"]) for record in pipedrive} <= {int, type(None)}
     with pytest.raises(ValueError):
         generate_records("zoho", 1)
+
+
+# -- hostile answers (for the tenant-isolation tests) ---------------------------------------
+
+
+def test_a_scripted_redirect_answers_302_to_the_location(hubspot):
+    hubspot.redirect_next("http://127.0.0.1:9/elsewhere")
+    answer = _session(hubspot).get(hubspot.base_url + HS_CONTACTS, allow_redirects=False)
+    assert (
+        answer.status_code == 302 and answer.headers["Location"] == "http://127.0.0.1:9/elsewhere"
+    )
+    assert _session(hubspot).get(hubspot.base_url + HS_CONTACTS).status_code == 200
+
+
+@pytest.mark.parametrize("vendor", ["hubspot", "salesforce", "pipedrive"])
+def test_injected_keys_ride_on_every_returned_record(vendor):
+    with sandbox(vendor) as server:
+        server.add(generate_records(vendor, 3, seed=1))
+        server.inject_keys({"k1": "v1", "k2": 2})
+        path = {"hubspot": HS_CONTACTS, "pipedrive": "/v1/persons"}.get(vendor, f"{SF_API}/query")
+        params = {"q": "SELECT Id FROM Lead"} if vendor == "salesforce" else {}
+        body = _session(server).get(server.base_url + path, params=params).json()
+        records = body.get("results") or body.get("records") or body.get("data")
+        assert len(records) == 3 and all(r["k1"] == "v1" and r["k2"] == 2 for r in records)
+        server.inject_keys({})
+        body = _session(server).get(server.base_url + path, params=params).json()
+        records = body.get("results") or body.get("records") or body.get("data")
+        assert not any("k1" in r for r in records)
+
+
+def test_salesforce_pages_can_link_to_another_host(salesforce):
+    salesforce.page_size = 200
+    salesforce.add(generate_records("salesforce", 250, seed=2))
+    salesforce.link_pages_to("http://127.0.0.1:9")
+    body = _soql(salesforce, _session(salesforce), "SELECT Id FROM Lead").json()
+    assert body["nextRecordsUrl"].startswith(f"http://127.0.0.1:9{SF_API}/query/")
+
+
+def test_custom_fields_are_deterministic_and_carried_by_the_records():
+    from leadflow.platform.crm_sandbox import custom_fields
+
+    fields = custom_fields("pipedrive", 5, seed=3)
+    assert fields == custom_fields("pipedrive", 5, seed=3)
+    assert all(len(key) == 40 and int(key, 16) >= 0 for key in fields)
+    records = generate_records("pipedrive", 2, seed=3, extra_fields=5)
+    assert all(set(fields) <= set(record) for record in records)
+    hubspot = generate_records("hubspot", 1, seed=3, extra_fields=2)[0]
+    assert {"custom_0", "custom_1"} <= set(hubspot["properties"])

@@ -7,6 +7,8 @@ import pytest
 from leadflow.crmsync.connections import Connection, CrmConfigError
 from leadflow.crmsync.pull import dlt_credentials
 from leadflow.crmsync.vendors import (
+    RAW_FIELDS,
+    SPECS,
     PushItem,
     UnknownVendor,
     canonical_values,
@@ -101,10 +103,10 @@ def test_unknown_vendor_is_refused():
 
 
 def test_hubspot_first_pull_lists_then_searches_changes():
-    full = rest_api_config("hubspot", "http://h/", "t", "c1", None)["resources"][0]
+    full = rest_api_config("hubspot", "http://h/", "c1", ORG, None)["resources"][0]
     assert full["endpoint"]["path"] == "crm/v3/objects/contacts"
     assert full["endpoint"]["paginator"]["cursor_param"] == "after"
-    changes = rest_api_config("hubspot", "http://h", "t", "c1", "2026-12-01T00:00:00Z")
+    changes = rest_api_config("hubspot", "http://h", "c1", ORG, "2026-12-01T00:00:00Z")
     endpoint = changes["resources"][0]["endpoint"]
     assert endpoint["path"] == "crm/v3/objects/contacts/search"
     assert endpoint["method"] == "POST"
@@ -113,31 +115,31 @@ def test_hubspot_first_pull_lists_then_searches_changes():
     assert endpoint["paginator"]["cursor_body_path"] == "after"
     # HubSpot compares date-times as epoch milliseconds
     assert endpoint["incremental"]["convert"]("2026-12-01T00:00:00.500Z") == "1796083200500"
-    assert changes["client"]["auth"] == {"type": "bearer", "token": "t"}
+    assert "auth" not in changes["client"]  # the connection's session holds the token
 
 
 def test_salesforce_changes_query_and_literal():
-    config = rest_api_config("salesforce", "http://s", "t", "c1", "x", api_version="v61.0")
+    config = rest_api_config("salesforce", "http://s", "c1", ORG, "x", api_version="v61.0")
     endpoint = config["resources"][0]["endpoint"]
     assert endpoint["path"] == "services/data/v61.0/query"
     assert "WHERE SystemModstamp >= {incremental.start_value}" in endpoint["params"]["q"]
     assert endpoint["paginator"] == {"type": "json_link", "next_url_path": "nextRecordsUrl"}
     convert = endpoint["incremental"]["convert"]
     assert convert("2026-12-01T10:00:00.123+0000") == "2026-12-01T10:00:00.123Z"
-    first = rest_api_config("salesforce", "http://s", "t", "c1", None)["resources"][0]
+    first = rest_api_config("salesforce", "http://s", "c1", ORG, None)["resources"][0]
     assert "WHERE" not in first["endpoint"]["params"]["q"]
 
 
-def test_pipedrive_uses_recents_for_changes_and_the_token_as_a_query_parameter():
-    config = rest_api_config("pipedrive", "http://p/api", "t", "c1", "2026-12-01 10:00:00")
+def test_pipedrive_uses_recents_for_changes_and_no_token_in_the_configuration():
+    config = rest_api_config("pipedrive", "http://p/api", "c1", ORG, "2026-12-01 10:00:00")
     endpoint = config["resources"][0]["endpoint"]
     assert endpoint["path"] == "v1/recents"
     assert endpoint["params"]["items"] == "person"
     assert endpoint["paginator"]["has_more_path"] == (
         "additional_data.pagination.more_items_in_collection"
     )
-    assert config["client"]["auth"]["location"] == "query"
-    full = rest_api_config("pipedrive", "http://p/api", "t", "c1", None)["resources"][0]
+    assert config["client"] == {"base_url": "http://p/api"}  # the session adds x-api-token
+    full = rest_api_config("pipedrive", "http://p/api", "c1", ORG, None)["resources"][0]
     assert full["endpoint"]["path"] == "v1/persons"
 
 
@@ -202,3 +204,51 @@ def test_a_connection_names_its_missing_token_variable():
         connection.token({})
     assert "'acme-hubspot' of organization summit" in str(caught.value)
     assert connection.token({"HUBSPOT_TOKEN_ACME": " tok "}) == "tok"
+
+
+# -- the raw tables keep only what is mapped (issue 18) -----------------------------------------
+HOSTILE = {f"{n:040x}": f"sensitive {n}" for n in range(50)}
+
+
+@pytest.mark.parametrize("vendor", ["hubspot", "salesforce", "pipedrive"])
+def test_a_raw_record_keeps_only_its_mapped_fields_id_time_and_owners(vendor):
+    record = {
+        "hubspot": {"id": "101", "updatedAt": "2026-12-01T00:00:00Z", "archived": False,
+                    "properties": {"firstname": "Ada", "phone": "415", "secret": "x", **HOSTILE},
+                    **HOSTILE},
+        "salesforce": {"attributes": {"type": "Lead"}, "Id": "00Q1", "FirstName": "Bo",
+                       "SystemModstamp": "2026-12-01T00:00:00.000+0000", "DoNotCall": True,
+                       "Salary__c": 95000, **HOSTILE},
+        "pipedrive": {"item": "person", "id": 5, "data": {"id": 5, "name": "Cy", "label": 7,
+                                                           "update_time": "2026-12-01 00:00:00",
+                                                           **HOSTILE}},
+    }[vendor]  # fmt: skip
+    config = rest_api_config(vendor, "http://x", "c1", ORG, None)
+    resource = config["resources"][0]
+    [step] = resource["processing_steps"]
+    row = step["map"](record)
+    assert set(row) == {key for key, _, _ in RAW_FIELDS[vendor]} | {"connection_id",
+                                                                   "organization_id"}  # fmt: skip
+    assert row["connection_id"] == "c1" and row["organization_id"] == ORG
+    assert not set(row) & set(HOSTILE)
+    # the columns are declared and typed, and dlt discards any other key (schema contract)
+    assert set(resource["columns"]) == {key for key, _, _ in RAW_FIELDS[vendor]} | {
+        "connection_id", "organization_id"}  # fmt: skip
+    assert all(hint["data_type"] for hint in resource["columns"].values())
+    assert resource["schema_contract"]["columns"] == "discard_value"
+
+
+@pytest.mark.parametrize("vendor", ["hubspot", "salesforce", "pipedrive"])
+def test_every_column_the_mapping_reads_is_kept(vendor):
+    vendor_spec = SPECS[vendor]
+    kept = {column for _, column, _ in RAW_FIELDS[vendor]}
+    read = set(vendor_spec.fields.values()) | {vendor_spec.id_field, vendor_spec.modified_field}
+    if vendor == "salesforce":
+        read.add("do_not_call")
+    assert read <= kept
+
+
+def test_a_pipedrive_push_keeps_the_crm_id_in_one_path_segment():
+    fields = push_fields("pipedrive")
+    _, path, _ = push_request("pipedrive", [PushItem("1/../../users?x=#", "hot", 1, False)], fields)
+    assert path == "v1/persons/1%2F..%2F..%2Fusers%3Fx%3D%23"

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from leadflow.platform.crm_sandbox.base import ContractServer
-from leadflow.platform.crm_sandbox.data import generate_records
+from leadflow.platform.crm_sandbox.data import custom_fields, generate_records
 from leadflow.platform.crm_sandbox.hubspot import HubSpotServer
 from leadflow.platform.crm_sandbox.pipedrive import PipedriveServer
 from leadflow.platform.crm_sandbox.salesforce import SalesforceServer
@@ -41,6 +41,7 @@ __all__ = [
     "HubSpotServer",
     "PipedriveServer",
     "SalesforceServer",
+    "custom_fields",
     "generate_records",
     "sandbox",
 ]

@@ -58,6 +58,19 @@ def returned_records(body: Any) -> int:
     return 0
 
 
+def _add_keys(body: Any, keys: Mapping[str, Any]) -> None:
+    """Add `keys` to every record of a reply (Pipedrive's recents wrap each in `data`)."""
+    if not isinstance(body, dict):
+        return
+    for name in ("results", "records", "data"):
+        records = body.get(name)
+        for record in records if isinstance(records, list) else []:
+            if isinstance(record, dict):
+                inner = record.get("data") if "item" in record else record
+                if isinstance(inner, dict):
+                    inner.update(keys)
+
+
 @dataclass
 class Reply:
     """One HTTP answer: `body` is sent as JSON (none when it is None)."""
@@ -194,6 +207,8 @@ class ContractServer:
         self._store: dict[str, dict] = {}
         self._last_ms = 0
         self._failures: list[tuple[int, int | None]] = []
+        self._redirects: list[str] = []
+        self._extra_keys: dict[str, Any] = {}
         self._hold_after: int | None = None
         #: set when a request is being held (see hold_after); clear `release` to keep holding
         self.holding = threading.Event()
@@ -285,6 +300,18 @@ class ContractServer:
         with self._lock:
             self._failures.extend([(status, retry_after)] * count)
 
+    def redirect_next(self, location: str, count: int = 1) -> None:
+        """Answer the next `count` authenticated requests with a 302 to `location` (a CRM, or
+        something in front of it, sending the client elsewhere)."""
+        with self._lock:
+            self._redirects.extend([location] * count)
+
+    def inject_keys(self, keys: Mapping[str, Any]) -> None:
+        """Every record the server answers with from now on carries these extra top-level keys
+        besides its own (a hostile or heavily customised CRM account); empty: none again."""
+        with self._lock:
+            self._extra_keys = dict(keys)
+
     def hold_after(self, served: int) -> None:
         """Let `served` more requests through, then hold the next one until `release` is set
         (`holding` says when it is held): a client can be killed in the middle of a pull."""
@@ -353,6 +380,8 @@ class ContractServer:
             request = Request(method, path, query, query_lists, headers, body)
             if not self._authorized(request):
                 reply = self._unauthorized()
+            elif self._redirects:
+                reply = Reply(302, headers={"Location": self._redirects.pop(0)})
             elif self._failures:
                 status, retry_after = self._failures.pop(0)
                 reply = Reply(status, self._error_body(status, status_phrase(status)))
@@ -367,6 +396,8 @@ class ContractServer:
                     reply = rejected.reply
                 except Exception as error:  # a sandbox bug answers 500, as a server would
                     reply = Reply(500, self._error_body(500, f"sandbox error: {error!r}"))
+                if self._extra_keys:
+                    _add_keys(reply.body, self._extra_keys)
             self.requests.append(
                 {
                     "method": method,
@@ -375,6 +406,7 @@ class ContractServer:
                     "json": copy.deepcopy(body),
                     "status": reply.status,
                     "returned": returned_records(reply.body),
+                    "headers": {name.lower(): value for name, value in headers.items()},
                 }
             )
             if reply.body is not None:

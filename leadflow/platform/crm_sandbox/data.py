@@ -290,13 +290,42 @@ _SHAPERS: dict[str, Callable[[dict[str, Any]], dict]] = {
 }
 
 
-def generate_records(vendor: str, count: int, *, seed: int = 7) -> list[dict]:
+def custom_fields(vendor: str, count: int, *, seed: int = 7) -> dict[str, str]:
+    """`count` custom fields of an account, as its API names them (Pipedrive: a 40-hex key per
+    field; HubSpot: a property name; Salesforce: `Name__c`), with values a recruiter might keep
+    about a candidate: what a pull must not store."""
+    rng = random.Random(seed)
+    fields = {}
+    for number in range(count):
+        if vendor == "pipedrive":
+            key = f"{rng.getrandbits(160):040x}"
+        elif vendor == "salesforce":
+            key = f"Custom_{number}__c"
+        else:
+            key = f"custom_{number}"
+        fields[key] = f"sensitive-{number}: {rng.choice(SENSITIVE_NOTES)}"
+    return fields
+
+
+#: what a custom field of a recruiting CRM may hold about a person
+SENSITIVE_NOTES = ("salary expectation 95k", "on sick leave", "visa pending", "union member",
+                   "disability accommodation", "background check: flagged")  # fmt: skip
+
+
+def generate_records(vendor: str, count: int, *, seed: int = 7,
+                     extra_fields: int = 0) -> list[dict]:  # fmt: skip
     """`count` vendor-shaped lead records, the same for the same seed (see the module
-    docstring for the shares of each phone case)."""
+    docstring for the shares of each phone case); with `extra_fields`, each also carries that
+    many custom fields of the account (`custom_fields`)."""
     try:
         shape = _SHAPERS[vendor]
     except KeyError:
         raise ValueError(f"unknown CRM vendor {vendor!r}; expected one of {VENDORS}") from None
     if count < 0:
         raise ValueError("count must not be negative")
-    return [shape(lead) for lead in _leads(count, seed)]
+    records = [shape(lead) for lead in _leads(count, seed)]
+    if extra_fields:
+        extra = custom_fields(vendor, extra_fields, seed=seed)
+        for record in records:
+            (record["properties"] if vendor == "hubspot" else record).update(extra)
+    return records

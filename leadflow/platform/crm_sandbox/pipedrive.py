@@ -1,5 +1,9 @@
 """Pipedrive API v1 persons: list, recents since a timestamp, PUT of one person, with the
-api_token query parameter (or x-api-token header) as auth."""
+x-api-token header as auth.
+
+Pipedrive itself also takes the token as an `api_token` query parameter; this server refuses
+that (401), so a test proves the client never puts the token in a URL, where proxies, logs and
+error texts would keep it."""
 
 from __future__ import annotations
 
@@ -158,8 +162,9 @@ class PipedriveServer(ContractServer):
     # -- protocol ---------------------------------------------------------------------------
 
     def _authorized(self, request: Request) -> bool:
-        given = request.query.get("api_token") or request.headers.get("x-api-token")
-        return given == self.token
+        if "api_token" in request.query_lists:
+            return False
+        return request.headers.get("x-api-token") == self.token
 
     def _unauthorized(self) -> Reply:
         return Reply(

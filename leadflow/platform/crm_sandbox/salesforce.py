@@ -120,6 +120,13 @@ class SalesforceServer(ContractServer):
         self._extra_fields: dict[str, str] = {}
         self._locators: dict[str, tuple[list[dict], int]] = {}
         self._locator_counter = 0
+        self._link_base = ""
+
+    def link_pages_to(self, base_url: str) -> None:
+        """Make every nextRecordsUrl an absolute URL on `base_url` (a hostile CRM payload: the
+        client must not follow it to another host); empty: relative links again."""
+        with self._lock:
+            self._link_base = base_url.rstrip("/")
 
     # -- store ------------------------------------------------------------------------------
 
@@ -261,8 +268,7 @@ class SalesforceServer(ContractServer):
             self._locators[locator] = (rows, size)
         return Reply(200, self._page(rows, 0, size, locator))
 
-    @staticmethod
-    def _page(rows: list[dict], offset: int, size: int, locator: str | None) -> dict:
+    def _page(self, rows: list[dict], offset: int, size: int, locator: str | None) -> dict:
         end = offset + size
         body: dict[str, Any] = {
             "totalSize": len(rows),
@@ -270,7 +276,7 @@ class SalesforceServer(ContractServer):
             "records": copy.deepcopy(rows[offset:end]),
         }
         if end < len(rows):
-            body["nextRecordsUrl"] = f"{API}/query/{locator}-{end}"
+            body["nextRecordsUrl"] = f"{self._link_base}{API}/query/{locator}-{end}"
         return body
 
     def _more(self, tail: str) -> Reply:
