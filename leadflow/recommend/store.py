@@ -56,8 +56,10 @@ def answered_hours(conn: psycopg.Connection, organization_id: str,
 # -- the model store ------------------------------------------------------------------------------
 def save_model(conn: psycopg.Connection, organization_id: str, *, as_of: datetime,
                horizon_days: int, algorithm: str, status: str, metrics: dict, baseline: dict,
-               beats_baseline: bool, feature_names: list[str], model: bytes | None) -> int:  # fmt: skip
-    """Store a trained (or refused) model as the organization's next version; returns it."""
+               beats_baseline: bool, feature_names: list[str],
+               parameters: dict | None) -> int:  # fmt: skip
+    """Store a trained (or refused) model as the organization's next version; returns it.
+    `parameters`: the served model's JSON (served.py), None when there is no model."""
     conn.execute(
         "select pg_advisory_xact_lock(hashtextextended('leadflow.model:' || %s, 0))",
         (organization_id,),
@@ -69,22 +71,26 @@ def save_model(conn: psycopg.Connection, organization_id: str, *, as_of: datetim
     conn.execute(
         """
         insert into lead_conversion_models (organization_id, version, as_of, algorithm,
-            horizon_days, feature_names, metrics, baseline, beats_baseline, status, model)
+            horizon_days, feature_names, metrics, baseline, beats_baseline, status,
+            model_parameters)
         values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
         """,
         (organization_id, version, as_of, algorithm, horizon_days, Jsonb(feature_names),
-         Jsonb(metrics), Jsonb(baseline), beats_baseline, status, model),
+         Jsonb(metrics), Jsonb(baseline), beats_baseline, status,
+         Jsonb(parameters) if parameters is not None else None),
     )  # fmt: skip
     return version
 
 
 def latest_model(conn: psycopg.Connection, organization_id: str) -> dict[str, Any] | None:
-    """The organization's newest model row (with the bytes), or None."""
+    """The organization's newest model row, or None. Its `model_parameters` is the stored JSON
+    as text, unparsed: served.load checks its size before decoding it."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
             """
-            select version, status, beats_baseline, metrics, baseline, model, trained_at,
-                   horizon_days, feature_names
+            select version, status, beats_baseline, metrics, baseline,
+                   model_parameters::text as model_parameters, trained_at, horizon_days,
+                   feature_names
             from lead_conversion_models where organization_id = %s
             order by version desc limit 1
             """,
