@@ -182,9 +182,15 @@ def migrate_down(url: str, to: int | None = None, directory: Path | None = None)
 
 
 def migration_status(url: str, directory: Path | None = None) -> list[MigrationState]:
+    """Each migration's state. Only reads: a role that may not create tables or take the
+    migrators' lock (an application role checking the schema before it serves) can ask too."""
     migrations = discover(directory)
-    with _locked(url) as conn:
-        applied = _applied(conn)
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            exists = conn.execute("select to_regclass(%s)", (TRACKING_TABLE,)).fetchone()[0]
+            applied = _applied(conn) if exists else {}
+    except psycopg.Error as exc:
+        raise MigrationError(f"cannot read the migration state: {exc}".strip()) from exc
     states: list[MigrationState] = []
     for m in migrations:
         if m.version not in applied:

@@ -11,7 +11,8 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from leadflow.postgres import copy_rows
+from leadflow.leads.ids import canonical_uuid
+from leadflow.postgres import copy_rows, set_tenant
 from leadflow.recommend.features import SNAPSHOT_SQL, Snapshot, eligible
 
 
@@ -132,6 +133,39 @@ where r.organization_id = %(org)s and l.deleted_at is null
   and not exists (select 1 from dnc_list d where d.organization_id = l.organization_id
                   and d.phone_number = l.phone_number)
 """
+
+
+#: of some leads of the organization, those that may be served now, with their current owner:
+#: the cache's check on every hit (the primary key, and dnc_list's (organization_id,
+#: phone_number) key: one indexed statement whatever wrote the change)
+_STILL_SERVED = """
+select l.id::text, l.user_id::text
+from leads l
+where l.organization_id = %(org)s and l.id = any(%(ids)s::uuid[]) and l.deleted_at is null
+  and l.status not in ('dnc', 'recruited')
+  and not exists (select 1 from dnc_list d where d.organization_id = l.organization_id
+                  and d.phone_number = l.phone_number)
+"""
+
+
+def still_served(conn: psycopg.Connection, organization_id: str,
+                 lead_ids: Iterable[str]) -> dict[str, str | None]:  # fmt: skip
+    """{lead id: its agent} of the given leads that may be served now (not deleted, not
+    recruited, not DNC by status or by the organization's DNC list); the others are absent,
+    and so is any id that is not a UUID."""
+    ids = [lead for lead in map(canonical_uuid, lead_ids) if lead]
+    if not ids:
+        return {}
+    return dict(conn.execute(_STILL_SERVED, {"org": organization_id, "ids": ids}).fetchall())
+
+
+def scope(conn: psycopg.Connection, organization_id: str) -> None:
+    """Scope the connection's transaction to one organization for a role under row-level
+    security: `set_tenant`, and `app.current_org_id`, which dnc_list's policy reads (migration
+    002). Without the second such a role sees an empty DNC list, and a lead on it would look
+    servable."""
+    set_tenant(conn, organization_id)
+    conn.execute("select set_config('app.current_org_id', %s, true)", (str(organization_id),))
 
 
 def agent_entries(conn: psycopg.Connection, organization_id: str, user_id: str,
