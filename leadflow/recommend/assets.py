@@ -99,9 +99,12 @@ def lead_conversion_model_quality(postgres: PostgresResource) -> dg.AssetCheckRe
     with postgres.connection() as conn:
         rows = conn.execute(
             """
-            select distinct on (organization_id) organization_id::text, version, status,
-                   metrics ->> 'auc', baseline ->> 'auc', model_parameters::text, feature_names
-            from lead_conversion_models order by organization_id, version desc
+            select m.organization_id::text, m.version, m.status, m.metrics ->> 'auc',
+                   m.baseline ->> 'auc', m.model_parameters::text, m.feature_names
+            from (select distinct on (organization_id) id from lead_conversion_models
+                  order by organization_id, version desc) latest
+            join lead_conversion_models m on m.id = latest.id
+            order by m.organization_id
             """
         ).fetchall()
     flagged = [f"{org[:8]} v{v}: AUC {auc} vs rule {base}" for org, v, st, auc, base, *_ in rows
