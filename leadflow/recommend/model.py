@@ -11,7 +11,7 @@ observed rate per decile). A model is served only when its AUC beats the baselin
 Logistic regression (standardized numbers, one-hot source) is what is served: its
 per-feature contributions (coefficient × standardized value) are the reasons an agent reads.
 scikit-learn fits it; what is stored and served is its parameters as JSON (`export`, served.py),
-never a pickle: a model row can be written under a tenant's policy, and reading it runs no code.
+never a pickle: whoever manages to write a model row shapes numbers, never code the worker runs.
 A gradient-boosting model is trained on the same split as evidence; its holdout AUC is recorded
 beside (`metrics.gbm_auc`), so the choice can be revisited with numbers.
 """
