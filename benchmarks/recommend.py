@@ -6,8 +6,10 @@ in one organization of the database `leadflow_bench_reco`, one agent per 500 lea
 list is a real list, not a quarter of the organization). Latency is measured in this process
 over `--samples` reads of random agents' lists (the `leadflow recommend --agent` read path,
 `cache.agent_list`), beside the floor measured in the same run: one bare Redis GET of the same
-keys on the same connection. A miss deletes the agent's key first, so the read goes to
-PostgreSQL (one open connection, as a serving process would hold) and refills the key.
+keys on the same connection. A hit includes its check against PostgreSQL (one indexed query
+over the leads it shows: none DNC, recruited, deleted or reassigned since the fill) on the
+serving connection. A miss deletes the agent's key first, so the read goes to PostgreSQL (one
+open connection, as a serving process would hold) and refills the key.
 """
 
 from __future__ import annotations

@@ -1,47 +1,82 @@
-"""`leadflow recommend --agent USER | --lead ID [--limit N] [--json]`: who to contact next, how
-and why, read from the Redis cache (REDIS_URL, or the running local cache server); a miss, or
-no cache, is served from PostgreSQL with the lead's current state. See README,
-"Recommendations".
+"""`leadflow recommend --agent USER | --lead ID [--org ORG] [--limit N] [--json]`: who to contact
+next, how and why, read from the Redis cache (REDIS_URL, or the running local cache server); a
+miss, or no cache, is served from PostgreSQL with the lead's current state, and a hit only after
+PostgreSQL confirmed its leads are still servable (never a DNC lead). Every read runs in one
+transaction scoped to the organization, so the command works as an application role under
+row-level security. See README, "Recommendations".
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 import psycopg
 
 from leadflow.cli.common import ensure_schema_current, fail, postgres_url, redis_url
 from leadflow.leads.ids import canonical_uuid
+from leadflow.postgres import set_tenant
 from leadflow.recommend import cache
 
 BAD_REQUEST = 2
 
 
-def _agent(conn: psycopg.Connection, value: str) -> tuple[str, str, str]:
-    """(user id, organization id, e-mail) of a user given by id or e-mail."""
-    user = canonical_uuid(value)
-    row = conn.execute(
-        "select id::text, organization_id::text, email from users"
-        " where id = %s or lower(email) = lower(%s)",
-        (user, value),
-    ).fetchone()
+RLS_HINT = (
+    "a role under row-level security sees no user, lead or organization before its tenant is"
+    " set: give --org with the organization's UUID"
+)
+
+
+def _organization(conn: psycopg.Connection, value: str) -> str:
+    """The organization id of --org (UUID or slug). A UUID scopes the transaction first, so a
+    role under row-level security finds its own organization; a slug is looked up unscoped
+    (only a role that sees organizations can), then scoped."""
+    org = canonical_uuid(value)
+    if org:
+        set_tenant(conn, org)
+        row = conn.execute("select id::text from organizations where id = %s", (org,)).fetchone()
+    else:
+        row = conn.execute(
+            "select id::text from organizations where lower(slug) = lower(%s)", (value,)
+        ).fetchone()
     if row is None:
-        fail(f"unknown user {value!r} (a user id or e-mail)", code=BAD_REQUEST)
-    return row
+        fail(f"unknown organization {value!r} (a UUID or slug; {RLS_HINT})", code=BAD_REQUEST)
+    return row[0]
 
 
-def _lead_org(conn: psycopg.Connection, value: str) -> tuple[str, str]:
+def _agent(conn: psycopg.Connection, value: str, org: str | None) -> tuple[str, str, str]:
+    """(user id, organization id, e-mail) of a user given by id or e-mail (in `org`)."""
+    rows = conn.execute(
+        "select id::text, organization_id::text, email from users"
+        " where (id = %s or lower(email) = lower(%s))"
+        " and (%s::uuid is null or organization_id = %s::uuid)",
+        (canonical_uuid(value), value, org, org),
+    ).fetchall()
+    if not rows:
+        hint = "" if org else f"; {RLS_HINT}"
+        fail(f"unknown user {value!r} (a user id or e-mail{hint})", code=BAD_REQUEST)
+    if len(rows) > 1:  # one e-mail, several organizations
+        orgs = ", ".join(sorted(row[1] for row in rows))
+        fail(f"user {value!r} works for several organizations ({orgs}): give --org",
+             code=BAD_REQUEST)  # fmt: skip
+    return rows[0]
+
+
+def _lead_org(conn: psycopg.Connection, value: str, org: str | None) -> tuple[str, str]:
     lead = canonical_uuid(value)
     row = (
         lead
         and conn.execute(
-            "select id::text, organization_id::text from leads where id = %s", (lead,)
+            "select id::text, organization_id::text from leads"
+            " where id = %s and (%s::uuid is null or organization_id = %s::uuid)",
+            (lead, org, org),
         ).fetchone()
     )
     if not row:
-        fail(f"unknown lead {value!r}", code=BAD_REQUEST)
+        fail(f"unknown lead {value!r}" + ("" if org else f" ({RLS_HINT})"), code=BAD_REQUEST)
     return row
 
 
@@ -61,9 +96,14 @@ def _line(item: dict) -> list[str]:
 @click.command()
 @click.option("--agent", default=None, help="User id or e-mail: the agent's ranked list.")
 @click.option("--lead", default=None, help="Lead id: that lead's recommendation.")
+@click.option("--org", default=None, metavar="UUID|SLUG",
+              help="The organization every read is scoped to (its tenant set for the"
+                   " transaction). Needed when POSTGRES_URL is a role under row-level security"
+                   " (give the UUID); default: the agent's or lead's organization.")  # fmt: skip
 @click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
-def recommend(agent: str | None, lead: str | None, limit: int, as_json: bool) -> None:
+def recommend(agent: str | None, lead: str | None, org: str | None, limit: int,
+              as_json: bool) -> None:  # fmt: skip
     """Who to contact next, on which channel and hour, and why."""
     if bool(agent) == bool(lead):
         fail("give exactly one of --agent USER or --lead ID", code=BAD_REQUEST)
@@ -71,20 +111,31 @@ def recommend(agent: str | None, lead: str | None, limit: int, as_json: bool) ->
     ensure_schema_current(url, BAD_REQUEST)
     logging.getLogger("leadflow.recommend.cache").addHandler(_StderrWarnings())
     client = cache.connect(redis_url())
-    connect = lambda: psycopg.connect(url)  # noqa: E731
     try:
+        # one connection, one transaction scoped to the organization: the lookups, the check of
+        # every cached entry and the reads of a miss all run as that tenant
         with psycopg.connect(url) as conn:
+            scoped = _organization(conn, org) if org else None
             if agent:
-                user_id, org, email = _agent(conn, agent)
+                user_id, organization, email = _agent(conn, agent, scoped)
             else:
-                lead_id, org = _lead_org(conn, lead)
-        if agent:
-            items, source = cache.agent_list(client, connect, org, user_id, limit)
-            payload = {"agent": user_id, "email": email, "organization_id": org,
-                       "source": source, "items": items}  # fmt: skip
-        else:
-            entry, source = cache.lead_entry(client, connect, org, lead_id)
-            payload = {"lead": lead_id, "organization_id": org, "source": source, "item": entry}
+                lead_id, organization = _lead_org(conn, lead, scoped)
+            set_tenant(conn, organization)
+
+            @contextmanager
+            def held() -> Iterator[psycopg.Connection]:
+                yield conn
+
+            if agent:
+                items, source = cache.agent_list(client, held, organization, user_id, limit)
+                payload = {"agent": user_id, "email": email, "organization_id": organization,
+                           "source": source, "items": items}  # fmt: skip
+            else:
+                entry, source = cache.lead_entry(client, held, organization, lead_id)
+                payload = {"lead": lead_id, "organization_id": organization, "source": source,
+                           "item": entry}  # fmt: skip
+    except psycopg.OperationalError as exc:  # nothing unchecked is served
+        fail(f"PostgreSQL unavailable, no recommendation served: {exc}".strip())
     finally:
         if client is not None:
             client.close()

@@ -135,9 +135,6 @@ def push_connection(connect: ConnectionFactory, connection: Connection) -> PushR
     with connect() as conn:
         token = read_token(conn, connection)
         set_tenant(conn, connection.organization_id)
-        # dnc_list's policy (migration 002) reads app.current_org_id, not the tenant setting
-        conn.execute("select set_config('app.current_org_id', %s, true)",
-                     (connection.organization_id,))  # fmt: skip
         since, started = conn.execute(
             "select (select pushed_until from crm_sync_state where connection_id = %s), now()",
             (connection.id,),

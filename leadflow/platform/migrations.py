@@ -88,18 +88,12 @@ def discover(directory: Path | None = None) -> list[Migration]:
 
 
 @contextmanager
-def _locked(url: str, create: bool = True) -> Iterator[psycopg.Connection]:
-    """A connection holding the migrations' lock; with `create`, the tracking table exists.
-    Without it nothing is created: a status check also works as a role that may not create
-    tables (the application role), where `create table if not exists` fails even when the
-    table is there."""
+def _locked(url: str) -> Iterator[psycopg.Connection]:
+    """A connection holding the migrations' lock, with the tracking table in place."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("set client_min_messages = warning")
         conn.execute("select pg_advisory_lock(%s)", (LOCK_KEY,))
         try:
-            if not create:
-                yield conn
-                return
             conn.execute(
                 f"""
                 create table if not exists {TRACKING_TABLE} (
@@ -117,8 +111,6 @@ def _locked(url: str, create: bool = True) -> Iterator[psycopg.Connection]:
 
 
 def _applied(conn: psycopg.Connection) -> dict[int, tuple[str, str, str]]:
-    if conn.execute("select to_regclass(%s) is null", (TRACKING_TABLE,)).fetchone()[0]:
-        return {}  # nothing was ever migrated (and the table was not created: see _locked)
     rows = conn.execute(
         f"select version, name, checksum, applied_at::text from {TRACKING_TABLE} order by version"
     ).fetchall()
@@ -229,11 +221,15 @@ def migrate_down(url: str, to: int | None = None, directory: Path | None = None)
 
 
 def migration_status(url: str, directory: Path | None = None) -> list[MigrationState]:
-    """Each migration's state, read only: any role that may read the tracking table asks (the
-    application role's commands check the schema too; it may create nothing)."""
+    """Each migration's state. Only reads: a role that may not create tables or take the
+    migrators' lock (an application role checking the schema before it serves) can ask too."""
     migrations = discover(directory)
-    with _locked(url, create=False) as conn:
-        applied = _applied(conn)
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            exists = conn.execute("select to_regclass(%s)", (TRACKING_TABLE,)).fetchone()[0]
+            applied = _applied(conn) if exists else {}  # never migrated
+    except psycopg.Error as exc:
+        raise MigrationError(f"cannot read the migration state: {exc}".strip()) from exc
     states: list[MigrationState] = []
     for m in migrations:
         if m.version not in applied:

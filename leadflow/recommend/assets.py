@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 
 from leadflow.crm.assets import AsOfConfig
 from leadflow.postgres import organization_ids
-from leadflow.recommend import cache, store
+from leadflow.recommend import cache, served, store
 from leadflow.recommend.service import (
     RecoSettings,
     durable_rows,
@@ -90,28 +90,42 @@ def lead_conversion_model(context: dg.AssetExecutionContext, config: AsOfConfig,
     asset=lead_conversion_model,
     description=(
         "Every organization with enough history has a model that beats the rule lead_score on"
-        " the holdout (a flagged model falls back to the rule score: a warning, not a stop)."
+        " the holdout (a flagged model falls back to the rule score: a warning, not a stop), and"
+        " every active model's stored parameters pass the served model's checks (a model that"
+        " does not was tampered with or corrupted: an error; its organization ranks by rule)."
     ),
 )
 def lead_conversion_model_quality(postgres: PostgresResource) -> dg.AssetCheckResult:
     with postgres.connection() as conn:
         rows = conn.execute(
             """
-            select distinct on (organization_id) organization_id::text, version, status,
-                   metrics ->> 'auc', baseline ->> 'auc'
-            from lead_conversion_models order by organization_id, version desc
+            select m.organization_id::text, m.version, m.status, m.metrics ->> 'auc',
+                   m.baseline ->> 'auc', m.model_parameters::text, m.feature_names
+            from (select distinct on (organization_id) id from lead_conversion_models
+                  order by organization_id, version desc) latest
+            join lead_conversion_models m on m.id = latest.id
+            order by m.organization_id
             """
         ).fetchall()
-    flagged = [f"{org[:8]} v{v}: AUC {auc} vs rule {base}" for org, v, st, auc, base in rows
+    flagged = [f"{org[:8]} v{v}: AUC {auc} vs rule {base}" for org, v, st, auc, base, *_ in rows
                if st == "flagged"]  # fmt: skip
+    refused = []
+    for org, version, status, _, _, parameters, names in rows:
+        if status != "active" or parameters is None:  # None: nothing served (migration 012)
+            continue
+        try:
+            served.load(parameters, organization_id=org, version=version, feature_names=names)
+        except served.ModelFormatError as exc:
+            refused.append(str(exc))
     return dg.AssetCheckResult(
-        passed=not flagged,
-        severity=dg.AssetCheckSeverity.WARN,
+        passed=not flagged and not refused,
+        severity=dg.AssetCheckSeverity.ERROR if refused else dg.AssetCheckSeverity.WARN,
         metadata={
             "models": len(rows),
             "active": sum(1 for r in rows if r[2] == "active"),
             "flagged": flagged,
             "insufficient_data": sum(1 for r in rows if r[2] == "insufficient_data"),
+            "refused": refused,
         },
     )
 
@@ -143,6 +157,8 @@ def lead_recommendations(context: dg.AssetExecutionContext, config: AsOfConfig,
             # the fill reflects the leads as of now: changes before it need no invalidation
             store.set_watermark(conn, org, started)
         summaries.append(summary)
+        if summary["model_error"]:
+            context.log.error(f"{summary['model_error']}: {org} ranks by the rule score")
         if client is not None:
             began = time.perf_counter()
             try:
@@ -167,6 +183,7 @@ def lead_recommendations(context: dg.AssetExecutionContext, config: AsOfConfig,
             "cache": "filled" if client is not None else "unavailable",
             "cache_keys": cached,
             "cache_fill_seconds": round(cache_seconds, 3),
+            "refused_models": [s["model_error"] for s in summaries if s["model_error"]],
             "organizations": summaries,
         }
     )

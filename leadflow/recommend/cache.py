@@ -14,6 +14,13 @@ DNC) has its entry and its agents' lists deleted by the pipeline step that chang
 (`invalidate`); the next read misses, is served from PostgreSQL with the lead's current state,
 and refills the key. Redis unreachable: reads come from PostgreSQL and a warning is logged —
 never an error.
+
+Invalidation keeps the cache fresh; it is not what keeps a DNC lead out. Every hit is checked
+against PostgreSQL before it is served: one indexed statement over the leads it shows
+(`store.still_served`: not DNC by status or by the organization's DNC list, not recruited, not
+deleted, still the agent's). A hit that fails the check is read from PostgreSQL instead, so a
+DNC row or status is honoured from the moment it commits, whoever wrote it; when PostgreSQL
+cannot be asked, the read fails rather than serve an unchecked entry.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import psycopg
 import redis
 from redis.exceptions import RedisError
 
+from leadflow.leads.ids import canonical_uuid
 from leadflow.postgres import organization_ids
 from leadflow.recommend import store
 
@@ -139,6 +147,7 @@ def fill(client: redis.Redis, org: str, model_version: int | None,
 class Source:
     CACHE = "cache"
     POSTGRES_MISS = "postgres (cache miss)"
+    POSTGRES_STALE = "postgres (cached entry outdated)"
     POSTGRES_DOWN = "postgres (cache unavailable)"
     POSTGRES_NONE = "postgres (no cache configured)"
 
@@ -152,53 +161,85 @@ PgConnect = Callable[[], AbstractContextManager[psycopg.Connection]]
 
 
 def _read_through(client: redis.Redis | None, org: str, key_of: Callable[[str], str],
-                  from_postgres: Callable[[], Any]) -> tuple[Any, str]:  # fmt: skip
-    """The cached value under the organization's current namespace; else `from_postgres()`
-    (JSON-shaped, None for nothing), written back so the next read is a hit."""
+                  from_postgres: Callable[[], Any],
+                  still_valid: Callable[[Any], bool]) -> tuple[Any, str]:  # fmt: skip
+    """The cached value under the organization's current namespace when `still_valid` says
+    PostgreSQL agrees with it now; else `from_postgres()` (JSON-shaped, None for nothing),
+    written back so the next read is a hit (an outdated entry with nothing to replace it is
+    deleted). A PostgreSQL error in the check propagates: nothing unchecked is served."""
     source = Source.POSTGRES_NONE if client is None else Source.POSTGRES_MISS
-    namespace = None
+    namespace, outdated = None, False
     if client is not None:
         try:
             namespace = _namespace(client, org)
             if namespace:
                 cached = client.get(key_of(namespace))
                 if cached is not None:
-                    return json.loads(cached), Source.CACHE
+                    value = json.loads(cached)
+                    if still_valid(value):
+                        return value, Source.CACHE
+                    outdated, source = True, Source.POSTGRES_STALE
         except RedisError as exc:
             log.warning("recommendation cache unavailable (%s): reading PostgreSQL", exc)
             client, source = None, Source.POSTGRES_DOWN
     value = from_postgres()
-    if value is not None and client is not None and namespace:
+    if client is not None and namespace and (value is not None or outdated):
         try:
-            client.set(key_of(namespace), encode(value), ex=ttl_seconds())
+            if value is not None:
+                client.set(key_of(namespace), encode(value), ex=ttl_seconds())
+            else:
+                client.delete(key_of(namespace))
         except RedisError as exc:
             log.warning("recommendation cache refill failed (%s)", exc)
     return value, source
 
 
+def _servable(connect_pg: PgConnect, org: str, items: list[dict]) -> dict[str, str | None]:
+    """{lead id: its agent} of the items' leads that may be served now (store.still_served)."""
+    if not items:
+        return {}
+    with connect_pg() as conn:
+        return store.still_served(conn, org, [item["lead_id"] for item in items])
+
+
 def agent_list(client: redis.Redis | None, connect_pg: PgConnect, org: str, user: str,
                limit: int) -> tuple[list[dict], str]:  # fmt: skip
-    """The agent's ranked list (its first `limit` entries) and where it came from (Source)."""
+    """The agent's ranked list (its first `limit` entries) and where it came from (Source).
+    A cached list is served only when every lead it shows is still servable and still the
+    agent's, as PostgreSQL says at this moment: a number put on the DNC list, a lead set to
+    DNC or recruited, deleted or reassigned by anything (the application, an import, a CRM
+    sync) is never served from the cache, invalidated or not."""
 
     def from_postgres() -> list[dict]:
         with connect_pg() as conn:
             rows = store.agent_entries(conn, org, user, max(limit, DEFAULT_LIST_SIZE))
         return json.loads(encode([public(row) for row in rows]))  # the cache's own shape
 
-    items, source = _read_through(client, org, lambda ns: agent_key(org, ns, user), from_postgres)
+    def still_valid(items: list[dict]) -> bool:
+        shown = items[:limit]
+        owners = _servable(connect_pg, org, shown)
+        return all(owners.get(canonical_uuid(item["lead_id"]), "") == user for item in shown)
+
+    items, source = _read_through(client, org, lambda ns: agent_key(org, ns, user), from_postgres,
+                                  still_valid)  # fmt: skip
     return items[:limit], source
 
 
 def lead_entry(client: redis.Redis | None, connect_pg: PgConnect, org: str,
                lead: str) -> tuple[dict | None, str]:  # fmt: skip
-    """One lead's entry (None: not recommendable now) and where it came from (Source)."""
+    """One lead's entry (None: not recommendable now) and where it came from (Source); a
+    cached entry is checked against PostgreSQL as in `agent_list`."""
 
     def from_postgres() -> dict | None:
         with connect_pg() as conn:
             row = store.lead_entry(conn, org, lead)
         return json.loads(encode(public(row))) if row else None
 
-    return _read_through(client, org, lambda ns: lead_key(org, ns, lead), from_postgres)
+    def still_valid(entry: dict) -> bool:
+        return canonical_uuid(entry["lead_id"]) in _servable(connect_pg, org, [entry])
+
+    return _read_through(client, org, lambda ns: lead_key(org, ns, lead), from_postgres,
+                         still_valid)  # fmt: skip
 
 
 # -- invalidation ----------------------------------------------------------------------------------

@@ -46,6 +46,10 @@ NUMERIC_FEATURES = (
 #: categorical features (one-hot, unknown values ignored)
 CATEGORICAL_FEATURES = ("source",)
 
+#: characters of a category value the model sees (a longer source is cut: a stored model's
+#: categories are bounded, see served.py)
+MAX_CATEGORY_TEXT = 200
+
 #: a lead with no activity / no contact yet counts as this many days since (a cap, not null)
 NEVER_DAYS = 365.0
 
@@ -175,7 +179,8 @@ def matrix(rows: Sequence[Mapping]) -> list[dict]:
     """Feature dicts in the model's input shape (numbers as floats, categories as text)."""
     return [
         {**{name: float(row[name] or 0) for name in NUMERIC_FEATURES},
-         **{name: str(row[name] or "").lower() or "unknown" for name in CATEGORICAL_FEATURES}}
+         **{name: str(row[name] or "").lower()[:MAX_CATEGORY_TEXT] or "unknown"
+            for name in CATEGORICAL_FEATURES}}
         for row in rows
     ]  # fmt: skip
 

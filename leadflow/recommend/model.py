@@ -10,18 +10,18 @@ observed rate per decile). A model is served only when its AUC beats the baselin
 
 Logistic regression (standardized numbers, one-hot source) is what is served: its
 per-feature contributions (coefficient × standardized value) are the reasons an agent reads.
+scikit-learn fits it; what is stored and served is its parameters as JSON (`export`, served.py),
+never a pickle: whoever manages to write a model row shapes numbers, never code the worker runs.
 A gradient-boosting model is trained on the same split as evidence; its holdout AUC is recorded
 beside (`metrics.gbm_auc`), so the choice can be revisited with numbers.
 """
 
 from __future__ import annotations
 
-import io
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
@@ -32,6 +32,13 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from leadflow.recommend.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES, matrix
+from leadflow.recommend.served import (
+    Categorical,
+    ModelFormatError,
+    ServedModel,
+    encoded_names,
+    parse,
+)
 
 ALGORITHM = "logistic_regression"
 #: fewer labelled leads (or positives, or negatives) than this in train or holdout: no model
@@ -180,29 +187,33 @@ def feature_names(pipeline: Pipeline) -> list[str]:
     return names
 
 
-def predict(pipeline: Pipeline, rows: list[dict]) -> np.ndarray:
-    if not rows:
-        return np.zeros(0)
-    return pipeline.predict_proba(frame(rows))[:, 1]
-
-
-def predict_with_contributions(
-    pipeline: Pipeline, rows: list[dict]
-) -> tuple[np.ndarray, np.ndarray]:
-    """(propensity per lead, per lead and encoded feature: coefficient × standardized value,
-    the log-odds it pushes up or down relative to an average lead); the rows are encoded once."""
-    if not rows:
-        return np.zeros(0), np.zeros((0, 0))
-    encoded = np.asarray(pipeline.named_steps["features"].transform(frame(rows)))
-    scores = pipeline.named_steps["model"].predict_proba(encoded)[:, 1]
-    return scores, encoded * pipeline.named_steps["model"].coef_[0]
-
-
-def dump(pipeline: Pipeline) -> bytes:
-    buffer = io.BytesIO()
-    joblib.dump(pipeline, buffer, compress=3)
-    return buffer.getvalue()
-
-
-def load(data: bytes) -> Pipeline:
-    return joblib.load(io.BytesIO(data))
+def export(pipeline: Pipeline) -> ServedModel:
+    """The fitted pipeline as the served model (served.py): its scaler's mean and scale, its
+    encoder's frequent and infrequent categories, the regression's coefficients and intercept.
+    Checked against the pipeline's own feature names and by `served.parse`, so what is stored
+    is what the reader accepts."""
+    features = pipeline.named_steps["features"]
+    scaler = features.named_transformers_["num"]
+    encoder = features.named_transformers_["cat"]
+    regression = pipeline.named_steps["model"]
+    infrequent = getattr(encoder, "infrequent_categories_", None) or [None] * len(
+        encoder.categories_
+    )
+    categorical = []
+    for feature, seen, rare in zip(CATEGORICAL_FEATURES, encoder.categories_, infrequent,
+                                   strict=True):  # fmt: skip
+        rare = [str(v) for v in rare] if rare is not None else []
+        categorical.append(Categorical(
+            feature, tuple(str(v) for v in seen if str(v) not in rare), tuple(rare)))  # fmt: skip
+    model = ServedModel(
+        numeric=tuple(NUMERIC_FEATURES),
+        mean=np.asarray(scaler.mean_, dtype=np.float64),
+        scale=np.asarray(scaler.scale_, dtype=np.float64),
+        categorical=tuple(categorical),
+        feature_names=tuple(feature_names(pipeline)),
+        coefficients=np.asarray(regression.coef_[0], dtype=np.float64),
+        intercept=float(regression.intercept_[0]),
+    )
+    if list(model.feature_names) != encoded_names(model.numeric, model.categorical):
+        raise ModelFormatError("the pipeline's feature names do not follow its encoders")
+    return parse(model.to_json())

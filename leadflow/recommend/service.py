@@ -14,8 +14,9 @@ import psycopg
 
 from leadflow import settings
 from leadflow.recommend import model as propensity
-from leadflow.recommend import store
+from leadflow.recommend import served, store
 from leadflow.recommend.actions import answer_rates, recommend
+from leadflow.recommend.served import ModelFormatError
 
 DEFAULT_HORIZON_DAYS = 30
 DEFAULT_TRAIN_SNAPSHOTS = 3
@@ -54,13 +55,20 @@ def train_organization(conn: psycopg.Connection, org: str, as_of: datetime,
                                      labelled=True).rows  # fmt: skip
     holdout_rows = store.snapshot(conn, org, holdout_at, reco.horizon_days, labelled=True).rows
     result = propensity.train(train_rows, holdout_rows, reco.min_gain)
+    parameters = None
+    if result.pipeline is not None:
+        try:
+            parameters = propensity.export(result.pipeline).to_json()
+        except ModelFormatError as exc:  # e.g. thousands of distinct sources: not servable
+            result.status = "flagged"
+            result.reason = f"the fitted model cannot be stored as a served model: {exc}"
     seconds = round(time.perf_counter() - started, 3)
     result.metrics["training_seconds"] = seconds
     version = store.save_model(
         conn, org, as_of=as_of, horizon_days=reco.horizon_days, algorithm=propensity.ALGORITHM,
         status=result.status, metrics=result.metrics, baseline=result.baseline,
         beats_baseline=result.beats_baseline, feature_names=result.feature_names,
-        model=propensity.dump(result.pipeline) if result.pipeline is not None else None,
+        parameters=parameters,
     )  # fmt: skip
     return {
         "organization_id": org,
@@ -87,11 +95,17 @@ def score_organization(conn: psycopg.Connection, org: str, as_of: datetime,
     started = time.perf_counter()
     latest = store.latest_model(conn, org)
     rows = store.snapshot(conn, org, as_of, reco.horizon_days, labelled=False).rows
-    use_model = bool(latest and latest["status"] == "active" and latest["model"])
-    if use_model:
-        pipeline = propensity.load(bytes(latest["model"]))
-        scores, pushes = propensity.predict_with_contributions(pipeline, rows)
-        names = propensity.feature_names(pipeline)
+    model, model_error = None, None
+    if latest and latest["status"] == "active" and latest["model_parameters"] is not None:
+        try:
+            model = served.load(latest["model_parameters"], organization_id=org,
+                                version=latest["version"], feature_names=latest["feature_names"])  # fmt: skip
+        except ModelFormatError as exc:  # tampered or corrupt: this organization ranks by rule
+            model_error = str(exc)
+    use_model = model is not None
+    if model is not None:
+        scores, pushes = model.predict_with_contributions(rows)
+        names = list(model.feature_names)
     else:
         scores = np.array([float(r["rule_score"] or 0) / 100.0 for r in rows])
         names, pushes = [], None
@@ -132,6 +146,7 @@ def score_organization(conn: psycopg.Connection, org: str, as_of: datetime,
         "ranked_by": "model" if use_model else "rule",
         "model_version": latest["version"] if latest else None,
         "model_status": latest["status"] if latest else "none",
+        "model_error": model_error,
         "actions": dict(sorted(mix.items())),
         "agents": sum(1 for agent in by_agent if agent),
         "scoring_seconds": round(scored_at - started, 3),

@@ -11,6 +11,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from leadflow.leads.ids import canonical_uuid
 from leadflow.postgres import copy_rows
 from leadflow.recommend.features import SNAPSHOT_SQL, Snapshot, eligible
 
@@ -56,8 +57,10 @@ def answered_hours(conn: psycopg.Connection, organization_id: str,
 # -- the model store ------------------------------------------------------------------------------
 def save_model(conn: psycopg.Connection, organization_id: str, *, as_of: datetime,
                horizon_days: int, algorithm: str, status: str, metrics: dict, baseline: dict,
-               beats_baseline: bool, feature_names: list[str], model: bytes | None) -> int:  # fmt: skip
-    """Store a trained (or refused) model as the organization's next version; returns it."""
+               beats_baseline: bool, feature_names: list[str],
+               parameters: dict | None) -> int:  # fmt: skip
+    """Store a trained (or refused) model as the organization's next version; returns it.
+    `parameters`: the served model's JSON (served.py), None when there is no model."""
     conn.execute(
         "select pg_advisory_xact_lock(hashtextextended('leadflow.model:' || %s, 0))",
         (organization_id,),
@@ -69,22 +72,26 @@ def save_model(conn: psycopg.Connection, organization_id: str, *, as_of: datetim
     conn.execute(
         """
         insert into lead_conversion_models (organization_id, version, as_of, algorithm,
-            horizon_days, feature_names, metrics, baseline, beats_baseline, status, model)
+            horizon_days, feature_names, metrics, baseline, beats_baseline, status,
+            model_parameters)
         values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
         """,
         (organization_id, version, as_of, algorithm, horizon_days, Jsonb(feature_names),
-         Jsonb(metrics), Jsonb(baseline), beats_baseline, status, model),
+         Jsonb(metrics), Jsonb(baseline), beats_baseline, status,
+         Jsonb(parameters) if parameters is not None else None),
     )  # fmt: skip
     return version
 
 
 def latest_model(conn: psycopg.Connection, organization_id: str) -> dict[str, Any] | None:
-    """The organization's newest model row (with the bytes), or None."""
+    """The organization's newest model row, or None. Its `model_parameters` is the stored JSON
+    as text, unparsed: served.load checks its size before decoding it."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
             """
-            select version, status, beats_baseline, metrics, baseline, model, trained_at,
-                   horizon_days, feature_names
+            select version, status, beats_baseline, metrics, baseline,
+                   model_parameters::text as model_parameters, trained_at, horizon_days,
+                   feature_names
             from lead_conversion_models where organization_id = %s
             order by version desc limit 1
             """,
@@ -141,6 +148,30 @@ where r.organization_id = %(org)s and l.deleted_at is null
   and not exists (select 1 from dnc_list d where d.organization_id = l.organization_id
                   and d.phone_number = l.phone_number)
 """
+
+
+#: of some leads of the organization, those that may be served now, with their current owner:
+#: the cache's check on every hit (the primary key, and dnc_list's (organization_id,
+#: phone_number) key: one indexed statement whatever wrote the change)
+_STILL_SERVED = """
+select l.id::text, l.user_id::text
+from leads l
+where l.organization_id = %(org)s and l.id = any(%(ids)s::uuid[]) and l.deleted_at is null
+  and l.status not in ('dnc', 'recruited')
+  and not exists (select 1 from dnc_list d where d.organization_id = l.organization_id
+                  and d.phone_number = l.phone_number)
+"""
+
+
+def still_served(conn: psycopg.Connection, organization_id: str,
+                 lead_ids: Iterable[str]) -> dict[str, str | None]:  # fmt: skip
+    """{lead id: its agent} of the given leads that may be served now (not deleted, not
+    recruited, not DNC by status or by the organization's DNC list); the others are absent,
+    and so is any id that is not a UUID."""
+    ids = [lead for lead in map(canonical_uuid, lead_ids) if lead]
+    if not ids:
+        return {}
+    return dict(conn.execute(_STILL_SERVED, {"org": organization_id, "ids": ids}).fetchall())
 
 
 def agent_entries(conn: psycopg.Connection, organization_id: str, user_id: str,

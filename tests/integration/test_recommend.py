@@ -15,13 +15,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+import numpy as np
 import psycopg
 import pytest
 import redis
 
 from leadflow.crm.assets import lead_assignments, lead_scores
 from leadflow.platform.lead_history import generate
-from leadflow.recommend import cache, store
+from leadflow.recommend import cache, served, store
 from leadflow.recommend import model as propensity
 from leadflow.recommend.assets import (
     lead_conversion_model,
@@ -91,13 +92,41 @@ def test_the_model_beats_the_rule_score_on_a_time_based_holdout(history):
     assert stored["version"] == result["version"] == 1 and stored["status"] == "active"
     table = stored["metrics"]["reliability"]
     assert sum(row["leads"] for row in table) == result["holdout_leads"] and len(table) == 10
-    pipeline = propensity.load(bytes(stored["model"]))  # any process can score with it
+    # any process can score with it: JSON numbers, checked, no code
+    model = served.load(stored["model_parameters"], organization_id=ORG1, version=1,
+                        feature_names=stored["feature_names"])  # fmt: skip
+    assert list(model.feature_names) == stored["feature_names"]
     with psycopg.connect(history) as conn:
         rows = store.snapshot(conn, ORG1, NOW, 30, labelled=False).rows
-    scores = propensity.predict(pipeline, rows)
+    scores = model.predict(rows)
     assert len(scores) == len(rows) > 0 and ((scores >= 0) & (scores <= 1)).all()
     with psycopg.connect(history) as conn:  # retraining stores the next version
         assert train_organization(conn, ORG1, NOW, RecoSettings())["version"] == 2
+
+
+def test_the_stored_json_model_scores_exactly_as_the_fitted_pipeline(history):
+    """On the generated history's real snapshots, through a jsonb round trip: the served
+    model's propensities and contributions are scikit-learn's (the pipeline is never stored)."""
+    holdout_at = NOW - timedelta(days=30)
+    with psycopg.connect(history) as conn:
+        train_rows = [row for k in (1, 2, 3)
+                      for row in store.snapshot(conn, ORG1, holdout_at - timedelta(days=30 * k),
+                                                30, labelled=True).rows]  # fmt: skip
+        holdout_rows = store.snapshot(conn, ORG1, holdout_at, 30, labelled=True).rows
+        current = store.snapshot(conn, ORG1, NOW, 30, labelled=False).rows
+        result = propensity.train(train_rows, holdout_rows)
+        stored = one(conn, "select %s::jsonb::text",
+                     (json.dumps(propensity.export(result.pipeline).to_json()),))[0]  # fmt: skip
+    model = served.load(stored, organization_id=ORG1, version=1)
+    rows = train_rows + current
+    frame = propensity.frame(rows)
+    expected = result.pipeline.predict_proba(frame)[:, 1]
+    encoded = np.asarray(result.pipeline.named_steps["features"].transform(frame))
+    scores, contributions = model.predict_with_contributions(rows)
+    np.testing.assert_allclose(scores, expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        contributions, encoded * result.pipeline.named_steps["model"].coef_[0], rtol=0, atol=1e-12
+    )
 
 
 def test_a_model_that_does_not_beat_the_rule_score_is_flagged_and_the_rule_ranks(history):
