@@ -68,12 +68,16 @@ def test_a_tenant_cannot_write_crm_connections(crm_url, as_tenant, tokens):
             " values (%s, 'hubspot', 'stolen', 'http://127.0.0.1:1', %s)",
             (ORG_B, VAR_A),
         )
-    changed = b.execute(
-        "update crm_connections set secret_env = %s, base_url = 'http://127.0.0.1:1' where id = %s",
-        (VAR_A, mine.id),
-    )
-    assert changed.rowcount == 0
-    assert b.execute("delete from crm_connections where id = %s", (mine.id,)).rowcount == 0
+    # no write privilege at all (migration 011: the application role reads connections only),
+    # and the select-only policy of 013 behind it
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        b.execute(
+            "update crm_connections set secret_env = %s, base_url = 'http://127.0.0.1:1'"
+            " where id = %s",
+            (VAR_A, mine.id),
+        )
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        b.execute("delete from crm_connections where id = %s", (mine.id,))
     with psycopg.connect(crm_url) as conn:
         assert conn.execute(
             "select secret_env, base_url from crm_connections where id = %s", (mine.id,)

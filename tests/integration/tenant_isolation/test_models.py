@@ -94,10 +94,11 @@ def test_a_tenant_reads_its_model_metrics_but_cannot_write_any_model(crm_url, as
             "update lead_conversion_models set status = 'active', model_parameters = %s"
             " where organization_id = %s and version = 1",
         ):
-            assert _refused(tenant_b, statement, (Jsonb(tampered), org)) == "rows: 0"
+            # no write privilege (migration 011), and no write policy behind it (012)
+            assert _refused(tenant_b, statement, (Jsonb(tampered), org)) == "refused: 42501"
         assert _refused(
             tenant_b, "delete from lead_conversion_models where organization_id = %s", (org,)
-        ) == "rows: 0"  # fmt: skip
+        ) == "refused: 42501"  # fmt: skip
     # the tenant's own metrics stay readable, another tenant's are not
     rows = tenant_b.execute(
         "select organization_id::text, version, metrics ->> 'auc' from lead_conversion_models"
