@@ -145,18 +145,29 @@ class MongoResource(dg.ConfigurableResource):
             self._client = None
 
 
-def resources_from_env() -> dict[str, dg.ConfigurableResource]:
-    """The store resources as a deployment configures them: from the environment."""
+def sealed(resource: dg.ConfigurableResource) -> dg.ResourceDefinition:
+    """`resource` as a definition that takes no run config. A run launched from the Dagster UI
+    (which has no login) could otherwise set a resource's fields, e.g. point `postgres` at a
+    server of its choosing, which would then receive every tenant's leads, or give `dbt` another
+    executable to run. Sealed, the values are the deployment's: its code and its environment."""
+
+    @dg.resource(config_schema={}, description=(type(resource).__doc__ or "").strip() or None)
+    def _sealed(context: dg.InitResourceContext):
+        ready = resource.with_replaced_resource_context(context)
+        with ready.yield_for_execution(context) as value:
+            yield value
+
+    return _sealed
+
+
+def resources_from_env() -> dict[str, dg.ResourceDefinition]:
+    """The store resources as a deployment configures them: from the environment, read when a
+    run uses them (never from run config: see `sealed`)."""
     return {
-        "postgres": PostgresResource(url=from_env("POSTGRES_URL")),
-        "neo4j": Neo4jResource(
-            uri=from_env("NEO4J_URI"),
-            user=from_env("NEO4J_USER"),
-            password=from_env("NEO4J_PASSWORD"),
-            database=from_env("NEO4J_DATABASE"),
-        ),
-        "mongo": MongoResource(url=from_env("MONGO_URL"), database=from_env("MONGO_DATABASE")),
-        "redis": RedisResource(url=from_env("REDIS_URL")),
+        "postgres": sealed(PostgresResource()),
+        "neo4j": sealed(Neo4jResource()),
+        "mongo": sealed(MongoResource()),
+        "redis": sealed(RedisResource()),
     }
 
 

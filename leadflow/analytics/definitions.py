@@ -3,5 +3,7 @@
 import dagster as dg
 
 from leadflow.analytics.assets import ANALYTICS_ASSETS, dbt_resource
+from leadflow.resources import sealed
 
-defs = dg.Definitions(assets=ANALYTICS_ASSETS, resources={"dbt": dbt_resource()})
+# sealed: a launched run cannot name another dbt project or executable
+defs = dg.Definitions(assets=ANALYTICS_ASSETS, resources={"dbt": sealed(dbt_resource())})

@@ -6,3 +6,26 @@ from leadflow.definitions import defs
 def test_definitions_load_with_the_three_resources():
     repo = defs.get_repository_def()
     assert {"postgres", "neo4j", "mongo"} <= set(repo.get_top_level_resources())
+
+
+def test_no_launched_run_can_repoint_a_resource():
+    """The Dagster UI has no login: run config must not pick a server, a project or an
+    executable (before migration 011's issue, `resources.postgres.config.url` was accepted and
+    the run wrote every tenant's leads to the server it named)."""
+    import dagster as dg
+    import pytest
+
+    repo = defs.get_repository_def()
+    resources = repo.get_top_level_resources()
+    hostile = {"url": "postgresql://evil.example:5432/x", "uri": "bolt://evil.example:7687",
+               "project_dir": "/tmp/evil", "dbt_executable": "/bin/sh"}  # fmt: skip
+    for key, definition in resources.items():
+        fields = getattr(definition.config_schema.as_field().config_type, "fields", None) or {}
+        assert not fields, f"resource {key} takes run config: {sorted(fields)}"
+    for job in repo.get_all_jobs():
+        for key in job.resource_defs:
+            if key not in resources:
+                continue
+            for field, value in hostile.items():
+                with pytest.raises(dg.DagsterInvalidConfigError):
+                    dg.validate_run_config(job, {"resources": {key: {"config": {field: value}}}})

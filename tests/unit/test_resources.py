@@ -72,8 +72,16 @@ def test_variables_are_read_when_used_not_when_defined(no_connection_variables, 
     assert graph.auth() is None  # a server without auth
 
 
-def test_deployments_get_dagster_env_vars(no_connection_variables, monkeypatch):
+def test_explicit_resources_get_dagster_env_vars(no_connection_variables, monkeypatch):
     assert from_env("POSTGRES_URL") is None
     monkeypatch.setenv("POSTGRES_URL", "postgresql://db.example/crm")
     assert from_env("POSTGRES_URL") == dg.EnvVar("POSTGRES_URL")
-    assert resources_from_env()["postgres"].url == dg.EnvVar("POSTGRES_URL")
+
+
+def test_a_deployments_resources_read_the_environment_when_used(no_connection_variables,
+                                                                monkeypatch):  # fmt: skip
+    """Sealed (no run config): the value comes from the environment of the run's process."""
+    postgres = resources_from_env()["postgres"]
+    monkeypatch.setenv("POSTGRES_URL", "postgresql://db.example/crm")
+    with dg.build_resources({"postgres": postgres}) as built:
+        assert built.postgres.resolved_url() == "postgresql://db.example/crm"

@@ -259,40 +259,32 @@ def test_a_pipeline_role_that_owns_nothing_pulls(crm_url, admin_url, connect, ma
     assert result["pull"]["fetched"] == 30 and result["load"]["rows_read"] == 30
 
 
-def test_migration_013_gives_the_raw_tables_to_leadflow_pipeline_when_011_made_it(
-    crm_url, connect, monkeypatch
+def test_migration_013_gives_the_raw_tables_to_leadflow_pipeline(
+    crm_url, admin_url, connect, make_role, monkeypatch
 ):
-    """With the role of migration 011 (leadflow_pipeline: no BYPASSRLS, a pipeline_access
-    policy), 013 grants it the raw schemas and a pipeline_access policy on each raw table: it
-    pulls through RLS; the application role still reads nothing."""
-    with psycopg.connect(crm_url, autocommit=True) as conn:
-        if conn.execute("select 1 from pg_roles where rolname = 'leadflow_pipeline'").fetchone():
-            pytest.skip("leadflow_pipeline exists on this server: not the test's to drop")
-        conn.execute("create role leadflow_pipeline login password 'pipeline-pw-1' nobypassrls")
-    try:
-        assert migrate_down(crm_url) == ["013_crm_secrets_and_raw"]
-        assert migrate_up(crm_url) == ["013_crm_secrets_and_raw"]
-        with psycopg.connect(crm_url) as conn:
-            policies = conn.execute(
-                "select schemaname, policyname, roles::text from pg_policies"
-                " where schemaname like 'raw_%' order by 1, 2"
-            ).fetchall()
-            assert ("raw_hubspot", "pipeline_access", "{leadflow_pipeline}") in policies
-            conn.execute("grant select on crm_connections to leadflow_pipeline")
-        monkeypatch.setenv("HUBSPOT_TOKEN_A", "hs-pipeline-token-2")
-        with sandbox("hubspot", token="hs-pipeline-token-2") as server:
-            allow(monkeypatch, server)
-            server.add(generate_records("hubspot", 20, seed=5))
-            connection = _connect(crm_url, server, ORG_A, "HUBSPOT_TOKEN_A", "a")
-            from leadflow.crmsync.pull import pull
+    """013 (re)applied where migration 011's leadflow_pipeline exists (no BYPASSRLS, a
+    pipeline_access policy): it grants the role the raw schemas and a pipeline_access policy on
+    each raw table, so a member login pulls through RLS; the application role reads nothing."""
+    assert migrate_down(crm_url) == ["013_crm_secrets_and_raw"]
+    assert migrate_up(crm_url) == ["013_crm_secrets_and_raw"]
+    with psycopg.connect(crm_url) as conn:
+        policies = conn.execute(
+            "select schemaname, policyname, roles::text from pg_policies"
+            " where schemaname like 'raw_%' order by 1, 2"
+        ).fetchall()
+    assert ("raw_hubspot", "pipeline_access", "{leadflow_pipeline}") in policies
+    member = make_role("none")
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        role = psycopg.conninfo.conninfo_to_dict(member)["user"]
+        conn.execute(sql.SQL("grant leadflow_pipeline to {}").format(sql.Identifier(role)))
+    monkeypatch.setenv("HUBSPOT_TOKEN_A", "hs-pipeline-token-2")
+    with sandbox("hubspot", token="hs-pipeline-token-2") as server:
+        allow(monkeypatch, server)
+        server.add(generate_records("hubspot", 20, seed=5))
+        connection = _connect(crm_url, server, ORG_A, "HUBSPOT_TOKEN_A", "a")
+        from leadflow.crmsync.pull import pull
 
-            pulled = pull(connection, _login(crm_url, "leadflow_pipeline", "pipeline-pw-1"))
-        assert pulled.fetched == 20
-        with connect() as conn:
-            assert conn.execute("select count(*) from raw_hubspot.contacts").fetchone() == (20,)
-    finally:
-        with psycopg.connect(crm_url, autocommit=True) as conn:
-            conn.execute("drop owned by leadflow_pipeline cascade")
-        with psycopg.connect(psycopg.conninfo.make_conninfo(crm_url, dbname="postgres"),
-                             autocommit=True) as admin:  # fmt: skip
-            admin.execute("drop role if exists leadflow_pipeline")
+        pulled = pull(connection, member)
+    assert pulled.fetched == 20
+    with connect() as conn:
+        assert conn.execute("select count(*) from raw_hubspot.contacts").fetchone() == (20,)
