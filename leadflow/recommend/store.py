@@ -34,16 +34,23 @@ def answered_hours(conn: psycopg.Connection, organization_id: str,
     and the organization's most frequent such hour."""
     rows = conn.execute(
         """
+        -- a zone PostgreSQL does not know (stored before migration 011 checked it) reads as UTC
+        with zone as (
+            select coalesce(
+                (select z.name from organizations o join pg_timezone_names z on z.name = o.timezone
+                 where o.id = %(org)s),
+                'UTC') as name
+        )
         select a.lead_id::text,
-               extract(hour from a.occurred_at at time zone coalesce(o.timezone, 'UTC'))::int
-        from lead_activities a join organizations o on o.id = a.organization_id
-        where a.organization_id = %s and a.lead_id is not null and a.occurred_at <= %s
+               extract(hour from a.occurred_at at time zone (select name from zone))::int
+        from lead_activities a
+        where a.organization_id = %(org)s and a.lead_id is not null and a.occurred_at <= %(as_of)s
           and ((a.activity_type = 'call' and a.outcome = 'answered')
                or (a.activity_type in ('sms', 'email') and a.outcome = 'replied')
                or (a.activity_type = 'meeting' and a.outcome = 'completed')
                or a.direction = 'inbound')
         """,
-        (organization_id, as_of),
+        {"org": organization_id, "as_of": as_of},
     ).fetchall()
     by_lead: dict[str, list[int]] = {}
     counts: dict[int, int] = {}

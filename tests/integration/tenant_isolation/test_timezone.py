@@ -3,11 +3,14 @@ that got in anyway (before the check existed) never fails the marts of everyone.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import psycopg
 import pytest
 from psycopg import errors
 
 from leadflow.analytics.project import run_dbt
+from leadflow.recommend.store import answered_hours
 from tests.integration.tenant_isolation.conftest import ORG_A, ORG_B
 
 pytestmark = pytest.mark.integration
@@ -46,3 +49,14 @@ def test_an_invalid_zone_already_stored_does_not_fail_the_other_organizations(cr
         ).fetchone()
     assert {ORG_A, ORG_B} <= orgs
     assert zone == ("UTC",)
+    # the nightly's other reader of the zone: the recommendations' best hours
+    with psycopg.connect(crm_url) as conn:
+        conn.execute(
+            "insert into lead_activities (organization_id, lead_id, activity_type, direction,"
+            " outcome, occurred_at, source_id)"
+            " select organization_id, id, 'call', 'inbound', 'answered',"
+            " '2026-01-05 17:00+00', 'tz-test' from leads where organization_id = %s limit 1",
+            (ORG_A,),
+        )
+        _, hour = answered_hours(conn, ORG_A, datetime.now(UTC))
+    assert hour == 17  # read as UTC
