@@ -67,10 +67,14 @@ begin
     select r.rolsuper or r.rolcreaterole into privileged
     from pg_catalog.pg_roles r where r.rolname = current_user;
     if not privileged then
-        raise notice 'leadflow: % may not create roles: leadflow_pipeline and leadflow_app were '
-            'not created and RLS is enabled but not forced (the owner is the pipeline); a DBA '
-            'runs the SQL of `leadflow db roles --sql`, then `leadflow migrate` applies it',
-            current_user;
+        if not exists (select 1 from pg_catalog.pg_roles where rolname = 'leadflow_pipeline')
+            or not exists (select 1 from pg_catalog.pg_roles where rolname = 'leadflow_app')
+        then
+            raise notice 'leadflow: % may not create roles: leadflow_pipeline and leadflow_app '
+                'were not created and RLS is enabled but not forced (the owner is the pipeline); '
+                'a DBA runs the SQL of `leadflow db roles --sql`, then `leadflow migrate` '
+                'applies it', current_user;
+        end if;
         return;
     end if;
     if not exists (select 1 from pg_catalog.pg_roles where rolname = 'leadflow_pipeline') then
