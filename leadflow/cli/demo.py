@@ -33,6 +33,7 @@ from leadflow.platform.seed import (
 )
 from leadflow.platform.services import ServiceError, local_env
 from leadflow.postgres import organization_ids
+from leadflow.redaction import mask_url
 from leadflow.resources import PostgresResource
 
 #: the bundled sample files and the organization each is imported into (None: from its column)
@@ -210,7 +211,7 @@ def demo() -> None:
         fail(str(exc))
     sample = settings.seeds_dir() / "sample"
     added = load_sample_dnc(url, sample / "dnc_phones.json")
-    click.echo(f"leadflow demo: database {url}")
+    click.echo(f"leadflow demo: database {mask_url(url)}")
     click.echo(f"dnc_list: {added} sample numbers added\n")
     failed = False
     for name, org in DEMO_FILES:

@@ -149,6 +149,8 @@ def test_the_nightly_with_dbt_and_the_report(deployment, tmp_path):
 def test_demo(deployment):
     result = leadflow(deployment, "demo")
     assert "report" in result.stdout.lower()
+    password = psycopg.conninfo.conninfo_to_dict(deployment.url)["password"]
+    assert password not in result.stdout + result.stderr  # the database's URL is shown masked
 
 
 def test_a_dba_runs_the_printed_sql_and_migrate_wires_the_roles(deployment):
