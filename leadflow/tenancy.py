@@ -68,6 +68,13 @@ class AnalystGrant:
     all_organizations: bool
     organizations: list[dict[str, str | None]]  # id, slug, name
 
+    @property
+    def scope(self) -> str:
+        """The organizations in words: `every organization`, or their slugs."""
+        if self.all_organizations:
+            return "every organization"
+        return ", ".join(str(o["slug"] or o["id"]) for o in self.organizations)
+
     def as_dict(self) -> dict:
         return {
             "role": self.role,

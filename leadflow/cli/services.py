@@ -183,12 +183,7 @@ def grant_analyst_cmd(role: str, orgs: tuple[str, ...], all_organizations: bool,
         fail(str(exc), 2)
     except psycopg.Error as exc:
         fail(f"grant-analyst {role}: {exc}".strip())
-    scope = (
-        "every organization"
-        if grant.all_organizations
-        else ", ".join(o["slug"] or o["id"] for o in grant.organizations)
-    )
-    _emit(grant.as_dict(), as_json, [f"{role} reads the marts of: {scope}"])
+    _emit(grant.as_dict(), as_json, [f"{role} reads the marts of: {grant.scope}"])
 
 
 @db.command("revoke-analyst")
@@ -264,10 +259,5 @@ def roles_cmd(as_sql: bool, as_json: bool) -> None:
     if any(not state.exists for state in states):
         lines.append("missing roles: a DBA runs `leadflow db roles --sql`, then `leadflow migrate`")
     for grant in analysts:
-        scope = (
-            "every organization"
-            if grant.all_organizations
-            else ", ".join(o["slug"] or o["id"] for o in grant.organizations)
-        )
-        lines.append(f"analyst {grant.role}: {scope}")
+        lines.append(f"analyst {grant.role}: {grant.scope}")
     _emit(payload, as_json, lines)
