@@ -14,7 +14,7 @@ UV_VERSION ?= 0.13.9
 help:
 	@echo "make demo      install, start local servers, migrate, seed, run the demo"
 	@echo "make test      run the test suite against real local servers (what CI runs)"
-	@echo "make lint      ruff check + format check"
+	@echo "make lint      ruff check + format check, sqlfluff on the dbt SQL"
 	@echo "make bench     run the benchmarks (BENCH_ROWS, BENCH_LEADS) and print their figures"
 	@echo "make bench-test  the benchmarks' own tests (pytest -m bench)"
 	@echo "make dev       dagster dev (UI on http://127.0.0.1:3000)"
@@ -68,13 +68,17 @@ bench: install
 bench-test: install
 	$(BIN)/python -m pytest -m bench
 
+# sqlfluff: the dbt models, tests and macros (rules and why in .sqlfluff; offline, no database)
 lint: install
 	$(BIN)/ruff check leadflow benchmarks tests scripts
 	$(BIN)/ruff format --check leadflow benchmarks tests scripts
+	$(BIN)/sqlfluff lint --disable-progress-bar dbt
 
+# sqlfluff fix rewrites layout and spelling only (see .sqlfluff); review its diff like any other
 format: install
 	$(BIN)/ruff format leadflow benchmarks tests scripts
 	$(BIN)/ruff check --fix leadflow benchmarks tests scripts
+	$(BIN)/sqlfluff fix --disable-progress-bar dbt
 
 dev: install
 	$(BIN)/leadflow up

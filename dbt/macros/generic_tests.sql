@@ -34,7 +34,8 @@ where not coalesce(({{ expression }}), false)
 {%- endif %}
 {% endtest %}
 
-{#- Values in `column_name` are in increasing order within `partition_by`, ordered by `order_by`. -#}
+{#- Values in `column_name` are in increasing order within `partition_by`, ordered by
+    `order_by`. -#}
 {% test strictly_increasing_within(model, column_name, partition_by, order_by) %}
 with ordered as (
     select

@@ -14,7 +14,8 @@
     ({{ numerator }})::numeric / nullif(({{ denominator }})::numeric, 0)
 {%- endmacro %}
 
-{#- A timestamptz as local time of the organization's IANA timezone (column of stg_crm__organizations). -#}
+{#- A timestamptz as local time of the organization's IANA timezone (column of
+    stg_crm__organizations). -#}
 {% macro local_time(ts_column, tz_column='organization_timezone') -%}
     ({{ ts_column }} at time zone {{ tz_column }})
 {%- endmacro %}

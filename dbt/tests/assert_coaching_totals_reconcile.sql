@@ -1,4 +1,5 @@
-{{ config(meta={'dagster': {'ref': {'name': 'agent_coaching'}}}) }}  {#- the asset check belongs to agent_coaching -#}
+{#- the asset check belongs to agent_coaching -#}
+{{ config(meta={'dagster': {'ref': {'name': 'agent_coaching'}}}) }}
 {#- agent_coaching loses and doubles nothing: its totals equal the counts of the inputs (live
     leads, existing users) it is built from. -#}
 with coaching as (
@@ -11,7 +12,9 @@ with coaching as (
 ),
 
 live_leads as (
-    select lead_id, owner_user_id
+    select
+        lead_id,
+        owner_user_id
     from {{ ref('stg_crm__leads') }}
     where not is_deleted
 ),
@@ -40,7 +43,7 @@ inputs as (
             inner join live_leads on history.lead_id = live_leads.lead_id
             inner join users on live_leads.owner_user_id = users.user_id
             where history.to_status = 'recruited'
-              and history.from_status is distinct from 'recruited'
+                and history.from_status is distinct from 'recruited'
         ) as conversions
 )
 
@@ -56,6 +59,6 @@ select
 from coaching
 cross join inputs
 where coaching.leads_assigned <> inputs.leads_assigned
-   or coaching.contacted_within_24h <> inputs.contacted_within_24h
-   or coaching.activities <> inputs.activities
-   or coaching.conversions <> inputs.conversions
+    or coaching.contacted_within_24h <> inputs.contacted_within_24h
+    or coaching.activities <> inputs.activities
+    or coaching.conversions <> inputs.conversions

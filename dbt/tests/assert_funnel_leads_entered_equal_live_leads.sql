@@ -1,11 +1,15 @@
-{{ config(meta={'dagster': {'ref': {'name': 'lead_funnel'}}}) }}  {#- the asset check belongs to lead_funnel -#}
+{#- the asset check belongs to lead_funnel -#}
+{{ config(meta={'dagster': {'ref': {'name': 'lead_funnel'}}}) }}
 -- Every live lead enters lead_funnel in exactly one cohort; soft-deleted leads in none.
 with mart as (
-    select coalesce(sum(leads_entered), 0) as total_leads from {{ ref('lead_funnel') }}
+    select coalesce(sum(leads_entered), 0) as total_leads
+    from {{ ref('lead_funnel') }}
 ),
 
 raw as (
-    select count(*) as total_leads from {{ source('crm', 'leads') }} where deleted_at is null
+    select count(*) as total_leads
+    from {{ source('crm', 'leads') }}
+    where deleted_at is null
 )
 
 select

@@ -1,15 +1,21 @@
-{{ config(meta={'dagster': {'ref': {'name': 'lead_stage_history'}}}) }}  {#- the asset check belongs to lead_stage_history -#}
+{#- the asset check belongs to lead_stage_history -#}
+{{ config(meta={'dagster': {'ref': {'name': 'lead_stage_history'}}}) }}
 -- Every live lead has exactly one current visit in lead_stage_history, and it is the lead's
 -- current status; deleted leads have none.
 with current_visits as (
-    select lead_id, count(*) as current_visits, max(stage) as current_stage
+    select
+        lead_id,
+        count(*) as current_visits,
+        max(stage) as current_stage
     from {{ ref('lead_stage_history') }}
     where is_current
     group by lead_id
 ),
 
 live_leads as (
-    select lead_id, status
+    select
+        lead_id,
+        status
     from {{ ref('stg_crm__leads') }}
     where not is_deleted
 )

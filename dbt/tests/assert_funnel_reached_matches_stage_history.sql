@@ -1,4 +1,5 @@
-{{ config(meta={'dagster': {'ref': {'name': 'lead_funnel'}}}) }}  {#- the asset check belongs to lead_funnel -#}
+{#- the asset check belongs to lead_funnel -#}
+{{ config(meta={'dagster': {'ref': {'name': 'lead_funnel'}}}) }}
 -- lead_funnel and the (incrementally maintained) lead_stage_history tell the same story: for each
 -- organization and stage, the leads that reached it in the funnel are the leads with a visit to
 -- it or a later stage in the stage history.

@@ -1,13 +1,22 @@
-{{ config(meta={'dagster': {'ref': {'name': 'organization_score_trends'}}}) }}  {#- the asset check belongs to organization_score_trends -#}
+{#- the asset check belongs to organization_score_trends -#}
+{{ config(meta={'dagster': {'ref': {'name': 'organization_score_trends'}}}) }}
 {#- Per organization, period type and period, organization_score_trends counts the leads that
     lead_score_trends spreads over its sources and owners: the same population, once each. -#}
 with by_organization as (
-    select organization_id, period_type, period_start, leads_scored
+    select
+        organization_id,
+        period_type,
+        period_start,
+        leads_scored
     from {{ ref('organization_score_trends') }}
 ),
 
 by_group as (
-    select organization_id, period_type, period_start, sum(leads_scored) as leads_scored
+    select
+        organization_id,
+        period_type,
+        period_start,
+        sum(leads_scored) as leads_scored
     from {{ ref('lead_score_trends') }}
     group by organization_id, period_type, period_start
 )

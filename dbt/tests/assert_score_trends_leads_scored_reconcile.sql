@@ -1,13 +1,18 @@
-{{ config(meta={'dagster': {'ref': {'name': 'lead_score_trends'}}}) }}  {#- the asset check belongs to lead_score_trends -#}
+{#- the asset check belongs to lead_score_trends -#}
+{{ config(meta={'dagster': {'ref': {'name': 'lead_score_trends'}}}) }}
 {#- Per period type, lead_score_trends counts every live lead's scored period exactly once. -#}
 with trends as (
-    select period_type, sum(leads_scored) as leads_scored
+    select
+        period_type,
+        sum(leads_scored) as leads_scored
     from {{ ref('lead_score_trends') }}
     group by period_type
 ),
 
 lead_periods as (
-    select period_type, count(*) as leads_scored
+    select
+        period_type,
+        count(*) as leads_scored
     from {{ ref('int_lead_scores_bucketed') }}
     group by period_type
 )

@@ -1,12 +1,15 @@
-{{ config(meta={'dagster': {'ref': {'name': 'source_roi'}}}) }}  {#- the asset check belongs to source_roi -#}
+{#- the asset check belongs to source_roi -#}
+{{ config(meta={'dagster': {'ref': {'name': 'source_roi'}}}) }}
 -- source_roi aggregates spend before joining it to leads, so its total spend equals the raw
 -- lead_source_costs total exactly: no fan-out over leads or months, no spend dropped.
 with mart as (
-    select coalesce(sum(cost_usd), 0) as total_cost_usd from {{ ref('source_roi') }}
+    select coalesce(sum(cost_usd), 0) as total_cost_usd
+    from {{ ref('source_roi') }}
 ),
 
 raw as (
-    select coalesce(sum(cost_usd), 0) as total_cost_usd from {{ source('crm', 'lead_source_costs') }}
+    select coalesce(sum(cost_usd), 0) as total_cost_usd
+    from {{ source('crm', 'lead_source_costs') }}
 )
 
 select

@@ -1,11 +1,15 @@
-{{ config(meta={'dagster': {'ref': {'name': 'source_roi'}}}) }}  {#- the asset check belongs to source_roi -#}
+{#- the asset check belongs to source_roi -#}
+{{ config(meta={'dagster': {'ref': {'name': 'source_roi'}}}) }}
 -- Every live lead is counted in exactly one source_roi row; soft-deleted leads in none.
 with mart as (
-    select coalesce(sum(leads), 0) as total_leads from {{ ref('source_roi') }}
+    select coalesce(sum(leads), 0) as total_leads
+    from {{ ref('source_roi') }}
 ),
 
 raw as (
-    select count(*) as total_leads from {{ source('crm', 'leads') }} where deleted_at is null
+    select count(*) as total_leads
+    from {{ source('crm', 'leads') }}
+    where deleted_at is null
 )
 
 select

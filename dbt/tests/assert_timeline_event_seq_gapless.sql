@@ -1,4 +1,5 @@
-{{ config(meta={'dagster': {'ref': {'name': 'lead_timeline'}}}) }}  {#- the asset check belongs to lead_timeline -#}
+{#- the asset check belongs to lead_timeline -#}
+{{ config(meta={'dagster': {'ref': {'name': 'lead_timeline'}}}) }}
 {#- Every lead's timeline is numbered 1..n without gaps or repeats. -#}
 select
     lead_id,

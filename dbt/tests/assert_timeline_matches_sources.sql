@@ -1,14 +1,19 @@
-{{ config(meta={'dagster': {'ref': {'name': 'lead_timeline'}}}) }}  {#- the asset check belongs to lead_timeline -#}
+{#- the asset check belongs to lead_timeline -#}
+{{ config(meta={'dagster': {'ref': {'name': 'lead_timeline'}}}) }}
 {#- The incremental timeline holds exactly the events a full rebuild would: per event type, the
     same count as the union of the sources (catches leads an incremental run missed or kept). -#}
 with expected as (
-    select event_type, count(*) as events
+    select
+        event_type,
+        count(*) as events
     from {{ ref('int_lead_events_unioned') }}
     group by event_type
 ),
 
 actual as (
-    select event_type, count(*) as events
+    select
+        event_type,
+        count(*) as events
     from {{ ref('lead_timeline') }}
     group by event_type
 )

@@ -115,10 +115,10 @@ activity_events as (
             case
                 when activities.duration_seconds >= 3600
                     then activities.duration_seconds / 3600 || 'h '
-                    || activities.duration_seconds % 3600 / 60 || 'm'
+                        || activities.duration_seconds % 3600 / 60 || 'm'
                 when activities.duration_seconds >= 60
                     then activities.duration_seconds / 60 || 'm '
-                    || activities.duration_seconds % 60 || 's'
+                        || activities.duration_seconds % 60 || 's'
                 when activities.duration_seconds is not null
                     then activities.duration_seconds || 's'
             end

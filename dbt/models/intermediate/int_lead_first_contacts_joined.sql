@@ -3,7 +3,9 @@
     anyone. Set-based: assignments and contacts of a lead are put on one timeline and, walking it
     backwards, a running minimum of the contact times gives each assignment its next contact. -#}
 with leads as (
-    select lead_id, organization_id
+    select
+        lead_id,
+        organization_id
     from {{ ref('stg_crm__leads') }}
     where not is_deleted
 ),
@@ -27,11 +29,13 @@ assignments as (
 ),
 
 contacts as (
-    select lead_id, occurred_at
+    select
+        lead_id,
+        occurred_at
     from {{ ref('stg_crm__lead_activities') }}
     where lead_id is not null
-      and direction = 'outbound'
-      and activity_type in ('call', 'sms', 'email', 'meeting')
+        and direction = 'outbound'
+        and activity_type in ('call', 'sms', 'email', 'meeting')
 ),
 
 lead_events as (

@@ -3,13 +3,19 @@
     of the period with that score's factors, and its last score before the period: the last score
     of the lead's previous scored period, so a lag over the periods replaces any range lookup. -#}
 with leads as (
-    select lead_id, organization_id, source, owner_user_id
+    select
+        lead_id,
+        organization_id,
+        source,
+        owner_user_id
     from {{ ref('stg_crm__leads') }}
     where not is_deleted
 ),
 
 organizations as (
-    select organization_id, organization_timezone
+    select
+        organization_id,
+        organization_timezone
     from {{ ref('stg_crm__organizations') }}
 ),
 

@@ -39,7 +39,9 @@ select
     leads.source,
     leads.created_at,
     cast(
-        date_trunc('month', {{ local_time('leads.created_at', 'organizations.organization_timezone') }})
+        date_trunc(
+            'month', {{ local_time('leads.created_at', 'organizations.organization_timezone') }}
+        )
         as date
     ) as cohort_month,
     {%- for stage in stages[1:] %}

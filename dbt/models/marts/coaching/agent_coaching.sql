@@ -13,7 +13,9 @@ with users as (
 ),
 
 live_leads as (
-    select lead_id, owner_user_id
+    select
+        lead_id,
+        owner_user_id
     from {{ ref('stg_crm__leads') }}
     where not is_deleted
 ),
@@ -21,8 +23,9 @@ live_leads as (
 assignment_weeks as (
     select
         assignments.user_id,
-        date_trunc('week', {{ local_time('assignments.assigned_at', 'users.organization_timezone') }})::date
-            as week_start,
+        date_trunc(
+            'week', {{ local_time('assignments.assigned_at', 'users.organization_timezone') }}
+        )::date as week_start,
         count(*) as leads_assigned,
         count(*) filter (where assignments.is_contacted_within_24h) as contacted_within_24h,
         percentile_cont(0.5) within group (order by assignments.hours_to_first_contact)
@@ -35,8 +38,9 @@ assignment_weeks as (
 activity_weeks as (
     select
         activities.user_id,
-        date_trunc('week', {{ local_time('activities.occurred_at', 'users.organization_timezone') }})::date
-            as week_start,
+        date_trunc(
+            'week', {{ local_time('activities.occurred_at', 'users.organization_timezone') }}
+        )::date as week_start,
         count(*) as activities,
         count(distinct activities.lead_id) as leads_worked
     from {{ ref('stg_crm__lead_activities') }} as activities
@@ -48,14 +52,15 @@ activity_weeks as (
 conversion_weeks as (
     select
         live_leads.owner_user_id as user_id,
-        date_trunc('week', {{ local_time('history.changed_at', 'users.organization_timezone') }})::date
-            as week_start,
+        date_trunc(
+            'week', {{ local_time('history.changed_at', 'users.organization_timezone') }}
+        )::date as week_start,
         count(*) as conversions
     from {{ ref('stg_crm__lead_status_history') }} as history
     inner join live_leads on history.lead_id = live_leads.lead_id
     inner join users on live_leads.owner_user_id = users.user_id
     where history.to_status = 'recruited'
-      and history.from_status is distinct from 'recruited'
+        and history.from_status is distinct from 'recruited'
     group by 1, 2
 ),
 
@@ -88,7 +93,8 @@ metrics as (
         user_weeks.median_hours_to_first_contact::numeric as median_hours_to_first_contact,
         user_weeks.activities,
         user_weeks.leads_worked,
-        {{ safe_divide('user_weeks.activities', 'user_weeks.leads_worked') }} as activities_per_lead,
+        {{ safe_divide('user_weeks.activities', 'user_weeks.leads_worked') }}
+            as activities_per_lead,
         user_weeks.conversions
     from user_weeks
     inner join users on user_weeks.user_id = users.user_id

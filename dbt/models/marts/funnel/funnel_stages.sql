@@ -10,7 +10,7 @@ with stages as (
     from (
         values
         {%- for stage in stages %}
-            ('{{ stage }}', {{ loop.index }}){{ ',' if not loop.last }}
+        ('{{ stage }}', {{ loop.index }}){{ ',' if not loop.last }}
         {%- endfor %}
     ) as stage_list (stage, stage_order)
 )

@@ -57,11 +57,13 @@ entries as (
     -- back into a join that scans every entry.
     select lead_entries.*
     from changed_leads
-    cross join lateral (
-        select * from {{ ref('int_lead_stage_entries_unioned') }} as entries_of_lead
-        where entries_of_lead.lead_id = changed_leads.lead_id
-        offset 0
-    ) as lead_entries
+    cross join
+        lateral (
+            select entries_of_lead.*
+            from {{ ref('int_lead_stage_entries_unioned') }} as entries_of_lead
+            where entries_of_lead.lead_id = changed_leads.lead_id
+            offset 0 -- noqa: AM09
+        ) as lead_entries
     {%- else %}
     select * from {{ ref('int_lead_stage_entries_unioned') }}
     {%- endif %}
@@ -102,11 +104,11 @@ select
     lead_id,
     organization_id,
     stage,
-    cast(visit_number as integer) as visit_number,
+    visit_number::integer as visit_number,
     entered_at,
     exited_at,
     next_stage,
-    cast(extract(epoch from exited_at - entered_at) / 86400 as numeric(12, 4)) as days_in_stage,
+    (extract(epoch from exited_at - entered_at) / 86400)::numeric(12, 4) as days_in_stage,
     exited_at is null as is_current,
     source_changed_at
 from visits

@@ -9,7 +9,7 @@ with recommendations as (
 latest_model as (
     select distinct on (organization_id) *
     from {{ ref('stg_crm__lead_conversion_models') }}
-    order by organization_id, model_version desc
+    order by organization_id asc, model_version desc
 ),
 
 mix as (
@@ -23,7 +23,7 @@ mix as (
         count(*) filter (where agent_rank <= 10) as in_top_ten,
         max(computed_at) as computed_at
     from recommendations
-    group by 1, 2, 3, 4
+    group by organization_id, ranked_by, action, coalesce(channel, 'none')
 )
 
 select
@@ -46,5 +46,5 @@ select
     lm.baseline_brier as rule_brier,
     lm.calibration_error,
     m.computed_at
-from mix m
-left join latest_model lm on lm.organization_id = m.organization_id
+from mix as m
+left join latest_model as lm on m.organization_id = lm.organization_id

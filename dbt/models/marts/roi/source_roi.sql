@@ -53,15 +53,15 @@ joined as (
     from lead_totals
     full outer join cost_totals
         on lead_totals.organization_id = cost_totals.organization_id
-        and lead_totals.owner_user_id = cost_totals.user_id
-        and lead_totals.source = cost_totals.source
-        and lead_totals.month = cost_totals.month
+            and lead_totals.owner_user_id = cost_totals.user_id
+            and lead_totals.source = cost_totals.source
+            and lead_totals.month = cost_totals.month
 )
 
 select
     md5(
-        joined.organization_id::text
-        || '|' || coalesce(joined.owner_user_id::text, 'unassigned')
+        cast(joined.organization_id as text)
+        || '|' || coalesce(cast(joined.owner_user_id as text), 'unassigned')
         || '|' || joined.source
         || '|' || to_char(joined.month, 'YYYY-MM-DD')
     ) as roi_key,

@@ -40,7 +40,9 @@ risers as (
         trend_key,
         lead_id,
         score_delta,
-        row_number() over (partition by trend_key order by score_delta desc, lead_id) as mover_rank
+        row_number() over (
+            partition by trend_key order by score_delta desc, lead_id asc
+        ) as mover_rank
     from lead_periods
     where score_delta > 0
 ),
@@ -50,7 +52,9 @@ fallers as (
         trend_key,
         lead_id,
         score_delta,
-        row_number() over (partition by trend_key order by score_delta, lead_id) as mover_rank
+        row_number() over (
+            partition by trend_key order by score_delta, lead_id
+        ) as mover_rank
     from lead_periods
     where score_delta < 0
 ),

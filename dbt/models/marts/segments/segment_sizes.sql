@@ -35,7 +35,9 @@ sequenced as (
 
 select
     md5(
-        segment_id::text || '|' || to_char(counted_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')
+        segment_id::text
+        || '|'
+        || to_char(counted_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')
     ) as segment_size_key,
     segment_id,
     organization_id,

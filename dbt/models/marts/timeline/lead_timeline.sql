@@ -41,8 +41,8 @@ watermark as (
     from {{ this }}
 ),
 
-{#- The leads with an input row changed after the watermark, found with plain scans of the
-    sources (the event union is only evaluated for these leads). Mirrors source_changed_at. #}
+{# The leads with an input row changed after the watermark, found with plain scans of the
+    sources (the event union is only evaluated for these leads). Mirrors source_changed_at. -#}
 changed_users as (
     select user_id
     from {{ ref('stg_crm__users') }}
@@ -71,7 +71,7 @@ changed_leads as (
     select lead_id
     from {{ ref('stg_crm__lead_activities') }}
     where lead_id is not null
-      and greatest(loaded_at, matched_at) > (select changed_after from watermark)
+        and greatest(loaded_at, matched_at) > (select changed_after from watermark)
 ),
 {% endif %}
 
