@@ -83,7 +83,9 @@ def dbt_source_tables(manifest: Mapping[str, Any]) -> list[dg.AssetSpec]:
                 description=spec.description,
                 group_name=spec.group_name,
                 kinds={"postgres"},
-                metadata={k: v for k, v in spec.metadata.items() if not k.startswith("dagster_dbt")},
+                metadata={
+                    k: v for k, v in spec.metadata.items() if not k.startswith("dagster_dbt")
+                },
             )
         )
     return specs
