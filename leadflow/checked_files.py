@@ -210,24 +210,29 @@ def list_plain_files(
     try:
         with os.scandir(fd) as scanned:
             entries = sorted(scanned, key=lambda entry: entry.name)
+        for entry in entries:  # stat relative to `fd`: it stays open until the end
+            if wanted(entry.name):
+                _take_listed(root, (*folder, entry.name), entry, found, passed)
     finally:
         os.close(fd)
-    for entry in entries:
-        if not wanted(entry.name):
-            continue
-        relative = "/".join((*folder, entry.name))
-        try:
-            st = entry.stat(follow_symlinks=False)
-        except OSError:  # removed since it was listed
-            continue
-        if stat.S_ISLNK(st.st_mode):
-            passed.append(f"{relative}: a symbolic link, not followed")
-        elif stat.S_ISREG(st.st_mode):
-            if st.st_nlink != 1:
-                passed.append(f"{relative}: {st.st_nlink} hard links, a landing file has one")
-            else:
-                found.append(ListedFile(root, (*folder, entry.name), st.st_size, st.st_mtime_ns))
     return found, passed
+
+
+def _take_listed(
+    root: Path, parts: tuple[str, ...], entry: os.DirEntry, found: list, passed: list
+) -> None:
+    relative = "/".join(parts)
+    try:
+        st = entry.stat(follow_symlinks=False)
+    except OSError:  # removed since it was listed
+        return
+    if stat.S_ISLNK(st.st_mode):
+        passed.append(f"{relative}: a symbolic link, not followed")
+    elif stat.S_ISREG(st.st_mode):
+        if st.st_nlink != 1:
+            passed.append(f"{relative}: {st.st_nlink} hard links, a landing file has one")
+        else:
+            found.append(ListedFile(root, parts, st.st_size, st.st_mtime_ns))
 
 
 def move_beneath(checked: CheckedFile, folder: tuple[str, ...], tag: str | None) -> Path | None:
