@@ -44,7 +44,12 @@ def source_writers(dbt_resource_props: Mapping[str, Any]) -> list[str]:
 class LeadflowDbtTranslator(DagsterDbtTranslator):
     """Keys as dagster-dbt makes them (`crm/leads` for a source, `analytics/lead_funnel` for a
     model: schema, then name); models grouped by layer; a source depends on the assets that
-    write its table."""
+    write its table.
+
+    A model reading a source depends on those writers too. The source assets are external
+    (nothing to run), and a job orders its steps by the dependencies between the assets it runs:
+    without the direct edge, `nightly_sync_job` could build the staging models before
+    `lead_scores` or `lead_activities` wrote their tables."""
 
     def get_asset_spec(
         self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None
@@ -56,7 +61,15 @@ class LeadflowDbtTranslator(DagsterDbtTranslator):
                 group_name=SOURCES_GROUP,
                 deps=[dg.AssetKey(writer) for writer in source_writers(props)],
             )
-        return spec.replace_attributes(group_name=_layer_group(props))
+        known = {dep.asset_key for dep in spec.deps}
+        writers = [
+            dg.AssetKey(writer)
+            for parent in (props.get("depends_on") or {}).get("nodes", [])
+            if parent.startswith("source.")
+            for writer in source_writers(self.get_resource_props(manifest, parent))
+        ]
+        extra = [dg.AssetDep(key) for key in dict.fromkeys(writers) if key not in known]
+        return spec.replace_attributes(group_name=_layer_group(props), deps=[*spec.deps, *extra])
 
 
 def _layer_group(dbt_resource_props: Mapping[str, Any]) -> str:

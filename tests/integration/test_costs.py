@@ -299,3 +299,17 @@ def test_a_landing_cost_file_is_imported_by_the_asset_and_filed_away(
         raise_on_error=False,
     )
     assert not refused.success and outside.exists()
+
+
+def test_the_cli_prints_the_import_result_as_import_costs_returns_it(crm_url, connect, write_csv):
+    """`leadflow costs import --json` runs the asset; its output is still the result object."""
+    bad = write_csv(
+        "bad.csv", HEADER, [[ORG1_AGENT, "facebook", "2027-13", "5"], ["x", "", "", ""]]
+    )
+    with connect() as conn:
+        direct = import_costs(conn, str(bad)).as_dict()
+    printed = CliRunner().invoke(
+        costs, ["import", str(bad), "--json"], env={"POSTGRES_URL": crm_url}
+    )
+    assert printed.exit_code == 1
+    assert printed.output == json.dumps(direct, indent=2) + "\n"

@@ -107,3 +107,25 @@ def test_every_writer_of_leads_and_costs_is_upstream_of_its_source():
     assert graph.get(dg.AssetKey("lead_source_costs")).group_name == "costs"
     staging = graph.get(dg.AssetKey(["analytics_staging", "stg_crm__lead_source_costs"]))
     assert dg.AssetKey(["crm", "lead_source_costs"]) in staging.parent_keys
+
+
+def test_the_nightly_job_builds_the_dbt_models_after_every_writer_it_runs():
+    """The source assets are external: the dbt step's order comes from the models' direct
+    dependencies on the writers (LeadflowDbtTranslator), without which dbt could read tables
+    the same run has not written yet."""
+    job = defs.resolve_job_def("nightly_sync_job")
+    upstream = {
+        output.node_name
+        for output in job.graph.dependency_structure.all_upstream_outputs_from_node(
+            "analytics_models"
+        )
+    }
+    assert upstream == {
+        "lead_activities",
+        "lead_scores",
+        "lead_assignments",
+        "nurture_enrollments",
+        "segment_counts",
+        "lead_conversion_model",
+        "lead_recommendations",
+    }
