@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 UV_VERSION ?= 0.13.9
 
 .DEFAULT_GOAL := help
-.PHONY: help install managed-pg demo test test-all bench bench-test lint format dev up down status clean distclean
+.PHONY: help install dbt-manifest managed-pg demo test test-all bench bench-test lint format dev up down status clean distclean
 
 help:
 	@echo "make demo      install, start local servers, migrate, seed, run the demo"
@@ -18,6 +18,7 @@ help:
 	@echo "make bench     run the benchmarks (BENCH_ROWS, BENCH_LEADS) and print their figures"
 	@echo "make bench-test  the benchmarks' own tests (pytest -m bench)"
 	@echo "make dev       dagster dev (UI on http://127.0.0.1:3000)"
+	@echo "make dbt-manifest  parse the dbt project into dbt/target/manifest.json (a deployment's build step)"
 	@echo "make down      stop the local servers"
 	@echo "make clean     stop servers, remove .leadflow/ state (databases!)"
 
@@ -29,6 +30,12 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e ".[local,deploy,dev]"
 	touch $(STAMP)
+
+# The manifest the dbt assets are built from. `dagster dev` parses the project itself, and so do
+# `leadflow run`, `leadflow demo` and the test suite; a deployment runs this once per release
+# (dagster-dbt's preparer runs the `dbt` on PATH: the virtualenv's).
+dbt-manifest: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dagster-dbt project prepare-and-package --file leadflow/analytics/dbt_project.py
 
 demo: install
 	$(BIN)/leadflow up
@@ -84,6 +91,7 @@ dev: install
 	$(BIN)/leadflow up
 	eval "$$($(BIN)/leadflow env)" && \
 	export DAGSTER_HOME="$${DAGSTER_HOME:-$(CURDIR)/.leadflow/dagster}" && mkdir -p "$$DAGSTER_HOME" && \
+	export PATH="$(CURDIR)/$(BIN):$$PATH" && \
 	$(BIN)/dagster dev -m leadflow.definitions
 
 up: install

@@ -16,14 +16,19 @@ may contain links (the operator chose it) and the file may have several names.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import logging
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from leadflow.tabular import FileFormatError
+
+log = logging.getLogger(__name__)
 
 #: flags of every open: read only, never block on a FIFO, never become a controlling terminal
 _READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
@@ -164,3 +169,121 @@ def check_beneath(root: Path, parts: tuple[str, ...]) -> CheckedFile:
 def check_path(path: Path) -> CheckedFile:
     """The operator's file `path` (links in it followed): a regular file, pinned."""
     return _checked(os.open(path, _READ_FLAGS), path, False)
+
+
+# -- listing and filing away a folder below a trusted root -------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ListedFile:
+    """A regular file with one name found directly in a folder below a root: `root`/`parts`."""
+
+    root: Path
+    parts: tuple[str, ...]
+    size: int
+    mtime_ns: int
+
+    @property
+    def path(self) -> Path:
+        return self.root.joinpath(*self.parts)
+
+    @property
+    def relative(self) -> str:
+        return "/".join(self.parts)
+
+
+def list_plain_files(
+    root: Path, folder: tuple[str, ...], wanted: Callable[[str], bool]
+) -> tuple[list[ListedFile], list[str]]:
+    """The files directly in `root`/`folder` whose names are `wanted`, in name order, and what
+    was passed over and why (links, files with several hard links). The folder is reached
+    without following a link below `root`; a missing folder lists nothing; sub-folders and
+    unwanted names are ignored silently."""
+    found: list[ListedFile] = []
+    passed: list[str] = []
+    try:
+        fd = open_dir_beneath(root, folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return found, passed
+    except RefusedFile as exc:
+        return found, [str(exc)]
+    try:
+        with os.scandir(fd) as scanned:
+            entries = sorted(scanned, key=lambda entry: entry.name)
+        for entry in entries:  # stat relative to `fd`: it stays open until the end
+            if wanted(entry.name):
+                _take_listed(root, (*folder, entry.name), entry, found, passed)
+    finally:
+        os.close(fd)
+    return found, passed
+
+
+def _take_listed(
+    root: Path, parts: tuple[str, ...], entry: os.DirEntry, found: list, passed: list
+) -> None:
+    relative = "/".join(parts)
+    try:
+        st = entry.stat(follow_symlinks=False)
+    except OSError:  # removed since it was listed
+        return
+    if stat.S_ISLNK(st.st_mode):
+        passed.append(f"{relative}: a symbolic link, not followed")
+    elif stat.S_ISREG(st.st_mode):
+        if st.st_nlink != 1:
+            passed.append(f"{relative}: {st.st_nlink} hard links, a landing file has one")
+        else:
+            found.append(ListedFile(root, parts, st.st_size, st.st_mtime_ns))
+
+
+def move_beneath(checked: CheckedFile, folder: tuple[str, ...], tag: str | None) -> Path | None:
+    """Move a file checked beneath a root into `root`/`folder` (created): the listed name
+    itself, renamed within directories opened without following links, and only while it still
+    names the file that was checked (else it stays, and None is returned). A name already
+    filed there gets `.<tag>` (then `.<tag>.<n>`) before its suffix."""
+    if checked.beneath is None:
+        raise ValueError("only files checked beneath a root are filed away")
+    root, parts = checked.beneath, checked.parts
+    source_fd = open_dir_beneath(root, parts[:-1])
+    try:
+        try:
+            current = os.stat(parts[-1], dir_fd=source_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        if stat.S_ISLNK(current.st_mode) or not checked.same_file(current):
+            log.warning("%s was replaced since it was imported: left where it is", checked.path)
+            return None
+        target_fd = _folder_beneath(root, folder)
+        try:
+            target = _free_name(target_fd, parts[-1], tag)
+            os.rename(parts[-1], target, src_dir_fd=source_fd, dst_dir_fd=target_fd)
+        finally:
+            os.close(target_fd)
+    finally:
+        os.close(source_fd)
+    return root.joinpath(*folder, target)
+
+
+def _folder_beneath(root: Path, folder: tuple[str, ...]) -> int:
+    """A descriptor of `root`/`folder`, its last component created when missing."""
+    parent_fd = open_dir_beneath(root, folder[:-1])
+    try:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(folder[-1], dir_fd=parent_fd)
+    finally:
+        os.close(parent_fd)
+    return open_dir_beneath(root, folder)
+
+
+def _free_name(dir_fd: int, name: str, tag: str | None) -> str:
+    """`name`, or `<stem>.<tag>[.n]<suffix>` when a file of that name was filed before."""
+    path = Path(name)
+    candidates = [name, f"{path.stem}.{tag or 'x'}{path.suffix}"]
+    n = 2
+    while True:
+        for candidate in candidates:
+            try:
+                os.stat(candidate, dir_fd=dir_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                return candidate
+        candidates = [f"{path.stem}.{tag or 'x'}.{n}{path.suffix}"]
+        n += 1

@@ -13,6 +13,7 @@ import dagster as dg
 
 from leadflow.activities import definitions as activities
 from leadflow.analytics import definitions as analytics
+from leadflow.costs import definitions as costs
 from leadflow.crm import definitions as crm
 from leadflow.crmsync import definitions as crmsync
 from leadflow.graph import definitions as graph
@@ -30,6 +31,7 @@ def build_defs(resources: Mapping[str, Any] | None = None) -> dg.Definitions:
         activities.defs,
         crm.defs,
         crmsync.defs,
+        costs.defs,
         recommend.defs,
         graph.defs,
         analytics.defs,

@@ -45,6 +45,14 @@ def leadflow_home() -> Path:
     return Path(os.environ.get("LEADFLOW_HOME") or project_root() / ".leadflow").resolve()
 
 
+def landing_dir() -> Path:
+    """LEADFLOW_LANDING_DIR, else <LEADFLOW_HOME>/landing, as an absolute real path: the root of
+    the landing folders (lead files per organization, cost files in costs/). A deployment
+    setting, never run config; the deployment may make it a link, nothing below it is followed."""
+    configured = env("LEADFLOW_LANDING_DIR")
+    return Path(configured or leadflow_home() / "landing").resolve()
+
+
 def migrations_dir() -> Path:
     return Path(os.environ.get("LEADFLOW_MIGRATIONS_DIR") or project_root() / "migrations")
 

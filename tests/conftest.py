@@ -45,6 +45,17 @@ def _is_xdist_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The run's owner parses the dbt project once, before any test module loads the
+    definitions (the dbt assets are built from its manifest; see
+    leadflow/analytics/dbt_project.py); pytest-xdist's workers start after it."""
+    if _is_xdist_worker(config):
+        return
+    from leadflow.analytics.dbt_project import prepare
+
+    prepare()
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     """The run's owner (the only process, or pytest-xdist's controller) notes which local
     servers are stopped now; workers share the servers and never stop them."""

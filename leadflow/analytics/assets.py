@@ -1,71 +1,111 @@
 """dbt models (dbt/) as Dagster assets: staging → intermediate → marts on PostgreSQL.
 
-Each dbt source maps to the Dagster asset that fills its table (`meta.dagster_asset` in
-dbt/models/staging/_crm__sources.yml), so the lineage runs from lead files to marts in one graph.
-Models are grouped by layer; dbt tests become asset checks, and error-severity ones block the
-models downstream (dbt skips them, Dagster marks the check failed).
+The lineage runs from the assets that write the CRM tables to the marts in one graph: each dbt
+source is an asset of its own (`crm/leads`, `crm/lead_source_costs`, …; group `dbt_sources`, not
+materialized by Dagster: the tables are PostgreSQL's), downstream of every asset that writes its
+table (`meta.leadflow.writers` in dbt/models/staging/_crm__sources.yml). Models are grouped by
+layer; dbt tests become asset checks, and error-severity ones block the models downstream (dbt
+skips them, Dagster marks the check failed).
 """
 
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import (
-    DagsterDbtTranslator,
-    DagsterDbtTranslatorSettings,
-    DbtCliResource,
-    dbt_assets,
-)
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject, dbt_assets
+from dagster_dbt.dbt_manifest import validate_manifest
 from pydantic import Field
 
-from leadflow.analytics.project import (
-    connection_env,
-    dbt_executable,
-    ensure_manifest,
-    profiles_dir,
-    project_dir,
-    prune_run_targets,
-)
+from leadflow.analytics.dbt_project import DBT_PROJECT, require_manifest
+from leadflow.analytics.project import dbt_env, dbt_executable, prune_run_targets
+from leadflow.analytics.resource import LeadflowDbtCliResource
 from leadflow.resources import PostgresResource
 
 LAYERS = ("staging", "intermediate", "marts")
+#: the group of the dbt sources: the CRM tables as the dbt project reads them
+SOURCES_GROUP = "dbt_sources"
 # Marts whose materialization carries a chart (Markdown) in the Dagster UI.
 CHART_MARTS = {"lead_funnel", "source_roi"}
 
 
+def source_writers(dbt_resource_props: Mapping[str, Any]) -> list[str]:
+    """The asset keys (single names) of the assets that write a source's table, from its
+    `meta: {leadflow: {writers: [...]}}`."""
+    meta = dbt_resource_props.get("meta") or {}
+    writers = (meta.get("leadflow") or {}).get("writers") or []
+    if not isinstance(writers, list) or not all(isinstance(w, str) and w for w in writers):
+        raise ValueError(
+            f"source {dbt_resource_props.get('unique_id')}: meta.leadflow.writers must be a "
+            "list of asset names"
+        )
+    return writers
+
+
 class LeadflowDbtTranslator(DagsterDbtTranslator):
-    """Sources → the upstream asset that fills the table; models grouped by layer."""
+    """Keys as dagster-dbt makes them (`crm/leads` for a source, `analytics/lead_funnel` for a
+    model: schema, then name); models grouped by layer; a source depends on the assets that
+    write its table.
 
-    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
-        if dbt_resource_props["resource_type"] == "source":
-            upstream = (dbt_resource_props.get("meta") or {}).get("dagster_asset")
-            if upstream:
-                return dg.AssetKey(upstream)
-            return dg.AssetKey([dbt_resource_props["source_name"], dbt_resource_props["name"]])
-        return super().get_asset_key(dbt_resource_props)
+    A model reading a source depends on those writers too. The source assets are external
+    (nothing to run), and a job orders its steps by the dependencies between the assets it runs:
+    without the direct edge, `nightly_sync_job` could build the staging models before
+    `lead_scores` or `lead_activities` wrote their tables."""
 
-    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
-        fqn = dbt_resource_props.get("fqn") or []
-        layer = fqn[1] if len(fqn) > 2 else None
-        if layer in LAYERS:
-            return "marts" if layer == "marts" else f"dbt_{layer}"
-        return "dbt_other"
+    def get_asset_spec(
+        self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None
+    ) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        props = self.get_resource_props(manifest, unique_id)
+        if props["resource_type"] == "source":
+            return spec.replace_attributes(
+                group_name=SOURCES_GROUP,
+                deps=[dg.AssetKey(writer) for writer in source_writers(props)],
+            )
+        known = {dep.asset_key for dep in spec.deps}
+        writers = [
+            dg.AssetKey(writer)
+            for parent in (props.get("depends_on") or {}).get("nodes", [])
+            if parent.startswith("source.")
+            for writer in source_writers(self.get_resource_props(manifest, parent))
+        ]
+        extra = [dg.AssetDep(key) for key in dict.fromkeys(writers) if key not in known]
+        return spec.replace_attributes(group_name=_layer_group(props), deps=[*spec.deps, *extra])
 
 
-TRANSLATOR = LeadflowDbtTranslator(
-    settings=DagsterDbtTranslatorSettings(
-        enable_asset_checks=True,
-        enable_duplicate_source_asset_keys=True,  # leads + status history both come from crm_leads
-    )
-)
+def _layer_group(dbt_resource_props: Mapping[str, Any]) -> str:
+    fqn = dbt_resource_props.get("fqn") or []
+    layer = fqn[1] if len(fqn) > 2 else None
+    if layer in LAYERS:
+        return "marts" if layer == "marts" else f"dbt_{layer}"
+    return "dbt_other"
 
 
-def dbt_resource() -> DbtCliResource:
-    return DbtCliResource(
-        project_dir=str(project_dir()),
-        profiles_dir=str(profiles_dir()),
-        dbt_executable=dbt_executable(),
-    )
+TRANSLATOR = LeadflowDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+def dbt_source_tables(manifest: Mapping[str, Any]) -> list[dg.AssetSpec]:
+    """The dbt sources as assets of their own: the CRM tables, written by the assets their
+    specs depend on and read by the staging models. Not materialized by Dagster (external)."""
+    specs = []
+    for unique_id in sorted(manifest.get("sources", {})):
+        spec = TRANSLATOR.get_asset_spec(manifest, unique_id, DBT_PROJECT)
+        specs.append(
+            dg.AssetSpec(
+                key=spec.key,
+                deps=spec.deps,
+                description=spec.description,
+                group_name=spec.group_name,
+                kinds={"postgres"},
+                metadata={
+                    k: v for k, v in spec.metadata.items() if not k.startswith("dagster_dbt")
+                },
+            )
+        )
+    return specs
+
+
+def dbt_resource() -> LeadflowDbtCliResource:
+    return LeadflowDbtCliResource(project_dir=DBT_PROJECT, dbt_executable=dbt_executable())
 
 
 class DbtBuildConfig(dg.Config):
@@ -84,29 +124,35 @@ def _chart_metadata(postgres: PostgresResource, mart: str) -> dict[str, dg.Metad
         return {"roi_by_source": dg.MetadataValue.md(report.roi_markdown(conn))}
 
 
+DBT_PROJECT.prepare_if_dev()  # `dagster dev`: parse now, so edited models are in the graph
+MANIFEST = validate_manifest(require_manifest())
+
+
 @dbt_assets(
-    manifest=ensure_manifest(),
+    manifest=MANIFEST,
+    project=DBT_PROJECT,
     dagster_dbt_translator=TRANSLATOR,
     name="analytics_models",
 )
 def analytics_models(
     context: dg.AssetExecutionContext,
-    dbt: DbtCliResource,
+    dbt: LeadflowDbtCliResource,
     postgres: PostgresResource,
     config: DbtBuildConfig,
 ) -> Iterator[Any]:
     args = ["build", *(["--full-refresh"] if config.full_refresh else [])]
-    with connection_env(postgres.resolved_url()):
-        invocation = dbt.cli(args, context=context, raise_on_error=False)
-        for event in invocation.stream():
-            if isinstance(event, dg.Output):
-                mart = context.asset_key_for_output(event.output_name).path[-1]
-                if mart in CHART_MARTS:
-                    event = _with_chart(context, postgres, event, mart)
-            yield event
-        prune_run_targets()
-        if not invocation.is_successful():
-            _raise_for_results(invocation.get_artifact("run_results.json"))
+    # the connection of this run's `postgres`, for this dbt process only (see resource.py)
+    env = dbt_env(postgres.resolved_url())
+    invocation = dbt.cli(args, context=context, raise_on_error=False, env=env)
+    for event in invocation.stream():
+        if isinstance(event, dg.Output):
+            mart = context.asset_key_for_output(event.output_name).path[-1]
+            if mart in CHART_MARTS:
+                event = _with_chart(context, postgres, event, mart)
+        yield event
+    prune_run_targets()
+    if not invocation.is_successful():
+        _raise_for_results(invocation.get_artifact("run_results.json"))
 
 
 def _with_chart(
@@ -143,4 +189,6 @@ def _raise_for_results(run_results: Mapping[str, Any]) -> None:
     )
 
 
-ANALYTICS_ASSETS = [analytics_models]
+#: the CRM tables the dbt sources name, as assets downstream of the assets that write them
+DBT_SOURCE_TABLES = dbt_source_tables(MANIFEST)
+ANALYTICS_ASSETS = [analytics_models, *DBT_SOURCE_TABLES]

@@ -1,4 +1,5 @@
-"""The analytics domain's Definitions: the dbt project as assets, with its dbt resource."""
+"""The analytics domain's Definitions: the dbt project as assets (its sources as the CRM tables
+they read), with its dbt resource."""
 
 import dagster as dg
 

@@ -1,10 +1,12 @@
-"""The dbt project (`dbt/`) as Dagster and the CLI use it.
+"""The dbt project (`dbt/`) as Dagster and the CLI use it: paths, the connection, dbt runs.
+
+Light on purpose (no Dagster import): the CLI's dbt commands and the report use it. The
+`DbtProject` the assets are built from, and preparing its manifest, are in dbt_project.py.
 
 dbt-postgres has no connection URL setting, so the profile (`dbt/profiles.yml`) reads DBT_PG_*
-variables; `dbt_env()` derives them from the PostgreSQL URL in use (POSTGRES_URL or the local
-server). The manifest Dagster builds its assets from is produced by `dbt parse` whenever it is
-missing or older than a file of the project, so a fresh clone, `dagster dev` and the tests all
-load the same asset graph without a separate build step.
+variables through dbt's `env_var`; `dbt_env()` derives them from a PostgreSQL URL. Each dbt
+process gets them in its own environment (`run_dbt` here, `LeadflowDbtCliResource.cli(env=...)`
+for the Dagster asset): this process's environment is never changed.
 
 `funnel_stages()` reads the funnel's stage order from the dbt var of the same name, so the marts
 and the Python code (the report, the tests) share one definition.
@@ -12,14 +14,11 @@ and the Python code (the report, the tests) share one definition.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -27,9 +26,6 @@ import yaml
 from psycopg.conninfo import conninfo_to_dict
 
 from leadflow import settings
-
-_ENV_LOCK = threading.Lock()
-_PROJECT_SUFFIXES = {".sql", ".yml", ".yaml", ".md", ".csv"}
 
 
 class DbtError(RuntimeError):
@@ -46,10 +42,6 @@ def profiles_dir() -> Path:
 
 def target_dir() -> Path:
     return project_dir() / "target"
-
-
-def manifest_path() -> Path:
-    return target_dir() / "manifest.json"
 
 
 def funnel_stages() -> tuple[str, ...]:
@@ -97,64 +89,6 @@ def dbt_env(url: str) -> dict[str, str]:
     if info.get("sslmode"):
         env["DBT_PG_SSLMODE"] = str(info["sslmode"])
     return env
-
-
-@contextmanager
-def connection_env(url: str) -> Iterator[None]:
-    """Point dbt subprocesses started inside the block (they inherit os.environ) at `url`."""
-    with _ENV_LOCK:
-        values = dbt_env(url)
-        saved = {key: os.environ.get(key) for key in values}
-        os.environ.update(values)
-        try:
-            yield
-        finally:
-            for key, old in saved.items():
-                if old is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = old
-
-
-def _newest_project_file() -> float:
-    newest = 0.0
-    root = project_dir()
-    for sub in ("models", "macros", "tests", "seeds", "snapshots", "analyses"):
-        base = root / sub
-        if not base.is_dir():
-            continue
-        for path in base.rglob("*"):
-            if path.suffix in _PROJECT_SUFFIXES:
-                newest = max(newest, path.stat().st_mtime)
-    for name in ("dbt_project.yml", "profiles.yml"):
-        if (root / name).exists():
-            newest = max(newest, (root / name).stat().st_mtime)
-    return newest
-
-
-def manifest_is_stale() -> bool:
-    path = manifest_path()
-    return not path.exists() or path.stat().st_mtime < _newest_project_file()
-
-
-def ensure_manifest() -> Path:
-    """`dbt parse` when the manifest is missing or stale; returns its path.
-
-    Parsing needs the profile but no database connection. Processes that load the definitions
-    at the same time (webserver and daemon, run workers, test workers) parse one at a time: the
-    first writes the manifest, the others find it fresh.
-    """
-    if not manifest_is_stale():
-        return manifest_path()
-    target_dir().mkdir(parents=True, exist_ok=True)
-    with open(target_dir() / ".parse.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if manifest_is_stale():
-                run_dbt(["parse", "--quiet"], url=None, target_path=target_dir())
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-    return manifest_path()
 
 
 def prune_run_targets(keep: int = 10) -> int:

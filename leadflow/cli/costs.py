@@ -1,16 +1,18 @@
-"""`leadflow costs import`: lead source costs and the budget ledger from a CSV/XLSX file."""
+"""`leadflow costs import`: lead source costs and the budget ledger from a CSV/XLSX file, through
+the costs asset (`lead_source_costs`), in this process."""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
-import psycopg
 
+from leadflow import settings
+from leadflow.cli.common import fail
 from leadflow.cli.common import postgres_url as _postgres_url
-from leadflow.costs.sql import import_costs
 
 
 @click.group()
@@ -27,21 +29,53 @@ def costs_import(path: Path, as_json: bool) -> None:
     Columns: user (id or e-mail), source, period (YYYY-MM), cost (or cost_usd, amount),
     optional organization_id. The file is refused as a whole (exit 1) when any row is bad.
     """
-    url = _postgres_url()
-    with psycopg.connect(url) as conn:
-        result = import_costs(conn, path)
+    result = run_cost_import(str(path), _postgres_url())
     if as_json:
-        click.echo(json.dumps(result.as_dict(), indent=2))
-    elif result.errors:
-        click.echo(f"costs: {path} refused, nothing imported ({len(result.errors)} problem(s)):")
-        for error in result.errors:
-            click.echo(f"  {error}")
+        click.echo(json.dumps(result, indent=2))
+    elif result["errors"]:
+        click.echo(f"costs: {path} refused, nothing imported ({len(result['errors'])} problem(s)):")
+        for error in result["errors"]:
+            click.echo(f"  {error['text']}")
     else:
         click.echo(
-            f"costs: {path}: {result.status}; rows {result.rows_read}, inserted "
-            f"{result.inserted}, updated {result.updated}, unchanged {result.unchanged}, "
-            f"ledger rows {result.ledger_rows} (spend {result.spend_usd}, refund "
-            f"{result.refund_usd})"
+            f"costs: {path}: {result['status']}; rows {result['rows_read']}, inserted "
+            f"{result['inserted']}, updated {result['updated']}, unchanged {result['unchanged']}, "
+            f"ledger rows {result['ledger_rows']} (spend {result['spend_usd']}, refund "
+            f"{result['refund_usd']})"
         )
-    if result.errors:
+    if result["errors"]:
         sys.exit(1)
+
+
+def run_cost_import(path: str, url: str) -> dict[str, Any]:
+    """Materialize `lead_source_costs` for the operator's file in this process (the run shows in
+    the Dagster UI when DAGSTER_HOME is set); the import's result as `--json` prints it."""
+    import dagster as dg
+
+    from leadflow.costs.assets import OperatorCostFiles, lead_source_costs
+    from leadflow.resources import PostgresResource
+
+    instance = (
+        dg.DagsterInstance.get() if settings.env("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    )
+    run = dg.materialize(
+        [lead_source_costs],
+        instance=instance,
+        resources={"postgres": PostgresResource(url=url), "cost_files": OperatorCostFiles()},
+        run_config={
+            "ops": {"lead_source_costs": {"config": {"file": path}}},
+            "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
+        },
+        raise_on_error=False,
+        tags={"leadflow/trigger": "cli"},
+    )
+    for materialization in run.asset_materializations_for_node("lead_source_costs"):
+        return dict(materialization.metadata["result"].value)
+    for event in run.all_events:
+        if event.is_step_failure:
+            failure = event.step_failure_data
+            metadata = failure.user_failure_data.metadata if failure.user_failure_data else {}
+            if "result" in (metadata or {}):
+                return dict(metadata["result"].value)
+            fail(failure.error.message.strip() if failure.error else "the cost import failed")
+    fail("the cost import run failed")

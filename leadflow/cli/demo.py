@@ -15,7 +15,13 @@ from leadflow.analytics import report
 from leadflow.cli.common import fail, mongo_resource, neo4j_resource, postgres_url, store_resources
 from leadflow.cli.crm import sync_lines
 from leadflow.cli.ingest import check_results, print_summary
-from leadflow.cli.run import output_to_log, print_run_summary, run_log_path, summarize_run
+from leadflow.cli.run import (
+    output_to_log,
+    prepare_dbt_project,
+    print_run_summary,
+    run_log_path,
+    summarize_run,
+)
 from leadflow.cli.runner import ImportFailed, run_import_assets, run_nightly
 from leadflow.crmsync.connections import Connection, save_connection
 from leadflow.crmsync.policy import ALLOWED_HOSTS_VARIABLE
@@ -51,6 +57,7 @@ def _demo_nightly() -> bool:
     seeded = seed_mongo_activities(mongo_resource().get_database())
     click.echo(f"\nactivities: {seeded} sample events added to MongoDB")
     click.echo("nightly_sync_job (in-process):")
+    prepare_dbt_project()
     with output_to_log(run_log_path()) as log_path:
         summary = summarize_run(run_nightly(resources=store_resources()))
     print_run_summary(summary)

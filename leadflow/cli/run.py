@@ -82,6 +82,19 @@ def print_run_summary(summary: dict[str, Any]) -> None:
         click.echo(f"  FAILED {failure['step']}: {failure['error']}")
 
 
+def prepare_dbt_project() -> None:
+    """Parse the dbt project into the manifest the asset graph is built from, before the
+    definitions load (a model edited in a checkout is in this run's graph); exit 1 when dbt
+    cannot parse it."""
+    from leadflow.analytics.dbt_project import prepare
+    from leadflow.analytics.project import DbtError
+
+    try:
+        prepare()
+    except DbtError as exc:
+        _fail(str(exc))
+
+
 def run_log_path() -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return settings.leadflow_home() / "logs" / f"nightly-{stamp}.log"
@@ -128,6 +141,7 @@ def run(full_refresh: bool, as_json: bool) -> None:
         nightly_settings()
     except NightlyConfigError as exc:  # a bad LEADFLOW_NIGHTLY_* / _TIMEZONE / _RETRY_* value
         _fail(str(exc))
+    prepare_dbt_project()
     started = time.monotonic()
     with output_to_log(run_log_path()) as log_path:
         result = run_nightly(full_refresh=full_refresh, resources=resources)

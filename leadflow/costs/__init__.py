@@ -1,3 +1,4 @@
 """Lead source costs and the budget ledger: parsing and validation (rules.py), reading files
-(reading.py, on `leadflow.tabular`), loading (sql.py). No Dagster asset: costs arrive through
-`leadflow costs import`, and the marts read the table."""
+(reading.py, on `leadflow.tabular`), loading (sql.py), the landing folder's costs/ (landing.py)
+and the asset `lead_source_costs` with its job and sensor (assets.py, definitions.py), which
+`leadflow costs import` runs in its own process."""

@@ -9,19 +9,29 @@ from __future__ import annotations
 from pathlib import Path
 
 from leadflow.costs.rules import RawCostRow, RowError, map_cost_headers
-from leadflow.tabular import MAX_CELL_CHARS, FileFormatError, inspect_table, iter_table_rows
+from leadflow.tabular import (
+    MAX_CELL_CHARS,
+    FileFormatError,
+    Opener,
+    inspect_table,
+    iter_table_rows,
+)
 
 #: the file cannot be read as a cost file at all: the one tabular error, under the costs name
 CostFileError = FileFormatError
 
 
-def read_cost_file(path: Path | str) -> tuple[list[RawCostRow], list[RowError]]:
+def read_cost_file(
+    path: Path | str, opener: Opener | None = None
+) -> tuple[list[RawCostRow], list[RowError]]:
     """Rows of a cost file numbered as in the file (1 = the header row); header errors if any.
+
+    With `opener` (a checked file's `open`), every read of the file goes through it.
 
     A cell longer than MAX_CELL_CHARS refuses the file (CostFileError): no cost column holds
     anything near it, and repeating it in a row error would bury the message.
     """
-    table = inspect_table(path)
+    table = inspect_table(path, opener)
     mapping, errors = map_cost_headers(table.headers)
     if errors:
         return [], errors

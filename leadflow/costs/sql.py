@@ -27,6 +27,7 @@ import psycopg
 from leadflow.costs.reading import CostFileError, read_cost_file
 from leadflow.costs.rules import CostImportResult, CostLine, Directory, RowError, validate_rows
 from leadflow.postgres import config_values, copy_rows, organization_ids
+from leadflow.tabular import Opener
 
 
 # -- what rows are validated against ------------------------------------------------------------
@@ -147,8 +148,13 @@ def load_cost_lines(
     conn.execute("drop table stg_cost_plan, stg_costs")
 
 
-def import_costs(conn: psycopg.Connection, path: Path | str) -> CostImportResult:
+def import_costs(
+    conn: psycopg.Connection, path: Path | str, opener: Opener | None = None
+) -> CostImportResult:
     """Validate the whole file, then load it in one transaction (or refuse it whole).
+
+    `opener`: how the file is opened (a checked file's `open`, see leadflow.checked_files);
+    by default `path` is opened as it is.
 
     Runs in `conn`'s transaction (a savepoint if one is open; committed by the caller's
     `with psycopg.connect(...)` block). Needs READ COMMITTED or SERIALIZABLE: the ledger
@@ -156,7 +162,7 @@ def import_costs(conn: psycopg.Connection, path: Path | str) -> CostImportResult
     """
     result = CostImportResult(path=str(path))
     try:
-        rows, errors = read_cost_file(Path(path))
+        rows, errors = read_cost_file(Path(path), opener)
     except CostFileError as exc:
         result.errors = [RowError(None, None, str(exc))]
         return result

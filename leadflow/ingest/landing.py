@@ -4,6 +4,7 @@
     <landing>/<file>                       the operator's files that name their organizations in
                                            a column (partition multi_org)
     <landing>/processed/, <landing>/failed/  where imported (or skipped) and failed files go
+    <landing>/costs/                       cost files (leadflow/costs/landing.py), not lead files
 
 The landing root is LEADFLOW_LANDING_DIR (default <LEADFLOW_HOME>/landing), a setting of the
 deployment: never run config. Tenants write into their folders, so everything below the root is
@@ -17,7 +18,6 @@ the file that was imported.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import stat
@@ -30,6 +30,7 @@ from leadflow.checked_files import (
     CheckedFile,
     RefusedFile,
     check_beneath,
+    move_beneath,
     open_dir_beneath,
 )
 from leadflow.leads.ids import canonical_uuid
@@ -39,13 +40,14 @@ log = logging.getLogger(__name__)
 LEAD_FILE_SUFFIXES = frozenset({".csv", ".tsv", ".txt", ".xlsx", ".xlsm"})
 #: folders of the root that hold filed-away files, never imported from
 FILED = ("processed", "failed")
+#: folders of the root that belong to other kinds of files (costs/: cost files), passed over
+#: without a word
+OTHER_FOLDERS = ("costs",)
 
 
 def landing_root() -> Path:
-    """LEADFLOW_LANDING_DIR, else <LEADFLOW_HOME>/landing, as an absolute real path (the
-    deployment may make it a link; nothing below it is followed)."""
-    configured = settings.env("LEADFLOW_LANDING_DIR")
-    return Path(configured or settings.leadflow_home() / "landing").resolve()
+    """LEADFLOW_LANDING_DIR, else <LEADFLOW_HOME>/landing (settings.landing_dir)."""
+    return settings.landing_dir()
 
 
 def is_organization_folder(name: str) -> bool:
@@ -152,7 +154,7 @@ def list_landing(
     try:
         for entry in _entries(root_fd):
             name = entry.name
-            if name.startswith(".") or name in FILED:
+            if name.startswith(".") or name in FILED or name in OTHER_FOLDERS:
                 continue
             if entry.is_symlink():
                 if is_organization_folder(name) or is_lead_file_name(name):
@@ -213,50 +215,4 @@ def file_away(checked: CheckedFile, failed: bool, batch_id: str | None) -> Path 
     """Move the imported landing file into processed/ (or failed/) of its root: the listed
     name itself, renamed within directories opened without following links, and only while
     it still names the file that was imported (else it stays, and None is returned)."""
-    if checked.beneath is None:
-        raise ValueError("only landing files are filed away")
-    root, parts = checked.beneath, checked.parts
-    source_fd = open_dir_beneath(root, parts[:-1])
-    try:
-        try:
-            current = os.stat(parts[-1], dir_fd=source_fd, follow_symlinks=False)
-        except FileNotFoundError:
-            return None
-        if stat.S_ISLNK(current.st_mode) or not checked.same_file(current):
-            log.warning("%s was replaced since it was imported: left where it is", checked.path)
-            return None
-        folder = FILED[1] if failed else FILED[0]
-        target_fd = _filed_folder(root, folder)
-        try:
-            target = _free_name(target_fd, parts[-1], batch_id)
-            os.rename(parts[-1], target, src_dir_fd=source_fd, dst_dir_fd=target_fd)
-        finally:
-            os.close(target_fd)
-    finally:
-        os.close(source_fd)
-    return root / folder / target
-
-
-def _filed_folder(root: Path, name: str) -> int:
-    root_fd = open_dir_beneath(root, ())
-    try:
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(name, dir_fd=root_fd)
-    finally:
-        os.close(root_fd)
-    return open_dir_beneath(root, (name,))
-
-
-def _free_name(dir_fd: int, name: str, batch_id: str | None) -> str:
-    """`name`, or `<stem>.<batch id>[.n]<suffix>` when a file of that name was filed before."""
-    path = Path(name)
-    candidates = [name, f"{path.stem}.{batch_id or 'x'}{path.suffix}"]
-    n = 2
-    while True:
-        for candidate in candidates:
-            try:
-                os.stat(candidate, dir_fd=dir_fd, follow_symlinks=False)
-            except FileNotFoundError:
-                return candidate
-        candidates = [f"{path.stem}.{batch_id or 'x'}.{n}{path.suffix}"]
-        n += 1
+    return move_beneath(checked, (FILED[1] if failed else FILED[0],), batch_id)

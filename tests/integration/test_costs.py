@@ -248,3 +248,68 @@ def test_a_file_that_is_no_table_is_refused_with_one_file_error(connect, write_c
     ]
     with connect() as conn:
         assert one(conn, "select count(*) from budget_transactions")[0] == ledger_before
+
+
+def test_a_landing_cost_file_is_imported_by_the_asset_and_filed_away(
+    crm_url, tmp_path, monkeypatch
+):
+    """What a run of cost_import_job (the costs sensor's) does: the file in <landing>/costs/ is
+    imported and moves to costs/processed/; a refused one fails the run and moves to
+    costs/failed/, nothing imported."""
+    import dagster as dg
+
+    from leadflow.costs.assets import LandingCostFiles, lead_source_costs
+    from leadflow.resources import PostgresResource
+
+    root = tmp_path / "landing"
+    (root / "costs").mkdir(parents=True)
+    monkeypatch.setenv("LEADFLOW_LANDING_DIR", str(root))
+
+    def run(name: str, rows: list[list[str]]) -> dg.ExecuteInProcessResult:
+        path = root / "costs" / name
+        path.write_text("\n".join(",".join(row) for row in [HEADER, *rows]) + "\n")
+        return dg.materialize(
+            [lead_source_costs],
+            resources={"postgres": PostgresResource(url=crm_url), "cost_files": LandingCostFiles()},
+            run_config={"ops": {"lead_source_costs": {"config": {"file": str(path)}}}},
+            raise_on_error=False,
+        )
+
+    good = run("good.csv", [[ORG1_AGENT, "craigslist", "2027-04", "12.50"]])
+    assert good.success
+    [materialization] = good.asset_materializations_for_node("lead_source_costs")
+    assert materialization.metadata["inserted"].value == 1
+    assert (root / "costs" / "processed" / "good.csv").exists()
+    assert not (root / "costs" / "good.csv").exists()
+    with psycopg.connect(crm_url) as conn:
+        assert cost_of(conn, ORG1_AGENT, "craigslist", "2027-04")[1] == Decimal("12.50")
+
+    bad = run("bad.csv", [[ORG1_AGENT, "craigslist", "2027-05", "-1"]])
+    assert not bad.success
+    assert (root / "costs" / "failed" / "bad.csv").exists()
+    with psycopg.connect(crm_url) as conn:
+        assert cost_of(conn, ORG1_AGENT, "craigslist", "2027-05") is None
+
+    outside = tmp_path / "outside.csv"
+    outside.write_text(",".join(HEADER) + "\n")
+    refused = dg.materialize(
+        [lead_source_costs],
+        resources={"postgres": PostgresResource(url=crm_url), "cost_files": LandingCostFiles()},
+        run_config={"ops": {"lead_source_costs": {"config": {"file": str(outside)}}}},
+        raise_on_error=False,
+    )
+    assert not refused.success and outside.exists()
+
+
+def test_the_cli_prints_the_import_result_as_import_costs_returns_it(crm_url, connect, write_csv):
+    """`leadflow costs import --json` runs the asset; its output is still the result object."""
+    bad = write_csv(
+        "bad.csv", HEADER, [[ORG1_AGENT, "facebook", "2027-13", "5"], ["x", "", "", ""]]
+    )
+    with connect() as conn:
+        direct = import_costs(conn, str(bad)).as_dict()
+    printed = CliRunner().invoke(
+        costs, ["import", str(bad), "--json"], env={"POSTGRES_URL": crm_url}
+    )
+    assert printed.exit_code == 1
+    assert printed.output == json.dumps(direct, indent=2) + "\n"
