@@ -89,18 +89,40 @@ def test_dbt_sources_map_to_the_assets_that_fill_them():
             k.to_user_string() for k in graph.get(dg.AssetKey.from_user_string(key)).parent_keys
         }
 
-    assert parents("analytics_staging/stg_crm__leads") == {"crm_leads"}
-    assert parents("analytics_staging/stg_crm__lead_status_history") == {"crm_leads"}
-    assert parents("analytics_staging/stg_crm__lead_activities") == {"lead_activities"}
-    assert parents("analytics_staging/stg_crm__lead_score_history") == {"lead_scores"}
-    assert parents("analytics_staging/stg_crm__lead_assignments") == {"lead_assignments"}
-    assert parents("analytics_staging/stg_crm__segment_count_history") == {"segment_counts"}
+    # each staging model reads its source table (an asset of its own, `crm/<table>`) and sits
+    # below every asset that writes that table (issue 19: `leads` has six writers)
+    assert parents("analytics_staging/stg_crm__leads") == {
+        "crm/leads", "crm_leads", "crm_api_leads", "lead_referrals", "lead_scores",
+        "lead_assignments", "lead_activities",
+    }  # fmt: skip
+    assert parents("analytics_staging/stg_crm__lead_status_history") == {
+        "crm/lead_status_history", "crm_leads", "crm_api_leads",
+    }  # fmt: skip
+    assert parents("analytics_staging/stg_crm__lead_activities") == {
+        "crm/lead_activities", "lead_activities",
+    }  # fmt: skip
+    assert parents("analytics_staging/stg_crm__lead_score_history") == {
+        "crm/lead_score_history", "lead_scores",
+    }  # fmt: skip
+    assert parents("analytics_staging/stg_crm__lead_assignments") == {
+        "crm/lead_assignments", "lead_assignments",
+    }  # fmt: skip
+    assert parents("analytics_staging/stg_crm__segment_count_history") == {
+        "crm/segment_count_history", "segment_counts",
+    }  # fmt: skip
+    assert parents("analytics_staging/stg_crm__lead_source_costs") == {
+        "crm/lead_source_costs", "lead_source_costs",
+    }  # fmt: skip
     groups = {
         graph.get(key).group_name
         for key in graph.get_all_asset_keys()
         if key.path[0].startswith("analytics")
     }
     assert groups == {"dbt_staging", "dbt_intermediate", "marts"}
+    sources = {
+        graph.get(key).group_name for key in graph.get_all_asset_keys() if key.path[0] == "crm"
+    }
+    assert sources == {"dbt_sources"}
 
 
 def test_dbt_tests_are_blocking_asset_checks():
