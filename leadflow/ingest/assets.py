@@ -6,8 +6,8 @@ would have to read, and the run works the same on the in-process, multiprocess, 
 executors. What the asset produced is in PostgreSQL: `leads` (and their audit log and status
 history), `import_batches` (one row per file with its accounting and timings) and
 `import_rejects` (the quarantined rows with their reasons); the materialization's metadata
-repeats the accounting per file. Runs are partitioned by organization (dynamic partitions
-`organizations`, plus `multi_org` for files that carry their own organization column), so
+repeats the accounting per file. Runs are partitioned by organization (the shared
+`organization_partitions`, plus `multi_org` for files that carry their own organization column), so
 different organizations import in parallel; re-running a partition with the same files is a
 no-op (each file is recognised by its sha256).
 
@@ -21,6 +21,7 @@ import dagster as dg
 from pydantic import Field
 
 from leadflow.checked_files import CheckedFile
+from leadflow.dagster_vocab import MULTI_ORG_PARTITION, organization_partitions
 from leadflow.ingest.landing import check_landing_file, file_away, landing_root, list_landing
 from leadflow.ingest.pipeline import (
     FileJob,
@@ -34,9 +35,6 @@ from leadflow.leads.ids import canonical_uuid
 from leadflow.postgres import organization_ids
 from leadflow.recommend.cache import invalidate_changed
 from leadflow.resources import PostgresResource
-
-MULTI_ORG_PARTITION = "multi_org"
-organization_partitions = dg.DynamicPartitionsDefinition(name="organizations")
 
 GROUP = "ingest"
 SUMMARY_KEYS = ("rows_read", "inserted", "merged", "duplicates_in_file", "quarantined", "dnc")

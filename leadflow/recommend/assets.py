@@ -16,7 +16,7 @@ import time
 import dagster as dg
 from redis.exceptions import RedisError
 
-from leadflow.crm.assets import AsOfConfig
+from leadflow.dagster_vocab import AsOfConfig
 from leadflow.postgres import organization_ids
 from leadflow.recommend import cache, served, store
 from leadflow.recommend.service import (

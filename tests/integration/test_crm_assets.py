@@ -12,7 +12,6 @@ import pytest
 from dagster_dlt import DagsterDltResource
 
 from leadflow.crmsync.assets import (
-    CRM_PARTITIONS,
     CRM_SYNC_ASSETS,
     crm_api_leads,
     crm_pushback,
@@ -20,6 +19,7 @@ from leadflow.crmsync.assets import (
     raw_asset_key,
 )
 from leadflow.crmsync.connections import save_connection
+from leadflow.dagster_vocab import organization_partitions as CRM_PARTITIONS  # one key space
 from leadflow.definitions import defs
 from leadflow.platform.crm_sandbox import generate_records, sandbox
 from leadflow.resources import PostgresResource
