@@ -38,10 +38,10 @@ from leadflow.crmsync.load import load_connection
 from leadflow.crmsync.sync import failure_text, push_back, record_pull
 from leadflow.crmsync.vendors import VENDORS, rest_api_config, spec
 from leadflow.dagster_vocab import organization_partitions, partition_organization
-from leadflow.orchestration.nightly import nightly_settings
 from leadflow.recommend.cache import invalidate_changed
 from leadflow.redaction import redact, redact_value
 from leadflow.resources import PostgresResource
+from leadflow.settings import NightlySettings
 
 GROUP = "crm_sync"
 
@@ -255,22 +255,9 @@ def crm_run_requests(connections: list[Connection], tick: str) -> list[dg.RunReq
     ]
 
 
-_SETTINGS = nightly_settings()  # LEADFLOW_CRM_CRON, LEADFLOW_TIMEZONE, LEADFLOW_NIGHTLY_ENABLED
-
-
-@dg.schedule(
-    name="crm_sync_schedule",
-    job=crm_sync_job,
-    cron_schedule=_SETTINGS.crm_cron,
-    execution_timezone=_SETTINGS.timezone,
-    default_status=(
-        dg.DefaultScheduleStatus.RUNNING
-        if _SETTINGS.schedule_running
-        else dg.DefaultScheduleStatus.STOPPED
-    ),
-    description="Per organization with a CRM connection: pull, load and push (LEADFLOW_CRM_CRON).",
-)
-def crm_sync_schedule(context: dg.ScheduleEvaluationContext, postgres: PostgresResource):
+def crm_sync_tick(context: dg.ScheduleEvaluationContext, postgres: PostgresResource):
+    """One tick of crm_sync_schedule: every organization with a connection registered as a
+    partition, and one run each."""
     with postgres.connection() as conn:
         connections = list_connections(conn)
     known = set(context.instance.get_dynamic_partitions(organization_partitions.name))
@@ -281,3 +268,26 @@ def crm_sync_schedule(context: dg.ScheduleEvaluationContext, postgres: PostgresR
     if not requests:
         return dg.SkipReason("no CRM connection: add one with `leadflow crm connect`")
     return requests
+
+
+def build_crm_sync_schedule(settings: NightlySettings) -> dg.ScheduleDefinition:
+    """crm_sync_schedule with the deployment's LEADFLOW_CRM_CRON, LEADFLOW_TIMEZONE and
+    LEADFLOW_NIGHTLY_ENABLED, read by whoever builds the definitions (not at import)."""
+
+    @dg.schedule(
+        name="crm_sync_schedule",
+        job=crm_sync_job,
+        cron_schedule=settings.crm_cron,
+        execution_timezone=settings.timezone,
+        default_status=(
+            dg.DefaultScheduleStatus.RUNNING
+            if settings.schedule_running
+            else dg.DefaultScheduleStatus.STOPPED
+        ),
+        description="Per organization with a CRM connection: pull, load and push"
+        " (LEADFLOW_CRM_CRON).",
+    )
+    def crm_sync_schedule(context: dg.ScheduleEvaluationContext, postgres: PostgresResource):
+        return crm_sync_tick(context, postgres)
+
+    return crm_sync_schedule

@@ -15,7 +15,6 @@ from leadflow.crmsync.assets import (
     CRM_SYNC_ASSETS,
     crm_api_leads,
     crm_pushback,
-    crm_sync_schedule,
     raw_asset_key,
 )
 from leadflow.crmsync.connections import save_connection
@@ -26,6 +25,9 @@ from leadflow.resources import PostgresResource
 from tests.integration.conftest import ORG1, ORG2, one
 
 pytestmark = pytest.mark.integration
+
+#: built with the definitions from the deployment's schedule settings
+crm_sync_schedule = defs.resolve_schedule_def("crm_sync_schedule")
 
 
 def _materialized(result: dg.ExecuteInProcessResult) -> dict[str, dict]:

@@ -7,12 +7,8 @@ import pytest
 
 from leadflow.definitions import defs
 from leadflow.orchestration.alerts import failure_payload
-from leadflow.orchestration.nightly import (
-    DEFAULT_CRON,
-    NIGHTLY_GROUPS,
-    NightlyConfigError,
-    nightly_settings,
-)
+from leadflow.orchestration.nightly import NIGHTLY_GROUPS
+from leadflow.settings import DEFAULT_CRON, NightlyConfigError, nightly_settings
 
 
 def test_defaults_are_two_am_utc_with_three_retries():
@@ -57,6 +53,23 @@ def test_cron_and_timezone_come_from_the_environment():
 def test_bad_settings_name_the_variable(env, names):
     with pytest.raises(NightlyConfigError, match=names):
         nightly_settings(env)
+
+
+def test_the_crm_sync_schedule_takes_the_settings_it_is_built_with():
+    """Read where the definitions are built, not when leadflow.crmsync is imported."""
+    from leadflow.crmsync.definitions import build_defs
+
+    settings = nightly_settings(
+        {
+            "LEADFLOW_CRM_CRON": "15 0 * * *",
+            "LEADFLOW_TIMEZONE": "Europe/London",
+            "LEADFLOW_NIGHTLY_ENABLED": "false",
+        }
+    )
+    [schedule] = build_defs(settings).schedules
+    assert (schedule.cron_schedule, schedule.execution_timezone) == ("15 0 * * *", "Europe/London")
+    assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+    assert schedule.job_name == "crm_sync_job"
 
 
 def test_schedule_runs_the_nightly_job_at_two():
