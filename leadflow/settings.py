@@ -18,6 +18,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 #: databases used when NEO4J_DATABASE / MONGO_DATABASE are unset
 DEFAULT_NEO4J_DATABASE = "neo4j"
 DEFAULT_MONGO_DATABASE = "leadflow"
+#: the MongoDB collection of activity events: the activities domain reads it, the demo seeds it
+ACTIVITIES_COLLECTION = "activities"
 
 
 #: leadflow's own settings named like a CRM token variable (LEADFLOW_CRM_…): never a connection's
