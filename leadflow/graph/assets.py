@@ -54,10 +54,15 @@ def _sync_metadata(results: list[OrgGraphSync]) -> dict[str, dg.MetadataValue]:
     group_name=GROUP,
     kinds={"neo4j"},
     partitions_def=organization_partitions,
-    # crm_leads reaches it through lead_scores / lead_assignments: a direct dependency on the
+    # crm_leads reaches it through lead_scores / lead_assignments / lead_referrals (unpartitioned;
+    # pending referrals resolved before the graph reads them): a direct dependency on the
     # partitioned crm_leads breaks the nightly job's unpartitioned run (Dagster 1.13 then asks
     # the run for a partition key to version the input).
-    deps=[dg.AssetKey("lead_assignments"), dg.AssetKey("lead_scores")],
+    deps=[
+        dg.AssetKey("lead_assignments"),
+        dg.AssetKey("lead_scores"),
+        dg.AssetKey("lead_referrals"),
+    ],
     description="Organizations, users, live leads, sources, current and earlier assignments and "
     "referrals in the graph (Neo4j 5 Cypher over Bolt): idempotent UNWIND/MERGE batches, "
     "incremental by a per-organization updated_at watermark in sync_watermarks (committed "

@@ -15,13 +15,16 @@ Which files a run may read is the `lead_files` resource's decision, not the run 
 definitions bind `LandingFiles` (landing files only, see leadflow/ingest/landing.py), which has no
 configuration a launchpad could change; `leadflow import` passes `OperatorFiles` to its own
 in-process run, and no launched run can have it.
+
+`lead_referrals` (same group, unpartitioned, in the nightly job before the graph) links the
+referrals still pending after the imports and the CRM loads, so that the graph sync only reads.
 """
 
 import dagster as dg
 from pydantic import Field
 
 from leadflow.checked_files import CheckedFile
-from leadflow.dagster_vocab import MULTI_ORG_PARTITION, organization_partitions
+from leadflow.dagster_vocab import MULTI_ORG_PARTITION, organization_partitions, run_organization
 from leadflow.ingest.landing import check_landing_file, file_away, landing_root, list_landing
 from leadflow.ingest.pipeline import (
     FileJob,
@@ -31,8 +34,9 @@ from leadflow.ingest.pipeline import (
     run_import,
     tenant_connections,
 )
+from leadflow.ingest.referrals_sql import resolve_pending_referrals
 from leadflow.leads.ids import canonical_uuid
-from leadflow.postgres import organization_ids
+from leadflow.postgres import organization_ids, set_tenant
 from leadflow.recommend.cache import invalidate_changed
 from leadflow.resources import PostgresResource
 
@@ -205,6 +209,41 @@ def crm_leads(
     return dg.MaterializeResult(metadata=metadata)
 
 
+@dg.asset(
+    group_name=GROUP,
+    kinds={"postgres"},
+    # every step that adds leads may bring a referrer that earlier leads are waiting for
+    deps=[crm_leads, dg.AssetKey("crm_api_leads")],
+    description="Pending referrals resolved: live leads whose referral handle (E.164 phone or "
+    "e-mail) names no lead yet are linked to the lead of their organization it names now, "
+    "one transaction per organization, each link audited (lead_audit_log). An import links "
+    "what its own file makes possible; this step, in the nightly job before the graph, links "
+    "the rest (a referrer loaded by the CRM sync, restored, or whose phone changed).",
+)
+def lead_referrals(
+    context: dg.AssetExecutionContext, postgres: PostgresResource
+) -> dg.MaterializeResult:
+    scoped = run_organization(context)
+    with postgres.connection() as conn:
+        organizations = [scoped] if scoped else organization_ids(conn)
+    linked: dict[str, int] = {}
+    for org in organizations:
+        with postgres.connection() as conn:
+            set_tenant(conn, org)
+            linked[org] = resolve_pending_referrals(conn, org)
+    for org, count in linked.items():
+        if count:
+            context.log.info(f"organization {org}: {count} pending referrals resolved")
+    return dg.MaterializeResult(
+        metadata={
+            "referrals_resolved": dg.MetadataValue.int(sum(linked.values())),
+            "organizations": dg.MetadataValue.int(len(organizations)),
+            "by_organization": dg.MetadataValue.json({o: n for o, n in linked.items() if n}),
+        }
+    )
+
+
+#: the per-file import: what `leadflow import` and every run of `lead_import_job` materialize
 INGEST_ASSETS = [crm_leads]
 
 import_job = dg.define_asset_job(

@@ -1,7 +1,7 @@
 """The nightly sync: one job over every unpartitioned asset and its schedule.
 
 activities → scores → assignments → nurture → segments → recommendations (model, then the
-ranked lists, cached in Redis) → graph → dbt marts; Dagster orders the
+ranked lists, cached in Redis) → pending referrals → graph → dbt marts; Dagster orders the
 steps by the asset dependencies. Imports are not part of it: they run per file (landing sensor or
 `leadflow import`).
 """
@@ -9,12 +9,17 @@ steps by the asset dependencies. Imports are not part of it: they run per file (
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
+from leadflow.ingest.assets import INGEST_ASSETS
 from leadflow.settings import NightlySettings
 
 NIGHTLY_GROUPS = (
-    "activities", "crm", "recommendations", "graph", "dbt_staging", "dbt_intermediate", "marts",
+    "ingest", "activities", "crm", "recommendations", "graph", "dbt_staging", "dbt_intermediate",
+    "marts",
 )  # fmt: skip
-NIGHTLY_SELECTION = dg.AssetSelection.groups(*NIGHTLY_GROUPS)
+#: the per-file import runs per file, never nightly; the rest of its group (lead_referrals) does
+NIGHTLY_SELECTION = dg.AssetSelection.groups(*NIGHTLY_GROUPS) - dg.AssetSelection.assets(
+    *INGEST_ASSETS
+)
 
 
 def build_nightly_job(settings: NightlySettings) -> UnresolvedAssetJobDefinition:
@@ -23,7 +28,8 @@ def build_nightly_job(settings: NightlySettings) -> UnresolvedAssetJobDefinition
         selection=NIGHTLY_SELECTION,
         description=(
             "Everything after the imports: activities → scores → assignments → nurture → segments"
-            " → graph → dbt marts. Failed steps retry with exponential backoff."
+            " → recommendations → pending referrals → graph → dbt marts. Failed steps retry with"
+            " exponential backoff."
         ),
         op_retry_policy=dg.RetryPolicy(
             max_retries=settings.max_retries,

@@ -94,6 +94,15 @@ def test_nightly_job_covers_every_unpartitioned_asset_after_the_imports():
     assert policy.max_retries == 3 and policy.backoff == dg.Backoff.EXPONENTIAL
 
 
+def test_pending_referrals_are_resolved_in_the_nightly_before_the_graph():
+    """An ingest step (`lead_referrals`) writes the links; the graph sync only reads them."""
+    job = defs.resolve_job_def("nightly_sync_job")
+    assert dg.AssetKey("lead_referrals") in job.asset_layer.selected_asset_keys
+    graph = defs.resolve_asset_graph()
+    assert graph.get(dg.AssetKey("lead_referrals")).group_name == "ingest"
+    assert dg.AssetKey("lead_referrals") in graph.get(dg.AssetKey("crm_graph")).parent_keys
+
+
 def test_dbt_sources_map_to_the_assets_that_fill_them():
     graph = defs.resolve_asset_graph()
 
