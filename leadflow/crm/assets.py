@@ -19,7 +19,6 @@ from leadflow.crm.nurture_sql import COUNT_KEYS, nurture_organizations, run_orga
 from leadflow.crm.segments_sql import count_segments
 from leadflow.dagster_vocab import AsOfConfig, parse_as_of
 from leadflow.postgres import organization_ids
-from leadflow.recommend.cache import invalidate_changed
 from leadflow.resources import PostgresResource
 
 GROUP = "crm"
@@ -75,7 +74,6 @@ def lead_scores(
         )
     scored = sum(r.scored for r in results)
     changed = sum(r.changed for r in results)
-    invalidate_changed(postgres.connection, list(configs), context.log)
     return dg.MaterializeResult(
         metadata={
             "as_of": dg.MetadataValue.text(as_of.isoformat()),
@@ -117,7 +115,6 @@ def lead_assignments(
             context.log.warning(f"organization {org} has no active agent: leads stay unassigned")
     waiting = sum(r.waiting for r in results)
     assigned = sum(r.assigned for r in results)
-    invalidate_changed(postgres.connection, list(configs), context.log)
     return dg.MaterializeResult(
         metadata={
             "as_of": dg.MetadataValue.text(as_of.isoformat()),

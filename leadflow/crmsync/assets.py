@@ -38,7 +38,6 @@ from leadflow.crmsync.load import load_connection
 from leadflow.crmsync.sync import failure_text, push_back, record_pull
 from leadflow.crmsync.vendors import VENDORS, rest_api_config, spec
 from leadflow.dagster_vocab import organization_partitions, partition_organization
-from leadflow.recommend.cache import invalidate_changed
 from leadflow.redaction import redact, redact_value
 from leadflow.resources import PostgresResource
 from leadflow.settings import NightlySettings
@@ -178,8 +177,6 @@ def crm_api_leads(
             raise dg.Failure(failure_text(connection, exc, "loading")) from None
         loads.append({"connection": connection.name, "vendor": connection.vendor,
                       **outcome.summary()})  # fmt: skip
-    if any(load["rows_read"] for load in loads):  # (leadflow crm sync does it in sync.py)
-        invalidate_changed(postgres.connection, [context.partition_key], context.log)
     totals = {
         key: sum(load[key] for load in loads)
         for key in (

@@ -32,12 +32,10 @@ from leadflow.ingest.pipeline import (
     ImportRequestError,
     operator_file,
     run_import,
-    tenant_connections,
 )
 from leadflow.ingest.referrals_sql import resolve_pending_referrals
 from leadflow.leads.ids import canonical_uuid
 from leadflow.postgres import organization_ids, set_tenant
-from leadflow.recommend.cache import invalidate_changed
 from leadflow.resources import PostgresResource
 
 GROUP = "ingest"
@@ -193,12 +191,6 @@ def crm_leads(
     for job in jobs:
         context.log.info(f"{job.file_name}: {job.summary()}")
     metadata = import_metadata(jobs)
-    touched = sorted(
-        {org for job in jobs if job.status == "succeeded" for org in job.organizations}
-    )
-    if touched:
-        connect = tenant_connections(postgres.connection, request.organization_id)
-        invalidate_changed(connect, touched, context.log)
     failed = [job for job in jobs if job.status == "failed"]
     if failed:
         raise dg.Failure(
