@@ -7,9 +7,9 @@ executors. What the asset produced is in PostgreSQL: `leads` (and their audit lo
 history), `import_batches` (one row per file with its accounting and timings) and
 `import_rejects` (the quarantined rows with their reasons); the materialization's metadata
 repeats the accounting per file. Runs are partitioned by organization (the shared
-`organization_partitions`, plus `multi_org` for files that carry their own organization column), so
-different organizations import in parallel; re-running a partition with the same files is a
-no-op (each file is recognised by its sha256).
+`organization_partitions`, whose `multi_org` key is for files that carry their own organization
+column), so different organizations import in parallel; re-running a partition with the same
+files is a no-op (each file is recognised by its sha256).
 
 Which files a run may read is the `lead_files` resource's decision, not the run config's: the
 definitions bind `LandingFiles` (landing files only, see leadflow/ingest/landing.py), which has no
