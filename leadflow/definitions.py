@@ -21,21 +21,24 @@ from leadflow.ingest import definitions as ingest
 from leadflow.orchestration import definitions as orchestration
 from leadflow.recommend import definitions as recommend
 from leadflow.resources import RedisResource, from_env, resources_from_env
+from leadflow.settings import nightly_settings
 
 
 def build_defs(resources: Mapping[str, Any] | None = None) -> dg.Definitions:
     """All domains with the store resources from the environment, or `resources` instead
-    (in-process runs against explicit servers: tests, scratch databases)."""
+    (in-process runs against explicit servers: tests, scratch databases). The schedule
+    settings are read here, once, for every schedule."""
+    schedules = nightly_settings()
     return dg.Definitions.merge(
         ingest.defs,
         activities.defs,
         crm.defs,
-        crmsync.defs,
+        crmsync.build_defs(schedules),
         costs.defs,
         recommend.defs,
         graph.defs,
         analytics.defs,
-        orchestration.build_defs(),
+        orchestration.build_defs(schedules),
         dg.Definitions(resources=_with_cache(resources) if resources else resources_from_env()),
     )
 

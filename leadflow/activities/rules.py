@@ -23,7 +23,6 @@ from leadflow.leads.phones import normalize_phone
 
 #: the sync's row in sync_watermarks
 WATERMARK_NAME = "mongo.activities"
-COLLECTION = "activities"
 DEFAULT_BATCH_SIZE = 5000
 #: start of the extraction when there is no watermark: every datetime after it, nothing else
 #: (a lower bound keeps documents with a null or missing occurred_at out of the query)

@@ -29,7 +29,6 @@ from psycopg import sql
 from pymongo.database import Database
 
 from leadflow.activities.rules import (
-    COLLECTION,
     CONTACT_TYPES,
     DEFAULT_BATCH_SIZE,
     EXTRACTION_SORT,
@@ -47,6 +46,7 @@ from leadflow.activities.rules import (
     position_after,
 )
 from leadflow.postgres import ConnectionFactory
+from leadflow.settings import ACTIVITIES_COLLECTION
 
 log = logging.getLogger(__name__)
 
@@ -382,7 +382,7 @@ def sync_activities(
         stored = read_watermark(conn)
     result.watermark = stored
     position = START if full_resync or stored is None else stored
-    collection = db[COLLECTION]
+    collection = db[ACTIVITIES_COLLECTION]
     seen_invalid: set[str] = set()
     while True:
         docs = list(

@@ -9,8 +9,8 @@ built with explicit addresses instead.
 
 from __future__ import annotations
 
-import os
 import sys
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, NoReturn
 
 import click
@@ -82,16 +82,32 @@ def mongo_resource() -> MongoResource:
 
 def redis_url() -> str | None:
     """REDIS_URL, or the running local cache server's URL, or None (no cache: the commands
-    work from PostgreSQL). Exported to this process's environment, so the in-process pipeline
-    steps that invalidate the recommendation cache see the same server."""
+    work from PostgreSQL). The commands' `redis` resource and their own cache clients (reads,
+    invalidation) are all built from it."""
     url = settings.env("REDIS_URL")
     if not url:
         from leadflow.platform.services import local_env
 
         url = local_env(["redis"]).get("REDIS_URL")
-        if url:
-            os.environ["REDIS_URL"] = url
     return url
+
+
+def invalidate_recommendations(postgres_url: str, organizations: Iterable[str] | None) -> None:
+    """After a command changed leads outside Dagster (`leads assign`, `crm sync`, `import`):
+    the recommendations domain deletes their cached entries now (recommend.cache), in the cache
+    `redis_url()` names, as the asset recommendation_cache_invalidation does in a Dagster run.
+    Never fails the command: a problem is a warning."""
+    import psycopg
+
+    from leadflow.recommend import cache
+
+    client = cache.connect(redis_url())
+    if client is None:
+        return
+    try:
+        cache.invalidate_changed(client, lambda: psycopg.connect(postgres_url), organizations)
+    finally:
+        client.close()
 
 
 def store_resources() -> dict[str, PostgresResource | Neo4jResource | MongoResource]:

@@ -169,10 +169,9 @@ def sync_lines(results: list[dict]) -> list[str]:
 def _run_each(kind: str, org: str | None, name: str | None, as_json: bool) -> None:
     url = _postgres_url()
     ensure_schema_current(url, BAD_REQUEST)
-    from leadflow.cli.common import redis_url
+    from leadflow.cli.common import invalidate_recommendations
     from leadflow.crmsync.sync import push_back, sync_connection
 
-    redis_url()  # a sync invalidates the cached recommendations of the leads it changes
     connections = _connections(url, org, name)
     results = []
     for connection in connections:
@@ -180,6 +179,9 @@ def _run_each(kind: str, org: str | None, name: str | None, as_json: bool) -> No
             results.append(sync_connection(_connect(url), url, connection))
         elif kind == "push" and connection.push_enabled:
             results.append(push_back(_connect(url), connection))
+    loaded = sorted({r["organization_id"] for r in results if r.get("load", {}).get("rows_read")})
+    if loaded:  # the cached recommendations of the leads a pull changed go now
+        invalidate_recommendations(url, loaded)
     payload = {"kind": kind, "connections": results,
                "failed": sum(r["status"] != "succeeded" for r in results)}  # fmt: skip
     _echo(payload, as_json, lambda p: sync_lines(p["connections"]))

@@ -19,8 +19,9 @@ from leadflow.cli.common import neo4j_resource
 from leadflow.cli.common import postgres_url as _postgres_url
 from leadflow.graph import sync as graph_db
 from leadflow.graph.model import DEFAULT_BATCH_SIZE
+from leadflow.ingest.referrals_sql import resolve_pending_referrals
 from leadflow.leads.ids import canonical_uuid
-from leadflow.postgres import UnknownOrganization, organization_ids
+from leadflow.postgres import UnknownOrganization, organization_ids, set_tenant
 
 BAD_REQUEST = 2
 DIFFERENCES = 1
@@ -66,6 +67,20 @@ def _echo_json(payload: Any) -> None:
     click.echo(json.dumps(payload, default=str))
 
 
+def _resolve_referrals(url: str, orgs: list[str] | None) -> dict[str, int]:
+    """Pending referrals linked first, one transaction per organization, as the nightly's
+    `lead_referrals` step does before the graph sync (which only reads PostgreSQL)."""
+    resolved = {}
+    with psycopg.connect(url) as conn:
+        targets = orgs if orgs is not None else organization_ids(conn)
+        conn.commit()
+        for org in targets:
+            set_tenant(conn, org)
+            resolved[org] = resolve_pending_referrals(conn, org)
+            conn.commit()
+    return resolved
+
+
 @graph.command("sync")
 @click.option("--org", default="all", show_default=True,
               help="Organization UUID, or `all`.")  # fmt: skip
@@ -81,9 +96,13 @@ def sync(org: str, full: bool, batch_size: int, as_json: bool) -> None:
     url = _postgres_url()
 
     def action(driver, database):
+        resolved = _resolve_referrals(url, orgs)
         with psycopg.connect(url) as conn:
-            return graph_db.sync_graph(conn, driver, database, orgs, full=full,
-                                       batch_size=batch_size)  # fmt: skip
+            results = graph_db.sync_graph(conn, driver, database, orgs, full=full,
+                                          batch_size=batch_size)  # fmt: skip
+        for result in results:
+            result.referrals_resolved = resolved.get(result.organization_id, 0)
+        return results
 
     results = _with_graph(action)
     if as_json:

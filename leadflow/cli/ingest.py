@@ -9,7 +9,12 @@ from pathlib import Path
 import click
 import psycopg
 
-from leadflow.cli.common import ensure_schema_current, fail, postgres_url, redis_url
+from leadflow.cli.common import (
+    ensure_schema_current,
+    fail,
+    invalidate_recommendations,
+    postgres_url,
+)
 from leadflow.cli.runner import ImportFailed, run_import_assets
 from leadflow.ingest import pipeline
 from leadflow.resources import PostgresResource
@@ -96,7 +101,6 @@ def import_cmd(files, org, owner, source, region, mapping, workers, as_json) -> 
     progress = _progress_bar() if not as_json and sys.stderr.isatty() else None
     pipeline.set_progress_hook(progress)
     try:
-        redis_url()  # the import invalidates cached recommendations of the leads it changes
         summaries, result = run_import_assets(request, PostgresResource(url=url))
     except ImportFailed as exc:
         fail(str(exc))
@@ -104,6 +108,9 @@ def import_cmd(files, org, owner, source, region, mapping, workers, as_json) -> 
         pipeline.set_progress_hook(None)
         if progress:
             progress.close()
+    if any(f["status"] == "succeeded" for f in summaries):  # cached recommendations go now
+        orgs = [request.organization_id] if request.organization_id else None  # None: every one
+        invalidate_recommendations(url, orgs)
     checks = check_results(result)
     status = _overall_status(summaries)
     if as_json:

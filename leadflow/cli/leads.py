@@ -8,7 +8,7 @@ import click
 import psycopg
 
 from leadflow.cli.common import fail as _fail
-from leadflow.cli.common import postgres_url
+from leadflow.cli.common import invalidate_recommendations, postgres_url
 from leadflow.crm.assignment_sql import ReassignError, reassign_lead
 
 
@@ -46,8 +46,4 @@ def assign(
     suffix = f": {reason}" if reason else ""
     click.echo(f"{lead}: {old} -> {new} (manual{suffix})")
     # both agents' cached recommendation lists change now, not when their TTL runs out
-    from leadflow.cli.common import redis_url
-    from leadflow.recommend.cache import invalidate_changed
-
-    redis_url()
-    invalidate_changed(lambda: psycopg.connect(url))
+    invalidate_recommendations(url, [result.organization_id])

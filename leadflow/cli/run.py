@@ -19,7 +19,7 @@ from leadflow import settings
 from leadflow.cli.common import ensure_schema_current, store_resources
 from leadflow.cli.common import fail as _fail
 from leadflow.cli.runner import run_nightly
-from leadflow.orchestration.nightly import NightlyConfigError, nightly_settings
+from leadflow.settings import NightlyConfigError, nightly_settings
 
 
 def _numbers(metadata: dict[str, Any]) -> dict[str, int | float]:

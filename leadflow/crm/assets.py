@@ -9,18 +9,16 @@ for the same time gives the same answer.
 """
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import dagster as dg
 import psycopg
-from pydantic import Field
 
 from leadflow.crm import assignment_sql as assignment_db
 from leadflow.crm import scoring_sql as scoring_db
 from leadflow.crm.nurture_sql import COUNT_KEYS, nurture_organizations, run_organization
 from leadflow.crm.segments_sql import count_segments
+from leadflow.dagster_vocab import AsOfConfig, parse_as_of
 from leadflow.postgres import organization_ids
-from leadflow.recommend.cache import invalidate_changed
 from leadflow.resources import PostgresResource
 
 GROUP = "crm"
@@ -29,30 +27,6 @@ GROUP = "crm"
 LEAD_STATE = [dg.AssetKey("crm_leads"), dg.AssetKey("lead_scores"), dg.AssetKey("lead_assignments")]
 #: at most this many segments are listed one by one in the metadata
 LISTED = 200
-
-
-def parse_as_of(value: str | None) -> datetime:
-    """The configured as-of time (timezone-aware; no offset means UTC), or now."""
-    if not value:
-        return datetime.now(UTC)
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise dg.Failure(f"as_of {value!r} is not an ISO 8601 date-time") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-class AsOfConfig(dg.Config):
-    """The time a run computes for: runs are deterministic given it (replays, tests)."""
-
-    as_of: str | None = Field(
-        default=None,
-        description="ISO 8601 date-time, e.g. 2026-12-01T06:00:00+00:00 (no offset means UTC);"
-        " default now.",
-    )
-
-    def as_of_datetime(self) -> datetime:
-        return parse_as_of(self.as_of)
 
 
 def _load_configs(
@@ -100,7 +74,6 @@ def lead_scores(
         )
     scored = sum(r.scored for r in results)
     changed = sum(r.changed for r in results)
-    invalidate_changed(postgres.connection, list(configs), context.log)
     return dg.MaterializeResult(
         metadata={
             "as_of": dg.MetadataValue.text(as_of.isoformat()),
@@ -142,7 +115,6 @@ def lead_assignments(
             context.log.warning(f"organization {org} has no active agent: leads stay unassigned")
     waiting = sum(r.waiting for r in results)
     assigned = sum(r.assigned for r in results)
-    invalidate_changed(postgres.connection, list(configs), context.log)
     return dg.MaterializeResult(
         metadata={
             "as_of": dg.MetadataValue.text(as_of.isoformat()),

@@ -5,13 +5,15 @@ organization (group `crm_sync`).
     raw_salesforce/leads ─┼─> crm_api_leads ─> crm_pushback
     raw_pipedrive/persons ┘
 
-Partition keys are organization ids (dynamic partitions `crm_organizations`, added by the
-schedule for every organization with a connection). `crm_sync_schedule` runs at
-LEADFLOW_CRM_CRON (default 01:30, before the nightly job's 02:00, in LEADFLOW_TIMEZONE) one run
-per organization that selects the raw assets of the vendors it is connected to, its leads and
-its push. The raw assets are `@dlt_assets` (dagster-dlt): each connection's pull goes through
-`DagsterDltResource.run` with the connection's own source and pipeline; an organization with
-two accounts of one vendor gets one materialization with both in its metadata.
+Partition keys are organization ids: the `organization_partitions` the imports and the graph
+use too (leadflow.dagster_vocab); the schedule adds every organization with a connection. The
+imports' `multi_org` key names no organization and has no connection: a run for it syncs
+nothing. `crm_sync_schedule` runs at LEADFLOW_CRM_CRON (default 01:30, before the nightly job's
+02:00, in LEADFLOW_TIMEZONE) one run per organization that selects the raw assets of the vendors
+it is connected to, its leads and its push. The raw assets are `@dlt_assets` (dagster-dlt):
+each connection's pull goes through `DagsterDltResource.run` with the connection's own source
+and pipeline; an organization with two accounts of one vendor gets one materialization with both
+in its metadata.
 
 A failure's text passes the redactor (leadflow.redaction) before it becomes a Dagster event,
 and is raised without its cause chain (`from None`): a run's failure event, its log and the
@@ -35,13 +37,12 @@ from leadflow.crmsync.connections import Connection, CrmError, list_connections
 from leadflow.crmsync.load import load_connection
 from leadflow.crmsync.sync import failure_text, push_back, record_pull
 from leadflow.crmsync.vendors import VENDORS, rest_api_config, spec
-from leadflow.orchestration.nightly import nightly_settings
-from leadflow.recommend.cache import invalidate_changed
+from leadflow.dagster_vocab import organization_partitions, partition_organization
 from leadflow.redaction import redact, redact_value
 from leadflow.resources import PostgresResource
+from leadflow.settings import NightlySettings
 
 GROUP = "crm_sync"
-CRM_PARTITIONS = dg.DynamicPartitionsDefinition(name="crm_organizations")
 
 
 def raw_asset_key(vendor: str) -> dg.AssetKey:
@@ -82,8 +83,13 @@ def _definition_source(vendor: str) -> Any:
     return rest_api_source(config, name=vendor)
 
 
-def _org_connections(postgres: PostgresResource, organization_id: str,
+def _org_connections(postgres: PostgresResource, partition_key: str,
                      vendor: str | None = None) -> list[Connection]:  # fmt: skip
+    """The connections of the partition's organization; none for `multi_org` (never read as
+    an organization slug)."""
+    organization_id = partition_organization(partition_key)
+    if organization_id is None:
+        return []
     with postgres.connection() as conn:
         return list_connections(conn, organization_id, vendor=vendor)
 
@@ -133,7 +139,7 @@ def _raw_assets(vendor: str) -> dg.AssetsDefinition:
         dlt_source=_definition_source(vendor),
         dlt_pipeline=_definition_pipeline(vendor),
         name=f"raw_{vendor}",
-        partitions_def=CRM_PARTITIONS,
+        partitions_def=organization_partitions,
         dagster_dlt_translator=CrmDltTranslator(),
         op_tags={"leadflow/vendor": vendor},
     )
@@ -149,7 +155,7 @@ RAW_ASSETS = [_raw_assets(vendor) for vendor in VENDORS]
 
 @dg.asset(
     group_name=GROUP,
-    partitions_def=CRM_PARTITIONS,
+    partitions_def=organization_partitions,
     deps=[raw_asset_key(vendor) for vendor in VENDORS],
     kinds={"postgres"},
     description=(
@@ -171,8 +177,6 @@ def crm_api_leads(
             raise dg.Failure(failure_text(connection, exc, "loading")) from None
         loads.append({"connection": connection.name, "vendor": connection.vendor,
                       **outcome.summary()})  # fmt: skip
-    if any(load["rows_read"] for load in loads):  # (leadflow crm sync does it in sync.py)
-        invalidate_changed(postgres.connection, [context.partition_key], context.log)
     totals = {
         key: sum(load[key] for load in loads)
         for key in (
@@ -190,7 +194,7 @@ def crm_api_leads(
 
 @dg.asset(
     group_name=GROUP,
-    partitions_def=CRM_PARTITIONS,
+    partitions_def=organization_partitions,
     deps=[crm_api_leads, dg.AssetKey("lead_scores")],
     kinds={"postgres"},
     description=(
@@ -248,29 +252,39 @@ def crm_run_requests(connections: list[Connection], tick: str) -> list[dg.RunReq
     ]
 
 
-_SETTINGS = nightly_settings()  # LEADFLOW_CRM_CRON, LEADFLOW_TIMEZONE, LEADFLOW_NIGHTLY_ENABLED
-
-
-@dg.schedule(
-    name="crm_sync_schedule",
-    job=crm_sync_job,
-    cron_schedule=_SETTINGS.crm_cron,
-    execution_timezone=_SETTINGS.timezone,
-    default_status=(
-        dg.DefaultScheduleStatus.RUNNING
-        if _SETTINGS.schedule_running
-        else dg.DefaultScheduleStatus.STOPPED
-    ),
-    description="Per organization with a CRM connection: pull, load and push (LEADFLOW_CRM_CRON).",
-)
-def crm_sync_schedule(context: dg.ScheduleEvaluationContext, postgres: PostgresResource):
+def crm_sync_tick(context: dg.ScheduleEvaluationContext, postgres: PostgresResource):
+    """One tick of crm_sync_schedule: every organization with a connection registered as a
+    partition, and one run each."""
     with postgres.connection() as conn:
         connections = list_connections(conn)
-    known = set(context.instance.get_dynamic_partitions(CRM_PARTITIONS.name))
+    known = set(context.instance.get_dynamic_partitions(organization_partitions.name))
     missing = sorted({c.organization_id for c in connections} - known)
     if missing:
-        context.instance.add_dynamic_partitions(CRM_PARTITIONS.name, missing)
+        context.instance.add_dynamic_partitions(organization_partitions.name, missing)
     requests = crm_run_requests(connections, context.scheduled_execution_time.isoformat())
     if not requests:
         return dg.SkipReason("no CRM connection: add one with `leadflow crm connect`")
     return requests
+
+
+def build_crm_sync_schedule(settings: NightlySettings) -> dg.ScheduleDefinition:
+    """crm_sync_schedule with the deployment's LEADFLOW_CRM_CRON, LEADFLOW_TIMEZONE and
+    LEADFLOW_NIGHTLY_ENABLED, read by whoever builds the definitions (not at import)."""
+
+    @dg.schedule(
+        name="crm_sync_schedule",
+        job=crm_sync_job,
+        cron_schedule=settings.crm_cron,
+        execution_timezone=settings.timezone,
+        default_status=(
+            dg.DefaultScheduleStatus.RUNNING
+            if settings.schedule_running
+            else dg.DefaultScheduleStatus.STOPPED
+        ),
+        description="Per organization with a CRM connection: pull, load and push"
+        " (LEADFLOW_CRM_CRON).",
+    )
+    def crm_sync_schedule(context: dg.ScheduleEvaluationContext, postgres: PostgresResource):
+        return crm_sync_tick(context, postgres)
+
+    return crm_sync_schedule

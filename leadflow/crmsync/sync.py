@@ -21,7 +21,6 @@ from leadflow.crmsync.load import load_connection
 from leadflow.crmsync.pull import pull
 from leadflow.crmsync.push import push_connection
 from leadflow.postgres import ConnectionFactory, set_tenant
-from leadflow.recommend.cache import invalidate_changed
 from leadflow.redaction import redact, redact_value
 
 log = logging.getLogger(__name__)
@@ -104,8 +103,6 @@ def sync_connection(connect: ConnectionFactory, postgres_url: str,
         summary["pull"] = pulled.as_dict()
         loaded = load_connection(connect, connection)
         summary["load"] = loaded.summary()
-        if loaded.rows_read:
-            invalidate_changed(connect, [connection.organization_id])
     except Exception as exc:  # one connection's failure is its run's error, never a traceback
         return _failed(connect, connection, run_id, summary,
                        failure_text(connection, exc, "loading"))  # fmt: skip

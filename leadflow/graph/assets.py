@@ -1,7 +1,7 @@
 """Graph assets (group `graph`): the CRM in Neo4j (or the local ArcadeDB Bolt server).
 
 `crm_graph` is a thin wrapper over `leadflow.graph.sync.sync_graph`, partitioned by
-organization (the dynamic partitions `organizations` of the imports). With a partition key it
+organization (`organization_partitions`, shared with the imports and the CRM sync). With a partition key it
 syncs that organization; without one (the nightly job) every organization, registering the
 missing ones as partitions. `graph_matches_postgres` reconciles node and edge counts.
 """
@@ -11,10 +11,10 @@ import os
 import dagster as dg
 from pydantic import Field
 
+from leadflow.dagster_vocab import organization_partitions, run_organization
 from leadflow.graph.model import DEFAULT_BATCH_SIZE
 from leadflow.graph.sync import OrgGraphSync, reconcile_graph, sync_graph
-from leadflow.ingest.assets import organization_partitions
-from leadflow.leads.ids import canonical_uuid, require_uuid
+from leadflow.leads.ids import require_uuid
 from leadflow.postgres import UnknownOrganization, organization_ids
 from leadflow.resources import Neo4jResource, PostgresResource
 
@@ -40,13 +40,6 @@ class GraphSyncConfig(dg.Config):
     )
 
 
-def _partition_org(context: dg.AssetExecutionContext) -> str | None:
-    """The partition's organization, or None for every organization (no or non-UUID key)."""
-    if not context.has_partition_key:
-        return None
-    return canonical_uuid(context.partition_key)  # None for multi_org: files that carry their own
-
-
 def _sync_metadata(results: list[OrgGraphSync]) -> dict[str, dg.MetadataValue]:
     totals = {key: sum(getattr(r, key) for r in results) for key in COUNT_KEYS}
     return {
@@ -61,10 +54,15 @@ def _sync_metadata(results: list[OrgGraphSync]) -> dict[str, dg.MetadataValue]:
     group_name=GROUP,
     kinds={"neo4j"},
     partitions_def=organization_partitions,
-    # crm_leads reaches it through lead_scores / lead_assignments: a direct dependency on the
+    # crm_leads reaches it through lead_scores / lead_assignments / lead_referrals (unpartitioned;
+    # pending referrals resolved before the graph reads them): a direct dependency on the
     # partitioned crm_leads breaks the nightly job's unpartitioned run (Dagster 1.13 then asks
     # the run for a partition key to version the input).
-    deps=[dg.AssetKey("lead_assignments"), dg.AssetKey("lead_scores")],
+    deps=[
+        dg.AssetKey("lead_assignments"),
+        dg.AssetKey("lead_scores"),
+        dg.AssetKey("lead_referrals"),
+    ],
     description="Organizations, users, live leads, sources, current and earlier assignments and "
     "referrals in the graph (Neo4j 5 Cypher over Bolt): idempotent UNWIND/MERGE batches, "
     "incremental by a per-organization updated_at watermark in sync_watermarks (committed "
@@ -76,7 +74,7 @@ def crm_graph(
     postgres: PostgresResource,
     neo4j: Neo4jResource,
 ) -> dg.MaterializeResult:
-    org = _partition_org(context)
+    org = run_organization(context)  # None (no key, multi_org): every organization
     driver, database = neo4j.get_driver(), neo4j.resolved_database()
     with postgres.connection() as conn:
         if org is None:

@@ -1,8 +1,8 @@
 """The CRM graph sync: PostgreSQL (organizations, users, leads, assignments, referrals) → Bolt.
 
-Per organization, in this order:
+Per organization, in this order (PostgreSQL is only read, but for the watermark; pending
+referrals are resolved before, by the ingest step `lead_referrals`):
 
-    referrals  resolve pending referral handles (db.referrals), in the run's PG transaction
     read       the changed rows: everything in full mode (or on the first run), else users and
                leads with updated_at >= watermark - lookback, plus leads with a new
                lead_assignments row or whose referrer changed
@@ -42,7 +42,6 @@ from leadflow.graph.model import (
     chunked,
     retry,
 )
-from leadflow.ingest.referrals_sql import resolve_pending_referrals
 from leadflow.postgres import UnknownOrganization, organization_ids
 
 log = logging.getLogger(__name__)
@@ -67,6 +66,7 @@ class OrgGraphSync:
     seconds: float = 0.0
     watermark: datetime | None = None
     users_removed: int = 0
+    #: pending referrals resolved just before, by the caller (`leadflow graph sync`)
     referrals_resolved: int = 0
 
     def as_dict(self) -> dict[str, Any]:
@@ -330,7 +330,6 @@ def _sync_organization(
     mode = "full" if full or watermark is None else "incremental"
     since = None if mode == "full" else watermark - lookback
     result = OrgGraphSync(organization_id=org, mode=mode)
-    result.referrals_resolved = resolve_pending_referrals(conn, org)
     high = conn.execute("select now()").fetchone()[0]
     users = _users(conn, org, since)
     live_user_ids = _user_ids(conn, org)

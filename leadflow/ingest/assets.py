@@ -6,21 +6,25 @@ would have to read, and the run works the same on the in-process, multiprocess, 
 executors. What the asset produced is in PostgreSQL: `leads` (and their audit log and status
 history), `import_batches` (one row per file with its accounting and timings) and
 `import_rejects` (the quarantined rows with their reasons); the materialization's metadata
-repeats the accounting per file. Runs are partitioned by organization (dynamic partitions
-`organizations`, plus `multi_org` for files that carry their own organization column), so
-different organizations import in parallel; re-running a partition with the same files is a
-no-op (each file is recognised by its sha256).
+repeats the accounting per file. Runs are partitioned by organization (the shared
+`organization_partitions`, whose `multi_org` key is for files that carry their own organization
+column), so different organizations import in parallel; re-running a partition with the same
+files is a no-op (each file is recognised by its sha256).
 
 Which files a run may read is the `lead_files` resource's decision, not the run config's: the
 definitions bind `LandingFiles` (landing files only, see leadflow/ingest/landing.py), which has no
 configuration a launchpad could change; `leadflow import` passes `OperatorFiles` to its own
 in-process run, and no launched run can have it.
+
+`lead_referrals` (same group, unpartitioned, in the nightly job before the graph) links the
+referrals still pending after the imports and the CRM loads, so that the graph sync only reads.
 """
 
 import dagster as dg
 from pydantic import Field
 
 from leadflow.checked_files import CheckedFile
+from leadflow.dagster_vocab import MULTI_ORG_PARTITION, organization_partitions, run_organization
 from leadflow.ingest.landing import check_landing_file, file_away, landing_root, list_landing
 from leadflow.ingest.pipeline import (
     FileJob,
@@ -28,15 +32,11 @@ from leadflow.ingest.pipeline import (
     ImportRequestError,
     operator_file,
     run_import,
-    tenant_connections,
 )
+from leadflow.ingest.referrals_sql import resolve_pending_referrals
 from leadflow.leads.ids import canonical_uuid
-from leadflow.postgres import organization_ids
-from leadflow.recommend.cache import invalidate_changed
+from leadflow.postgres import organization_ids, set_tenant
 from leadflow.resources import PostgresResource
-
-MULTI_ORG_PARTITION = "multi_org"
-organization_partitions = dg.DynamicPartitionsDefinition(name="organizations")
 
 GROUP = "ingest"
 SUMMARY_KEYS = ("rows_read", "inserted", "merged", "duplicates_in_file", "quarantined", "dnc")
@@ -191,12 +191,6 @@ def crm_leads(
     for job in jobs:
         context.log.info(f"{job.file_name}: {job.summary()}")
     metadata = import_metadata(jobs)
-    touched = sorted(
-        {org for job in jobs if job.status == "succeeded" for org in job.organizations}
-    )
-    if touched:
-        connect = tenant_connections(postgres.connection, request.organization_id)
-        invalidate_changed(connect, touched, context.log)
     failed = [job for job in jobs if job.status == "failed"]
     if failed:
         raise dg.Failure(
@@ -207,6 +201,41 @@ def crm_leads(
     return dg.MaterializeResult(metadata=metadata)
 
 
+@dg.asset(
+    group_name=GROUP,
+    kinds={"postgres"},
+    # every step that adds leads may bring a referrer that earlier leads are waiting for
+    deps=[crm_leads, dg.AssetKey("crm_api_leads")],
+    description="Pending referrals resolved: live leads whose referral handle (E.164 phone or "
+    "e-mail) names no lead yet are linked to the lead of their organization it names now, "
+    "one transaction per organization, each link audited (lead_audit_log). An import links "
+    "what its own file makes possible; this step, in the nightly job before the graph, links "
+    "the rest (a referrer loaded by the CRM sync, restored, or whose phone changed).",
+)
+def lead_referrals(
+    context: dg.AssetExecutionContext, postgres: PostgresResource
+) -> dg.MaterializeResult:
+    scoped = run_organization(context)
+    with postgres.connection() as conn:
+        organizations = [scoped] if scoped else organization_ids(conn)
+    linked: dict[str, int] = {}
+    for org in organizations:
+        with postgres.connection() as conn:
+            set_tenant(conn, org)
+            linked[org] = resolve_pending_referrals(conn, org)
+    for org, count in linked.items():
+        if count:
+            context.log.info(f"organization {org}: {count} pending referrals resolved")
+    return dg.MaterializeResult(
+        metadata={
+            "referrals_resolved": dg.MetadataValue.int(sum(linked.values())),
+            "organizations": dg.MetadataValue.int(len(organizations)),
+            "by_organization": dg.MetadataValue.json({o: n for o, n in linked.items() if n}),
+        }
+    )
+
+
+#: the per-file import: what `leadflow import` and every run of `lead_import_job` materialize
 INGEST_ASSETS = [crm_leads]
 
 import_job = dg.define_asset_job(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
 from leadflow import settings
-from leadflow.activities.rules import COLLECTION, parse_iso_datetime
+from leadflow.settings import ACTIVITIES_COLLECTION
 
 #: MongoDB's duplicate-key error code
 DUPLICATE_KEY = 11000
@@ -86,11 +87,17 @@ def ensure_indexes(collection: Collection) -> None:
     collection.create_index([("occurred_at", ASCENDING)])
 
 
+def _utc(text: str) -> datetime:
+    """'2026-06-01T08:14:18Z' -> an aware UTC datetime (no offset means UTC, as in BSON)."""
+    parsed = datetime.fromisoformat(text)
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
 def load_sample_events(path: Path) -> list[dict[str, Any]]:
     """The sample events with `occurred_at` as aware datetimes (BSON dates once inserted)."""
     events = json.loads(Path(path).read_text(encoding="utf-8"))
     for event in events:
-        event["occurred_at"] = parse_iso_datetime(event["occurred_at"])
+        event["occurred_at"] = _utc(event["occurred_at"])
     return events
 
 
@@ -117,7 +124,7 @@ def seed_mongo_activities(db: Database, path: Path | None = None) -> int:
 
     Returns the number of events inserted (0 when the collection already holds them all).
     """
-    collection = db[COLLECTION]
+    collection = db[ACTIVITIES_COLLECTION]
     ensure_indexes(collection)
     return insert_events(collection, load_sample_events(path or sample_activities_path()))
 

@@ -7,8 +7,14 @@ assignments, before the dbt marts):
 `lead_conversion_model` trains each organization's model (a new version in
 `lead_conversion_models`) and is checked by `lead_conversion_model_quality`;
 `lead_recommendations` scores every eligible lead with the active model (or the rule score),
-writes `lead_recommendations` in PostgreSQL and fills the Redis cache (REDIS_URL; without it,
-or with Redis down, a warning and PostgreSQL only).
+writes `lead_recommendations` in PostgreSQL and fills the Redis cache (the `redis` resource,
+REDIS_URL; without it, or with Redis down, a warning and PostgreSQL only).
+
+`recommendation_cache_invalidation` keeps the cache fresh after leads change: downstream of
+every asset that writes leads (LEAD_WRITERS), it deletes the cached entries of the leads changed
+since each organization's watermark (cache.invalidate). It is part of the nightly job, and its
+automation condition runs it after the others materialize in a deployment (a launched import, a
+CRM sync); freshness only: every cache hit is checked against PostgreSQL anyway (cache.py).
 """
 
 import time
@@ -16,7 +22,7 @@ import time
 import dagster as dg
 from redis.exceptions import RedisError
 
-from leadflow.crm.assets import AsOfConfig
+from leadflow.dagster_vocab import AsOfConfig, run_organization
 from leadflow.postgres import organization_ids
 from leadflow.recommend import cache, served, store
 from leadflow.recommend.service import (
@@ -189,5 +195,59 @@ def lead_recommendations(context: dg.AssetExecutionContext, config: AsOfConfig,
     )
 
 
-RECOMMEND_ASSETS = [lead_conversion_model, lead_recommendations]
+#: the assets that change leads (merges, status, score, owner, DNC screen, referrer): their
+#: changes make cached recommendations stale
+LEAD_WRITERS = [
+    dg.AssetKey("crm_leads"),
+    dg.AssetKey("crm_api_leads"),
+    dg.AssetKey("lead_scores"),
+    dg.AssetKey("lead_assignments"),
+    dg.AssetKey("lead_referrals"),
+]
+
+#: after any lead writer materialized in a run that did not include the invalidation (a
+#: launched import or CRM sync, a manual materialization), once, never two at a time
+AFTER_LEAD_CHANGES = (
+    dg.AutomationCondition.any_deps_updated().since_last_handled()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("after a lead writer")
+
+
+@dg.asset(
+    group_name=GROUP,
+    deps=LEAD_WRITERS,
+    kinds={"redis", "postgres"},
+    automation_condition=AFTER_LEAD_CHANGES,
+    description=(
+        "The recommendation cache kept fresh: the cached entries (and agents' lists) of the"
+        " leads changed since each organization's watermark deleted, the watermark moved. The"
+        " run's organization partition, if it has one, else every organization. No cache"
+        " configured, or Redis down: nothing moves (a warning), the next run catches up."
+    ),
+)
+def recommendation_cache_invalidation(context: dg.AssetExecutionContext,
+                                      postgres: PostgresResource,
+                                      redis: RedisResource) -> dg.MaterializeResult:  # fmt: skip
+    org = run_organization(context)
+    client = cache.connect(redis.resolved_url())
+    if client is None:
+        context.log.warning("REDIS_URL is not set: no recommendation cache to invalidate")
+        return dg.MaterializeResult(metadata={"cache": "not configured"})
+    try:
+        result = cache.invalidate_changed(client, postgres.connection,
+                                          [org] if org else None, context.log)  # fmt: skip
+    finally:
+        client.close()
+    unavailable = "error" in result or bool(result["skipped_organizations"])
+    return dg.MaterializeResult(
+        metadata={
+            "cache": "unavailable" if unavailable else "invalidated",
+            "changed_leads": result.get("changed_leads", 0),
+            "deleted_keys": result.get("deleted_keys", 0),
+            "skipped_organizations": result.get("skipped_organizations", []),
+        }
+    )
+
+
+RECOMMEND_ASSETS = [lead_conversion_model, lead_recommendations, recommendation_cache_invalidation]
 RECOMMEND_CHECKS = [lead_conversion_model_quality]

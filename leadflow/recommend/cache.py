@@ -10,10 +10,14 @@ Keys (every one with a TTL, LEADFLOW_RECO_TTL_SECONDS, default 26 h):
 The organization is part of every key (a reader of one tenant can never be handed another's
 entry), and so is the model version: a new model fills a new namespace and moves `current`,
 so a reader never mixes two models' lists. A lead that changes (merge, status, score, owner,
-DNC) has its entry and its agents' lists deleted by the pipeline step that changed it
-(`invalidate`); the next read misses, is served from PostgreSQL with the lead's current state,
-and refills the key. Redis unreachable: reads come from PostgreSQL and a warning is logged —
-never an error.
+DNC) has its entry and its agents' lists deleted after the change (`invalidate`, by a
+per-organization watermark). This domain owns that reaction; the domains that change leads know
+nothing of the cache: in Dagster the asset `recommendation_cache_invalidation` runs after every
+asset that writes leads (in the nightly job, and by its automation condition after a launched
+import or CRM sync), and outside Dagster the commands that change leads (`leadflow leads
+assign`, `crm sync`, `import`) call `invalidate_changed` with the client of the same setting.
+The next read misses, is served from PostgreSQL with the lead's current state, and refills the
+key. Redis unreachable: reads come from PostgreSQL and a warning is logged — never an error.
 
 Invalidation keeps the cache fresh; it is not what keeps a DNC lead out. Every hit is checked
 against PostgreSQL before it is served: one indexed statement over the leads it shows
@@ -38,7 +42,7 @@ import redis
 from redis.exceptions import RedisError
 
 from leadflow.leads.ids import canonical_uuid
-from leadflow.postgres import organization_ids
+from leadflow.postgres import organization_ids, set_tenant
 from leadflow.recommend import store
 
 log = logging.getLogger(__name__)
@@ -247,8 +251,10 @@ def invalidate(client: redis.Redis | None,
                connect_pg: PgConnect,
                organizations: Iterable[str]) -> dict[str, Any]:  # fmt: skip
     """Delete the cached entries of the leads changed since each organization's watermark, and
-    their agents' lists; move the watermark. Redis down: nothing moves (the next call, or the
-    TTL, catches up) and a warning says so."""
+    their agents' lists; move the watermark. Each organization's transactions are scoped to it
+    (set_tenant). No client, or Redis down: nothing moves, not even the watermark (a process
+    that does not see the cache must not mark changes as handled; the next call, or the TTL,
+    catches up), and for Redis down a warning says so."""
     deleted = leads = 0
     skipped: list[str] = []
     for org in organizations:
@@ -256,9 +262,11 @@ def invalidate(client: redis.Redis | None,
             skipped.append(org)
             continue
         with connect_pg() as conn:
+            set_tenant(conn, org)
             changed, until = store.changed_since(conn, org)
         if not changed:
             with connect_pg() as conn:
+                set_tenant(conn, org)
                 store.set_watermark(conn, org, until)
             continue
         try:
@@ -277,40 +285,29 @@ def invalidate(client: redis.Redis | None,
             continue
         leads += len({lead for lead, _ in changed})
         with connect_pg() as conn:
+            set_tenant(conn, org)
             store.set_watermark(conn, org, until)
     return {"changed_leads": leads, "deleted_keys": deleted, "skipped_organizations": skipped}
 
 
-def invalidate_from_env(connect_pg: PgConnect,
-                        organizations: Iterable[str]) -> dict[str, Any]:  # fmt: skip
-    """`invalidate` with the cache at REDIS_URL. Without REDIS_URL nothing is touched, not even
-    the watermark: a process that does not see the cache must not mark changes as handled."""
-    client = connect(os.environ.get("REDIS_URL"))
-    if client is None:
-        return {
-            "changed_leads": 0,
-            "deleted_keys": 0,
-            "skipped_organizations": list(organizations),
-            "cache": "REDIS_URL not set",
-        }
-    try:
-        return invalidate(client, connect_pg, list(organizations))
-    finally:
-        client.close()
-
-
-def invalidate_changed(connect_pg: PgConnect,
+def invalidate_changed(client: redis.Redis | None,
+                       connect_pg: PgConnect,
                        organizations: Iterable[str] | None = None,
                        logger: logging.Logger | Any = None) -> dict[str, Any]:  # fmt: skip
-    """What a pipeline step that changed leads calls last (imports, scores, assignments, the
-    CRM sync, a manual reassignment): their cached recommendations are deleted now, not when
-    their TTL runs out. Never fails the step: a problem is a warning."""
+    """Invalidate after leads changed: what the asset recommendation_cache_invalidation does,
+    and the commands that change leads outside Dagster. `client` is the cache the `redis`
+    resource (or the command's same setting) points at; None, no cache configured: nothing is
+    touched, not even the watermarks. `organizations` None: every one. Never fails the caller:
+    a problem is a warning."""
     logger = logger or log
+    if client is None:
+        return {"changed_leads": 0, "deleted_keys": 0, "skipped_organizations": [],
+                "cache": "not configured"}  # fmt: skip
     try:
         if organizations is None:
             with connect_pg() as conn:
                 organizations = organization_ids(conn)
-        result = invalidate_from_env(connect_pg, organizations)
+        result = invalidate(client, connect_pg, list(organizations))
     except (psycopg.Error, RedisError, OSError) as exc:
         logger.warning(f"recommendation cache invalidation skipped: {exc}")
         return {"error": str(exc)}

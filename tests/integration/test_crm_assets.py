@@ -12,20 +12,22 @@ import pytest
 from dagster_dlt import DagsterDltResource
 
 from leadflow.crmsync.assets import (
-    CRM_PARTITIONS,
     CRM_SYNC_ASSETS,
     crm_api_leads,
     crm_pushback,
-    crm_sync_schedule,
     raw_asset_key,
 )
 from leadflow.crmsync.connections import save_connection
+from leadflow.dagster_vocab import organization_partitions as CRM_PARTITIONS  # one key space
 from leadflow.definitions import defs
 from leadflow.platform.crm_sandbox import generate_records, sandbox
 from leadflow.resources import PostgresResource
 from tests.integration.conftest import ORG1, ORG2, one
 
 pytestmark = pytest.mark.integration
+
+#: built with the definitions from the deployment's schedule settings
+crm_sync_schedule = defs.resolve_schedule_def("crm_sync_schedule")
 
 
 def _materialized(result: dg.ExecuteInProcessResult) -> dict[str, dict]:

@@ -160,3 +160,33 @@ def test_errors_are_one_line(cli, crm):
         assert conn.execute(
             "select count(*) from sync_watermarks where name like 'crm_graph:0000%'"
         ).fetchone() == (0,)
+
+
+def test_sync_links_pending_referrals_first_and_reports_them(new_seeded_database, bolt_url):
+    """`leadflow graph sync` resolves what is pending before it reads (the nightly does it in
+    its ingest step `lead_referrals`), and still reports it as referrals_resolved."""
+    crm = new_seeded_database("graph_cli_referrals")
+    with psycopg.connect(crm) as conn:
+        waiting = conn.execute(
+            "insert into leads (organization_id, phone_number, referred_by_ref)"
+            " values (%s, '+12124567881', '+12124567882') returning id::text",
+            (ORG1,),
+        ).fetchone()[0]
+        referrer = conn.execute(
+            "insert into leads (organization_id, phone_number) values (%s, '+12124567882')"
+            " returning id::text",
+            (ORG1,),
+        ).fetchone()[0]
+    for graph_db in open_graph_database("graph_cli_referrals"):
+        env = {"POSTGRES_URL": crm, "NEO4J_DATABASE": graph_db}
+        synced = CliRunner().invoke(graph_cli, ["sync", "--org", ORG1, "--json"], env=env)
+        assert synced.exit_code == 0, synced.output
+        [organization] = json.loads(synced.output)["organizations"]
+        assert organization["referrals_resolved"] == 1
+        with GraphDatabase.driver(bolt_url, auth=graph_auth()) as driver:
+            records, _, _ = driver.execute_query(
+                "MATCH (:Lead {id: $id})-[:REFERRED_BY]->(r:Lead) RETURN r.id AS id",
+                id=waiting,
+                database_=graph_db,
+            )
+        assert [record["id"] for record in records] == [referrer]

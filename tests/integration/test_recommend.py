@@ -28,6 +28,7 @@ from leadflow.recommend.assets import (
     lead_conversion_model,
     lead_conversion_model_quality,
     lead_recommendations,
+    recommendation_cache_invalidation,
 )
 from leadflow.recommend.service import RecoSettings, score_organization, train_organization
 from leadflow.resources import PostgresResource, RedisResource
@@ -62,6 +63,16 @@ def _materialize(url: str, redis_url: str | None, *assets, as_of: datetime = NOW
         list(assets),
         resources={"postgres": PostgresResource(url=url), "redis": RedisResource(url=redis_url)},
         run_config=config,
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+
+
+def _after_a_writer(url: str, redis_url: str, writer: dg.AssetsDefinition):
+    """`writer` and then, in the same run, recommendation_cache_invalidation (the nightly job's
+    order; in a deployment its automation condition runs it after any lead writer)."""
+    return dg.materialize(
+        [writer, recommendation_cache_invalidation],
+        resources={"postgres": PostgresResource(url=url), "redis": RedisResource(url=redis_url)},
         instance=dg.DagsterInstance.ephemeral(),
     )
 
@@ -274,13 +285,13 @@ def test_an_import_merge_invalidates_and_a_higher_status_drops_the_lead(
 
 def test_a_score_change_invalidates(history, redis_url, filled):
     lead, agent = filled
-    # the scoring asset rescoring with new activity: the lead's score changes
+    # the scoring asset rescoring with new activity: the lead's score changes; the
+    # recommendations' invalidation runs after it (as in the nightly job)
     with psycopg.connect(history) as conn:
         conn.execute(
             "update leads set lead_score = (lead_score + 50) %% 100 where id = %s", (lead,)
         )
-    result = dg.materialize([lead_scores], resources={"postgres": PostgresResource(url=history)},
-                            instance=dg.DagsterInstance.ephemeral())  # fmt: skip
+    result = _after_a_writer(history, redis_url, lead_scores)
     assert result.success
     assert not _cached(redis_url, ORG1, lead) and not _agent_cached(redis_url, ORG1, agent)
 
@@ -311,12 +322,61 @@ def test_a_number_put_on_the_dnc_list_is_invalidated_by_the_next_step(history, r
     # the PostgreSQL path never serves it, even before the cache is invalidated
     with psycopg.connect(history) as conn:
         assert store.lead_entry(conn, ORG1, lead) is None
-    result = dg.materialize([lead_assignments], resources={"postgres": PostgresResource(url=history)},
-                            instance=dg.DagsterInstance.ephemeral())  # fmt: skip
+    result = _after_a_writer(history, redis_url, lead_assignments)
     assert result.success
     assert not _cached(redis_url, ORG1, lead) and not _agent_cached(redis_url, ORG1, agent)
     entry, _ = cache.lead_entry(_client(redis_url), lambda: psycopg.connect(history), ORG1, lead)
     assert entry is None
+
+
+def test_the_invalidation_reaches_the_cache_of_the_redis_resource_not_the_environment(
+    history, redis_url, filled, monkeypatch
+):
+    """Before, the steps that changed leads invalidated the cache at os.environ["REDIS_URL"],
+    which could be another server than the `redis` resource the cache was filled through."""
+    lead, agent = filled
+    monkeypatch.setenv("REDIS_URL", CLOSED_PORT_URL)  # the environment names another server
+    with psycopg.connect(history) as conn:
+        conn.execute(
+            "update leads set lead_score = (lead_score + 50) %% 100 where id = %s", (lead,)
+        )
+    result = _after_a_writer(history, redis_url, lead_scores)
+    assert result.success
+    [invalidation] = result.asset_materializations_for_node("recommendation_cache_invalidation")
+    assert invalidation.metadata["cache"].value == "invalidated"
+    assert invalidation.metadata["changed_leads"].value >= 1
+    assert not _cached(redis_url, ORG1, lead) and not _agent_cached(redis_url, ORG1, agent)
+
+
+def test_a_crm_sync_run_by_the_cli_invalidates_the_leads_it_loaded(
+    crm_url, redis_url, prefix, monkeypatch
+):
+    """`leadflow crm sync` changes leads outside Dagster: the command has the recommendations
+    domain invalidate them (the sync itself knows nothing of the cache)."""
+    from leadflow.crmsync.connections import save_connection
+    from leadflow.platform.crm_sandbox import generate_records, sandbox
+
+    monkeypatch.setenv("LEADFLOW_CRM_ALLOWED_HOSTS", "127.0.0.1")
+    monkeypatch.setenv("HUBSPOT_TOKEN_RECO_TEST", "hs-token")
+    with sandbox("hubspot", token="hs-token") as server:
+        server.add(generate_records("hubspot", 30, seed=4))
+        with psycopg.connect(crm_url) as conn:
+            save_connection(conn, organization=ORG1, vendor="hubspot", base_url=server.base_url,
+                            secret_env="HUBSPOT_TOKEN_RECO_TEST")  # fmt: skip
+            before = one(conn, "select now() - interval '1 minute'")[0]
+            store.set_watermark(conn, ORG1, before)  # as a fill leaves it
+        client = _client(redis_url)
+        client.set(cache.current_key(ORG1), cache.namespace_of(None))
+        client.close()
+        synced = run_leadflow("crm", "sync", "--org", ORG1, "--json",
+                              env={"POSTGRES_URL": crm_url, "REDIS_URL": redis_url})  # fmt: skip
+    assert synced.returncode == 0, synced.stderr
+    with psycopg.connect(crm_url) as conn:
+        loaded = one(conn, "select count(*) from leads where organization_id = %s"
+                           " and updated_at > %s", (ORG1, before))[0]  # fmt: skip
+        moved = one(conn, "select invalidated_until from recommendation_cache_state"
+                          " where organization_id = %s", (ORG1,))[0]  # fmt: skip
+    assert loaded > 0 and moved > before
 
 
 def test_redis_down_reads_postgres_with_a_warning_and_the_asset_still_succeeds(history, prefix):

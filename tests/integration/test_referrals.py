@@ -437,3 +437,44 @@ def test_a_filled_handle_relinks_a_referrer_set_without_one(connect, write_csv, 
             ("referred_by_lead_id", EMILY, sarah, "import", job.batch_id),
             ("referred_by_ref", None, "sarah.kim@example.com", "import", job.batch_id),
         ]
+
+
+def test_the_lead_referrals_asset_links_what_is_pending_in_every_organization(crm_url, connect):
+    """The nightly's ingest step (before the graph, which only reads): a referrer that arrived
+    outside an import is linked, per organization, with its audit row."""
+    import dagster as dg
+
+    from leadflow.ingest.assets import lead_referrals
+    from leadflow.resources import PostgresResource
+
+    with connect() as conn:
+        waiting = {}
+        for org, phone in ((ORG1, "+12124567891"), (ORG2, "+12124567892")):
+            waiting[org] = one(
+                conn,
+                "insert into leads (organization_id, phone_number, referred_by_ref)"
+                " values (%s, %s, %s) returning id::text",
+                (org, phone, "+12124567893"),
+            )[0]
+        # the referrer, created outside imports, in ORG1 only
+        referrer = one(
+            conn,
+            "insert into leads (organization_id, phone_number) values (%s, '+12124567893')"
+            " returning id::text",
+            (ORG1,),
+        )[0]
+    result = dg.materialize(
+        [lead_referrals],
+        resources={"postgres": PostgresResource(url=crm_url)},
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    assert result.success
+    [materialization] = result.asset_materializations_for_node("lead_referrals")
+    assert materialization.metadata["referrals_resolved"].value == 1
+    assert materialization.metadata["by_organization"].value == {ORG1: 1}
+    with connect() as conn:
+        assert _referral(conn, ORG1, "+12124567891")[2] == referrer
+        assert _referral(conn, ORG2, "+12124567892")[2] is None  # never across organizations
+        assert _referral_audit(conn, waiting[ORG1]) == [
+            ("referred_by_lead_id", None, referrer, "referral_resolution", None)
+        ]

@@ -29,3 +29,28 @@ def test_no_launched_run_can_repoint_a_resource():
             for field, value in hostile.items():
                 with pytest.raises(dg.DagsterInvalidConfigError):
                     dg.validate_run_config(job, {"resources": {key: {"config": {field: value}}}})
+
+
+def test_one_partitions_definition_for_the_organization_key_space():
+    """The imports, the CRM sync and the graph are partitioned alike: an organization's
+    partition is the same key in each (there used to be `crm_organizations` besides)."""
+    from leadflow.dagster_vocab import organization_partitions
+
+    graph = defs.resolve_asset_graph()
+    partitioned = {
+        key.to_user_string(): graph.get(key).partitions_def
+        for key in graph.get_all_asset_keys()
+        if graph.get(key).partitions_def is not None
+    }
+    assert {"crm_leads", "crm_api_leads", "crm_pushback", "crm_graph"} <= set(partitioned)
+    assert all(p == organization_partitions for p in partitioned.values()), partitioned
+
+
+def test_the_crm_sync_finds_no_connection_for_the_multi_org_partition():
+    """`multi_org` (files with an organization column) is no organization, nor a slug to look
+    up: nothing is asked of PostgreSQL (this one does not exist)."""
+    from leadflow.crmsync.assets import _org_connections
+    from leadflow.resources import PostgresResource
+
+    nowhere = PostgresResource(url="postgresql://nobody@127.0.0.1:1/none")
+    assert _org_connections(nowhere, "multi_org") == []

@@ -7,12 +7,8 @@ import pytest
 
 from leadflow.definitions import defs
 from leadflow.orchestration.alerts import failure_payload
-from leadflow.orchestration.nightly import (
-    DEFAULT_CRON,
-    NIGHTLY_GROUPS,
-    NightlyConfigError,
-    nightly_settings,
-)
+from leadflow.orchestration.nightly import NIGHTLY_GROUPS
+from leadflow.settings import DEFAULT_CRON, NightlyConfigError, nightly_settings
 
 
 def test_defaults_are_two_am_utc_with_three_retries():
@@ -59,6 +55,23 @@ def test_bad_settings_name_the_variable(env, names):
         nightly_settings(env)
 
 
+def test_the_crm_sync_schedule_takes_the_settings_it_is_built_with():
+    """Read where the definitions are built, not when leadflow.crmsync is imported."""
+    from leadflow.crmsync.definitions import build_defs
+
+    settings = nightly_settings(
+        {
+            "LEADFLOW_CRM_CRON": "15 0 * * *",
+            "LEADFLOW_TIMEZONE": "Europe/London",
+            "LEADFLOW_NIGHTLY_ENABLED": "false",
+        }
+    )
+    [schedule] = build_defs(settings).schedules
+    assert (schedule.cron_schedule, schedule.execution_timezone) == ("15 0 * * *", "Europe/London")
+    assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+    assert schedule.job_name == "crm_sync_job"
+
+
 def test_schedule_runs_the_nightly_job_at_two():
     schedule = defs.resolve_schedule_def("nightly_sync_schedule")
     assert schedule.job_name == "nightly_sync_job"
@@ -79,6 +92,15 @@ def test_nightly_job_covers_every_unpartitioned_asset_after_the_imports():
     assert groups <= set(NIGHTLY_GROUPS)
     policy = job.op_retry_policy
     assert policy.max_retries == 3 and policy.backoff == dg.Backoff.EXPONENTIAL
+
+
+def test_pending_referrals_are_resolved_in_the_nightly_before_the_graph():
+    """An ingest step (`lead_referrals`) writes the links; the graph sync only reads them."""
+    job = defs.resolve_job_def("nightly_sync_job")
+    assert dg.AssetKey("lead_referrals") in job.asset_layer.selected_asset_keys
+    graph = defs.resolve_asset_graph()
+    assert graph.get(dg.AssetKey("lead_referrals")).group_name == "ingest"
+    assert dg.AssetKey("lead_referrals") in graph.get(dg.AssetKey("crm_graph")).parent_keys
 
 
 def test_dbt_sources_map_to_the_assets_that_fill_them():

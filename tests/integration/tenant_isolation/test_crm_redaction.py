@@ -14,9 +14,10 @@ import pytest
 from dagster_dlt import DagsterDltResource
 from psycopg.types.json import Jsonb
 
-from leadflow.crmsync.assets import CRM_PARTITIONS, CRM_SYNC_ASSETS, raw_asset_key
+from leadflow.crmsync.assets import CRM_SYNC_ASSETS, raw_asset_key
 from leadflow.crmsync.connections import save_connection
 from leadflow.crmsync.sync import sync_connection
+from leadflow.dagster_vocab import organization_partitions
 from leadflow.orchestration.alerts import alert_in_process_failure
 from leadflow.platform.crm_sandbox import generate_records, sandbox
 from leadflow.platform.migrations import migrate_down, migrate_up
@@ -119,7 +120,7 @@ def test_the_dagster_failure_and_the_alert_webhook_carry_no_token(crm_url, fast_
         _connection(crm_url, server.base_url)
         server.fail_next(500, count=50)
         instance = dg.DagsterInstance.ephemeral()
-        instance.add_dynamic_partitions(CRM_PARTITIONS.name, [ORG_A])
+        instance.add_dynamic_partitions(organization_partitions.name, [ORG_A])
         result = dg.materialize(
             CRM_SYNC_ASSETS, selection=[raw_asset_key("pipedrive")], partition_key=ORG_A,
             instance=instance, raise_on_error=False,
