@@ -1,14 +1,15 @@
-"""Turning a connection's new raw CRM records into leads: the import path of files, plus ids.
+"""Turning a connection's new raw CRM records into leads: the load of a file, plus ids.
 
 The records dlt appended since the last load (`crm_sync_state.last_load_id`) become the rows of
 one import batch (`import_batches.file_format = 'api'`, file name `<vendor>:<connection>`), in
 one transaction: every record is mapped by its vendor's one mapping (vendors.py) to the
-canonical fields of a lead file and goes through the very same normalize -> stage -> quarantine
--> fold -> DNC screen -> insert/merge SQL as a file (leadflow/ingest/sql.py), with the same
-accounting (rows_read = inserted + merged + duplicates_in_file + quarantined) and survivorship.
-The audit rows say `crm:<vendor>`.
+canonical fields of a lead file, normalized as a file's rows are, and loaded by the one load
+sequence of every batch (leadflow/ingest/batch.py: stage -> quarantine -> fold -> DNC screen ->
+insert/merge -> accounting), with the same accounting (rows_read = inserted + merged +
+duplicates_in_file + quarantined) and survivorship. The audit rows say `crm:<vendor>`.
 
-What files do not have, the CRM record's id (`lead_external_ids`):
+What files do not have, the CRM record's id (`lead_external_ids`), is this batch's part of the
+sequence (`CrmRecords`):
 - before the fold, a record whose id is linked to a live lead whose phone differs has changed
   its phone in the CRM: the lead takes the new phone (audit `phone_number`), so the record
   merges into the same lead. Not when another live lead of the organization already has that
@@ -25,41 +26,42 @@ and the next load takes the same records again. It is scoped to the connection's
 from __future__ import annotations
 
 import hashlib
-import time
+import logging
 import uuid
 from dataclasses import dataclass, field
 
 import psycopg
 from psycopg import sql as pgsql
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 
 from leadflow.crmsync.connections import Connection
 from leadflow.crmsync.vendors import external_id, raw_row, spec
 from leadflow.ingest import sql
-from leadflow.ingest.normalize import normalize_rows
-from leadflow.ingest.pipeline import ImportRequest, build_context
+from leadflow.ingest.batch import (
+    Accounting,
+    BatchRow,
+    BatchSource,
+    load_batch,
+    owners_dropped_message,
+    staged_rows,
+)
+from leadflow.ingest.normalize import NormalizeContext
+from leadflow.ingest.pipeline import build_context
 from leadflow.postgres import ConnectionFactory, copy_rows, set_tenant
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
-class LoadOutcome:
+class LoadOutcome(Accounting):
     """What one load of a connection's raw records did: the keys of `leadflow crm sync --json`."""
 
     connection_id: str
     vendor: str
     organization_id: str
-    batch_id: str | None = None
-    rows_read: int = 0
-    inserted: int = 0
-    merged: int = 0
-    duplicates_in_file: int = 0
-    quarantined: int = 0
-    dnc: int = 0
     phone_changes: int = 0  # leads that took their CRM record's new phone
     linked: int = 0  # CRM record ids newly linked to a lead (or moved to another)
     load_ids: list[str] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> dict:
         return {
@@ -118,30 +120,6 @@ def new_records(conn: psycopg.Connection, connection: Connection,
 
 def _batch_sha256(connection: Connection, load_ids: list[str]) -> str:
     return hashlib.sha256(f"{connection.id}:{','.join(load_ids)}".encode()).hexdigest()
-
-
-def _insert_batch(conn: psycopg.Connection, outcome: LoadOutcome, connection: Connection) -> None:
-    conn.execute(
-        """
-        insert into import_batches (id, file_name, file_path, file_sha256, file_format,
-                                    organization_id, options, status)
-        values (%s, %s, %s, %s, 'api', %s, %s, 'running')
-        """,
-        (
-            outcome.batch_id,
-            f"{connection.vendor}:{connection.name}",
-            connection.base_url,
-            _batch_sha256(connection, outcome.load_ids),
-            connection.organization_id,
-            Jsonb(
-                {
-                    "connection_id": connection.id,
-                    "vendor": connection.vendor,
-                    "load_ids": outcome.load_ids,
-                }
-            ),  # fmt: skip
-        ),
-    )
 
 
 _FOLLOW_PHONE_CHANGES = """
@@ -206,14 +184,70 @@ where p.old_lead_id is distinct from p.lead_id
 """
 
 
+class CrmRecords(BatchSource):
+    """A connection's new records as a batch: staged with their record ids, which follow a
+    changed phone before the fold and are linked to their leads after the load."""
+
+    def __init__(self, connection: Connection, records: list[dict], ctx: NormalizeContext,
+                 outcome: LoadOutcome) -> None:  # fmt: skip
+        self.connection, self.records, self.ctx, self.outcome = connection, records, ctx, outcome
+        self.change_source = f"crm:{connection.vendor}"
+
+    def batch_row(self) -> BatchRow:
+        connection = self.connection
+        return BatchRow(
+            file_name=f"{connection.vendor}:{connection.name}",
+            file_path=connection.base_url,
+            file_format="api",
+            organization_id=connection.organization_id,
+            sha256=_batch_sha256(connection, self.outcome.load_ids),
+            options={
+                "connection_id": connection.id,
+                "vendor": connection.vendor,
+                "load_ids": self.outcome.load_ids,
+            },  # fmt: skip
+        )
+
+    def stage(self, conn: psycopg.Connection) -> int:
+        vendor, org = self.connection.vendor, self.connection.organization_id
+        owners = self.connection.owners()
+        rows = [raw_row(vendor, n, record, owners) for n, record in enumerate(self.records, 1)]
+        with sql.staging_copy(conn) as copy:
+            copy.write(staged_rows(rows, self.ctx, lambda reject: org))
+        conn.execute(
+            "create temp table stg_crm_ids (row_number integer primary key, external_id text)"
+            " on commit drop"
+        )
+        copy_rows(conn, "stg_crm_ids", ("row_number", "external_id"), ("int4", "text"),
+                  ((n, external_id(vendor, record)) for n, record in enumerate(self.records, 1)))  # fmt: skip
+        return len(self.records)
+
+    def _params(self, batch_id: str) -> dict[str, str]:
+        connection = self.connection
+        return {"conn": connection.id, "org": connection.organization_id,
+                "vendor": connection.vendor, "source": self.change_source, "batch": batch_id}  # fmt: skip
+
+    def before_fold(self, conn: psycopg.Connection, batch_id: str) -> None:
+        conn.execute(
+            """
+            create temp table stg_crm_links on commit drop as
+            select s.row_number, s.organization_id, s.phone_number, i.external_id
+            from stg_leads s join stg_crm_ids i using (row_number)
+            """
+        )
+        self.outcome.phone_changes = conn.execute(
+            _FOLLOW_PHONE_CHANGES, self._params(batch_id)
+        ).rowcount
+
+    def after_load(self, conn: psycopg.Connection, batch_id: str) -> None:
+        self.outcome.linked = conn.execute(_LINK_RECORDS, self._params(batch_id)).rowcount
+
+
 def load_connection(connect: ConnectionFactory, connection: Connection) -> LoadOutcome:
     """Load the connection's records pulled since the last load into leads (nothing to do ->
     an outcome with rows_read 0 and no batch)."""
-    vendor = connection.vendor
-    source = f"crm:{vendor}"
-    outcome = LoadOutcome(connection.id, vendor, connection.organization_id)
+    outcome = LoadOutcome(connection.id, connection.vendor, connection.organization_id)
     with connect() as conn, conn.transaction():
-        started = time.perf_counter()
         set_tenant(conn, connection.organization_id)
         conn.execute(
             "select pg_advisory_xact_lock(hashtextextended(%s, 0))",
@@ -227,57 +261,8 @@ def load_connection(connect: ConnectionFactory, connection: Connection) -> LoadO
         if not records:
             return outcome
         outcome.batch_id = str(uuid.uuid4())
-        outcome.rows_read = len(records)
-        ctx = build_context(
-            conn, ImportRequest(paths=[], organization_id=connection.organization_id, source=vendor)
-        )
-        sql.lock_organizations(conn, [connection.organization_id])
-        _insert_batch(conn, outcome, connection)
-        sql.create_staging(conn)
-        owners = connection.owners()
-        rows = [raw_row(vendor, n, record, owners) for n, record in enumerate(records, 1)]
-        leads, rejects = normalize_rows(rows, ctx)
-        staged = [sql.stage_lead(lead) for lead in leads]
-        staged += [sql.stage_reject(reject, connection.organization_id) for reject in rejects]
-        with sql.staging_copy(conn) as copy:
-            copy.write(sql.copy_text(staged))
-        conn.execute(
-            "create temp table stg_crm_ids (row_number integer primary key, external_id text)"
-            " on commit drop"
-        )
-        copy_rows(conn, "stg_crm_ids", ("row_number", "external_id"), ("int4", "text"),
-                  ((n, external_id(vendor, record)) for n, record in enumerate(records, 1)))  # fmt: skip
-        outcome.timings["stage"] = time.perf_counter() - started
-        outcome.quarantined = sql.move_rejects(conn, outcome.batch_id)
-        conn.execute(
-            """
-            create temp table stg_crm_links on commit drop as
-            select s.row_number, s.organization_id, s.phone_number, i.external_id
-            from stg_leads s join stg_crm_ids i using (row_number)
-            """
-        )
-        params = {"conn": connection.id, "org": connection.organization_id, "vendor": vendor,
-                  "source": source, "batch": outcome.batch_id}  # fmt: skip
-        outcome.phone_changes = conn.execute(_FOLLOW_PHONE_CHANGES, params).rowcount
-        outcome.duplicates_in_file = sql.fold_duplicates(conn)
-        outcome.dnc = sql.screen_staged(conn)
-        result = sql.load_staged(
-            conn, outcome.batch_id, [connection.organization_id], outcome.dnc, source
-        )
-        outcome.inserted, outcome.merged, outcome.dnc = result.inserted, result.merged, result.dnc
-        outcome.linked = conn.execute(_LINK_RECORDS, params).rowcount
-        outcome.timings["load"] = time.perf_counter() - started
-        conn.execute(
-            """
-            update import_batches set status = 'succeeded', rows_read = %s, inserted = %s,
-                merged = %s, duplicates_in_file = %s, quarantined = %s, dnc = %s,
-                timings = %s, finished_at = now()
-            where id = %s
-            """,
-            (outcome.rows_read, outcome.inserted, outcome.merged, outcome.duplicates_in_file,
-             outcome.quarantined, outcome.dnc,
-             Jsonb({k: round(v, 3) for k, v in outcome.timings.items()}), outcome.batch_id),
-        )  # fmt: skip
+        ctx = build_context(conn, connection.organization_id, source=connection.vendor)
+        load_batch(conn, CrmRecords(connection, records, ctx, outcome), outcome)
         conn.execute(
             """
             insert into crm_sync_state (connection_id, organization_id, last_load_id, last_pull_at)
@@ -287,4 +272,6 @@ def load_connection(connect: ConnectionFactory, connection: Connection) -> LoadO
             """,
             (connection.id, connection.organization_id, outcome.load_ids[-1]),
         )
+    if outcome.owners_dropped:  # an owners map naming users of another organization
+        log.warning("%s: %s", connection.label, owners_dropped_message(outcome.owners_dropped))
     return outcome

@@ -2,7 +2,8 @@
 
     prepare -> check the request, inspect each file (format, encoding, delimiter, headers,
                sha256, which column is the tenant), skip files already imported
-    load    -> per file, in one transaction: read -> normalize -> COPY into a staging table,
+    load    -> per file, in one transaction: the one load sequence of every batch
+               (leadflow/ingest/batch.py), the file's rows staged by read -> normalize -> COPY,
                overlapped (the parent parses and copies while worker processes normalize and
                format COPY data); then set-based SQL: rejects, in-file dedupe (fold), DNC
                screen, insert + merge with audit and status history, the batch's accounting
@@ -35,12 +36,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from leadflow import settings
 from leadflow.checked_files import CheckedFile, check_path
 from leadflow.ingest import sql
-from leadflow.ingest.normalize import NormalizeContext, normalize_rows
+from leadflow.ingest.batch import (
+    Accounting,
+    BatchRow,
+    BatchSource,
+    insert_batch,
+    load_batch,
+    owners_dropped_message,
+    staged_rows,
+    timed,
+)
+from leadflow.ingest.normalize import NormalizeContext
 from leadflow.ingest.reading import (
     FileFormatError,
     FileInfo,
@@ -96,13 +106,14 @@ class ImportRequest:
 
 
 @dataclass
-class FileJob:
+class FileJob(Accounting):
+    """One file of a request: what inspection found, its batch and its accounting."""
+
     path: str
     organization_id: str | None  # the import's scope: --org, or None for multi-org files
     options: dict = field(default_factory=dict)
     status: str = "pending"  # pending | skipped | failed | succeeded
     message: str | None = None
-    batch_id: str | None = None
     sha256: str | None = None
     size: int | None = None
     kind: str | None = None
@@ -110,16 +121,7 @@ class FileJob:
     delimiter: str | None = None
     mapping: dict[str, str] = field(default_factory=dict)
     unmapped: list[str] = field(default_factory=list)
-    organizations: list[str] = field(default_factory=list)  # organizations the rows belong to
     info: FileInfo | None = None  # what inspection found; reading starts from it
-    rows_read: int = 0
-    quarantined: int = 0
-    duplicates_in_file: int = 0
-    inserted: int = 0
-    merged: int = 0
-    dnc: int = 0
-    referrals: int = 0  # leads whose referrer this file set (see referrals_sql.py)
-    timings: dict[str, float] = field(default_factory=dict)
     checked: CheckedFile | None = None  # how the file is opened; None: it was never read
 
     @property
@@ -129,6 +131,17 @@ class FileJob:
     @property
     def active(self) -> bool:
         return self.status == "pending"
+
+    def batch_row(self) -> BatchRow:
+        return BatchRow(
+            file_name=self.file_name,
+            file_path=self.path,
+            file_format=self.kind,
+            organization_id=self.organization_id,
+            sha256=self.sha256,
+            size=self.size,
+            options={**self.options, "mapping": self.mapping, "unmapped": self.unmapped},
+        )
 
     def summary(self) -> dict:
         """The accounting of this file: the keys `leadflow import --json` promises."""
@@ -207,31 +220,29 @@ def organization_slugs(conn: psycopg.Connection) -> dict[str, str]:
     }
 
 
-def build_context(conn: psycopg.Connection, request: ImportRequest) -> NormalizeContext:
+def build_context(conn: psycopg.Connection, organization_id: str | None, *,
+                  owner_id: str | None = None, source: str | None = None,
+                  region: str | None = None) -> NormalizeContext:  # fmt: skip
+    """What normalizing a batch's rows needs: the database's organizations, regions and source
+    aliases, and the batch's defaults (organization, owner, source, region)."""
     organizations = frozenset(organization_ids(conn))
     default_region, regions = config_values(conn, "default_region")
     default_region = str(default_region or "US").upper()
     region_map = {org: str(regions.get(org) or default_region).upper() for org in organizations}
     global_aliases, org_aliases = config_values(conn, "source_aliases")
     aliases: dict[str, str] = dict(global_aliases or {}) if isinstance(global_aliases, dict) else {}
-    if request.organization_id and isinstance(org_aliases.get(request.organization_id), dict):
-        aliases.update(org_aliases[request.organization_id])
+    if organization_id and isinstance(org_aliases.get(organization_id), dict):
+        aliases.update(org_aliases[organization_id])
     return NormalizeContext(
         known_organizations=organizations,
         regions=region_map,
-        organization_id=request.organization_id,
-        owner_id=request.owner_id,
-        source=request.source,
-        region=request.region.upper() if request.region else None,
+        organization_id=organization_id,
+        owner_id=owner_id,
+        source=source,
+        region=region.upper() if region else None,
         source_aliases=aliases or None,
         organization_slugs=organization_slugs(conn),
     )
-
-
-def _timed(job: FileJob, phase: str, started: float) -> float:
-    now = time.perf_counter()
-    job.timings[phase] = job.timings.get(phase, 0.0) + now - started
-    return now
 
 
 def _fail(job: FileJob, message: str, connect: ConnectionFactory) -> None:
@@ -245,39 +256,7 @@ def _fail(job: FileJob, message: str, connect: ConnectionFactory) -> None:
         return
     job.batch_id = job.batch_id or str(uuid.uuid4())
     with connect() as conn:
-        _insert_batch(conn, job, status="failed", error=message)
-
-
-def _insert_batch(
-    conn: psycopg.Connection, job: FileJob, status: str = "running", error: str | None = None
-) -> None:
-    conn.execute(
-        """
-        insert into import_batches (id, file_name, file_path, file_sha256, file_size_bytes,
-                                    file_format, organization_id, options, status, error,
-                                    timings, finished_at)
-        values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
-                case when %s = 'running' then null else now() end)
-        """,
-        (
-            job.batch_id,
-            job.file_name,
-            job.path,
-            job.sha256,
-            job.size,
-            job.kind,
-            job.organization_id,
-            Jsonb({**job.options, "mapping": job.mapping, "unmapped": job.unmapped}),
-            status,
-            error,
-            Jsonb(_rounded(job.timings)),
-            status,
-        ),
-    )
-
-
-def _rounded(timings: dict[str, float]) -> dict[str, float]:
-    return {k: round(v, 3) for k, v in timings.items()}
+        insert_batch(conn, job, job.batch_row(), status="failed", error=message)
 
 
 def _previous_import(conn: psycopg.Connection, job: FileJob) -> tuple[str, object] | None:
@@ -390,7 +369,7 @@ def prepare(
             _skip(job, previous)
             continue
         job.batch_id = str(uuid.uuid4())
-        _timed(job, "prepare", started)
+        timed(job, "prepare", started)
     return jobs
 
 
@@ -408,7 +387,8 @@ def load(jobs: list[FileJob], request: ImportRequest, connect: ConnectionFactory
         return jobs
     connect = tenant_connections(connect, request.organization_id)
     with connect() as conn:
-        ctx = build_context(conn, request)
+        ctx = build_context(conn, request.organization_id, owner_id=request.owner_id,
+                            source=request.source, region=request.region)  # fmt: skip
     workers = _pool_workers(request.workers)
     for job in active:
         _import_file(job, ctx, connect, workers, progress or _progress_hook)
@@ -431,6 +411,20 @@ def _lock_file(conn: psycopg.Connection, job: FileJob) -> None:
     )
 
 
+class _FileRows(BatchSource):
+    """A file as a batch: its rows streamed into staging (see _stream)."""
+
+    def __init__(self, job: FileJob, ctx: NormalizeContext, workers: int,
+                 progress: Progress | None) -> None:  # fmt: skip
+        self.job, self.ctx, self.workers, self.progress = job, ctx, workers, progress
+
+    def batch_row(self) -> BatchRow:
+        return self.job.batch_row()
+
+    def stage(self, conn: psycopg.Connection) -> int:
+        return _stream(conn, self.job, self.ctx, self.workers, self.progress)
+
+
 def _import_file(job: FileJob, ctx: NormalizeContext, connect: ConnectionFactory, workers: int,
                  progress: Progress | None) -> None:  # fmt: skip
     try:
@@ -443,38 +437,11 @@ def _import_file(job: FileJob, ctx: NormalizeContext, connect: ConnectionFactory
             if previous:  # imported meanwhile by a concurrent run
                 _skip(job, previous)
                 return
-            if job.organization_id:
-                sql.lock_organizations(conn, [job.organization_id])
-            _insert_batch(conn, job)
-            sql.create_staging(conn)
-            started = _timed(job, "prepare", started)
-            _stream(conn, job, ctx, workers, progress)
-            started = _timed(job, "stream", started)
-            job.quarantined = sql.move_rejects(conn, job.batch_id)
-            job.duplicates_in_file = sql.fold_duplicates(conn)
-            conn.execute("analyze stg_leads")
-            job.organizations = sql.staged_organizations(conn)
-            sql.lock_organizations(conn, job.organizations)
-            started = _timed(job, "dedupe", started)
-            job.dnc = sql.screen_staged(conn)
-            started = _timed(job, "screen", started)
-            result = sql.load_staged(conn, job.batch_id, job.organizations, job.dnc)
-            job.inserted, job.merged, job.dnc = result.inserted, result.merged, result.dnc
-            job.referrals = result.referrals
-            _timed(job, "load", started)
-            conn.execute(
-                """
-                update import_batches set status = 'succeeded', rows_read = %s,
-                    inserted = %s, merged = %s, duplicates_in_file = %s, quarantined = %s,
-                    dnc = %s, timings = %s, finished_at = now()
-                where id = %s
-                """,
-                (job.rows_read, job.inserted, job.merged, job.duplicates_in_file,
-                 job.quarantined, job.dnc, Jsonb(_rounded(job.timings)), job.batch_id),
-            )  # fmt: skip
+            timed(job, "prepare", started)
+            load_batch(conn, _FileRows(job, ctx, workers, progress), job)
         job.status = "succeeded"
-        if result.owners_dropped:
-            job.message = f"{result.owners_dropped} owner(s) not in the lead's organization ignored"
+        if job.owners_dropped:
+            job.message = owners_dropped_message(job.owners_dropped)
     except FileFormatError as exc:
         _fail(job, str(exc), connect)
     except OSError as exc:
@@ -485,21 +452,22 @@ def _import_file(job: FileJob, ctx: NormalizeContext, connect: ConnectionFactory
 
 
 def _stream(conn: psycopg.Connection, job: FileJob, ctx: NormalizeContext, workers: int,
-            progress: Progress | None) -> None:  # fmt: skip
-    """Read -> normalize -> COPY into stg_leads, every chunk as soon as it is ready; counts the
+            progress: Progress | None) -> int:  # fmt: skip
+    """Read -> normalize -> COPY into stg_leads, every chunk as soon as it is ready; returns the
     rows read. Nothing of the rows stays in this process."""
     plan = RowPlan.for_info(job.info)
     tenant = next((h for h, f in job.info.mapping.items() if f == "organization_id"), None)
     chunks = (
         (plan, tenant, first, cells) for first, cells in iter_cell_chunks(job.info, CHUNK_SIZE)
     )
-    job.rows_read = 0
+    rows_read = 0
     with sql.staging_copy(conn) as copy:
         for rows, text in _normalized_chunks(chunks, ctx, workers):
             copy.write(text)
-            job.rows_read += rows
+            rows_read += rows
             if progress:
-                progress("import", job.rows_read)
+                progress("import", rows_read)
+    return rows_read
 
 
 def _normalize_chunk(chunk: Chunk, ctx: NormalizeContext) -> tuple[int, bytes]:
@@ -510,16 +478,13 @@ def _normalize_chunk(chunk: Chunk, ctx: NormalizeContext) -> tuple[int, bytes]:
     data to COPY.
     """
     plan, tenant_header, first_row, cells = chunk
-    leads, rejects = normalize_rows(plan.make_rows(first_row, cells), ctx)
     known = ctx.known_organizations
-    staged = [sql.stage_lead(lead) for lead in leads]
-    staged += [
-        sql.stage_reject(
-            reject, sql.reject_organization(reject, tenant_header, ctx.organization_id, known)
-        )
-        for reject in rejects
-    ]
-    return len(cells), sql.copy_text(staged)
+    text = staged_rows(
+        plan.make_rows(first_row, cells),
+        ctx,
+        lambda reject: sql.reject_organization(reject, tenant_header, ctx.organization_id, known),
+    )
+    return len(cells), text
 
 
 def _normalized_chunks(

@@ -1,5 +1,8 @@
 """One file's load in PostgreSQL: staged by COPY, then set-based SQL, in the caller's transaction.
 
+The steps below run in the order of leadflow/ingest/batch.py (`load_batch`), for a file's rows
+and a CRM connection's records alike.
+
 Every row of the file is streamed into the temp table stg_leads (clean leads and quarantined
 rows alike, one COPY), so nothing of the file is held in memory or on local disk and the whole
 load is one transaction: a failure, or a killed process, leaves nothing behind. Then:
