@@ -19,7 +19,8 @@ insert and, on merge, only filled when empty (the first referral a lead was impo
 kept, like the source). After the insert and merge, referrals are resolved set-based (see
 referrals_sql.py): the file's leads whose handle is new or still pending, and pending leads of
 the file's organizations whose referrer this file brought; so a referral to a lead of the same
-file works. Each link set writes an audit row (referred_by_lead_id, change_source 'import').
+file works. Each link set writes an audit row (referred_by_lead_id, with the load's
+change_source: 'import' for a file).
 """
 
 from __future__ import annotations
@@ -401,7 +402,7 @@ def load_staged(conn: psycopg.Connection, batch_id: str, organizations: list[str
     )
     _insert_new(conn, batch_id, result, change_source)
     _merge_existing(conn, batch_id, result, change_source)
-    _link_referrals(conn, batch_id, organizations, result)
+    _link_referrals(conn, batch_id, organizations, result, change_source)
     return result
 
 
@@ -595,12 +596,12 @@ where l.referred_by_ref is not null and l.referred_by_lead_id is null and l.dele
 
 
 def _link_referrals(conn: psycopg.Connection, batch_id: str, orgs: list[str],
-                    result: LoadResult) -> None:  # fmt: skip
+                    result: LoadResult, change_source: str) -> None:  # fmt: skip
     result.referrals = link_referrers(
         conn,
         sql.SQL(_LOAD_CANDIDATES),
         {"orgs": orgs},
-        change_source="import",
+        change_source=change_source,
         batch_id=batch_id,
         bulk_path=lambda rows: _history_bulk_path(conn, rows),
     )
