@@ -206,7 +206,7 @@ def import_leads(url: str, leads: int, workdir: Path, *, workers: int | None = N
         generated = time.perf_counter() - t0
         t0 = time.perf_counter()
         [job] = pipeline.run_import(
-            pipeline.ImportRequest(paths=[str(path)], workers=workers), connect
+            pipeline.ImportRequest(files=[str(path)], workers=workers), connect
         )
         path.unlink()
         if job.status != "succeeded":

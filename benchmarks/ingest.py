@@ -227,7 +227,7 @@ def copy_floor(server_url: str, loaded_url: str) -> tuple[float, int]:
 
 
 def _timed_import(label: str, path: Path, url: str, workers: int | None) -> BenchRun:
-    request = pipeline.ImportRequest(paths=[str(path)], workers=workers)
+    request = pipeline.ImportRequest(files=[str(path)], workers=workers)
     with RssSampler() as sampler:
         started = time.perf_counter()
         jobs = pipeline.run_import(request, partial(psycopg.connect, url))

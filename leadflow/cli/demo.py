@@ -27,7 +27,7 @@ from leadflow.crmsync.connections import Connection, save_connection
 from leadflow.crmsync.policy import ALLOWED_HOSTS_VARIABLE
 from leadflow.crmsync.sync import push_back, sync_connection
 from leadflow.graph.sync import reconcile_graph, top_referrers
-from leadflow.ingest.pipeline import ImportRequest
+from leadflow.ingest.pipeline import ImportRequest, ImportRequestError
 from leadflow.platform import migrations
 from leadflow.platform.crm_sandbox import ContractServer, generate_records, sandbox
 from leadflow.platform.seed import (
@@ -222,10 +222,10 @@ def demo() -> None:
     click.echo(f"dnc_list: {added} sample numbers added\n")
     failed = False
     for name, org in DEMO_FILES:
-        request = ImportRequest(paths=[str(sample / name)], organization_id=org)
+        request = ImportRequest(files=[str(sample / name)], org=org)
         try:
             summaries, result = run_import_assets(request, PostgresResource(url=url))
-        except ImportFailed as exc:
+        except (ImportFailed, ImportRequestError) as exc:
             fail(f"{name}: {exc}")
         failed |= any(f["status"] == "failed" for f in summaries)
         print_summary(summaries, check_results(result))

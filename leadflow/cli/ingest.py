@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import click
-import psycopg
 
 from leadflow.cli.common import (
     ensure_schema_current,
@@ -17,6 +16,7 @@ from leadflow.cli.common import (
 )
 from leadflow.cli.runner import ImportFailed, run_import_assets
 from leadflow.ingest import pipeline
+from leadflow.ingest.pipeline import ImportRequest, ImportRequestError
 from leadflow.resources import PostgresResource
 
 SUMMARY_KEYS = ("rows_read", "inserted", "merged", "duplicates_in_file", "quarantined", "dnc")
@@ -88,20 +88,18 @@ def print_summary(files: list[dict], checks: list[dict]) -> None:
 def import_cmd(files, org, owner, source, region, mapping, workers, as_json) -> None:
     """Import lead files: E.164, cleaning, dedupe, DNC screen, load (the ingest assets)."""
     url = postgres_url()
-    request = pipeline.ImportRequest(
-        paths=[str(Path(f).resolve()) for f in files], organization_id=org, owner_id=owner,
-        source=source, region=region, mapping_file=mapping, workers=workers,
+    request = ImportRequest(
+        files=[str(Path(f).resolve()) for f in files], org=org, owner=owner, source=source,
+        region=region, mapping=mapping, workers=workers,
     )  # fmt: skip
     ensure_schema_current(url, code=2)
-    try:
-        with psycopg.connect(url) as conn:
-            pipeline.validate_request(conn, request)
-    except pipeline.ImportRequestError as exc:
-        fail(str(exc), code=2)
     progress = _progress_bar() if not as_json and sys.stderr.isatty() else None
     pipeline.set_progress_hook(progress)
     try:
         summaries, result = run_import_assets(request, PostgresResource(url=url))
+    except ImportRequestError as exc:  # checked once, by the asset (pipeline.validate_request)
+        progress = None  # refused before a row was read: no progress line to end
+        fail(str(exc), code=2)
     except ImportFailed as exc:
         fail(str(exc))
     finally:
@@ -109,7 +107,7 @@ def import_cmd(files, org, owner, source, region, mapping, workers, as_json) -> 
         if progress:
             progress.close()
     if any(f["status"] == "succeeded" for f in summaries):  # cached recommendations go now
-        orgs = [request.organization_id] if request.organization_id else None  # None: every one
+        orgs = [request.org] if request.org else None  # None: every one
         invalidate_recommendations(url, orgs)
     checks = check_results(result)
     status = _overall_status(summaries)

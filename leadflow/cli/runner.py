@@ -13,13 +13,15 @@ import dagster as dg
 
 from leadflow import settings
 from leadflow.ingest.assets import (
+    BAD_REQUEST,
     INGEST_ASSETS,
-    MULTI_ORG_PARTITION,
     OperatorFiles,
+    import_partition,
     organization_partitions,
 )
 from leadflow.ingest.checks import INGEST_CHECKS
-from leadflow.ingest.pipeline import ImportRequest
+from leadflow.ingest.pipeline import ImportRequest, ImportRequestError
+from leadflow.leads.ids import require_uuid
 from leadflow.resources import PostgresResource
 
 
@@ -80,7 +82,12 @@ def run_nightly(
 
 
 def partition_for(request: ImportRequest) -> str:
-    return request.organization_id or MULTI_ORG_PARTITION
+    """The run's partition key (import_partition). An --org that is no UUID names no partition:
+    refused here, in the words of the asset's check (validate_request), as no key can be made
+    of it."""
+    if request.org:
+        require_uuid(request.org, "--org", ImportRequestError)
+    return import_partition(request)
 
 
 def run_import_assets(
@@ -90,6 +97,7 @@ def run_import_assets(
     log_level: str = "CRITICAL",
 ) -> tuple[list[dict], dg.ExecuteInProcessResult]:
     """Materialize `crm_leads` (and its checks) for one request; return the file summaries.
+    A request the asset refuses raises ImportRequestError (`leadflow import` exits 2).
 
     The run's console log is quiet by default: the caller prints each file's outcome (a file
     that failed says why in its summary), so Dagster's step-failure lines with their stack
@@ -99,34 +107,32 @@ def run_import_assets(
     is the only one that gets that resource; the definitions' runs read landing files only."""
     instance = instance or _instance()
     partition = partition_for(request)
-    if not instance.has_dynamic_partition(organization_partitions.name, partition):
+    added = not instance.has_dynamic_partition(organization_partitions.name, partition)
+    if added:
         instance.add_dynamic_partitions(organization_partitions.name, [partition])
-    config = {
-        "files": request.paths,
-        "org": request.organization_id,
-        "owner": request.owner_id,
-        "source": request.source,
-        "region": request.region,
-        "mapping": request.mapping_file,
-        "workers": request.workers,
-    }
     result = dg.materialize(
         [*INGEST_ASSETS, *INGEST_CHECKS],
         partition_key=partition,
         instance=instance,
         resources={"postgres": postgres or PostgresResource(), "lead_files": OperatorFiles()},
         run_config={
-            "ops": {"crm_leads": {"config": config}},
+            "ops": {"crm_leads": {"config": request.model_dump(exclude_none=True)}},
             "loggers": {"console": {"config": {"log_level": log_level}}},
         },
         raise_on_error=False,
         tags={"leadflow/trigger": "cli"},
     )
-    return _summaries(result), result
+    try:
+        return _summaries(result), result
+    except ImportRequestError:
+        if added:  # no partition for an organization the request may not name
+            instance.delete_dynamic_partition(organization_partitions.name, partition)
+        raise
 
 
 def _summaries(result: dg.ExecuteInProcessResult) -> list[dict]:
-    """Per-file summaries from crm_leads' materialization, or from the failure it raised."""
+    """Per-file summaries from crm_leads' materialization, or from the failure it raised
+    (ImportRequestError when the request itself was refused)."""
     for materialization in result.asset_materializations_for_node("crm_leads"):
         if "files" in materialization.metadata:
             return list(materialization.metadata["files"].value)
@@ -136,6 +142,8 @@ def _summaries(result: dg.ExecuteInProcessResult) -> list[dict]:
             metadata = (
                 (failure.user_failure_data.metadata or {}) if failure.user_failure_data else {}
             )
+            if BAD_REQUEST in metadata:
+                raise ImportRequestError(metadata[BAD_REQUEST].value)
             files = metadata.get("files")
             if files is not None:
                 return list(files.value)

@@ -34,51 +34,24 @@ from leadflow.ingest.pipeline import (
     run_import,
 )
 from leadflow.ingest.referrals_sql import resolve_pending_referrals
-from leadflow.leads.ids import canonical_uuid
 from leadflow.postgres import organization_ids, set_tenant
 from leadflow.resources import PostgresResource
 
 GROUP = "ingest"
 SUMMARY_KEYS = ("rows_read", "inserted", "merged", "duplicates_in_file", "quarantined", "dnc")
+#: the metadata key of a run's failure that says the request itself was refused
+BAD_REQUEST = "bad_request"
 
 
-class ImportConfig(dg.Config):
-    """What to import; `leadflow import` and the landing sensor fill this in."""
+class ImportConfig(ImportRequest, dg.Config):
+    """What to import: the import request itself (`leadflow import` builds it, the landing
+    sensor's run requests and the launchpad fill it in), taken by `run_import` as it is."""
 
-    files: list[str] = Field(
-        description="Lead files (CSV/TSV/XLSX) to import: in a launched run, landing files "
-        "(<LEADFLOW_LANDING_DIR>/<organization uuid>/<file>, or <LEADFLOW_LANDING_DIR>/<file> "
-        "for files with an organization_id column)."
-    )
-    org: str | None = Field(
-        default=None,
-        description="Organization UUID for files without one; a landing file's folder decides.",
-    )
-    owner: str | None = Field(default=None, description="Default owner (user UUID).")
-    source: str | None = Field(default=None, description="Default lead source.")
-    region: str | None = Field(default=None, description="Phone region, overrides the org's.")
-    mapping: str | None = Field(
-        default=None,
-        description="JSON header mapping file: `leadflow import --mapping` only (refused in "
-        "launched runs).",
-    )
-    workers: int | None = Field(default=None, description="Normalization processes.")
     landing_dir: str | None = Field(
         default=None,
         description="Removed: the landing root is LEADFLOW_LANDING_DIR; a run that sets it is "
         "refused.",
     )
-
-    def request(self) -> ImportRequest:
-        return ImportRequest(
-            paths=list(self.files),
-            organization_id=self.org,
-            owner_id=self.owner,
-            source=self.source,
-            region=self.region,
-            mapping_file=self.mapping,
-            workers=self.workers,
-        )
 
 
 class LeadFiles(dg.ConfigurableResource):
@@ -151,12 +124,17 @@ def import_metadata(jobs: list[FileJob]) -> dict[str, dg.MetadataValue]:
     }
 
 
+def import_partition(request: ImportRequest) -> str:
+    """The partition of an import: its organization (canonical, see ImportRequest), else
+    multi_org."""
+    return request.org or MULTI_ORG_PARTITION
+
+
 def _check_partition(context: dg.AssetExecutionContext, request: ImportRequest) -> None:
     if not context.has_partition_key:
         return
     key = context.partition_key
-    org = request.organization_id
-    expected = (canonical_uuid(org) or org) if org else MULTI_ORG_PARTITION
+    expected = import_partition(request)
     if key != expected:
         raise dg.Failure(f"partition {key!r} does not match the import's organization {expected!r}")
 
@@ -181,12 +159,11 @@ def crm_leads(
     refusal = lead_files.refusal(config)
     if refusal:
         raise dg.Failure(refusal)
-    request = config.request()
-    _check_partition(context, request)
+    _check_partition(context, config)
     try:
-        jobs = run_import(request, postgres.connection, check_file=lead_files.check)
-    except ImportRequestError as exc:
-        raise dg.Failure(str(exc)) from exc
+        jobs = run_import(config, postgres.connection, check_file=lead_files.check)
+    except ImportRequestError as exc:  # the request's one check: `leadflow import` exits 2
+        raise dg.Failure(str(exc), metadata={BAD_REQUEST: str(exc)}) from exc
     lead_files.file_away(jobs, context.log)
     for job in jobs:
         context.log.info(f"{job.file_name}: {job.summary()}")

@@ -1,7 +1,8 @@
 """Importing lead files: one streaming pipeline per file, in one PostgreSQL transaction.
 
-    prepare -> check the request, inspect each file (format, encoding, delimiter, headers,
-               sha256, which column is the tenant), skip files already imported
+    prepare -> check the request (the one check of `leadflow import`'s and a run config's
+               request), inspect each file (format, encoding, delimiter, headers, sha256,
+               which column is the tenant), skip files already imported
     load    -> per file, in one transaction: the one load sequence of every batch
                (leadflow/ingest/batch.py), the file's rows staged by read -> normalize -> COPY,
                overlapped (the parent parses and copies while worker processes normalize and
@@ -11,8 +12,8 @@
 Nothing travels between steps through local files or pickled objects: a file's rows go
 straight from the reader into PostgreSQL, and the transaction makes the import all or
 nothing (a killed process leaves no batch and no lead behind; rerunning completes it).
-`run_import` is what the `crm_leads` asset, `leadflow import`, the landing sensor's runs and the
-benchmark call.
+`run_import` is what the `crm_leads` asset (`leadflow import` and the landing sensor's runs are
+runs of it) and the benchmark call.
 
 Which files may be read is the caller's `check_file` (the operator's: any regular file; a
 Dagster run's: landing files only, see leadflow/ingest/landing.py); every read of a file goes
@@ -32,10 +33,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from leadflow import settings
 from leadflow.checked_files import CheckedFile, check_path
@@ -60,7 +62,7 @@ from leadflow.ingest.reading import (
     load_mapping_file,
     settle_tenant,
 )
-from leadflow.leads.ids import require_uuid
+from leadflow.leads.ids import canonical_uuid, require_uuid
 from leadflow.postgres import ConnectionFactory, config_values, organization_ids, set_tenant
 from leadflow.tabular import cannot_read
 
@@ -91,18 +93,48 @@ class ImportRequestError(ValueError):
     """The import request itself is wrong (unknown --org, bad --owner, bad mapping file)."""
 
 
-@dataclass
-class ImportRequest:
-    paths: list[str]
-    organization_id: str | None = None
-    owner_id: str | None = None
-    source: str | None = None
-    region: str | None = None
-    mapping_file: str | None = None
-    workers: int | None = None
+#: the request's options as import_batches.options has always named them
+_BATCH_OPTIONS = {"org": "organization_id", "owner": "owner_id", "source": "source",
+                  "region": "region", "mapping": "mapping_file", "workers": "workers"}  # fmt: skip
 
-    def options(self) -> dict[str, str]:
-        return {k: v for k, v in asdict(self).items() if k != "paths" and v is not None}
+
+class ImportRequest(BaseModel):
+    """What to import, in one type from `leadflow import` to the `crm_leads` asset: the
+    command's options by their names, the run config of a launched run (the asset's config,
+    `ImportConfig`, is this type) and what `run_import` takes. Checked once, by `prepare`
+    (validate_request); an id is canonical as soon as the request is made (a UUID in any
+    spelling; anything else stays as given, for validate_request to refuse)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    files: list[str] = Field(
+        description="Lead files (CSV/TSV/XLSX) to import: in a launched run, landing files "
+        "(<LEADFLOW_LANDING_DIR>/<organization uuid>/<file>, or <LEADFLOW_LANDING_DIR>/<file> "
+        "for files with an organization_id column)."
+    )
+    org: str | None = Field(
+        default=None,
+        description="Organization UUID for files without one; a landing file's folder decides.",
+    )
+    owner: str | None = Field(default=None, description="Default owner (user UUID).")
+    source: str | None = Field(default=None, description="Default lead source.")
+    region: str | None = Field(default=None, description="Phone region, overrides the org's.")
+    mapping: str | None = Field(
+        default=None,
+        description="JSON header mapping file: `leadflow import --mapping` only (refused in "
+        "launched runs).",
+    )
+    workers: int | None = Field(default=None, description="Normalization processes.")
+
+    @field_validator("org", "owner")
+    @classmethod
+    def _canonical_id(cls, value: str | None) -> str | None:
+        return canonical_uuid(value) or value
+
+    def options(self) -> dict[str, object]:
+        """The options given (not the files), as the batches record them."""
+        given = {stored: getattr(self, name) for name, stored in _BATCH_OPTIONS.items()}
+        return {key: value for key, value in given.items() if value is not None}
 
 
 @dataclass
@@ -277,41 +309,37 @@ def _skip(job: FileJob, previous: tuple[str, object]) -> None:
 
 
 # -- prepare ----------------------------------------------------------------------------------
-def validate_request(conn: psycopg.Connection, request: ImportRequest) -> ImportRequest:
-    """Canonicalise ids and refuse an unknown --org / --owner before touching any file.
+def validate_request(conn: psycopg.Connection, request: ImportRequest) -> None:
+    """Refuse a request whose ids are no UUIDs, an unknown --org / --owner, an unknown region or
+    a bad mapping file, before touching any file: the one check of a request.
 
     With --org the transaction is scoped to it (set_tenant): under row-level security an
     organization is visible only to itself."""
-    request.organization_id = _canonical_uuid(request.organization_id, "--org")
-    request.owner_id = _canonical_uuid(request.owner_id, "--owner")
-    if request.organization_id:
-        set_tenant(conn, request.organization_id)
-        found = conn.execute(
-            "select 1 from organizations where id = %s", (request.organization_id,)
-        ).fetchone()
+    org = _canonical_uuid(request.org, "--org")
+    owner = _canonical_uuid(request.owner, "--owner")
+    if org:
+        set_tenant(conn, org)
+        found = conn.execute("select 1 from organizations where id = %s", (org,)).fetchone()
         if not found:
-            raise ImportRequestError(f"unknown organization --org {request.organization_id}")
-    if request.owner_id:
+            raise ImportRequestError(f"unknown organization --org {org}")
+    if owner:
         row = conn.execute(
-            "select organization_id::text from users where id = %s", (request.owner_id,)
+            "select organization_id::text from users where id = %s", (owner,)
         ).fetchone()
         if not row:
-            raise ImportRequestError(f"unknown user --owner {request.owner_id}")
-        if request.organization_id and row[0] != request.organization_id:
-            raise ImportRequestError(
-                f"--owner {request.owner_id} is not a user of organization {request.organization_id}"
-            )
+            raise ImportRequestError(f"unknown user --owner {owner}")
+        if org and row[0] != org:
+            raise ImportRequestError(f"--owner {owner} is not a user of organization {org}")
     if request.region:
         import phonenumbers
 
         if request.region.upper() not in phonenumbers.SUPPORTED_REGIONS:
             raise ImportRequestError(f"--region {request.region!r} is not a known region code")
-    if request.mapping_file:
+    if request.mapping:
         try:
-            load_mapping_file(Path(request.mapping_file))
+            load_mapping_file(Path(request.mapping))
         except FileFormatError as exc:
             raise ImportRequestError(f"--mapping: {exc}") from exc
-    return request
 
 
 def prepare(
@@ -320,19 +348,18 @@ def prepare(
     """Check the request and inspect every file; a file that cannot be imported is failed (and
     its batch recorded as failed) with a clear message, the others stay pending. A file that
     `check_file` refuses is failed without a byte of it read (no batch: it has no sha256)."""
-    request.organization_id = _canonical_uuid(request.organization_id, "--org")
-    connect = tenant_connections(connect, request.organization_id)
     with connect() as conn:
-        validate_request(conn, request)
+        validate_request(conn, request)  # scopes the connection to --org
         known, slugs = frozenset(organization_ids(conn)), organization_slugs(conn)
-    overrides = load_mapping_file(Path(request.mapping_file)) if request.mapping_file else None
+    connect = tenant_connections(connect, request.org)
+    overrides = load_mapping_file(Path(request.mapping)) if request.mapping else None
     jobs: list[FileJob] = []
-    for raw_path in request.paths:
+    for raw_path in request.files:
         started = time.perf_counter()
-        job = FileJob(str(raw_path), request.organization_id, request.options())
+        job = FileJob(str(raw_path), request.org, request.options())
         jobs.append(job)
         try:
-            job.checked = check_file(str(raw_path), request.organization_id)
+            job.checked = check_file(str(raw_path), request.org)
         except FileFormatError as exc:
             _fail(job, str(exc), connect)
             continue
@@ -385,10 +412,10 @@ def load(jobs: list[FileJob], request: ImportRequest, connect: ConnectionFactory
     active = [job for job in jobs if job.active]
     if not active:
         return jobs
-    connect = tenant_connections(connect, request.organization_id)
+    connect = tenant_connections(connect, request.org)
     with connect() as conn:
-        ctx = build_context(conn, request.organization_id, owner_id=request.owner_id,
-                            source=request.source, region=request.region)  # fmt: skip
+        ctx = build_context(conn, request.org, owner_id=request.owner, source=request.source,
+                            region=request.region)  # fmt: skip
     workers = _pool_workers(request.workers)
     for job in active:
         _import_file(job, ctx, connect, workers, progress or _progress_hook)

@@ -54,7 +54,7 @@ def write_csv(tmp_path: Path) -> Callable[..., Path]:
 @pytest.fixture
 def do_import(connect) -> Callable[..., list[FileJob]]:
     def importer(*paths: Path, **options) -> list[FileJob]:
-        request = ImportRequest(paths=[str(p) for p in paths], workers=1, **options)
+        request = ImportRequest(files=[str(p) for p in paths], workers=1, **options)
         return run_import(request, connect)
 
     return importer

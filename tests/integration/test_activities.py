@@ -104,10 +104,10 @@ def watermark(url: str) -> tuple:
 # -- the sample data, end to end ----------------------------------------------------------------
 def test_sample_events_load_once_and_match_the_imported_leads(crm_url, mongo_db, do_import):
     sample = seeds_dir() / "sample"
-    do_import(sample / "leads_summit_facebook.csv", organization_id=ORG1)
-    do_import(sample / "leads_northwind_mixed.csv", organization_id=ORG2)
+    do_import(sample / "leads_summit_facebook.csv", org=ORG1)
+    do_import(sample / "leads_northwind_mixed.csv", org=ORG2)
     do_import(sample / "leads_multi_org.csv")
-    do_import(sample / "leads_southern_cross.xlsx", organization_id=ORG3)
+    do_import(sample / "leads_southern_cross.xlsx", org=ORG3)
     expected = json.loads((sample / "manifest.json").read_text())["activities"]
 
     assert seed_mongo_activities(mongo_db) == expected["events"]
@@ -292,7 +292,7 @@ def test_unmatched_event_is_rematched_after_the_lead_is_imported(
 
     do_import(
         write_csv("new.csv", ["Name", "Phone"], [["Ada Lovelace", "+1 212 456 7801"]]),
-        organization_id=ORG1,
+        org=ORG1,
     )
     second = sync(mongo_db, crm_url)
     assert (second.read, second.loaded, second.rematched) == (0, 0, 1)

@@ -45,7 +45,7 @@ def test_the_table_lists_the_five_exports():
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_export_imports_as_is_with_the_expected_accounting(name, connect, do_import):
     figures = EXPECTED[name]
-    [job] = do_import(EXPORTS / name, organization_id=ORG1)
+    [job] = do_import(EXPORTS / name, org=ORG1)
     assert job.status == "succeeded", job.message
     assert (job.rows_read, job.quarantined, job.duplicates_in_file, job.inserted, job.merged) == (
         figures["rows"],
@@ -104,7 +104,7 @@ def test_pipedrive_organization_is_the_employer_not_the_tenant(connect, do_impor
     # without --org there is no tenant: the Organization column holds company names
     [refused] = do_import(path)
     assert refused.status == "failed" and "--org" in refused.message
-    [job] = do_import(path, organization_id=ORG1)
+    [job] = do_import(path, org=ORG1)
     assert (job.inserted, job.quarantined) == (EXPECTED[path.name]["leads"], 20)
     with connect() as conn:
         unknown = one(conn, "select count(*) from import_rejects where batch_id = %s"

@@ -53,7 +53,7 @@ def test_new_leads_are_normalized_loaded_and_get_history(connect, write_csv, do_
             ["Bad", "Phone", "12345", "b@example.com", "", "", ""],
         ],
     )
-    [job] = do_import(path, organization_id=ORG1)
+    [job] = do_import(path, org=ORG1)
     assert job.status == "succeeded", job.message
     assert (job.rows_read, job.inserted, job.merged, job.quarantined) == (3, 2, 0, 1)
     assert _accounting_holds(job)
@@ -96,7 +96,7 @@ def test_duplicates_in_file_collapse_with_survivorship(connect, write_csv, do_im
             ["", "", "0012124567000", "ana@new.example.com", "", "c", "contacted"],
         ],
     )
-    [job] = do_import(path, organization_id=ORG1)
+    [job] = do_import(path, org=ORG1)
     assert (job.rows_read, job.inserted, job.duplicates_in_file) == (3, 1, 2)
     assert _accounting_holds(job)
     with connect() as conn:
@@ -109,7 +109,7 @@ def test_duplicates_in_file_collapse_with_survivorship(connect, write_csv, do_im
 
 def test_merge_into_existing_lead_keeps_id_and_writes_audit(connect, write_csv, do_import):
     first = write_csv("first.csv", HEADER, [["Mia", "", "2124567111", "", "", "x", "qualified"]])
-    do_import(first, organization_id=ORG1)
+    do_import(first, org=ORG1)
     with connect() as conn:
         before = _lead(conn, ORG1, "+12124567111")
         conn.execute("update leads set lead_score = 42 where id = %s", (before[0],))
@@ -118,7 +118,7 @@ def test_merge_into_existing_lead_keeps_id_and_writes_audit(connect, write_csv, 
         HEADER,
         [["Mia", "Wong", "(212) 456-7111", "mia@example.com", "indeed", "y, x", "new"]],
     )
-    [job] = do_import(second, organization_id=ORG1, owner_id=ORG1_AGENT)
+    [job] = do_import(second, org=ORG1, owner=ORG1_AGENT)
     assert (job.inserted, job.merged, job.rows_read) == (0, 1, 1)
     with connect() as conn:
         after = _lead(conn, ORG1, "+12124567111")
@@ -142,15 +142,15 @@ def test_merge_into_existing_lead_keeps_id_and_writes_audit(connect, write_csv, 
 
 def test_status_moves_forward_but_never_leaves_dnc(connect, write_csv, do_import):
     do_import(write_csv("a.csv", HEADER, [["A", "B", "2124567222", "", "", "", "contacted"]]),
-              organization_id=ORG1)  # fmt: skip
+              org=ORG1)  # fmt: skip
     do_import(write_csv("b.csv", HEADER, [["A", "B", "2124567222", "", "", "", "hot"]]),
-              organization_id=ORG1)  # fmt: skip
+              org=ORG1)  # fmt: skip
     with connect() as conn:
         lead = _lead(conn, ORG1, "+12124567222")
         assert lead[4] == "hot"
         conn.execute("update leads set status = 'dnc' where id = %s", (lead[0],))
     do_import(write_csv("c.csv", HEADER, [["A", "B", "2124567222", "", "", "", "recruited"]]),
-              organization_id=ORG1)  # fmt: skip
+              org=ORG1)  # fmt: skip
     with connect() as conn:
         assert _lead(conn, ORG1, "+12124567222")[4] == "dnc"
 
@@ -201,14 +201,14 @@ def test_dnc_screen_is_per_organization(connect, write_csv, do_import):
 
 def test_dnc_added_after_import_catches_existing_lead_on_reimport(connect, write_csv, do_import):
     do_import(write_csv("a.csv", HEADER, [["D", "", "2124567444", "", "", "", ""]]),
-              organization_id=ORG1)  # fmt: skip
+              org=ORG1)  # fmt: skip
     with connect() as conn:
         conn.execute(
             "insert into dnc_list (organization_id, phone_number) values (%s, '+12124567444')",
             (ORG1,),
         )
     [job] = do_import(write_csv("b.csv", HEADER, [["D", "E", "2124567444", "", "", "", ""]]),
-                      organization_id=ORG1)  # fmt: skip
+                      org=ORG1)  # fmt: skip
     assert (job.merged, job.dnc) == (1, 1)
     with connect() as conn:
         lead = _lead(conn, ORG1, "+12124567444")
@@ -219,8 +219,8 @@ def test_dnc_added_after_import_catches_existing_lead_on_reimport(connect, write
 
 def test_reimporting_the_same_file_is_a_noop(connect, write_csv, do_import):
     path = write_csv("once.csv", HEADER, [["O", "", "2124567555", "", "", "", ""]])
-    [first] = do_import(path, organization_id=ORG1)
-    [again] = do_import(path, organization_id=ORG1)
+    [first] = do_import(path, org=ORG1)
+    [again] = do_import(path, org=ORG1)
     assert first.status == "succeeded"
     assert again.status == "skipped" and again.batch_id == first.batch_id
     assert "already imported" in again.message
@@ -228,7 +228,7 @@ def test_reimporting_the_same_file_is_a_noop(connect, write_csv, do_import):
         assert one(conn, "select count(*) from import_batches where file_sha256 = %s",
                    (first.sha256,)) == (1,)  # fmt: skip
     # the same file into another organization is a different import
-    [other] = do_import(path, organization_id=ORG2)
+    [other] = do_import(path, org=ORG2)
     assert other.status == "succeeded" and other.batch_id != first.batch_id
 
 
@@ -252,7 +252,7 @@ def test_a_failure_leaves_no_partial_import(connect, write_csv, do_import):
         [["Fine", "", "2124567666", "", "", "", ""], ["Poison", "", "2124567667", "", "", "", ""],
          ["Bad", "", "1", "", "", "", ""]],
     )  # fmt: skip
-    [job] = do_import(path, organization_id=ORG1)
+    [job] = do_import(path, org=ORG1)
     assert job.status == "failed" and "poisoned row" in job.message
     assert "nothing was imported" in job.message
     with connect() as conn:
@@ -262,7 +262,7 @@ def test_a_failure_leaves_no_partial_import(connect, write_csv, do_import):
         assert one(conn, "select count(*) from import_rejects where batch_id = %s",
                    (job.batch_id,)) == (0,)  # fmt: skip
         conn.execute("drop trigger poison on leads")
-    [retry] = do_import(path, organization_id=ORG1)  # a failed batch may be retried
+    [retry] = do_import(path, org=ORG1)  # a failed batch may be retried
     assert retry.status == "succeeded" and retry.inserted == 2
 
 
@@ -274,7 +274,7 @@ def test_owner_from_column_or_flag_and_foreign_owner_ignored(connect, write_csv,
          ["Foreign", "2124567703", "a2000000-0000-4000-8000-000000000003"]],
     )  # fmt: skip
     owner = "a1000000-0000-4000-8000-000000000004"
-    [job] = do_import(path, organization_id=ORG1, owner_id=owner)
+    [job] = do_import(path, org=ORG1, owner=owner)
     assert job.inserted == 3 and "owner" in (job.message or "")
     with connect() as conn:
         assert _lead(conn, ORG1, "+12124567701")[8] == ORG1_AGENT
@@ -284,10 +284,10 @@ def test_owner_from_column_or_flag_and_foreign_owner_ignored(connect, write_csv,
 
 def test_region_comes_from_system_config_or_flag(connect, write_csv, do_import):
     path = write_csv("gb.csv", ["first_name", "mobile"], [["Uk", "07911 123456"]])
-    [job] = do_import(path, organization_id=ORG2)  # Northwind's default_region is GB
+    [job] = do_import(path, org=ORG2)  # Northwind's default_region is GB
     assert job.inserted == 1
     us_path = write_csv("gb_in_us.csv", ["first_name", "mobile"], [["Uk", "07911 123457"]])
-    [job] = do_import(us_path, organization_id=ORG1)  # Summit is US: not a valid US number
+    [job] = do_import(us_path, org=ORG1)  # Summit is US: not a valid US number
     assert job.quarantined == 1
     with connect() as conn:
         detail = one(conn, "select reason, detail from import_rejects where batch_id = %s",
@@ -295,24 +295,24 @@ def test_region_comes_from_system_config_or_flag(connect, write_csv, do_import):
         assert detail[0] == "invalid_phone" and "GB" in detail[1]
         assert _lead(conn, ORG2, "+447911123456")[9] == "mobile"
     override = write_csv("gb_flag.csv", ["first_name", "mobile"], [["Uk", "07911 123458"]])
-    [job] = do_import(override, organization_id=ORG1, region="GB")
+    [job] = do_import(override, org=ORG1, region="GB")
     assert job.inserted == 1
 
 
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"organization_id": "99999999-9999-4999-8999-999999999999"}, "unknown organization"),
-        ({"organization_id": "not-a-uuid"}, "not a UUID"),
-        ({"organization_id": ORG1, "owner_id": "a2000000-0000-4000-8000-000000000003"},
+        ({"org": "99999999-9999-4999-8999-999999999999"}, "unknown organization"),
+        ({"org": "not-a-uuid"}, "not a UUID"),
+        ({"org": ORG1, "owner": "a2000000-0000-4000-8000-000000000003"},
          "not a user of organization"),
-        ({"organization_id": ORG1, "region": "XX"}, "not a known region"),
+        ({"org": ORG1, "region": "XX"}, "not a known region"),
     ],
 )  # fmt: skip
 def test_bad_request_is_refused_before_any_file_is_touched(connect, write_csv, options, message):
     path = write_csv("x.csv", ["phone"], [["2124567890"]])
     with pytest.raises(ImportRequestError, match=message):
-        pipeline.run_import(ImportRequest(paths=[str(path)], **options), connect)
+        pipeline.run_import(ImportRequest(files=[str(path)], **options), connect)
     with connect() as conn:
         assert one(conn, "select count(*) from import_batches") == (0,)
 
@@ -326,10 +326,10 @@ def test_sample_files_account_for_every_row(connect, do_import):
     from pathlib import Path
 
     sample = Path(__file__).resolve().parents[2] / "seeds" / "sample"
-    jobs = do_import(sample / "leads_summit_facebook.csv", organization_id=ORG1)
-    jobs += do_import(sample / "leads_northwind_mixed.csv", organization_id=ORG2)
+    jobs = do_import(sample / "leads_summit_facebook.csv", org=ORG1)
+    jobs += do_import(sample / "leads_northwind_mixed.csv", org=ORG2)
     jobs += do_import(sample / "leads_multi_org.csv")
-    jobs += do_import(sample / "leads_southern_cross.xlsx", organization_id=ORG3)
+    jobs += do_import(sample / "leads_southern_cross.xlsx", org=ORG3)
     assert [job.status for job in jobs] == ["succeeded"] * 4, [job.message for job in jobs]
     assert all(_accounting_holds(job) for job in jobs)
     assert sum(job.rows_read for job in jobs) == 3600
@@ -350,7 +350,7 @@ def test_sample_files_account_for_every_row(connect, do_import):
 def test_sql_metacharacters_are_data(connect, write_csv, do_import):
     name = "Robert'); DROP TABLE leads;--"
     [job] = do_import(write_csv("sql.csv", HEADER, [[name, "O'Brien", "2124567800", "", "", "", ""]]),
-                      organization_id=ORG1)  # fmt: skip
+                      org=ORG1)  # fmt: skip
     assert job.inserted == 1
     with connect() as conn:
         assert _lead(conn, ORG1, "+12124567800")[1:3] == (name, "O'Brien")
@@ -359,7 +359,7 @@ def test_sql_metacharacters_are_data(connect, write_csv, do_import):
 
 def test_leads_policy_still_isolates_imported_rows(connect, write_csv, do_import):
     do_import(write_csv("rls.csv", HEADER, [["R", "", "2124567900", "", "", "", ""]]),
-              organization_id=ORG1)  # fmt: skip
+              org=ORG1)  # fmt: skip
     with connect() as conn:
         conn.execute(
             "do $$ begin if not exists (select 1 from pg_roles where rolname = 'lf_ingest_app')"
@@ -386,7 +386,9 @@ def test_concurrent_imports_of_one_organization_do_not_collide(crm_url, write_cs
     results = []
 
     def run(path):
-        results.extend(pipeline.run_import(ImportRequest([str(path)], ORG1, workers=1), connect))
+        results.extend(
+            pipeline.run_import(ImportRequest(files=[str(path)], org=ORG1, workers=1), connect)
+        )
 
     threads = [threading.Thread(target=run, args=(p,)) for p in paths]
     for t in threads:
@@ -400,9 +402,9 @@ def test_concurrent_imports_of_one_organization_do_not_collide(crm_url, write_cs
 def test_bulk_path_keeps_history_and_restores_triggers(connect, write_csv, do_import, monkeypatch):
     monkeypatch.setenv("LEADFLOW_BULK_MIN_ROWS", "1")  # every file takes the bulk path
     rows = [[f"B{n}", "", f"21245640{n:02d}", "", "", "", "contacted"] for n in range(20)]
-    [first] = do_import(write_csv("bulk1.csv", HEADER, rows), organization_id=ORG1)
+    [first] = do_import(write_csv("bulk1.csv", HEADER, rows), org=ORG1)
     renamed = [[f"Bulk{n}", "X", f"21245640{n:02d}", "", "", "", "hot"] for n in range(20)]
-    [second] = do_import(write_csv("bulk2.csv", HEADER, renamed), organization_id=ORG1)
+    [second] = do_import(write_csv("bulk2.csv", HEADER, renamed), org=ORG1)
     assert (first.inserted, second.merged) == (20, 20)
     with connect() as conn:
         assert one(conn, "select count(*) from lead_status_history h join leads l"

@@ -37,7 +37,7 @@ def test_the_import_asset_materializes_with_checks(crm_url, write_csv):
         [[ORG1, "A", "2124561001"], [ORG2, "B", "020 7946 0001"], [ORG1, "A2", "212-456-1001"]],
     )
     summaries, result = run_import_assets(
-        ImportRequest([str(path)], workers=1), PostgresResource(url=crm_url)
+        ImportRequest(files=[str(path)], workers=1), PostgresResource(url=crm_url)
     )
     assert result.success
     materialized = {
@@ -92,7 +92,7 @@ def test_accounting_check_catches_a_tampered_batch(crm_url, write_csv):
 def test_quarantine_rate_check_warns(crm_url, write_csv):
     path = write_csv("mostly_bad.csv", ["Phone"], [["2124561201"], ["nope"], ["1"], ["2"]])
     _, result = run_import_assets(
-        ImportRequest([str(path)], organization_id=ORG1, workers=1), PostgresResource(url=crm_url)
+        ImportRequest(files=[str(path)], org=ORG1, workers=1), PostgresResource(url=crm_url)
     )
     rate = {e.check_name: e for e in result.get_asset_check_evaluations()}["import_quarantine_rate"]
     assert not rate.passed and rate.severity == dg.AssetCheckSeverity.WARN

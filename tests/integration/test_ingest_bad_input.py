@@ -48,7 +48,7 @@ def _write(tmp_path: Path, name: str, data: bytes | str) -> Path:
     ids=["empty", "whitespace-only", "no-phone-column", "binary-garbage"],
 )
 def test_file_that_cannot_be_imported_fails_clearly(tmp_path, do_import, connect, data, message):
-    [job] = do_import(_write(tmp_path, "bad.csv", data), organization_id=ORG1)
+    [job] = do_import(_write(tmp_path, "bad.csv", data), org=ORG1)
     assert job.status == "failed"
     assert message in job.message.lower()
     with connect() as conn:
@@ -59,13 +59,13 @@ def test_file_that_cannot_be_imported_fails_clearly(tmp_path, do_import, connect
 
 
 def test_header_only_imports_nothing_successfully(tmp_path, do_import):
-    [job] = do_import(_write(tmp_path, "header.csv", "Phone,First Name\n"), organization_id=ORG1)
+    [job] = do_import(_write(tmp_path, "header.csv", "Phone,First Name\n"), org=ORG1)
     assert (job.status, job.rows_read, job.inserted) == ("succeeded", 0, 0)
 
 
 def test_unknown_columns_are_ignored_but_recorded(tmp_path, do_import, connect):
     path = _write(tmp_path, "extra.csv", "Phone,Favourite Colour,Shoe Size\n2124562001,blue,9\n")
-    [job] = do_import(path, organization_id=ORG1)
+    [job] = do_import(path, org=ORG1)
     assert job.inserted == 1 and set(job.unmapped) == {"Favourite Colour", "Shoe Size"}
     with connect() as conn:
         options = one(conn, "select options from import_batches where id = %s", (job.batch_id,))
@@ -74,7 +74,7 @@ def test_unknown_columns_are_ignored_but_recorded(tmp_path, do_import, connect):
 
 def test_ragged_rows_are_quarantined(tmp_path, do_import, connect):
     text = "Phone,First Name,Last Name\n2124562101,A,B\n2124562102,C\n2124562103,D,E,F,G\n"
-    [job] = do_import(_write(tmp_path, "ragged.csv", text), organization_id=ORG1)
+    [job] = do_import(_write(tmp_path, "ragged.csv", text), org=ORG1)
     assert (job.rows_read, job.inserted, job.quarantined) == (3, 1, 2) and _holds(job)
     assert _reasons(connect, job) == [(2, "ragged_row"), (3, "ragged_row")]
 
@@ -85,7 +85,7 @@ def test_embedded_newlines_quotes_and_delimiters_survive(tmp_path, do_import, co
         '2124562201,"Smith, ""Jr""","line one\nline two","a;b"\n'
         '2124562202,"Multi\nLine",x,c\n'
     )  # fmt: skip
-    [job] = do_import(_write(tmp_path, "quoted.csv", text), organization_id=ORG1)
+    [job] = do_import(_write(tmp_path, "quoted.csv", text), org=ORG1)
     assert (job.rows_read, job.inserted) == (2, 2)
     with connect() as conn:
         assert one(conn, "select first_name, tags from leads where phone_number = '+12124562201'"
@@ -97,7 +97,7 @@ def test_embedded_newlines_quotes_and_delimiters_survive(tmp_path, do_import, co
 def test_a_10mb_field_is_quarantined_not_a_crash(tmp_path, do_import, connect):
     huge = "x" * (10 * 1024 * 1024)
     text = f"Phone,First Name,Notes\n2124562301,Big,{huge}\n2124562302,Small,ok\n"
-    [job] = do_import(_write(tmp_path, "huge.csv", text), organization_id=ORG1)
+    [job] = do_import(_write(tmp_path, "huge.csv", text), org=ORG1)
     assert (job.inserted, job.quarantined) == (1, 1) and _holds(job)
     with connect() as conn:
         reason, raw_len = one(
@@ -110,7 +110,7 @@ def test_a_10mb_field_is_quarantined_not_a_crash(tmp_path, do_import, connect):
 
 def test_invalid_utf8_falls_back_to_cp1252(tmp_path, do_import, connect):
     data = "Phone;First Name;Last Name\n2124562401;José;Müller\n".encode("cp1252")
-    [job] = do_import(_write(tmp_path, "latin.csv", data), organization_id=ORG1)
+    [job] = do_import(_write(tmp_path, "latin.csv", data), org=ORG1)
     assert job.encoding == "cp1252" and job.inserted == 1
     with connect() as conn:
         assert one(conn, "select first_name, last_name from leads"
@@ -124,7 +124,7 @@ def test_formulas_in_cells_are_quarantined(tmp_path, do_import, connect):
         "2124562502,@SUM(1+1)*cmd|' /C calc'!A0,Evil\n"
         "2124562503,Plain,Person\n"
     )
-    [job] = do_import(_write(tmp_path, "formula.csv", text), organization_id=ORG1)
+    [job] = do_import(_write(tmp_path, "formula.csv", text), org=ORG1)
     assert (job.inserted, job.quarantined) == (1, 2)
     assert [reason for _, reason in _reasons(connect, job)] == ["formula_in_cell"] * 2
 
@@ -136,7 +136,7 @@ def test_formulas_in_cells_are_quarantined(tmp_path, do_import, connect):
 )
 def test_bad_phones_are_quarantined_with_a_reason(tmp_path, do_import, connect, phone, detail):
     path = _write(tmp_path, "phones.csv", f"Phone,First Name\n{phone},X\n2124562601,Y\n")
-    [job] = do_import(path, organization_id=ORG1)
+    [job] = do_import(path, org=ORG1)
     assert (job.inserted, job.quarantined) == (1, 1)
     with connect() as conn:
         reason, text = one(conn, "select reason, detail from import_rejects where batch_id = %s",
@@ -163,7 +163,7 @@ def test_unknown_organization_in_a_column_is_quarantined(tmp_path, do_import, co
 
 def test_a_file_that_disappears_mid_run_fails_cleanly(tmp_path, connect):
     path = _write(tmp_path, "vanish.csv", "Phone\n2124562801\n")
-    request = ImportRequest([str(path)], ORG1, workers=1)
+    request = ImportRequest(files=[str(path)], org=ORG1, workers=1)
     jobs = pipeline.prepare(request, connect)
     path.unlink()  # gone between inspection and reading
     jobs = pipeline.load(jobs, request, connect)
@@ -176,7 +176,7 @@ def test_a_file_that_disappears_mid_run_fails_cleanly(tmp_path, connect):
 
 
 def test_missing_file_is_a_clear_failure(tmp_path, do_import):
-    [job] = do_import(tmp_path / "nope.csv", organization_id=ORG1)
+    [job] = do_import(tmp_path / "nope.csv", org=ORG1)
     assert job.status == "failed" and "nope.csv" in job.message and job.batch_id is None
 
 
@@ -190,7 +190,7 @@ def test_xlsx_with_numeric_phones(tmp_path, do_import, connect):
     sheet.append(["(212) 456-2902", "Text"])
     path = tmp_path / "phones.xlsx"
     workbook.save(path)
-    [job] = do_import(path, organization_id=ORG1)
+    [job] = do_import(path, org=ORG1)
     assert (job.kind, job.inserted) == ("xlsx", 2)
 
 
@@ -205,7 +205,9 @@ def test_parallel_imports_of_different_organizations(crm_url, tmp_path):
     results = {}
 
     def run(org, path):
-        results[org] = pipeline.run_import(ImportRequest([str(path)], org, workers=1), connect)[0]
+        results[org] = pipeline.run_import(
+            ImportRequest(files=[str(path)], org=org, workers=1), connect
+        )[0]
 
     threads = [threading.Thread(target=run, args=args) for args in ((ORG1, a), (ORG2, b))]
     for t in threads:

@@ -76,7 +76,7 @@ from functools import partial
 import psycopg
 from leadflow.ingest.pipeline import ImportRequest, run_import
 url, path, org = sys.argv[1:]
-request = ImportRequest(paths=[path], organization_id=org, workers=2)
+request = ImportRequest(files=[path], org=org, workers=2)
 print(json.dumps({"files": [job.summary() for job in run_import(request, partial(psycopg.connect, url))]}))
 """
 

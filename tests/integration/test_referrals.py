@@ -54,7 +54,7 @@ def test_referrals_to_existing_leads_by_phone_and_email(connect, write_csv, do_i
             ["Ed", "Five", "212-456-7805", "", ""],
         ],
     )
-    [job] = do_import(path, organization_id=ORG1)
+    [job] = do_import(path, org=ORG1)
     assert job.status == "succeeded", job.message
     assert (job.rows_read, job.inserted, job.quarantined, job.referrals) == (5, 5, 0, 3)
     assert job.summary()["referrals"] == 3
@@ -91,7 +91,7 @@ def test_referrals_between_leads_of_the_same_file(connect, write_csv, do_import)
             ["Ivy", "Leaf", "212-456-7808", "", "HAL@example.com"],  # row 2, by e-mail
         ],
     )
-    [job] = do_import(path, organization_id=ORG1)
+    [job] = do_import(path, org=ORG1)
     assert job.status == "succeeded", job.message
     assert (job.inserted, job.referrals) == (3, 2)
     with connect() as conn:
@@ -153,7 +153,7 @@ def test_pending_referral_resolved_by_a_later_import(connect, write_csv, do_impo
             ["Gil", "Early", "212-456-7802", "", "newcomer@example.com"],
         ],
     )
-    [job1] = do_import(first, organization_id=ORG1)
+    [job1] = do_import(first, org=ORG1)
     assert (job1.status, job1.inserted, job1.referrals) == ("succeeded", 2, 0), job1.message
     with connect() as conn:
         flo = _referral(conn, ORG1, "+12124567801")
@@ -167,7 +167,7 @@ def test_pending_referral_resolved_by_a_later_import(connect, write_csv, do_impo
             ["Yul", "Other", "212-456-7898", "", ""],
         ],
     )
-    [job2] = do_import(second, organization_id=ORG1)
+    [job2] = do_import(second, org=ORG1)
     assert (job2.status, job2.inserted, job2.referrals) == ("succeeded", 2, 1), job2.message
     with connect() as conn:
         zed = _referral(conn, ORG1, "+12124567899")[0]
@@ -204,7 +204,7 @@ def test_merge_keeps_the_first_referral(connect, write_csv, do_import):
             ["Michael", "Rodriguez", "(646) 257-9894", "", "646-285-8916"],  # seeded, no ref
         ],
     )
-    [job1] = do_import(first, organization_id=ORG1)
+    [job1] = do_import(first, org=ORG1)
     assert (job1.inserted, job1.merged, job1.referrals) == (1, 1, 2), job1.message
     second = write_csv(
         "second.csv",
@@ -214,7 +214,7 @@ def test_merge_keeps_the_first_referral(connect, write_csv, do_import):
             ["Michael", "Rodriguez", "(646) 257-9894", "", "212-456-7801"],
         ],
     )
-    [job2] = do_import(second, organization_id=ORG1)
+    [job2] = do_import(second, org=ORG1)
     assert (job2.inserted, job2.merged, job2.referrals) == (0, 2, 0), job2.message
     with connect() as conn:
         jo = _referral(conn, ORG1, "+12124567801")
@@ -239,7 +239,7 @@ def test_merge_fills_an_empty_referral_and_resolves_a_pending_one(connect, write
             ["Lou", "Pend", "212-456-7802", "", "212-456-7890"],  # nobody yet
         ],
     )
-    [job1] = do_import(first, organization_id=ORG1)
+    [job1] = do_import(first, org=ORG1)
     assert job1.referrals == 0, job1.message
     second = write_csv(
         "second.csv",
@@ -250,7 +250,7 @@ def test_merge_fills_an_empty_referral_and_resolves_a_pending_one(connect, write
             ["Max", "Ref", "212-456-7890", "", ""],  # Lou's referrer arrives
         ],
     )
-    [job2] = do_import(second, organization_id=ORG1)
+    [job2] = do_import(second, org=ORG1)
     assert (job2.inserted, job2.merged, job2.referrals) == (1, 2, 2), job2.message
     with connect() as conn:
         max_id = _referral(conn, ORG1, "+12124567890")[0]
@@ -268,7 +268,7 @@ def test_soft_deleted_referrer_is_not_used(connect, write_csv, do_import):
             ["Twin", "Newer", "212-456-7803", "twin@example.com", ""],
         ],
     )
-    [job1] = do_import(first, organization_id=ORG1)
+    [job1] = do_import(first, org=ORG1)
     assert job1.inserted == 3, job1.message
     with connect() as conn:
         gone = _referral(conn, ORG1, "+12124567801")[0]
@@ -287,7 +287,7 @@ def test_soft_deleted_referrer_is_not_used(connect, write_csv, do_import):
             ["Ref", "Twin", "212-456-7806", "", "TWIN@example.com"],  # two live: the oldest
         ],
     )
-    [job2] = do_import(second, organization_id=ORG1)
+    [job2] = do_import(second, org=ORG1)
     assert (job2.inserted, job2.referrals) == (3, 1), job2.message
     with connect() as conn:
         assert _referral(conn, ORG1, "+12124567804")[1:] == ("+12124567801", None)
@@ -314,7 +314,7 @@ def test_duplicate_rows_never_make_a_self_referral(connect, write_csv, do_import
             ["Ola", "Self", "212-456-7802", "ola@example.com", "212 456 7802"],  # noted
         ],
     )
-    [job] = do_import(path, organization_id=ORG1)
+    [job] = do_import(path, org=ORG1)
     assert (job.inserted, job.duplicates_in_file, job.referrals) == (2, 1, 0), job.message
     with connect() as conn:
         assert _referral(conn, ORG1, "+12124567801")[1:] == (None, None)
@@ -335,7 +335,7 @@ def test_bulk_path_gives_the_same_referrals(connect, write_csv, do_import, monke
             ["Dot", "Four", "212-456-7804", "", "+44 121 496 0237"],  # other org: pending
         ],
     )
-    [job] = do_import(path, organization_id=ORG1)
+    [job] = do_import(path, org=ORG1)
     assert job.status == "succeeded", job.message
     assert (job.inserted, job.merged, job.referrals) == (4, 1, 4)
     with connect() as conn:
@@ -410,7 +410,7 @@ def test_a_filled_handle_relinks_a_referrer_set_without_one(connect, write_csv, 
     path = write_csv(
         "relink.csv", HEADER, [["Michael", "Rodriguez", "(646) 257-9894", "", "212-456-7801"]]
     )
-    [job] = do_import(path, organization_id=ORG1)
+    [job] = do_import(path, org=ORG1)
     assert (job.merged, job.referrals) == (1, 0), job.message  # no such lead: Emily stays
     with connect() as conn:
         assert _referral(conn, ORG1, "+16462579894") == (MICHAEL, "+12124567801", EMILY)
@@ -418,7 +418,7 @@ def test_a_filled_handle_relinks_a_referrer_set_without_one(connect, write_csv, 
     path = write_csv(
         "relink2.csv", HEADER, [["Michael", "Rodriguez", "(646) 257-9894", "", "646-285-8916"]]
     )
-    [job] = do_import(path, organization_id=ORG1)
+    [job] = do_import(path, org=ORG1)
     assert job.referrals == 0, job.message  # the handle names Emily: nothing to change
     with connect() as conn:
         assert _referral(conn, ORG1, "+16462579894") == (MICHAEL, "+16462858916", EMILY)
@@ -428,7 +428,7 @@ def test_a_filled_handle_relinks_a_referrer_set_without_one(connect, write_csv, 
         HEADER,
         [["Michael", "Rodriguez", "(646) 257-9894", "", "sarah.kim@example.com"]],
     )
-    [job] = do_import(path, organization_id=ORG1)
+    [job] = do_import(path, org=ORG1)
     assert job.referrals == 1, job.message
     with connect() as conn:
         sarah = "b1000000-0000-4000-8000-000000000003"
