@@ -15,7 +15,6 @@ from leadflow.cli.common import (
     postgres_url,
 )
 from leadflow.cli.runner import ImportFailed, run_import_assets
-from leadflow.ingest import pipeline
 from leadflow.ingest.pipeline import ImportRequest, ImportRequestError
 from leadflow.resources import PostgresResource
 
@@ -94,16 +93,14 @@ def import_cmd(files, org, owner, source, region, mapping, workers, as_json) -> 
     )  # fmt: skip
     ensure_schema_current(url, code=2)
     progress = _progress_bar() if not as_json and sys.stderr.isatty() else None
-    pipeline.set_progress_hook(progress)
     try:
-        summaries, result = run_import_assets(request, PostgresResource(url=url))
+        summaries, result = run_import_assets(request, PostgresResource(url=url), progress=progress)
     except ImportRequestError as exc:  # checked once, by the asset (pipeline.validate_request)
         progress = None  # refused before a row was read: no progress line to end
         fail(str(exc), code=2)
     except ImportFailed as exc:
         fail(str(exc))
     finally:
-        pipeline.set_progress_hook(None)
         if progress:
             progress.close()
     if any(f["status"] == "succeeded" for f in summaries):  # cached recommendations go now

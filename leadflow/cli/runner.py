@@ -20,7 +20,7 @@ from leadflow.ingest.assets import (
     organization_partitions,
 )
 from leadflow.ingest.checks import INGEST_CHECKS
-from leadflow.ingest.pipeline import ImportRequest, ImportRequestError
+from leadflow.ingest.pipeline import ImportRequest, ImportRequestError, Progress
 from leadflow.leads.ids import require_uuid
 from leadflow.resources import PostgresResource
 
@@ -95,6 +95,7 @@ def run_import_assets(
     postgres: PostgresResource | None = None,
     instance: dg.DagsterInstance | None = None,
     log_level: str = "CRITICAL",
+    progress: Progress | None = None,
 ) -> tuple[list[dict], dg.ExecuteInProcessResult]:
     """Materialize `crm_leads` (and its checks) for one request; return the file summaries.
     A request the asset refuses raises ImportRequestError (`leadflow import` exits 2).
@@ -103,8 +104,9 @@ def run_import_assets(
     that failed says why in its summary), so Dagster's step-failure lines with their stack
     traces would only repeat it. The full event log is in the Dagster instance.
 
-    The run reads the operator's files wherever they are (OperatorFiles): this in-process run
-    is the only one that gets that resource; the definitions' runs read landing files only."""
+    The run reads the operator's files wherever they are (OperatorFiles, which also brings
+    `progress`): this in-process run is the only one that gets that resource; the definitions'
+    runs read landing files only."""
     instance = instance or _instance()
     partition = partition_for(request)
     added = not instance.has_dynamic_partition(organization_partitions.name, partition)
@@ -114,7 +116,10 @@ def run_import_assets(
         [*INGEST_ASSETS, *INGEST_CHECKS],
         partition_key=partition,
         instance=instance,
-        resources={"postgres": postgres or PostgresResource(), "lead_files": OperatorFiles()},
+        resources={
+            "postgres": postgres or PostgresResource(),
+            "lead_files": OperatorFiles(follow=progress),
+        },
         run_config={
             "ops": {"crm_leads": {"config": request.model_dump(exclude_none=True)}},
             "loggers": {"console": {"config": {"log_level": log_level}}},

@@ -14,7 +14,8 @@ files is a no-op (each file is recognised by its sha256).
 Which files a run may read is the `lead_files` resource's decision, not the run config's: the
 definitions bind `LandingFiles` (landing files only, see leadflow/ingest/landing.py), which has no
 configuration a launchpad could change; `leadflow import` passes `OperatorFiles` to its own
-in-process run, and no launched run can have it.
+in-process run, and no launched run can have it. That resource also brings the command's
+progress display, the only one that follows an import.
 
 `lead_referrals` (same group, unpartitioned, in the nightly job before the graph) links the
 referrals still pending after the imports and the CRM loads, so that the graph sync only reads.
@@ -30,6 +31,7 @@ from leadflow.ingest.pipeline import (
     FileJob,
     ImportRequest,
     ImportRequestError,
+    Progress,
     operator_file,
     run_import,
 )
@@ -77,6 +79,10 @@ class LeadFiles(dg.ConfigurableResource):
     def file_away(self, jobs: list[FileJob], log: dg.DagsterLogManager) -> None:
         """After the import: nothing by default."""
 
+    def progress(self) -> Progress | None:
+        """Who follows the import (rows streamed so far): nobody but `leadflow import`."""
+        return None
+
 
 class LandingFiles(LeadFiles):
     """What every launched run of `lead_import_job` (the sensor's, the UI's) may read: landing
@@ -105,11 +111,17 @@ class LandingFiles(LeadFiles):
 
 
 class OperatorFiles(LeadFiles):
-    """`leadflow import FILE`'s: any readable regular file the operator names, left in place.
-    Passed only to the command's own in-process materialize, never bound in the definitions."""
+    """`leadflow import FILE`'s: any readable regular file the operator names, left in place,
+    and the command's progress display (a resource value, never config). Passed only to the
+    command's own in-process materialize, never bound in the definitions."""
+
+    follow: dg.ResourceDependency[Progress | None] = None
 
     def check(self, raw_path: str, organization_id: str | None) -> CheckedFile:
         return operator_file(raw_path, organization_id)
+
+    def progress(self) -> Progress | None:
+        return self.follow
 
 
 def import_metadata(jobs: list[FileJob]) -> dict[str, dg.MetadataValue]:
@@ -161,7 +173,7 @@ def crm_leads(
         raise dg.Failure(refusal)
     _check_partition(context, config)
     try:
-        jobs = run_import(config, postgres.connection, check_file=lead_files.check)
+        jobs = run_import(config, postgres.connection, lead_files.progress(), lead_files.check)
     except ImportRequestError as exc:  # the request's one check: `leadflow import` exits 2
         raise dg.Failure(str(exc), metadata={BAD_REQUEST: str(exc)}) from exc
     lead_files.file_away(jobs, context.log)

@@ -13,7 +13,7 @@ Nothing travels between steps through local files or pickled objects: a file's r
 straight from the reader into PostgreSQL, and the transaction makes the import all or
 nothing (a killed process leaves no batch and no lead behind; rerunning completes it).
 `run_import` is what the `crm_leads` asset (`leadflow import` and the landing sensor's runs are
-runs of it) and the benchmark call.
+runs of it) and the benchmark call; whoever follows the progress is its `progress` argument.
 
 Which files may be read is the caller's `check_file` (the operator's: any regular file; a
 Dagster run's: landing files only, see leadflow/ingest/landing.py); every read of a file goes
@@ -79,14 +79,6 @@ CHUNK_SIZE = 20_000
 Chunk = tuple[RowPlan, str | None, int, list[list[str]]]
 #: chunks normalized at a time per worker process: bounds memory on huge files
 IN_FLIGHT_PER_WORKER = 2
-
-_progress_hook: Progress | None = None
-
-
-def set_progress_hook(hook: Progress | None) -> None:
-    """Let an in-process caller (the CLI's progress bar) follow the imports."""
-    global _progress_hook
-    _progress_hook = hook
 
 
 class ImportRequestError(ValueError):
@@ -418,7 +410,7 @@ def load(jobs: list[FileJob], request: ImportRequest, connect: ConnectionFactory
                             region=request.region)  # fmt: skip
     workers = _pool_workers(request.workers)
     for job in active:
-        _import_file(job, ctx, connect, workers, progress or _progress_hook)
+        _import_file(job, ctx, connect, workers, progress)
     return jobs
 
 
