@@ -66,12 +66,7 @@ class LoadOutcome(Accounting):
     def summary(self) -> dict:
         return {
             "batch_id": self.batch_id,
-            "rows_read": self.rows_read,
-            "inserted": self.inserted,
-            "merged": self.merged,
-            "duplicates_in_file": self.duplicates_in_file,
-            "quarantined": self.quarantined,
-            "dnc": self.dnc,
+            **self.counts(),
             "phone_changes": self.phone_changes,
             "linked": self.linked,
             "load_ids": self.load_ids,

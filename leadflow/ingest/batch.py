@@ -31,6 +31,10 @@ from leadflow.ingest import sql
 from leadflow.ingest.normalize import NormalizeContext, normalize_rows
 from leadflow.leads.records import RawRow, Reject
 
+#: the counts of a batch's accounting: rows_read = inserted + merged + duplicates_in_file +
+#: quarantined; dnc counts the loaded leads set to dnc
+ACCOUNTING_KEYS = ("rows_read", "inserted", "merged", "duplicates_in_file", "quarantined", "dnc")
+
 
 @dataclass(kw_only=True)
 class Accounting:
@@ -48,6 +52,10 @@ class Accounting:
     owners_dropped: int = 0  # owners ignored: not users of the lead's organization
     organizations: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        """The accounting, in the order every summary lists it (ACCOUNTING_KEYS)."""
+        return {key: getattr(self, key) for key in ACCOUNTING_KEYS}
 
 
 @dataclass(frozen=True)
