@@ -20,14 +20,13 @@ password masked, user, host and port kept (`postgresql://leadflow:****@db:5432/c
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, quote_plus, urlsplit
 
-from leadflow.settings import CRM_SETTINGS
+from leadflow.settings import CRM_SETTINGS, Settings
 
 REDACTED = "[REDACTED]"
 #: shorter values are never treated as secrets by value (they would blank common words)
@@ -82,7 +81,7 @@ def _url_password(value: str) -> str | None:
 
 def environment_secrets(environ: Mapping[str, str] | None = None) -> set[str]:
     """The values of the environment that are secrets (see the module docstring)."""
-    environ = os.environ if environ is None else environ
+    environ = Settings(environ).environ
     found: set[str] = set()
     for name, value in environ.items():
         if not value:

@@ -9,7 +9,6 @@ a server that is not the one it should. Local servers are the platform's busines
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -22,18 +21,18 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from leadflow import settings
-from leadflow.settings import DEFAULT_MONGO_DATABASE, DEFAULT_NEO4J_DATABASE, missing_setting
+from leadflow.settings import missing_setting
 
 
 def from_env(name: str) -> str | dg.EnvVar | None:
     """`dg.EnvVar(name)` when the variable is set, so Dagster reads it at run time and shows it
     as an environment variable in the UI; None otherwise, and the resource then fails on first
     use with `missing_setting`'s message instead of Dagster's generic one."""
-    return dg.EnvVar(name) if os.environ.get(name) else None
+    return dg.EnvVar(name) if settings.current().raw(name) else None
 
 
 def _setting(value: str | None, variable: str, what: str) -> str:
-    resolved = value or settings.env(variable)
+    resolved = value or settings.current().raw(variable)
     if not resolved:
         raise missing_setting(variable, what)
     return resolved
@@ -90,11 +89,11 @@ class Neo4jResource(dg.ConfigurableResource):
         return _setting(self.uri, "NEO4J_URI", "Neo4j 5 server")
 
     def resolved_database(self) -> str:
-        return self.database or settings.env("NEO4J_DATABASE", DEFAULT_NEO4J_DATABASE)
+        return self.database or settings.current().neo4j_database
 
     def auth(self) -> tuple[str, str] | None:
-        user = self.user or settings.env("NEO4J_USER")
-        password = self.password or settings.env("NEO4J_PASSWORD")
+        user = self.user or settings.current().neo4j_user
+        password = self.password or settings.current().neo4j_password
         return (user, password or "") if user else None
 
     def get_driver(self) -> Driver:
@@ -127,7 +126,7 @@ class MongoResource(dg.ConfigurableResource):
         return _setting(self.url, "MONGO_URL", "MongoDB")
 
     def resolved_database(self) -> str:
-        return self.database or settings.env("MONGO_DATABASE", DEFAULT_MONGO_DATABASE)
+        return self.database or settings.current().mongo_database
 
     def get_client(self) -> MongoClient:
         if self._client is None:
@@ -179,4 +178,4 @@ class RedisResource(dg.ConfigurableResource):
     url: str | None = Field(default=None, description="redis:// URL; default REDIS_URL.")
 
     def resolved_url(self) -> str | None:
-        return self.url or settings.env("REDIS_URL")
+        return self.url or settings.current().redis_url

@@ -1,17 +1,19 @@
-"""Where things live and how they are reached, read from the environment.
+"""Every environment variable leadflow reads, in one typed object: `Settings` declares each one
+(name, meaning, default, validation), `current()` reads them from the environment when used.
 
 Paths and tuning settings have defaults; the connection variables (POSTGRES_URL, NEO4J_*,
 MONGO_URL) have none in the product: a deployment sets them, and locally the platform's servers
 provide them (`leadflow up`, `leadflow env`). `missing_setting` is the one message for a
-variable that is not set.
+variable that is not set. Nothing is read at import.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Generic, TypeVar, cast, overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -34,51 +36,353 @@ CRM_SETTINGS = frozenset(
 )
 
 
-def project_root() -> Path:
-    """The repository root: the package's parent in a checkout, else the working directory."""
-    explicit = os.environ.get("LEADFLOW_PROJECT_DIR")
-    if explicit:
-        return Path(explicit).resolve()
+class SettingError(ValueError):
+    """An environment variable holds a value leadflow cannot use; the message names it."""
+
+
+T = TypeVar("T")
+
+
+class Variable(Generic[T]):
+    """One environment variable: its name, what it means, its default and how its text is read.
+
+    Declared once on `Settings`; reading the attribute reads the environment then (never at
+    import), so a value set after start-up (a test, the demo's own process) is seen, and a bad
+    value fails where it is used, with the variable's name."""
+
+    def __init__(self, name: str, meaning: str, parse: Callable[[str, str], T],
+                 default: T | Callable[[Settings], T] | None = None,
+                 shown_default: str | None = None) -> None:  # fmt: skip
+        self.name = name
+        self.meaning = meaning
+        self.parse = parse
+        self.default = default
+        self.shown_default = shown_default
+
+    @property
+    def fixed_default(self) -> T:
+        """The default of a variable whose default is a plain value (modules that need it as a
+        constant, e.g. a CLI option's default, take it from here: one place)."""
+        if self.default is None or callable(self.default):
+            raise TypeError(f"{self.name} has no fixed default")
+        return cast(T, self.default)
+
+    def __set_name__(self, owner: type, attribute: str) -> None:
+        self.attribute = attribute
+        VARIABLES[self.name] = self
+
+    @overload
+    def __get__(self, instance: None, owner: type) -> Variable[T]: ...
+
+    @overload
+    def __get__(self, instance: Settings, owner: type) -> T: ...
+
+    def __get__(self, instance: Settings | None, owner: type) -> Variable[T] | T:
+        if instance is None:
+            return self
+        raw = (instance.environ.get(self.name) or "").strip()
+        if raw:
+            return self.parse(raw, self.name)
+        default = self.default
+        return default(instance) if callable(default) else default  # type: ignore[return-value]
+
+
+#: every variable `Settings` declares, by name (filled as the class is built)
+VARIABLES: dict[str, Variable[Any]] = {}
+
+
+def _text(raw: str, name: str) -> str:
+    return raw
+
+
+def _path(raw: str, name: str) -> Path:
+    return Path(raw).expanduser()
+
+
+def _integer(minimum: int | None = None) -> Callable[[str, str], int]:
+    def parse(raw: str, name: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingError(f"{name} must be a whole number, got {raw!r}") from None
+        if minimum is not None and value < minimum:
+            raise SettingError(f"{name} must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _number(minimum: float, maximum: float | None = None) -> Callable[[str, str], float]:
+    def parse(raw: str, name: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise SettingError(f"{name} must be a number, got {raw!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            bounds = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+            raise SettingError(f"{name} must be {bounds}, got {raw!r}")
+        return value
+
+    return parse
+
+
+def _boolean(raw: str, name: str) -> bool:
+    value = raw.lower()
+    if value in {"true", "1", "yes", "on"}:
+        return True
+    if value in {"false", "0", "no", "off"}:
+        return False
+    raise SettingError(f"{name}={raw!r} must be true or false")
+
+
+def _project_root(settings: Settings) -> Path:
     candidate = PACKAGE_DIR.parent
     if (candidate / "pyproject.toml").exists() and (candidate / "migrations").is_dir():
         return candidate
     return Path.cwd()
 
 
+class Settings:
+    """Every environment variable leadflow reads: name, meaning, default and validation, in one
+    place. `current()` reads `os.environ`; a test or a caller may hand in another mapping.
+
+    Only this module touches `os.environ` (tests/unit/test_settings.py checks it); the README's
+    variables table lists every variable declared here (checked too)."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self.environ: Mapping[str, str] = os.environ if environ is None else environ
+
+    # -- the stores ---------------------------------------------------------------------------
+    postgres_url = Variable("POSTGRES_URL", "PostgreSQL to use", _text)
+    neo4j_uri = Variable("NEO4J_URI", "Neo4j 5 (Bolt) to use", _text)
+    neo4j_user = Variable("NEO4J_USER", "graph user (left out: a server without auth)", _text)
+    neo4j_password = Variable("NEO4J_PASSWORD", "graph password", _text)
+    neo4j_database = Variable(
+        "NEO4J_DATABASE", "graph database name", _text, DEFAULT_NEO4J_DATABASE
+    )
+    mongo_url = Variable("MONGO_URL", "MongoDB holding the activity events", _text)
+    mongo_database = Variable(
+        "MONGO_DATABASE", "MongoDB database of the activity events", _text, DEFAULT_MONGO_DATABASE
+    )
+    redis_url = Variable(
+        "REDIS_URL", "the recommendation cache (optional: PostgreSQL serves without it)", _text
+    )
+
+    # -- where things are -----------------------------------------------------------------------
+    project_dir = Variable(
+        "LEADFLOW_PROJECT_DIR", "where migrations/, seeds/ and dbt/ are found", _path,
+        _project_root, "the checkout",
+    )  # fmt: skip
+    home = Variable(
+        "LEADFLOW_HOME", "state of the local servers (data, logs, ports, pids), runs, reports",
+        _path, lambda s: s.project_dir / ".leadflow", "<repo>/.leadflow",
+    )  # fmt: skip
+    migrations_dir = Variable(
+        "LEADFLOW_MIGRATIONS_DIR", "the SQL migrations", _path,
+        lambda s: s.project_dir / "migrations", "<project>/migrations",
+    )  # fmt: skip
+    seeds_dir = Variable(
+        "LEADFLOW_SEEDS_DIR", "the seed SQL and sample files", _path,
+        lambda s: s.project_dir / "seeds", "<project>/seeds",
+    )  # fmt: skip
+    landing_dir_setting = Variable(
+        "LEADFLOW_LANDING_DIR",
+        "root the landing sensors watch (lead files per organization, cost files in costs/); the"
+        " only place launched import runs read files from",
+        _path, lambda s: s.home / "landing", "<LEADFLOW_HOME>/landing",
+    )  # fmt: skip
+    report_path = Variable(
+        "LEADFLOW_REPORT_PATH", "where `leadflow demo` writes the report", _path,
+        lambda s: s.home / "report.html", "<LEADFLOW_HOME>/report.html",
+    )  # fmt: skip
+    dagster_home = Variable(
+        "DAGSTER_HOME", "the Dagster instance every run the CLI starts is recorded in", _path,
+        lambda s: s.home / "dagster", "<LEADFLOW_HOME>/dagster",
+    )  # fmt: skip
+    dbt_project_dir = Variable(
+        "LEADFLOW_DBT_PROJECT_DIR", "the dbt project", _path,
+        lambda s: s.project_dir / "dbt", "<project>/dbt",
+    )  # fmt: skip
+    dbt_profiles_dir = Variable(
+        "DBT_PROFILES_DIR", "dbt's profiles directory", _path,
+        lambda s: s.dbt_project_dir, "the dbt project",
+    )  # fmt: skip
+
+    # -- imports --------------------------------------------------------------------------------
+    import_workers = Variable(
+        "LEADFLOW_IMPORT_WORKERS", "processes that normalize a large file (--workers wins)",
+        _integer(minimum=1), shown_default="CPU count",
+    )  # fmt: skip
+    bulk_min_rows = Variable(
+        "LEADFLOW_BULK_MIN_ROWS", "rows from which a load takes the bulk path; 0 disables it",
+        _integer(minimum=0), 50_000,
+    )  # fmt: skip
+    load_work_mem = Variable(
+        "LEADFLOW_LOAD_WORK_MEM", "PostgreSQL work_mem of one file's set-based load", _text, "256MB"
+    )
+    load_temp_buffers = Variable(
+        "LEADFLOW_LOAD_TEMP_BUFFERS", "PostgreSQL temp_buffers of one file's set-based load",
+        _text, "512MB",
+    )  # fmt: skip
+    quarantine_warn_rate = Variable(
+        "LEADFLOW_QUARANTINE_WARN_RATE",
+        "quarantine share per file above which the check warns (else system_config"
+        " quarantine_rate_warn, else 0.05)",
+        _number(0.0, 1.0),
+    )  # fmt: skip
+
+    # -- schedules and alerts (read where the schedules are built: nightly_settings) ------------
+    nightly_cron = Variable(
+        "LEADFLOW_NIGHTLY_CRON", "when nightly_sync_schedule runs (cron)", _text, "0 2 * * *"
+    )
+    crm_cron = Variable(
+        "LEADFLOW_CRM_CRON", "when crm_sync_schedule runs (cron)", _text, "30 1 * * *"
+    )
+    timezone = Variable("LEADFLOW_TIMEZONE", "IANA time zone the crons are read in", _text, "UTC")
+    nightly_enabled = Variable(
+        "LEADFLOW_NIGHTLY_ENABLED", "false ships the schedules stopped", _boolean, True
+    )
+    retry_max = Variable(
+        "LEADFLOW_RETRY_MAX", "retries of a failed nightly step", _integer(minimum=0), 3
+    )
+    retry_delay_seconds = Variable(
+        "LEADFLOW_RETRY_DELAY_SECONDS", "first retry delay (doubling, with jitter)",
+        _integer(minimum=0), 30,
+    )  # fmt: skip
+    # (nightly_settings validates these five together, with messages of its own)
+    alert_webhook = Variable(
+        "LEADFLOW_ALERT_WEBHOOK", "URL that receives a JSON POST for every failed run", _text
+    )
+
+    # -- graph, CRM sync, recommendations --------------------------------------------------------
+    graph_batch_size = Variable(
+        "LEADFLOW_GRAPH_BATCH_SIZE", "rows per UNWIND … MERGE transaction of the graph sync",
+        _integer(minimum=1), 1000,
+    )  # fmt: skip
+    crm_allowed_hosts = Variable(
+        "LEADFLOW_CRM_ALLOWED_HOSTS",
+        "host or host:port a CRM connection may use besides the vendors' API hosts"
+        " (comma-separated)",
+        _text, "",
+    )  # fmt: skip
+    crm_push_overlap_seconds = Variable(
+        "LEADFLOW_CRM_PUSH_OVERLAP_SECONDS",
+        "leads changed this long before the push watermark are looked at again",
+        _integer(minimum=0), 300,
+    )  # fmt: skip
+    crm_schema = Variable(
+        "LEADFLOW_CRM_SCHEMA", "schema of the CRM tables the dbt sources read", _text, "public"
+    )
+    cache_prefix = Variable(
+        "LEADFLOW_CACHE_PREFIX", "first part of every cache key", _text, "leadflow"
+    )
+    reco_ttl_seconds = Variable(
+        "LEADFLOW_RECO_TTL_SECONDS", "TTL of every cached list and entry", _integer(minimum=1),
+        26 * 3600,
+    )  # fmt: skip
+    reco_horizon_days = Variable(
+        "LEADFLOW_RECO_HORIZON_DAYS", "the label: recruited within N days", _integer(minimum=1),
+        30,
+    )  # fmt: skip
+    reco_train_snapshots = Variable(
+        "LEADFLOW_RECO_TRAIN_SNAPSHOTS", "past snapshots the model learns from",
+        _integer(minimum=1), 3,
+    )  # fmt: skip
+    reco_min_auc_gain = Variable(
+        "LEADFLOW_RECO_MIN_AUC_GAIN", "AUC a model must gain over the rule score to be served",
+        _number(0.0, 1.0), 0.01,
+    )  # fmt: skip
+    reco_list_size = Variable(
+        "LEADFLOW_RECO_LIST_SIZE", "leads per agent list in the cache", _integer(minimum=1), 50
+    )
+
+    # -- the local servers (leadflow/platform) ----------------------------------------------------
+    pg_port = Variable("LEADFLOW_PG_PORT", "the local PostgreSQL's port", _integer(minimum=1))
+    bolt_port = Variable("LEADFLOW_BOLT_PORT", "the local graph server's Bolt port", _integer(1))
+    mongo_port = Variable("LEADFLOW_MONGO_PORT", "the local MongoDB-wire port", _integer(1))
+    redis_port = Variable("LEADFLOW_REDIS_PORT", "the local cache server's port", _integer(1))
+    graph_http_port = Variable(
+        "LEADFLOW_GRAPH_HTTP_PORT", "ArcadeDB's HTTP port", _integer(minimum=1)
+    )
+    graph_heap = Variable("LEADFLOW_GRAPH_HEAP", "JVM heap of the local graph server", _text, "2g")
+    pg_database = Variable(
+        "LEADFLOW_PG_DATABASE", "database created on the local PostgreSQL", _text, "leadflow"
+    )
+    pg_shared_buffers = Variable(
+        "LEADFLOW_PG_SHARED_BUFFERS", "shared_buffers of the local PostgreSQL", _text, "1GB"
+    )
+    redis_maxmemory = Variable(
+        "LEADFLOW_REDIS_MAXMEMORY", "memory cap of the local cache server", _text, "512mb"
+    )
+    managed_pg_url = Variable(
+        "LEADFLOW_MANAGED_PG_URL", "tests: an external managed-style PostgreSQL to use", _text
+    )
+    managed_pg_deploy_url = Variable(
+        "LEADFLOW_MANAGED_PG_DEPLOY_URL", "tests: the deployment walk-through's server", _text
+    )
+    managed_pg_bin = Variable(
+        "LEADFLOW_MANAGED_PG_BIN", "tests: bin/ of the Debian PostgreSQL to run", _path
+    )
+    managed_pg_port = Variable(
+        "LEADFLOW_MANAGED_PG_PORT", "tests: that server's port", _integer(minimum=1)
+    )
+
+    def get(self, name: str) -> Any:
+        """A variable by its name (the platform's services name their port variables)."""
+        try:
+            return getattr(self, VARIABLES[name].attribute)
+        except KeyError:
+            raise SettingError(f"{name} is not a leadflow setting") from None
+
+    def raw(self, name: str) -> str | None:
+        """The text of any variable (not one of leadflow's settings: a CRM token variable a
+        connection names), None when unset or blank."""
+        value = (self.environ.get(name) or "").strip()
+        return value or None
+
+
+def current() -> Settings:
+    """The settings of this process's environment, read now."""
+    return Settings()
+
+
+def project_root() -> Path:
+    """The repository root: the package's parent in a checkout, else the working directory."""
+    return current().project_dir.resolve()
+
+
 def leadflow_home() -> Path:
     """State directory of the embedded local servers (`.leadflow/` by default)."""
-    return Path(os.environ.get("LEADFLOW_HOME") or project_root() / ".leadflow").resolve()
+    return current().home.resolve()
 
 
 def landing_dir() -> Path:
     """LEADFLOW_LANDING_DIR, else <LEADFLOW_HOME>/landing, as an absolute real path: the root of
     the landing folders (lead files per organization, cost files in costs/). A deployment
     setting, never run config; the deployment may make it a link, nothing below it is followed."""
-    configured = env("LEADFLOW_LANDING_DIR")
-    return Path(configured or leadflow_home() / "landing").resolve()
+    return current().landing_dir_setting.resolve()
 
 
 def migrations_dir() -> Path:
-    return Path(os.environ.get("LEADFLOW_MIGRATIONS_DIR") or project_root() / "migrations")
+    return current().migrations_dir
 
 
 def seeds_dir() -> Path:
-    return Path(os.environ.get("LEADFLOW_SEEDS_DIR") or project_root() / "seeds")
+    return current().seeds_dir
 
 
 def env(name: str, default: str | None = None) -> str | None:
-    value = os.environ.get(name)
-    return value if value not in (None, "") else default
+    """The text of `name` (None/`default` when unset or blank). Prefer the typed attributes of
+    `current()`; this stays for the command line's generic lookups."""
+    value = current().raw(name)
+    return value if value is not None else default
 
 
 def env_int(name: str, default: int | None = None) -> int | None:
     value = env(name)
     if value is None:
         return default
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be an integer, got {value!r}") from exc
+    return _integer()(value, name)
 
 
 class MissingSettingError(RuntimeError):
@@ -124,11 +428,10 @@ def nightly_settings(environ: Mapping[str, str] | None = None) -> NightlySetting
     # top, so that reading the other settings never loads Dagster
     from dagster._utils.schedules import is_valid_cron_string
 
-    environ = os.environ if environ is None else environ
+    reading = Settings(environ)
 
     def get(name: str, default: str) -> str:
-        value = (environ.get(name) or "").strip()
-        return value or default
+        return reading.raw(name) or default
 
     crons = {}
     for name, default in (("LEADFLOW_NIGHTLY_CRON", DEFAULT_CRON),

@@ -14,7 +14,6 @@ and the Python code (the report, the tests) share one definition.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -33,11 +32,11 @@ class DbtError(RuntimeError):
 
 
 def project_dir() -> Path:
-    return Path(settings.env("LEADFLOW_DBT_PROJECT_DIR") or settings.project_root() / "dbt")
+    return settings.current().dbt_project_dir
 
 
 def profiles_dir() -> Path:
-    return Path(settings.env("DBT_PROFILES_DIR") or project_dir())
+    return settings.current().dbt_profiles_dir
 
 
 def target_dir() -> Path:
@@ -82,7 +81,7 @@ def dbt_env(url: str) -> dict[str, str]:
     env = {
         "DBT_PG_HOST": str(info.get("host") or "127.0.0.1"),
         "DBT_PG_PORT": str(info.get("port") or 5432),
-        "DBT_PG_USER": str(info.get("user") or os.environ.get("USER", "postgres")),
+        "DBT_PG_USER": str(info.get("user") or settings.current().raw("USER") or "postgres"),
         "DBT_PG_PASSWORD": str(info.get("password") or ""),
         "DBT_PG_DBNAME": str(info.get("dbname") or "postgres"),
     }
@@ -113,7 +112,7 @@ def run_dbt(
     capture: bool = True,
 ) -> subprocess.CompletedProcess[str]:
     """Run a dbt command against `url` (None: whatever DBT_PG_* say); raise DbtError on failure."""
-    env = {**os.environ, **(dbt_env(url) if url else {}), **(extra_env or {})}
+    env = {**settings.current().environ, **(dbt_env(url) if url else {}), **(extra_env or {})}
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     if target_path is not None:  # keep dbt.log beside the run's artifacts
         env.setdefault("DBT_LOG_PATH", str(target_path))

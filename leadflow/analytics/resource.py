@@ -32,6 +32,8 @@ from dagster_dbt.core.resource import logger
 from dagster_dbt.dagster_dbt_translator import validate_opt_translator
 from dagster_dbt.dbt_manifest import DbtManifestParam, validate_manifest
 
+from leadflow import settings
+
 #: the dagster-dbt release whose `DbtCliResource.cli` this module's `cli` follows
 FOLLOWS_DAGSTER_DBT = "0.29.27"
 
@@ -84,7 +86,7 @@ class LeadflowDbtCliResource(DbtCliResource):
             invocation_env[DBT_INDIRECT_SELECTION_ENV] = updated_params.indirect_selection
         process_env = {
             "PYTHONLEGACYWINDOWSSTDIO": "1",
-            **os.environ.copy(),
+            **settings.current().environ,
             **invocation_env,
             **_checked(env, invocation_env),
         }

@@ -14,7 +14,6 @@ tenants may read their rows, never write them).
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ from leadflow.crmsync.vendors import VENDORS
 from leadflow.leads.ids import canonical_uuid
 from leadflow.postgres import set_tenant
 from leadflow.redaction import register_secret
+from leadflow.settings import Settings
 
 __all__ = [
     "Connection",
@@ -98,8 +98,7 @@ class Connection:
             check_secret_env(self.vendor, self.secret_env)
         except CrmPolicyError as exc:
             raise CrmPolicyError(f"{self.label}: {exc}") from None
-        environ = os.environ if environ is None else environ
-        value = (environ.get(self.secret_env) or "").strip()
+        value = Settings(environ).raw(self.secret_env) or ""
         if not value:
             raise CrmConfigError(
                 f"{self.label}: environment variable {self.secret_env} (its API token) is not set"

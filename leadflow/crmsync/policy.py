@@ -22,7 +22,6 @@ A `crm_connections` row is tenant data: it never picks a secret, a host or a URL
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 import socket
 from collections.abc import Callable, Iterable, Mapping
@@ -31,7 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from leadflow.crmsync.errors import CrmPolicyError
-from leadflow.settings import CRM_SETTINGS
+from leadflow.settings import CRM_SETTINGS, Settings
 
 ALLOWED_HOSTS_VARIABLE = "LEADFLOW_CRM_ALLOWED_HOSTS"
 
@@ -133,8 +132,7 @@ def parse_allowed_hosts(value: str | None) -> AllowedHosts:
 
 
 def allowed_hosts(environ: Mapping[str, str] | None = None) -> AllowedHosts:
-    environ = os.environ if environ is None else environ
-    return parse_allowed_hosts(environ.get(ALLOWED_HOSTS_VARIABLE))
+    return parse_allowed_hosts(Settings(environ).crm_allowed_hosts)
 
 
 def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

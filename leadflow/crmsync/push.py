@@ -18,12 +18,12 @@ organization (set_tenant), as the application role would need it.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 
+from leadflow import settings
 from leadflow.crmsync.connections import (
     Connection,
     CrmAuthError,
@@ -41,9 +41,6 @@ from leadflow.crmsync.vendors import (
     spec,
 )
 from leadflow.postgres import ConnectionFactory, set_tenant
-
-#: leads updated this long before the watermark are looked at again (late commits)
-DEFAULT_OVERLAP_SECONDS = 300
 
 
 @dataclass
@@ -87,8 +84,7 @@ order by e.external_id
 
 
 def _overlap() -> int:
-    raw = os.environ.get("LEADFLOW_CRM_PUSH_OVERLAP_SECONDS")
-    return int(raw) if raw and raw.isdigit() else DEFAULT_OVERLAP_SECONDS
+    return settings.current().crm_push_overlap_seconds
 
 
 def changed_items(conn: psycopg.Connection, connection: Connection,

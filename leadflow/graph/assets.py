@@ -6,13 +6,11 @@ syncs that organization; without one (the nightly job) every organization, regis
 missing ones as partitions. `graph_matches_postgres` reconciles node and edge counts.
 """
 
-import os
-
 import dagster as dg
 from pydantic import Field
 
+from leadflow import settings
 from leadflow.dagster_vocab import organization_partitions, run_organization
-from leadflow.graph.model import DEFAULT_BATCH_SIZE
 from leadflow.graph.sync import OrgGraphSync, reconcile_graph, sync_graph
 from leadflow.leads.ids import require_uuid
 from leadflow.postgres import UnknownOrganization, organization_ids
@@ -23,8 +21,7 @@ COUNT_KEYS = ("nodes_merged", "edges_merged", "leads_removed", "edges_removed", 
 
 
 def default_batch_size() -> int:
-    raw = os.environ.get("LEADFLOW_GRAPH_BATCH_SIZE", "").strip()
-    return int(raw) if raw.isdigit() and int(raw) > 0 else DEFAULT_BATCH_SIZE
+    return settings.current().graph_batch_size
 
 
 class GraphSyncConfig(dg.Config):

@@ -21,9 +21,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from leadflow import settings
+
 T = TypeVar("T")
 
-DEFAULT_BATCH_SIZE = 1000
+DEFAULT_BATCH_SIZE: int = settings.Settings.graph_batch_size.fixed_default
 #: rows are stamped with their transaction's start time, so a transaction that commits after a
 #: sync read its snapshot carries an updated_at before the new watermark: re-read this much
 DEFAULT_LOOKBACK = timedelta(minutes=5)

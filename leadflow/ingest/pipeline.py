@@ -389,7 +389,7 @@ def prepare(
 
 # -- load -------------------------------------------------------------------------------------
 def _pool_workers(request_workers: int | None) -> int:
-    configured = request_workers or settings.env_int("LEADFLOW_IMPORT_WORKERS")
+    configured = request_workers or settings.current().import_workers
     return max(1, configured or os.cpu_count() or 1)
 
 

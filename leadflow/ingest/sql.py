@@ -111,13 +111,13 @@ def _tune_for_bulk(conn: psycopg.Connection) -> None:
     conn.execute("select set_config('gin_pending_list_limit', '65536', true)")
     conn.execute(
         "select set_config('work_mem', %s, true)",
-        (settings.env("LEADFLOW_LOAD_WORK_MEM", "256MB"),),
+        (settings.current().load_work_mem,),
     )
     try:
         with conn.transaction():
             conn.execute(
                 "select set_config('temp_buffers', %s, false)",
-                (settings.env("LEADFLOW_LOAD_TEMP_BUFFERS", "512MB"),),
+                (settings.current().load_temp_buffers,),
             )
     except psycopg.errors.InvalidParameterValue:
         pass
@@ -136,7 +136,7 @@ def _history_bulk_path(conn: psycopg.Connection, rows: int) -> Iterator[None]:
     the normal path runs.
     LEADFLOW_BULK_MIN_ROWS (default 50000; 0 disables) sets the threshold.
     """
-    threshold = settings.env_int("LEADFLOW_BULK_MIN_ROWS", BULK_MIN_ROWS)
+    threshold = settings.current().bulk_min_rows
     bulk = bool(threshold) and rows >= threshold
     if bulk:
         try:

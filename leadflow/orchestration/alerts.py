@@ -74,7 +74,7 @@ def run_failure_alert_sensor(context: dg.RunFailureSensorContext) -> None:
     message = redact(context.failure_event.message or "run failed")
     steps = _failed_steps(context)
     context.log.error(f"run {run.run_id} of {run.job_name} failed: {message} (steps: {steps})")
-    webhook = settings.env("LEADFLOW_ALERT_WEBHOOK")
+    webhook = settings.current().alert_webhook
     if not webhook:
         return
     payload = failure_payload(run.job_name, run.run_id, message, steps, run.tags)
@@ -88,7 +88,7 @@ def run_failure_alert_sensor(context: dg.RunFailureSensorContext) -> None:
 
 def alert_in_process_failure(job_name: str, result: dg.ExecuteInProcessResult) -> None:
     """Post the alert for a failed in-process run (when LEADFLOW_ALERT_WEBHOOK is set)."""
-    webhook = settings.env("LEADFLOW_ALERT_WEBHOOK")
+    webhook = settings.current().alert_webhook
     if result.success or not webhook:
         return
     failures = [e for e in result.all_events if e.is_step_failure]

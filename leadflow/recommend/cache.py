@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from datetime import date, datetime
@@ -41,28 +40,28 @@ import psycopg
 import redis
 from redis.exceptions import RedisError
 
+from leadflow import settings
 from leadflow.leads.ids import canonical_uuid
 from leadflow.postgres import organization_ids, set_tenant
 from leadflow.recommend import store
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PREFIX = "leadflow"
-DEFAULT_TTL_SECONDS = 26 * 3600
-DEFAULT_LIST_SIZE = 50
+#: the defaults are the settings' (leadflow/settings.py: LEADFLOW_RECO_TTL_SECONDS, …)
+DEFAULT_TTL_SECONDS: int = settings.Settings.reco_ttl_seconds.fixed_default
+DEFAULT_LIST_SIZE: int = settings.Settings.reco_list_size.fixed_default
 #: seconds a Redis call may take before the cache counts as down
 TIMEOUT_SECONDS = 0.5
 
 
 def ttl_seconds() -> int:
-    raw = os.environ.get("LEADFLOW_RECO_TTL_SECONDS")
-    return int(raw) if raw and raw.isdigit() and int(raw) > 0 else DEFAULT_TTL_SECONDS
+    return settings.current().reco_ttl_seconds
 
 
 def prefix() -> str:
     """`<LEADFLOW_CACHE_PREFIX>:reco` (default `leadflow:reco`): deployments sharing one Redis
     keep apart by their prefix."""
-    return f"{os.environ.get('LEADFLOW_CACHE_PREFIX') or DEFAULT_PREFIX}:reco"
+    return f"{settings.current().cache_prefix}:reco"
 
 
 def current_key(org: str) -> str:

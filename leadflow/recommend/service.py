@@ -18,9 +18,9 @@ from leadflow.recommend import served, store
 from leadflow.recommend.actions import answer_rates, recommend
 from leadflow.recommend.served import ModelFormatError
 
-DEFAULT_HORIZON_DAYS = 30
-DEFAULT_TRAIN_SNAPSHOTS = 3
-DEFAULT_MIN_AUC_GAIN = 0.01
+DEFAULT_HORIZON_DAYS: int = settings.Settings.reco_horizon_days.fixed_default
+DEFAULT_TRAIN_SNAPSHOTS: int = settings.Settings.reco_train_snapshots.fixed_default
+DEFAULT_MIN_AUC_GAIN: float = settings.Settings.reco_min_auc_gain.fixed_default
 
 
 @dataclass(frozen=True)
@@ -28,18 +28,16 @@ class RecoSettings:
     horizon_days: int = DEFAULT_HORIZON_DAYS
     train_snapshots: int = DEFAULT_TRAIN_SNAPSHOTS
     min_gain: float = DEFAULT_MIN_AUC_GAIN
-    list_size: int = 50
+    list_size: int = settings.Settings.reco_list_size.fixed_default
 
     @classmethod
     def from_env(cls) -> RecoSettings:
-        gain = settings.env("LEADFLOW_RECO_MIN_AUC_GAIN")
+        current = settings.current()
         return cls(
-            horizon_days=settings.env_int("LEADFLOW_RECO_HORIZON_DAYS", DEFAULT_HORIZON_DAYS),
-            train_snapshots=settings.env_int(
-                "LEADFLOW_RECO_TRAIN_SNAPSHOTS", DEFAULT_TRAIN_SNAPSHOTS
-            ),
-            min_gain=float(gain) if gain else DEFAULT_MIN_AUC_GAIN,
-            list_size=settings.env_int("LEADFLOW_RECO_LIST_SIZE", 50),
+            horizon_days=current.reco_horizon_days,
+            train_snapshots=current.reco_train_snapshots,
+            min_gain=current.reco_min_auc_gain,
+            list_size=current.reco_list_size,
         )
 
 

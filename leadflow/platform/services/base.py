@@ -138,10 +138,11 @@ class LocalService(ABC):
         `eval "$(leadflow env)"` exports the local servers' own addresses; those still count as
         local, so `leadflow down` and `status` keep working in such a shell.
         """
-        if not all(settings.env(var) for var in self.external_env):
+        current = settings.current()
+        if not all(current.raw(var) for var in self.external_env):
             return False
         state = self.read_state()
-        return not (state and settings.env(self.external_env[0]) == self._url(state))
+        return not (state and current.raw(self.external_env[0]) == self._url(state))
 
     def local_env(self, state: dict) -> dict[str, str]:
         """The environment variables that point the product at this running local server."""
@@ -208,7 +209,7 @@ class LocalService(ABC):
         if stale and pid_alive(stale.get("pid")):
             # alive but not answering: stop it before starting a fresh one on the same data
             self._stop(stale)
-        pinned = settings.env_int(self.port_env)
+        pinned = settings.current().get(self.port_env)
         for attempt in range(1, START_ATTEMPTS + 1):
             port = pinned or free_port(self.preferred_port)
             if not port_is_free(port):

@@ -28,7 +28,6 @@ from leadflow.platform.services.base import (
     port_accepts,
     wait_for,
 )
-from leadflow.settings import DEFAULT_NEO4J_DATABASE
 
 LOCAL_USER = "root"  # ArcadeDB's administrator; the Bolt plugin authenticates against it
 DEFAULT_LOCAL_PASSWORD = "leadflow-local"  # loopback-only development server, not a secret
@@ -37,13 +36,13 @@ DEFAULT_LOCAL_PASSWORD = "leadflow-local"  # loopback-only development server, n
 def graph_auth() -> tuple[str, str]:
     """(user, password) for the graph in use: NEO4J_USER/NEO4J_PASSWORD or the local default."""
     return (
-        settings.env("NEO4J_USER", LOCAL_USER),
-        settings.env("NEO4J_PASSWORD", DEFAULT_LOCAL_PASSWORD),
+        settings.current().neo4j_user or LOCAL_USER,
+        settings.current().neo4j_password or DEFAULT_LOCAL_PASSWORD,
     )
 
 
 def graph_database() -> str:
-    return settings.env("NEO4J_DATABASE", DEFAULT_NEO4J_DATABASE)
+    return settings.current().neo4j_database
 
 
 def create_database(name: str, service: GraphService | None = None) -> str:
@@ -113,7 +112,7 @@ class GraphService(LocalService):
     preferred_port = 57687
 
     def external_url(self) -> str:
-        return settings.env("NEO4J_URI")
+        return settings.current().neo4j_uri
 
     def _url(self, state: dict) -> str:
         return f"bolt://{LOOPBACK}:{state['port']}"
@@ -130,7 +129,7 @@ class GraphService(LocalService):
     def _start(self, port: int) -> dict:
         if importlib.util.find_spec("arcadedb_embedded") is None:
             raise missing_local_extra("arcadedb-embedded")
-        http_port = settings.env_int("LEADFLOW_GRAPH_HTTP_PORT") or free_port(port + 1)
+        http_port = settings.current().graph_http_port or free_port(port + 1)
         _, password = graph_auth()
         cmd = [
             sys.executable,
@@ -141,7 +140,7 @@ class GraphService(LocalService):
             "--http-port", str(http_port),
             "--password", password,
             "--database", graph_database(),
-            "--heap", settings.env("LEADFLOW_GRAPH_HEAP", "2g"),
+            "--heap", settings.current().graph_heap,
         ]  # fmt: skip
         log_start = self.log_file.stat().st_size if self.log_file.exists() else 0
         with open(self.log_file, "ab") as log:

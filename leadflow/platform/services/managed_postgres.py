@@ -30,9 +30,9 @@ SUPPORTED = (14, 15, 16, 17, 18)
 
 def installed_bin_dir() -> Path | None:
     """bin/ of Debian's newest installed postgresql-NN (LEADFLOW_MANAGED_PG_BIN overrides)."""
-    explicit = settings.env("LEADFLOW_MANAGED_PG_BIN")
+    explicit = settings.current().managed_pg_bin
     if explicit:
-        return Path(explicit) if (Path(explicit) / "postgres").exists() else None
+        return explicit if (explicit / "postgres").exists() else None
     found = [
         Path(path).parent
         for path in glob.glob("/usr/lib/postgresql/*/bin/postgres")
@@ -80,7 +80,7 @@ class ManagedPostgresService(PostgresService):
         return found
 
     def external_url(self) -> str:
-        return settings.env("LEADFLOW_MANAGED_PG_URL")
+        return settings.current().raw(self.external_env[0])
 
     def _url(self, state: dict) -> str:
         return self.url_for(state, OWNER, self.database)

@@ -39,7 +39,7 @@ class MongoService(LocalService):
     preferred_port = 57017
 
     def external_url(self) -> str:
-        return settings.env("MONGO_URL")
+        return settings.current().mongo_url
 
     def _url(self, state: dict) -> str:
         return f"mongodb://{LOOPBACK}:{state['port']}/"

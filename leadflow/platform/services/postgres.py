@@ -27,8 +27,7 @@ SUPERUSER = "postgres"
 #: the local server is a development and test server on a laptop-sized machine: memory for bulk
 #: loads (PostgreSQL's defaults assume 128 MB) and no checkpoint storm in the middle of a
 #: million-row import; LEADFLOW_PG_SHARED_BUFFERS overrides the buffer size
-SERVER_SETTINGS = {
-    "shared_buffers": settings.env("LEADFLOW_PG_SHARED_BUFFERS", "1GB"),
+SERVER_SETTINGS = {  # and shared_buffers: LEADFLOW_PG_SHARED_BUFFERS, read when it starts
     "max_wal_size": "4GB",
     "checkpoint_timeout": "30min",
     "wal_buffers": "64MB",
@@ -66,10 +65,10 @@ class PostgresService(LocalService):
 
     @property
     def database(self) -> str:
-        return settings.env("LEADFLOW_PG_DATABASE", "leadflow")
+        return settings.current().pg_database
 
     def external_url(self) -> str:
-        return settings.env("POSTGRES_URL")
+        return settings.current().postgres_url
 
     def _url(self, state: dict) -> str:
         return f"postgresql://{SUPERUSER}@{LOOPBACK}:{state['port']}/{self.database}"
@@ -133,7 +132,7 @@ class PostgresService(LocalService):
         return ["--auth=trust", "-U", SUPERUSER]
 
     def _server_options(self) -> dict[str, str]:
-        return dict(SERVER_SETTINGS)
+        return {"shared_buffers": settings.current().pg_shared_buffers, **SERVER_SETTINGS}
 
     def _admin_url(self, state: dict) -> str:
         return f"postgresql://{SUPERUSER}@{LOOPBACK}:{state['port']}/postgres"

@@ -62,7 +62,7 @@ class RedisService(LocalService):
     preferred_port = 56379
 
     def external_url(self) -> str:
-        return settings.env("REDIS_URL")
+        return settings.current().redis_url
 
     def _url(self, state: dict) -> str:
         return f"redis://{LOOPBACK}:{state['port']}/0"
@@ -88,7 +88,7 @@ class RedisService(LocalService):
             "--save", "",
             "--appendonly", "no",
             "--protected-mode", "yes",
-            "--maxmemory", settings.env("LEADFLOW_REDIS_MAXMEMORY", "512mb"),
+            "--maxmemory", settings.current().redis_maxmemory,
             "--maxmemory-policy", "allkeys-lru",
         ]  # fmt: skip
         log_start = self.log_file.stat().st_size if self.log_file.exists() else 0
