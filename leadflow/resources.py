@@ -1,4 +1,4 @@
-"""Dagster resources for the three stores, configured from the environment only.
+"""Dagster resources for the stores, configured from the environment only.
 
 Each resource reads its address from one variable (`POSTGRES_URL`, `NEO4J_URI` with
 `NEO4J_USER`/`NEO4J_PASSWORD`, `MONGO_URL`) and starts nothing: a deployment with a variable
@@ -11,17 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import psycopg
-from neo4j import Driver, GraphDatabase
 from psycopg_pool import ConnectionPool
 from pydantic import Field, PrivateAttr
-from pymongo import MongoClient
-from pymongo.database import Database
 
 from leadflow import settings
 from leadflow.settings import missing_setting
+
+if TYPE_CHECKING:
+    # the drivers load on first use: a run that needs PostgreSQL only (an import) does not
+    # wait for neo4j (half a second, with the pandas it loads) or pymongo
+    from neo4j import Driver
+    from pymongo import MongoClient
+    from pymongo.database import Database
 
 
 def from_env(name: str) -> str | dg.EnvVar | None:
@@ -97,12 +102,16 @@ class Neo4jResource(dg.ConfigurableResource):
         return (user, password or "") if user else None
 
     def get_driver(self) -> Driver:
+        from neo4j import GraphDatabase
+
         if self._driver is None:
             self._driver = GraphDatabase.driver(self.resolved_uri(), auth=self.auth())
         return self._driver
 
     def server_agent(self, timeout: float = 10.0) -> str:
         """The server's agent string as the driver sees it (tells Neo4j from ArcadeDB)."""
+        from neo4j import GraphDatabase
+
         with GraphDatabase.driver(
             self.resolved_uri(), auth=self.auth(), connection_timeout=timeout
         ) as driver:
@@ -129,6 +138,8 @@ class MongoResource(dg.ConfigurableResource):
         return self.database or settings.current().mongo_database
 
     def get_client(self) -> MongoClient:
+        from pymongo import MongoClient
+
         if self._client is None:
             self._client = MongoClient(
                 self.resolved_url(), tz_aware=True, serverSelectionTimeoutMS=10000

@@ -371,18 +371,11 @@ def seeds_dir() -> Path:
     return current().seeds_dir
 
 
-def env(name: str, default: str | None = None) -> str | None:
-    """The text of `name` (None/`default` when unset or blank). Prefer the typed attributes of
-    `current()`; this stays for the command line's generic lookups."""
-    value = current().raw(name)
-    return value if value is not None else default
-
-
-def env_int(name: str, default: int | None = None) -> int | None:
-    value = env(name)
-    if value is None:
-        return default
-    return _integer()(value, name)
+def set_in_this_process(name: str, value: str) -> None:
+    """Set `name` in this process's environment (children inherit it). Only `leadflow demo`
+    does, playing the deployment of its local CRM contract server (the token variable its
+    connection names, the server's host in LEADFLOW_CRM_ALLOWED_HOSTS)."""
+    os.environ[name] = value
 
 
 class MissingSettingError(RuntimeError):

@@ -11,6 +11,8 @@ once per session, which is several times faster than migrating each one.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -45,15 +47,30 @@ def _is_xdist_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
+_DAGSTER_HOMES: list[str] = []
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    """The run's owner parses the dbt project once, before any test module loads the
+    """Every test process records the Dagster runs the commands start (they use the instance of
+    DAGSTER_HOME) in an instance of its own, removed at the end, never in the developer's
+    `.leadflow/dagster` (a test that reads the instance sets DAGSTER_HOME itself).
+
+    The run's owner parses the dbt project once, before any test module loads the
     definitions (the dbt assets are built from its manifest; see
     leadflow/analytics/dbt_project.py); pytest-xdist's workers start after it."""
+    if not os.environ.get("DAGSTER_HOME"):
+        _DAGSTER_HOMES.append(tempfile.mkdtemp(prefix="leadflow-test-dagster-"))
+        os.environ["DAGSTER_HOME"] = _DAGSTER_HOMES[-1]
     if _is_xdist_worker(config):
         return
     from leadflow.analytics.dbt_project import prepare
 
     prepare()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for home in _DAGSTER_HOMES:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

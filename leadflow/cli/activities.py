@@ -1,6 +1,7 @@
 """`leadflow activities seed|sync`: MongoDB activity events.
 
 The sync runs in-process (no Dagster run) with the same code as the `lead_activities` asset.
+The MongoDB client loads when a command talks to MongoDB, not for `--help` or a bad option.
 """
 
 from __future__ import annotations
@@ -11,18 +12,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
-import psycopg
 
 from leadflow.activities.rules import DEFAULT_BATCH_SIZE, parse_iso_datetime
-from leadflow.activities.sql import SYNC_COUNTS, SyncError, sync_activities
 from leadflow.cli.common import fail as _fail
 from leadflow.cli.common import mongo_resource as _mongo
 from leadflow.cli.common import postgres_url as _postgres_url
-from leadflow.platform.seed import seed_mongo_activities
 
 #: what the text output shows (the rest is in --json)
 _HIDDEN = {"fields_nulled", "unknown_users", "batches"}
-CLI_COUNTS = tuple(key for key in SYNC_COUNTS if key not in _HIDDEN)
 
 
 @click.group()
@@ -40,6 +37,8 @@ def activities() -> None:
 )
 def activities_seed(path: Path | None) -> None:
     """Insert the sample activity events into MongoDB (idempotent, by event_id)."""
+    from leadflow.platform.seed import seed_mongo_activities
+
     mongo = _mongo()
     database = mongo.get_database()
     inserted = seed_mongo_activities(database, path)
@@ -63,6 +62,10 @@ def activities_sync(batch_size: int, as_of: str | None, full: bool, as_json: boo
         when = parse_iso_datetime(as_of) or datetime.now(UTC)
     except ValueError:
         _fail(f"--as-of {as_of!r} is not an ISO timestamp", 2)
+    import psycopg
+
+    from leadflow.activities.sql import SYNC_COUNTS, SyncError, sync_activities
+
     url = _postgres_url()
     mongo = _mongo()
     try:
@@ -81,7 +84,7 @@ def activities_sync(batch_size: int, as_of: str | None, full: bool, as_json: boo
         click.echo(json.dumps(result.as_dict(), indent=2))
         return
     data = result.as_dict()
-    for key in CLI_COUNTS:
+    for key in [key for key in SYNC_COUNTS if key not in _HIDDEN]:
         click.echo(f"{key:<22} {data[key]:>8}")
     if data["invalid_reasons"]:
         click.echo(f"{'invalid by reason':<22} {json.dumps(data['invalid_reasons'])}")

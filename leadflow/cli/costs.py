@@ -10,7 +10,6 @@ from typing import Any
 
 import click
 
-from leadflow import settings
 from leadflow.cli.common import fail
 from leadflow.cli.common import postgres_url as _postgres_url
 
@@ -52,12 +51,11 @@ def run_cost_import(path: str, url: str) -> dict[str, Any]:
     the Dagster UI when DAGSTER_HOME is set); the import's result as `--json` prints it."""
     import dagster as dg
 
+    from leadflow.cli.common import dagster_instance
     from leadflow.costs.assets import OperatorCostFiles, lead_source_costs
     from leadflow.resources import PostgresResource
 
-    instance = (
-        dg.DagsterInstance.get() if settings.env("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    )
+    instance = dagster_instance()  # the instance `make dev`'s UI reads
     run = dg.materialize(
         [lead_source_costs],
         instance=instance,

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import psycopg
 
 from leadflow import settings
-from leadflow.analytics import report
 from leadflow.cli.common import fail, mongo_resource, neo4j_resource, postgres_url, store_resources
-from leadflow.cli.crm import sync_lines
-from leadflow.cli.ingest import check_results, print_summary
 from leadflow.cli.run import (
     output_to_log,
     prepare_dbt_project,
@@ -22,25 +17,11 @@ from leadflow.cli.run import (
     run_log_path,
     summarize_run,
 )
-from leadflow.cli.runner import ImportFailed, run_import_assets, run_nightly
-from leadflow.crmsync.connections import Connection, save_connection
-from leadflow.crmsync.policy import ALLOWED_HOSTS_VARIABLE
-from leadflow.crmsync.sync import push_back, sync_connection
-from leadflow.graph.sync import reconcile_graph, top_referrers
-from leadflow.ingest.pipeline import ImportRequest, ImportRequestError
-from leadflow.platform import migrations
-from leadflow.platform.crm_sandbox import ContractServer, generate_records, sandbox
-from leadflow.platform.seed import (
-    SeedError,
-    load_sample_dnc,
-    load_seed,
-    seed_mongo_activities,
-    table_counts,
-)
-from leadflow.platform.services import ServiceError, local_env
-from leadflow.postgres import organization_ids
-from leadflow.redaction import mask_url
-from leadflow.resources import PostgresResource
+
+if TYPE_CHECKING:  # each step imports what it runs: `leadflow demo --help` loads none of it
+    from leadflow.crmsync.connections import Connection
+    from leadflow.platform.crm_sandbox import ContractServer
+
 
 #: the bundled sample files and the organization each is imported into (None: from its column)
 DEMO_FILES = (
@@ -54,6 +35,9 @@ DEMO_FILES = (
 def _demo_nightly() -> bool:
     """Seed MongoDB with the sample activities, then run nightly_sync_job in-process:
     activities -> scores -> assignments -> nurture -> segments -> graph -> dbt marts."""
+    from leadflow.cli.runner import run_nightly
+    from leadflow.platform.seed import seed_mongo_activities
+
     seeded = seed_mongo_activities(mongo_resource().get_database())
     click.echo(f"\nactivities: {seeded} sample events added to MongoDB")
     click.echo("nightly_sync_job (in-process):")
@@ -67,6 +51,11 @@ def _demo_nightly() -> bool:
 
 def _demo_graph(url: str) -> bool:
     """Reconcile the graph the nightly job synced and show each organization's top referrers."""
+    import psycopg
+
+    from leadflow.graph.sync import reconcile_graph, top_referrers
+    from leadflow.postgres import organization_ids
+
     resource = neo4j_resource()
     driver, database = resource.get_driver(), resource.resolved_database()
     ok = True
@@ -99,14 +88,21 @@ DEMO_CRM_CHANGED = 12
 def _start_demo_crm(url: str) -> tuple[ContractServer, Connection]:
     """A local HubSpot contract server with the demo's contacts, and the demo organization's
     connection to it (made anew each run: its cursor, links and runs start empty)."""
+    import psycopg
+
+    from leadflow.crmsync.connections import save_connection
+    from leadflow.platform.crm_sandbox import generate_records, sandbox
+
     server = sandbox("hubspot", token=secrets.token_hex(16), page_size=100)
     server.start()
     server.add(generate_records("hubspot", DEMO_CRM_RECORDS, seed=2026))
-    os.environ[DEMO_CRM_TOKEN_ENV] = server.token  # this process only, as a deployment would
+    # this process only, as a deployment would
+    settings.set_in_this_process(DEMO_CRM_TOKEN_ENV, server.token)
     # a loopback server is no HubSpot host: the deployment (this process) lists it
-    listed = os.environ.get(ALLOWED_HOSTS_VARIABLE, "")
+    listed = settings.current().crm_allowed_hosts
     host = server.base_url.removeprefix("http://")
-    os.environ[ALLOWED_HOSTS_VARIABLE] = f"{listed},{host}" if listed else host
+    variable = settings.Settings.crm_allowed_hosts.name
+    settings.set_in_this_process(variable, f"{listed},{host}" if listed else host)
     with psycopg.connect(url) as conn:
         conn.execute(
             "delete from crm_connections where organization_id = %s and name = %s",
@@ -121,6 +117,11 @@ def _start_demo_crm(url: str) -> tuple[ContractServer, Connection]:
 
 def _demo_crm_pull(url: str, server: ContractServer, connection: Connection) -> bool:
     """One full pull, then a second pull after some contacts changed in the CRM."""
+    import psycopg
+
+    from leadflow.cli.crm import sync_lines
+    from leadflow.crmsync.sync import sync_connection
+
     click.echo(f"\nCRM sync: local HubSpot contract server {server.base_url}"
                f" ({DEMO_CRM_RECORDS} contacts), connection {connection.name!r}")  # fmt: skip
     first = sync_connection(lambda: psycopg.connect(url), url, connection)
@@ -135,6 +136,11 @@ def _demo_crm_pull(url: str, server: ContractServer, connection: Connection) -> 
 
 def _demo_crm_push(url: str, server: ContractServer, connection: Connection) -> bool:
     """After the nightly job (scores, DNC): status, score and DNC back to the CRM."""
+    import psycopg
+
+    from leadflow.cli.crm import sync_lines
+    from leadflow.crmsync.sync import push_back
+
     pushed = push_back(lambda: psycopg.connect(url), connection)
     for line in sync_lines([pushed]):
         click.echo(f"  {line}")
@@ -144,6 +150,8 @@ def _demo_crm_push(url: str, server: ContractServer, connection: Connection) -> 
 
 def _demo_recommendations(url: str) -> bool:
     """One agent's list as `leadflow recommend --agent` shows it, and each model's verdict."""
+    import psycopg
+
     from leadflow.cli.common import redis_url
     from leadflow.cli.recommend import print_items
     from leadflow.recommend import cache
@@ -185,7 +193,11 @@ def _demo_recommendations(url: str) -> bool:
 
 def _demo_report(url: str) -> bool:
     """Write the HTML report and print the first lines of every mart."""
-    out = Path(settings.env("LEADFLOW_REPORT_PATH") or settings.leadflow_home() / "report.html")
+    import psycopg
+
+    from leadflow.analytics import report
+
+    out = settings.current().report_path
     try:
         written = report.write_report(url, out)
         with psycopg.connect(url) as conn:
@@ -206,6 +218,15 @@ def _demo_report(url: str) -> bool:
 def demo() -> None:
     """Start the local servers, then run the pipeline on the bundled sample data and print what
     is in the database (servers named by POSTGRES_URL / NEO4J_URI / MONGO_URL are used instead)."""
+    from leadflow.cli.ingest import check_results, print_summary
+    from leadflow.cli.runner import ImportFailed, run_import_assets
+    from leadflow.ingest.pipeline import ImportRequest, ImportRequestError
+    from leadflow.platform import migrations
+    from leadflow.platform.seed import SeedError, load_sample_dnc, load_seed, table_counts
+    from leadflow.platform.services import ServiceError, local_env
+    from leadflow.redaction import mask_url
+    from leadflow.resources import PostgresResource
+
     try:
         local_env(start=True)
     except ServiceError as exc:

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any, TypeVar
 
 import click
 import psycopg
-from neo4j.exceptions import Neo4jError, ServiceUnavailable
 
 from leadflow.cli.common import fail as _fail
 from leadflow.cli.common import neo4j_resource
 from leadflow.cli.common import postgres_url as _postgres_url
-from leadflow.graph import sync as graph_db
 from leadflow.graph.model import DEFAULT_BATCH_SIZE
 from leadflow.ingest.referrals_sql import resolve_pending_referrals
 from leadflow.leads.ids import canonical_uuid
@@ -40,8 +39,18 @@ def _uuid(value: str, what: str) -> str:
     return canonical
 
 
+def _graph_db() -> ModuleType:
+    """leadflow.graph.sync, loaded with the Bolt driver once a command talks to the graph."""
+    from leadflow.graph import sync
+
+    return sync
+
+
 def _with_graph(action: Callable[[Any, str], T]) -> T:
-    """Run `action(driver, database)`, turning connection problems into one-line errors."""
+    """Run `action(driver, database)`, turning connection problems into one-line errors. The
+    Bolt driver loads here, once the arguments are checked."""
+    from neo4j.exceptions import Neo4jError, ServiceUnavailable
+
     resource = neo4j_resource()
     try:
         driver = resource.get_driver()
@@ -98,7 +107,7 @@ def sync(org: str, full: bool, batch_size: int, as_json: bool) -> None:
     def action(driver, database):
         resolved = _resolve_referrals(url, orgs)
         with psycopg.connect(url) as conn:
-            results = graph_db.sync_graph(conn, driver, database, orgs, full=full,
+            results = _graph_db().sync_graph(conn, driver, database, orgs, full=full,
                                           batch_size=batch_size)  # fmt: skip
         for result in results:
             result.referrals_resolved = resolved.get(result.organization_id, 0)
@@ -127,7 +136,7 @@ def reconcile(org: str | None, as_json: bool) -> None:
     def action(driver, database):
         with psycopg.connect(url) as conn:
             orgs = selected or organization_ids(conn)
-            return [graph_db.reconcile_graph(conn, driver, database, o) for o in orgs]
+            return [_graph_db().reconcile_graph(conn, driver, database, o) for o in orgs]
 
     results = _with_graph(action)
     ok = all(r.ok for r in results)
@@ -158,7 +167,7 @@ def _counts(counts: dict[str, int]) -> str:
 def referral_chain(lead_id: str, depth: int, as_json: bool) -> None:
     """Who referred LEAD_ID, who referred them, and so on. Exit 2 if the lead is not in the graph."""
     lead = _uuid(lead_id, "LEAD_ID")
-    chain = _with_graph(lambda d, db: graph_db.referral_chain(d, db, lead, max_depth=depth))
+    chain = _with_graph(lambda d, db: _graph_db().referral_chain(d, db, lead, max_depth=depth))
     if not chain:
         _fail(f"lead {lead} is not in the graph (run `leadflow graph sync`)", code=BAD_REQUEST)
     if as_json:
@@ -181,7 +190,7 @@ def referral_chain(lead_id: str, depth: int, as_json: bool) -> None:
 def top_referrers(org: str, limit: int, as_json: bool) -> None:
     """Leads of an organization that referred the most other leads."""
     organization = _uuid(org, "--org")
-    rows = _with_graph(lambda d, db: graph_db.top_referrers(d, db, organization, limit=limit))
+    rows = _with_graph(lambda d, db: _graph_db().top_referrers(d, db, organization, limit=limit))
     if as_json:
         _echo_json({"organization_id": organization, "referrers": rows})
         return
@@ -204,7 +213,7 @@ def top_referrers(org: str, limit: int, as_json: bool) -> None:
 def agent_reach(user_id: str, depth: int, as_json: bool) -> None:
     """An agent's leads and the leads those referred, per depth. Exit 2 for an unknown user."""
     user = _uuid(user_id, "USER_ID")
-    reach = _with_graph(lambda d, db: graph_db.agent_reach(d, db, user, max_depth=depth))
+    reach = _with_graph(lambda d, db: _graph_db().agent_reach(d, db, user, max_depth=depth))
     if not reach["found"]:
         _fail(f"user {user} is not in the graph (run `leadflow graph sync`)", code=BAD_REQUEST)
     if as_json:

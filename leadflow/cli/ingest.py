@@ -1,4 +1,8 @@
-"""`leadflow import`: lead files through the ingest assets, in this process."""
+"""`leadflow import`: lead files through the ingest assets, in this process.
+
+The request is checked first, with one PostgreSQL query and nothing else loaded (a bad
+`--org` is refused at once); Dagster loads only for the run itself (leadflow.cli.runner).
+"""
 
 from __future__ import annotations
 
@@ -14,9 +18,6 @@ from leadflow.cli.common import (
     invalidate_recommendations,
     postgres_url,
 )
-from leadflow.cli.runner import ImportFailed, run_import_assets
-from leadflow.ingest.pipeline import ImportRequest, ImportRequestError
-from leadflow.resources import PostgresResource
 
 SUMMARY_KEYS = ("rows_read", "inserted", "merged", "duplicates_in_file", "quarantined", "dnc")
 
@@ -86,18 +87,29 @@ def print_summary(files: list[dict], checks: list[dict]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
 def import_cmd(files, org, owner, source, region, mapping, workers, as_json) -> None:
     """Import lead files: E.164, cleaning, dedupe, DNC screen, load (the ingest assets)."""
+    import psycopg
+
+    from leadflow.ingest.pipeline import ImportRequest, ImportRequestError, validate_request
+
     url = postgres_url()
     request = ImportRequest(
         files=[str(Path(f).resolve()) for f in files], org=org, owner=owner, source=source,
         region=region, mapping=mapping, workers=workers,
     )  # fmt: skip
     ensure_schema_current(url, code=2)
+    try:  # the request's one check, before Dagster loads; the run is told so
+        with psycopg.connect(url) as conn:
+            validate_request(conn, request)
+    except ImportRequestError as exc:
+        fail(str(exc), code=2)
+    from leadflow.cli.runner import ImportFailed, run_import_assets
+    from leadflow.resources import PostgresResource
+
     progress = _progress_bar() if not as_json and sys.stderr.isatty() else None
     try:
-        summaries, result = run_import_assets(request, PostgresResource(url=url), progress=progress)
-    except ImportRequestError as exc:  # checked once, by the asset (pipeline.validate_request)
-        progress = None  # refused before a row was read: no progress line to end
-        fail(str(exc), code=2)
+        summaries, result = run_import_assets(
+            request, PostgresResource(url=url), progress=progress, validated=True
+        )
     except ImportFailed as exc:
         fail(str(exc))
     finally:

@@ -18,7 +18,6 @@ import click
 from leadflow import settings
 from leadflow.cli.common import ensure_schema_current, store_resources
 from leadflow.cli.common import fail as _fail
-from leadflow.cli.runner import run_nightly
 from leadflow.settings import NightlyConfigError, nightly_settings
 
 
@@ -142,6 +141,8 @@ def run(full_refresh: bool, as_json: bool) -> None:
     except NightlyConfigError as exc:  # a bad LEADFLOW_NIGHTLY_* / _TIMEZONE / _RETRY_* value
         _fail(str(exc))
     prepare_dbt_project()
+    from leadflow.cli.runner import run_nightly  # Dagster loads once the arguments are checked
+
     started = time.monotonic()
     with output_to_log(run_log_path()) as log_path:
         result = run_nightly(full_refresh=full_refresh, resources=resources)

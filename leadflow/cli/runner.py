@@ -1,53 +1,30 @@
 """Run Dagster jobs in this process: the ingest assets (`leadflow import`, the demo) and the
-nightly job (`leadflow run`, the demo). It sits above `leadflow.definitions`, which never
-imports it.
+nightly job (`leadflow run`, the demo), recorded in the instance of DAGSTER_HOME (see
+`leadflow.cli.common.dagster_instance`). It sits above `leadflow.definitions`, which never
+imports it, and it is the commands' door to Dagster: they import it only once their arguments
+are checked and the work needs it.
+
+An import loads only what it runs: `crm_leads` and its checks (leadflow.ingest), never the whole
+`leadflow.definitions` (no dbt manifest, no CRM, graph or recommendation assets).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
 
-from leadflow import settings
+from leadflow.cli.common import dagster_instance
 from leadflow.ingest.assets import (
-    BAD_REQUEST,
     INGEST_ASSETS,
     OperatorFiles,
     import_partition,
     organization_partitions,
 )
 from leadflow.ingest.checks import INGEST_CHECKS
-from leadflow.ingest.pipeline import ImportRequest, ImportRequestError, Progress
-from leadflow.leads.ids import require_uuid
+from leadflow.ingest.pipeline import ImportRequest, Progress, validate_request
 from leadflow.resources import PostgresResource
-
-
-def _instance() -> dg.DagsterInstance:
-    """The configured instance (DAGSTER_HOME) so runs show in the UI, else an ephemeral one."""
-    if settings.env("DAGSTER_HOME"):
-        return dg.DagsterInstance.get()
-    return dg.DagsterInstance.ephemeral()
-
-
-def dagster_instance() -> dg.DagsterInstance:
-    """The instance of DAGSTER_HOME (default .leadflow/dagster, SQLite: no server needed), so
-    runs started by `leadflow run` show up in `dagster dev`."""
-    home = settings.env("DAGSTER_HOME")
-    if not home:
-        home = str(settings.leadflow_home() / "dagster")
-        os.environ["DAGSTER_HOME"] = home
-    os.makedirs(home, exist_ok=True)
-    config = os.path.join(home, "dagster.yaml")
-    if not os.path.exists(config):  # SQLite storage (the default), no telemetry
-        with open(config, "w", encoding="utf-8") as handle:
-            handle.write(
-                "# local instance written by leadflow; see deploy/dagster.yaml for production\n"
-                "telemetry:\n  enabled: false\n"
-            )
-    return dg.DagsterInstance.get()
 
 
 def run_nightly(
@@ -81,44 +58,44 @@ def run_nightly(
     return result
 
 
-def partition_for(request: ImportRequest) -> str:
-    """The run's partition key (import_partition). An --org that is no UUID names no partition:
-    refused here, in the words of the asset's check (validate_request), as no key can be made
-    of it."""
-    if request.org:
-        require_uuid(request.org, "--org", ImportRequestError)
-    return import_partition(request)
-
-
 def run_import_assets(
     request: ImportRequest,
     postgres: PostgresResource | None = None,
     instance: dg.DagsterInstance | None = None,
     log_level: str = "CRITICAL",
     progress: Progress | None = None,
+    validated: bool = False,
 ) -> tuple[list[dict], dg.ExecuteInProcessResult]:
     """Materialize `crm_leads` (and its checks) for one request; return the file summaries.
-    A request the asset refuses raises ImportRequestError (`leadflow import` exits 2).
+
+    The request is checked once (validate_request), before the run: here, unless the caller
+    did it already (`validated`: `leadflow import` checks it before it loads Dagster). A bad
+    request raises ImportRequestError (`leadflow import` exits 2) and starts no run; the run is
+    handed the checked request (OperatorFiles) and does not check it again.
 
     The run's console log is quiet by default: the caller prints each file's outcome (a file
     that failed says why in its summary), so Dagster's step-failure lines with their stack
-    traces would only repeat it. The full event log is in the Dagster instance.
+    traces would only repeat it. The full event log is in the Dagster instance (default: the
+    one of DAGSTER_HOME, which `make dev` shows).
 
     The run reads the operator's files wherever they are (OperatorFiles, which also brings
     `progress`): this in-process run is the only one that gets that resource; the definitions'
     runs read landing files only."""
-    instance = instance or _instance()
-    partition = partition_for(request)
-    added = not instance.has_dynamic_partition(organization_partitions.name, partition)
-    if added:
+    postgres = postgres or PostgresResource()
+    if not validated:
+        with postgres.connection() as conn:  # outside a run: one plain connection
+            validate_request(conn, request)
+    instance = instance or dagster_instance()
+    partition = import_partition(request)
+    if not instance.has_dynamic_partition(organization_partitions.name, partition):
         instance.add_dynamic_partitions(organization_partitions.name, [partition])
     result = dg.materialize(
         [*INGEST_ASSETS, *INGEST_CHECKS],
         partition_key=partition,
         instance=instance,
         resources={
-            "postgres": postgres or PostgresResource(),
-            "lead_files": OperatorFiles(follow=progress),
+            "postgres": postgres,
+            "lead_files": OperatorFiles(follow=progress, validated_request=request),
         },
         run_config={
             "ops": {"crm_leads": {"config": request.model_dump(exclude_none=True)}},
@@ -127,17 +104,11 @@ def run_import_assets(
         raise_on_error=False,
         tags={"leadflow/trigger": "cli"},
     )
-    try:
-        return _summaries(result), result
-    except ImportRequestError:
-        if added:  # no partition for an organization the request may not name
-            instance.delete_dynamic_partition(organization_partitions.name, partition)
-        raise
+    return _summaries(result), result
 
 
 def _summaries(result: dg.ExecuteInProcessResult) -> list[dict]:
-    """Per-file summaries from crm_leads' materialization, or from the failure it raised
-    (ImportRequestError when the request itself was refused)."""
+    """Per-file summaries from crm_leads' materialization, or from the failure it raised."""
     for materialization in result.asset_materializations_for_node("crm_leads"):
         if "files" in materialization.metadata:
             return list(materialization.metadata["files"].value)
@@ -147,8 +118,6 @@ def _summaries(result: dg.ExecuteInProcessResult) -> list[dict]:
             metadata = (
                 (failure.user_failure_data.metadata or {}) if failure.user_failure_data else {}
             )
-            if BAD_REQUEST in metadata:
-                raise ImportRequestError(metadata[BAD_REQUEST].value)
             files = metadata.get("files")
             if files is not None:
                 return list(files.value)

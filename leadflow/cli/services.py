@@ -33,7 +33,7 @@ def _selected(names: tuple[str, ...]):
 
 def _shown(text: str) -> str:
     """What `up` and `status` may print: passwords of URLs, and NEO4J_PASSWORD, masked."""
-    return redact(text, [settings.env("NEO4J_PASSWORD")])
+    return redact(text, [settings.current().neo4j_password])
 
 
 def _shown_status(status: ServiceStatus) -> ServiceStatus:

@@ -15,7 +15,9 @@ Which files a run may read is the `lead_files` resource's decision, not the run 
 definitions bind `LandingFiles` (landing files only, see leadflow/ingest/landing.py), which has no
 configuration a launchpad could change; `leadflow import` passes `OperatorFiles` to its own
 in-process run, and no launched run can have it. That resource also brings the command's
-progress display, the only one that follows an import.
+progress display, the only one that follows an import, and the request as the command
+validated it before the run (a bad one is refused before Dagster even loads), so that the
+run does not check it a second time; every other run checks its request itself.
 
 `lead_referrals` (same group, unpartitioned, in the nightly job before the graph) links the
 referrals still pending after the imports and the CRM loads, so that the graph sync only reads.
@@ -83,6 +85,11 @@ class LeadFiles(dg.ConfigurableResource):
         """Who follows the import (rows streamed so far): nobody but `leadflow import`."""
         return None
 
+    def validated(self, config: ImportConfig) -> bool:
+        """Whether this run's request was checked (validate_request) before the run started,
+        so that the run does not check it again: never, but in `leadflow import`'s own run."""
+        return False
+
 
 class LandingFiles(LeadFiles):
     """What every launched run of `lead_import_job` (the sensor's, the UI's) may read: landing
@@ -112,16 +119,24 @@ class LandingFiles(LeadFiles):
 
 class OperatorFiles(LeadFiles):
     """`leadflow import FILE`'s: any readable regular file the operator names, left in place,
-    and the command's progress display (a resource value, never config). Passed only to the
-    command's own in-process materialize, never bound in the definitions."""
+    the command's progress display and the request the command validated before it started
+    the run (resource values, never config). Passed only to the command's own in-process
+    materialize, never bound in the definitions."""
 
     follow: dg.ResourceDependency[Progress | None] = None
+    validated_request: dg.ResourceDependency[ImportRequest | None] = None
 
     def check(self, raw_path: str, organization_id: str | None) -> CheckedFile:
         return operator_file(raw_path, organization_id)
 
     def progress(self) -> Progress | None:
         return self.follow
+
+    def validated(self, config: ImportConfig) -> bool:
+        """The run's request is the one validated before the run (same fields, same values)."""
+        if self.validated_request is None:
+            return False
+        return self.validated_request == ImportRequest(**config.model_dump(exclude={"landing_dir"}))
 
 
 def import_metadata(jobs: list[FileJob]) -> dict[str, dg.MetadataValue]:
@@ -173,8 +188,9 @@ def crm_leads(
         raise dg.Failure(refusal)
     _check_partition(context, config)
     try:
-        jobs = run_import(config, postgres.connection, lead_files.progress(), lead_files.check)
-    except ImportRequestError as exc:  # the request's one check: `leadflow import` exits 2
+        jobs = run_import(config, postgres.connection, lead_files.progress(), lead_files.check,
+                          validated=lead_files.validated(config))  # fmt: skip
+    except ImportRequestError as exc:  # the request's one check, when not done before the run
         raise dg.Failure(str(exc), metadata={BAD_REQUEST: str(exc)}) from exc
     lead_files.file_away(jobs, context.log)
     for job in jobs:

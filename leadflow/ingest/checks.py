@@ -1,4 +1,7 @@
-"""Quality gates on `crm_leads`: great-expectations suites and SQL checks, as asset checks.
+"""Quality gates on `crm_leads`, as asset checks, all plain SQL through psycopg: row rules over
+the run's live leads (E.164 phones, statuses and scores, one live lead per organization and
+phone: leadflow/ingest/quality_sql.py) and the run's own accounting (quarantine rate, accounting
+identity).
 
 Each check looks at the organizations (and import batches) of the run it belongs to, and
 reports failing counts plus a sample of failing rows in its metadata. A run that loaded one
@@ -11,18 +14,23 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
-import great_expectations as gx
 import psycopg
 
 from leadflow import settings
 from leadflow.ingest.assets import crm_leads
-from leadflow.ingest.gx import ExpectationOutcome, validate_query
+from leadflow.ingest.quality_sql import (
+    PHONE_IS_E164,
+    PHONE_UNIQUE_PER_ORGANIZATION,
+    SCORE_IN_RANGE,
+    STATUS_IN_ENUM,
+    Outcome,
+    Rule,
+    evaluate,
+)
 from leadflow.leads.ids import require_uuid
-from leadflow.leads.records import LEAD_STATUSES
-from leadflow.postgres import TENANT_SETTING, config_values, set_tenant
+from leadflow.postgres import config_values, set_tenant
 from leadflow.resources import PostgresResource
 
-E164_REGEX = r"^\+[1-9][0-9]{1,14}$"
 DEFAULT_QUARANTINE_WARN_RATE = 0.05
 
 
@@ -37,7 +45,7 @@ class RunScope:
         files = metadata["files"].value if "files" in metadata else []
         self.files: list[dict] = list(files)
         orgs = metadata["organizations"].value if "organizations" in metadata else []
-        # canonical UUIDs only: they go into SQL as literals
+        # canonical UUIDs only: they scope every check's SQL
         self.organizations = sorted(require_uuid(org, "organization") for org in orgs)
 
     @property
@@ -71,50 +79,32 @@ def _connection(
         yield conn
 
 
-def _scoped_url(url: str, organizations: list[str]) -> str:
-    """`url` whose sessions start scoped to the run's organization when it loaded exactly one
-    (for great-expectations, which opens its own connections)."""
-    if len(organizations) != 1:
-        return url
-    params = psycopg.conninfo.conninfo_to_dict(url)
-    scope = f"-c {TENANT_SETTING}={organizations[0]}"
-    params["options"] = f"{params.get('options') or ''} {scope}".strip()
-    return psycopg.conninfo.make_conninfo(**params)
-
-
-def _live_leads_query(organizations: list[str]) -> str:
-    ids = ", ".join(f"'{org}'::uuid" for org in organizations)
-    return (
-        "select id::text as id, organization_id::text as organization_id, phone_number, status,"
-        f" lead_score from leads where deleted_at is null and organization_id in ({ids})"
-    )
-
-
-def _result(outcomes: list[ExpectationOutcome], organizations: list[str]) -> dg.AssetCheckResult:
-    failing = sum(o.unexpected_count for o in outcomes)
+def _result(outcomes: list[Outcome], organizations: list[str]) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
-        passed=all(o.success for o in outcomes),
+        passed=all(o.passed for o in outcomes),
         metadata={
             "organizations": dg.MetadataValue.json(organizations),
             "rows_checked": dg.MetadataValue.int(
-                max((o.element_count for o in outcomes), default=0)
+                max((o.rows_checked for o in outcomes), default=0)
             ),
-            "failing_count": dg.MetadataValue.int(failing),
+            "failing_count": dg.MetadataValue.int(sum(o.failing_count for o in outcomes)),
             "failing_sample": dg.MetadataValue.json(
-                {o.name: o.sample for o in outcomes if not o.success}
+                {o.name: o.sample for o in outcomes if not o.passed}
             ),
         },
     )
 
 
-def _gx_check(context, postgres: PostgresResource, name: str, expectations: list):
+def _rules_check(
+    context: dg.AssetCheckExecutionContext, postgres: PostgresResource, rules: list[Rule]
+) -> dg.AssetCheckResult:
     organizations = RunScope.of(context).organizations
     if not organizations:
         return dg.AssetCheckResult(
             passed=True, metadata={"rows_checked": 0, "note": "no leads loaded by this run"}
         )
-    url = _scoped_url(postgres.resolved_url(), organizations)
-    outcomes = validate_query(url, _live_leads_query(organizations), expectations, name)
+    with _connection(postgres, organizations) as conn:
+        outcomes = evaluate(conn, organizations, rules)
     return _result(outcomes, organizations)
 
 
@@ -123,12 +113,7 @@ def _gx_check(context, postgres: PostgresResource, name: str, expectations: list
 def leads_phone_is_e164(
     context: dg.AssetCheckExecutionContext, postgres: PostgresResource
 ) -> dg.AssetCheckResult:
-    return _gx_check(
-        context,
-        postgres,
-        "leads_phone_is_e164",
-        [gx.expectations.ExpectColumnValuesToMatchRegex(column="phone_number", regex=E164_REGEX)],
-    )
+    return _rules_check(context, postgres, [PHONE_IS_E164])
 
 
 @dg.asset_check(asset=crm_leads, description="Status in the enum and lead_score in 0..100.",
@@ -136,19 +121,7 @@ def leads_phone_is_e164(
 def leads_status_and_score_valid(
     context: dg.AssetCheckExecutionContext, postgres: PostgresResource
 ) -> dg.AssetCheckResult:
-    return _gx_check(
-        context,
-        postgres,
-        "leads_status_and_score_valid",
-        [
-            gx.expectations.ExpectColumnValuesToBeInSet(
-                column="status", value_set=list(LEAD_STATUSES)
-            ),
-            gx.expectations.ExpectColumnValuesToBeBetween(
-                column="lead_score", min_value=0, max_value=100
-            ),
-        ],
-    )
+    return _rules_check(context, postgres, [STATUS_IN_ENUM, SCORE_IN_RANGE])
 
 
 @dg.asset_check(asset=crm_leads, description="No two live leads share (organization, phone).",
@@ -156,22 +129,13 @@ def leads_status_and_score_valid(
 def leads_unique_phone_per_organization(
     context: dg.AssetCheckExecutionContext, postgres: PostgresResource
 ) -> dg.AssetCheckResult:
-    return _gx_check(
-        context,
-        postgres,
-        "leads_unique_phone_per_organization",
-        [
-            gx.expectations.ExpectCompoundColumnsToBeUnique(
-                column_list=["organization_id", "phone_number"]
-            )
-        ],
-    )
+    return _rules_check(context, postgres, [PHONE_UNIQUE_PER_ORGANIZATION])
 
 
 def quarantine_warn_rate(postgres: PostgresResource, organizations: Sequence[str] = ()) -> float:
-    env_rate = settings.env("LEADFLOW_QUARANTINE_WARN_RATE")
-    if env_rate:
-        return float(env_rate)
+    env_rate = settings.current().quarantine_warn_rate
+    if env_rate is not None:
+        return env_rate
     with _connection(postgres, list(organizations)) as conn:
         rate, _ = config_values(conn, "quarantine_rate_warn")
     return DEFAULT_QUARANTINE_WARN_RATE if rate is None else float(rate)

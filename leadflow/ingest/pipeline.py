@@ -1,7 +1,7 @@
 """Importing lead files: one streaming pipeline per file, in one PostgreSQL transaction.
 
     prepare -> check the request (the one check of `leadflow import`'s and a run config's
-               request), inspect each file (format, encoding, delimiter, headers, sha256,
+               request; unless its caller checked it already), inspect each file (format, encoding, delimiter, headers, sha256,
                which column is the tenant), skip files already imported
     load    -> per file, in one transaction: the one load sequence of every batch
                (leadflow/ingest/batch.py), the file's rows staged by read -> normalize -> COPY,
@@ -93,9 +93,11 @@ _BATCH_OPTIONS = {"org": "organization_id", "owner": "owner_id", "source": "sour
 class ImportRequest(BaseModel):
     """What to import, in one type from `leadflow import` to the `crm_leads` asset: the
     command's options by their names, the run config of a launched run (the asset's config,
-    `ImportConfig`, is this type) and what `run_import` takes. Checked once, by `prepare`
-    (validate_request); an id is canonical as soon as the request is made (a UUID in any
-    spelling; anything else stays as given, for validate_request to refuse)."""
+    `ImportConfig`, is this type) and what `run_import` takes. Checked once (validate_request):
+    by `prepare`, or before the run by a caller that tells it so (`leadflow import`, so that a
+    bad request is refused before Dagster loads); an id is canonical as soon as the request is
+    made (a UUID in any spelling; anything else stays as given, for validate_request to
+    refuse)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -330,13 +332,23 @@ def validate_request(conn: psycopg.Connection, request: ImportRequest) -> None:
 
 
 def prepare(
-    request: ImportRequest, connect: ConnectionFactory, check_file: FileCheck = operator_file
+    request: ImportRequest,
+    connect: ConnectionFactory,
+    check_file: FileCheck = operator_file,
+    validated: bool = False,
 ) -> list[FileJob]:
     """Check the request and inspect every file; a file that cannot be imported is failed (and
     its batch recorded as failed) with a clear message, the others stay pending. A file that
-    `check_file` refuses is failed without a byte of it read (no batch: it has no sha256)."""
+    `check_file` refuses is failed without a byte of it read (no batch: it has no sha256).
+
+    `validated`: the caller ran validate_request on this request already (`leadflow import`
+    does, before it starts the run), so it is not checked twice."""
     with connect() as conn:
-        validate_request(conn, request)  # scopes the connection to --org
+        if validated:
+            if request.org:
+                set_tenant(conn, request.org)
+        else:
+            validate_request(conn, request)  # scopes the connection to --org
         known, slugs = frozenset(organization_ids(conn)), organization_slugs(conn)
     connect = tenant_connections(connect, request.org)
     overrides = load_mapping_file(Path(request.mapping)) if request.mapping else None
@@ -410,10 +422,10 @@ def load(jobs: list[FileJob], request: ImportRequest, connect: ConnectionFactory
 
 
 def run_import(request: ImportRequest, connect: ConnectionFactory,
-               progress: Progress | None = None,
-               check_file: FileCheck = operator_file) -> list[FileJob]:  # fmt: skip
+               progress: Progress | None = None, check_file: FileCheck = operator_file,
+               validated: bool = False) -> list[FileJob]:  # fmt: skip
     """prepare + load: the whole import of a request, in this process."""
-    return load(prepare(request, connect, check_file), request, connect, progress)
+    return load(prepare(request, connect, check_file, validated), request, connect, progress)
 
 
 def _lock_file(conn: psycopg.Connection, job: FileJob) -> None:

@@ -7,17 +7,17 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
-from pymongo import ASCENDING
-from pymongo.collection import Collection
-from pymongo.database import Database
-from pymongo.errors import BulkWriteError
 
 from leadflow import settings
 from leadflow.settings import ACTIVITIES_COLLECTION
+
+if TYPE_CHECKING:  # pymongo loads when MongoDB is seeded, not for `leadflow seed` / `migrate`
+    from pymongo.collection import Collection
+    from pymongo.database import Database
 
 #: MongoDB's duplicate-key error code
 DUPLICATE_KEY = 11000
@@ -83,6 +83,8 @@ def ensure_indexes(collection: Collection) -> None:
     nx-27017 that create_index fails AND leaves a broken index that makes every later insert
     fail, so it is left to whoever runs the real collection.
     """
+    from pymongo import ASCENDING
+
     collection.create_index([("event_id", ASCENDING)], unique=True)
     collection.create_index([("occurred_at", ASCENDING)])
 
@@ -103,6 +105,8 @@ def load_sample_events(path: Path) -> list[dict[str, Any]]:
 
 def insert_events(collection: Collection, events: list[Mapping[str, Any]]) -> int:
     """Insert the events whose event_id is not in the collection yet; returns how many."""
+    from pymongo.errors import BulkWriteError
+
     ids = [event["event_id"] for event in events]
     existing = {
         doc["event_id"]
