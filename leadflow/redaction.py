@@ -124,13 +124,13 @@ def redact(text: Any, secrets: Iterable[str | None] = ()) -> Any:
     return _KEY_VALUE.sub(_key_value, text)
 
 
-def _userinfo(match: re.Match) -> str:
+def _userinfo(match: re.Match[str]) -> str:
     if match["password"] is None:  # a lone token as the user: https://TOKEN@host
         return match["scheme"] + (REDACTED + "@" if match["user"] else "@")
     return f"{match['scheme']}{match['user']}:{REDACTED}@"
 
 
-def _key_value(match: re.Match) -> str:
+def _key_value(match: re.Match[str]) -> str:
     if match["value"].startswith(REDACTED[:-1]):  # redacted already
         return match.group(0)
     return match["key"] + match["sep"] + REDACTED
@@ -159,7 +159,7 @@ _PASSWORD_PARAM = re.compile(
 )
 
 
-def _mask_netloc(match: re.Match) -> str:
+def _mask_netloc(match: re.Match[str]) -> str:
     netloc = match["netloc"]
     userinfo, at, hosts = netloc.rpartition("@")  # a raw "@" in a password: the last one counts
     if not at:
