@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar, overload
 from urllib.parse import quote, quote_plus, urlsplit
 
 from leadflow.settings import CRM_SETTINGS, Settings
@@ -110,6 +110,17 @@ def _replace_values(text: str, secrets: Iterable[str]) -> str:
             if form in text:
                 text = text.replace(form, REDACTED)
     return text
+
+
+_T = TypeVar("_T")
+
+
+@overload
+def redact(text: str, secrets: Iterable[str | None] = ()) -> str: ...
+
+
+@overload
+def redact(text: _T, secrets: Iterable[str | None] = ()) -> _T: ...
 
 
 def redact(text: Any, secrets: Iterable[str | None] = ()) -> Any:
