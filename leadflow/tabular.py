@@ -19,7 +19,7 @@ import io
 import os
 import re
 import warnings
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -89,7 +89,7 @@ def normalize_header(header: str) -> str:
     return _HEADER_JUNK_RE.sub("", header.lower())
 
 
-def header_aliases(spellings: dict[str, Sequence[str]]) -> dict[str, str]:
+def header_aliases(spellings: Mapping[str, Sequence[str]]) -> dict[str, str]:
     """Normalized header -> column name, for a column's own name and every other spelling."""
     return {
         normalize_header(spelling): column
