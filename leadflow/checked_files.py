@@ -150,13 +150,20 @@ class CheckedFile:
         return (st.st_dev, st.st_ino) == (self.device, self.inode)
 
 
-def _checked(fd: int, path: Path, single_link: bool, **where) -> CheckedFile:
+def _checked(
+    fd: int,
+    path: Path,
+    single_link: bool,
+    *,
+    beneath: Path | None = None,
+    parts: tuple[str, ...] = (),
+) -> CheckedFile:
     try:
         st = os.fstat(fd)
     finally:
         os.close(fd)
     require_plain_file(path, st, single_link)
-    return CheckedFile(path, st.st_dev, st.st_ino, st.st_size, **where)
+    return CheckedFile(path, st.st_dev, st.st_ino, st.st_size, beneath=beneath, parts=parts)
 
 
 def check_beneath(root: Path, parts: tuple[str, ...]) -> CheckedFile:

@@ -26,7 +26,10 @@ from leadflow.leads.ids import canonical_uuid
 
 #: the partition of lead files whose rows name their organization (organization_id column)
 MULTI_ORG_PARTITION = "multi_org"
-organization_partitions = dg.DynamicPartitionsDefinition(name="organizations")
+#: the name of organization_partitions (its `.name` is typed optional: Dagster's own
+#: DynamicPartitionsDefinition may be unnamed)
+ORGANIZATION_PARTITIONS = "organizations"
+organization_partitions = dg.DynamicPartitionsDefinition(name=ORGANIZATION_PARTITIONS)
 
 
 def partition_organization(key: str | None) -> str | None:

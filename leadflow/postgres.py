@@ -13,6 +13,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import Row
 
 #: how code that opens its own transactions gets connections (psycopg.connect bound to a URL,
 #: or PostgresResource.connection)
@@ -34,6 +35,15 @@ def set_tenant(conn: psycopg.Connection, organization_id: object) -> None:
     setting is transaction-local (`set_config(…, true)`): it ends with the transaction and never
     leaks into the next user of a pooled connection."""
     conn.execute("select set_config(%s, %s, true)", (TENANT_SETTING, str(organization_id)))
+
+
+def one_row(cursor: psycopg.Cursor[Row]) -> Row:
+    """The row of a query that always returns exactly one (an aggregate, `select now()`,
+    `to_regclass(…)`, `insert … returning` of one row); an error if it returned none."""
+    row = cursor.fetchone()
+    if row is None:
+        raise RuntimeError("the query returned no row where it always returns one")
+    return row
 
 
 def organization_ids(conn: psycopg.Connection) -> list[str]:

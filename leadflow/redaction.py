@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar, overload
 from urllib.parse import quote, quote_plus, urlsplit
 
 from leadflow.settings import CRM_SETTINGS, Settings
@@ -112,6 +112,17 @@ def _replace_values(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+_T = TypeVar("_T")
+
+
+@overload
+def redact(text: str, secrets: Iterable[str | None] = ()) -> str: ...
+
+
+@overload
+def redact(text: _T, secrets: Iterable[str | None] = ()) -> _T: ...
+
+
 def redact(text: Any, secrets: Iterable[str | None] = ()) -> Any:
     """`text` without any secret (see the module docstring); `secrets` are removed besides the
     known ones. Anything not a str is returned as it is."""
@@ -124,13 +135,13 @@ def redact(text: Any, secrets: Iterable[str | None] = ()) -> Any:
     return _KEY_VALUE.sub(_key_value, text)
 
 
-def _userinfo(match: re.Match) -> str:
+def _userinfo(match: re.Match[str]) -> str:
     if match["password"] is None:  # a lone token as the user: https://TOKEN@host
         return match["scheme"] + (REDACTED + "@" if match["user"] else "@")
     return f"{match['scheme']}{match['user']}:{REDACTED}@"
 
 
-def _key_value(match: re.Match) -> str:
+def _key_value(match: re.Match[str]) -> str:
     if match["value"].startswith(REDACTED[:-1]):  # redacted already
         return match.group(0)
     return match["key"] + match["sep"] + REDACTED
@@ -159,7 +170,7 @@ _PASSWORD_PARAM = re.compile(
 )
 
 
-def _mask_netloc(match: re.Match) -> str:
+def _mask_netloc(match: re.Match[str]) -> str:
     netloc = match["netloc"]
     userinfo, at, hosts = netloc.rpartition("@")  # a raw "@" in a password: the last one counts
     if not at:

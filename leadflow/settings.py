@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar, cast, overload
+from typing import Any, Generic, TypeVar, overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -65,7 +65,7 @@ class Variable(Generic[T]):
         constant, e.g. a CLI option's default, take it from here: one place)."""
         if self.default is None or callable(self.default):
             raise TypeError(f"{self.name} has no fixed default")
-        return cast(T, self.default)
+        return self.default
 
     def __set_name__(self, owner: type, attribute: str) -> None:
         self.attribute = attribute

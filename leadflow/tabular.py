@@ -19,12 +19,15 @@ import io
 import os
 import re
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 #: bytes per read while hashing / validating / streaming
 BLOCK_SIZE = 1 << 20
@@ -55,6 +58,9 @@ class FileFormatError(ValueError):
 #: how a caller that checks what it opens (leadflow.checked_files) opens the file instead of
 #: `open(path, "rb", buffering)`: called with the buffering, returns a binary file object
 Opener = Callable[[int], BinaryIO]
+#: (line or sheet row number, cells) of a file's rows; a generator, so that a caller that stops
+#: early can close it (and the file) at once
+Rows = Generator[tuple[int, list[Any]], None, None]
 
 
 @dataclass(slots=True)
@@ -83,7 +89,7 @@ def normalize_header(header: str) -> str:
     return _HEADER_JUNK_RE.sub("", header.lower())
 
 
-def header_aliases(spellings: dict[str, Sequence[str]]) -> dict[str, str]:
+def header_aliases(spellings: Mapping[str, Sequence[str]]) -> dict[str, str]:
     """Normalized header -> column name, for a column's own name and every other spelling."""
     return {
         normalize_header(spelling): column
@@ -335,7 +341,7 @@ def _not_xlsx(path: Path, exc: Exception) -> FileFormatError:
     return FileFormatError(f"{path} is not a readable XLSX file ({type(exc).__name__})")
 
 
-def _xlsx_rows(path: Path, typed: bool, opener: Opener | None) -> Iterator[tuple[int, list[Any]]]:
+def _xlsx_rows(path: Path, typed: bool, opener: Opener | None) -> Rows:
     """(sheet row number, cells) of the first sheet's non-blank rows, header first."""
     with _workbook(path, opener) as wb:
         if not wb.worksheets:
@@ -372,7 +378,7 @@ def _filled(cell: Any) -> bool:
 # ---------------------------------------------------------------------------------------
 
 
-def iter_table_rows(table: Table, *, typed: bool = False) -> Iterator[tuple[int, list[Any]]]:
+def iter_table_rows(table: Table, *, typed: bool = False) -> Rows:
     """(line or sheet row number, cells) for every non-blank data row, the header skipped.
 
     Cells are text; with `typed`, XLSX cells keep openpyxl's values (None, numbers, dates,
@@ -398,7 +404,7 @@ class _HashingReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    def readinto(self, buffer: WriteableBuffer) -> int:
         n = self._fh.readinto(buffer)
         if n:
             self.digest.update(memoryview(buffer)[:n])
@@ -423,7 +429,7 @@ def _changed(table: Table) -> FileFormatError:
     return FileFormatError(f"{table.path} changed while being read (content differs)")
 
 
-def _iter_csv(table: Table) -> Iterator[tuple[int, list[str]]]:
+def _iter_csv(table: Table) -> Generator[tuple[int, list[str]], None, None]:
     """Non-blank data rows of a CSV (the header skipped); verifies the hash at the end."""
     _raise_field_limit()
     raw = _HashingReader(_open_again(table, buffering=0))
@@ -456,7 +462,7 @@ def _iter_csv(table: Table) -> Iterator[tuple[int, list[str]]]:
             raise _changed(table)
 
 
-def _iter_xlsx(table: Table, typed: bool) -> Iterator[tuple[int, list[Any]]]:
+def _iter_xlsx(table: Table, typed: bool) -> Rows:
     """Data rows of the first sheet, shaped like CSV rows.
 
     XLSX rows omit trailing empty cells, so a short row is padded, not ragged; a row is ragged

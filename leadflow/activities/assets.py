@@ -39,7 +39,8 @@ def sync_metadata(result: SyncResult) -> dict[str, dg.MetadataValue]:
         **{key: dg.MetadataValue.int(value) for key, value in result.counts().items()},
         "invalid_reasons": dg.MetadataValue.json(dict(sorted(result.invalid_reasons.items()))),
         "invalid_sample": dg.MetadataValue.json(result.invalid_sample),
-        "watermark": dg.MetadataValue.json(result.watermark_dict()),
+        # the class itself: MetadataValue.json is typed without the None it accepts
+        "watermark": dg.JsonMetadataValue(result.watermark_dict()),
         "as_of": dg.MetadataValue.text(result.as_of.isoformat()),
     }
 

@@ -45,7 +45,7 @@ from leadflow.activities.rules import (
     parse_event,
     position_after,
 )
-from leadflow.postgres import ConnectionFactory
+from leadflow.postgres import ConnectionFactory, one_row
 from leadflow.settings import ACTIVITIES_COLLECTION
 
 log = logging.getLogger(__name__)
@@ -233,7 +233,7 @@ def rematch_unmatched(conn: psycopg.Connection) -> tuple[int, int]:
         select (select count(*) from rematched), (select count(*) from touched)
         """
     ).format(ctes=_last_contact_ctes("rematched"))
-    rematched, touched = conn.execute(query).fetchone()
+    rematched, touched = one_row(conn.execute(query))
     return rematched, touched
 
 
@@ -327,7 +327,7 @@ def load_batch(conn: psycopg.Connection, rows: Iterable[ActivityRow]) -> BatchCo
             (select count(*) from touched)
         """
     ).format(ctes=_last_contact_ctes("inserted"))
-    loaded, matched, unknown_users, touched = conn.execute(query).fetchone()
+    loaded, matched, unknown_users, touched = one_row(conn.execute(query))
     return BatchCounts(loaded, matched, unknown_users, touched)
 
 
@@ -375,7 +375,7 @@ def sync_activities(
     as_of = as_utc(as_of)
     result = SyncResult(as_of=as_of)
     with connect() as conn:
-        if conn.execute("select to_regclass('lead_activities')").fetchone()[0] is None:
+        if one_row(conn.execute("select to_regclass('lead_activities')"))[0] is None:
             raise SyncError("table lead_activities does not exist: run `leadflow migrate`")
         result.rematched, touched = rematch_unmatched(conn)
         result.last_contact_updates += touched

@@ -105,7 +105,12 @@ def dbt_source_tables(manifest: Mapping[str, Any]) -> list[dg.AssetSpec]:
 
 
 def dbt_resource() -> LeadflowDbtCliResource:
-    return LeadflowDbtCliResource(project_dir=DBT_PROJECT, dbt_executable=dbt_executable())
+    # DbtCliResource.__init__ takes a DbtProject, but mypy types a subclass's __init__ from the
+    # pydantic fields (project_dir: str)
+    return LeadflowDbtCliResource(
+        project_dir=DBT_PROJECT,  # type: ignore[arg-type]
+        dbt_executable=dbt_executable(),
+    )
 
 
 class DbtBuildConfig(dg.Config):
@@ -176,8 +181,8 @@ def _raise_for_results(run_results: Mapping[str, Any]) -> None:
         for r in (errors + failures)[:25]
     ]
     metadata = {
-        "errors": len(errors),
-        "failed_tests": len(failures),
+        "errors": dg.MetadataValue.int(len(errors)),
+        "failed_tests": dg.MetadataValue.int(len(failures)),
         "details": dg.MetadataValue.md("\n".join(lines) or "see the dbt log"),
     }
     if errors:
@@ -191,4 +196,4 @@ def _raise_for_results(run_results: Mapping[str, Any]) -> None:
 
 #: the CRM tables the dbt sources name, as assets downstream of the assets that write them
 DBT_SOURCE_TABLES = dbt_source_tables(MANIFEST)
-ANALYTICS_ASSETS = [analytics_models, *DBT_SOURCE_TABLES]
+ANALYTICS_ASSETS: list[dg.AssetsDefinition | dg.AssetSpec] = [analytics_models, *DBT_SOURCE_TABLES]

@@ -34,13 +34,11 @@ def prepare() -> Path:
     same lock file, so a `dagster dev` reload and a `leadflow run` never parse at the same time.
     Parsing needs the profile but no database connection; partial parsing keeps it quick.
     """
-    run_with_concurrent_update_guard(
-        DBT_PROJECT.manifest_path,
-        run_dbt,
-        args=["parse", "--quiet"],
-        url=None,
-        target_path=DBT_PROJECT.manifest_path.parent,
-    )
+
+    def parse() -> None:  # the guard's callback returns nothing
+        run_dbt(["parse", "--quiet"], None, target_path=DBT_PROJECT.manifest_path.parent)
+
+    run_with_concurrent_update_guard(DBT_PROJECT.manifest_path, parse)
     return DBT_PROJECT.manifest_path
 
 

@@ -52,7 +52,9 @@ class CostFiles(dg.ConfigurableResource):
     def check(self, raw_path: str) -> CheckedFile:
         raise NotImplementedError
 
-    def file_away(self, checked: CheckedFile, failed: bool, tag: str, log) -> None:
+    def file_away(
+        self, checked: CheckedFile, failed: bool, tag: str, log: dg.DagsterLogManager
+    ) -> None:
         """After the import: nothing by default."""
 
 
@@ -63,7 +65,9 @@ class LandingCostFiles(CostFiles):
     def check(self, raw_path: str) -> CheckedFile:
         return check_cost_landing_file(raw_path, costs_landing_root())
 
-    def file_away(self, checked: CheckedFile, failed: bool, tag: str, log) -> None:
+    def file_away(
+        self, checked: CheckedFile, failed: bool, tag: str, log: dg.DagsterLogManager
+    ) -> None:
         if file_away(checked, failed, tag) is None:
             log.warning(f"{checked.path} was not filed away: it is no longer the imported file")
 

@@ -146,7 +146,9 @@ def parse_cost(value: Any) -> Decimal:
             amount = Decimal(text)
         except InvalidOperation as exc:  # pragma: no cover - the regex admits only numbers
             raise ValueError("cost is not a number") from exc
-        if amount.as_tuple().exponent < -2 and amount != amount.quantize(CENT):
+        exponent = amount.as_tuple().exponent
+        assert isinstance(exponent, int)  # 'n', 'N', 'F' only for NaN and infinity
+        if exponent < -2 and amount != amount.quantize(CENT):
             raise ValueError("cost has more than two decimals")
     if amount < 0:
         raise ValueError("cost is negative")

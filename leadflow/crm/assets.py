@@ -9,6 +9,7 @@ for the same time gives the same answer.
 """
 
 from collections.abc import Callable
+from typing import TypeVar
 
 import dagster as dg
 import psycopg
@@ -28,12 +29,15 @@ LEAD_STATE = [dg.AssetKey("crm_leads"), dg.AssetKey("lead_scores"), dg.AssetKey(
 #: at most this many segments are listed one by one in the metadata
 LISTED = 200
 
+_Config = TypeVar("_Config")
+
 
 def _load_configs(
-    postgres: PostgresResource, loader: Callable[[psycopg.Connection, str], object]
-) -> dict[str, object]:
+    postgres: PostgresResource, loader: Callable[[psycopg.Connection, str], _Config]
+) -> dict[str, _Config]:
     """Every organization's configuration, validated before anything is written."""
-    configs, errors = {}, []
+    configs: dict[str, _Config] = {}
+    errors: list[str] = []
     with postgres.connection() as conn:
         for org in organization_ids(conn):
             try:

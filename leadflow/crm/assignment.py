@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -131,6 +131,10 @@ def region_of(phone: str) -> str | None:
         return None
 
 
+#: what a strategy returns: the assignments, and the state for the next run
+_Planned = tuple[list[Assignment], AssignmentState]
+
+
 class _RoundRobin:
     """Agents in user-id order; the next agent is the first one after the cursor (wrapping)."""
 
@@ -147,19 +151,23 @@ class _RoundRobin:
         return self.cursor, index + 1
 
 
-def _round_robin(leads, agents, state):
+def _round_robin(
+    leads: list[LeadToAssign], agents: list[Agent], state: AssignmentState
+) -> _Planned:
     rotation = _RoundRobin(agents, state.cursor)
-    out = []
+    out: list[Assignment] = []
     for lead in leads:
         user, position = rotation.next()
         out.append(Assignment(lead.lead_id, user, f"round robin {position}/{len(agents)}"))
     return out, AssignmentState(rotation.cursor, state.weighted_current)
 
 
-def _load_balanced(leads, agents, state):
+def _load_balanced(
+    leads: list[LeadToAssign], agents: list[Agent], state: AssignmentState
+) -> _Planned:
     heap = [(agent.open_leads, agent.user_id) for agent in agents]
     heapq.heapify(heap)
-    out = []
+    out: list[Assignment] = []
     for lead in leads:
         load, user = heapq.heappop(heap)
         out.append(Assignment(lead.lead_id, user, f"fewest open leads ({load})"))
@@ -167,29 +175,30 @@ def _load_balanced(leads, agents, state):
     return out, state
 
 
-def _weighted(leads, agents, state):
+def _weighted(leads: list[LeadToAssign], agents: list[Agent], state: AssignmentState) -> _Planned:
     eligible = sorted((a for a in agents if a.weight > 0), key=lambda a: a.user_id)
     if not eligible:
         return [], state
     total = sum(agent.weight for agent in eligible)
     current = {a.user_id: state.weighted_current.get(a.user_id, 0.0) for a in eligible}
-    out = []
+    out: list[Assignment] = []
     for lead in leads:
         best: Agent | None = None
         for agent in eligible:
             current[agent.user_id] += agent.weight
             if best is None or current[agent.user_id] > current[best.user_id]:
                 best = agent
+        assert best is not None  # eligible is not empty
         current[best.user_id] -= total
         out.append(Assignment(lead.lead_id, best.user_id, f"weighted {best.weight:g}/{total:g}"))
     return out, AssignmentState(state.cursor, current)
 
 
-def _territory(leads, agents, state):
+def _territory(leads: list[LeadToAssign], agents: list[Agent], state: AssignmentState) -> _Planned:
     rules = [(agent, Territory.parse(spec)) for agent in agents for spec in agent.territories]
     load = {agent.user_id: agent.open_leads for agent in agents}
     rotation = _RoundRobin(agents, state.cursor)
-    out = []
+    out: list[Assignment] = []
     for lead in leads:
         region = region_of(lead.phone_number)
         matches = [
@@ -213,7 +222,7 @@ def _territory(leads, agents, state):
     return out, AssignmentState(rotation.cursor, state.weighted_current)
 
 
-_STRATEGIES = {
+_STRATEGIES: dict[str, Callable[[list[LeadToAssign], list[Agent], AssignmentState], _Planned]] = {
     "round_robin": _round_robin,
     "load_balanced": _load_balanced,
     "weighted": _weighted,

@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -29,7 +30,7 @@ from leadflow.crm.assignment import (
     plan,
 )
 from leadflow.leads.ids import require_uuid
-from leadflow.postgres import config_value
+from leadflow.postgres import config_value, one_row
 
 #: lead statuses that count towards an agent's open load (load_balanced)
 CLOSED_STATUSES = ("recruited", "cold", "dnc")
@@ -180,7 +181,7 @@ def waiting_leads(conn: psycopg.Connection, organization_id: str) -> list[LeadTo
 
 
 def count_dnc_listed_waiting(conn: psycopg.Connection, organization_id: str) -> int:
-    return conn.execute(
+    cursor = conn.execute(
         """
         select count(*)
         from leads l
@@ -192,7 +193,8 @@ def count_dnc_listed_waiting(conn: psycopg.Connection, organization_id: str) -> 
           and l.status <> all(%(excluded)s)
         """,
         {"org": organization_id, "excluded": list(NOT_ASSIGNABLE_STATUSES)},
-    ).fetchone()[0]
+    )
+    return cast(int, one_row(cursor)[0])
 
 
 def write_assignments(

@@ -34,6 +34,7 @@ from leadflow.crm.nurture import (
     parse_steps,
 )
 from leadflow.crm.segments import CompiledFilter, SegmentFilterError, compile_filter
+from leadflow.postgres import one_row
 
 LOCK_PREFIX = "leadflow:nurture_enrollments:"
 CHUNK = 5000  # enrollments per touch-queueing statement
@@ -263,7 +264,7 @@ def _queue_due_touches(
     for start in range(0, len(plans), CHUNK):
         chunk = plans[start : start + CHUNK]
         touches = [(eid, t) for eid, progress in chunk for t in progress.touches]
-        queued, advanced, completed = conn.execute(
+        cursor = conn.execute(
             _QUEUE,
             {
                 "org": organization_id,
@@ -278,7 +279,8 @@ def _queue_due_touches(
                 "templates": [t.template_id for _, t in touches],
                 "due_at": [t.due_at for _, t in touches],
             },
-        ).fetchone()
+        )
+        queued, advanced, completed = one_row(cursor)
         result.touches_queued += queued
         result.completed += completed
         result.held_back += len(chunk) - advanced

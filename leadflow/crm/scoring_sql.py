@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 import psycopg
 
@@ -23,7 +24,7 @@ from leadflow.crm.scoring import (
     round_half_up,
     score_lead,
 )
-from leadflow.postgres import config_value
+from leadflow.postgres import config_value, one_row
 
 #: rows fetched per round trip by the server-side feature cursor
 FETCH_SIZE = 5000
@@ -67,7 +68,8 @@ def load_scoring_config(conn: psycopg.Connection, organization_id: str) -> OrgSc
 
 def has_activities(conn: psycopg.Connection) -> bool:
     """Whether `lead_activities` exists (it arrives with its own migration)."""
-    return conn.execute("select to_regclass('lead_activities') is not null").fetchone()[0]
+    exists = one_row(conn.execute("select to_regclass('lead_activities') is not null"))[0]
+    return cast(bool, exists)
 
 
 # Leads and activities are read by two plain single-table scans, both in lead id order, and

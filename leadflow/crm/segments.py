@@ -107,7 +107,7 @@ def compile_filter(spec: dict | str) -> CompiledFilter:
 
 def segment_query(
     organization_id: uuid.UUID | str, compiled: CompiledFilter, limit: int | None = None
-) -> tuple[sql.Composable, list[Any]]:
+) -> tuple[sql.Composed, list[Any]]:
     """Matching live leads of one organization (id, name, phone, status, score, tags), best
     score first, then newest, then id, so a preview is stable."""
     query = (
@@ -129,7 +129,7 @@ def segment_query(
 
 def segment_count_query(
     organization_id: uuid.UUID | str, compiled: CompiledFilter
-) -> tuple[sql.Composable, list[Any]]:
+) -> tuple[sql.Composed, list[Any]]:
     """`select count(*)` of the matching live leads of one organization."""
     query = sql.SQL("select count(*)") + _scope(compiled)
     return query, [_organization(organization_id), *compiled.params]

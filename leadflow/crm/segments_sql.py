@@ -17,7 +17,7 @@ from leadflow.crm.segments import (
     segment_count_query,
     segment_query,
 )
-from leadflow.postgres import require_organization, set_tenant
+from leadflow.postgres import one_row, require_organization, set_tenant
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def count_segments(conn: psycopg.Connection, as_of: datetime) -> list[SegmentCou
                 results.append(SegmentCount(segment_id, organization_id, name, None, str(exc)))
                 continue
             query, params = segment_count_query(organization_id, compiled)
-            (count,) = conn.execute(query, params).fetchone()
+            (count,) = one_row(conn.execute(query, params))
             results.append(SegmentCount(segment_id, organization_id, name, count))
         counted = [r for r in results if r.error is None]
         with conn.cursor() as cur:
@@ -95,7 +95,7 @@ def preview_segment(
         set_tenant(conn, organization_id)
         require_organization(conn, organization_id)
         query, params = segment_count_query(organization_id, compiled)
-        (count,) = conn.execute(query, params).fetchone()
+        (count,) = one_row(conn.execute(query, params))
         query, params = segment_query(organization_id, compiled, limit=limit)
         with conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(query, params).fetchall()

@@ -37,7 +37,11 @@ from leadflow.crmsync.connections import Connection, CrmError, list_connections
 from leadflow.crmsync.load import load_connection
 from leadflow.crmsync.sync import failure_text, push_back, record_pull
 from leadflow.crmsync.vendors import VENDORS, rest_api_config, spec
-from leadflow.dagster_vocab import organization_partitions, partition_organization
+from leadflow.dagster_vocab import (
+    ORGANIZATION_PARTITIONS,
+    organization_partitions,
+    partition_organization,
+)
 from leadflow.redaction import redact, redact_value
 from leadflow.resources import PostgresResource
 from leadflow.settings import NightlySettings
@@ -252,15 +256,17 @@ def crm_run_requests(connections: list[Connection], tick: str) -> list[dg.RunReq
     ]
 
 
-def crm_sync_tick(context: dg.ScheduleEvaluationContext, postgres: PostgresResource):
+def crm_sync_tick(
+    context: dg.ScheduleEvaluationContext, postgres: PostgresResource
+) -> dg.SkipReason | list[dg.RunRequest]:
     """One tick of crm_sync_schedule: every organization with a connection registered as a
     partition, and one run each."""
     with postgres.connection() as conn:
         connections = list_connections(conn)
-    known = set(context.instance.get_dynamic_partitions(organization_partitions.name))
+    known = set(context.instance.get_dynamic_partitions(ORGANIZATION_PARTITIONS))
     missing = sorted({c.organization_id for c in connections} - known)
     if missing:
-        context.instance.add_dynamic_partitions(organization_partitions.name, missing)
+        context.instance.add_dynamic_partitions(ORGANIZATION_PARTITIONS, missing)
     requests = crm_run_requests(connections, context.scheduled_execution_time.isoformat())
     if not requests:
         return dg.SkipReason("no CRM connection: add one with `leadflow crm connect`")
@@ -284,7 +290,9 @@ def build_crm_sync_schedule(settings: NightlySettings) -> dg.ScheduleDefinition:
         description="Per organization with a CRM connection: pull, load and push"
         " (LEADFLOW_CRM_CRON).",
     )
-    def crm_sync_schedule(context: dg.ScheduleEvaluationContext, postgres: PostgresResource):
+    def crm_sync_schedule(
+        context: dg.ScheduleEvaluationContext, postgres: PostgresResource
+    ) -> dg.SkipReason | list[dg.RunRequest]:
         return crm_sync_tick(context, postgres)
 
     return crm_sync_schedule

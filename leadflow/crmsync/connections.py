@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from psycopg.rows import dict_row
@@ -40,7 +40,7 @@ from leadflow.crmsync.policy import (
 )
 from leadflow.crmsync.vendors import VENDORS
 from leadflow.leads.ids import canonical_uuid
-from leadflow.postgres import set_tenant
+from leadflow.postgres import one_row, set_tenant
 from leadflow.redaction import register_secret
 from leadflow.settings import Settings
 
@@ -121,10 +121,12 @@ def read_token(conn: psycopg.Connection, connection: Connection) -> str:
     variable: one variable is one connection's secret (a unique index holds it; this check
     holds it too for a database without the index, and is run by the pipeline role, which
     sees every organization's connections)."""
-    others = conn.execute(
-        "select count(*) from crm_connections where secret_env = %s and id <> %s",
-        (connection.secret_env, connection.id),
-    ).fetchone()[0]
+    (others,) = one_row(
+        conn.execute(
+            "select count(*) from crm_connections where secret_env = %s and id <> %s",
+            (connection.secret_env, connection.id),
+        )
+    )
     if others:
         raise CrmPolicyError(
             f"{connection.label}: secret variable {connection.secret_env!r} refused: another"
@@ -193,10 +195,10 @@ def resolve_organization(conn: psycopg.Connection, organization: str) -> str:
         (org, organization),
     ).fetchone()
     if row is None:
-        hidden = conn.execute("select row_security_active('organizations')").fetchone()[0]
+        (hidden,) = one_row(conn.execute("select row_security_active('organizations')"))
         hint = " (this database role is under row-level security: name it by its id)"
         raise CrmConfigError(f"unknown organization {organization!r}" + (hint if hidden else ""))
-    return row[0]
+    return cast(str, row[0])
 
 
 def save_connection(conn: psycopg.Connection, *, organization: str, vendor: str, base_url: str,
@@ -226,7 +228,7 @@ def save_connection(conn: psycopg.Connection, *, organization: str, vendor: str,
         )
     try:
         with conn.transaction():
-            row = conn.execute(
+            cursor = conn.execute(
                 """
                 insert into crm_connections (organization_id, vendor, name, base_url, secret_env,
                                              options, pull_enabled, push_enabled)
@@ -239,7 +241,8 @@ def save_connection(conn: psycopg.Connection, *, organization: str, vendor: str,
                 """,
                 (org, vendor, name, base_url.rstrip("/"), secret_env, Jsonb(dict(options or {})),
                  pull_enabled, push_enabled),
-            ).fetchone()  # fmt: skip
+            )  # fmt: skip
+            (connection_id,) = one_row(cursor)
     except psycopg.errors.UniqueViolation:
         raise CrmPolicyError(
             f"secret variable {secret_env!r} refused: another connection names it already"
@@ -247,6 +250,6 @@ def save_connection(conn: psycopg.Connection, *, organization: str, vendor: str,
     conn.execute(
         "insert into crm_sync_state (connection_id, organization_id) values (%s, %s)"
         " on conflict do nothing",
-        (row[0], org),
+        (connection_id, org),
     )
-    return get_connection(conn, row[0])
+    return get_connection(conn, connection_id)

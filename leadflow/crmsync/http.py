@@ -138,4 +138,6 @@ def connection_session(vendor: str, origin: Origin, token: str,
     client = _ConnectionClient(origin, auth_header(vendor, token), allowed,
                                raise_for_status=False)  # fmt: skip
     client.update_from_config(resolve_configuration(RuntimeConfiguration()))
-    return client.session
+    session = client.session
+    assert isinstance(session, ConnectionSession)  # what _ConnectionClient._make_session makes
+    return session

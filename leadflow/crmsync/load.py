@@ -47,7 +47,7 @@ from leadflow.ingest.batch import (
 )
 from leadflow.ingest.normalize import NormalizeContext
 from leadflow.ingest.pipeline import build_context
-from leadflow.postgres import ConnectionFactory, copy_rows, set_tenant
+from leadflow.postgres import ConnectionFactory, copy_rows, one_row, set_tenant
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +74,8 @@ class LoadOutcome(Accounting):
 
 
 def _raw_table_exists(conn: psycopg.Connection, schema: str, table: str) -> bool:
-    found = conn.execute("select to_regclass(%s)", (f"{schema}.{table}",)).fetchone()[0]
-    loads = conn.execute("select to_regclass(%s)", (f"{schema}._dlt_loads",)).fetchone()[0]
+    (found,) = one_row(conn.execute("select to_regclass(%s)", (f"{schema}.{table}",)))
+    (loads,) = one_row(conn.execute("select to_regclass(%s)", (f"{schema}._dlt_loads",)))
     return found is not None and loads is not None
 
 

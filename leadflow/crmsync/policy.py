@@ -226,7 +226,7 @@ def check_request_url(origin: Origin, url: str) -> None:
         target = (parts.scheme.lower(), parts.hostname or "", parts.port) if parts else None
     except ValueError:
         target = None
-    if target is not None:
+    if target is not None and parts is not None:
         scheme, host, port = target
         port = port or DEFAULT_PORTS.get(scheme)
         if (scheme, host, port) == (origin.scheme, origin.host, origin.port) and (
@@ -244,7 +244,8 @@ Resolver = Callable[[str, int], Iterable[str]]
 
 
 def getaddrinfo_addresses(host: str, port: int) -> list[str]:
-    return [info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+    # the address is a str for AF_INET / AF_INET6 (an int only for families not asked here)
+    return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
 
 
 def public_addresses(host: str, port: int, allowed: AllowedHosts,

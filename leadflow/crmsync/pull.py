@@ -44,6 +44,7 @@ from leadflow.crmsync.connections import (
 from leadflow.crmsync.http import connection_session
 from leadflow.crmsync.policy import allowed_hosts
 from leadflow.crmsync.vendors import rest_api_config, spec
+from leadflow.postgres import one_row
 
 NO_PASSWORD = "no-password"
 
@@ -156,9 +157,9 @@ def raw_access_problem(conn: psycopg.Connection, vendor: str) -> str | None:
     raw tables are closed to every role but the pipeline's (migration 013)."""
     vendor_spec = spec(vendor)
     schema, table = vendor_spec.raw_schema, vendor_spec.raw_table
-    user, usage, writes, bookkeeping, tenant_only = conn.execute(
-        _RAW_ACCESS, {"schema": schema, "table": table}
-    ).fetchone()
+    user, usage, writes, bookkeeping, tenant_only = one_row(
+        conn.execute(_RAW_ACCESS, {"schema": schema, "table": table})
+    )
     if usage and writes and bookkeeping and not tenant_only:
         return None
     return (
@@ -175,7 +176,7 @@ def _pull_lock(connection: Connection, postgres_url: str) -> Iterator[psycopg.Co
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         key = f"leadflow.crm.pull:{connection.id}"
         taken = conn.execute("select pg_try_advisory_lock(hashtextextended(%s, 0))", (key,))
-        if not taken.fetchone()[0]:
+        if not one_row(taken)[0]:
             raise CrmError(f"{connection.label}: another pull of this connection is running")
         try:
             yield conn

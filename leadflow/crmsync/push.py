@@ -31,7 +31,7 @@ from leadflow.crmsync.connections import (
     CrmPolicyError,
     read_token,
 )
-from leadflow.crmsync.http import connection_session
+from leadflow.crmsync.http import ConnectionSession, connection_session
 from leadflow.crmsync.policy import allowed_hosts
 from leadflow.crmsync.vendors import (
     PushItem,
@@ -40,7 +40,7 @@ from leadflow.crmsync.vendors import (
     push_request,
     spec,
 )
-from leadflow.postgres import ConnectionFactory, set_tenant
+from leadflow.postgres import ConnectionFactory, one_row, set_tenant
 
 
 @dataclass
@@ -102,7 +102,9 @@ def changed_items(conn: psycopg.Connection, connection: Connection,
     return items, unchanged
 
 
-def _send(session, connection: Connection, method: str, path: str, body: Any) -> tuple[int, Any]:
+def _send(
+    session: ConnectionSession, connection: Connection, method: str, path: str, body: Any
+) -> tuple[int, Any]:
     url = connection.base_url.rstrip("/") + "/" + path
     try:
         response = session.request(method, url, json=body)
@@ -131,10 +133,12 @@ def push_connection(connect: ConnectionFactory, connection: Connection) -> PushR
     with connect() as conn:
         token = read_token(conn, connection)
         set_tenant(conn, connection.organization_id)
-        since, started = conn.execute(
-            "select (select pushed_until from crm_sync_state where connection_id = %s), now()",
-            (connection.id,),
-        ).fetchone()
+        since, started = one_row(
+            conn.execute(
+                "select (select pushed_until from crm_sync_state where connection_id = %s), now()",
+                (connection.id,),
+            )
+        )
         items, result.unchanged = changed_items(conn, connection, since)
     result.candidates = len(items) + result.unchanged
     fields = push_fields(connection.vendor, connection.options)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -20,7 +20,7 @@ from leadflow.crmsync.connections import Connection, CrmError
 from leadflow.crmsync.load import load_connection
 from leadflow.crmsync.pull import pull
 from leadflow.crmsync.push import push_connection
-from leadflow.postgres import ConnectionFactory, set_tenant
+from leadflow.postgres import ConnectionFactory, one_row, set_tenant
 from leadflow.redaction import redact, redact_value
 
 log = logging.getLogger(__name__)
@@ -29,11 +29,12 @@ log = logging.getLogger(__name__)
 def _start_run(connect: ConnectionFactory, connection: Connection, kind: str) -> str:
     with connect() as conn:
         set_tenant(conn, connection.organization_id)
-        return conn.execute(
+        cursor = conn.execute(
             "insert into crm_sync_runs (connection_id, organization_id, kind) values (%s, %s, %s)"
             " returning id::text",
             (connection.id, connection.organization_id, kind),
-        ).fetchone()[0]
+        )
+        return cast(str, one_row(cursor)[0])
 
 
 def _finish_run(connect: ConnectionFactory, connection: Connection, run_id: str, *, status: str,
@@ -115,7 +116,7 @@ def sync_connection(connect: ConnectionFactory, postgres_url: str,
 
 def push_back(connect: ConnectionFactory, connection: Connection) -> dict[str, Any]:
     """Push the connection's changed leads; the summary."""
-    summary = _base(connection) | {"kind": "push", "status": "failed"}
+    summary: dict[str, Any] = _base(connection) | {"kind": "push", "status": "failed"}
     run_id = _start_run(connect, connection, "push")
     started = time.perf_counter()
     try:
@@ -148,10 +149,12 @@ def connection_status(conn: psycopg.Connection, connection: Connection) -> dict[
         " where connection_id = %s",
         (connection.id,),
     ).fetchone() or (None, None, None, None)
-    linked = conn.execute(
-        "select count(*), count(pushed_at) from lead_external_ids where connection_id = %s",
-        (connection.id,),
-    ).fetchone()
+    linked = one_row(
+        conn.execute(
+            "select count(*), count(pushed_at) from lead_external_ids where connection_id = %s",
+            (connection.id,),
+        )
+    )
     runs = {}
     for kind in ("pull", "push"):
         row = conn.execute(
@@ -171,7 +174,8 @@ def connection_status(conn: psycopg.Connection, connection: Connection) -> dict[
             "push_failed": row[5],
             "error": redact(row[6]),
         }  # fmt: skip
-    return redact_value(_base(connection)) | {
+    base: dict[str, Any] = redact_value(_base(connection))
+    return base | {
         "base_url": redact(connection.base_url),
         "secret_env": connection.secret_env,
         "pull_enabled": connection.pull_enabled,

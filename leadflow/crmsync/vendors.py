@@ -20,10 +20,21 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from leadflow.leads.records import RawRow
+
+if TYPE_CHECKING:
+    from dlt.common.schema.typing import TColumnSchema, TDataType, TSchemaContractDict
+    from dlt.sources.rest_api.typing import (
+        ClientConfig,
+        Endpoint,
+        EndpointResource,
+        IncrementalConfig,
+        PaginatorConfig,
+        RESTAPIConfig,
+    )
 
 VENDORS = ("hubspot", "salesforce", "pipedrive")
 
@@ -149,7 +160,7 @@ SPECS: dict[str, VendorSpec] = {
 #: row also gets connection_id and organization_id. One tenant's custom fields (a candidate's
 #: sensitive notes, Pipedrive's per-account 40-hex keys) never become columns of the shared
 #: table. Migration 013 creates the tables with exactly these columns.
-RAW_FIELDS: dict[str, tuple[tuple[str, str, str], ...]] = {
+RAW_FIELDS: dict[str, tuple[tuple[str, str, TDataType], ...]] = {
     "hubspot": (
         ("id", "id", "text"),
         ("updatedAt", "updated_at", "timestamp"),
@@ -194,13 +205,17 @@ RAW_FIELDS: dict[str, tuple[tuple[str, str, str], ...]] = {
 TAG_COLUMNS = ("connection_id", "organization_id")
 #: dlt's schema contract of the raw tables: the declared columns only. A key nobody declared is
 #: dropped (its value, the row is kept), and so is a value of another type than its column's.
-RAW_CONTRACT = {"tables": "evolve", "columns": "discard_value", "data_type": "discard_value"}
+RAW_CONTRACT: TSchemaContractDict = {
+    "tables": "evolve",
+    "columns": "discard_value",
+    "data_type": "discard_value",
+}
 
 
-def raw_columns(vendor: str) -> dict[str, dict[str, Any]]:
+def raw_columns(vendor: str) -> dict[str, TColumnSchema]:
     """The dlt column hints of a vendor's raw table: every kept column, typed, by its API key
     (dlt names the column: updatedAt -> updated_at), as the cursor and primary key name it."""
-    columns: dict[str, dict[str, Any]] = {
+    columns: dict[str, TColumnSchema] = {
         key: {"data_type": data_type, "nullable": column != "id"}
         for key, column, data_type in RAW_FIELDS[spec(vendor).vendor]
     }
@@ -363,7 +378,7 @@ def _keeper(vendor: str, connection_id: str, organization_id: str) -> Callable[[
 
 def rest_api_config(vendor: str, base_url: str, connection_id: str, organization_id: str,
                     cursor: Any | None, *, session: Any = None, page_size: int | None = None,
-                    api_version: str | None = None) -> dict:  # fmt: skip
+                    api_version: str | None = None) -> RESTAPIConfig:  # fmt: skip
     """The dlt `rest_api` configuration of one connection's pull.
 
     `cursor` is the incremental cursor dlt committed for this connection (None on the first
@@ -378,7 +393,7 @@ def rest_api_config(vendor: str, base_url: str, connection_id: str, organization
     """
     vendor_spec = spec(vendor)
     base = base_url.rstrip("/")
-    resource: dict[str, Any] = {
+    resource: EndpointResource = {
         "name": vendor_spec.raw_table,
         "write_disposition": "append",
         # the record's id as the API writes it: dlt's incremental drops the boundary records
@@ -389,12 +404,13 @@ def rest_api_config(vendor: str, base_url: str, connection_id: str, organization
         "schema_contract": RAW_CONTRACT,
         "processing_steps": [{"map": _keeper(vendor, connection_id, organization_id)}],
     }
-    client: dict[str, Any] = {"base_url": base}
+    client: ClientConfig = {"base_url": base}
+    endpoint: Endpoint
     if session is not None:
         client["session"] = session
     if vendor == "hubspot":
         limit = min(page_size or 100, 100)
-        incremental = {"cursor_path": "updatedAt", "initial_value": EPOCH}
+        incremental: IncrementalConfig = {"cursor_path": "updatedAt", "initial_value": EPOCH}
         if cursor is None:
             endpoint = {
                 "path": "crm/v3/objects/contacts",
@@ -456,7 +472,7 @@ def rest_api_config(vendor: str, base_url: str, connection_id: str, organization
         }
     elif vendor == "pipedrive":
         limit = min(page_size or 100, 500)
-        paginator = {
+        paginator: PaginatorConfig = {
             "type": "offset",
             "limit": limit,
             "offset_param": "start",
@@ -536,6 +552,7 @@ def push_request(vendor: str, items: list[PushItem], fields: Mapping[str, str],
     vendor_spec = spec(vendor)
     if len(items) > vendor_spec.batch_size or not items:
         raise ValueError(f"{vendor} takes 1..{vendor_spec.batch_size} records a call")
+    body: dict[str, Any]
     if vendor == "hubspot":
         body = {
             "inputs": [

@@ -280,13 +280,13 @@ def lead_row(record: dict[str, Any]) -> dict[str, Any]:
     previous_users = record.get("previous_user_ids") or []
     previous_from = record.get("previous_from") or [None] * len(previous_users)
     previous_to = record.get("previous_to") or [None] * len(previous_users)
-    previous = [
+    previous: list[dict[str, Any]] = [
         {"user_id": str(user), "from": utc(start), "to": utc(end)}
         for user, start, end in zip(previous_users, previous_from, previous_to, strict=True)
         if user is not None and str(user) != owner
     ]
     previous.sort(key=lambda item: item["user_id"])
-    source = record.get("source")
+    source: str | None = record.get("source")
     key = source_key(org, source)
     return {
         "id": str(record["id"]),
@@ -294,7 +294,7 @@ def lead_row(record: dict[str, Any]) -> dict[str, Any]:
         "status": record["status"],
         "score": int(record["lead_score"]),
         "tags": list(record.get("tags") or []),
-        "source": source.strip() if key else None,
+        "source": source.strip() if key and source is not None else None,
         "source_key": key,
         "created_at": utc(record["created_at"]),
         "updated_at": utc(record["updated_at"]),

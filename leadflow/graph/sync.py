@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -42,7 +43,7 @@ from leadflow.graph.model import (
     chunked,
     retry,
 )
-from leadflow.postgres import UnknownOrganization, organization_ids
+from leadflow.postgres import UnknownOrganization, one_row, organization_ids
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +248,11 @@ def ensure_graph_schema(driver: Driver, database: str) -> None:
     """Uniqueness constraints and indexes of the model, each `IF NOT EXISTS` (idempotent)."""
     with driver.session(database=database) as session:
         for statement in model.SCHEMA_STATEMENTS:
-            retry(lambda s=statement: session.run(s).consume(), DEFAULT_RETRY, RETRIABLE)
+            retry(partial(_run_schema_statement, session, statement), DEFAULT_RETRY, RETRIABLE)
+
+
+def _run_schema_statement(session: Session, statement: str) -> None:
+    session.run(statement).consume()
 
 
 # -- the sync -----------------------------------------------------------------------------------
@@ -302,14 +307,9 @@ def _remove_missing_organizations(
     for org in stale:
         for label in ("Lead", "User", "Source"):
             query = f"MATCH (n:{label} {{organization_id: $org}}) DETACH DELETE n"
-            _write(session, lambda tx, q=query, o=org: _run_count(tx, q, org=o), policy)
-        _write(
-            session,
-            lambda tx, o=org: _run_count(
-                tx, "MATCH (n:Organization {id: $org}) DETACH DELETE n", org=o
-            ),  # fmt: skip
-            policy,
-        )
+            _write(session, partial(_run_count, query=query, org=org), policy)
+        delete = "MATCH (n:Organization {id: $org}) DETACH DELETE n"
+        _write(session, partial(_run_count, query=delete, org=org), policy)
         log.info("organization %s no longer exists: removed from the graph", org)
 
 
@@ -328,9 +328,9 @@ def _sync_organization(
     organization = _organization(conn, org)
     watermark = _read_watermark(conn, name)
     mode = "full" if full or watermark is None else "incremental"
-    since = None if mode == "full" else watermark - lookback
+    since = None if full or watermark is None else watermark - lookback
     result = OrgGraphSync(organization_id=org, mode=mode)
-    high = conn.execute("select now()").fetchone()[0]
+    high = one_row(conn.execute("select now()"))[0]
     users = _users(conn, org, since)
     live_user_ids = _user_ids(conn, org)
     leads, deleted = _leads(conn, org, since)
@@ -351,7 +351,7 @@ def _sync_organization(
 
     for batch in chunked(users, batch_size):
         rows = list(batch)
-        _write(session, lambda tx, r=rows: _run_count(tx, model.MERGE_USERS, rows=r), policy)
+        _write(session, partial(_run_count, query=model.MERGE_USERS, rows=rows), policy)
         result.nodes_merged += len(rows)
         result.edges_merged += len(rows)
         hook("users")
@@ -360,14 +360,14 @@ def _sync_organization(
     for batch in chunked(stale_users, batch_size):
         ids = list(batch)
         result.users_removed += _write(
-            session, lambda tx, i=ids: _run_count(tx, model.DELETE_USERS, ids=i), policy
+            session, partial(_run_count, query=model.DELETE_USERS, ids=ids), policy
         )
         hook("users_removed")
 
     sources: set[str] = set()
     for batch in chunked(leads, batch_size):
         rows = list(batch)
-        removed = _write(session, lambda tx, r=rows: _write_lead_batch(tx, org, r), policy)
+        removed = _write(session, partial(_write_lead_batch, org=org, rows=rows), policy)
         result.edges_removed += removed
         new_sources = {r["source_key"] for r in rows if r["source_key"]} - sources
         sources |= new_sources
@@ -381,7 +381,7 @@ def _sync_organization(
     referrals = [row for row in leads if row["referred_by"]]
     for batch in chunked(referrals, batch_size):
         rows = [{"id": row["id"], "referred_by": row["referred_by"]} for row in batch]
-        _write(session, lambda tx, r=rows: _run_count(tx, model.MERGE_REFERRED_BY, rows=r), policy)
+        _write(session, partial(_run_count, query=model.MERGE_REFERRED_BY, rows=rows), policy)
         result.edges_merged += len(rows)
         hook("referrals")
 
@@ -393,7 +393,7 @@ def _sync_organization(
     for batch in chunked(sorted(gone), batch_size):
         ids = list(batch)
         result.leads_removed += _write(
-            session, lambda tx, i=ids: _run_count(tx, model.DELETE_LEADS, ids=i), policy
+            session, partial(_run_count, query=model.DELETE_LEADS, ids=ids), policy
         )
         hook("leads_removed")
 

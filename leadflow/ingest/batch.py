@@ -140,6 +140,9 @@ def load_batch(conn: psycopg.Connection, source: BatchSource, batch: Accounting)
     """Load one batch inside the caller's transaction (the sequence above): `batch.batch_id`
     names the new batch; its accounting, organizations and timings are filled in and the batch
     row ends succeeded."""
+    batch_id = batch.batch_id
+    if batch_id is None:
+        raise ValueError("load_batch: batch.batch_id must name the new batch")
     row = source.batch_row()
     started = time.perf_counter()
     if row.organization_id:
@@ -149,8 +152,8 @@ def load_batch(conn: psycopg.Connection, source: BatchSource, batch: Accounting)
     started = timed(batch, "prepare", started)
     batch.rows_read = source.stage(conn)
     started = timed(batch, "stream", started)
-    batch.quarantined = sql.move_rejects(conn, batch.batch_id)
-    source.before_fold(conn, batch.batch_id)
+    batch.quarantined = sql.move_rejects(conn, batch_id)
+    source.before_fold(conn, batch_id)
     batch.duplicates_in_file = sql.fold_duplicates(conn)
     conn.execute("analyze stg_leads")  # a temp table: autovacuum never gives it statistics
     # a multi-organization file's leads: each organization locked, as a one-organization batch
@@ -160,12 +163,10 @@ def load_batch(conn: psycopg.Connection, source: BatchSource, batch: Accounting)
     started = timed(batch, "dedupe", started)
     batch.dnc = sql.screen_staged(conn)
     started = timed(batch, "screen", started)
-    result = sql.load_staged(
-        conn, batch.batch_id, batch.organizations, batch.dnc, source.change_source
-    )
+    result = sql.load_staged(conn, batch_id, batch.organizations, batch.dnc, source.change_source)
     batch.inserted, batch.merged, batch.dnc = result.inserted, result.merged, result.dnc
     batch.referrals, batch.owners_dropped = result.referrals, result.owners_dropped
-    source.after_load(conn, batch.batch_id)
+    source.after_load(conn, batch_id)
     timed(batch, "load", started)
     conn.execute(
         """

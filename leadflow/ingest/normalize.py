@@ -7,8 +7,9 @@ exactly one CleanLead or one Reject; the import's row accounting depends on it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import cast
 
 from leadflow.ingest.exports import BLANK, CRM_STATUSES, MAX_CRM_STATUS_CHARS, status_key
 from leadflow.ingest.referrals import normalize_referral
@@ -28,7 +29,7 @@ from leadflow.leads.records import CleanLead, RawRow, Reject, RejectReason
 DEFAULT_REGION = "US"
 
 #: text fields screened for spreadsheet formulas (the phone is not: a leading + is normal)
-FORMULA_CHECKED_FIELDS = (
+FORMULA_CHECKED_FIELDS: tuple[str, ...] = (
     "first_name",
     "last_name",
     "full_name",
@@ -120,7 +121,7 @@ def _crm_status(text: str, cache: dict[str, object]) -> object:
 
 
 def normalize_rows(
-    rows: list[RawRow], ctx: NormalizeContext
+    rows: Iterable[RawRow], ctx: NormalizeContext
 ) -> tuple[list[CleanLead], list[Reject]]:
     """Normalize a chunk: (clean leads, rejects), exactly one of the two per input row.
 
@@ -224,12 +225,12 @@ def normalize_rows(
             said = _crm_status(status_text, statuses) if status_text else BLANK
             if said is _UNKNOWN:
                 notes.append(_note("invalid_status", status_text))
-            elif said:
-                status = said  # type: ignore[assignment]
+            elif said:  # neither _UNKNOWN nor BLANK nor None: a leadflow status
+                status = cast(str, said)
             if status is None:
                 stage = _crm_status(stage_text, statuses) if stage_text else BLANK
                 if stage is not _UNKNOWN and stage:
-                    status = stage  # type: ignore[assignment]
+                    status = cast(str, stage)
                 elif said is not BLANK:
                     crm_status = status_text[:MAX_CRM_STATUS_CHARS]
                 elif stage is not BLANK:

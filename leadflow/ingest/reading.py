@@ -175,6 +175,7 @@ def _map_headers(
     """map_headers, plus the headers whose field the overrides decided (in file order)."""
     exact: dict[str, str] = {}
     loose: dict[str, str] = {}
+    field: str | None  # the field a column maps to ("": none); None: no override names it
     for header, field in (overrides or {}).items():
         if field and field not in LEAD_FIELDS:
             raise FileFormatError(

@@ -18,6 +18,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from leadflow.postgres import one_row
+
 #: change_source of the audit rows written outside an import
 RESOLVER_SOURCE = "referral_resolution"
 
@@ -111,19 +113,19 @@ def link_referrers(
         conn.execute(sql.SQL(_CANDIDATES_SQL).format(candidates=candidates), params or {})
         conn.execute("analyze referral_candidates")
         conn.execute(_PHONE_MATCHES_SQL)
-        emails = conn.execute(
-            "select exists (select 1 from referral_candidates where by_email)"
-        ).fetchone()[0]
+        (emails,) = one_row(
+            conn.execute("select exists (select 1 from referral_candidates where by_email)")
+        )
         if emails:
             conn.execute(_EMAIL_MATCHES_SQL)
         conn.execute("analyze referral_matches")
-        matches = conn.execute("select count(*) from referral_matches").fetchone()[0]
+        (matches,) = one_row(conn.execute("select count(*) from referral_matches"))
         linked = 0
         if matches:
             conn.execute(_LOCK_REFERRERS_SQL)
             with (bulk_path or _no_bulk)(matches):
                 conn.execute(_LINK_SQL)
-                linked = conn.execute("select count(*) from referral_links").fetchone()[0]
+                (linked,) = one_row(conn.execute("select count(*) from referral_links"))
                 conn.execute(_AUDIT_SQL, {"source": change_source, "batch": batch_id})
         _drop_temp_tables(conn)
     return linked
@@ -153,7 +155,7 @@ def resolve_pending_referrals(conn: psycopg.Connection, organization_id: str | N
 def referral_stats(conn: psycopg.Connection, organization_id: str | None) -> dict[str, int]:
     """Live leads of an organization (None: all) with a referrer, and with a referral still
     pending: {"resolved": n, "unresolved": m}."""
-    resolved, unresolved = conn.execute(
+    cursor = conn.execute(
         """
         select
             (select count(*) from leads
@@ -165,5 +167,6 @@ def referral_stats(conn: psycopg.Connection, organization_id: str | None) -> dic
                and (%(org)s::uuid is null or organization_id = %(org)s::uuid))
         """,
         {"org": organization_id},
-    ).fetchone()
+    )
+    resolved, unresolved = one_row(cursor)
     return {"resolved": resolved, "unresolved": unresolved}

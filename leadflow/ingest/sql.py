@@ -32,7 +32,7 @@ from functools import cache
 from operator import attrgetter
 
 import psycopg
-from psycopg import postgres, pq, sql
+from psycopg import abc, postgres, pq, sql
 
 # psycopg's COPY row formatter (C in psycopg[binary]); private, so psycopg is pinned in
 # constraints.txt and tests/integration/test_staging.py checks its output
@@ -44,6 +44,7 @@ from leadflow import settings
 from leadflow.ingest.referrals_sql import link_referrers
 from leadflow.leads.ids import canonical_uuid
 from leadflow.leads.records import STATUS_RANK, CleanLead, Reject
+from leadflow.postgres import one_row
 
 #: one row of the file as staged: a clean lead (reject_reason null) or a quarantined row. Clean
 #: rows and rejects share one table, so one COPY stream carries the whole file.
@@ -211,7 +212,7 @@ def copy_text(rows: Iterable[tuple]) -> bytes:
 
 
 @cache
-def _stage_transformer() -> Transformer:
+def _stage_transformer() -> abc.Transformer:
     transformer = Transformer()  # no connection: the default adapters, UTF-8
     oids = [postgres.types.get_oid(name) for name in STAGE_TYPES]
     transformer.set_dumper_types(oids, pq.Format.TEXT)
@@ -299,7 +300,7 @@ def fold_duplicates(conn: psycopg.Connection) -> int:
         from stg_leads group by organization_id, phone_number having count(*) > 1
         """
     )
-    folded = conn.execute("select coalesce(sum(folded), 0) from stg_dup_keys").fetchone()[0]
+    (folded,) = one_row(conn.execute("select coalesce(sum(folded), 0) from stg_dup_keys"))
     if not folded:
         return 0
     conn.execute(_FOLD_SQL)
@@ -429,7 +430,7 @@ def _insert_new(conn: psycopg.Connection, batch_id: str, result: LoadResult,
          and s.lead_id is null
         """
     )
-    result.inserted = conn.execute("select count(*) from stg_inserted").fetchone()[0]
+    result.inserted = one_row(conn.execute("select count(*) from stg_inserted"))[0]
     # NULL -> the file's status (new by default); then -> dnc when the screen caught it
     with _history_bulk_path(conn, result.inserted):
         result.status_rows += _insert_new_history(conn, batch_id)
@@ -510,7 +511,7 @@ def _merge_existing(conn: psycopg.Connection, batch_id: str, result: LoadResult,
         from stg_leads s join leads l on l.id = s.lead_id
         """
     )
-    result.merged = conn.execute("select count(*) from stg_merge").fetchone()[0]
+    result.merged = one_row(conn.execute("select count(*) from stg_merge"))[0]
     # audit and history rows reference leads locked above and this batch: bulk path
     with _history_bulk_path(conn, result.merged):
         result.audit_rows += conn.execute(

@@ -14,6 +14,7 @@ import phonenumbers
 from phonenumbers import (
     NumberParseException,
     PhoneMetadata,
+    PhoneNumberDesc,
     PhoneNumberFormat,
     PhoneNumberType,
     re_util,
@@ -119,7 +120,7 @@ class _TypeMatcher:
         ]
 
     @staticmethod
-    def _desc(desc) -> tuple[frozenset[int], re.Pattern[str]] | None:
+    def _desc(desc: PhoneNumberDesc | None) -> tuple[frozenset[int], re.Pattern[str]] | None:
         if desc is None or not desc.national_number_pattern:
             return None
         return frozenset(desc.possible_length or ()), re.compile(desc.national_number_pattern)
@@ -177,12 +178,15 @@ def _number_type(number: phonenumbers.PhoneNumber) -> int:
     The public calls resolve the region first, which for +1 means validating against the US
     metadata, then type against it again: the same pattern matching two or three times.
     """
-    matcher = _main_matcher(number.country_code)
+    country_code = number.country_code
+    if country_code is None:  # never for a parsed number (nor valid in any region without)
+        return PhoneNumberType.UNKNOWN
+    matcher = _main_matcher(country_code)
     if matcher is not None:
         ntype = matcher.number_type(phonenumbers.national_significant_number(number))
         if ntype != PhoneNumberType.UNKNOWN:
             return ntype
-        if len(COUNTRY_CODE_TO_REGION_CODE[number.country_code]) == 1:
+        if len(COUNTRY_CODE_TO_REGION_CODE[country_code]) == 1:
             return PhoneNumberType.UNKNOWN
     if phonenumbers.region_code_for_number(number) is None:
         return PhoneNumberType.UNKNOWN
@@ -252,7 +256,7 @@ def normalize_phone(raw: str, region: str) -> PhoneResult:
             return fast
 
     number, ntype = _parse_valid(text, region)
-    if ntype != PhoneNumberType.UNKNOWN:
+    if number is not None and ntype != PhoneNumberType.UNKNOWN:
         return _success(number, ntype)
 
     # Slow path: international prefixes phonenumbers does not apply for this region.
@@ -265,7 +269,7 @@ def normalize_phone(raw: str, region: str) -> PhoneResult:
             retry = "+" + digits[3:]
         if retry is not None:
             number2, ntype2 = _parse_valid(retry, region)
-            if ntype2 != PhoneNumberType.UNKNOWN:
+            if number2 is not None and ntype2 != PhoneNumberType.UNKNOWN:
                 return _success(number2, ntype2)
     return _invalid(_explain(text, region, number))
 
@@ -306,14 +310,14 @@ def _explain(text: str, region: str, number: phonenumbers.PhoneNumber | None) ->
     digits = _NON_DIGITS_RE.sub("", text)
     if digits.startswith("011") and region not in NANPA_REGIONS:
         alt, alt_type = _parse_valid("+" + digits[3:], region)
-        if alt_type != PhoneNumberType.UNKNOWN:
+        if alt is not None and alt_type != PhoneNumberType.UNKNOWN:
             e164 = phonenumbers.format_number(alt, PhoneNumberFormat.E164)
             return f"{base} (011 is the international prefix from US/Canada: write it as {e164})"
     for other in ALTERNATE_REGIONS:
         if other == region or not _could_be_national(digits, other):
             continue
         alt, alt_type = _parse_valid(text, other)
-        if alt_type != PhoneNumberType.UNKNOWN:
+        if alt is not None and alt_type != PhoneNumberType.UNKNOWN:
             e164 = phonenumbers.format_number(alt, PhoneNumberFormat.E164)
             where = phonenumbers.region_code_for_number(alt)  # CA rather than US for +1 416
             if where not in ALTERNATE_REGIONS:
@@ -331,14 +335,16 @@ def _could_be_national(digits: str, region: str) -> bool:
     lengths = _POSSIBLE_LENGTHS.get(region)
     if lengths is None:
         metadata = PhoneMetadata.metadata_for_region(region, None)
-        if metadata is None:
+        if metadata is None or metadata.general_desc is None:
             return False
         lengths = (frozenset(metadata.general_desc.possible_length), metadata.national_prefix)
         _POSSIBLE_LENGTHS[region] = lengths
     possible, prefix = lengths
     if len(digits) in possible:
         return True
-    return bool(prefix) and digits.startswith(prefix) and len(digits) - len(prefix) in possible
+    if not prefix:
+        return False
+    return digits.startswith(prefix) and len(digits) - len(prefix) in possible
 
 
 _POSSIBLE_LENGTHS: dict[str, tuple[frozenset[int], str | None]] = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 #: every status a lead may have (the reference's CHECK enum)
 LEAD_STATUSES = (
@@ -71,7 +72,9 @@ class RawRow:
 
     row_number: int  # 1-based number of the data row (the header is row 0)
     values: dict[str, str]  # canonical field -> raw cell text (mapped columns only)
-    raw: dict[str, str]  # original header -> cell text, for the quarantine record
+    # original header -> cell text, for the quarantine record (JSON); a CRM record's own
+    # fields, whose values may also be lists and objects
+    raw: dict[str, Any]
     problem: str | None = None  # a reading problem (RejectReason) that quarantines the row
     detail: str | None = None
     # canonical field -> the file's header for it: one mapping shared by every row of a file
@@ -129,4 +132,4 @@ class Reject:
     row_number: int
     reason: str
     detail: str
-    raw: dict[str, str]
+    raw: dict[str, Any]  # the row's RawRow.raw

@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import dagster as dg
 
@@ -53,12 +53,13 @@ def post_alert(webhook: str, payload: Mapping[str, Any], timeout: float = 10.0) 
         method="POST",
     )
     with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (configured URL)
-        return response.status
+        return cast(int, response.status)
 
 
 def _failed_steps(context: dg.RunFailureSensorContext) -> list[str]:
     try:
-        return sorted({event.step_key for event in context.get_step_failure_events()})
+        events = context.get_step_failure_events()
+        return sorted({event.step_key for event in events if event.step_key})
     except Exception:  # the run may have failed before any step started
         return []
 
@@ -93,7 +94,8 @@ def alert_in_process_failure(job_name: str, result: dg.ExecuteInProcessResult) -
         return
     failures = [e for e in result.all_events if e.is_step_failure]
     steps = sorted({e.step_key for e in failures if e.step_key})
-    message = failures[0].step_failure_data.error.message if failures else "run failed"
+    error = failures[0].step_failure_data.error if failures else None
+    message = error.message if error else "run failed"
     payload = failure_payload(job_name, result.run_id, message.strip(), steps, {})
     try:
         post_alert(webhook, payload)

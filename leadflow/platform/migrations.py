@@ -20,6 +20,7 @@ from pathlib import Path
 import psycopg
 
 from leadflow import settings
+from leadflow.postgres import one_row
 
 TRACKING_TABLE = "leadflow_schema_migrations"
 #: shipped files amended in place, and the checksums they shipped with: a database that applied
@@ -145,7 +146,7 @@ def _run_file(conn: psycopg.Connection, path: Path) -> None:
     sql = path.read_text(encoding="utf-8")
     try:
         # no parameters: psycopg sends the whole file as one multi-statement query
-        conn.execute(sql)  # type: ignore[arg-type]
+        conn.execute(sql)
     except psycopg.Error as exc:
         raise MigrationError(f"{path.name} failed: {exc}".strip()) from exc
 
@@ -186,17 +187,19 @@ def migrate_up(
                     ),
                 )
             done.append(migration.label)
-        if conn.execute("select to_regprocedure(%s)", (f"public.{APPLY_TENANCY}()",)).fetchone()[0]:
+        tenancy = one_row(
+            conn.execute("select to_regprocedure(%s)", (f"public.{APPLY_TENANCY}()",))
+        )[0]
+        if tenancy:
             with conn.transaction():
                 conn.execute(f"select public.{APPLY_TENANCY}()")
     return done
 
 
 def _keep_notice(diag: psycopg.errors.Diagnostic, notices: list[str]) -> None:
-    if diag.severity_nonlocalized == "NOTICE" and (diag.message_primary or "").startswith(
-        "leadflow:"
-    ):
-        notices.append(diag.message_primary)
+    message = diag.message_primary
+    if diag.severity_nonlocalized == "NOTICE" and message and message.startswith("leadflow:"):
+        notices.append(message)
 
 
 def migrate_down(url: str, to: int | None = None, directory: Path | None = None) -> list[str]:
@@ -226,7 +229,7 @@ def migration_status(url: str, directory: Path | None = None) -> list[MigrationS
     migrations = discover(directory)
     try:
         with psycopg.connect(url, autocommit=True) as conn:
-            exists = conn.execute("select to_regclass(%s)", (TRACKING_TABLE,)).fetchone()[0]
+            exists = one_row(conn.execute("select to_regclass(%s)", (TRACKING_TABLE,)))[0]
             applied = _applied(conn) if exists else {}  # never migrated
     except psycopg.Error as exc:
         raise MigrationError(f"cannot read the migration state: {exc}".strip()) from exc

@@ -23,7 +23,7 @@ import dagster as dg
 from redis.exceptions import RedisError
 
 from leadflow.dagster_vocab import AsOfConfig, run_organization
-from leadflow.postgres import organization_ids
+from leadflow.postgres import one_row, organization_ids
 from leadflow.recommend import cache, served, store
 from leadflow.recommend.service import (
     RecoSettings,
@@ -157,7 +157,7 @@ def lead_recommendations(context: dg.AssetExecutionContext, config: AsOfConfig,
     summaries, cached, cache_seconds = [], {"lead_keys": 0, "agent_keys": 0}, 0.0
     for org in orgs:
         with postgres.connection() as conn:
-            started = conn.execute("select now()").fetchone()[0]
+            started = one_row(conn.execute("select now()"))[0]
             entries, summary = score_organization(conn, org, as_of, reco)
             store.replace_recommendations(conn, org, durable_rows(entries))
             # the fill reflects the leads as of now: changes before it need no invalidation

@@ -34,7 +34,7 @@ import logging
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 import redis
@@ -157,6 +157,7 @@ class Source:
 
 def _namespace(client: redis.Redis, org: str) -> str | None:
     value = client.get(current_key(org))
+    assert not isinstance(value, str)  # bytes: connect() leaves decode_responses off
     return value.decode() if value else None
 
 
@@ -216,12 +217,14 @@ def agent_list(client: redis.Redis | None, connect_pg: PgConnect, org: str, user
     def from_postgres() -> list[dict]:
         with connect_pg() as conn:
             rows = store.agent_entries(conn, org, user, max(limit, DEFAULT_LIST_SIZE))
-        return json.loads(encode([public(row) for row in rows]))  # the cache's own shape
+        entries = json.loads(encode([public(row) for row in rows]))  # the cache's own shape
+        return cast(list[dict], entries)
 
     def still_valid(items: list[dict]) -> bool:
         shown = items[:limit]
         owners = _servable(connect_pg, org, shown)
-        return all(owners.get(canonical_uuid(item["lead_id"]), "") == user for item in shown)
+        # a lead id that is no UUID has no owner ("" is no lead's id)
+        return all(owners.get(canonical_uuid(item["lead_id"]) or "", "") == user for item in shown)
 
     items, source = _read_through(client, org, lambda ns: agent_key(org, ns, user), from_postgres,
                                   still_valid)  # fmt: skip

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -75,10 +75,18 @@ def frame(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(matrix(rows), columns=[*NUMERIC_FEATURES, *CATEGORICAL_FEATURES])
 
 
-def reliability(labels: np.ndarray, predicted: np.ndarray, bins: int = 10) -> list[dict]:
+class ReliabilityBin(TypedDict):
+    """One bin of the reliability table (a JSON object of the stored metrics)."""
+
+    leads: int
+    predicted: float  # mean predicted probability, 4 decimals
+    observed: float  # observed conversion rate, 4 decimals
+
+
+def reliability(labels: np.ndarray, predicted: np.ndarray, bins: int = 10) -> list[ReliabilityBin]:
     """Predicted vs. observed conversion per decile of the prediction (equal-count bins)."""
     order = np.argsort(predicted, kind="stable")
-    table = []
+    table: list[ReliabilityBin] = []
     for chunk in np.array_split(order, min(bins, len(order))):
         if len(chunk):
             table.append({
@@ -89,7 +97,7 @@ def reliability(labels: np.ndarray, predicted: np.ndarray, bins: int = 10) -> li
     return table
 
 
-def calibration_error(table: list[dict]) -> float:
+def calibration_error(table: list[ReliabilityBin]) -> float:
     """Expected calibration error: the leads-weighted mean |predicted - observed|."""
     total = sum(row["leads"] for row in table) or 1
     return round(

@@ -30,7 +30,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -111,7 +111,8 @@ class ServedModel:
         decision = (encoded @ self.coefficients[:, None]).ravel() + self.intercept
         # the logistic without overflow: exp of a non-positive number only
         small = np.exp(-np.abs(decision))
-        return np.where(decision >= 0, 1.0 / (1.0 + small), small / (1.0 + small))
+        probability = np.where(decision >= 0, 1.0 / (1.0 + small), small / (1.0 + small))
+        return cast(np.ndarray, probability)
 
     def predict(self, rows: Sequence[Mapping]) -> np.ndarray:
         """Propensity per row."""

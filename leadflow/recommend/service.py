@@ -120,7 +120,7 @@ def score_organization(conn: psycopg.Connection, org: str, as_of: datetime,
                         org_hour=org_hour, contributions=contributions)  # fmt: skip
         entries.append({
             "lead_id": row["lead_id"], "organization_id": org, "user_id": row["user_id"],
-            "model_version": latest["version"] if use_model else None,
+            "model_version": latest["version"] if use_model and latest else None,
             "ranked_by": "model" if use_model else "rule",
             "propensity": float(min(max(scores[i], 0.0), 1.0)), "rule_score": int(row["rule_score"]),
             "action": rec.action, "channel": rec.channel, "best_hour": rec.best_hour,

@@ -12,7 +12,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from leadflow.leads.ids import canonical_uuid
-from leadflow.postgres import copy_rows
+from leadflow.postgres import copy_rows, one_row
 from leadflow.recommend.features import SNAPSHOT_SQL, Snapshot, eligible
 
 
@@ -72,10 +72,13 @@ def save_model(conn: psycopg.Connection, organization_id: str, *, as_of: datetim
         "select pg_advisory_xact_lock(hashtextextended('leadflow.model:' || %s, 0))",
         (organization_id,),
     )
-    version = conn.execute(
-        "select coalesce(max(version), 0) + 1 from lead_conversion_models where organization_id = %s",
-        (organization_id,),
-    ).fetchone()[0]
+    version: int = one_row(
+        conn.execute(
+            "select coalesce(max(version), 0) + 1 from lead_conversion_models"
+            " where organization_id = %s",
+            (organization_id,),
+        )
+    )[0]
     conn.execute(
         """
         insert into lead_conversion_models (organization_id, version, as_of, algorithm,
@@ -207,7 +210,7 @@ def changed_since(
 ) -> tuple[list[tuple[str, str | None]], datetime]:
     """(lead id, agent whose cached list holds it) of the leads changed since the
     organization's watermark (merge, status, score, owner, DNC list), and the new watermark."""
-    now = conn.execute("select now()").fetchone()[0]
+    now = one_row(conn.execute("select now()"))[0]
     row = conn.execute(
         "select invalidated_until from recommendation_cache_state where organization_id = %s",
         (organization_id,),

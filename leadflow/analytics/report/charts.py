@@ -164,11 +164,11 @@ def score_svg(points: Sequence[ScorePoint], label: str) -> Markup:
                 segment = []
                 segments.append(segment)
                 continue
-            x, y = f"{x_of(point.week_start):.1f}", f"{y_of(value):.1f}"
-            segment.append(f"{x},{y}")
+            cx, cy = f"{x_of(point.week_start):.1f}", f"{y_of(value):.1f}"
+            segment.append(f"{cx},{cy}")
             tip = f"{point.week_start.isoformat()} {name}: {fmt_num(value)}"
             body.append(
-                f'<circle class="{css}" cx="{x}" cy="{y}" r="2.5">'
+                f'<circle class="{css}" cx="{cx}" cy="{cy}" r="2.5">'
                 f"<title>{escape(tip)}</title></circle>"
             )
         for part in segments:

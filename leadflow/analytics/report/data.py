@@ -22,7 +22,7 @@ from psycopg.rows import dict_row
 from leadflow.analytics.project import funnel_stages
 from leadflow.analytics.report.formatting import DASH, clip
 from leadflow.leads.ids import canonical_uuid
-from leadflow.postgres import set_tenant
+from leadflow.postgres import one_row, set_tenant
 
 #: marts `leadflow demo` previews, in this order
 MARTS = (
@@ -299,8 +299,8 @@ def load_report_data(
     for org_id, points in _load_score_trend(conn, ids).items():
         reports[org_id].score_trend = points[-TREND_WEEKS:]
     _load_movers(conn, ids, reports)
-    for org_id, rows in _load_coaching(conn, ids).items():
-        reports[org_id].coaching = rows
+    for org_id, coaching in _load_coaching(conn, ids).items():
+        reports[org_id].coaching = coaching
     for org_id, stamp in _load_data_as_of(conn, ids).items():
         reports[org_id].data_as_of = stamp
     overall = None
@@ -621,7 +621,7 @@ def mart_preview(conn: psycopg.Connection, limit: int = 3) -> dict[str, list[str
         columns = [entry.split(":")[0] for entry in shown]
         labels = [entry.split(":")[-1] for entry in shown]
         table = sql.Identifier("analytics", mart)
-        count = conn.execute(sql.SQL("select count(*) from {}").format(table)).fetchone()[0]
+        (count,) = one_row(conn.execute(sql.SQL("select count(*) from {}").format(table)))
         rows = conn.execute(
             sql.SQL("select {cols} from {table} where {where} order by {order} limit %s").format(
                 cols=sql.SQL(", ").join(sql.Identifier(c) for c in columns),

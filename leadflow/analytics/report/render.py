@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import cast
 
 import jinja2
 import psycopg
@@ -75,7 +76,7 @@ class CoachingMetric:
         return None if value is None else float(value)
 
     def average(self, row: CoachingRow) -> float | None:
-        return getattr(row, f"org_avg_{self.attr}")
+        return cast(float | None, getattr(row, f"org_avg_{self.attr}"))
 
     def verdict(self, row: CoachingRow) -> str:
         return compare(self.value(row), self.average(row), self.direction)

@@ -231,6 +231,7 @@ class ContractServer:
             return self.base_url
         httpd = _Server((self.host, self.port), self)
         host, port = httpd.server_address[:2]
+        assert isinstance(host, str)  # an AF_INET server's address (bytes only for AF_UNIX)
         self._base_url = f"http://{host}:{port}"
         thread = threading.Thread(
             target=httpd.serve_forever,
@@ -267,8 +268,8 @@ class ContractServer:
         """Store vendor-shaped records; ids are assigned when missing, each record gets its
         own modified time."""
         with self._lock:
-            for record in records:
-                record = copy.deepcopy(dict(record))
+            for given in records:
+                record = copy.deepcopy(dict(given))
                 record_id = self._id_of(record)
                 if record_id is None:
                     record_id = self._new_id()

@@ -201,7 +201,12 @@ def _leads(count: int, seed: int) -> list[dict[str, Any]]:
             company_domain = original["company_domain"]
             domain = rng.choice((company_domain, *FREE_MAIL))
         email = _email(first, last, domain, rng)
-        if case == "duplicate" and rng.random() < 0.5 and leads[source_of]["email"]:
+        if (
+            case == "duplicate"
+            and source_of is not None  # always, for a duplicate
+            and rng.random() < 0.5
+            and leads[source_of]["email"]
+        ):
             email = leads[source_of]["email"].upper()  # the same address, typed differently
         leads.append(
             {

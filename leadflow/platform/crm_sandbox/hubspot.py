@@ -352,19 +352,20 @@ class HubSpotServer(ContractServer):
         if operator == "NOT_IN":
             return actual not in wanted
         if operator == "EQ":
-            return actual == wanted
+            return bool(actual == wanted)
         if operator == "NEQ":
-            return actual != wanted
+            return bool(actual != wanted)
         if name not in DATE_PROPERTIES:
             left, right = _as_number(actual), _as_number(wanted)
             if left is not None and right is not None:
                 actual, wanted = left, right
-        return {
+        compared = {
             "GT": actual > wanted,
             "GTE": actual >= wanted,
             "LT": actual < wanted,
             "LTE": actual <= wanted,
-        }[operator]
+        }
+        return bool(compared[operator])
 
     def _sorted(self, rows: list[dict], sorts: list[Any]) -> list[dict]:
         """Stable sorts, last key first; records without the property come last."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from leadflow.platform.crm_sandbox.base import (
     ContractServer,
@@ -20,6 +20,14 @@ from leadflow.platform.crm_sandbox.base import (
     utc_from_ms,
 )
 
+
+class _Owner(TypedDict):
+    """A user as a person's owner_id shows it."""
+
+    id: int
+    name: str
+
+
 PERSONS = "/v1/persons"
 RECENTS = "/v1/recents"
 PAGE_DEFAULT = 100
@@ -27,7 +35,7 @@ PAGE_MAX = 500
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 #: kept by the server: a client's PUT of them is ignored
 READ_ONLY_FIELDS = frozenset({"id", "add_time", "update_time", "active_flag"})
-DEFAULT_OWNER = {"id": 1, "name": "Sandbox Admin"}
+DEFAULT_OWNER: _Owner = {"id": 1, "name": "Sandbox Admin"}
 STANDARD_KEYS = (
     "id",
     "name",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import re
+from functools import partial
 from typing import Any
 
 from leadflow.platform.crm_sandbox.base import (
@@ -419,7 +420,7 @@ class SalesforceServer(ContractServer):
         for name, descending, nulls_first in reversed(parsed["order"]):
             present = [row for row in rows if row.get(name) is not None]
             missing = [row for row in rows if row.get(name) is None]
-            present.sort(key=lambda row, name=name: self._value(row, name), reverse=descending)
+            present.sort(key=partial(self._value, name=name), reverse=descending)
             rows = missing + present if nulls_first else present + missing
         if parsed["limit"] is not None:
             rows = rows[: parsed["limit"]]
@@ -565,9 +566,9 @@ class SalesforceServer(ContractServer):
             checked.append(result if isinstance(result, dict) else (*result, received))
         failed = any(isinstance(result, dict) for result in checked)
         answers = []
-        for result in checked:
-            if isinstance(result, dict):
-                answers.append({"success": False, "errors": [result]})
+        for outcome in checked:
+            if isinstance(outcome, dict):
+                answers.append({"success": False, "errors": [outcome]})
             elif all_or_none and failed:
                 answers.append(
                     {
@@ -583,7 +584,7 @@ class SalesforceServer(ContractServer):
                     }
                 )
             else:
-                key, fields, received = result
+                key, fields, received = outcome
                 self._write(key, fields, received)
                 answers.append({"id": key, "success": True, "errors": []})
         return Reply(200, answers)

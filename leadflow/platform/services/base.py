@@ -10,8 +10,10 @@ import signal
 import socket
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import cast
 
 import psutil
 
@@ -78,10 +80,12 @@ def free_port(preferred: int | None = None) -> int:
         return preferred
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOOPBACK, 0))
-        return sock.getsockname()[1]
+        return cast(int, sock.getsockname()[1])
 
 
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.2) -> None:
+def wait_for(
+    predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.2
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -167,7 +171,7 @@ class LocalService(ABC):
     # -- state ----------------------------------------------------------------------------------
     def read_state(self) -> dict | None:
         try:
-            return json.loads(self.state_file.read_text())
+            return cast(dict, json.loads(self.state_file.read_text()))
         except (OSError, ValueError):
             return None
 
@@ -219,16 +223,16 @@ class LocalService(ABC):
                 )
             log.info("starting local %s on %s:%s", self.name, LOOPBACK, port)
             try:
-                state = self._start(port)
+                started = self._start(port)
                 break
             except PortTakenError:
                 if pinned or attempt == START_ATTEMPTS:
                     raise
                 log.warning("%s: a port was taken while starting; retrying", self.name)
-        state.setdefault("port", port)
-        state["started_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        self._write_state(state)
-        return self._url(state)
+        started.setdefault("port", port)
+        started["started_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self._write_state(started)
+        return self._url(started)
 
     def url(self) -> str | None:
         """The URL in use without starting anything (None when nothing runs)."""

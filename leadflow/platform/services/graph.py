@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from typing import Any
 
 from leadflow import settings
 from leadflow.platform.services.base import (
@@ -82,7 +83,8 @@ def drop_database(name: str, service: GraphService | None = None) -> bool:
     return True
 
 
-def _server_command(http_port: int, command: str):
+def _server_command(http_port: int, command: str) -> Any:
+    """The server's JSON `result` of a command."""
     user, password = LOCAL_USER, graph_auth()[1]
     token = base64.b64encode(f"{user}:{password}".encode()).decode()
     request = urllib.request.Request(
