@@ -80,6 +80,7 @@ lint: install
 	$(BIN)/ruff check leadflow benchmarks tests scripts
 	$(BIN)/ruff format --check leadflow benchmarks tests scripts
 	$(BIN)/sqlfluff lint --disable-progress-bar dbt
+	$(BIN)/mypy
 
 # sqlfluff fix rewrites layout and spelling only (see .sqlfluff); review its diff like any other
 format: install

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import psycopg
@@ -162,7 +162,7 @@ def sealed(resource: dg.ConfigurableResource) -> dg.ResourceDefinition:
     executable to run. Sealed, the values are the deployment's: its code and its environment."""
 
     @dg.resource(config_schema={}, description=(type(resource).__doc__ or "").strip() or None)
-    def _sealed(context: dg.InitResourceContext):
+    def _sealed(context: dg.InitResourceContext) -> Iterator[Any]:
         ready = resource.with_replaced_resource_context(context)
         with ready.yield_for_execution(context) as value:
             yield value

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, TypeVar, cast, overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -41,6 +41,7 @@ class SettingError(ValueError):
 
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 
 class Variable(Generic[T]):
@@ -50,13 +51,39 @@ class Variable(Generic[T]):
     import), so a value set after start-up (a test, the demo's own process) is seen, and a bad
     value fails where it is used, with the variable's name."""
 
-    def __init__(self, name: str, meaning: str, parse: Callable[[str, str], T],
-                 default: T | Callable[[Settings], T] | None = None,
-                 shown_default: str | None = None) -> None:  # fmt: skip
+    # A variable without a default reads as None when unset: its type says so.
+    @overload
+    def __init__(
+        self: Variable[V | None],
+        name: str,
+        meaning: str,
+        parse: Callable[[str, str], V],
+        default: None = None,
+        shown_default: str | None = None,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: Variable[V],
+        name: str,
+        meaning: str,
+        parse: Callable[[str, str], V],
+        default: V | Callable[[Settings], V],
+        shown_default: str | None = None,
+    ) -> None: ...
+
+    def __init__(
+        self,
+        name: str,
+        meaning: str,
+        parse: Callable[[str, str], Any],
+        default: Any = None,
+        shown_default: str | None = None,
+    ) -> None:
         self.name = name
         self.meaning = meaning
-        self.parse = parse
-        self.default = default
+        self.parse: Callable[[str, str], T] = parse
+        self.default: T | Callable[[Settings], T] | None = default
         self.shown_default = shown_default
 
     @property
@@ -84,7 +111,9 @@ class Variable(Generic[T]):
         if raw:
             return self.parse(raw, self.name)
         default = self.default
-        return default(instance) if callable(default) else default  # type: ignore[return-value]
+        if callable(default):
+            return default(instance)
+        return cast(T, default)  # None only for a variable typed `X | None` (no default)
 
 
 #: every variable `Settings` declares, by name (filled as the class is built)

@@ -23,9 +23,9 @@ from leadflow import settings
 from leadflow.settings import missing_setting
 
 if TYPE_CHECKING:  # the resources import Dagster: only the commands that run it pay for that
-    from dagster import DagsterInstance
+    from dagster import ConfigurableResource, DagsterInstance
 
-    from leadflow.resources import MongoResource, Neo4jResource, PostgresResource
+    from leadflow.resources import MongoResource, Neo4jResource
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -120,7 +120,7 @@ def invalidate_recommendations(postgres_url: str, organizations: Iterable[str] |
         client.close()
 
 
-def store_resources() -> dict[str, PostgresResource | Neo4jResource | MongoResource]:
+def store_resources() -> dict[str, ConfigurableResource]:
     """The store resources for an in-process Dagster run (`leadflow run`, the demo)."""
     from leadflow.resources import PostgresResource, RedisResource
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 
@@ -68,12 +68,12 @@ def run_cost_import(path: str, url: str) -> dict[str, Any]:
         tags={"leadflow/trigger": "cli"},
     )
     for materialization in run.asset_materializations_for_node("lead_source_costs"):
-        return dict(materialization.metadata["result"].value)
+        return cast(dict[str, Any], materialization.metadata["result"].value)  # JSON metadata
     for event in run.all_events:
         if event.is_step_failure:
             failure = event.step_failure_data
             metadata = failure.user_failure_data.metadata if failure.user_failure_data else {}
             if "result" in (metadata or {}):
-                return dict(metadata["result"].value)
+                return cast(dict[str, Any], metadata["result"].value)  # JSON metadata
             fail(failure.error.message.strip() if failure.error else "the cost import failed")
     fail("the cost import run failed")

@@ -46,7 +46,7 @@ def _demo_nightly() -> bool:
         summary = summarize_run(run_nightly(resources=store_resources()))
     print_run_summary(summary)
     click.echo(f"  log                  {log_path}")
-    return summary["success"]
+    return bool(summary["success"])
 
 
 def _demo_graph(url: str) -> bool:
@@ -131,7 +131,7 @@ def _demo_crm_pull(url: str, server: ContractServer, connection: Connection) -> 
     second = sync_connection(lambda: psycopg.connect(url), url, connection)
     for line in sync_lines([first, second]):
         click.echo(f"  {line}")
-    return first["status"] == second["status"] == "succeeded"
+    return bool(first["status"] == second["status"] == "succeeded")
 
 
 def _demo_crm_push(url: str, server: ContractServer, connection: Connection) -> bool:
@@ -145,7 +145,7 @@ def _demo_crm_push(url: str, server: ContractServer, connection: Connection) -> 
     for line in sync_lines([pushed]):
         click.echo(f"  {line}")
     click.echo(f"  the server received {len(server.updates)} record updates")
-    return pushed["status"] == "succeeded"
+    return bool(pushed["status"] == "succeeded")
 
 
 def _demo_recommendations(url: str) -> bool:

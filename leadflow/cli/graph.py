@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from types import ModuleType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import psycopg
@@ -21,6 +21,11 @@ from leadflow.graph.model import DEFAULT_BATCH_SIZE
 from leadflow.ingest.referrals_sql import resolve_pending_referrals
 from leadflow.leads.ids import canonical_uuid
 from leadflow.postgres import UnknownOrganization, organization_ids, set_tenant
+
+if TYPE_CHECKING:  # the Bolt driver loads when a command talks to the graph
+    from neo4j import Driver
+
+    from leadflow.graph.sync import GraphReconciliation, OrgGraphSync
 
 BAD_REQUEST = 2
 DIFFERENCES = 1
@@ -104,10 +109,10 @@ def sync(org: str, full: bool, batch_size: int, as_json: bool) -> None:
     orgs = None if org == "all" else [_uuid(org, "--org")]
     url = _postgres_url()
 
-    def action(driver, database):
+    def action(driver: Driver, database: str) -> list[OrgGraphSync]:
         resolved = _resolve_referrals(url, orgs)
         with psycopg.connect(url) as conn:
-            results = _graph_db().sync_graph(conn, driver, database, orgs, full=full,
+            results: list[OrgGraphSync] = _graph_db().sync_graph(conn, driver, database, orgs, full=full,
                                           batch_size=batch_size)  # fmt: skip
         for result in results:
             result.referrals_resolved = resolved.get(result.organization_id, 0)
@@ -133,7 +138,7 @@ def reconcile(org: str | None, as_json: bool) -> None:
     selected = [_uuid(org, "--org")] if org else None
     url = _postgres_url()
 
-    def action(driver, database):
+    def action(driver: Driver, database: str) -> list[GraphReconciliation]:
         with psycopg.connect(url) as conn:
             orgs = selected or organization_ids(conn)
             return [_graph_db().reconcile_graph(conn, driver, database, o) for o in orgs]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -18,6 +19,10 @@ from leadflow.cli.common import (
     invalidate_recommendations,
     postgres_url,
 )
+
+if TYPE_CHECKING:  # Dagster and the pipeline load once the request is checked
+    import dagster as dg
+
 
 SUMMARY_KEYS = ("rows_read", "inserted", "merged", "duplicates_in_file", "quarantined", "dnc")
 
@@ -33,7 +38,7 @@ def _overall_status(files: list[dict]) -> str:
     return "succeeded"
 
 
-def check_results(result) -> list[dict]:
+def check_results(result: dg.ExecuteInProcessResult) -> list[dict]:
     return [
         {
             "check": evaluation.check_name,
@@ -85,7 +90,16 @@ def print_summary(files: list[dict], checks: list[dict]) -> None:
 )
 @click.option("--workers", type=int, help="Normalization processes (default: CPU count).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
-def import_cmd(files, org, owner, source, region, mapping, workers, as_json) -> None:
+def import_cmd(
+    files: tuple[str, ...],
+    org: str | None,
+    owner: str | None,
+    source: str | None,
+    region: str | None,
+    mapping: str | None,
+    workers: int | None,
+    as_json: bool,
+) -> None:
     """Import lead files: E.164, cleaning, dedupe, DNC screen, load (the ingest assets)."""
     import psycopg
 
@@ -105,7 +119,7 @@ def import_cmd(files, org, owner, source, region, mapping, workers, as_json) -> 
     from leadflow.cli.runner import ImportFailed, run_import_assets
     from leadflow.resources import PostgresResource
 
-    progress = _progress_bar() if not as_json and sys.stderr.isatty() else None
+    progress = _ProgressBar() if not as_json and sys.stderr.isatty() else None
     try:
         summaries, result = run_import_assets(
             request, PostgresResource(url=url), progress=progress, validated=True
@@ -136,14 +150,11 @@ def import_cmd(files, org, owner, source, region, mapping, workers, as_json) -> 
         sys.exit(1)
 
 
-def _progress_bar():
-    """A one-line progress display on stderr (rows normalized so far)."""
+class _ProgressBar:
+    """A one-line progress display on stderr (rows normalized so far): a Progress callback."""
 
-    class Bar:
-        def __call__(self, stage: str, rows: int) -> None:
-            click.echo(f"\r  {stage}: {rows:,} rows", nl=False, err=True)
+    def __call__(self, stage: str, rows: int) -> None:
+        click.echo(f"\r  {stage}: {rows:,} rows", nl=False, err=True)
 
-        def close(self) -> None:
-            click.echo("", err=True)
-
-    return Bar()
+    def close(self) -> None:
+        click.echo("", err=True)

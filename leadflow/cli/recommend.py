@@ -12,6 +12,7 @@ import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import click
 import psycopg
@@ -44,7 +45,7 @@ def _organization(conn: psycopg.Connection, value: str) -> str:
         ).fetchone()
     if row is None:
         fail(f"unknown organization {value!r} (a UUID or slug; {RLS_HINT})", code=BAD_REQUEST)
-    return row[0]
+    return str(row[0])
 
 
 def _agent(conn: psycopg.Connection, value: str, org: str | None) -> tuple[str, str, str]:
@@ -119,6 +120,7 @@ def recommend(agent: str | None, lead: str | None, org: str | None, limit: int,
             if agent:
                 user_id, organization, email = _agent(conn, agent, scoped)
             else:
+                assert lead is not None  # exactly one of --agent and --lead (checked above)
                 lead_id, organization = _lead_org(conn, lead, scoped)
             set_tenant(conn, organization)
 
@@ -128,7 +130,7 @@ def recommend(agent: str | None, lead: str | None, org: str | None, limit: int,
 
             if agent:
                 items, source = cache.agent_list(client, held, organization, user_id, limit)
-                payload = {"agent": user_id, "email": email, "organization_id": organization,
+                payload: dict[str, Any] = {"agent": user_id, "email": email, "organization_id": organization,
                            "source": source, "items": items}  # fmt: skip
             else:
                 entry, source = cache.lead_entry(client, held, organization, lead_id)

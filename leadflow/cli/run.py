@@ -7,21 +7,24 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from leadflow import settings
-from leadflow.cli.common import ensure_schema_current, store_resources
+from leadflow.cli.common import ensure_schema_current, postgres_url, store_resources
 from leadflow.cli.common import fail as _fail
 from leadflow.settings import NightlyConfigError, nightly_settings
 
+if TYPE_CHECKING:  # Dagster loads when the job runs
+    import dagster as dg
 
-def _numbers(metadata: dict[str, Any]) -> dict[str, int | float]:
+
+def _numbers(metadata: Mapping[str, dg.MetadataValue]) -> dict[str, int | float]:
     return {
         key: value.value
         for key, value in metadata.items()
@@ -29,32 +32,30 @@ def _numbers(metadata: dict[str, Any]) -> dict[str, int | float]:
     }
 
 
-def summarize_run(result) -> dict[str, Any]:
+def summarize_run(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
     """Plain figures of a nightly run: per-asset numbers, dbt models and checks, failures."""
     assets: dict[str, dict[str, int | float]] = {}
     dbt_models = 0
     for event in result.get_asset_materialization_events():
-        key = event.asset_key
-        metadata = event.materialization.metadata
+        materialization = event.materialization
+        key, metadata = materialization.asset_key, materialization.metadata
         if "dagster_dbt/materialization_type" in metadata or key.path[0].startswith("analytics"):
             dbt_models += 1
             continue
         assets[key.to_user_string()] = _numbers(metadata)
     checks = {"passed": 0, "failed": 0}
     failed_checks: list[str] = []
-    for event in result.all_events:
-        if event.event_type_value == "ASSET_CHECK_EVALUATION":
-            evaluation = event.event_specific_data
-            if evaluation.passed:
-                checks["passed"] += 1
-            else:
-                checks["failed"] += 1
-                failed_checks.append(evaluation.check_name)
-    failures = [
-        {"step": e.step_key, "error": e.step_failure_data.error.message.strip()[:500]}
-        for e in result.all_events
-        if e.is_step_failure
-    ]
+    for evaluation in result.get_asset_check_evaluations():
+        if evaluation.passed:
+            checks["passed"] += 1
+        else:
+            checks["failed"] += 1
+            failed_checks.append(evaluation.check_name)
+    failures = []
+    for failed in result.get_step_failure_events():
+        error = failed.step_failure_data.error
+        message = error.message.strip()[:500] if error else "the step failed"
+        failures.append({"step": failed.step_key, "error": message})
     return {
         "success": result.success,
         "run_id": result.run_id,
@@ -134,8 +135,8 @@ def output_to_log(path: Path) -> Iterator[Path]:
 def run(full_refresh: bool, as_json: bool) -> None:
     """Run nightly_sync_job in this process: activities → scores → assignments → nurture →
     segments → graph → dbt marts, with the job's retries. Exit 1 if a step failed."""
+    ensure_schema_current(postgres_url())
     resources = store_resources()
-    ensure_schema_current(resources["postgres"].resolved_url())
     try:
         nightly_settings()
     except NightlyConfigError as exc:  # a bad LEADFLOW_NIGHTLY_* / _TIMEZONE / _RETRY_* value

@@ -11,16 +11,16 @@ An import loads only what it runs: `crm_leads` and its checks (leadflow.ingest),
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import dagster as dg
 
 from leadflow.cli.common import dagster_instance
+from leadflow.dagster_vocab import ORGANIZATION_PARTITIONS
 from leadflow.ingest.assets import (
     INGEST_ASSETS,
     OperatorFiles,
     import_partition,
-    organization_partitions,
 )
 from leadflow.ingest.checks import INGEST_CHECKS
 from leadflow.ingest.pipeline import ImportRequest, Progress, validate_request
@@ -87,8 +87,8 @@ def run_import_assets(
             validate_request(conn, request)
     instance = instance or dagster_instance()
     partition = import_partition(request)
-    if not instance.has_dynamic_partition(organization_partitions.name, partition):
-        instance.add_dynamic_partitions(organization_partitions.name, [partition])
+    if not instance.has_dynamic_partition(ORGANIZATION_PARTITIONS, partition):
+        instance.add_dynamic_partitions(ORGANIZATION_PARTITIONS, [partition])
     result = dg.materialize(
         [*INGEST_ASSETS, *INGEST_CHECKS],
         partition_key=partition,
@@ -111,7 +111,7 @@ def _summaries(result: dg.ExecuteInProcessResult) -> list[dict]:
     """Per-file summaries from crm_leads' materialization, or from the failure it raised."""
     for materialization in result.asset_materializations_for_node("crm_leads"):
         if "files" in materialization.metadata:
-            return list(materialization.metadata["files"].value)
+            return cast(list[dict], materialization.metadata["files"].value)  # JSON metadata
     for event in result.all_events:
         if event.is_step_failure and event.step_key and event.step_key.startswith("crm_leads"):
             failure = event.step_failure_data
@@ -120,7 +120,7 @@ def _summaries(result: dg.ExecuteInProcessResult) -> list[dict]:
             )
             files = metadata.get("files")
             if files is not None:
-                return list(files.value)
+                return cast(list[dict], files.value)  # JSON metadata
             raise ImportFailed(failure.error.message.strip() if failure.error else "import failed")
     raise ImportFailed(_first_error(result))
 

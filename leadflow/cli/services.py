@@ -21,12 +21,14 @@ from leadflow.platform.services import (
     ServiceStatus,
     local_env,
 )
+from leadflow.platform.services.base import LocalService
+from leadflow.postgres import one_row
 from leadflow.redaction import mask_url, redact
 
 SERVICE_NAMES = [service.name for service in ALL_SERVICES]
 
 
-def _selected(names: tuple[str, ...]):
+def _selected(names: tuple[str, ...]) -> list[LocalService]:
     wanted = set(names) or set(SERVICE_NAMES)
     return [service() for service in ALL_SERVICES if service.name in wanted]
 
@@ -239,7 +241,7 @@ def roles_cmd(as_sql: bool, as_json: bool) -> None:
     url = postgres_url()
     try:
         with psycopg.connect(url) as conn:
-            owner = conn.execute("select current_user").fetchone()[0]
+            owner = one_row(conn.execute("select current_user"))[0]
             if as_sql:
                 click.echo(roles_sql(owner), nl=False)
                 return

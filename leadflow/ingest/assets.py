@@ -27,7 +27,12 @@ import dagster as dg
 from pydantic import Field
 
 from leadflow.checked_files import CheckedFile
-from leadflow.dagster_vocab import MULTI_ORG_PARTITION, organization_partitions, run_organization
+from leadflow.dagster_vocab import (
+    MULTI_ORG_PARTITION,
+    ORGANIZATION_PARTITIONS,
+    organization_partitions,
+    run_organization,
+)
 from leadflow.ingest.landing import check_landing_file, file_away, landing_root, list_landing
 from leadflow.ingest.pipeline import (
     FileJob,
@@ -123,8 +128,9 @@ class OperatorFiles(LeadFiles):
     the run (resource values, never config). Passed only to the command's own in-process
     materialize, never bound in the definitions."""
 
-    follow: dg.ResourceDependency[Progress | None] = None
-    validated_request: dg.ResourceDependency[ImportRequest | None] = None
+    # Dagster takes None for an unset dependency; its annotation types only the wrapper
+    follow: dg.ResourceDependency[Progress | None] = None  # type: ignore[assignment]
+    validated_request: dg.ResourceDependency[ImportRequest | None] = None  # type: ignore[assignment]
 
     def check(self, raw_path: str, organization_id: str | None) -> CheckedFile:
         return operator_file(raw_path, organization_id)
@@ -288,7 +294,7 @@ def landing_dir_sensor(
     new_partitions = [
         key
         for key in sorted(partitions)
-        if not context.instance.has_dynamic_partition(organization_partitions.name, key)
+        if not context.instance.has_dynamic_partition(ORGANIZATION_PARTITIONS, key)
     ]
     return dg.SensorResult(
         run_requests=requests,

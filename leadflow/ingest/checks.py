@@ -138,7 +138,7 @@ def quarantine_warn_rate(postgres: PostgresResource, organizations: Sequence[str
         return env_rate
     with _connection(postgres, list(organizations)) as conn:
         rate, _ = config_values(conn, "quarantine_rate_warn")
-    return DEFAULT_QUARANTINE_WARN_RATE if rate is None else float(rate)
+    return DEFAULT_QUARANTINE_WARN_RATE if rate is None else float(str(rate))
 
 
 @dg.asset_check(

@@ -252,8 +252,9 @@ def build_context(conn: psycopg.Connection, organization_id: str | None, *,
     region_map = {org: str(regions.get(org) or default_region).upper() for org in organizations}
     global_aliases, org_aliases = config_values(conn, "source_aliases")
     aliases: dict[str, str] = dict(global_aliases or {}) if isinstance(global_aliases, dict) else {}
-    if organization_id and isinstance(org_aliases.get(organization_id), dict):
-        aliases.update(org_aliases[organization_id])
+    org_specific = org_aliases.get(organization_id) if organization_id else None
+    if isinstance(org_specific, dict):
+        aliases.update(org_specific)
     return NormalizeContext(
         known_organizations=organizations,
         regions=region_map,
@@ -481,10 +482,13 @@ def _stream(conn: psycopg.Connection, job: FileJob, ctx: NormalizeContext, worke
             progress: Progress | None) -> int:  # fmt: skip
     """Read -> normalize -> COPY into stg_leads, every chunk as soon as it is ready; returns the
     rows read. Nothing of the rows stays in this process."""
-    plan = RowPlan.for_info(job.info)
-    tenant = next((h for h, f in job.info.mapping.items() if f == "organization_id"), None)
+    info = job.info
+    if info is None:  # prepare() inspected every pending file
+        raise RuntimeError(f"{job.file_name} was not inspected before it was read")
+    plan = RowPlan.for_info(info)
+    tenant = next((h for h, f in info.mapping.items() if f == "organization_id"), None)
     chunks = (
-        (plan, tenant, first, cells) for first, cells in iter_cell_chunks(job.info, CHUNK_SIZE)
+        (plan, tenant, first, cells) for first, cells in iter_cell_chunks(info, CHUNK_SIZE)
     )
     rows_read = 0
     with sql.staging_copy(conn) as copy:

@@ -16,6 +16,7 @@ import psycopg
 from psycopg import sql
 
 from leadflow.leads.records import LEAD_STATUSES
+from leadflow.postgres import one_row
 
 E164_REGEX = r"^\+[1-9][0-9]{1,14}$"
 #: failing values kept per rule
@@ -104,7 +105,7 @@ def evaluate(
             ),
             sql.SQL(source),
         )
-        total, *failing = conn.execute(counts, params).fetchone()
+        total, *failing = one_row(conn.execute(counts, params))
         for rule, count in zip(of_source, failing, strict=True):
             outcome = Outcome(rule.name, int(total), int(count))
             if count:

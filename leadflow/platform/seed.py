@@ -4,7 +4,7 @@ the demo (`seeds/sample/`): activity events into MongoDB, DNC numbers into Postg
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,6 +13,7 @@ import psycopg
 from psycopg import sql
 
 from leadflow import settings
+from leadflow.postgres import one_row
 from leadflow.settings import ACTIVITIES_COLLECTION
 
 if TYPE_CHECKING:  # pymongo loads when MongoDB is seeded, not for `leadflow seed` / `migrate`
@@ -44,12 +45,12 @@ def load_seed(url: str, path: Path | None = None) -> None:
     if not paths or not all(p.exists() for p in paths):
         raise SeedError(f"seed file not found: {path or seed_path()}")
     with psycopg.connect(url) as conn:
-        exists = conn.execute("select to_regclass('public.leads') is not null").fetchone()[0]
+        exists = one_row(conn.execute("select to_regclass('public.leads') is not null"))[0]
         if not exists:
             raise SeedError("the database is not migrated (no leads table): run `leadflow migrate`")
         for seed in paths:
             try:
-                conn.execute(seed.read_text(encoding="utf-8"))  # type: ignore[arg-type]
+                conn.execute(seed.read_text(encoding="utf-8"))
             except psycopg.Error as exc:
                 raise SeedError(f"{seed.name} failed: {exc}") from exc
 
@@ -67,7 +68,7 @@ def table_counts(url: str) -> dict[str, int]:
         counts = {}
         for table in tables:
             query = sql.SQL("select count(*) from {}").format(sql.Identifier(table))
-            counts[table] = conn.execute(query).fetchone()[0]
+            counts[table] = one_row(conn.execute(query))[0]
     return counts
 
 
@@ -97,13 +98,13 @@ def _utc(text: str) -> datetime:
 
 def load_sample_events(path: Path) -> list[dict[str, Any]]:
     """The sample events with `occurred_at` as aware datetimes (BSON dates once inserted)."""
-    events = json.loads(Path(path).read_text(encoding="utf-8"))
+    events: list[dict[str, Any]] = json.loads(Path(path).read_text(encoding="utf-8"))
     for event in events:
         event["occurred_at"] = _utc(event["occurred_at"])
     return events
 
 
-def insert_events(collection: Collection, events: list[Mapping[str, Any]]) -> int:
+def insert_events(collection: Collection, events: Sequence[Mapping[str, Any]]) -> int:
     """Insert the events whose event_id is not in the collection yet; returns how many."""
     from pymongo.errors import BulkWriteError
 
@@ -120,7 +121,7 @@ def insert_events(collection: Collection, events: list[Mapping[str, Any]]) -> in
     except BulkWriteError as exc:  # a concurrent seeder got there first: fine
         if any(error.get("code") != DUPLICATE_KEY for error in exc.details["writeErrors"]):
             raise
-        return exc.details["nInserted"]
+        return int(exc.details["nInserted"])
 
 
 def seed_mongo_activities(db: Database, path: Path | None = None) -> int:

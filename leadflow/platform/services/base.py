@@ -152,8 +152,12 @@ class LocalService(ABC):
         """The environment variables that point the product at this running local server."""
         return {self.external_env[0]: self._url(state)}
 
-    @abstractmethod
-    def external_url(self) -> str: ...
+    def external_url(self) -> str:
+        """The server the deployment names (the first of `external_env`), when is_external()."""
+        url = settings.current().raw(self.external_env[0])
+        if url is None:  # is_external() found it set
+            raise ServiceError(f"{self.external_env[0]} is not set")
+        return url
 
     @abstractmethod
     def _start(self, port: int) -> dict:

@@ -113,9 +113,6 @@ class GraphService(LocalService):
     port_env = "LEADFLOW_BOLT_PORT"
     preferred_port = 57687
 
-    def external_url(self) -> str:
-        return settings.current().neo4j_uri
-
     def _url(self, state: dict) -> str:
         return f"bolt://{LOOPBACK}:{state['port']}"
 

@@ -79,12 +79,6 @@ class ManagedPostgresService(PostgresService):
             )
         return found
 
-    def external_url(self) -> str:
-        url = settings.current().raw(self.external_env[0])
-        if url is None:  # is_external() found it set
-            raise ServiceError(f"{self.external_env[0]} is not set")
-        return url
-
     def _url(self, state: dict) -> str:
         return self.url_for(state, OWNER, self.database)
 

@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from leadflow import settings
 from leadflow.platform.services.base import (
     LOOPBACK,
     LocalService,
@@ -37,9 +36,6 @@ class MongoService(LocalService):
     external_env = ("MONGO_URL",)
     port_env = "LEADFLOW_MONGO_PORT"
     preferred_port = 57017
-
-    def external_url(self) -> str:
-        return settings.current().mongo_url
 
     def _url(self, state: dict) -> str:
         return f"mongodb://{LOOPBACK}:{state['port']}/"

@@ -67,9 +67,6 @@ class PostgresService(LocalService):
     def database(self) -> str:
         return settings.current().pg_database
 
-    def external_url(self) -> str:
-        return settings.current().postgres_url
-
     def _url(self, state: dict) -> str:
         return f"postgresql://{SUPERUSER}@{LOOPBACK}:{state['port']}/{self.database}"
 

@@ -61,9 +61,6 @@ class RedisService(LocalService):
     port_env = "LEADFLOW_REDIS_PORT"
     preferred_port = 56379
 
-    def external_url(self) -> str:
-        return settings.current().redis_url
-
     def _url(self, state: dict) -> str:
         return f"redis://{LOOPBACK}:{state['port']}/0"
 
