@@ -30,8 +30,9 @@ def database_exists(server_url: str, database: str) -> bool:
 def recreate_database(server_url: str, database: str) -> str:
     """Drop and create a benchmark database on the server, migrated; returns its URL."""
     with psycopg.connect(with_dbname(server_url, "postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(
-            sql.Identifier(database)))  # fmt: skip
+        conn.execute(
+            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(database))
+        )
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(database)))
     url = with_dbname(server_url, database)
     migrate_up(url)

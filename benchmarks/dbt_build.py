@@ -64,13 +64,26 @@ NO_LOOKBACK = "0 seconds"
 AGENTS_PER_ORGANIZATION = 5
 #: the seed that picks the leads of "today's activity", the last generation step
 TODAY_SALT = 1
-TIMEZONES = ["America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles",
-             "America/Phoenix"]  # fmt: skip
+TIMEZONES = [
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Los_Angeles",
+    "America/Phoenix",
+]
 FUNNEL = ["new", "contacted", "qualified", "nurturing", "hot", "recruited"]
 PAID_SOURCES = {"facebook": 420, "linkedin": 560, "indeed": 310, "google": 380, "job_fair": 250}
-HISTORY_TABLES = ("users", "leads", "lead_status_history", "lead_score_history",
-                  "lead_assignments", "lead_activities", "lead_source_costs", "segments",
-                  "segment_count_history")  # fmt: skip
+HISTORY_TABLES = (
+    "users",
+    "leads",
+    "lead_status_history",
+    "lead_score_history",
+    "lead_assignments",
+    "lead_activities",
+    "lead_source_costs",
+    "segments",
+    "segment_count_history",
+)
 DBT_SCHEMAS = ("analytics", "analytics_intermediate", "analytics_staging")
 
 
@@ -128,9 +141,11 @@ def _u(uuid_sql: str, seed: int | str) -> str:
 
 
 def _status_intent(column: str) -> str:
-    return (f"case {column} when 'new' then 20 when 'contacted' then 30 when 'nurturing' then 40"
-            " when 'qualified' then 60 when 'hot' then 80 when 'recruited' then 100"
-            " when 'cold' then 5 else 0 end")  # fmt: skip
+    return (
+        f"case {column} when 'new' then 20 when 'contacted' then 30 when 'nurturing' then 40"
+        " when 'qualified' then 60 when 'hot' then 80 when 'recruited' then 100"
+        " when 'cold' then 5 else 0 end"
+    )
 
 
 def _stage_rank(column: str) -> str:
@@ -194,8 +209,9 @@ def count_rows(url: str) -> dict[str, int]:
 # -- leads through the import -------------------------------------------------------------------
 
 
-def import_leads(url: str, leads: int, workdir: Path, *, workers: int | None = None,
-                 echo: Echo = print) -> int:  # fmt: skip
+def import_leads(
+    url: str, leads: int, workdir: Path, *, workers: int | None = None, echo: Echo = print
+) -> int:
     """Import generated files until the database holds at least `leads` live leads."""
     connect = partial(psycopg.connect, url)
     rows, seed, count = math.ceil(leads / LEAD_YIELD), 7, 0
@@ -212,9 +228,11 @@ def import_leads(url: str, leads: int, workdir: Path, *, workers: int | None = N
         if job.status != "succeeded":
             raise RuntimeError(f"import of {path.name} {job.status}: {job.message}")
         count = _live_leads(url)
-        echo(f"  import       {rows:>10,} rows -> {job.inserted:,} new leads "
-             f"({count:,} in all) in {time.perf_counter() - t0:.1f}s "
-             f"(file generated in {generated:.1f}s)")  # fmt: skip
+        echo(
+            f"  import       {rows:>10,} rows -> {job.inserted:,} new leads "
+            f"({count:,} in all) in {time.perf_counter() - t0:.1f}s "
+            f"(file generated in {generated:.1f}s)"
+        )
         seed += 1
         rows = math.ceil((leads - count) / LEAD_YIELD * 1.05) + 10
     return count
@@ -724,7 +742,8 @@ def generate_history(url: str, echo: Echo = print) -> dict[str, float]:
         conn.execute("set work_mem = '256MB'")
         conn.execute("set maintenance_work_mem = '512MB'")
         anchor = conn.execute(
-            "select date_trunc('minute', now()) - interval '30 minutes'").fetchone()[0]  # fmt: skip
+            "select date_trunc('minute', now()) - interval '30 minutes'"
+        ).fetchone()[0]
         params = {"anchor": anchor, "funnel": FUNNEL}
 
         def step(name: str, statements: list[str], table: str | None) -> None:
@@ -734,18 +753,28 @@ def generate_history(url: str, echo: Echo = print) -> dict[str, float]:
                     conn.execute(statement, params if "%(" in statement else None)
             seconds[name] = time.perf_counter() - t0
             if table:
-                count = conn.execute(sql.SQL("select count(*) from {}").format(
-                    sql.Identifier(table))).fetchone()[0]  # fmt: skip
+                count = conn.execute(
+                    sql.SQL("select count(*) from {}").format(sql.Identifier(table))
+                ).fetchone()[0]
                 echo(f"  {name:<22} {seconds[name]:8.1f}s  {count:>12,} rows")
             else:
                 echo(f"  {name:<22} {seconds[name]:8.1f}s")
 
         step("users", [_users_sql()], "users")
-        step("plan (temp tables)", [
-            _plan_sql(), "alter table bench_plan add primary key (id)", "analyze bench_plan",
-            _STEPS_SQL, "analyze bench_steps", _FINAL_SQL,
-            "alter table bench_final add primary key (id)", "analyze bench_final",
-        ], None)  # fmt: skip
+        step(
+            "plan (temp tables)",
+            [
+                _plan_sql(),
+                "alter table bench_plan add primary key (id)",
+                "analyze bench_plan",
+                _STEPS_SQL,
+                "analyze bench_steps",
+                _FINAL_SQL,
+                "alter table bench_final add primary key (id)",
+                "analyze bench_final",
+            ],
+            None,
+        )
         step("lead_status_history", _STATUS_HISTORY_SQL, "lead_status_history")
         step("lead_score_history", [*_scores_sql()], "lead_score_history")
         step("lead_assignments", [_ASSIGNMENTS_SQL], "lead_assignments")
@@ -754,8 +783,13 @@ def generate_history(url: str, echo: Echo = print) -> dict[str, float]:
         step("lead_source_costs", [_source_costs_sql()], "lead_source_costs")
         step("segments", _SEGMENTS_SQL[:1], "segments")
         step("segment_count_history", _SEGMENTS_SQL[1:], "segment_count_history")
-        for table in ("bench_plan", "bench_steps", "bench_final", "bench_score_times",
-                      "bench_scores"):  # fmt: skip
+        for table in (
+            "bench_plan",
+            "bench_steps",
+            "bench_final",
+            "bench_score_times",
+            "bench_scores",
+        ):
             conn.execute(sql.SQL("drop table {}").format(sql.Identifier(table)))
         conn.commit()
     t0 = time.perf_counter()
@@ -787,8 +821,11 @@ def drop_dbt_relations(url: str) -> int:
         ).fetchall()
         for schema, name, kind in relations:
             keyword = {"v": "view", "m": "materialized view"}.get(kind, "table")
-            conn.execute(sql.SQL("drop {} if exists {} cascade").format(
-                sql.SQL(keyword), sql.Identifier(schema, name)))  # fmt: skip
+            conn.execute(
+                sql.SQL("drop {} if exists {} cascade").format(
+                    sql.SQL(keyword), sql.Identifier(schema, name)
+                )
+            )
     return len(relations)
 
 
@@ -800,18 +837,22 @@ def _read_nodes(target: Path) -> list[NodeTiming]:
     manifest_path = target / "manifest.json"
     if manifest_path.exists():
         manifest = json.loads(manifest_path.read_text())
-        materialized = {uid: node.get("config", {}).get("materialized")
-                        for uid, node in manifest.get("nodes", {}).items()}  # fmt: skip
+        materialized = {
+            uid: node.get("config", {}).get("materialized")
+            for uid, node in manifest.get("nodes", {}).items()
+        }
     nodes = []
     for result in json.loads(results_path.read_text()).get("results", []):
         response = result.get("adapter_response") or {}
-        nodes.append(NodeTiming(
-            unique_id=result["unique_id"],
-            seconds=float(result.get("execution_time") or 0.0),
-            status=str(result.get("status")),
-            rows_affected=response.get("rows_affected"),
-            materialized=materialized.get(result["unique_id"]),
-        ))  # fmt: skip
+        nodes.append(
+            NodeTiming(
+                unique_id=result["unique_id"],
+                seconds=float(result.get("execution_time") or 0.0),
+                status=str(result.get("status")),
+                rows_affected=response.get("rows_affected"),
+                materialized=materialized.get(result["unique_id"]),
+            )
+        )
     return nodes
 
 
@@ -830,8 +871,9 @@ def lookback_vars(target: Path) -> dict[str, str]:
     return dict.fromkeys(sorted(names), NO_LOOKBACK)
 
 
-def timed_build(label: str, args: list[str], url: str, target: Path,
-                echo: Echo = print) -> BuildTiming:  # fmt: skip
+def timed_build(
+    label: str, args: list[str], url: str, target: Path, echo: Echo = print
+) -> BuildTiming:
     """Run one dbt command, time it, and read its nodes; on failure name the failing nodes."""
     (target / "run_results.json").unlink(missing_ok=True)
     echo(f"\n{label}: dbt {' '.join(args)}")
@@ -856,9 +898,16 @@ def timed_build(label: str, args: list[str], url: str, target: Path,
     return build
 
 
-def run_dbt_bench(server_url: str, leads: int, workdir: Path, *, reuse: bool = False,
-                  workers: int | None = None, echo: Echo = print,
-                  database: str = DATABASE) -> DbtBenchResult:  # fmt: skip
+def run_dbt_bench(
+    server_url: str,
+    leads: int,
+    workdir: Path,
+    *,
+    reuse: bool = False,
+    workers: int | None = None,
+    echo: Echo = print,
+    database: str = DATABASE,
+) -> DbtBenchResult:
     """Generate (or reuse) the bench database, then time full, incremental and full-refresh builds.
 
     `database` is the bench database's name (recreated unless reused); tests pass their own.
@@ -888,9 +937,11 @@ def run_dbt_bench(server_url: str, leads: int, workdir: Path, *, reuse: bool = F
     full = timed_build("first build (empty analytics schemas)", ["build"], url, target, echo)
     t0 = time.perf_counter()
     changed = change_leads(url, int(time.time()))
-    echo(f"\nchanged {changed:,} leads ({changed / max(rows['leads'], 1):.2%}) in "
-         f"{time.perf_counter() - t0:.1f}s: a status row, a score row and a call each, "
-         "leads.updated_at bumped")  # fmt: skip
+    echo(
+        f"\nchanged {changed:,} leads ({changed / max(rows['leads'], 1):.2%}) in "
+        f"{time.perf_counter() - t0:.1f}s: a status row, a score row and a call each, "
+        "leads.updated_at bumped"
+    )
     lookbacks = lookback_vars(target)
     incremental = timed_build(
         "incremental build",
@@ -904,9 +955,11 @@ def run_dbt_bench(server_url: str, leads: int, workdir: Path, *, reuse: bool = F
             echo(f"  incremental model {node.unique_id}: {node.rows_affected} rows (re)inserted")
     refresh = timed_build("full refresh", ["build", "--full-refresh"], url, target, echo)
 
-    echo(f"\n{rows['leads']:,} leads: dbt build {full.seconds:.1f}s first, "
-         f"{incremental.seconds:.1f}s incremental after {changed:,} leads changed, "
-         f"{refresh.seconds:.1f}s --full-refresh")  # fmt: skip
+    echo(
+        f"\n{rows['leads']:,} leads: dbt build {full.seconds:.1f}s first, "
+        f"{incremental.seconds:.1f}s incremental after {changed:,} leads changed, "
+        f"{refresh.seconds:.1f}s --full-refresh"
+    )
     return DbtBenchResult(
         database_url=url,
         leads=rows["leads"],

@@ -338,8 +338,18 @@ _EXPECTED_GRAPH_SQL = """
            (select count(*) from live where btrim(coalesce(source, '')) <> ''),
            (select count(*) from live l join live r on r.id = l.referred_by_lead_id)
 """
-GRAPH_KEYS = ("Organization", "User", "Lead", "Source", "MEMBER_OF", "BELONGS_TO", "ASSIGNED_TO",
-              "PREVIOUSLY_ASSIGNED_TO", "FROM_SOURCE", "REFERRED_BY")  # fmt: skip
+GRAPH_KEYS = (
+    "Organization",
+    "User",
+    "Lead",
+    "Source",
+    "MEMBER_OF",
+    "BELONGS_TO",
+    "ASSIGNED_TO",
+    "PREVIOUSLY_ASSIGNED_TO",
+    "FROM_SOURCE",
+    "REFERRED_BY",
+)
 NODE_KEYS = GRAPH_KEYS[:4]
 
 
@@ -393,8 +403,9 @@ def generate_data(url: str, leads: int, echo: Echo = print) -> dict[str, int]:
     return row_counts(url)
 
 
-def prepare_database(server_url: str, database: str, leads: int, *, reuse: bool,
-                     echo: Echo = print) -> tuple[str, bool, float]:  # fmt: skip
+def prepare_database(
+    server_url: str, database: str, leads: int, *, reuse: bool, echo: Echo = print
+) -> tuple[str, bool, float]:
     """(url, reused, generation seconds): reuse a complete database or recreate and fill one."""
     url = with_dbname(server_url, database)
     if reuse and database_exists(server_url, database) and is_complete(url, leads):
@@ -452,8 +463,9 @@ _CHANGE_SQL = [
 ]
 
 
-def change_leads(url: str, fraction: float = CHANGE_FRACTION,
-                 salt: int | None = None) -> tuple[int, int]:  # fmt: skip
+def change_leads(
+    url: str, fraction: float = CHANGE_FRACTION, salt: int | None = None
+) -> tuple[int, int]:
     """Move `fraction` of live leads on (status, score; a third reassigned): (changed, reassigned).
 
     The update moves their updated_at (trigger), which is what an incremental sync picks up.
@@ -513,16 +525,19 @@ FLOOR_EDGES = (
 )
 
 
-def floor_rows(nodes: int, edges: int, batch_size: int,
-               seed: int = 7) -> tuple[list[str], list[list[dict]], list[list[dict]]]:  # fmt: skip
+def floor_rows(
+    nodes: int, edges: int, batch_size: int, seed: int = 7
+) -> tuple[list[str], list[list[dict]], list[list[dict]]]:
     """(organization ids, node batches, edge batches) for the floor loop, all in memory.
 
     Nodes carry a lead's properties. Edge i joins node i % nodes to organization i // nodes, so
     that every edge is new even when there are more edges than nodes.
     """
     rng = random.Random(seed)
-    organizations = [str(uuid.UUID(int=rng.getrandbits(128), version=4))
-                     for _ in range(max(1, math.ceil(edges / max(nodes, 1))))]  # fmt: skip
+    organizations = [
+        str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        for _ in range(max(1, math.ceil(edges / max(nodes, 1))))
+    ]
     start = datetime(2025, 1, 1, tzinfo=UTC)
     ids = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(nodes)]
     node_rows = [
@@ -556,8 +571,9 @@ def _write_batches(driver: Driver, database: str, query: str, batches: list[list
     return time.perf_counter() - t0
 
 
-def run_floor(driver: Driver, database: str, nodes: int, edges: int, batch_size: int,
-              echo: Echo = print) -> FloorFigures:  # fmt: skip
+def run_floor(
+    driver: Driver, database: str, nodes: int, edges: int, batch_size: int, echo: Echo = print
+) -> FloorFigures:
     """The bare MERGE loop on an emptied database, with the uniqueness constraints in place."""
     organizations, node_batches, edge_batches = floor_rows(nodes, edges, batch_size)
     with driver.session(database=database) as session:
@@ -572,16 +588,25 @@ def run_floor(driver: Driver, database: str, nodes: int, edges: int, batch_size:
         written = session.run("MATCH (l:Lead) RETURN count(l) AS n").single()["n"]
         linked = session.run("MATCH (:Lead)-[e:BELONGS_TO]->() RETURN count(e) AS n").single()["n"]
     if written != nodes or linked != edges:
-        raise RuntimeError(f"floor wrote {written:,} nodes / {linked:,} edges, "
-                           f"not {nodes:,} / {edges:,}")  # fmt: skip
+        raise RuntimeError(
+            f"floor wrote {written:,} nodes / {linked:,} edges, not {nodes:,} / {edges:,}"
+        )
     return FloorFigures(nodes, edges, node_seconds, edge_seconds, batch_size)
 
 
 # -- sync ---------------------------------------------------------------------------------------
 
 
-def timed_sync(label: str, url: str, driver: Driver, database: str, *, full: bool,
-               batch_size: int, lookback: timedelta | None = None) -> SyncFigures:  # fmt: skip
+def timed_sync(
+    label: str,
+    url: str,
+    driver: Driver,
+    database: str,
+    *,
+    full: bool,
+    batch_size: int,
+    lookback: timedelta | None = None,
+) -> SyncFigures:
     """`sync_graph` of every organization, timed from the call to its return."""
     options: dict[str, Any] = {"full": full, "batch_size": batch_size}
     if lookback is not None:
@@ -606,8 +631,9 @@ def reconcile_all(url: str, driver: Driver, database: str) -> tuple[dict[str, bo
     ok: dict[str, bool] = {}
     differences: dict[str, Any] = {}
     with psycopg.connect(url) as conn:
-        organizations = [str(row[0]) for row in
-                         conn.execute("select id from organizations order by slug")]  # fmt: skip
+        organizations = [
+            str(row[0]) for row in conn.execute("select id from organizations order by slug")
+        ]
         for organization_id in organizations:
             result = reconcile_graph(conn, driver, database, organization_id)
             ok[organization_id] = bool(result.ok)
@@ -626,30 +652,44 @@ def _rate(value: float) -> str:
 def report(result: GraphBenchResult, echo: Echo = print) -> None:
     floor, full = result.floor, result.full
     echo("")
-    echo(f"graph bench: {result.leads:,} leads, batch size {result.batch_size:,}, "
-         f"graph database {result.graph_database} on {result.graph_uri}")  # fmt: skip
-    header = (f"  {'run':<34} {'seconds':>9} {'nodes':>10} {'edges':>10} "
-              f"{'nodes/s':>12} {'edges/s':>12}  vs")  # fmt: skip
+    echo(
+        f"graph bench: {result.leads:,} leads, batch size {result.batch_size:,}, "
+        f"graph database {result.graph_database} on {result.graph_uri}"
+    )
+    header = (
+        f"  {'run':<34} {'seconds':>9} {'nodes':>10} {'edges':>10} "
+        f"{'nodes/s':>12} {'edges/s':>12}  vs"
+    )
     echo(header)
     echo("  " + "-" * (len(header) - 2))
-    echo(f"  {'floor: bare UNWIND ... MERGE':<34} {floor.seconds:9.2f} {floor.nodes:>10,} "
-         f"{floor.edges:>10,} {_rate(floor.nodes_per_second)} "
-         f"{_rate(floor.edges_per_second)}  1.00x floor")  # fmt: skip
-    echo(f"  {'full sync':<34} {full.seconds:9.2f} {full.nodes:>10,} {full.edges:>10,} "
-         f"{_rate(full.nodes_per_second)} {_rate(full.edges_per_second)}  "
-         f"{result.full_vs_floor:.2f}x floor (target <= 1.50x)")  # fmt: skip
+    echo(
+        f"  {'floor: bare UNWIND ... MERGE':<34} {floor.seconds:9.2f} {floor.nodes:>10,} "
+        f"{floor.edges:>10,} {_rate(floor.nodes_per_second)} "
+        f"{_rate(floor.edges_per_second)}  1.00x floor"
+    )
+    echo(
+        f"  {'full sync':<34} {full.seconds:9.2f} {full.nodes:>10,} {full.edges:>10,} "
+        f"{_rate(full.nodes_per_second)} {_rate(full.edges_per_second)}  "
+        f"{result.full_vs_floor:.2f}x floor (target <= 1.50x)"
+    )
     for run, share, note in (
         (result.incremental, result.incremental_share, "of full (target < 5%)"),
         (result.unchanged, result.unchanged_share, "of full"),
     ):
-        echo(f"  {run.label:<34} {run.seconds:9.2f} {run.nodes:>10,} {run.edges:>10,} "
-             f"{_rate(run.nodes_per_second)} {_rate(run.edges_per_second)}  "
-             f"{share:.1%} {note}")  # fmt: skip
-    echo(f"  floor time for the full sync's writes: {result.floor_equivalent_seconds:.2f}s "
-         f"(floor / full = {result.floor_ratio:.2f})")  # fmt: skip
+        echo(
+            f"  {run.label:<34} {run.seconds:9.2f} {run.nodes:>10,} {run.edges:>10,} "
+            f"{_rate(run.nodes_per_second)} {_rate(run.edges_per_second)}  "
+            f"{share:.1%} {note}"
+        )
+    echo(
+        f"  floor time for the full sync's writes: {result.floor_equivalent_seconds:.2f}s "
+        f"(floor / full = {result.floor_ratio:.2f})"
+    )
     bad = [org for org, ok in result.reconciled.items() if not ok]
-    echo(f"  reconciliation: {len(result.reconciled) - len(bad)}/{len(result.reconciled)} "
-         f"organizations ok")  # fmt: skip
+    echo(
+        f"  reconciliation: {len(result.reconciled) - len(bad)}/{len(result.reconciled)} "
+        f"organizations ok"
+    )
     for org in bad:
         echo(f"    {org}: {result.differences.get(org)}")
 
@@ -657,10 +697,18 @@ def report(result: GraphBenchResult, echo: Echo = print) -> None:
 # -- entry point --------------------------------------------------------------------------------
 
 
-def run_graph_bench(server_url: str, leads: int, workdir: Path, *, batch_size: int = 1000,
-                    reuse: bool = False, echo: Echo = print, database: str = DATABASE,
-                    graph_database: str = GRAPH_DATABASE,
-                    graph: Neo4jResource | None = None) -> GraphBenchResult:  # fmt: skip
+def run_graph_bench(
+    server_url: str,
+    leads: int,
+    workdir: Path,
+    *,
+    batch_size: int = 1000,
+    reuse: bool = False,
+    echo: Echo = print,
+    database: str = DATABASE,
+    graph_database: str = GRAPH_DATABASE,
+    graph: Neo4jResource | None = None,
+) -> GraphBenchResult:
     """Generate (or reuse) the data, time the floor, the full and the incremental syncs.
 
     `server_url` is the PostgreSQL server's URL; `graph` the Bolt server (default: the one of
@@ -670,8 +718,9 @@ def run_graph_bench(server_url: str, leads: int, workdir: Path, *, batch_size: i
     if batch_size < 1:
         raise ValueError(f"batch size must be >= 1, not {batch_size}")
     workdir.mkdir(parents=True, exist_ok=True)
-    url, reused, generation_seconds = prepare_database(server_url, database, leads,
-                                                       reuse=reuse, echo=echo)  # fmt: skip
+    url, reused, generation_seconds = prepare_database(
+        server_url, database, leads, reuse=reuse, echo=echo
+    )
     rows = row_counts(url)
     expected = expected_graph(url)
     echo("rows: " + ", ".join(f"{name} {count:,}" for name, count in rows.items()))
@@ -698,36 +747,69 @@ def run_graph_bench(server_url: str, leads: int, workdir: Path, *, batch_size: i
         echo("\nfull sync")
         reset_graph_database(driver, graph_database, echo)
         ensure_graph_schema(driver, graph_database)
-        full = timed_sync("full sync", url, driver, graph_database, full=True,
-                          batch_size=batch_size)  # fmt: skip
-        echo(f"  {full.nodes:,} nodes, {full.edges:,} edges, {full.batches:,} batches "
-             f"in {full.seconds:.1f}s")  # fmt: skip
+        full = timed_sync(
+            "full sync", url, driver, graph_database, full=True, batch_size=batch_size
+        )
+        echo(
+            f"  {full.nodes:,} nodes, {full.edges:,} edges, {full.batches:,} batches "
+            f"in {full.seconds:.1f}s"
+        )
 
         changed, reassigned = change_leads(url)
-        echo(f"\nchanged {changed:,} leads ({changed / max(rows['leads'], 1):.2%}) in "
-             f"PostgreSQL: status and score, {reassigned:,} of them reassigned")  # fmt: skip
-        incremental = timed_sync(f"incremental ({CHANGE_FRACTION:.0%} changed)", url, driver,
-                                 graph_database, full=False, batch_size=batch_size,
-                                 lookback=INCREMENTAL_LOOKBACK)  # fmt: skip
-        echo(f"  {incremental.nodes:,} nodes, {incremental.edges:,} edges "
-             f"(removed {incremental.edges_removed:,}) in {incremental.seconds:.2f}s")  # fmt: skip
-        unchanged = timed_sync("incremental (nothing changed)", url, driver, graph_database,
-                               full=False, batch_size=batch_size,
-                               lookback=INCREMENTAL_LOOKBACK)  # fmt: skip
-        echo(f"  nothing changed: {unchanged.nodes:,} nodes, {unchanged.edges:,} edges "
-             f"in {unchanged.seconds:.2f}s")  # fmt: skip
+        echo(
+            f"\nchanged {changed:,} leads ({changed / max(rows['leads'], 1):.2%}) in "
+            f"PostgreSQL: status and score, {reassigned:,} of them reassigned"
+        )
+        incremental = timed_sync(
+            f"incremental ({CHANGE_FRACTION:.0%} changed)",
+            url,
+            driver,
+            graph_database,
+            full=False,
+            batch_size=batch_size,
+            lookback=INCREMENTAL_LOOKBACK,
+        )
+        echo(
+            f"  {incremental.nodes:,} nodes, {incremental.edges:,} edges "
+            f"(removed {incremental.edges_removed:,}) in {incremental.seconds:.2f}s"
+        )
+        unchanged = timed_sync(
+            "incremental (nothing changed)",
+            url,
+            driver,
+            graph_database,
+            full=False,
+            batch_size=batch_size,
+            lookback=INCREMENTAL_LOOKBACK,
+        )
+        echo(
+            f"  nothing changed: {unchanged.nodes:,} nodes, {unchanged.edges:,} edges "
+            f"in {unchanged.seconds:.2f}s"
+        )
 
         reconciled, differences = reconcile_all(url, driver, graph_database)
     finally:
         driver.close()
 
     result = GraphBenchResult(
-        database_url=url, graph_uri=graph_uri, graph_database=graph_database,
-        leads=rows["leads"], batch_size=batch_size, rows=rows, expected_graph=expected,
-        generation_seconds=generation_seconds, floor=floor, full=full, changed_leads=changed,
-        reassigned_leads=reassigned, incremental=incremental, unchanged=unchanged,
-        reconciled=reconciled, differences=differences, reused=reused,
-    )  # fmt: skip
+        database_url=url,
+        graph_uri=graph_uri,
+        graph_database=graph_database,
+        leads=rows["leads"],
+        batch_size=batch_size,
+        rows=rows,
+        expected_graph=expected,
+        generation_seconds=generation_seconds,
+        floor=floor,
+        full=full,
+        changed_leads=changed,
+        reassigned_leads=reassigned,
+        incremental=incremental,
+        unchanged=unchanged,
+        reconciled=reconciled,
+        differences=differences,
+        reused=reused,
+    )
     report(result, echo)
     out = workdir / f"bench_graph_{leads}.json"
     out.write_text(json.dumps(result.as_dict(), indent=2, default=str))

@@ -30,10 +30,40 @@ from benchmarks.common import Echo, recreate_database
 from leadflow.ingest import pipeline
 
 ORGANIZATIONS = 50
-FIRST = ["JAMES", "mary", "Robert", "patricia", "John", "JENNIFER", "michael", "Linda", "david",
-         "Elizabeth", "José", "Zoë", "Siobhán", "wei", "Aarav", "fatima"]  # fmt: skip
-LAST = ["SMITH", "johnson", "Williams", "brown", "Jones", "GARCIA", "miller", "Davis", "O'Brien",
-        "Müller", "nguyen", "Kowalski", "van der Berg", "Okafor"]  # fmt: skip
+FIRST = [
+    "JAMES",
+    "mary",
+    "Robert",
+    "patricia",
+    "John",
+    "JENNIFER",
+    "michael",
+    "Linda",
+    "david",
+    "Elizabeth",
+    "José",
+    "Zoë",
+    "Siobhán",
+    "wei",
+    "Aarav",
+    "fatima",
+]
+LAST = [
+    "SMITH",
+    "johnson",
+    "Williams",
+    "brown",
+    "Jones",
+    "GARCIA",
+    "miller",
+    "Davis",
+    "O'Brien",
+    "Müller",
+    "nguyen",
+    "Kowalski",
+    "van der Berg",
+    "Okafor",
+]
 SOURCES = ["fb", "Facebook Ads", "linkedin", "Indeed", "referral", "website", "Job Fair", "google"]
 AREA_CODES = [201, 202, 212, 213, 305, 312, 415, 469, 512, 617, 702, 713, 718, 805, 917]
 
@@ -66,8 +96,9 @@ def generate_file(path: Path, rows: int, seed: int = 7, variant: int = 0) -> dic
     counts = {"rows": 0, "duplicates": 0, "invalid": 0}
     with open(path, "w", newline="", encoding="utf-8") as handle:
         out = csv.writer(handle)
-        out.writerow(["organization_id", "First Name", "Last Name", "Phone", "E-mail",
-                      "Lead Source", "Tags"])  # fmt: skip
+        out.writerow(
+            ["organization_id", "First Name", "Last Name", "Phone", "E-mail", "Lead Source", "Tags"]
+        )
         for _ in range(rows):
             roll = rng.random()
             if roll < 0.02:
@@ -194,7 +225,7 @@ def _prepare_database(server_url: str, database: str = "leadflow_bench") -> str:
             sql.SQL(
                 "insert into system_config (organization_id, config_key, config_value)"
                 " values (null, 'default_region', '\"US\"')"
-            )  # fmt: skip
+            )
         )
     return url
 
@@ -235,8 +266,9 @@ def _timed_import(label: str, path: Path, url: str, workers: int | None) -> Benc
     return BenchRun(label, wall, jobs, sampler.peak_mb, sampler.peak_pss_mb)
 
 
-def run_ingest_bench(server_url: str, rows: int, workdir: Path, workers: int | None = None,
-                     echo: Echo = print) -> IngestBenchResult:  # fmt: skip
+def run_ingest_bench(
+    server_url: str, rows: int, workdir: Path, workers: int | None = None, echo: Echo = print
+) -> IngestBenchResult:
     """Initial load into an empty database, incremental merge of the same leads with names and
     e-mails changed, re-import of the unchanged first file; and the COPY floor of the loaded
     leads, measured in the same run, with the ratios."""
@@ -259,8 +291,9 @@ def run_ingest_bench(server_url: str, rows: int, workdir: Path, workers: int | N
         f"\nfloor: COPY of the {floor_rows:,} loaded leads into a fresh, fully indexed leads"
         f" table: {floor_seconds:.2f} s ({floor_rows / floor_seconds:,.0f} rows/s)"
     )
-    merge = _timed_import("incremental merge (same leads, names and e-mails changed)",
-                          merge_file, url, workers)  # fmt: skip
+    merge = _timed_import(
+        "incremental merge (same leads, names and e-mails changed)", merge_file, url, workers
+    )
     report(merge, echo)
     reimport = _timed_import("re-import of the unchanged first file", initial_file, url, workers)
     report(reimport, echo)

@@ -63,12 +63,16 @@ class RecommendBench:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "leads": self.leads, "agents": self.agents, "seconds": self.seconds,
-            "model": self.model, "scored": self.scored,
+            "leads": self.leads,
+            "agents": self.agents,
+            "seconds": self.seconds,
+            "model": self.model,
+            "scored": self.scored,
             "scoring_per_second": round(self.scoring_per_second),
-            "cache_keys": self.cache_keys, "latency_ms": self.latency_ms,
+            "cache_keys": self.cache_keys,
+            "latency_ms": self.latency_ms,
             "cache_p99_vs_floor": round(self.ratio("p99"), 2),
-        }  # fmt: skip
+        }
 
 
 def _percentiles(samples_ns: list[int]) -> dict[str, float]:
@@ -93,8 +97,15 @@ def _add_agents(conn: psycopg.Connection, count: int) -> None:
     )
 
 
-def run_recommend_bench(server_url: str, redis_url: str | None, leads: int, *, samples: int = 2000,
-                        echo: Echo = print, database: str = DATABASE) -> RecommendBench:  # fmt: skip
+def run_recommend_bench(
+    server_url: str,
+    redis_url: str | None,
+    leads: int,
+    *,
+    samples: int = 2000,
+    echo: Echo = print,
+    database: str = DATABASE,
+) -> RecommendBench:
     result = RecommendBench(leads=leads)
     now = datetime.now(UTC)
     reco = RecoSettings()
@@ -115,8 +126,10 @@ def run_recommend_bench(server_url: str, redis_url: str | None, leads: int, *, s
         # of training at 100,000 leads on the same data, seen here)
         conn.execute("analyze")
     started = timed("generation", started)
-    echo(f"generated {leads:,} leads with history for {result.agents:,} agents"
-         f" in {result.seconds['generation']} s")  # fmt: skip
+    echo(
+        f"generated {leads:,} leads with history for {result.agents:,} agents"
+        f" in {result.seconds['generation']} s"
+    )
     with psycopg.connect(url) as conn:
         result.model = train_organization(conn, ORG, now, reco)
     started = timed("training", started)
@@ -166,8 +179,11 @@ def run_recommend_bench(server_url: str, redis_url: str | None, leads: int, *, s
             items, source = cache.agent_list(client, held, ORG, agent, 10)
             misses.append(time.perf_counter_ns() - began)
             assert source == cache.Source.POSTGRES_MISS
-    result.latency_ms = {"floor_get": _percentiles(floor), "cache": _percentiles(hits),
-                         "postgres_miss": _percentiles(misses)}  # fmt: skip
+    result.latency_ms = {
+        "floor_get": _percentiles(floor),
+        "cache": _percentiles(hits),
+        "postgres_miss": _percentiles(misses),
+    }
     for key in client.scan_iter(f"{PREFIX}:reco:*", count=5000):
         client.delete(key)
     client.close()
@@ -176,23 +192,36 @@ def run_recommend_bench(server_url: str, redis_url: str | None, leads: int, *, s
 
 def _report(result: RecommendBench, echo: Echo) -> RecommendBench:
     m = result.model
-    echo(f"training     {result.seconds['training']:>9.3f} s  model v{m['version']} {m['status']}:"
-         f" AUC {m['auc']} vs rule {m['baseline_auc']}, Brier {m['brier']} vs {m['baseline_brier']},"
-         f" calibration error {m['calibration_error']}, GBM AUC {m['gbm_auc']}"
-         f" (train {m['train_leads']:,} / holdout {m['holdout_leads']:,} leads)")  # fmt: skip
-    echo(f"scoring      {result.seconds['scoring']:>9.3f} s  {result.scored:,} leads,"
-         f" {result.scoring_per_second:,.0f} leads/s (snapshot + model);"
-         f" with actions and reasons {result.seconds['recommending']} s;"
-         f" PostgreSQL write {result.seconds['postgres_write']} s")  # fmt: skip
+    echo(
+        f"training     {result.seconds['training']:>9.3f} s  model v{m['version']} {m['status']}:"
+        f" AUC {m['auc']} vs rule {m['baseline_auc']}, Brier {m['brier']} vs {m['baseline_brier']},"
+        f" calibration error {m['calibration_error']}, GBM AUC {m['gbm_auc']}"
+        f" (train {m['train_leads']:,} / holdout {m['holdout_leads']:,} leads)"
+    )
+    echo(
+        f"scoring      {result.seconds['scoring']:>9.3f} s  {result.scored:,} leads,"
+        f" {result.scoring_per_second:,.0f} leads/s (snapshot + model);"
+        f" with actions and reasons {result.seconds['recommending']} s;"
+        f" PostgreSQL write {result.seconds['postgres_write']} s"
+    )
     if result.latency_ms:
         keys = result.cache_keys
-        echo(f"cache fill   {result.seconds['cache_fill']:>9.3f} s  {keys['lead_keys']:,} lead keys,"
-             f" {keys['agent_keys']:,} agent lists")  # fmt: skip
-        for label, name in (("floor (GET)", "floor_get"), ("from cache", "cache"),
-                            ("PG on miss", "postgres_miss")):  # fmt: skip
+        echo(
+            f"cache fill   {result.seconds['cache_fill']:>9.3f} s  {keys['lead_keys']:,} lead keys,"
+            f" {keys['agent_keys']:,} agent lists"
+        )
+        for label, name in (
+            ("floor (GET)", "floor_get"),
+            ("from cache", "cache"),
+            ("PG on miss", "postgres_miss"),
+        ):
             figures = result.latency_ms[name]
-            echo(f"{label:<12} p50 {figures['p50']:>7.3f} ms  p99 {figures['p99']:>7.3f} ms"
-                 f"  max {figures['max']:>7.3f} ms")  # fmt: skip
-        echo(f"recommend from cache: p99 {result.latency_ms['cache']['p99']} ms ="
-             f" {result.ratio('p99'):.2f}x the floor's p99 (target p99 <= 5 ms)")  # fmt: skip
+            echo(
+                f"{label:<12} p50 {figures['p50']:>7.3f} ms  p99 {figures['p99']:>7.3f} ms"
+                f"  max {figures['max']:>7.3f} ms"
+            )
+        echo(
+            f"recommend from cache: p99 {result.latency_ms['cache']['p99']} ms ="
+            f" {result.ratio('p99'):.2f}x the floor's p99 (target p99 <= 5 ms)"
+        )
     return result

@@ -199,66 +199,98 @@ class Settings:
 
     # -- where things are -----------------------------------------------------------------------
     project_dir = Variable(
-        "LEADFLOW_PROJECT_DIR", "where migrations/, seeds/ and dbt/ are found", _path,
-        _project_root, "the checkout",
-    )  # fmt: skip
+        "LEADFLOW_PROJECT_DIR",
+        "where migrations/, seeds/ and dbt/ are found",
+        _path,
+        _project_root,
+        "the checkout",
+    )
     home = Variable(
-        "LEADFLOW_HOME", "state of the local servers (data, logs, ports, pids), runs, reports",
-        _path, lambda s: s.project_dir / ".leadflow", "<repo>/.leadflow",
-    )  # fmt: skip
+        "LEADFLOW_HOME",
+        "state of the local servers (data, logs, ports, pids), runs, reports",
+        _path,
+        lambda s: s.project_dir / ".leadflow",
+        "<repo>/.leadflow",
+    )
     migrations_dir = Variable(
-        "LEADFLOW_MIGRATIONS_DIR", "the SQL migrations", _path,
-        lambda s: s.project_dir / "migrations", "<project>/migrations",
-    )  # fmt: skip
+        "LEADFLOW_MIGRATIONS_DIR",
+        "the SQL migrations",
+        _path,
+        lambda s: s.project_dir / "migrations",
+        "<project>/migrations",
+    )
     seeds_dir = Variable(
-        "LEADFLOW_SEEDS_DIR", "the seed SQL and sample files", _path,
-        lambda s: s.project_dir / "seeds", "<project>/seeds",
-    )  # fmt: skip
+        "LEADFLOW_SEEDS_DIR",
+        "the seed SQL and sample files",
+        _path,
+        lambda s: s.project_dir / "seeds",
+        "<project>/seeds",
+    )
     landing_dir_setting = Variable(
         "LEADFLOW_LANDING_DIR",
         "root the landing sensors watch (lead files per organization, cost files in costs/); the"
         " only place launched import runs read files from",
-        _path, lambda s: s.home / "landing", "<LEADFLOW_HOME>/landing",
-    )  # fmt: skip
+        _path,
+        lambda s: s.home / "landing",
+        "<LEADFLOW_HOME>/landing",
+    )
     report_path = Variable(
-        "LEADFLOW_REPORT_PATH", "where `leadflow demo` writes the report", _path,
-        lambda s: s.home / "report.html", "<LEADFLOW_HOME>/report.html",
-    )  # fmt: skip
+        "LEADFLOW_REPORT_PATH",
+        "where `leadflow demo` writes the report",
+        _path,
+        lambda s: s.home / "report.html",
+        "<LEADFLOW_HOME>/report.html",
+    )
     dagster_home = Variable(
-        "DAGSTER_HOME", "the Dagster instance every run the CLI starts is recorded in", _path,
-        lambda s: s.home / "dagster", "<LEADFLOW_HOME>/dagster",
-    )  # fmt: skip
+        "DAGSTER_HOME",
+        "the Dagster instance every run the CLI starts is recorded in",
+        _path,
+        lambda s: s.home / "dagster",
+        "<LEADFLOW_HOME>/dagster",
+    )
     dbt_project_dir = Variable(
-        "LEADFLOW_DBT_PROJECT_DIR", "the dbt project", _path,
-        lambda s: s.project_dir / "dbt", "<project>/dbt",
-    )  # fmt: skip
+        "LEADFLOW_DBT_PROJECT_DIR",
+        "the dbt project",
+        _path,
+        lambda s: s.project_dir / "dbt",
+        "<project>/dbt",
+    )
     dbt_profiles_dir = Variable(
-        "DBT_PROFILES_DIR", "dbt's profiles directory", _path,
-        lambda s: s.dbt_project_dir, "the dbt project",
-    )  # fmt: skip
+        "DBT_PROFILES_DIR",
+        "dbt's profiles directory",
+        _path,
+        lambda s: s.dbt_project_dir,
+        "the dbt project",
+    )
 
     # -- imports --------------------------------------------------------------------------------
     import_workers = Variable(
-        "LEADFLOW_IMPORT_WORKERS", "processes that normalize a large file (--workers wins)",
-        _integer(minimum=1), shown_default="CPU count",
-    )  # fmt: skip
+        "LEADFLOW_IMPORT_WORKERS",
+        "processes that normalize a large file (--workers wins)",
+        _integer(minimum=1),
+        shown_default="CPU count",
+    )
     bulk_min_rows = Variable(
-        "LEADFLOW_BULK_MIN_ROWS", "rows from which a load takes the bulk path; 0 disables it",
-        _integer(minimum=0), 50_000,
-    )  # fmt: skip
+        "LEADFLOW_BULK_MIN_ROWS",
+        "rows from which a load takes the bulk path; 0 disables it",
+        _integer(minimum=0),
+        50_000,
+    )
     load_work_mem = Variable(
         "LEADFLOW_LOAD_WORK_MEM", "PostgreSQL work_mem of one file's set-based load", _text, "256MB"
     )
     load_temp_buffers = Variable(
-        "LEADFLOW_LOAD_TEMP_BUFFERS", "PostgreSQL temp_buffers of one file's set-based load",
-        _text, "512MB",
-    )  # fmt: skip
+        "LEADFLOW_LOAD_TEMP_BUFFERS",
+        "PostgreSQL temp_buffers of one file's set-based load",
+        _text,
+        "512MB",
+    )
     quarantine_warn_rate = Variable(
         "LEADFLOW_QUARANTINE_WARN_RATE",
         "quarantine share per file above which the check warns (else system_config"
         " quarantine_rate_warn, else 0.05)",
         _number(0.0, 1.0),
-    )  # fmt: skip
+    )
 
     # -- schedules and alerts (read where the schedules are built: nightly_settings) ------------
     nightly_cron = Variable(
@@ -275,9 +307,11 @@ class Settings:
         "LEADFLOW_RETRY_MAX", "retries of a failed nightly step", _integer(minimum=0), 3
     )
     retry_delay_seconds = Variable(
-        "LEADFLOW_RETRY_DELAY_SECONDS", "first retry delay (doubling, with jitter)",
-        _integer(minimum=0), 30,
-    )  # fmt: skip
+        "LEADFLOW_RETRY_DELAY_SECONDS",
+        "first retry delay (doubling, with jitter)",
+        _integer(minimum=0),
+        30,
+    )
     # (nightly_settings validates these five together, with messages of its own)
     alert_webhook = Variable(
         "LEADFLOW_ALERT_WEBHOOK", "URL that receives a JSON POST for every failed run", _text
@@ -285,20 +319,24 @@ class Settings:
 
     # -- graph, CRM sync, recommendations --------------------------------------------------------
     graph_batch_size = Variable(
-        "LEADFLOW_GRAPH_BATCH_SIZE", "rows per UNWIND … MERGE transaction of the graph sync",
-        _integer(minimum=1), 1000,
-    )  # fmt: skip
+        "LEADFLOW_GRAPH_BATCH_SIZE",
+        "rows per UNWIND … MERGE transaction of the graph sync",
+        _integer(minimum=1),
+        1000,
+    )
     crm_allowed_hosts = Variable(
         "LEADFLOW_CRM_ALLOWED_HOSTS",
         "host or host:port a CRM connection may use besides the vendors' API hosts"
         " (comma-separated)",
-        _text, "",
-    )  # fmt: skip
+        _text,
+        "",
+    )
     crm_push_overlap_seconds = Variable(
         "LEADFLOW_CRM_PUSH_OVERLAP_SECONDS",
         "leads changed this long before the push watermark are looked at again",
-        _integer(minimum=0), 300,
-    )  # fmt: skip
+        _integer(minimum=0),
+        300,
+    )
     crm_schema = Variable(
         "LEADFLOW_CRM_SCHEMA", "schema of the CRM tables the dbt sources read", _text, "public"
     )
@@ -306,21 +344,29 @@ class Settings:
         "LEADFLOW_CACHE_PREFIX", "first part of every cache key", _text, "leadflow"
     )
     reco_ttl_seconds = Variable(
-        "LEADFLOW_RECO_TTL_SECONDS", "TTL of every cached list and entry", _integer(minimum=1),
+        "LEADFLOW_RECO_TTL_SECONDS",
+        "TTL of every cached list and entry",
+        _integer(minimum=1),
         26 * 3600,
-    )  # fmt: skip
+    )
     reco_horizon_days = Variable(
-        "LEADFLOW_RECO_HORIZON_DAYS", "the label: recruited within N days", _integer(minimum=1),
+        "LEADFLOW_RECO_HORIZON_DAYS",
+        "the label: recruited within N days",
+        _integer(minimum=1),
         30,
-    )  # fmt: skip
+    )
     reco_train_snapshots = Variable(
-        "LEADFLOW_RECO_TRAIN_SNAPSHOTS", "past snapshots the model learns from",
-        _integer(minimum=1), 3,
-    )  # fmt: skip
+        "LEADFLOW_RECO_TRAIN_SNAPSHOTS",
+        "past snapshots the model learns from",
+        _integer(minimum=1),
+        3,
+    )
     reco_min_auc_gain = Variable(
-        "LEADFLOW_RECO_MIN_AUC_GAIN", "AUC a model must gain over the rule score to be served",
-        _number(0.0, 1.0), 0.01,
-    )  # fmt: skip
+        "LEADFLOW_RECO_MIN_AUC_GAIN",
+        "AUC a model must gain over the rule score to be served",
+        _number(0.0, 1.0),
+        0.01,
+    )
     reco_list_size = Variable(
         "LEADFLOW_RECO_LIST_SIZE", "leads per agent list in the cache", _integer(minimum=1), 50
     )
@@ -456,8 +502,10 @@ def nightly_settings(environ: Mapping[str, str] | None = None) -> NightlySetting
         return reading.raw(name) or default
 
     crons = {}
-    for name, default in (("LEADFLOW_NIGHTLY_CRON", DEFAULT_CRON),
-                          ("LEADFLOW_CRM_CRON", DEFAULT_CRM_CRON)):  # fmt: skip
+    for name, default in (
+        ("LEADFLOW_NIGHTLY_CRON", DEFAULT_CRON),
+        ("LEADFLOW_CRM_CRON", DEFAULT_CRM_CRON),
+    ):
         crons[name] = get(name, default)
         if not is_valid_cron_string(crons[name]):
             raise NightlyConfigError(

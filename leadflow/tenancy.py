@@ -141,13 +141,18 @@ def _check_analyst_role(conn: psycopg.Connection, role: str) -> None:
         )
     superuser, bypass, is_me, pipeline, app = row
     why = (
-        "is a superuser" if superuser
-        else "has BYPASSRLS" if bypass
-        else "is the role running this command (it owns the marts)" if is_me
-        else f"is a member of {PIPELINE_ROLE}" if pipeline
-        else f"is a member of {APP_ROLE} (its tenant setting would widen what it reads)" if app
+        "is a superuser"
+        if superuser
+        else "has BYPASSRLS"
+        if bypass
+        else "is the role running this command (it owns the marts)"
+        if is_me
+        else f"is a member of {PIPELINE_ROLE}"
+        if pipeline
+        else f"is a member of {APP_ROLE} (its tenant setting would widen what it reads)"
+        if app
         else None
-    )  # fmt: skip
+    )
     if why:
         raise AccessError(
             f"role {role!r} {why}: it would see more than the organizations granted;"
@@ -169,8 +174,12 @@ def _protect_marts(conn: psycopg.Connection) -> int:
     return len(marts)
 
 
-def grant_analyst(conn: psycopg.Connection, role: str, organizations: Sequence[str] = (),
-                  all_organizations: bool = False) -> AnalystGrant:  # fmt: skip
+def grant_analyst(
+    conn: psycopg.Connection,
+    role: str,
+    organizations: Sequence[str] = (),
+    all_organizations: bool = False,
+) -> AnalystGrant:
     """Let `role` read the marts' rows of `organizations` (UUIDs, slugs or exact names), or of
     every organization; cumulative, like GRANT. Runs in the caller's transaction."""
     if bool(organizations) == all_organizations:

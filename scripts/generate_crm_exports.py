@@ -48,28 +48,125 @@ DEFAULT_OUT = Path(__file__).resolve().parent.parent / "seeds" / "sample" / "exp
 BASE_TIME = datetime(2026, 3, 2, 8, 0, 0)  # "created" dates count back from here: no clock
 
 # Real US area codes; with lines 555-0100..0199 they give 2000 distinct fictional numbers.
-AREA_CODES = (201, 206, 212, 213, 305, 312, 404, 415, 469, 503, 512, 602, 617, 702, 713, 718,
-              720, 801, 917, 919)  # fmt: skip
+AREA_CODES = (
+    201,
+    206,
+    212,
+    213,
+    305,
+    312,
+    404,
+    415,
+    469,
+    503,
+    512,
+    602,
+    617,
+    702,
+    713,
+    718,
+    720,
+    801,
+    917,
+    919,
+)
 
 FIRST_NAMES = (
-    "James", "Maria", "Robert", "Patricia", "Michael", "Jennifer", "David", "Linda", "Daniel",
-    "Aisha", "Carlos", "Mei", "Olivia", "Noah", "Sofia", "Liam", "Fatima", "Ethan", "Chloe",
-    "Mateo", "Grace", "Hiroshi", "Zoë", "José", "Siobhán", "Kwame", "Priya", "Lucas", "Ava",
-    "Omar", "Hannah", "Diego", "Nia", "Samuel", "Elena", "Tyrone", "Ingrid", "Raj", "Leila",
-)  # fmt: skip
+    "James",
+    "Maria",
+    "Robert",
+    "Patricia",
+    "Michael",
+    "Jennifer",
+    "David",
+    "Linda",
+    "Daniel",
+    "Aisha",
+    "Carlos",
+    "Mei",
+    "Olivia",
+    "Noah",
+    "Sofia",
+    "Liam",
+    "Fatima",
+    "Ethan",
+    "Chloe",
+    "Mateo",
+    "Grace",
+    "Hiroshi",
+    "Zoë",
+    "José",
+    "Siobhán",
+    "Kwame",
+    "Priya",
+    "Lucas",
+    "Ava",
+    "Omar",
+    "Hannah",
+    "Diego",
+    "Nia",
+    "Samuel",
+    "Elena",
+    "Tyrone",
+    "Ingrid",
+    "Raj",
+    "Leila",
+)
 LAST_NAMES = (
-    "Smith", "Johnson", "Williams", "Brown", "Garcia", "Miller", "Davis", "Rodriguez",
-    "Martinez", "Nguyen", "Okafor", "O'Brien", "Kowalski", "Chen", "Patel", "Kim", "Müller",
-    "Van der Berg", "Haddad", "Santos", "Thompson", "White", "Lopez", "Clark", "Lewis",
-    "Walker", "Hall", "Young", "Allen", "McDonald", "Nakamura", "Ivanova", "Rossi",
-)  # fmt: skip
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Nguyen",
+    "Okafor",
+    "O'Brien",
+    "Kowalski",
+    "Chen",
+    "Patel",
+    "Kim",
+    "Müller",
+    "Van der Berg",
+    "Haddad",
+    "Santos",
+    "Thompson",
+    "White",
+    "Lopez",
+    "Clark",
+    "Lewis",
+    "Walker",
+    "Hall",
+    "Young",
+    "Allen",
+    "McDonald",
+    "Nakamura",
+    "Ivanova",
+    "Rossi",
+)
 COMPANIES = (
-    "Mercy General Hospital", "Blue Ridge Trucking", "St. Luke's Medical Center",
-    "Summit Home Health", "Lakeside Logistics LLC", "Fabrikam, Inc.", "Contoso Ltd",
-    "Northwind Traders", "Riverbend Senior Living", "Atlas Freight Lines", "Harbor Dental Group",
-    "Pinecrest Academy", "Metro Transit Authority", "Keystone Warehousing",
-    "Bright Smiles Pediatrics", "Evergreen Nursing & Rehab", 'The "Corner" Café', "Granite State Movers",
-)  # fmt: skip
+    "Mercy General Hospital",
+    "Blue Ridge Trucking",
+    "St. Luke's Medical Center",
+    "Summit Home Health",
+    "Lakeside Logistics LLC",
+    "Fabrikam, Inc.",
+    "Contoso Ltd",
+    "Northwind Traders",
+    "Riverbend Senior Living",
+    "Atlas Freight Lines",
+    "Harbor Dental Group",
+    "Pinecrest Academy",
+    "Metro Transit Authority",
+    "Keystone Warehousing",
+    "Bright Smiles Pediatrics",
+    "Evergreen Nursing & Rehab",
+    'The "Corner" Café',
+    "Granite State Movers",
+)
 OWNERS = ("Dana Whitfield", "Marcus Lee", "Priya Raman", "Tom O'Neill", "Grace Park")
 EMAIL_DOMAINS = ("example.com", "example.net", "example.org")
 
@@ -327,25 +424,43 @@ class Generator:
 
 def _exports() -> list[Export]:
     hubspot_lead_status = (
-        ("New", True), ("Open", True), ("In Progress", True), ("Attempted to Contact", True),
-        ("Connected", True), ("Open Deal", True), ("Unqualified", True), ("Bad Timing", True),
-    )  # fmt: skip
+        ("New", True),
+        ("Open", True),
+        ("In Progress", True),
+        ("Attempted to Contact", True),
+        ("Connected", True),
+        ("Open Deal", True),
+        ("Unqualified", True),
+        ("Bad Timing", True),
+    )
     hubspot_lifecycle = (
-        ("Subscriber", True), ("Lead", True), ("Marketing Qualified Lead", True),
-        ("Sales Qualified Lead", True), ("Opportunity", True), ("Customer", True),
-        ("Evangelist", False), ("Other", False),
-    )  # fmt: skip
+        ("Subscriber", True),
+        ("Lead", True),
+        ("Marketing Qualified Lead", True),
+        ("Sales Qualified Lead", True),
+        ("Opportunity", True),
+        ("Customer", True),
+        ("Evangelist", False),
+        ("Other", False),
+    )
     salesforce_status = (
-        ("Open - Not Contacted", True), ("Working - Contacted", True),
-        ("Closed - Converted", True), ("Closed - Not Converted", True),
+        ("Open - Not Contacted", True),
+        ("Working - Contacted", True),
+        ("Closed - Converted", True),
+        ("Closed - Not Converted", True),
         ("Recycled", False),  # a custom value many orgs add: unknown to leadflow
-    )  # fmt: skip
+    )
     zoho_status = (
-        ("Attempted to Contact", True), ("Contact in Future", True), ("Contacted", True),
-        ("Junk Lead", True), ("Lost Lead", True), ("Not Contacted", True),
-        ("Pre-Qualified", True), ("Not Qualified", True),
+        ("Attempted to Contact", True),
+        ("Contact in Future", True),
+        ("Contacted", True),
+        ("Junk Lead", True),
+        ("Lost Lead", True),
+        ("Not Contacted", True),
+        ("Pre-Qualified", True),
+        ("Not Qualified", True),
         ("Call Back Later", False),  # a custom value: unknown to leadflow
-    )  # fmt: skip
+    )
     return [
         Export(
             "hubspot_contacts.csv",
@@ -365,7 +480,7 @@ def _exports() -> list[Export]:
                 "Company Name",
                 "Original Source",
                 "Create Date",
-            ),  # fmt: skip
+            ),
             {
                 "phone": 140,
                 "both": 30,
@@ -375,7 +490,7 @@ def _exports() -> list[Export]:
                 "bad_phone_mobile": 3,
                 "bad_mobile_only": 2,
                 "duplicate": 22,
-            },  # fmt: skip
+            },
             ("paren", "intl_spaces", "dots", "dashes", "digits", "e164", "one_paren", "ext"),
             # HubSpot writes a lead status on fewer contacts than a lifecycle stage
             hubspot_lead_status,
@@ -398,7 +513,7 @@ def _exports() -> list[Export]:
                 "Lead Source",
                 "Lead Status",
                 "Create Date",
-            ),  # fmt: skip
+            ),
             {
                 "phone": 110,
                 "both": 20,
@@ -408,7 +523,7 @@ def _exports() -> list[Export]:
                 "bad_phone_mobile": 2,
                 "bad_mobile_only": 1,
                 "duplicate": 16,
-            },  # fmt: skip
+            },
             ("paren", "paren", "paren", "intl_dash", "dots"),  # Salesforce formats US input
             salesforce_status,
             quoting=csv.QUOTE_ALL,
@@ -431,7 +546,7 @@ def _exports() -> list[Export]:
                 "STATUS",
                 "OWNERID",
                 "CREATEDDATE",
-            ),  # fmt: skip
+            ),
             {
                 "phone": 125,
                 "both": 22,
@@ -441,7 +556,7 @@ def _exports() -> list[Export]:
                 "bad_phone_mobile": 2,
                 "bad_mobile_only": 2,
                 "duplicate": 15,
-            },  # fmt: skip
+            },
             ("paren", "paren", "paren", "intl_dash", "dots"),
             salesforce_status,
             quoting=csv.QUOTE_ALL,
@@ -474,7 +589,7 @@ def _exports() -> list[Export]:
                 "Lead Source",
                 "Lead Status",
                 "Created Time",
-            ),  # fmt: skip
+            ),
             {
                 "phone": 90,
                 "both": 15,
@@ -484,21 +599,53 @@ def _exports() -> list[Export]:
                 "bad_phone_mobile": 2,
                 "bad_mobile_only": 1,
                 "duplicate": 17,
-            },  # fmt: skip
+            },
             ("intl_dashes", "dashes", "paren", "dots", "intl_spaces"),
             zoho_status,
         ),
     ]
 
 
-HUBSPOT_SOURCES = ("Organic Search", "Paid Social", "Direct Traffic", "Referrals",
-                   "Offline Sources", "Social Media", "Email Marketing", "Paid Search")  # fmt: skip
-SALESFORCE_SOURCES = ("Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other",
-                      "Employee Referral", "Trade Show")  # fmt: skip
-ZOHO_SOURCES = ("Advertisement", "Cold Call", "Employee Referral", "External Referral",
-                "Trade Show", "Web Download", "Web Research", "Chat", "Facebook")  # fmt: skip
-TITLES = ("Registered Nurse", "CDL Driver", "Warehouse Associate", "Medical Assistant",
-          "Forklift Operator", "Caregiver", "Dental Hygienist", "")  # fmt: skip
+HUBSPOT_SOURCES = (
+    "Organic Search",
+    "Paid Social",
+    "Direct Traffic",
+    "Referrals",
+    "Offline Sources",
+    "Social Media",
+    "Email Marketing",
+    "Paid Search",
+)
+SALESFORCE_SOURCES = (
+    "Web",
+    "Phone Inquiry",
+    "Partner Referral",
+    "Purchased List",
+    "Other",
+    "Employee Referral",
+    "Trade Show",
+)
+ZOHO_SOURCES = (
+    "Advertisement",
+    "Cold Call",
+    "Employee Referral",
+    "External Referral",
+    "Trade Show",
+    "Web Download",
+    "Web Research",
+    "Chat",
+    "Facebook",
+)
+TITLES = (
+    "Registered Nurse",
+    "CDL Driver",
+    "Warehouse Associate",
+    "Medical Assistant",
+    "Forklift Operator",
+    "Caregiver",
+    "Dental Hygienist",
+    "",
+)
 
 
 def _messy_name(rng: random.Random, name: str) -> str:
@@ -519,27 +666,68 @@ def _cells(gen: Generator, export: Export, row: Row, index: int) -> list[str]:
     first, last = _messy_name(rng, p.first), _messy_name(rng, p.last)
     created = BASE_TIME - timedelta(minutes=rng.randrange(60 * 24 * 400))
     if export.name == "hubspot_contacts.csv":
-        return [str(51_200_000_000 + index * 37), first, last, p.email, row.phone, row.mobile,
-                p.owner, row.stage, row.status, p.company, rng.choice(HUBSPOT_SOURCES),
-                created.strftime("%Y-%m-%d %H:%M")]  # fmt: skip
+        return [
+            str(51_200_000_000 + index * 37),
+            first,
+            last,
+            p.email,
+            row.phone,
+            row.mobile,
+            p.owner,
+            row.stage,
+            row.status,
+            p.company,
+            rng.choice(HUBSPOT_SOURCES),
+            created.strftime("%Y-%m-%d %H:%M"),
+        ]
     if export.name == "salesforce_leads_report.csv":
-        return [p.owner, first, last, rng.choice(TITLES), p.company or "[not provided]",
-                p.email, row.phone, row.mobile, rng.choice(SALESFORCE_SOURCES), row.status,
-                f"{created.month}/{created.day}/{created.year}"]  # fmt: skip
+        return [
+            p.owner,
+            first,
+            last,
+            rng.choice(TITLES),
+            p.company or "[not provided]",
+            p.email,
+            row.phone,
+            row.mobile,
+            rng.choice(SALESFORCE_SOURCES),
+            row.status,
+            f"{created.month}/{created.day}/{created.year}",
+        ]
     if export.name == "salesforce_leads_dataloader.csv":
         owner = f"0055e0000{OWNERS.index(p.owner) + 1:03d}AbCAAK" if p.owner else ""
-        return [f"00Q5e00000{index:05d}XyZ", first, last, p.company or "[not provided]",
-                p.email, row.phone, row.mobile, rng.choice(SALESFORCE_SOURCES), row.status,
-                owner, created.strftime("%Y-%m-%dT%H:%M:%S.000Z")]  # fmt: skip
+        return [
+            f"00Q5e00000{index:05d}XyZ",
+            first,
+            last,
+            p.company or "[not provided]",
+            p.email,
+            row.phone,
+            row.mobile,
+            rng.choice(SALESFORCE_SOURCES),
+            row.status,
+            owner,
+            created.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        ]
     if export.name == "pipedrive_people.csv":
         name = f"{first.strip()} {last.strip()}"
         if rng.random() < 0.05:
             name = f"{last.strip()}, {first.strip()}"
         return [name, p.company, p.email, row.phone, row.status, p.owner]
     # zoho_leads.csv
-    return [f"zcrm_5725767000000{400_000 + index * 7}", p.owner, p.company, first, last,
-            p.email, row.phone, row.mobile, rng.choice(ZOHO_SOURCES), row.status,
-            created.strftime("%Y-%m-%d %H:%M:%S")]  # fmt: skip
+    return [
+        f"zcrm_5725767000000{400_000 + index * 7}",
+        p.owner,
+        p.company,
+        first,
+        last,
+        p.email,
+        row.phone,
+        row.mobile,
+        rng.choice(ZOHO_SOURCES),
+        row.status,
+        created.strftime("%Y-%m-%d %H:%M:%S"),
+    ]
 
 
 def write_csv(path: Path, export: Export, cells: Sequence[Sequence[str]]) -> None:

@@ -113,10 +113,37 @@ def _digits(rng: random.Random, n: int) -> str:
 
 
 US_AREA_CODES = (
-    "212", "646", "718", "917", "312", "773", "415", "510", "617", "857", "305", "404",
-    "470", "512", "737", "206", "303", "702", "713", "214", "469", "602", "215", "267",
-    "619", "858", "503", "612", "919", "704",
-)  # fmt: skip
+    "212",
+    "646",
+    "718",
+    "917",
+    "312",
+    "773",
+    "415",
+    "510",
+    "617",
+    "857",
+    "305",
+    "404",
+    "470",
+    "512",
+    "737",
+    "206",
+    "303",
+    "702",
+    "713",
+    "214",
+    "469",
+    "602",
+    "215",
+    "267",
+    "619",
+    "858",
+    "503",
+    "612",
+    "919",
+    "704",
+)
 GB_GEO_AREAS = ("161", "121", "113", "131", "141", "117", "114", "151")
 AU_LANDLINE_PREFIXES = ("29", "28", "39", "38", "73", "88", "89")
 
@@ -561,10 +588,23 @@ EMAIL_DOMAINS = (
 )
 
 TAG_VOCAB = (
-    "hot", "warm", "cold", "referral", "executive", "nurse", "engineering", "remote",
-    "relocation", "contract", "full-time", "part time", "night shift", "VIP", "returning",
+    "hot",
+    "warm",
+    "cold",
+    "referral",
+    "executive",
+    "nurse",
+    "engineering",
+    "remote",
+    "relocation",
+    "contract",
+    "full-time",
+    "part time",
+    "night shift",
+    "VIP",
+    "returning",
     "bilingual",
-)  # fmt: skip
+)
 TAG_SEPARATORS = ((";", 4), ("; ", 4), ("|", 3), (",", 4), (" , ", 1), (" | ", 2))
 
 NOTES = (
@@ -746,7 +786,7 @@ FILES: tuple[FileSpec, ...] = (
             ("FACEBOOK", 5),
             (" facebook ", 3),
             ("", 4),
-        ),  # fmt: skip
+        ),
     ),
     FileSpec(
         name="leads_northwind_mixed.csv",
@@ -771,7 +811,7 @@ FILES: tuple[FileSpec, ...] = (
             ("Walk-in", 5),
             ("Facebook", 8),
             ("", 8),
-        ),  # fmt: skip
+        ),
         encoding="cp1252",
         delimiter=";",
         lineterminator="\r\n",
@@ -805,7 +845,7 @@ FILES: tuple[FileSpec, ...] = (
             ("Career Fair, Spring 2026", 5),
             ("Import - legacy CRM", 8),
             ("", 20),
-        ),  # fmt: skip
+        ),
         encoding="utf-8-sig",
         delimiter="\t",
         lineterminator="\r\n",
@@ -834,7 +874,7 @@ FILES: tuple[FileSpec, ...] = (
             ("Website", 12),
             ("LinkedIn", 10),
             ("", 11),
-        ),  # fmt: skip
+        ),
         numeric_phones=0.03,
     ),
 )
@@ -843,16 +883,37 @@ P_INVALID = 0.028
 P_DUP = 0.17
 
 INVALID_KINDS = {
-    "US": (("too_short", 22), ("too_long", 12), ("letters", 18), ("empty", 18),
-           ("other_region", 18), ("wrong_exit_code", 8), ("placeholder", 4)),
-    "GB": (("too_short", 22), ("too_long", 14), ("letters", 18), ("empty", 20),
-           ("other_region", 20), ("placeholder", 6)),
-    "AU": (("too_short", 20), ("too_long", 14), ("letters", 18), ("empty", 20),
-           ("other_region", 20), ("no_area_code", 8)),
-}  # fmt: skip
+    "US": (
+        ("too_short", 22),
+        ("too_long", 12),
+        ("letters", 18),
+        ("empty", 18),
+        ("other_region", 18),
+        ("wrong_exit_code", 8),
+        ("placeholder", 4),
+    ),
+    "GB": (
+        ("too_short", 22),
+        ("too_long", 14),
+        ("letters", 18),
+        ("empty", 20),
+        ("other_region", 20),
+        ("placeholder", 6),
+    ),
+    "AU": (
+        ("too_short", 20),
+        ("too_long", 14),
+        ("letters", 18),
+        ("empty", 20),
+        ("other_region", 20),
+        ("no_area_code", 8),
+    ),
+}
 LETTER_PHONES = ("N/A", "n/a", "none", "TBD", "call me", "see notes", "555-CALL-NOW", "-", "?")
-PLACEHOLDERS = {"US": ("000-000-0000", "123-456-7890", "(999) 999-9999"),
-                "GB": ("00000 000000", "01234 5678", "07000 000000")}  # fmt: skip
+PLACEHOLDERS = {
+    "US": ("000-000-0000", "123-456-7890", "(999) 999-9999"),
+    "GB": ("00000 000000", "01234 5678", "07000 000000"),
+}
 
 
 class Generator:
@@ -1099,8 +1160,12 @@ class Generator:
             "leads_multi_org.csv": (4,),
             "leads_southern_cross.xlsx": (5,),
         }[spec.name]
-        formulas = {"leads_summit_facebook.csv": (0, 1), "leads_northwind_mixed.csv": (2,),
-                    "leads_multi_org.csv": (3, 4), "leads_southern_cross.xlsx": (5, 6)}[spec.name]  # fmt: skip
+        formulas = {
+            "leads_summit_facebook.csv": (0, 1),
+            "leads_northwind_mixed.csv": (2,),
+            "leads_multi_org.csv": (3, 4),
+            "leads_southern_cross.xlsx": (5, 6),
+        }[spec.name]
         for i in sql:
             column, value = SQL_NAMES[i]
             anywhere.append(injected(spec.orgs[0][0], column, value, "sql_metacharacters"))
@@ -1404,8 +1469,13 @@ def _org_summary(gen: Generator) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     for org in ORGS:
         seen: set[str] = set()
-        s = Counter(rows=0, valid_phone_rows=0, invalid_phone_rows=0, duplicate_phone_rows=0,
-                    dnc_phone_rows=0)  # fmt: skip
+        s = Counter(
+            rows=0,
+            valid_phone_rows=0,
+            invalid_phone_rows=0,
+            duplicate_phone_rows=0,
+            dnc_phone_rows=0,
+        )
         for spec in FILES:
             for row in gen.rows[spec.name]:
                 if row.org.id != org.id:

@@ -50,12 +50,21 @@ def bench_ingest(rows: int, workers: int | None, workdir: str | None) -> None:
 
 
 @bench.command("dbt")
-@click.option("--leads", type=int, default=100_000, show_default=True,
-              help="Leads to generate (with status/score/assignment/activity history).")  # fmt: skip
+@click.option(
+    "--leads",
+    type=int,
+    default=100_000,
+    show_default=True,
+    help="Leads to generate (with status/score/assignment/activity history).",
+)
 @click.option("--reuse", is_flag=True, help="Keep the bench database if it already has the leads.")
 @click.option("--workers", type=int, help="Normalization processes for the import.")
-@click.option("--workdir", type=click.Path(file_okay=False), default=None,
-              help="Where generated files and dbt artifacts go (default: .leadflow/bench).")  # fmt: skip
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Where generated files and dbt artifacts go (default: .leadflow/bench).",
+)
 def bench_dbt(leads: int, reuse: bool, workers: int | None, workdir: str | None) -> None:
     """Time `dbt build` (full, incremental after 1% changes, full refresh) on generated leads."""
     run_dbt_bench = _benchmarks("dbt_build").run_dbt_bench
@@ -69,8 +78,12 @@ def bench_dbt(leads: int, reuse: bool, workers: int | None, workdir: str | None)
 @click.option("--leads", type=int, default=100_000, show_default=True, help="Leads to generate.")
 @click.option("--batch-size", type=int, default=1000, show_default=True, help="Rows per UNWIND.")
 @click.option("--reuse", is_flag=True, help="Keep the bench database if it already has the leads.")
-@click.option("--workdir", type=click.Path(file_okay=False), default=None,
-              help="Scratch directory (default: .leadflow/bench).")  # fmt: skip
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Scratch directory (default: .leadflow/bench).",
+)
 def bench_graph(leads: int, batch_size: int, reuse: bool, workdir: str | None) -> None:
     """Full and incremental graph sync beside a bare UNWIND … MERGE loop (the floor)."""
     run_graph_bench = _benchmarks("graph").run_graph_bench
@@ -90,8 +103,13 @@ def bench_graph(leads: int, batch_size: int, reuse: bool, workdir: str | None) -
 
 @bench.command("recommend")
 @click.option("--leads", type=int, default=100_000, show_default=True, help="Leads to generate.")
-@click.option("--samples", type=int, default=2000, show_default=True,
-              help="Reads timed per path (cache, floor; a tenth of it for misses).")  # fmt: skip
+@click.option(
+    "--samples",
+    type=int,
+    default=2000,
+    show_default=True,
+    help="Reads timed per path (cache, floor; a tenth of it for misses).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object too.")
 def bench_recommend(leads: int, samples: int, as_json: bool) -> None:
     """Training time, scoring throughput, cache fill, and `recommend` latency from the cache
@@ -99,8 +117,9 @@ def bench_recommend(leads: int, samples: int, as_json: bool) -> None:
     from leadflow.cli.common import redis_url
 
     run_recommend_bench = _benchmarks("recommend").run_recommend_bench
-    result = run_recommend_bench(postgres_url(), redis_url(), leads, samples=samples,
-                                 echo=click.echo)  # fmt: skip
+    result = run_recommend_bench(
+        postgres_url(), redis_url(), leads, samples=samples, echo=click.echo
+    )
     if as_json:
         import json
 

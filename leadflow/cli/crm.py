@@ -52,8 +52,9 @@ def _connect(url: str) -> Callable[[], AbstractContextManager[psycopg.Connection
     return lambda: psycopg.connect(url)
 
 
-def _connections(url: str, org: str | None, name: str | None, vendor: str | None = None
-                 ) -> list[Connection]:  # fmt: skip
+def _connections(
+    url: str, org: str | None, name: str | None, vendor: str | None = None
+) -> list[Connection]:
     try:
         with psycopg.connect(url) as conn:
             if org:
@@ -97,45 +98,85 @@ def _parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
 @crm.command("connect")
 @click.option("--org", required=True, help="Organization UUID or slug.")
 @click.option("--vendor", required=True, type=click.Choice(VENDORS))
-@click.option("--base-url", required=True,
-              help="API base URL on the vendor's host: https://api.hubapi.com,"
-                   " https://ACME.my.salesforce.com, https://ACME.pipedrive.com/api (other hosts"
-                   " only when listed in LEADFLOW_CRM_ALLOWED_HOSTS).")  # fmt: skip
-@click.option("--secret-env", required=True,
-              help="NAME of the environment variable holding the API token (never the token):"
-                   " HUBSPOT_…, SALESFORCE_… or SF_…, PIPEDRIVE_… (the vendor's) or"
-                   " LEADFLOW_CRM_…; one variable per connection.")  # fmt: skip
+@click.option(
+    "--base-url",
+    required=True,
+    help="API base URL on the vendor's host: https://api.hubapi.com,"
+    " https://ACME.my.salesforce.com, https://ACME.pipedrive.com/api (other hosts"
+    " only when listed in LEADFLOW_CRM_ALLOWED_HOSTS).",
+)
+@click.option(
+    "--secret-env",
+    required=True,
+    help="NAME of the environment variable holding the API token (never the token):"
+    " HUBSPOT_…, SALESFORCE_… or SF_…, PIPEDRIVE_… (the vendor's) or"
+    " LEADFLOW_CRM_…; one variable per connection.",
+)
 @click.option(
     "--name", default=None, help="Connection name, unique per organization (default: the vendor)."
 )
-@click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
-              help="status_field / score_field / dnc_field (where leadflow writes back),"
-                   " owners={...} (vendor owner id -> user id), api_version, page_size.")  # fmt: skip
+@click.option(
+    "--option",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="status_field / score_field / dnc_field (where leadflow writes back),"
+    " owners={...} (vendor owner id -> user id), api_version, page_size.",
+)
 @click.option("--no-pull", is_flag=True, help="Never pull from this connection.")
 @click.option("--no-push", is_flag=True, help="Never push to this connection.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
-def connect(org: str, vendor: str, base_url: str, secret_env: str, name: str | None,
-            options: tuple[str, ...], no_pull: bool, no_push: bool, as_json: bool) -> None:  # fmt: skip
+def connect(
+    org: str,
+    vendor: str,
+    base_url: str,
+    secret_env: str,
+    name: str | None,
+    options: tuple[str, ...],
+    no_pull: bool,
+    no_push: bool,
+    as_json: bool,
+) -> None:
     """Create or update an organization's CRM connection."""
     url = _postgres_url()
     ensure_schema_current(url, BAD_REQUEST)
     try:
         with psycopg.connect(url) as conn:
             saved = save_connection(
-                conn, organization=org, vendor=vendor, base_url=base_url, secret_env=secret_env,
-                name=name, options=_parse_options(options), pull_enabled=not no_pull,
+                conn,
+                organization=org,
+                vendor=vendor,
+                base_url=base_url,
+                secret_env=secret_env,
+                name=name,
+                options=_parse_options(options),
+                pull_enabled=not no_pull,
                 push_enabled=not no_push,
-            )  # fmt: skip
+            )
     except CrmConfigError as exc:
         fail(redact(str(exc)), code=BAD_REQUEST)
     except psycopg.errors.InsufficientPrivilege:
-        fail("this database role may not write crm_connections: connections are the operator's,"
-             " saved with the pipeline role's POSTGRES_URL", code=BAD_REQUEST)  # fmt: skip
-    payload = {"connection_id": saved.id, "organization_id": saved.organization_id,
-               "vendor": saved.vendor, "name": saved.name, "base_url": saved.base_url,
-               "secret_env": saved.secret_env}  # fmt: skip
-    _echo(payload, as_json, lambda p: [f"saved {p['vendor']} connection {p['name']!r}"
-                                       f" ({p['connection_id']}), token from ${p['secret_env']}"])  # fmt: skip
+        fail(
+            "this database role may not write crm_connections: connections are the operator's,"
+            " saved with the pipeline role's POSTGRES_URL",
+            code=BAD_REQUEST,
+        )
+    payload = {
+        "connection_id": saved.id,
+        "organization_id": saved.organization_id,
+        "vendor": saved.vendor,
+        "name": saved.name,
+        "base_url": saved.base_url,
+        "secret_env": saved.secret_env,
+    }
+    _echo(
+        payload,
+        as_json,
+        lambda p: [
+            f"saved {p['vendor']} connection {p['name']!r}"
+            f" ({p['connection_id']}), token from ${p['secret_env']}"
+        ],
+    )
 
 
 def sync_lines(results: list[dict]) -> list[str]:
@@ -182,8 +223,11 @@ def _run_each(kind: str, org: str | None, name: str | None, as_json: bool) -> No
     loaded = sorted({r["organization_id"] for r in results if r.get("load", {}).get("rows_read")})
     if loaded:  # the cached recommendations of the leads a pull changed go now
         invalidate_recommendations(url, loaded)
-    payload = {"kind": kind, "connections": results,
-               "failed": sum(r["status"] != "succeeded" for r in results)}  # fmt: skip
+    payload = {
+        "kind": kind,
+        "connections": results,
+        "failed": sum(r["status"] != "succeeded" for r in results),
+    }
     _echo(payload, as_json, lambda p: sync_lines(p["connections"]))
     if payload["failed"]:
         raise SystemExit(1)
@@ -219,19 +263,28 @@ def push(org: str | None, name: str | None, as_json: bool) -> None:
 def _status_lines(payload: dict) -> list[str]:
     lines = []
     for c in payload["connections"]:
-        lines.append(f"{c['organization']}/{c['connection']} ({c['vendor']}) {c['base_url']}"
-                     f" token ${c['secret_env']}")  # fmt: skip
+        lines.append(
+            f"{c['organization']}/{c['connection']} ({c['vendor']}) {c['base_url']}"
+            f" token ${c['secret_env']}"
+        )
         for kind in ("pull", "push"):
             run = c[f"last_{kind}"]
             if run is None:
                 lines.append(f"  last {kind}: never")
             else:
-                counts = f"fetched {run['fetched']}" if kind == "pull" else (
-                    f"pushed {run['pushed']}, refused {run['push_failed']}")  # fmt: skip
-                lines.append(f"  last {kind}: {run['status']} at {run['started_at']} ({counts})"
-                             + (f": {run['error']}" if run["error"] else ""))  # fmt: skip
-        lines.append(f"  linked records {c['linked_records']}, pushed {c['pushed_records']},"
-                     f" push watermark {c['pushed_until'] or '-'}")  # fmt: skip
+                counts = (
+                    f"fetched {run['fetched']}"
+                    if kind == "pull"
+                    else (f"pushed {run['pushed']}, refused {run['push_failed']}")
+                )
+                lines.append(
+                    f"  last {kind}: {run['status']} at {run['started_at']} ({counts})"
+                    + (f": {run['error']}" if run["error"] else "")
+                )
+        lines.append(
+            f"  linked records {c['linked_records']}, pushed {c['pushed_records']},"
+            f" push watermark {c['pushed_until'] or '-'}"
+        )
     return lines or ["no CRM connection: add one with `leadflow crm connect`"]
 
 

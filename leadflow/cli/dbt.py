@@ -38,8 +38,11 @@ def dbt_env_cmd() -> None:
 
 
 @dbt_group.command("docs")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Copy the generated site (index.html, manifest, catalog) here.")  # fmt: skip
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Copy the generated site (index.html, manifest, catalog) here.",
+)
 def dbt_docs(out: Path | None) -> None:
     """`dbt docs generate` (needs the marts built: `leadflow run` first)."""
     try:

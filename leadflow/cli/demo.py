@@ -109,9 +109,13 @@ def _start_demo_crm(url: str) -> tuple[ContractServer, Connection]:
             (DEMO_CRM_ORG, DEMO_CRM_NAME),
         )
         connection = save_connection(
-            conn, organization=DEMO_CRM_ORG, vendor="hubspot", base_url=server.base_url,
-            secret_env=DEMO_CRM_TOKEN_ENV, name=DEMO_CRM_NAME,
-        )  # fmt: skip
+            conn,
+            organization=DEMO_CRM_ORG,
+            vendor="hubspot",
+            base_url=server.base_url,
+            secret_env=DEMO_CRM_TOKEN_ENV,
+            name=DEMO_CRM_NAME,
+        )
     return server, connection
 
 
@@ -122,12 +126,20 @@ def _demo_crm_pull(url: str, server: ContractServer, connection: Connection) -> 
     from leadflow.cli.crm import sync_lines
     from leadflow.crmsync.sync import sync_connection
 
-    click.echo(f"\nCRM sync: local HubSpot contract server {server.base_url}"
-               f" ({DEMO_CRM_RECORDS} contacts), connection {connection.name!r}")  # fmt: skip
+    click.echo(
+        f"\nCRM sync: local HubSpot contract server {server.base_url}"
+        f" ({DEMO_CRM_RECORDS} contacts), connection {connection.name!r}"
+    )
     first = sync_connection(lambda: psycopg.connect(url), url, connection)
     for number, record in enumerate(server.records()[:DEMO_CRM_CHANGED]):
-        server.update(record["id"], properties={**record["properties"], "hs_lead_status": "CONNECTED",
-                                                "firstname": f"Updated{number}"})  # fmt: skip
+        server.update(
+            record["id"],
+            properties={
+                **record["properties"],
+                "hs_lead_status": "CONNECTED",
+                "firstname": f"Updated{number}",
+            },
+        )
     second = sync_connection(lambda: psycopg.connect(url), url, connection)
     for line in sync_lines([first, second]):
         click.echo(f"  {line}")

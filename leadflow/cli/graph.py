@@ -96,13 +96,17 @@ def _resolve_referrals(url: str, orgs: list[str] | None) -> dict[str, int]:
 
 
 @graph.command("sync")
-@click.option("--org", default="all", show_default=True,
-              help="Organization UUID, or `all`.")  # fmt: skip
+@click.option("--org", default="all", show_default=True, help="Organization UUID, or `all`.")
 @click.option(
     "--full", is_flag=True, help="Full resync instead of the changes since the watermark."
 )
-@click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE,
-              show_default=True, help="Rows per graph transaction.")  # fmt: skip
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=DEFAULT_BATCH_SIZE,
+    show_default=True,
+    help="Rows per graph transaction.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
 def sync(org: str, full: bool, batch_size: int, as_json: bool) -> None:
     """Sync organizations, users, leads, assignments and referrals into the graph."""
@@ -112,8 +116,9 @@ def sync(org: str, full: bool, batch_size: int, as_json: bool) -> None:
     def action(driver: Driver, database: str) -> list[OrgGraphSync]:
         resolved = _resolve_referrals(url, orgs)
         with psycopg.connect(url) as conn:
-            results: list[OrgGraphSync] = _graph_db().sync_graph(conn, driver, database, orgs, full=full,
-                                          batch_size=batch_size)  # fmt: skip
+            results: list[OrgGraphSync] = _graph_db().sync_graph(
+                conn, driver, database, orgs, full=full, batch_size=batch_size
+            )
         for result in results:
             result.referrals_resolved = resolved.get(result.organization_id, 0)
         return results
@@ -166,8 +171,13 @@ def _counts(counts: dict[str, int]) -> str:
 
 @graph.command("referral-chain")
 @click.argument("lead_id")
-@click.option("--depth", type=click.IntRange(min=0, max=100), default=10, show_default=True,
-              help="Hops to follow.")  # fmt: skip
+@click.option(
+    "--depth",
+    type=click.IntRange(min=0, max=100),
+    default=10,
+    show_default=True,
+    help="Hops to follow.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
 def referral_chain(lead_id: str, depth: int, as_json: bool) -> None:
     """Who referred LEAD_ID, who referred them, and so on. Exit 2 if the lead is not in the graph."""
@@ -212,8 +222,13 @@ def top_referrers(org: str, limit: int, as_json: bool) -> None:
 
 @graph.command("agent-reach")
 @click.argument("user_id")
-@click.option("--depth", type=click.IntRange(min=1, max=100), default=3, show_default=True,
-              help="Referral hops to follow from the agent's leads.")  # fmt: skip
+@click.option(
+    "--depth",
+    type=click.IntRange(min=1, max=100),
+    default=3,
+    show_default=True,
+    help="Referral hops to follow from the agent's leads.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
 def agent_reach(user_id: str, depth: int, as_json: bool) -> None:
     """An agent's leads and the leads those referred, per depth. Exit 2 for an unknown user."""
@@ -225,10 +240,14 @@ def agent_reach(user_id: str, depth: int, as_json: bool) -> None:
         _echo_json(reach)
         return
     statuses = ", ".join(f"{k} {v}" for k, v in reach["leads_by_status"].items())
-    click.echo(f"user {user} ({reach['role']}): {reach['leads']} lead(s){': ' if statuses else ''}"
-               f"{statuses}")  # fmt: skip
+    click.echo(
+        f"user {user} ({reach['role']}): {reach['leads']} lead(s){': ' if statuses else ''}"
+        f"{statuses}"
+    )
     by_depth = ", ".join(f"depth {k}: {v}" for k, v in reach["reach_by_depth"].items())
-    click.echo(f"referral reach (up to {depth} hops): {reach['reach_total']} lead(s)"
-               f"{' (' + by_depth + ')' if by_depth else ''}")  # fmt: skip
+    click.echo(
+        f"referral reach (up to {depth} hops): {reach['reach_total']} lead(s)"
+        f"{' (' + by_depth + ')' if by_depth else ''}"
+    )
     for item in reach["reach_sample"]:
         click.echo(f"  depth {item['depth']}  {item['id']}")

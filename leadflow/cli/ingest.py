@@ -107,9 +107,14 @@ def import_cmd(
 
     url = postgres_url()
     request = ImportRequest(
-        files=[str(Path(f).resolve()) for f in files], org=org, owner=owner, source=source,
-        region=region, mapping=mapping, workers=workers,
-    )  # fmt: skip
+        files=[str(Path(f).resolve()) for f in files],
+        org=org,
+        owner=owner,
+        source=source,
+        region=region,
+        mapping=mapping,
+        workers=workers,
+    )
     ensure_schema_current(url, code=2)
     try:  # the request's one check, before Dagster loads; the run is told so
         with psycopg.connect(url) as conn:

@@ -26,24 +26,40 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "up": ("leadflow.cli.services", "up", "Start the local servers (all, or the ones named)."),
     "down": ("leadflow.cli.services", "down", "Stop the local servers."),
     "status": ("leadflow.cli.services", "status", "What runs where: mode and URL of each server."),
-    "env": ("leadflow.cli.services", "env_cmd", "Print export lines for the running local servers."),
+    "env": (
+        "leadflow.cli.services",
+        "env_cmd",
+        "Print export lines for the running local servers.",
+    ),
     "db": ("leadflow.cli.services", "db", "PostgreSQL helpers."),
     "migrate": ("leadflow.cli.database", "migrate", "Apply, revert or list the SQL migrations."),
     "seed": ("leadflow.cli.database", "seed", "Load the seed SQL files (re-runnable)."),
     "import": ("leadflow.cli.ingest", "import_cmd", "Import lead files through the ingest assets."),
-    "activities": ("leadflow.cli.activities", "activities", "Activity events: MongoDB -> lead_activities."),
+    "activities": (
+        "leadflow.cli.activities",
+        "activities",
+        "Activity events: MongoDB -> lead_activities.",
+    ),
     "costs": ("leadflow.cli.costs", "costs", "Lead source costs and the budget ledger."),
     "leads": ("leadflow.cli.leads", "leads", "Work on single leads."),
     "segments": ("leadflow.cli.segments", "segments", "Segments: saved lead filters."),
     "graph": ("leadflow.cli.graph", "graph", "The CRM graph in Neo4j / the local Bolt server."),
-    "crm": ("leadflow.cli.crm", "crm", "Sync leads with HubSpot, Salesforce, Pipedrive over their APIs."),
+    "crm": (
+        "leadflow.cli.crm",
+        "crm",
+        "Sync leads with HubSpot, Salesforce, Pipedrive over their APIs.",
+    ),
     "run": ("leadflow.cli.run", "run", "Run nightly_sync_job in this process."),
     "dbt": ("leadflow.cli.dbt", "dbt_group", "The dbt project against the configured PostgreSQL."),
-    "recommend": ("leadflow.cli.recommend", "recommend", "Who to contact next, how and why (Redis cache)."),
+    "recommend": (
+        "leadflow.cli.recommend",
+        "recommend",
+        "Who to contact next, how and why (Redis cache).",
+    ),
     "report": ("leadflow.cli.report", "report", "Write the HTML report built from the marts."),
     "bench": ("leadflow.cli.bench", "bench", "Benchmarks (figures printed, nothing asserted)."),
     "demo": ("leadflow.cli.demo", "demo", "The whole pipeline on the bundled sample data."),
-}  # fmt: skip
+}
 
 
 class LazyGroup(click.Group):

@@ -61,8 +61,9 @@ def _agent(conn: psycopg.Connection, value: str, org: str | None) -> tuple[str, 
         fail(f"unknown user {value!r} (a user id or e-mail{hint})", code=BAD_REQUEST)
     if len(rows) > 1:  # one e-mail, several organizations
         orgs = ", ".join(sorted(row[1] for row in rows))
-        fail(f"user {value!r} works for several organizations ({orgs}): give --org",
-             code=BAD_REQUEST)  # fmt: skip
+        fail(
+            f"user {value!r} works for several organizations ({orgs}): give --org", code=BAD_REQUEST
+        )
     return rows[0]
 
 
@@ -88,23 +89,30 @@ def _line(item: dict) -> list[str]:
         if item.get("channel") and item["action"] != item["channel"]
         else ""
     )
-    head = (f"{item.get('rank') or '-':>3}. {item['name'] or item['lead_id']}  {item['phone_number']}"
-            f"  [{item['status']}]  {item['action']}{how}{when}"
-            f"  p={item['propensity']:.3f} ({item['ranked_by']})")  # fmt: skip
+    head = (
+        f"{item.get('rank') or '-':>3}. {item['name'] or item['lead_id']}  {item['phone_number']}"
+        f"  [{item['status']}]  {item['action']}{how}{when}"
+        f"  p={item['propensity']:.3f} ({item['ranked_by']})"
+    )
     return [head] + [f"       - {reason}" for reason in item["reasons"]]
 
 
 @click.command()
 @click.option("--agent", default=None, help="User id or e-mail: the agent's ranked list.")
 @click.option("--lead", default=None, help="Lead id: that lead's recommendation.")
-@click.option("--org", default=None, metavar="UUID|SLUG",
-              help="The organization every read is scoped to (its tenant set for the"
-                   " transaction). Needed when POSTGRES_URL is a role under row-level security"
-                   " (give the UUID); default: the agent's or lead's organization.")  # fmt: skip
+@click.option(
+    "--org",
+    default=None,
+    metavar="UUID|SLUG",
+    help="The organization every read is scoped to (its tenant set for the"
+    " transaction). Needed when POSTGRES_URL is a role under row-level security"
+    " (give the UUID); default: the agent's or lead's organization.",
+)
 @click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
-def recommend(agent: str | None, lead: str | None, org: str | None, limit: int,
-              as_json: bool) -> None:  # fmt: skip
+def recommend(
+    agent: str | None, lead: str | None, org: str | None, limit: int, as_json: bool
+) -> None:
     """Who to contact next, on which channel and hour, and why."""
     if bool(agent) == bool(lead):
         fail("give exactly one of --agent USER or --lead ID", code=BAD_REQUEST)
@@ -130,12 +138,21 @@ def recommend(agent: str | None, lead: str | None, org: str | None, limit: int,
 
             if agent:
                 items, source = cache.agent_list(client, held, organization, user_id, limit)
-                payload: dict[str, Any] = {"agent": user_id, "email": email, "organization_id": organization,
-                           "source": source, "items": items}  # fmt: skip
+                payload: dict[str, Any] = {
+                    "agent": user_id,
+                    "email": email,
+                    "organization_id": organization,
+                    "source": source,
+                    "items": items,
+                }
             else:
                 entry, source = cache.lead_entry(client, held, organization, lead_id)
-                payload = {"lead": lead_id, "organization_id": organization, "source": source,
-                           "item": entry}  # fmt: skip
+                payload = {
+                    "lead": lead_id,
+                    "organization_id": organization,
+                    "source": source,
+                    "item": entry,
+                }
     except psycopg.OperationalError as exc:  # nothing unchecked is served
         fail(f"PostgreSQL unavailable, no recommendation served: {exc}".strip())
     finally:
@@ -148,8 +165,10 @@ def recommend(agent: str | None, lead: str | None, org: str | None, limit: int,
         click.echo(f"{email}: {len(items)} lead(s) to contact (from {source})")
         print_items(items)
     elif entry is None:
-        click.echo(f"lead {lead_id}: no recommendation (DNC, recruited, deleted, or not scored"
-                   f" yet; from {source})")  # fmt: skip
+        click.echo(
+            f"lead {lead_id}: no recommendation (DNC, recruited, deleted, or not scored"
+            f" yet; from {source})"
+        )
     else:
         click.echo(f"lead {lead_id} (from {source}):")
         for line in _line(entry):

@@ -16,10 +16,19 @@ from leadflow.cli.common import postgres_url as _postgres_url
 
 
 @click.command("report")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("report.html"),
-              show_default=True, help="HTML file to write.")  # fmt: skip
-@click.option("--org", default=None, metavar="TEXT",
-              help="Organization UUID, slug or exact name (default: all).")  # fmt: skip
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("report.html"),
+    show_default=True,
+    help="HTML file to write.",
+)
+@click.option(
+    "--org",
+    default=None,
+    metavar="TEXT",
+    help="Organization UUID, slug or exact name (default: all).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
 def report(out: Path, org: str | None, as_json: bool) -> None:
     """Write an HTML report (funnel, ROI by source, score trends, coaching) and print its path.

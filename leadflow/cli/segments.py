@@ -29,8 +29,9 @@ def segments() -> None:
 @segments.command("preview")
 @click.argument("filter_json")
 @click.option("--org", required=True, help="Organization UUID whose live leads are filtered.")
-@click.option("--limit", type=click.IntRange(min=0), default=10, show_default=True,
-              help="Rows to show.")  # fmt: skip
+@click.option(
+    "--limit", type=click.IntRange(min=0), default=10, show_default=True, help="Rows to show."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
 def preview(filter_json: str, org: str, limit: int, as_json: bool) -> None:
     """Count the leads matching FILTER_JSON and show the first rows.
@@ -60,8 +61,11 @@ def preview(filter_json: str, org: str, limit: int, as_json: bool) -> None:
     except psycopg.errors.UndefinedTable:
         _fail("the database is not migrated: run `leadflow migrate`", code=BAD_REQUEST)
     if as_json:
-        payload = {"organization_id": str(organization_id), "count": result.count,
-                   "leads": result.rows}  # fmt: skip
+        payload = {
+            "organization_id": str(organization_id),
+            "count": result.count,
+            "leads": result.rows,
+        }
         click.echo(json.dumps(payload, default=str))
         return
     click.echo(f"{result.count} matching lead(s) in organization {organization_id}")

@@ -163,8 +163,9 @@ def _emit(payload: dict, as_json: bool, lines: list[str]) -> None:
     help="Every organization (platform staff), including ones created later.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def grant_analyst_cmd(role: str, orgs: tuple[str, ...], all_organizations: bool,
-                      as_json: bool) -> None:  # fmt: skip
+def grant_analyst_cmd(
+    role: str, orgs: tuple[str, ...], all_organizations: bool, as_json: bool
+) -> None:
     """Let an existing PostgreSQL ROLE read the marts (schema analytics), only the rows of the
     organizations given: enforced by row-level security in PostgreSQL, so it holds from psql or
     any BI tool, whatever the role sets. The role gets nothing else (no CRM, raw, staging or
@@ -215,10 +216,14 @@ def revoke_analyst_cmd(role: str, orgs: tuple[str, ...], as_json: bool) -> None:
     except psycopg.Error as exc:
         fail(f"revoke-analyst {role}: {exc}".strip())
     payload = {"role": role, "removed": removed, "remaining": left.as_dict() if left else None}
-    _emit(payload, as_json, [
-        f"{role}: {removed} grant(s) removed; "
-        + ("no access to the marts left" if left is None else "some organizations remain")
-    ])  # fmt: skip
+    _emit(
+        payload,
+        as_json,
+        [
+            f"{role}: {removed} grant(s) removed; "
+            + ("no access to the marts left" if left is None else "some organizations remain")
+        ],
+    )
 
 
 @db.command("roles")

@@ -87,8 +87,9 @@ def _definition_source(vendor: str) -> Any:
     return rest_api_source(config, name=vendor)
 
 
-def _org_connections(postgres: PostgresResource, partition_key: str,
-                     vendor: str | None = None) -> list[Connection]:  # fmt: skip
+def _org_connections(
+    postgres: PostgresResource, partition_key: str, vendor: str | None = None
+) -> list[Connection]:
     """The connections of the partition's organization; none for `multi_org` (never read as
     an organization slug)."""
     organization_id = partition_organization(partition_key)
@@ -98,8 +99,12 @@ def _org_connections(postgres: PostgresResource, partition_key: str,
         return list_connections(conn, organization_id, vendor=vendor)
 
 
-def _pull_vendor(context: dg.AssetExecutionContext, dlt_resource: DagsterDltResource,
-                 postgres: PostgresResource, vendor: str) -> Iterator[dg.MaterializeResult]:  # fmt: skip
+def _pull_vendor(
+    context: dg.AssetExecutionContext,
+    dlt_resource: DagsterDltResource,
+    postgres: PostgresResource,
+    vendor: str,
+) -> Iterator[dg.MaterializeResult]:
     """Every pull-enabled connection of the partition's organization with this vendor."""
     connections = [
         c for c in _org_connections(postgres, context.partition_key, vendor) if c.pull_enabled
@@ -111,8 +116,9 @@ def _pull_vendor(context: dg.AssetExecutionContext, dlt_resource: DagsterDltReso
         try:
             with crm_pull.prepared(connection, url) as (pipeline, source, cursor):
                 try:
-                    for _ in dlt_resource.run(context=context, dlt_source=source,
-                                              dlt_pipeline=pipeline):  # fmt: skip
+                    for _ in dlt_resource.run(
+                        context=context, dlt_source=source, dlt_pipeline=pipeline
+                    ):
                         pass  # one materialization per asset below, for all connections
                 except PipelineStepFailed as exc:
                     raise crm_pull.explain(connection, exc) from exc
@@ -147,8 +153,9 @@ def _raw_assets(vendor: str) -> dg.AssetsDefinition:
         dagster_dlt_translator=CrmDltTranslator(),
         op_tags={"leadflow/vendor": vendor},
     )
-    def raw_vendor(context: dg.AssetExecutionContext, dlt: DagsterDltResource,
-                   postgres: PostgresResource) -> Iterator[dg.MaterializeResult]:  # fmt: skip
+    def raw_vendor(
+        context: dg.AssetExecutionContext, dlt: DagsterDltResource, postgres: PostgresResource
+    ) -> Iterator[dg.MaterializeResult]:
         yield from _pull_vendor(context, dlt, postgres, vendor)
 
     return raw_vendor
@@ -179,8 +186,9 @@ def crm_api_leads(
             outcome = load_connection(postgres.connection, connection)
         except Exception as exc:
             raise dg.Failure(failure_text(connection, exc, "loading")) from None
-        loads.append({"connection": connection.name, "vendor": connection.vendor,
-                      **outcome.summary()})  # fmt: skip
+        loads.append(
+            {"connection": connection.name, "vendor": connection.vendor, **outcome.summary()}
+        )
     totals = {
         key: sum(load[key] for load in loads)
         for key in (
@@ -191,7 +199,7 @@ def crm_api_leads(
             "quarantined",
             "dnc",
             "phone_changes",
-        )  # fmt: skip
+        )
     }
     return dg.MaterializeResult(metadata={**totals, "loads": loads})
 
@@ -249,7 +257,7 @@ def crm_run_requests(connections: list[Connection], tick: str) -> list[dg.RunReq
                 *(raw_asset_key(v) for v in sorted(vendors)),
                 crm_api_leads.key,
                 crm_pushback.key,
-            ],  # fmt: skip
+            ],
             tags={"leadflow/kind": "crm_sync"},
         )
         for org, vendors in sorted(by_org.items())

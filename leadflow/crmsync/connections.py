@@ -147,8 +147,12 @@ def _connection(row: dict) -> Connection:
     return Connection(**row)
 
 
-def list_connections(conn: psycopg.Connection, organization: str | None = None,
-                     vendor: str | None = None, name: str | None = None) -> list[Connection]:  # fmt: skip
+def list_connections(
+    conn: psycopg.Connection,
+    organization: str | None = None,
+    vendor: str | None = None,
+    name: str | None = None,
+) -> list[Connection]:
     """Connections, optionally of one organization (id or slug), vendor or name."""
     where, params = [], []
     if organization:
@@ -201,10 +205,18 @@ def resolve_organization(conn: psycopg.Connection, organization: str) -> str:
     return cast(str, row[0])
 
 
-def save_connection(conn: psycopg.Connection, *, organization: str, vendor: str, base_url: str,
-                    secret_env: str, name: str | None = None,
-                    options: Mapping[str, Any] | None = None, pull_enabled: bool = True,
-                    push_enabled: bool = True) -> Connection:  # fmt: skip
+def save_connection(
+    conn: psycopg.Connection,
+    *,
+    organization: str,
+    vendor: str,
+    base_url: str,
+    secret_env: str,
+    name: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    pull_enabled: bool = True,
+    push_enabled: bool = True,
+) -> Connection:
     """Create or update the connection (organization, name); validates before writing (the
     policy of policy.py: the sync checks the row again when it reads it)."""
     if vendor not in VENDORS:
@@ -239,9 +251,17 @@ def save_connection(conn: psycopg.Connection, *, organization: str, vendor: str,
                     pull_enabled = excluded.pull_enabled, push_enabled = excluded.push_enabled
                 returning id::text
                 """,
-                (org, vendor, name, base_url.rstrip("/"), secret_env, Jsonb(dict(options or {})),
-                 pull_enabled, push_enabled),
-            )  # fmt: skip
+                (
+                    org,
+                    vendor,
+                    name,
+                    base_url.rstrip("/"),
+                    secret_env,
+                    Jsonb(dict(options or {})),
+                    pull_enabled,
+                    push_enabled,
+                ),
+            )
             (connection_id,) = one_row(cursor)
     except psycopg.errors.UniqueViolation:
         raise CrmPolicyError(

@@ -110,8 +110,9 @@ class ConnectionSession(Session):
 class _ConnectionClient(Client):
     """dlt's retrying client, making ConnectionSessions on checked adapters."""
 
-    def __init__(self, origin: Origin, auth_header: tuple[str, str], allowed: AllowedHosts,
-                 **kwargs: Any) -> None:  # fmt: skip
+    def __init__(
+        self, origin: Origin, auth_header: tuple[str, str], allowed: AllowedHosts, **kwargs: Any
+    ) -> None:
         self._origin, self._auth, self._allowed = origin, auth_header, allowed
         super().__init__(**kwargs)
 
@@ -130,13 +131,13 @@ def auth_header(vendor: str, token: str) -> tuple[str, str]:
     return ("x-api-token", token) if vendor == "pipedrive" else ("Authorization", f"Bearer {token}")
 
 
-def connection_session(vendor: str, origin: Origin, token: str,
-                       allowed: AllowedHosts) -> ConnectionSession:  # fmt: skip
+def connection_session(
+    vendor: str, origin: Origin, token: str, allowed: AllowedHosts
+) -> ConnectionSession:
     """The session of one connection's pull or push (errors answered, never raised: callers
     read the status; RUNTIME__REQUEST_* set timeout and retries)."""
     register_secret(token)
-    client = _ConnectionClient(origin, auth_header(vendor, token), allowed,
-                               raise_for_status=False)  # fmt: skip
+    client = _ConnectionClient(origin, auth_header(vendor, token), allowed, raise_for_status=False)
     client.update_from_config(resolve_configuration(RuntimeConfiguration()))
     session = client.session
     assert isinstance(session, ConnectionSession)  # what _ConnectionClient._make_session makes

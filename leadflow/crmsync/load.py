@@ -79,8 +79,9 @@ def _raw_table_exists(conn: psycopg.Connection, schema: str, table: str) -> bool
     return found is not None and loads is not None
 
 
-def new_records(conn: psycopg.Connection, connection: Connection,
-                after_load_id: str | None) -> tuple[list[dict], list[str]]:  # fmt: skip
+def new_records(
+    conn: psycopg.Connection, connection: Connection, after_load_id: str | None
+) -> tuple[list[dict], list[str]]:
     """The connection's records of the completed dlt loads after `after_load_id`, the newest
     version of each record once, oldest change first; and those loads' ids."""
     vendor_spec = spec(connection.vendor)
@@ -106,9 +107,12 @@ def new_records(conn: psycopg.Connection, connection: Connection,
     with conn.cursor(row_factory=dict_row) as cur:
         records = cur.execute(
             query,
-            {"conn": connection.id, "org": connection.organization_id,
-             "after": after_load_id or "0"},
-        ).fetchall()  # fmt: skip
+            {
+                "conn": connection.id,
+                "org": connection.organization_id,
+                "after": after_load_id or "0",
+            },
+        ).fetchall()
     load_ids = sorted({r["_dlt_load_id"] for r in records}, key=float)
     return records, load_ids
 
@@ -183,8 +187,13 @@ class CrmRecords(BatchSource):
     """A connection's new records as a batch: staged with their record ids, which follow a
     changed phone before the fold and are linked to their leads after the load."""
 
-    def __init__(self, connection: Connection, records: list[dict], ctx: NormalizeContext,
-                 outcome: LoadOutcome) -> None:  # fmt: skip
+    def __init__(
+        self,
+        connection: Connection,
+        records: list[dict],
+        ctx: NormalizeContext,
+        outcome: LoadOutcome,
+    ) -> None:
         self.connection, self.records, self.ctx, self.outcome = connection, records, ctx, outcome
         self.change_source = f"crm:{connection.vendor}"
 
@@ -200,7 +209,7 @@ class CrmRecords(BatchSource):
                 "connection_id": connection.id,
                 "vendor": connection.vendor,
                 "load_ids": self.outcome.load_ids,
-            },  # fmt: skip
+            },
         )
 
     def stage(self, conn: psycopg.Connection) -> int:
@@ -213,14 +222,24 @@ class CrmRecords(BatchSource):
             "create temp table stg_crm_ids (row_number integer primary key, external_id text)"
             " on commit drop"
         )
-        copy_rows(conn, "stg_crm_ids", ("row_number", "external_id"), ("int4", "text"),
-                  ((n, external_id(vendor, record)) for n, record in enumerate(self.records, 1)))  # fmt: skip
+        copy_rows(
+            conn,
+            "stg_crm_ids",
+            ("row_number", "external_id"),
+            ("int4", "text"),
+            ((n, external_id(vendor, record)) for n, record in enumerate(self.records, 1)),
+        )
         return len(self.records)
 
     def _params(self, batch_id: str) -> dict[str, str]:
         connection = self.connection
-        return {"conn": connection.id, "org": connection.organization_id,
-                "vendor": connection.vendor, "source": self.change_source, "batch": batch_id}  # fmt: skip
+        return {
+            "conn": connection.id,
+            "org": connection.organization_id,
+            "vendor": connection.vendor,
+            "source": self.change_source,
+            "batch": batch_id,
+        }
 
     def before_fold(self, conn: psycopg.Connection, batch_id: str) -> None:
         conn.execute(

@@ -248,8 +248,9 @@ def getaddrinfo_addresses(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
 
 
-def public_addresses(host: str, port: int, allowed: AllowedHosts,
-                     resolve: Resolver | None = None) -> list[str]:  # fmt: skip
+def public_addresses(
+    host: str, port: int, allowed: AllowedHosts, resolve: Resolver | None = None
+) -> list[str]:
     """The addresses to connect to for `host`: every one must be public unless the host is
     listed (a vendor name pointed at an internal address is refused, however it got there)."""
     addresses = list(dict.fromkeys((resolve or getaddrinfo_addresses)(host, port)))

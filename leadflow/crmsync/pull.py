@@ -193,8 +193,10 @@ def prepared(
     request when the connection fails the policy or the role cannot write the raw table."""
     allowed = allowed_hosts()
     origin = connection.checked(allowed)
-    with _pull_lock(connection, postgres_url) as conn, \
-            tempfile.TemporaryDirectory(prefix="leadflow-dlt-") as working_dir:  # fmt: skip
+    with (
+        _pull_lock(connection, postgres_url) as conn,
+        tempfile.TemporaryDirectory(prefix="leadflow-dlt-") as working_dir,
+    ):
         problem = raw_access_problem(conn, connection.vendor)
         if problem:
             raise CrmAccessError(f"{connection.label}: {problem}")
@@ -248,8 +250,9 @@ def explain(connection: Connection, exc: BaseException) -> CrmError:
     return CrmError(f"{label}: pull failed: {str(exc)[:500]}")
 
 
-def result_of(connection: Connection, pipeline: dlt.Pipeline, info: LoadInfo | None,
-              cursor_before: Any) -> PullResult:  # fmt: skip
+def result_of(
+    connection: Connection, pipeline: dlt.Pipeline, info: LoadInfo | None, cursor_before: Any
+) -> PullResult:
     table = spec(connection.vendor).raw_table
     normalize = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None
     fetched = int((normalize.row_counts if normalize else {}).get(table, 0))

@@ -87,8 +87,9 @@ def _overlap() -> int:
     return settings.current().crm_push_overlap_seconds
 
 
-def changed_items(conn: psycopg.Connection, connection: Connection,
-                  since: Any) -> tuple[list[PushItem], int]:  # fmt: skip
+def changed_items(
+    conn: psycopg.Connection, connection: Connection, since: Any
+) -> tuple[list[PushItem], int]:
     """(records to write, candidates that already say it) since the watermark `since`."""
     rows = conn.execute(
         _CANDIDATES, {"conn": connection.id, "since": since, "overlap": _overlap()}
@@ -167,14 +168,19 @@ def push_connection(connect: ConnectionFactory, connection: Connection) -> PushR
                                     else crm_sync_state.pushed_until end,
                 last_push_at = now()
             """,
-            {"conn": connection.id, "org": connection.organization_id, "until": started,
-             "all_ok": not result.failed},
-        )  # fmt: skip
+            {
+                "conn": connection.id,
+                "org": connection.organization_id,
+                "until": started,
+                "all_ok": not result.failed,
+            },
+        )
     return result
 
 
-def _record_pushed(connect: ConnectionFactory, connection: Connection,
-                   items: list[PushItem]) -> None:  # fmt: skip
+def _record_pushed(
+    connect: ConnectionFactory, connection: Connection, items: list[PushItem]
+) -> None:
     """Remember what each written record says now (committed per call: a push killed midway
     does not write those records again)."""
     if not items:

@@ -37,10 +37,19 @@ def _start_run(connect: ConnectionFactory, connection: Connection, kind: str) ->
         return cast(str, one_row(cursor)[0])
 
 
-def _finish_run(connect: ConnectionFactory, connection: Connection, run_id: str, *, status: str,
-                error: str | None = None,
-                fetched: int = 0, batch_id: str | None = None, pushed: int = 0,
-                push_failed: int = 0, details: dict | None = None) -> None:  # fmt: skip
+def _finish_run(
+    connect: ConnectionFactory,
+    connection: Connection,
+    run_id: str,
+    *,
+    status: str,
+    error: str | None = None,
+    fetched: int = 0,
+    batch_id: str | None = None,
+    pushed: int = 0,
+    push_failed: int = 0,
+    details: dict | None = None,
+) -> None:
     with connect() as conn:
         set_tenant(conn, connection.organization_id)
         conn.execute(
@@ -49,9 +58,17 @@ def _finish_run(connect: ConnectionFactory, connection: Connection, run_id: str,
                 pushed = %s, push_failed = %s, details = %s, finished_at = now()
             where id = %s
             """,
-            (status, redact(error), fetched, batch_id, pushed, push_failed,
-             Jsonb(redact_value(details or {})), run_id),
-        )  # fmt: skip
+            (
+                status,
+                redact(error),
+                fetched,
+                batch_id,
+                pushed,
+                push_failed,
+                Jsonb(redact_value(details or {})),
+                run_id,
+            ),
+        )
 
 
 def _base(connection: Connection) -> dict[str, Any]:
@@ -64,13 +81,25 @@ def _base(connection: Connection) -> dict[str, Any]:
     }
 
 
-def record_pull(connect: ConnectionFactory, connection: Connection, *, pulled: Any = None,
-                error: str | None = None) -> None:  # fmt: skip
+def record_pull(
+    connect: ConnectionFactory,
+    connection: Connection,
+    *,
+    pulled: Any = None,
+    error: str | None = None,
+) -> None:
     """Record a pull made elsewhere (the Dagster raw assets) in crm_sync_runs."""
     run_id = _start_run(connect, connection, "pull")
     details = _base(connection) | ({"pull": pulled.as_dict()} if pulled else {})
-    _finish_run(connect, connection, run_id, status="failed" if error else "succeeded", error=error,
-                fetched=pulled.fetched if pulled else 0, details=details)  # fmt: skip
+    _finish_run(
+        connect,
+        connection,
+        run_id,
+        status="failed" if error else "succeeded",
+        error=error,
+        fetched=pulled.fetched if pulled else 0,
+        details=details,
+    )
 
 
 def failure_text(connection: Connection, exc: BaseException, doing: str) -> str:
@@ -85,16 +114,22 @@ def failure_text(connection: Connection, exc: BaseException, doing: str) -> str:
     return text
 
 
-def _failed(connect: ConnectionFactory, connection: Connection, run_id: str,
-            summary: dict[str, Any], error: str) -> dict[str, Any]:  # fmt: skip
+def _failed(
+    connect: ConnectionFactory,
+    connection: Connection,
+    run_id: str,
+    summary: dict[str, Any],
+    error: str,
+) -> dict[str, Any]:
     summary["error"] = error
     summary = redact_value(summary)
     _finish_run(connect, connection, run_id, status="failed", error=error, details=summary)
     return summary
 
 
-def sync_connection(connect: ConnectionFactory, postgres_url: str,
-                    connection: Connection) -> dict[str, Any]:  # fmt: skip
+def sync_connection(
+    connect: ConnectionFactory, postgres_url: str, connection: Connection
+) -> dict[str, Any]:
     """Pull the connection's changes and load them into leads; the summary of both."""
     summary = _base(connection) | {"kind": "pull", "status": "failed"}
     run_id = _start_run(connect, connection, "pull")
@@ -105,12 +140,20 @@ def sync_connection(connect: ConnectionFactory, postgres_url: str,
         loaded = load_connection(connect, connection)
         summary["load"] = loaded.summary()
     except Exception as exc:  # one connection's failure is its run's error, never a traceback
-        return _failed(connect, connection, run_id, summary,
-                       failure_text(connection, exc, "loading"))  # fmt: skip
+        return _failed(
+            connect, connection, run_id, summary, failure_text(connection, exc, "loading")
+        )
     summary["status"] = "succeeded"
     summary["seconds"] = round(time.perf_counter() - started, 3)
-    _finish_run(connect, connection, run_id, status="succeeded", fetched=pulled.fetched,
-                batch_id=loaded.batch_id, details=summary)  # fmt: skip
+    _finish_run(
+        connect,
+        connection,
+        run_id,
+        status="succeeded",
+        fetched=pulled.fetched,
+        batch_id=loaded.batch_id,
+        details=summary,
+    )
     return summary
 
 
@@ -122,8 +165,9 @@ def push_back(connect: ConnectionFactory, connection: Connection) -> dict[str, A
     try:
         result = push_connection(connect, connection)
     except Exception as exc:  # one connection's failure is its run's error, never a traceback
-        return _failed(connect, connection, run_id, summary,
-                       failure_text(connection, exc, "the push"))  # fmt: skip
+        return _failed(
+            connect, connection, run_id, summary, failure_text(connection, exc, "the push")
+        )
     summary["push"] = result.as_dict()
     summary["seconds"] = round(time.perf_counter() - started, 3)
     if result.failed:
@@ -133,9 +177,16 @@ def push_back(connect: ConnectionFactory, connection: Connection) -> dict[str, A
         )
     summary["status"] = "failed" if result.failed else "succeeded"
     summary = redact_value(summary)  # the CRM's own failure texts are in it
-    _finish_run(connect, connection, run_id, status=summary["status"],
-                error=summary.get("error"), pushed=result.pushed,
-                push_failed=len(result.failed), details=summary)  # fmt: skip
+    _finish_run(
+        connect,
+        connection,
+        run_id,
+        status=summary["status"],
+        error=summary.get("error"),
+        pushed=result.pushed,
+        push_failed=len(result.failed),
+        details=summary,
+    )
     return summary
 
 
@@ -165,15 +216,19 @@ def connection_status(conn: psycopg.Connection, connection: Connection) -> dict[
             """,
             (connection.id, kind),
         ).fetchone()
-        runs[kind] = None if row is None else {
-            "status": row[0],
-            "started_at": row[1].isoformat(),
-            "finished_at": row[2].isoformat() if row[2] else None,
-            "fetched": row[3],
-            "pushed": row[4],
-            "push_failed": row[5],
-            "error": redact(row[6]),
-        }  # fmt: skip
+        runs[kind] = (
+            None
+            if row is None
+            else {
+                "status": row[0],
+                "started_at": row[1].isoformat(),
+                "finished_at": row[2].isoformat() if row[2] else None,
+                "fetched": row[3],
+                "pushed": row[4],
+                "push_failed": row[5],
+                "error": redact(row[6]),
+            }
+        )
     base: dict[str, Any] = redact_value(_base(connection))
     return base | {
         "base_url": redact(connection.base_url),

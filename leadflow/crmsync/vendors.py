@@ -253,9 +253,12 @@ def _pipedrive_values(items: Any, keep_empty: bool = False) -> list[tuple[str, s
     for item in items or []:
         if isinstance(item, Mapping) and (keep_empty or _text(item.get("value"))):
             found.append(
-                (_text(item.get("label")).lower(), _text(item.get("value")),
-                 bool(item.get("primary")))
-            )  # fmt: skip
+                (
+                    _text(item.get("label")).lower(),
+                    _text(item.get("value")),
+                    bool(item.get("primary")),
+                )
+            )
     return found
 
 
@@ -281,8 +284,9 @@ def _owner(value: Any) -> str:
     return _text(value)
 
 
-def canonical_values(vendor: str, record: Mapping[str, Any],
-                     owners: Mapping[str, str] | None = None) -> dict[str, str]:  # fmt: skip
+def canonical_values(
+    vendor: str, record: Mapping[str, Any], owners: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """A raw record (columns as the raw table names them) as the canonical fields of a lead
     file row. The vendor's owner id becomes a leadflow user through the connection's `owners`
     map (unmapped owners are left out: the lead stays unowned); a Salesforce DoNotCall flag
@@ -309,14 +313,18 @@ def external_id(vendor: str, record: Mapping[str, Any]) -> str:
     return _text(record.get(spec(vendor).id_field))
 
 
-def raw_row(vendor: str, number: int, record: Mapping[str, Any],
-            owners: Mapping[str, str] | None = None) -> RawRow:  # fmt: skip
+def raw_row(
+    vendor: str, number: int, record: Mapping[str, Any], owners: Mapping[str, str] | None = None
+) -> RawRow:
     """A raw record as a RawRow of the import path: `raw` (kept with a quarantined row) is the
     record's own columns, `headers` names the vendor field each canonical field came from (so
     a lead whose phone came from the mobile says which)."""
     vendor_spec = spec(vendor)
-    raw = {key: _text(value) if not isinstance(value, (list, dict)) else value
-           for key, value in record.items() if not key.startswith("_dlt")}  # fmt: skip
+    raw = {
+        key: _text(value) if not isinstance(value, (list, dict)) else value
+        for key, value in record.items()
+        if not key.startswith("_dlt")
+    }
     headers = dict(vendor_spec.fields)
     if vendor == "pipedrive":
         headers["mobile_phone"] = "phone (mobile)"
@@ -366,8 +374,11 @@ def _keeper(vendor: str, connection_id: str, organization_id: str) -> Callable[[
         source = record
         if vendor == "hubspot":
             properties = record.get("properties")
-            source = {**(properties if isinstance(properties, dict) else {}),
-                      "id": record.get("id"), "updatedAt": record.get("updatedAt")}  # fmt: skip
+            source = {
+                **(properties if isinstance(properties, dict) else {}),
+                "id": record.get("id"),
+                "updatedAt": record.get("updatedAt"),
+            }
         row = {key: source.get(key) for key in keys}
         row["connection_id"] = connection_id
         row["organization_id"] = organization_id
@@ -376,9 +387,17 @@ def _keeper(vendor: str, connection_id: str, organization_id: str) -> Callable[[
     return keep
 
 
-def rest_api_config(vendor: str, base_url: str, connection_id: str, organization_id: str,
-                    cursor: Any | None, *, session: Any = None, page_size: int | None = None,
-                    api_version: str | None = None) -> RESTAPIConfig:  # fmt: skip
+def rest_api_config(
+    vendor: str,
+    base_url: str,
+    connection_id: str,
+    organization_id: str,
+    cursor: Any | None,
+    *,
+    session: Any = None,
+    page_size: int | None = None,
+    api_version: str | None = None,
+) -> RESTAPIConfig:
     """The dlt `rest_api` configuration of one connection's pull.
 
     `cursor` is the incremental cursor dlt committed for this connection (None on the first
@@ -545,8 +564,9 @@ def push_properties(vendor: str, item: PushItem, fields: Mapping[str, str]) -> d
     return {fields["status"]: item.status, fields["score"]: item.score, fields["dnc"]: item.dnc}
 
 
-def push_request(vendor: str, items: list[PushItem], fields: Mapping[str, str],
-                 api_version: str | None = None) -> tuple[str, str, Any]:  # fmt: skip
+def push_request(
+    vendor: str, items: list[PushItem], fields: Mapping[str, str], api_version: str | None = None
+) -> tuple[str, str, Any]:
     """(method, path, JSON body) of one push call for `items` (at most the vendor's batch
     size): HubSpot batch update, Salesforce composite sObject update, Pipedrive person PUT."""
     vendor_spec = spec(vendor)
@@ -566,11 +586,14 @@ def push_request(vendor: str, items: list[PushItem], fields: Mapping[str, str],
         body = {
             "allOrNone": False,
             "records": [
-                {"attributes": {"type": "Lead"}, "id": item.external_id,
-                 **push_properties(vendor, item, fields)}
+                {
+                    "attributes": {"type": "Lead"},
+                    "id": item.external_id,
+                    **push_properties(vendor, item, fields),
+                }
                 for item in items
             ],
-        }  # fmt: skip
+        }
         return "PATCH", f"services/data/{version}/composite/sobjects", body
     (item,) = items
     path = f"v1/persons/{quote(item.external_id, safe='')}"  # the id is the CRM's: one segment

@@ -465,8 +465,9 @@ def referral_chain(
 ) -> list[dict[str, Any]]:
     """The lead (depth 0), who referred it (1), who referred that one (2) … ([] if unknown)."""
     with driver.session(database=database) as session:
-        rows = _read(session, model.referral_chain_query(max_depth), DEFAULT_RETRY,
-                     lead_id=str(lead_id))  # fmt: skip
+        rows = _read(
+            session, model.referral_chain_query(max_depth), DEFAULT_RETRY, lead_id=str(lead_id)
+        )
     for row in rows:
         row["created_at"] = model.utc(_native(row.get("created_at")))
     return rows
@@ -477,8 +478,9 @@ def top_referrers(
 ) -> list[dict[str, Any]]:
     """Leads of the organization that referred the most leads (direct referrals)."""
     with driver.session(database=database) as session:
-        return _read(session, model.TOP_REFERRERS, DEFAULT_RETRY, org=str(organization_id),
-                     limit=int(limit))  # fmt: skip
+        return _read(
+            session, model.TOP_REFERRERS, DEFAULT_RETRY, org=str(organization_id), limit=int(limit)
+        )
 
 
 def agent_reach(driver: Driver, database: str, user_id: str, max_depth: int = 3) -> dict:
@@ -489,8 +491,9 @@ def agent_reach(driver: Driver, database: str, user_id: str, max_depth: int = 3)
     with driver.session(database=database) as session:
         agent = _read(session, model.AGENT, DEFAULT_RETRY, user_id=str(user_id))
         leads = _read(session, model.AGENT_LEADS, DEFAULT_RETRY, user_id=str(user_id))
-        reached = _read(session, model.agent_reach_query(max_depth), DEFAULT_RETRY,
-                        user_id=str(user_id))  # fmt: skip
+        reached = _read(
+            session, model.agent_reach_query(max_depth), DEFAULT_RETRY, user_id=str(user_id)
+        )
     summary = model.reach_summary(str(user_id), leads, reached)
     summary["found"] = bool(agent)
     summary["role"] = agent[0]["role"] if agent else None

@@ -194,8 +194,13 @@ def crm_leads(
         raise dg.Failure(refusal)
     _check_partition(context, config)
     try:
-        jobs = run_import(config, postgres.connection, lead_files.progress(), lead_files.check,
-                          validated=lead_files.validated(config))  # fmt: skip
+        jobs = run_import(
+            config,
+            postgres.connection,
+            lead_files.progress(),
+            lead_files.check,
+            validated=lead_files.validated(config),
+        )
     except ImportRequestError as exc:  # the request's one check, when not done before the run
         raise dg.Failure(str(exc), metadata={BAD_REQUEST: str(exc)}) from exc
     lead_files.file_away(jobs, context.log)

@@ -92,8 +92,11 @@ class BatchSource:
         """After the insert and merge, before the accounting is written."""
 
 
-def staged_rows(rows: Iterable[RawRow], ctx: NormalizeContext,
-                reject_organization: Callable[[Reject], str | None]) -> bytes:  # fmt: skip
+def staged_rows(
+    rows: Iterable[RawRow],
+    ctx: NormalizeContext,
+    reject_organization: Callable[[Reject], str | None],
+) -> bytes:
     """Raw rows normalized, as COPY data for stg_leads: the clean leads, then the quarantined
     rows with the organization they are shown to (`reject_organization`)."""
     leads, rejects = normalize_rows(rows, ctx)
@@ -118,8 +121,13 @@ def rounded(timings: dict[str, float]) -> dict[str, float]:
     return {k: round(v, 3) for k, v in timings.items()}
 
 
-def insert_batch(conn: psycopg.Connection, batch: Accounting, row: BatchRow,
-                 status: str = "running", error: str | None = None) -> None:  # fmt: skip
+def insert_batch(
+    conn: psycopg.Connection,
+    batch: Accounting,
+    row: BatchRow,
+    status: str = "running",
+    error: str | None = None,
+) -> None:
     """The batch's import_batches row: running (its load follows in this transaction), or
     already failed (nothing of it was loaded)."""
     conn.execute(
@@ -130,10 +138,21 @@ def insert_batch(conn: psycopg.Connection, batch: Accounting, row: BatchRow,
         values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
                 case when %s = 'running' then null else now() end)
         """,
-        (batch.batch_id, row.file_name, row.file_path, row.sha256, row.size, row.file_format,
-         row.organization_id, Jsonb(dict(row.options)), status, error,
-         Jsonb(rounded(batch.timings)), status),
-    )  # fmt: skip
+        (
+            batch.batch_id,
+            row.file_name,
+            row.file_path,
+            row.sha256,
+            row.size,
+            row.file_format,
+            row.organization_id,
+            Jsonb(dict(row.options)),
+            status,
+            error,
+            Jsonb(rounded(batch.timings)),
+            status,
+        ),
+    )
 
 
 def load_batch(conn: psycopg.Connection, source: BatchSource, batch: Accounting) -> None:
@@ -175,6 +194,14 @@ def load_batch(conn: psycopg.Connection, source: BatchSource, batch: Accounting)
             dnc = %s, timings = %s, finished_at = now()
         where id = %s
         """,
-        (batch.rows_read, batch.inserted, batch.merged, batch.duplicates_in_file,
-         batch.quarantined, batch.dnc, Jsonb(rounded(batch.timings)), batch.batch_id),
-    )  # fmt: skip
+        (
+            batch.rows_read,
+            batch.inserted,
+            batch.merged,
+            batch.duplicates_in_file,
+            batch.quarantined,
+            batch.dnc,
+            Jsonb(rounded(batch.timings)),
+            batch.batch_id,
+        ),
+    )

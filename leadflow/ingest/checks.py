@@ -108,24 +108,27 @@ def _rules_check(
     return _result(outcomes, organizations)
 
 
-@dg.asset_check(asset=crm_leads, description="Every live lead's phone_number is E.164.",
-                blocking=True)  # fmt: skip
+@dg.asset_check(
+    asset=crm_leads, description="Every live lead's phone_number is E.164.", blocking=True
+)
 def leads_phone_is_e164(
     context: dg.AssetCheckExecutionContext, postgres: PostgresResource
 ) -> dg.AssetCheckResult:
     return _rules_check(context, postgres, [PHONE_IS_E164])
 
 
-@dg.asset_check(asset=crm_leads, description="Status in the enum and lead_score in 0..100.",
-                blocking=True)  # fmt: skip
+@dg.asset_check(
+    asset=crm_leads, description="Status in the enum and lead_score in 0..100.", blocking=True
+)
 def leads_status_and_score_valid(
     context: dg.AssetCheckExecutionContext, postgres: PostgresResource
 ) -> dg.AssetCheckResult:
     return _rules_check(context, postgres, [STATUS_IN_ENUM, SCORE_IN_RANGE])
 
 
-@dg.asset_check(asset=crm_leads, description="No two live leads share (organization, phone).",
-                blocking=True)  # fmt: skip
+@dg.asset_check(
+    asset=crm_leads, description="No two live leads share (organization, phone).", blocking=True
+)
 def leads_unique_phone_per_organization(
     context: dg.AssetCheckExecutionContext, postgres: PostgresResource
 ) -> dg.AssetCheckResult:
@@ -204,11 +207,19 @@ def import_accounting_identity(
             (batch_ids,),
         ).fetchall()
     failing = [
-        {"batch_id": r[0], "file": r[1], "rows_read": r[2], "inserted": r[3], "merged": r[4],
-         "duplicates_in_file": r[5], "quarantined": r[6], "reject_rows": r[7]}
+        {
+            "batch_id": r[0],
+            "file": r[1],
+            "rows_read": r[2],
+            "inserted": r[3],
+            "merged": r[4],
+            "duplicates_in_file": r[5],
+            "quarantined": r[6],
+            "reject_rows": r[7],
+        }
         for r in rows
         if r[2] != r[3] + r[4] + r[5] + r[6] or r[6] != r[7]
-    ]  # fmt: skip
+    ]
     return dg.AssetCheckResult(
         passed=not failing and len(rows) == len(batch_ids),
         metadata={

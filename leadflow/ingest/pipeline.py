@@ -86,8 +86,14 @@ class ImportRequestError(ValueError):
 
 
 #: the request's options as import_batches.options has always named them
-_BATCH_OPTIONS = {"org": "organization_id", "owner": "owner_id", "source": "source",
-                  "region": "region", "mapping": "mapping_file", "workers": "workers"}  # fmt: skip
+_BATCH_OPTIONS = {
+    "org": "organization_id",
+    "owner": "owner_id",
+    "source": "source",
+    "region": "region",
+    "mapping": "mapping_file",
+    "workers": "workers",
+}
 
 
 class ImportRequest(BaseModel):
@@ -241,9 +247,14 @@ def organization_slugs(conn: psycopg.Connection) -> dict[str, str]:
     }
 
 
-def build_context(conn: psycopg.Connection, organization_id: str | None, *,
-                  owner_id: str | None = None, source: str | None = None,
-                  region: str | None = None) -> NormalizeContext:  # fmt: skip
+def build_context(
+    conn: psycopg.Connection,
+    organization_id: str | None,
+    *,
+    owner_id: str | None = None,
+    source: str | None = None,
+    region: str | None = None,
+) -> NormalizeContext:
     """What normalizing a batch's rows needs: the database's organizations, regions and source
     aliases, and the batch's defaults (organization, owner, source, region)."""
     organizations = frozenset(organization_ids(conn))
@@ -406,25 +417,34 @@ def _pool_workers(request_workers: int | None) -> int:
     return max(1, configured or os.cpu_count() or 1)
 
 
-def load(jobs: list[FileJob], request: ImportRequest, connect: ConnectionFactory,
-         progress: Progress | None = None) -> list[FileJob]:  # fmt: skip
+def load(
+    jobs: list[FileJob],
+    request: ImportRequest,
+    connect: ConnectionFactory,
+    progress: Progress | None = None,
+) -> list[FileJob]:
     """Import every pending file (as `prepare` left them), each in its own transaction."""
     active = [job for job in jobs if job.active]
     if not active:
         return jobs
     connect = tenant_connections(connect, request.org)
     with connect() as conn:
-        ctx = build_context(conn, request.org, owner_id=request.owner, source=request.source,
-                            region=request.region)  # fmt: skip
+        ctx = build_context(
+            conn, request.org, owner_id=request.owner, source=request.source, region=request.region
+        )
     workers = _pool_workers(request.workers)
     for job in active:
         _import_file(job, ctx, connect, workers, progress)
     return jobs
 
 
-def run_import(request: ImportRequest, connect: ConnectionFactory,
-               progress: Progress | None = None, check_file: FileCheck = operator_file,
-               validated: bool = False) -> list[FileJob]:  # fmt: skip
+def run_import(
+    request: ImportRequest,
+    connect: ConnectionFactory,
+    progress: Progress | None = None,
+    check_file: FileCheck = operator_file,
+    validated: bool = False,
+) -> list[FileJob]:
     """prepare + load: the whole import of a request, in this process."""
     return load(prepare(request, connect, check_file, validated), request, connect, progress)
 
@@ -441,8 +461,9 @@ def _lock_file(conn: psycopg.Connection, job: FileJob) -> None:
 class _FileRows(BatchSource):
     """A file as a batch: its rows streamed into staging (see _stream)."""
 
-    def __init__(self, job: FileJob, ctx: NormalizeContext, workers: int,
-                 progress: Progress | None) -> None:  # fmt: skip
+    def __init__(
+        self, job: FileJob, ctx: NormalizeContext, workers: int, progress: Progress | None
+    ) -> None:
         self.job, self.ctx, self.workers, self.progress = job, ctx, workers, progress
 
     def batch_row(self) -> BatchRow:
@@ -452,8 +473,13 @@ class _FileRows(BatchSource):
         return _stream(conn, self.job, self.ctx, self.workers, self.progress)
 
 
-def _import_file(job: FileJob, ctx: NormalizeContext, connect: ConnectionFactory, workers: int,
-                 progress: Progress | None) -> None:  # fmt: skip
+def _import_file(
+    job: FileJob,
+    ctx: NormalizeContext,
+    connect: ConnectionFactory,
+    workers: int,
+    progress: Progress | None,
+) -> None:
     try:
         if not os.path.lexists(job.path):
             raise FileFormatError(f"{job.file_name} disappeared before it could be read")
@@ -478,8 +504,13 @@ def _import_file(job: FileJob, ctx: NormalizeContext, connect: ConnectionFactory
         _fail(job, message, connect)
 
 
-def _stream(conn: psycopg.Connection, job: FileJob, ctx: NormalizeContext, workers: int,
-            progress: Progress | None) -> int:  # fmt: skip
+def _stream(
+    conn: psycopg.Connection,
+    job: FileJob,
+    ctx: NormalizeContext,
+    workers: int,
+    progress: Progress | None,
+) -> int:
     """Read -> normalize -> COPY into stg_leads, every chunk as soon as it is ready; returns the
     rows read. Nothing of the rows stays in this process."""
     info = job.info
@@ -487,9 +518,7 @@ def _stream(conn: psycopg.Connection, job: FileJob, ctx: NormalizeContext, worke
         raise RuntimeError(f"{job.file_name} was not inspected before it was read")
     plan = RowPlan.for_info(info)
     tenant = next((h for h, f in info.mapping.items() if f == "organization_id"), None)
-    chunks = (
-        (plan, tenant, first, cells) for first, cells in iter_cell_chunks(info, CHUNK_SIZE)
-    )
+    chunks = ((plan, tenant, first, cells) for first, cells in iter_cell_chunks(info, CHUNK_SIZE))
     rows_read = 0
     with sql.staging_copy(conn) as copy:
         for rows, text in _normalized_chunks(chunks, ctx, workers):

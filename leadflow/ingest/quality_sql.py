@@ -85,8 +85,11 @@ PHONE_UNIQUE_PER_ORGANIZATION = Rule(
 
 
 def _params(organizations: Sequence[str]) -> dict[str, object]:
-    return {"organizations": list(organizations), "e164": E164_REGEX,
-            "statuses": list(LEAD_STATUSES)}  # fmt: skip
+    return {
+        "organizations": list(organizations),
+        "e164": E164_REGEX,
+        "statuses": list(LEAD_STATUSES),
+    }
 
 
 def evaluate(
@@ -126,8 +129,10 @@ def _sample(conn: psycopg.Connection, rule: Rule, params: dict[str, object]) -> 
     rows = conn.execute(query, params).fetchall()
     if len(rule.shown) == 1:
         return [_plain(row[0]) for row in rows]
-    return [{column: _plain(value) for column, value in zip(rule.shown, row, strict=True)}
-            for row in rows]  # fmt: skip
+    return [
+        {column: _plain(value) for column, value in zip(rule.shown, row, strict=True)}
+        for row in rows
+    ]
 
 
 def _plain(value: object) -> object:

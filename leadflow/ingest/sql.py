@@ -71,8 +71,27 @@ STAGE_COLUMNS = (
 )
 # uuids travel as text: COPY's text format lets the server parse them; so do the tags, as
 # their array literal (see stage_lead: psycopg's list dumper costs 5 us a row, this 1)
-STAGE_TYPES = ("int4", "text", "text", "text", "text", "text", "text", "text", "text", "text",
-               "text", "text", "text", "text", "text", "text", "text", "jsonb", "text")  # fmt: skip
+STAGE_TYPES = (
+    "int4",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "jsonb",
+    "text",
+)
 #: lead columns of a staged clean row, in STAGE_COLUMNS order (the last four stay null)
 _LEAD_COLUMNS = STAGE_COLUMNS[:15]
 _lead_values = attrgetter(*_LEAD_COLUMNS)
@@ -155,8 +174,9 @@ def _history_bulk_path(conn: psycopg.Connection, rows: int) -> Iterator[None]:
 def lock_organizations(conn: psycopg.Connection, organization_ids: Iterable[str]) -> None:
     """Serialise imports per organization (transaction-scoped; sorted to avoid deadlocks)."""
     for org in sorted(set(organization_ids)):
-        conn.execute("select pg_advisory_xact_lock(hashtextextended('leadflow.import:' || %s, 0))",
-                     (org,))  # fmt: skip
+        conn.execute(
+            "select pg_advisory_xact_lock(hashtextextended('leadflow.import:' || %s, 0))", (org,)
+        )
 
 
 def reject_organization(
@@ -192,8 +212,14 @@ def text_array(items: list[str] | None) -> str:
 
 def stage_reject(reject: Reject, organization_id: str | None) -> tuple:
     """A quarantined row as a stg_leads row (it leaves the table before the load)."""
-    return (reject.row_number, *_NO_LEAD, reject.reason, reject.detail, Jsonb(reject.raw),
-            organization_id)  # fmt: skip
+    return (
+        reject.row_number,
+        *_NO_LEAD,
+        reject.reason,
+        reject.detail,
+        Jsonb(reject.raw),
+        organization_id,
+    )
 
 
 def copy_text(rows: Iterable[tuple]) -> bytes:
@@ -374,8 +400,13 @@ def screen_staged(conn: psycopg.Connection) -> int:
     ).rowcount
 
 
-def load_staged(conn: psycopg.Connection, batch_id: str, organizations: list[str],
-                dnc: int = 0, change_source: str = "import") -> LoadResult:  # fmt: skip
+def load_staged(
+    conn: psycopg.Connection,
+    batch_id: str,
+    organizations: list[str],
+    dnc: int = 0,
+    change_source: str = "import",
+) -> LoadResult:
     """Insert the staged leads that are new and merge the others into the live leads; returns
     what happened. Expects stg_leads folded (fold_duplicates) and screened (screen_staged);
     `organizations` are the staged leads' (staged_organizations). `change_source` is what the
@@ -407,8 +438,9 @@ def load_staged(conn: psycopg.Connection, batch_id: str, organizations: list[str
     return result
 
 
-def _insert_new(conn: psycopg.Connection, batch_id: str, result: LoadResult,
-                change_source: str) -> None:  # fmt: skip
+def _insert_new(
+    conn: psycopg.Connection, batch_id: str, result: LoadResult, change_source: str
+) -> None:
     conn.execute(
         """
         create temp table stg_inserted on commit drop as
@@ -461,8 +493,9 @@ def _insert_new_history(conn: psycopg.Connection, batch_id: str) -> int:
     ).rowcount
 
 
-def _merge_existing(conn: psycopg.Connection, batch_id: str, result: LoadResult,
-                    change_source: str) -> None:  # fmt: skip
+def _merge_existing(
+    conn: psycopg.Connection, batch_id: str, result: LoadResult, change_source: str
+) -> None:
     conn.execute(
         """
         select 1 from leads l join stg_leads s on s.lead_id = l.id
@@ -596,8 +629,9 @@ where l.referred_by_ref is not null and l.referred_by_lead_id is null and l.dele
 """
 
 
-def _link_referrals(conn: psycopg.Connection, batch_id: str, orgs: list[str],
-                    result: LoadResult, change_source: str) -> None:  # fmt: skip
+def _link_referrals(
+    conn: psycopg.Connection, batch_id: str, orgs: list[str], result: LoadResult, change_source: str
+) -> None:
     result.referrals = link_referrers(
         conn,
         sql.SQL(_LOAD_CANDIDATES),

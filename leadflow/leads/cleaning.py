@@ -183,15 +183,26 @@ def _slug(value: str) -> str:
 
 _BUILTIN_SOURCE_SPELLINGS: dict[str, tuple[str, ...]] = {
     "facebook": (
-        "facebook", "fb", "facebook ads", "facebook lead ads", "fb ads", "fb lead ads",
-        "meta", "meta ads",
+        "facebook",
+        "fb",
+        "facebook ads",
+        "facebook lead ads",
+        "fb ads",
+        "fb lead ads",
+        "meta",
+        "meta ads",
     ),
     "linkedin": ("linkedin", "linked in", "li", "linkedin ads"),
     "indeed": ("indeed", "indeed.com"),
     "google": ("google", "google ads", "adwords", "google adwords"),
     "referral": (
-        "referral", "referrals", "referred", "friend referral", "employee referral",
-        "external referral", "partner referral",
+        "referral",
+        "referrals",
+        "referred",
+        "friend referral",
+        "employee referral",
+        "external referral",
+        "partner referral",
     ),
     "website": ("website", "web", "site", "web form", "landing page", "organic"),
     "job_fair": ("job fair", "career fair", "jobfair"),
@@ -203,7 +214,7 @@ _BUILTIN_SOURCE_SPELLINGS: dict[str, tuple[str, ...]] = {
     "email": ("email", "email campaign", "newsletter"),
     "cold_call": ("cold call", "outbound"),
     "event": ("event",),
-}  # fmt: skip
+}
 
 #: built-in spelling -> canonical source; keys as typed (matching normalizes them)
 BUILTIN_SOURCE_ALIASES: dict[str, str] = {

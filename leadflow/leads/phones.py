@@ -32,8 +32,19 @@ NANPA_REGIONS: frozenset[str] = frozenset(COUNTRY_CODE_TO_REGION_CODE[1])
 
 #: where else an invalid number is tried, to tell the user which country it belongs to
 ALTERNATE_REGIONS: tuple[str, ...] = (
-    "US", "GB", "CA", "AU", "IE", "IN", "DE", "FR", "ES", "MX", "NZ", "ZA",
-)  # fmt: skip
+    "US",
+    "GB",
+    "CA",
+    "AU",
+    "IE",
+    "IN",
+    "DE",
+    "FR",
+    "ES",
+    "MX",
+    "NZ",
+    "ZA",
+)
 
 #: longer input is not a phone number; phonenumbers itself gives up at 250 characters
 MAX_PHONE_LENGTH = 100

@@ -13,9 +13,15 @@ from leadflow.ingest.assets import INGEST_ASSETS
 from leadflow.settings import NightlySettings
 
 NIGHTLY_GROUPS = (
-    "ingest", "activities", "crm", "recommendations", "graph", "dbt_staging", "dbt_intermediate",
+    "ingest",
+    "activities",
+    "crm",
+    "recommendations",
+    "graph",
+    "dbt_staging",
+    "dbt_intermediate",
     "marts",
-)  # fmt: skip
+)
 #: the per-file import runs per file, never nightly; the rest of its group (lead_referrals) does
 NIGHTLY_SELECTION = dg.AssetSelection.groups(*NIGHTLY_GROUPS) - dg.AssetSelection.assets(
     *INGEST_ASSETS

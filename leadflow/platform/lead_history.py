@@ -20,13 +20,26 @@ import psycopg
 SOURCES = ("referral", "facebook", "indeed", "linkedin", "job_fair", "website")
 
 
-def generate(conn: psycopg.Connection, organization_id: str, leads: int, *, seed: int = 1,
-             now: datetime | None = None, days: int = 240,
-             phone_prefix: str = "+1646") -> dict[str, int]:  # fmt: skip
+def generate(
+    conn: psycopg.Connection,
+    organization_id: str,
+    leads: int,
+    *,
+    seed: int = 1,
+    now: datetime | None = None,
+    days: int = 240,
+    phone_prefix: str = "+1646",
+) -> dict[str, int]:
     """Add `leads` leads with activities, status and score history to the organization (its
     active agents own them). Returns the rows written per table."""
-    params = {"org": organization_id, "n": leads, "days": days, "seed": seed,
-              "now": now, "prefix": phone_prefix}  # fmt: skip
+    params = {
+        "org": organization_id,
+        "n": leads,
+        "days": days,
+        "seed": seed,
+        "now": now,
+        "prefix": phone_prefix,
+    }
     conn.execute("select setseed(%s)", (((seed * 7919) % 1000) / 1000.0,))
     conn.execute("create temp table gen_leads on commit drop as " + _LEADS_SQL, params)
     counts = {"leads": conn.execute(_INSERT_LEADS, params).rowcount}

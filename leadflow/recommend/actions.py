@@ -77,8 +77,9 @@ def best_hour(lead_hours: Sequence[int], org_hour: int | None) -> tuple[int, boo
     return (org_hour if org_hour is not None else DEFAULT_HOUR), False
 
 
-def choose_action(row: Mapping, propensity: float, low_cut: float, high_cut: float,
-                  channel: str) -> str:  # fmt: skip
+def choose_action(
+    row: Mapping, propensity: float, low_cut: float, high_cut: float, channel: str
+) -> str:
     status = row["status"]
     silent = float(row["days_since_contact"])
     failed = float(row["failed_attempts"] or 0)
@@ -107,17 +108,28 @@ def reasons_from(row: Mapping, contributions: Sequence[tuple[str, float]] | None
                 said.append(text)
         return said
     factors = sorted(
-        ((name, float(row[name] or 0)) for name in ("qualification", "engagement", "intent", "demographic")),
+        (
+            (name, float(row[name] or 0))
+            for name in ("qualification", "engagement", "intent", "demographic")
+        ),
         key=lambda item: -item[1],
-    )  # fmt: skip
+    )
     said.append(f"lead score {float(row['rule_score']):.0f}")
     said += [f"{name} {value:.0f}" for name, value in factors[:2] if value > 0]
     return said
 
 
-def recommend(row: Mapping, propensity: float, *, low_cut: float, high_cut: float,
-              org_rates: Mapping[str, float], lead_hours: Sequence[int], org_hour: int | None,
-              contributions: Sequence[tuple[str, float]] | None) -> Recommendation:  # fmt: skip
+def recommend(
+    row: Mapping,
+    propensity: float,
+    *,
+    low_cut: float,
+    high_cut: float,
+    org_rates: Mapping[str, float],
+    lead_hours: Sequence[int],
+    org_hour: int | None,
+    contributions: Sequence[tuple[str, float]] | None,
+) -> Recommendation:
     channel, rate, answers, attempts = best_channel(row, org_rates)
     hour, own = best_hour(lead_hours, org_hour)
     action = choose_action(row, propensity, low_cut, high_cut, channel)
@@ -126,12 +138,17 @@ def recommend(row: Mapping, propensity: float, *, low_cut: float, high_cut: floa
         reasons.append(f"{int(row['failed_attempts'])} unanswered attempts and little chance left")
         return Recommendation(action, None, None, reasons)
     if attempts:
-        reasons.append(f"answers {channel.upper() if channel == 'sms' else channel + 's'}:"
-                       f" {answers:.0f} of {attempts:.0f}")  # fmt: skip
+        reasons.append(
+            f"answers {channel.upper() if channel == 'sms' else channel + 's'}:"
+            f" {answers:.0f} of {attempts:.0f}"
+        )
     else:
         reasons.append(f"{channel} is the organization's best channel ({rate:.0%} answered)")
-    reasons.append(f"usually answers around {hour:02d}:00" if own
-                   else f"around {hour:02d}:00, when the organization's leads answer most")  # fmt: skip
+    reasons.append(
+        f"usually answers around {hour:02d}:00"
+        if own
+        else f"around {hour:02d}:00, when the organization's leads answer most"
+    )
     if action == "nurture":
         return Recommendation(action, None, None, reasons)
     return Recommendation(action, channel, hour, reasons)

@@ -57,7 +57,7 @@ def _quality_table(results: list[dict]) -> str:
         dg.AssetKey("lead_scores"),
         dg.AssetKey("lead_activities"),
         dg.AssetKey("nurture_enrollments"),
-    ],  # fmt: skip
+    ],
     kinds={"scikitlearn", "postgres"},
     description=(
         "Per organization, a conversion-propensity model (logistic regression) trained on past"
@@ -65,8 +65,9 @@ def _quality_table(results: list[dict]) -> str:
         " a new version in lead_conversion_models."
     ),
 )
-def lead_conversion_model(context: dg.AssetExecutionContext, config: AsOfConfig,
-                          postgres: PostgresResource) -> dg.MaterializeResult:  # fmt: skip
+def lead_conversion_model(
+    context: dg.AssetExecutionContext, config: AsOfConfig, postgres: PostgresResource
+) -> dg.MaterializeResult:
     as_of = config.as_of_datetime()
     reco = RecoSettings.from_env()
     with postgres.connection() as conn:
@@ -76,8 +77,10 @@ def lead_conversion_model(context: dg.AssetExecutionContext, config: AsOfConfig,
         with postgres.connection() as conn:
             result = train_organization(conn, org, as_of, reco)
         results.append(result)
-        context.log.info(f"{org}: model v{result['version']} {result['status']}"
-                         f" (AUC {result['auc']} vs rule {result['baseline_auc']})")  # fmt: skip
+        context.log.info(
+            f"{org}: model v{result['version']} {result['status']}"
+            f" (AUC {result['auc']} vs rule {result['baseline_auc']})"
+        )
     statuses = [r["status"] for r in results]
     return dg.MaterializeResult(
         metadata={
@@ -113,8 +116,11 @@ def lead_conversion_model_quality(postgres: PostgresResource) -> dg.AssetCheckRe
             order by m.organization_id
             """
         ).fetchall()
-    flagged = [f"{org[:8]} v{v}: AUC {auc} vs rule {base}" for org, v, st, auc, base, *_ in rows
-               if st == "flagged"]  # fmt: skip
+    flagged = [
+        f"{org[:8]} v{v}: AUC {auc} vs rule {base}"
+        for org, v, st, auc, base, *_ in rows
+        if st == "flagged"
+    ]
     refused = []
     for org, version, status, _, _, parameters, names in rows:
         if status != "active" or parameters is None:  # None: nothing served (migration 012)
@@ -145,8 +151,12 @@ def lead_conversion_model_quality(postgres: PostgresResource) -> dg.AssetCheckRe
         " recruited), ranked per agent; written to lead_recommendations and cached in Redis."
     ),
 )
-def lead_recommendations(context: dg.AssetExecutionContext, config: AsOfConfig,
-                         postgres: PostgresResource, redis: RedisResource) -> dg.MaterializeResult:  # fmt: skip
+def lead_recommendations(
+    context: dg.AssetExecutionContext,
+    config: AsOfConfig,
+    postgres: PostgresResource,
+    redis: RedisResource,
+) -> dg.MaterializeResult:
     as_of = config.as_of_datetime()
     reco = RecoSettings.from_env()
     client = cache.connect(redis.resolved_url())
@@ -168,9 +178,13 @@ def lead_recommendations(context: dg.AssetExecutionContext, config: AsOfConfig,
         if client is not None:
             began = time.perf_counter()
             try:
-                filled = cache.fill(client, org, summary["model_version"]
-                                    if summary["ranked_by"] == "model" else None, entries,
-                                    reco.list_size)  # fmt: skip
+                filled = cache.fill(
+                    client,
+                    org,
+                    summary["model_version"] if summary["ranked_by"] == "model" else None,
+                    entries,
+                    reco.list_size,
+                )
                 cached = {k: cached[k] + filled[k] for k in cached}
             except RedisError as exc:
                 context.log.warning(f"recommendation cache unavailable ({exc}): PostgreSQL only")
@@ -225,17 +239,18 @@ AFTER_LEAD_CHANGES = (
         " configured, or Redis down: nothing moves (a warning), the next run catches up."
     ),
 )
-def recommendation_cache_invalidation(context: dg.AssetExecutionContext,
-                                      postgres: PostgresResource,
-                                      redis: RedisResource) -> dg.MaterializeResult:  # fmt: skip
+def recommendation_cache_invalidation(
+    context: dg.AssetExecutionContext, postgres: PostgresResource, redis: RedisResource
+) -> dg.MaterializeResult:
     org = run_organization(context)
     client = cache.connect(redis.resolved_url())
     if client is None:
         context.log.warning("REDIS_URL is not set: no recommendation cache to invalidate")
         return dg.MaterializeResult(metadata={"cache": "not configured"})
     try:
-        result = cache.invalidate_changed(client, postgres.connection,
-                                          [org] if org else None, context.log)  # fmt: skip
+        result = cache.invalidate_changed(
+            client, postgres.connection, [org] if org else None, context.log
+        )
     finally:
         client.close()
     unavailable = "error" in result or bool(result["skipped_organizations"])

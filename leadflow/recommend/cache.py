@@ -121,8 +121,13 @@ def public(entry: dict) -> dict:
 
 
 # -- fill ------------------------------------------------------------------------------------------
-def fill(client: redis.Redis, org: str, model_version: int | None,
-         entries: Iterable[dict], list_size: int = DEFAULT_LIST_SIZE) -> dict[str, int]:  # fmt: skip
+def fill(
+    client: redis.Redis,
+    org: str,
+    model_version: int | None,
+    entries: Iterable[dict],
+    list_size: int = DEFAULT_LIST_SIZE,
+) -> dict[str, int]:
     """Write the organization's entries (per lead, and each agent's top `list_size`) into a
     fresh namespace and point `current` at it; the previous namespace's keys expire."""
     namespace = namespace_of(model_version)
@@ -164,9 +169,13 @@ def _namespace(client: redis.Redis, org: str) -> str | None:
 PgConnect = Callable[[], AbstractContextManager[psycopg.Connection]]
 
 
-def _read_through(client: redis.Redis | None, org: str, key_of: Callable[[str], str],
-                  from_postgres: Callable[[], Any],
-                  still_valid: Callable[[Any], bool]) -> tuple[Any, str]:  # fmt: skip
+def _read_through(
+    client: redis.Redis | None,
+    org: str,
+    key_of: Callable[[str], str],
+    from_postgres: Callable[[], Any],
+    still_valid: Callable[[Any], bool],
+) -> tuple[Any, str]:
     """The cached value under the organization's current namespace when `still_valid` says
     PostgreSQL agrees with it now; else `from_postgres()` (JSON-shaped, None for nothing),
     written back so the next read is a hit (an outdated entry with nothing to replace it is
@@ -206,8 +215,9 @@ def _servable(connect_pg: PgConnect, org: str, items: list[dict]) -> dict[str, s
         return store.still_served(conn, org, [item["lead_id"] for item in items])
 
 
-def agent_list(client: redis.Redis | None, connect_pg: PgConnect, org: str, user: str,
-               limit: int) -> tuple[list[dict], str]:  # fmt: skip
+def agent_list(
+    client: redis.Redis | None, connect_pg: PgConnect, org: str, user: str, limit: int
+) -> tuple[list[dict], str]:
     """The agent's ranked list (its first `limit` entries) and where it came from (Source).
     A cached list is served only when every lead it shows is still servable and still the
     agent's, as PostgreSQL says at this moment: a number put on the DNC list, a lead set to
@@ -226,13 +236,15 @@ def agent_list(client: redis.Redis | None, connect_pg: PgConnect, org: str, user
         # a lead id that is no UUID has no owner ("" is no lead's id)
         return all(owners.get(canonical_uuid(item["lead_id"]) or "", "") == user for item in shown)
 
-    items, source = _read_through(client, org, lambda ns: agent_key(org, ns, user), from_postgres,
-                                  still_valid)  # fmt: skip
+    items, source = _read_through(
+        client, org, lambda ns: agent_key(org, ns, user), from_postgres, still_valid
+    )
     return items[:limit], source
 
 
-def lead_entry(client: redis.Redis | None, connect_pg: PgConnect, org: str,
-               lead: str) -> tuple[dict | None, str]:  # fmt: skip
+def lead_entry(
+    client: redis.Redis | None, connect_pg: PgConnect, org: str, lead: str
+) -> tuple[dict | None, str]:
     """One lead's entry (None: not recommendable now) and where it came from (Source); a
     cached entry is checked against PostgreSQL as in `agent_list`."""
 
@@ -244,14 +256,15 @@ def lead_entry(client: redis.Redis | None, connect_pg: PgConnect, org: str,
     def still_valid(entry: dict) -> bool:
         return canonical_uuid(entry["lead_id"]) in _servable(connect_pg, org, [entry])
 
-    return _read_through(client, org, lambda ns: lead_key(org, ns, lead), from_postgres,
-                         still_valid)  # fmt: skip
+    return _read_through(
+        client, org, lambda ns: lead_key(org, ns, lead), from_postgres, still_valid
+    )
 
 
 # -- invalidation ----------------------------------------------------------------------------------
-def invalidate(client: redis.Redis | None,
-               connect_pg: PgConnect,
-               organizations: Iterable[str]) -> dict[str, Any]:  # fmt: skip
+def invalidate(
+    client: redis.Redis | None, connect_pg: PgConnect, organizations: Iterable[str]
+) -> dict[str, Any]:
     """Delete the cached entries of the leads changed since each organization's watermark, and
     their agents' lists; move the watermark. Each organization's transactions are scoped to it
     (set_tenant). No client, or Redis down: nothing moves, not even the watermark (a process
@@ -281,8 +294,13 @@ def invalidate(client: redis.Redis | None,
                 for start in range(0, len(keys), 1000):
                     deleted += client.delete(*keys[start : start + 1000])
         except RedisError as exc:
-            log.warning("recommendation cache unavailable (%s): %d changed leads of %s stay"
-                        " cached until the next invalidation or their TTL", exc, len(changed), org)  # fmt: skip
+            log.warning(
+                "recommendation cache unavailable (%s): %d changed leads of %s stay"
+                " cached until the next invalidation or their TTL",
+                exc,
+                len(changed),
+                org,
+            )
             skipped.append(org)
             continue
         leads += len({lead for lead, _ in changed})
@@ -292,10 +310,12 @@ def invalidate(client: redis.Redis | None,
     return {"changed_leads": leads, "deleted_keys": deleted, "skipped_organizations": skipped}
 
 
-def invalidate_changed(client: redis.Redis | None,
-                       connect_pg: PgConnect,
-                       organizations: Iterable[str] | None = None,
-                       logger: logging.Logger | Any = None) -> dict[str, Any]:  # fmt: skip
+def invalidate_changed(
+    client: redis.Redis | None,
+    connect_pg: PgConnect,
+    organizations: Iterable[str] | None = None,
+    logger: logging.Logger | Any = None,
+) -> dict[str, Any]:
     """Invalidate after leads changed: what the asset recommendation_cache_invalidation does,
     and the commands that change leads outside Dagster. `client` is the cache the `redis`
     resource (or the command's same setting) points at; None, no cache configured: nothing is
@@ -303,8 +323,12 @@ def invalidate_changed(client: redis.Redis | None,
     a problem is a warning."""
     logger = logger or log
     if client is None:
-        return {"changed_leads": 0, "deleted_keys": 0, "skipped_organizations": [],
-                "cache": "not configured"}  # fmt: skip
+        return {
+            "changed_leads": 0,
+            "deleted_keys": 0,
+            "skipped_organizations": [],
+            "cache": "not configured",
+        }
     try:
         if organizations is None:
             with connect_pg() as conn:
@@ -314,6 +338,8 @@ def invalidate_changed(client: redis.Redis | None,
         logger.warning(f"recommendation cache invalidation skipped: {exc}")
         return {"error": str(exc)}
     if result.get("deleted_keys"):
-        logger.info(f"recommendation cache: {result['deleted_keys']} keys of"
-                    f" {result['changed_leads']} changed leads invalidated")  # fmt: skip
+        logger.info(
+            f"recommendation cache: {result['deleted_keys']} keys of"
+            f" {result['changed_leads']} changed leads invalidated"
+        )
     return result

@@ -53,7 +53,11 @@ MAX_CATEGORY_TEXT = 200
 #: a lead with no activity / no contact yet counts as this many days since (a cap, not null)
 NEVER_DAYS = 365.0
 
-_RANK_SQL = "case {col} " + " ".join(f"when '{s}' then {r}" for s, r in STATUS_RANK.items() if s != "dnc") + " else 0 end"  # fmt: skip
+_RANK_SQL = (
+    "case {col} "
+    + " ".join(f"when '{s}' then {r}" for s, r in STATUS_RANK.items() if s != "dnc")
+    + " else 0 end"
+)
 
 #: one row per lead of %(org)s as it stood at %(as_of)s, with the label "recruited within
 #: %(horizon)s days after as_of" (null when %(labelled)s is false)
@@ -178,11 +182,15 @@ def eligible(row: Mapping) -> bool:
 def matrix(rows: Sequence[Mapping]) -> list[dict]:
     """Feature dicts in the model's input shape (numbers as floats, categories as text)."""
     return [
-        {**{name: float(row[name] or 0) for name in NUMERIC_FEATURES},
-         **{name: str(row[name] or "").lower()[:MAX_CATEGORY_TEXT] or "unknown"
-            for name in CATEGORICAL_FEATURES}}
+        {
+            **{name: float(row[name] or 0) for name in NUMERIC_FEATURES},
+            **{
+                name: str(row[name] or "").lower()[:MAX_CATEGORY_TEXT] or "unknown"
+                for name in CATEGORICAL_FEATURES
+            },
+        }
         for row in rows
-    ]  # fmt: skip
+    ]
 
 
 # -- reasons in words ------------------------------------------------------------------------------
@@ -197,8 +205,11 @@ def phrase(feature: str, row: Mapping, positive: bool) -> str | None:
     value = row.get(feature)
     if feature.startswith("source="):
         source = feature.split("=", 1)[1]
-        return (f"comes from {source}, a source that converts" if positive
-                else f"comes from {source}, a source that rarely converts")  # fmt: skip
+        return (
+            f"comes from {source}, a source that converts"
+            if positive
+            else f"comes from {source}, a source that rarely converts"
+        )
     if value is None:
         return None
     value = float(value)

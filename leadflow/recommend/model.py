@@ -65,7 +65,7 @@ def make_pipeline() -> Pipeline:
                 "cat",
                 OneHotEncoder(handle_unknown="ignore", min_frequency=5, sparse_output=False),
                 list(CATEGORICAL_FEATURES),
-            ),  # fmt: skip
+            ),
         ]
     )
     return Pipeline([("features", features), ("model", LogisticRegression(C=0.5, max_iter=2000))])
@@ -89,11 +89,13 @@ def reliability(labels: np.ndarray, predicted: np.ndarray, bins: int = 10) -> li
     table: list[ReliabilityBin] = []
     for chunk in np.array_split(order, min(bins, len(order))):
         if len(chunk):
-            table.append({
-                "leads": int(len(chunk)),
-                "predicted": round(float(predicted[chunk].mean()), 4),
-                "observed": round(float(labels[chunk].mean()), 4),
-            })  # fmt: skip
+            table.append(
+                {
+                    "leads": int(len(chunk)),
+                    "predicted": round(float(predicted[chunk].mean()), 4),
+                    "observed": round(float(labels[chunk].mean()), 4),
+                }
+            )
     return table
 
 
@@ -130,9 +132,11 @@ def train(
     train_labels = [1 if r["label"] else 0 for r in train_rows]
     holdout_labels = [1 if r["label"] else 0 for r in holdout_rows]
     counts = {
-        "train_leads": len(train_labels), "train_recruited": sum(train_labels),
-        "holdout_leads": len(holdout_labels), "holdout_recruited": sum(holdout_labels),
-    }  # fmt: skip
+        "train_leads": len(train_labels),
+        "train_recruited": sum(train_labels),
+        "holdout_leads": len(holdout_labels),
+        "holdout_recruited": sum(holdout_labels),
+    }
     if not (_enough(train_labels) and _enough(holdout_labels)):
         return TrainingResult(
             status="insufficient_data",
@@ -154,8 +158,9 @@ def train(
     metrics = counts | _figures(y_holdout, predicted) | {"algorithm": ALGORITHM}
     baseline_scores = np.array([float(r["rule_score"] or 0) for r in holdout_rows]) / 100.0
     baseline = _figures(y_holdout, baseline_scores) | {"algorithm": "rule lead_score / 100"}
-    gbm = HistGradientBoostingClassifier(max_iter=100, learning_rate=0.05,
-                                         categorical_features="from_dtype", random_state=7)  # fmt: skip
+    gbm = HistGradientBoostingClassifier(
+        max_iter=100, learning_rate=0.05, categorical_features="from_dtype", random_state=7
+    )
     gbm_train = x_train.astype({name: "category" for name in CATEGORICAL_FEATURES})
     gbm_holdout = x_holdout.astype(
         {name: pd.CategoricalDtype(gbm_train[name].cat.categories) for name in CATEGORICAL_FEATURES}
@@ -179,11 +184,13 @@ def train(
         beats_baseline=beats,
         pipeline=pipeline,
         feature_names=feature_names(pipeline),
-        reason=None if beats else (
+        reason=None
+        if beats
+        else (
             f"holdout AUC {metrics['auc']} does not beat the rule score's {baseline['auc']}"
             f" by {min_gain}: recommendations rank by the rule score"
         ),
-    )  # fmt: skip
+    )
 
 
 def feature_names(pipeline: Pipeline) -> list[str]:
@@ -208,11 +215,13 @@ def export(pipeline: Pipeline) -> ServedModel:
         encoder.categories_
     )
     categorical = []
-    for feature, seen, rare in zip(CATEGORICAL_FEATURES, encoder.categories_, infrequent,
-                                   strict=True):  # fmt: skip
+    for feature, seen, rare in zip(
+        CATEGORICAL_FEATURES, encoder.categories_, infrequent, strict=True
+    ):
         rare = [str(v) for v in rare] if rare is not None else []
-        categorical.append(Categorical(
-            feature, tuple(str(v) for v in seen if str(v) not in rare), tuple(rare)))  # fmt: skip
+        categorical.append(
+            Categorical(feature, tuple(str(v) for v in seen if str(v) not in rare), tuple(rare))
+        )
     model = ServedModel(
         numeric=tuple(NUMERIC_FEATURES),
         mean=np.asarray(scaler.mean_, dtype=np.float64),

@@ -143,7 +143,7 @@ class ServedModel:
                     "infrequent": list(c.infrequent),
                 }
                 for c in self.categorical
-            ],  # fmt: skip
+            ],
             "feature_names": list(self.feature_names),
             "coefficients": [float(v) for v in self.coefficients],
             "intercept": float(self.intercept),
@@ -250,8 +250,12 @@ def parse(document: Any) -> ServedModel:
         if INFREQUENT in categories:
             raise ModelFormatError(f"{where}.categories holds the reserved {INFREQUENT!r}")
         categorical.append(Categorical(expected, categories, infrequent))
-    names = _texts(doc["feature_names"], "feature_names", len(features) + 2 * MAX_CATEGORIES,
-                   longest=2 * MAX_TEXT)  # fmt: skip
+    names = _texts(
+        doc["feature_names"],
+        "feature_names",
+        len(features) + 2 * MAX_CATEGORIES,
+        longest=2 * MAX_TEXT,
+    )
     expected_names = encoded_names(features, categorical)
     if list(names) != expected_names:
         raise ModelFormatError(
@@ -267,8 +271,9 @@ def _no_constant(name: str) -> None:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-def load(document: Any, *, organization_id: str, version: int,
-         feature_names: Sequence[str] | None = None) -> ServedModel:  # fmt: skip
+def load(
+    document: Any, *, organization_id: str, version: int, feature_names: Sequence[str] | None = None
+) -> ServedModel:
     """The organization's stored model `version`, checked; ModelFormatError naming both when it
     is not a valid served model (or its row's `feature_names` disagree with it)."""
     try:

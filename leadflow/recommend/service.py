@@ -41,16 +41,18 @@ class RecoSettings:
         )
 
 
-def train_organization(conn: psycopg.Connection, org: str, as_of: datetime,
-                       reco: RecoSettings) -> dict[str, Any]:  # fmt: skip
+def train_organization(
+    conn: psycopg.Connection, org: str, as_of: datetime, reco: RecoSettings
+) -> dict[str, Any]:
     """Train on past snapshots, judge on the latest fully observed one, store the version."""
     started = time.perf_counter()
     horizon = timedelta(days=reco.horizon_days)
     holdout_at = as_of - horizon
     train_rows: list[dict] = []
     for k in range(1, reco.train_snapshots + 1):
-        train_rows += store.snapshot(conn, org, holdout_at - k * horizon, reco.horizon_days,
-                                     labelled=True).rows  # fmt: skip
+        train_rows += store.snapshot(
+            conn, org, holdout_at - k * horizon, reco.horizon_days, labelled=True
+        ).rows
     holdout_rows = store.snapshot(conn, org, holdout_at, reco.horizon_days, labelled=True).rows
     result = propensity.train(train_rows, holdout_rows, reco.min_gain)
     parameters = None
@@ -63,11 +65,18 @@ def train_organization(conn: psycopg.Connection, org: str, as_of: datetime,
     seconds = round(time.perf_counter() - started, 3)
     result.metrics["training_seconds"] = seconds
     version = store.save_model(
-        conn, org, as_of=as_of, horizon_days=reco.horizon_days, algorithm=propensity.ALGORITHM,
-        status=result.status, metrics=result.metrics, baseline=result.baseline,
-        beats_baseline=result.beats_baseline, feature_names=result.feature_names,
+        conn,
+        org,
+        as_of=as_of,
+        horizon_days=reco.horizon_days,
+        algorithm=propensity.ALGORITHM,
+        status=result.status,
+        metrics=result.metrics,
+        baseline=result.baseline,
+        beats_baseline=result.beats_baseline,
+        feature_names=result.feature_names,
         parameters=parameters,
-    )  # fmt: skip
+    )
     return {
         "organization_id": org,
         "version": version,
@@ -86,8 +95,9 @@ def train_organization(conn: psycopg.Connection, org: str, as_of: datetime,
     }
 
 
-def score_organization(conn: psycopg.Connection, org: str, as_of: datetime,
-                       reco: RecoSettings) -> tuple[list[dict], dict[str, Any]]:  # fmt: skip
+def score_organization(
+    conn: psycopg.Connection, org: str, as_of: datetime, reco: RecoSettings
+) -> tuple[list[dict], dict[str, Any]]:
     """Every eligible lead's entry (rank, action, channel, hour, reasons) as of `as_of`, with
     the organization's active model, or the rule score when it has none that beats it."""
     started = time.perf_counter()
@@ -96,8 +106,12 @@ def score_organization(conn: psycopg.Connection, org: str, as_of: datetime,
     model, model_error = None, None
     if latest and latest["status"] == "active" and latest["model_parameters"] is not None:
         try:
-            model = served.load(latest["model_parameters"], organization_id=org,
-                                version=latest["version"], feature_names=latest["feature_names"])  # fmt: skip
+            model = served.load(
+                latest["model_parameters"],
+                organization_id=org,
+                version=latest["version"],
+                feature_names=latest["feature_names"],
+            )
         except ModelFormatError as exc:  # tampered or corrupt: this organization ranks by rule
             model_error = str(exc)
     use_model = model is not None
@@ -115,19 +129,36 @@ def score_organization(conn: psycopg.Connection, org: str, as_of: datetime,
     entries = []
     for i, row in enumerate(rows):
         contributions = list(zip(names, pushes[i], strict=True)) if pushes is not None else None
-        rec = recommend(row, float(scores[i]), low_cut=low_cut, high_cut=high_cut,
-                        org_rates=org_rates, lead_hours=hours.get(row["lead_id"], ()),
-                        org_hour=org_hour, contributions=contributions)  # fmt: skip
-        entries.append({
-            "lead_id": row["lead_id"], "organization_id": org, "user_id": row["user_id"],
-            "model_version": latest["version"] if use_model and latest else None,
-            "ranked_by": "model" if use_model else "rule",
-            "propensity": float(min(max(scores[i], 0.0), 1.0)), "rule_score": int(row["rule_score"]),
-            "action": rec.action, "channel": rec.channel, "best_hour": rec.best_hour,
-            "reasons": rec.reasons, "computed_at": as_of,
-            "first_name": row["first_name"], "last_name": row["last_name"],
-            "phone_number": row["phone_number"], "status": row["status"],
-        })  # fmt: skip
+        rec = recommend(
+            row,
+            float(scores[i]),
+            low_cut=low_cut,
+            high_cut=high_cut,
+            org_rates=org_rates,
+            lead_hours=hours.get(row["lead_id"], ()),
+            org_hour=org_hour,
+            contributions=contributions,
+        )
+        entries.append(
+            {
+                "lead_id": row["lead_id"],
+                "organization_id": org,
+                "user_id": row["user_id"],
+                "model_version": latest["version"] if use_model and latest else None,
+                "ranked_by": "model" if use_model else "rule",
+                "propensity": float(min(max(scores[i], 0.0), 1.0)),
+                "rule_score": int(row["rule_score"]),
+                "action": rec.action,
+                "channel": rec.channel,
+                "best_hour": rec.best_hour,
+                "reasons": rec.reasons,
+                "computed_at": as_of,
+                "first_name": row["first_name"],
+                "last_name": row["last_name"],
+                "phone_number": row["phone_number"],
+                "status": row["status"],
+            }
+        )
     by_agent: dict[str | None, list[dict]] = {}
     for entry in entries:
         by_agent.setdefault(entry["user_id"], []).append(entry)

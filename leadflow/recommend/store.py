@@ -16,8 +16,14 @@ from leadflow.postgres import copy_rows, one_row
 from leadflow.recommend.features import SNAPSHOT_SQL, Snapshot, eligible
 
 
-def snapshot(conn: psycopg.Connection, organization_id: str, as_of: datetime,
-             horizon_days: int, *, labelled: bool) -> Snapshot:  # fmt: skip
+def snapshot(
+    conn: psycopg.Connection,
+    organization_id: str,
+    as_of: datetime,
+    horizon_days: int,
+    *,
+    labelled: bool,
+) -> Snapshot:
     """The organization's eligible leads as they stood at `as_of` (labelled: with whether
     they reached recruited within the horizon after it)."""
     with conn.cursor(row_factory=dict_row) as cur:
@@ -28,8 +34,9 @@ def snapshot(conn: psycopg.Connection, organization_id: str, as_of: datetime,
     return Snapshot(as_of, [row for row in rows if eligible(row)])
 
 
-def answered_hours(conn: psycopg.Connection, organization_id: str,
-                   as_of: datetime) -> tuple[dict[str, list[int]], int | None]:  # fmt: skip
+def answered_hours(
+    conn: psycopg.Connection, organization_id: str, as_of: datetime
+) -> tuple[dict[str, list[int]], int | None]:
     """Per lead, the local hours (organization timezone) at which it answered or reached out;
     and the organization's most frequent such hour."""
     rows = conn.execute(
@@ -62,10 +69,20 @@ def answered_hours(conn: psycopg.Connection, organization_id: str,
 
 
 # -- the model store ------------------------------------------------------------------------------
-def save_model(conn: psycopg.Connection, organization_id: str, *, as_of: datetime,
-               horizon_days: int, algorithm: str, status: str, metrics: dict, baseline: dict,
-               beats_baseline: bool, feature_names: list[str],
-               parameters: dict | None) -> int:  # fmt: skip
+def save_model(
+    conn: psycopg.Connection,
+    organization_id: str,
+    *,
+    as_of: datetime,
+    horizon_days: int,
+    algorithm: str,
+    status: str,
+    metrics: dict,
+    baseline: dict,
+    beats_baseline: bool,
+    feature_names: list[str],
+    parameters: dict | None,
+) -> int:
     """Store a trained (or refused) model as the organization's next version; returns it.
     `parameters`: the served model's JSON (served.py), None when there is no model."""
     conn.execute(
@@ -86,10 +103,20 @@ def save_model(conn: psycopg.Connection, organization_id: str, *, as_of: datetim
             model_parameters)
         values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
         """,
-        (organization_id, version, as_of, algorithm, horizon_days, Jsonb(feature_names),
-         Jsonb(metrics), Jsonb(baseline), beats_baseline, status,
-         Jsonb(parameters) if parameters is not None else None),
-    )  # fmt: skip
+        (
+            organization_id,
+            version,
+            as_of,
+            algorithm,
+            horizon_days,
+            Jsonb(feature_names),
+            Jsonb(metrics),
+            Jsonb(baseline),
+            beats_baseline,
+            status,
+            Jsonb(parameters) if parameters is not None else None,
+        ),
+    )
     return version
 
 
@@ -110,16 +137,42 @@ def latest_model(conn: psycopg.Connection, organization_id: str) -> dict[str, An
 
 
 # -- recommendations ------------------------------------------------------------------------------
-REC_COLUMNS = ("lead_id", "organization_id", "user_id", "model_version", "ranked_by",
-               "propensity", "rule_score", "agent_rank", "action", "channel", "best_hour",
-               "reasons", "computed_at")  # fmt: skip
+REC_COLUMNS = (
+    "lead_id",
+    "organization_id",
+    "user_id",
+    "model_version",
+    "ranked_by",
+    "propensity",
+    "rule_score",
+    "agent_rank",
+    "action",
+    "channel",
+    "best_hour",
+    "reasons",
+    "computed_at",
+)
 # ids travel as text (the server parses them), reasons as JSON text
-REC_TYPES = ("text", "text", "text", "int4", "text", "float8", "int4", "int4", "text", "text",
-             "int2", "text", "timestamptz")  # fmt: skip
+REC_TYPES = (
+    "text",
+    "text",
+    "text",
+    "int4",
+    "text",
+    "float8",
+    "int4",
+    "int4",
+    "text",
+    "text",
+    "int2",
+    "text",
+    "timestamptz",
+)
 
 
-def replace_recommendations(conn: psycopg.Connection, organization_id: str,
-                            rows: Iterable[tuple]) -> int:  # fmt: skip
+def replace_recommendations(
+    conn: psycopg.Connection, organization_id: str, rows: Iterable[tuple]
+) -> int:
     """The organization's recommendations, all replaced in the caller's transaction.
 
     COPY goes into a temp table first: PostgreSQL refuses COPY FROM into a table whose
@@ -173,8 +226,9 @@ where l.organization_id = %(org)s and l.id = any(%(ids)s::uuid[]) and l.deleted_
 """
 
 
-def still_served(conn: psycopg.Connection, organization_id: str,
-                 lead_ids: Iterable[str]) -> dict[str, str | None]:  # fmt: skip
+def still_served(
+    conn: psycopg.Connection, organization_id: str, lead_ids: Iterable[str]
+) -> dict[str, str | None]:
     """{lead id: its agent} of the given leads that may be served now (not deleted, not
     recruited, not DNC by status or by the organization's DNC list); the others are absent,
     and so is any id that is not a UUID."""
@@ -184,8 +238,9 @@ def still_served(conn: psycopg.Connection, organization_id: str,
     return dict(conn.execute(_STILL_SERVED, {"org": organization_id, "ids": ids}).fetchall())
 
 
-def agent_entries(conn: psycopg.Connection, organization_id: str, user_id: str,
-                  limit: int) -> list[dict]:  # fmt: skip
+def agent_entries(
+    conn: psycopg.Connection, organization_id: str, user_id: str, limit: int
+) -> list[dict]:
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
             "select * from (" + _SERVED + " and l.user_id = %(user)s) ranked"

@@ -30,8 +30,9 @@ def bench(make_database, tmp_path_factory) -> tuple[DbtBenchResult, list[str]]:
     url = make_database("benchdbt")
     database = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
     lines: list[str] = []
-    result = run_dbt_bench(url, LEADS, tmp_path_factory.mktemp("bench_dbt"), database=database,
-                           echo=lines.append)  # fmt: skip
+    result = run_dbt_bench(
+        url, LEADS, tmp_path_factory.mktemp("bench_dbt"), database=database, echo=lines.append
+    )
     return result, lines
 
 
@@ -87,21 +88,33 @@ def test_leads_spread_over_a_year_and_owned_by_their_organizations_agents(conn):
     ).fetchone()
     assert spread[:2] == (True, True)
     assert spread[2] >= 12
-    assert scalar(conn, """
+    assert (
+        scalar(
+            conn,
+            """
         select count(*) from leads l
         left join users u on u.id = l.user_id and u.organization_id = l.organization_id
                          and u.role = 'agent'
-        where u.id is null""") == 0  # fmt: skip
+        where u.id is null""",
+        )
+        == 0
+    )
 
 
 def test_status_history_is_a_path_from_new_ending_in_the_leads_status(conn):
     # the import's null -> new row sits at created_at; every lead has exactly one
-    assert scalar(conn, """
+    assert (
+        scalar(
+            conn,
+            """
         select count(*) from leads l
         where (select count(*) from lead_status_history h
                where h.lead_id = l.id and h.from_status is null
                  and h.to_status = 'new' and h.trigger_type = 'import'
-                 and h.changed_at = l.created_at) <> 1""") == 0  # fmt: skip
+                 and h.changed_at = l.created_at) <> 1""",
+        )
+        == 0
+    )
     broken = conn.execute(
         """
         with ordered as (
@@ -185,11 +198,17 @@ def test_score_factors_have_the_scoring_shape_and_the_last_score_is_the_leads(co
         """
     ).fetchone()
     assert bad == (0, 0, 0, 0)
-    assert scalar(conn, """
+    assert (
+        scalar(
+            conn,
+            """
         select count(*) from leads l
         cross join lateral (select score from lead_score_history h where h.lead_id = l.id
                             order by calculated_at desc limit 1) last
-        where last.score <> l.lead_score""") == 0  # fmt: skip
+        where last.score <> l.lead_score""",
+        )
+        == 0
+    )
 
 
 def test_assignments_one_round_robin_per_lead_and_a_tenth_reassigned(conn):
@@ -215,11 +234,17 @@ def test_assignments_one_round_robin_per_lead_and_a_tenth_reassigned(conn):
     assert 0.06 * leads <= reassigned[0] <= 0.14 * leads
     assert reassigned[1] == 0
     assert scalar(conn, "select count(*) from lead_assignments") == leads + reassigned[0]
-    assert scalar(conn, """
+    assert (
+        scalar(
+            conn,
+            """
         select count(*) from leads l
         cross join lateral (select to_user_id from lead_assignments a where a.lead_id = l.id
                             order by assigned_at desc limit 1) last
-        where last.to_user_id <> l.user_id""") == 0  # fmt: skip
+        where last.to_user_id <> l.user_id""",
+        )
+        == 0
+    )
 
 
 def test_activities_about_three_per_lead_matched_and_in_the_samples_shapes(conn):
@@ -259,11 +284,17 @@ def test_activities_about_three_per_lead_matched_and_in_the_samples_shapes(conn)
             assert (no_direction, outcome) == (True, None)
         else:
             assert not no_direction and outcome in allowed[kind], (kind, outcome)
-    assert scalar(conn, """
+    assert (
+        scalar(
+            conn,
+            """
         select count(*) from leads l
         left join (select lead_id, max(occurred_at) as last_at from lead_activities
                    where activity_type <> 'note' group by lead_id) a on a.lead_id = l.id
-        where l.last_contact_date is distinct from a.last_at""") == 0  # fmt: skip
+        where l.last_contact_date is distinct from a.last_at""",
+        )
+        == 0
+    )
 
 
 def test_source_costs_segments_and_their_daily_counts(conn):
@@ -291,8 +322,11 @@ def test_bench_returns_the_three_builds_and_the_slowest_nodes(bench, conn):
     assert result.full_build_seconds > 0
     assert result.incremental_build_seconds > 0
     assert result.full_refresh_seconds > 0
-    assert [build.label.split(" ")[0] for build in result.builds] == ["first", "incremental",
-                                                                       "full"]  # fmt: skip
+    assert [build.label.split(" ")[0] for build in result.builds] == [
+        "first",
+        "incremental",
+        "full",
+    ]
     assert len(result.slowest_nodes) == 10
     seconds = [node.seconds for node in result.slowest_nodes]
     assert seconds == sorted(seconds, reverse=True)
@@ -311,9 +345,15 @@ def test_bench_returns_the_three_builds_and_the_slowest_nodes(bench, conn):
         assert node.rows_affected < full_rows[node.unique_id] / 10, node.unique_id
     assert any("--full-refresh" in line for line in lines)
     # the last build saw the changed leads: their new status rows are in the timeline
-    assert scalar(conn, """
+    assert (
+        scalar(
+            conn,
+            """
         select count(*) from lead_status_history h
         where h.changed_at > now() - interval '1 day' and h.trigger_type = 'manual'
           and h.from_status is not null
           and not exists (select 1 from analytics.lead_timeline t
-                          where t.event_key = 'status:' || h.id)""") == 0  # fmt: skip
+                          where t.event_key = 'status:' || h.id)""",
+        )
+        == 0
+    )

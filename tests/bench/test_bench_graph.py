@@ -40,11 +40,25 @@ def bench(
     workdir = tmp_path_factory.mktemp("bench_graph")
     lines: list[str] = []
     try:
-        first = run_graph_bench(url, LEADS, workdir, batch_size=200, database=database,
-                                graph_database=graph_database, echo=lines.append)  # fmt: skip
-        again = run_graph_bench(url, LEADS, workdir, batch_size=200, reuse=True,
-                                database=database, graph_database=graph_database,
-                                echo=lines.append)  # fmt: skip
+        first = run_graph_bench(
+            url,
+            LEADS,
+            workdir,
+            batch_size=200,
+            database=database,
+            graph_database=graph_database,
+            echo=lines.append,
+        )
+        again = run_graph_bench(
+            url,
+            LEADS,
+            workdir,
+            batch_size=200,
+            reuse=True,
+            database=database,
+            graph_database=graph_database,
+            echo=lines.append,
+        )
         yield first, again, lines, workdir
     finally:
         drop_database(graph_database)
@@ -71,14 +85,24 @@ def test_floor_rows_make_every_edge_new():
     assert len(set(ids)) == 5 and len(pairs) == 12
     assert {a for a, _ in pairs} == set(ids) and {b for _, b in pairs} == set(organizations)
     props = node_batches[0][0]["props"]
-    assert set(props) == {"organization_id", "status", "score", "tags", "source", "created_at",
-                          "updated_at"}  # fmt: skip
+    assert set(props) == {
+        "organization_id",
+        "status",
+        "score",
+        "tags",
+        "source",
+        "created_at",
+        "updated_at",
+    }
 
 
 def test_generated_crm_has_the_planned_shape(bench, conn):
     first, *_ = bench
-    reassigned = scalar(conn, "select count(*) from lead_assignments where strategy = 'manual'"
-                              " and reason = 'workload rebalanced'")  # fmt: skip
+    reassigned = scalar(
+        conn,
+        "select count(*) from lead_assignments where strategy = 'manual'"
+        " and reason = 'workload rebalanced'",
+    )
     assert 0.05 * LEADS < reassigned < 0.15 * LEADS
     assert first.rows == {
         "organizations": ORGANIZATIONS,
@@ -93,17 +117,29 @@ def test_generated_crm_has_the_planned_shape(bench, conn):
         "select count(distinct organization_id), min(n), max(n) from"
         " (select organization_id, count(*) as n from leads group by 1) s"
     ).fetchone() == (ORGANIZATIONS, LEADS // ORGANIZATIONS, LEADS // ORGANIZATIONS)
-    assert scalar(conn, "select count(*) from leads l join leads r on r.id = l.referred_by_lead_id"
-                        " where r.organization_id = l.organization_id"
-                        " and l.referred_by_ref = r.phone_number") == REFERRED  # fmt: skip
+    assert (
+        scalar(
+            conn,
+            "select count(*) from leads l join leads r on r.id = l.referred_by_lead_id"
+            " where r.organization_id = l.organization_id"
+            " and l.referred_by_ref = r.phone_number",
+        )
+        == REFERRED
+    )
     assert scalar(conn, "select min(phone_number) from leads") == "+14150000001"
     # the owner is the last assignment's target
-    assert scalar(conn, """
+    assert (
+        scalar(
+            conn,
+            """
         select count(*) from leads l
         where l.user_id is distinct from (select a.to_user_id from lead_assignments a
                                           where a.lead_id = l.id
                                           order by a.assigned_at desc limit 1)
-    """) == 0  # fmt: skip
+    """,
+        )
+        == 0
+    )
     expected = first.expected_graph
     assert expected["Lead"] == expected["BELONGS_TO"] == expected["ASSIGNED_TO"] == LEADS
     assert expected["User"] == expected["MEMBER_OF"] == ORGANIZATIONS * AGENTS_PER_ORGANIZATION
@@ -148,9 +184,13 @@ def test_graph_reconciles_and_matches_postgres(bench, conn):
         GraphDatabase.driver(first.graph_uri, auth=graph_auth()) as driver,
         driver.session(database=first.graph_database) as session,
     ):
-        graph = {r["id"]: (r["status"], r["score"], r["owner"]) for r in session.run(
-            "MATCH (l:Lead)-[:ASSIGNED_TO]->(u:User)"
-            " RETURN l.id AS id, l.status AS status, l.score AS score, u.id AS owner")}  # fmt: skip
+        graph = {
+            r["id"]: (r["status"], r["score"], r["owner"])
+            for r in session.run(
+                "MATCH (l:Lead)-[:ASSIGNED_TO]->(u:User)"
+                " RETURN l.id AS id, l.status AS status, l.score AS score, u.id AS owner"
+            )
+        }
     rows = conn.execute("select id::text, status, lead_score, user_id::text from leads")
     assert graph == {row[0]: tuple(row[1:]) for row in rows}
 
@@ -160,8 +200,10 @@ def test_reuse_keeps_the_database_and_figures_are_saved(bench, conn):
     assert again.reused and again.generation_seconds == 0
     assert again.leads == LEADS and again.full.nodes == first.full.nodes
     # each run moved 1% of leads on and reassigned some of them
-    assert scalar(conn, "select count(*) from lead_assignments where reason = 'benchmark change'"
-                        ) == first.reassigned_leads + again.reassigned_leads  # fmt: skip
+    assert (
+        scalar(conn, "select count(*) from lead_assignments where reason = 'benchmark change'")
+        == first.reassigned_leads + again.reassigned_leads
+    )
     saved = json.loads((workdir / f"bench_graph_{LEADS}.json").read_text())
     assert saved["leads"] == LEADS and saved["reused"] is True
     assert saved["full_vs_floor"] == pytest.approx(again.full_vs_floor)

@@ -22,12 +22,14 @@ def test_bench_recommend_reports_every_figure(pg_server_url, redis_url):
     database = f"lf_test_benchreco_{uuid.uuid4().hex[:8]}"
     lines: list[str] = []
     try:
-        result = run_recommend_bench(pg_server_url, redis_url, 3000, samples=200,
-                                     echo=lines.append, database=database)  # fmt: skip
+        result = run_recommend_bench(
+            pg_server_url, redis_url, 3000, samples=200, echo=lines.append, database=database
+        )
     finally:
         with psycopg.connect(with_dbname(pg_server_url, "postgres"), autocommit=True) as conn:
-            conn.execute(sql.SQL("drop database if exists {} with (force)").format(
-                sql.Identifier(database)))  # fmt: skip
+            conn.execute(
+                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(database))
+            )
     assert result.agents == 6 and result.model["status"] == "active"
     assert 0 < result.scored <= 3000 + 60  # the generated leads and the seeded ones, eligible
     assert result.cache_keys["lead_keys"] == result.scored

@@ -39,8 +39,13 @@ def connect(crm_url: str) -> Callable:
 
 @pytest.fixture
 def write_csv(tmp_path: Path) -> Callable[..., Path]:
-    def writer(name: str, header: list[str], rows: list[list[str]], delimiter: str = ",",
-               encoding: str = "utf-8") -> Path:  # fmt: skip
+    def writer(
+        name: str,
+        header: list[str],
+        rows: list[list[str]],
+        delimiter: str = ",",
+        encoding: str = "utf-8",
+    ) -> Path:
         path = tmp_path / name
         with open(path, "w", newline="", encoding=encoding) as handle:
             out = csv.writer(handle, delimiter=delimiter)
@@ -76,8 +81,9 @@ class Pipeline:
 
 
 @pytest.fixture(scope="session")
-def pipeline(new_seeded_database, mongo_url, bolt_url, redis_url,
-             tmp_path_factory) -> Iterator[Pipeline]:  # fmt: skip
+def pipeline(
+    new_seeded_database, mongo_url, bolt_url, redis_url, tmp_path_factory
+) -> Iterator[Pipeline]:
     """The expensive end-to-end runs, done once and shared by the nightly, demo and report tests:
     a seeded database with the sample activities in a MongoDB database and a graph database of
     its own; `leadflow run --json` (the nightly job: activities, scores, assignments, nurture,

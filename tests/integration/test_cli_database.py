@@ -53,8 +53,13 @@ def test_demo_runs_the_whole_pipeline_and_prints_what_it_built(pipeline: Pipelin
     # the 4 sample files and the 2 pulls of the CRM sync (full, then incremental)
     assert counts["import_batches"] == 6 and counts["import_rejects"] > 0
     assert demo.stdout.count("status       succeeded") == 4
-    for asset in ("lead_activities", "lead_scores", "lead_assignments", "nurture_enrollments",
-                  "segment_counts"):  # fmt: skip
+    for asset in (
+        "lead_activities",
+        "lead_scores",
+        "lead_assignments",
+        "nurture_enrollments",
+        "segment_counts",
+    ):
         assert f"  {asset} " in demo.stdout
     assert "checks_failed 0" in demo.stdout
     # the CRM sync against the local HubSpot contract server: full, incremental, push
@@ -72,8 +77,15 @@ def test_demo_runs_the_whole_pipeline_and_prints_what_it_built(pipeline: Pipelin
     pushed = re.search(r"demo-hubspot \(hubspot\): pushed (\d+) of", demo.stdout)
     assert pushed and int(pushed.group(1)) > 0
     assert f"the server received {pushed.group(1)} record updates" in demo.stdout
-    for mart in ("lead_funnel", "source_roi", "lead_score_trends", "agent_coaching",
-                 "lead_timeline", "lead_stage_history", "segment_sizes"):  # fmt: skip
+    for mart in (
+        "lead_funnel",
+        "source_roi",
+        "lead_score_trends",
+        "agent_coaching",
+        "lead_timeline",
+        "lead_stage_history",
+        "segment_sizes",
+    ):
         assert f"\n  {mart}\n" in demo.stdout
     report = pipeline.home / "report.html"
     assert f"report: {report} (" in demo.stdout

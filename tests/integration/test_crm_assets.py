@@ -46,8 +46,10 @@ def loopback_crm(monkeypatch) -> None:
 def test_one_partition_pulls_loads_and_pushes(crm_url, monkeypatch):
     monkeypatch.setenv("HUBSPOT_TOKEN_SUMMIT", "hs-token")
     monkeypatch.setenv("PIPEDRIVE_TOKEN_SUMMIT", "pd-token")
-    with sandbox("hubspot", token="hs-token") as hubspot, \
-         sandbox("pipedrive", token="pd-token") as pipedrive:  # fmt: skip
+    with (
+        sandbox("hubspot", token="hs-token") as hubspot,
+        sandbox("pipedrive", token="pd-token") as pipedrive,
+    ):
         hubspot.add(generate_records("hubspot", 300, seed=1))
         pipedrive.add(generate_records("pipedrive", 200, seed=2))
         with psycopg.connect(crm_url) as conn:
@@ -55,19 +57,37 @@ def test_one_partition_pulls_loads_and_pushes(crm_url, monkeypatch):
                 (hubspot, "HUBSPOT_TOKEN_SUMMIT"),
                 (pipedrive, "PIPEDRIVE_TOKEN_SUMMIT"),
             ):
-                save_connection(conn, organization=ORG1, vendor=server.vendor,
-                                base_url=server.base_url, secret_env=env)  # fmt: skip
+                save_connection(
+                    conn,
+                    organization=ORG1,
+                    vendor=server.vendor,
+                    base_url=server.base_url,
+                    secret_env=env,
+                )
         instance = dg.DagsterInstance.ephemeral()
         instance.add_dynamic_partitions(CRM_PARTITIONS.name, [ORG1])
         resources = {"postgres": PostgresResource(url=crm_url), "dlt": DagsterDltResource()}
-        selection = [raw_asset_key("hubspot"), raw_asset_key("pipedrive"),
-                     crm_api_leads.key, crm_pushback.key]  # fmt: skip
-        result = dg.materialize(CRM_SYNC_ASSETS, selection=selection, partition_key=ORG1,
-                                instance=instance, resources=resources)  # fmt: skip
+        selection = [
+            raw_asset_key("hubspot"),
+            raw_asset_key("pipedrive"),
+            crm_api_leads.key,
+            crm_pushback.key,
+        ]
+        result = dg.materialize(
+            CRM_SYNC_ASSETS,
+            selection=selection,
+            partition_key=ORG1,
+            instance=instance,
+            resources=resources,
+        )
         assert result.success
         materialized = _materialized(result)
-        assert set(materialized) == {"raw_hubspot/contacts", "raw_pipedrive/persons",
-                                     "crm_api_leads", "crm_pushback"}  # fmt: skip
+        assert set(materialized) == {
+            "raw_hubspot/contacts",
+            "raw_pipedrive/persons",
+            "crm_api_leads",
+            "crm_pushback",
+        }
         assert materialized["raw_hubspot/contacts"]["fetched"].value == 300
         assert materialized["raw_pipedrive/persons"]["fetched"].value == 200
         leads = materialized["crm_api_leads"]
@@ -78,18 +98,28 @@ def test_one_partition_pulls_loads_and_pushes(crm_url, monkeypatch):
         with psycopg.connect(crm_url) as conn:
             linked = one(conn, "select count(*) from lead_external_ids")[0]
             assert materialized["crm_pushback"]["pushed"].value == linked
-            runs = conn.execute("select kind, status, fetched from crm_sync_runs"
-                                " order by kind, fetched").fetchall()  # fmt: skip
-            assert runs == [("pull", "succeeded", 200), ("pull", "succeeded", 300),
-                            ("push", "succeeded", 0), ("push", "succeeded", 0)]  # fmt: skip
+            runs = conn.execute(
+                "select kind, status, fetched from crm_sync_runs order by kind, fetched"
+            ).fetchall()
+            assert runs == [
+                ("pull", "succeeded", 200),
+                ("pull", "succeeded", 300),
+                ("push", "succeeded", 0),
+                ("push", "succeeded", 0),
+            ]
         assert len(hubspot.updates) + len(pipedrive.updates) == linked
 
         # a second run of the partition: the CRM changed only by the push, whose writes come
         # back as changes (the echo): they merge without changing any lead, nothing is pushed
         echoed = {u["id"] for u in hubspot.updates}
         hubspot.reset_log()
-        again = dg.materialize(CRM_SYNC_ASSETS, selection=selection, partition_key=ORG1,
-                               instance=instance, resources=resources)  # fmt: skip
+        again = dg.materialize(
+            CRM_SYNC_ASSETS,
+            selection=selection,
+            partition_key=ORG1,
+            instance=instance,
+            resources=resources,
+        )
         metadata = _materialized(again)
         assert metadata["raw_hubspot/contacts"]["fetched"].value == len(echoed)
         assert metadata["crm_api_leads"]["inserted"].value == 0
@@ -113,15 +143,24 @@ def test_a_refused_token_fails_the_partition_naming_the_connection(crm_url, monk
     monkeypatch.setenv("SF_TOKEN", "wrong")
     with sandbox("salesforce", token="right") as salesforce:
         with psycopg.connect(crm_url) as conn:
-            save_connection(conn, organization=ORG2, vendor="salesforce", name="nw-sf",
-                            base_url=salesforce.base_url, secret_env="SF_TOKEN")  # fmt: skip
+            save_connection(
+                conn,
+                organization=ORG2,
+                vendor="salesforce",
+                name="nw-sf",
+                base_url=salesforce.base_url,
+                secret_env="SF_TOKEN",
+            )
         instance = dg.DagsterInstance.ephemeral()
         instance.add_dynamic_partitions(CRM_PARTITIONS.name, [ORG2])
         result = dg.materialize(
-            CRM_SYNC_ASSETS, selection=[raw_asset_key("salesforce")], partition_key=ORG2,
-            instance=instance, raise_on_error=False,
+            CRM_SYNC_ASSETS,
+            selection=[raw_asset_key("salesforce")],
+            partition_key=ORG2,
+            instance=instance,
+            raise_on_error=False,
             resources={"postgres": PostgresResource(url=crm_url), "dlt": DagsterDltResource()},
-        )  # fmt: skip
+        )
         assert not result.success
         [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
         message = failure.step_failure_data.error.message
@@ -130,13 +169,28 @@ def test_a_refused_token_fails_the_partition_naming_the_connection(crm_url, monk
 
 def test_the_schedule_requests_one_run_per_connected_organization(crm_url):
     with psycopg.connect(crm_url) as conn:
-        save_connection(conn, organization=ORG1, vendor="hubspot",
-                        base_url="https://api.hubapi.com", secret_env="HUBSPOT_TOKEN_SUMMIT")  # fmt: skip
-        save_connection(conn, organization=ORG1, vendor="salesforce",
-                        base_url="https://summit.my.salesforce.com", secret_env="SF_TOKEN_SUMMIT")  # fmt: skip
-        save_connection(conn, organization=ORG2, vendor="pipedrive",
-                        base_url="https://northwind.pipedrive.com/api",
-                        secret_env="PIPEDRIVE_TOKEN_NORTHWIND", pull_enabled=False)  # fmt: skip
+        save_connection(
+            conn,
+            organization=ORG1,
+            vendor="hubspot",
+            base_url="https://api.hubapi.com",
+            secret_env="HUBSPOT_TOKEN_SUMMIT",
+        )
+        save_connection(
+            conn,
+            organization=ORG1,
+            vendor="salesforce",
+            base_url="https://summit.my.salesforce.com",
+            secret_env="SF_TOKEN_SUMMIT",
+        )
+        save_connection(
+            conn,
+            organization=ORG2,
+            vendor="pipedrive",
+            base_url="https://northwind.pipedrive.com/api",
+            secret_env="PIPEDRIVE_TOKEN_NORTHWIND",
+            pull_enabled=False,
+        )
     with (
         dg.instance_for_test() as instance,
         dg.build_schedule_context(

@@ -24,9 +24,16 @@ def expected_accounting() -> dict[str, dict[str, int]]:
         line for line in (EXPORTS / "README.md").read_text().splitlines() if line.startswith("| `")
     ]
     header = [
-        "rows", "quarantined", "missing_phone", "invalid_phone", "clean", "duplicates", "leads",
-        "from_mobile", "crm_status",
-    ]  # fmt: skip
+        "rows",
+        "quarantined",
+        "missing_phone",
+        "invalid_phone",
+        "clean",
+        "duplicates",
+        "leads",
+        "from_mobile",
+        "crm_status",
+    ]
     table = {}
     for line in lines:
         cells = [cell.strip() for cell in line.strip("|").split("|")]
@@ -67,9 +74,12 @@ def test_export_imports_as_is_with_the_expected_accounting(name, connect, do_imp
             if figures[reason]
         }
         # every lead of the file in the organization of --org, none elsewhere
-        assert one(conn, "select count(distinct organization_id) from leads where id in"
-                   " (select lead_id from lead_status_history where notes = %s)",
-                   (f"import batch {job.batch_id}",)) == (1,)  # fmt: skip
+        assert one(
+            conn,
+            "select count(distinct organization_id) from leads where id in"
+            " (select lead_id from lead_status_history where notes = %s)",
+            (f"import batch {job.batch_id}",),
+        ) == (1,)
         from_mobile = one(
             conn,
             "select count(*) from lead_audit_log where import_batch_id = %s"
@@ -107,9 +117,17 @@ def test_pipedrive_organization_is_the_employer_not_the_tenant(connect, do_impor
     [job] = do_import(path, org=ORG1)
     assert (job.inserted, job.quarantined) == (EXPECTED[path.name]["leads"], 20)
     with connect() as conn:
-        unknown = one(conn, "select count(*) from import_rejects where batch_id = %s"
-                      " and reason = 'unknown_organization'", (job.batch_id,))  # fmt: skip
+        unknown = one(
+            conn,
+            "select count(*) from import_rejects where batch_id = %s"
+            " and reason = 'unknown_organization'",
+            (job.batch_id,),
+        )
         assert unknown == (0,)
-        linda = one(conn, "select first_name, last_name, company from leads"
-                    " where organization_id = %s and phone_number = '+17135550183'", (ORG1,))  # fmt: skip
+        linda = one(
+            conn,
+            "select first_name, last_name, company from leads"
+            " where organization_id = %s and phone_number = '+17135550183'",
+            (ORG1,),
+        )
         assert linda == ("Linda", "Clark", "Northwind Traders")

@@ -50,13 +50,24 @@ def token_env(monkeypatch) -> str:
     return "LEADFLOW_CRM_TEST_TOKEN"
 
 
-def _connect_to(crm_url: str, server: ContractServer, token_env: str, org: str = ORG1,
-                name: str | None = None, **options) -> Connection:  # fmt: skip
+def _connect_to(
+    crm_url: str,
+    server: ContractServer,
+    token_env: str,
+    org: str = ORG1,
+    name: str | None = None,
+    **options,
+) -> Connection:
     with psycopg.connect(crm_url) as conn:
         return save_connection(
-            conn, organization=org, vendor=server.vendor, base_url=server.base_url,
-            secret_env=token_env, name=name or f"test-{server.vendor}", options=options,
-        )  # fmt: skip
+            conn,
+            organization=org,
+            vendor=server.vendor,
+            base_url=server.base_url,
+            secret_env=token_env,
+            name=name or f"test-{server.vendor}",
+            options=options,
+        )
 
 
 # -- what the records should give, computed independently -----------------------------------------
@@ -69,8 +80,14 @@ def _phones(vendor: str, record: dict) -> tuple[str, str]:
         return record.get("Phone") or "", record.get("MobilePhone") or ""
     numbers = record.get("phone") or []
     primary = next((n for n in numbers if n.get("primary")), numbers[0] if numbers else {})
-    mobile = next((n["value"] for n in numbers if n is not primary and n.get("value")
-                   and n.get("label") == "mobile"), "")  # fmt: skip
+    mobile = next(
+        (
+            n["value"]
+            for n in numbers
+            if n is not primary and n.get("value") and n.get("label") == "mobile"
+        ),
+        "",
+    )
     return primary.get("value") or "", mobile
 
 
@@ -145,28 +162,54 @@ def test_full_pull_then_only_the_changes(server, crm_url, connect, token_env):
     assert len(pages) >= -(-RECORDS // PAGE[vendor])
 
     with connect() as conn:
-        batch = one(conn, "select rows_read, inserted, merged, duplicates_in_file, quarantined,"
-                          " file_format, file_name from import_batches where id = %s",
-                    (load["batch_id"],))  # fmt: skip
-        assert batch == (RECORDS, load["inserted"], 0, load["duplicates_in_file"],
-                         load["quarantined"], "api", f"{vendor}:test-{vendor}")  # fmt: skip
+        batch = one(
+            conn,
+            "select rows_read, inserted, merged, duplicates_in_file, quarantined,"
+            " file_format, file_name from import_batches where id = %s",
+            (load["batch_id"],),
+        )
+        assert batch == (
+            RECORDS,
+            load["inserted"],
+            0,
+            load["duplicates_in_file"],
+            load["quarantined"],
+            "api",
+            f"{vendor}:test-{vendor}",
+        )
         # row level: every record with a valid phone is linked to the lead with that phone
-        linked = dict(conn.execute(
-            "select e.external_id, l.phone_number from lead_external_ids e"
-            " join leads l on l.id = e.lead_id where e.connection_id = %s", (connection.id,)
-        ).fetchall())  # fmt: skip
+        linked = dict(
+            conn.execute(
+                "select e.external_id, l.phone_number from lead_external_ids e"
+                " join leads l on l.id = e.lead_id where e.connection_id = %s",
+                (connection.id,),
+            ).fetchall()
+        )
         assert linked == {rid: phone for rid, phone in phones.items() if phone}
-        raw = one(conn, f"select count(*) from raw_{vendor}.{ {'hubspot': 'contacts', 'salesforce': 'leads', 'pipedrive': 'persons'}[vendor]}"
-                        " where connection_id = %s", (connection.id,))[0]  # fmt: skip
+        raw = one(
+            conn,
+            f"select count(*) from raw_{vendor}.{ {'hubspot': 'contacts', 'salesforce': 'leads', 'pipedrive': 'persons'}[vendor] }"
+            " where connection_id = %s",
+            (connection.id,),
+        )[0]
         assert raw == RECORDS
-        reasons = dict(conn.execute(
-            "select reason, count(*) from import_rejects where batch_id = %s group by reason",
-            (load["batch_id"],)).fetchall())  # fmt: skip
+        reasons = dict(
+            conn.execute(
+                "select reason, count(*) from import_rejects where batch_id = %s group by reason",
+                (load["batch_id"],),
+            ).fetchall()
+        )
         assert sum(reasons.values()) == load["quarantined"]
         assert set(reasons) <= {"invalid_phone", "missing_phone"}
-        assert one(conn, "select count(distinct change_source) filter (where change_source"
-                         " <> %s) from lead_audit_log where import_batch_id = %s",
-                   (f"crm:{vendor}", load["batch_id"]))[0] == 0  # fmt: skip
+        assert (
+            one(
+                conn,
+                "select count(distinct change_source) filter (where change_source"
+                " <> %s) from lead_audit_log where import_batch_id = %s",
+                (f"crm:{vendor}", load["batch_id"]),
+            )[0]
+            == 0
+        )
 
     # the second run fetches only what changed: 20 renamed, 5 of them with a new phone
     server.reset_log()
@@ -183,9 +226,13 @@ def test_full_pull_then_only_the_changes(server, crm_url, connect, token_env):
     for rid, value in new_phones.items():
         _set_phone(vendor, server, rid, value)
     with connect() as conn:
-        before = dict(conn.execute(
-            "select external_id, lead_id::text from lead_external_ids where external_id = any(%s)"
-            " and connection_id = %s", (moved, connection.id)).fetchall())  # fmt: skip
+        before = dict(
+            conn.execute(
+                "select external_id, lead_id::text from lead_external_ids where external_id = any(%s)"
+                " and connection_id = %s",
+                (moved, connection.id),
+            ).fetchall()
+        )
     second = sync_connection(connect, crm_url, connection)
     assert second["status"] == "succeeded", second.get("error")
     assert second["pull"]["mode"] == "incremental"
@@ -198,18 +245,26 @@ def test_full_pull_then_only_the_changes(server, crm_url, connect, token_env):
     assert len(renamed) <= served <= len(renamed) + 1  # + the boundary record dlt drops
     assert not any(r["path"] == list_path and vendor != "salesforce" for r in server.requests)
     with connect() as conn:
-        after = dict(conn.execute(
-            "select e.external_id, l.id::text from lead_external_ids e join leads l"
-            " on l.id = e.lead_id where e.external_id = any(%s) and e.connection_id = %s",
-            (moved, connection.id)).fetchall())  # fmt: skip
+        after = dict(
+            conn.execute(
+                "select e.external_id, l.id::text from lead_external_ids e join leads l"
+                " on l.id = e.lead_id where e.external_id = any(%s) and e.connection_id = %s",
+                (moved, connection.id),
+            ).fetchall()
+        )
         assert after == before  # the same leads, merged by external id
         for rid in moved:
-            phone, first_name = one(conn, "select phone_number, first_name from leads where id = %s",
-                                    (after[rid],))  # fmt: skip
+            phone, first_name = one(
+                conn, "select phone_number, first_name from leads where id = %s", (after[rid],)
+            )
             assert phone == _e164(new_phones[rid])
             assert first_name.startswith("Renamed")
-            assert one(conn, "select change_source from lead_audit_log where lead_id = %s and"
-                             " field_name = 'phone_number'", (after[rid],)) == (f"crm:{vendor}",)  # fmt: skip
+            assert one(
+                conn,
+                "select change_source from lead_audit_log where lead_id = %s and"
+                " field_name = 'phone_number'",
+                (after[rid],),
+            ) == (f"crm:{vendor}",)
 
     # a third run with nothing changed fetches nothing and writes no batch
     third = sync_connection(connect, crm_url, connection)
@@ -239,17 +294,25 @@ def test_401_is_an_error_naming_the_connection_and_its_token_variable(
     server.add(generate_records("salesforce", 50, seed=5))
     monkeypatch.setenv("SF_TOKEN_SUMMIT", "expired-token")
     with psycopg.connect(crm_url) as conn:
-        connection = save_connection(conn, organization="summit", vendor="salesforce",
-                                     base_url=server.base_url, secret_env="SF_TOKEN_SUMMIT",
-                                     name="summit-sf")  # fmt: skip
+        connection = save_connection(
+            conn,
+            organization="summit",
+            vendor="salesforce",
+            base_url=server.base_url,
+            secret_env="SF_TOKEN_SUMMIT",
+            name="summit-sf",
+        )
     result = sync_connection(connect, crm_url, connection)
     assert result["status"] == "failed"
     assert "salesforce connection 'summit-sf' of organization summit" in result["error"]
     assert "refused the token in SF_TOKEN_SUMMIT (HTTP 401" in result["error"]
     assert [r["status"] for r in server.requests] == [401]  # not retried
     with connect() as conn:
-        assert one(conn, "select status, error from crm_sync_runs where connection_id = %s",
-                   (connection.id,)) == ("failed", result["error"])  # fmt: skip
+        assert one(
+            conn,
+            "select status, error from crm_sync_runs where connection_id = %s",
+            (connection.id,),
+        ) == ("failed", result["error"])
         assert one(conn, "select count(*) from import_batches where file_format = 'api'") == (0,)
     # the CLI says the same in one line and exits 1
     cli = run_leadflow("crm", "sync", "--org", "summit", env={"POSTGRES_URL": crm_url})
@@ -262,9 +325,13 @@ def test_401_is_an_error_naming_the_connection_and_its_token_variable(
 def test_a_missing_token_variable_is_named(server, crm_url, connect, monkeypatch):
     monkeypatch.delenv("PIPEDRIVE_TOKEN_SUMMIT", raising=False)
     with psycopg.connect(crm_url) as conn:
-        connection = save_connection(conn, organization=ORG1, vendor="pipedrive",
-                                     base_url=server.base_url,
-                                     secret_env="PIPEDRIVE_TOKEN_SUMMIT")  # fmt: skip
+        connection = save_connection(
+            conn,
+            organization=ORG1,
+            vendor="pipedrive",
+            base_url=server.base_url,
+            secret_env="PIPEDRIVE_TOKEN_SUMMIT",
+        )
     result = sync_connection(connect, crm_url, connection)
     assert result["status"] == "failed"
     assert (
@@ -291,8 +358,10 @@ def test_a_pull_killed_midway_resumes_from_the_last_committed_cursor(
     env = {**os.environ, "POSTGRES_URL": crm_url}
     process = subprocess.Popen(
         [sys.executable, "-m", "leadflow.cli", "crm", "sync", "--org", ORG1],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         assert server.holding.wait(timeout=90), "the pull never reached the held page"
         process.send_signal(signal.SIGKILL)
@@ -340,10 +409,12 @@ def test_records_pulled_but_not_loaded_are_loaded_by_the_next_sync(
 def test_a_record_whose_new_phone_is_another_leads_merges_there(
     server, crm_url, connect, token_env
 ):
-    server.add([
-        {"properties": {"firstname": "Ann", "phone": "(415) 867-2301"}},
-        {"properties": {"firstname": "Bob", "phone": "(415) 867-2302"}},
-    ])  # fmt: skip
+    server.add(
+        [
+            {"properties": {"firstname": "Ann", "phone": "(415) 867-2301"}},
+            {"properties": {"firstname": "Bob", "phone": "(415) 867-2302"}},
+        ]
+    )
     connection = _connect_to(crm_url, server, token_env)
     assert sync_connection(connect, crm_url, connection)["load"]["inserted"] == 2
     ann, bob = (record_id("hubspot", r) for r in server.records())
@@ -353,16 +424,25 @@ def test_a_record_whose_new_phone_is_another_leads_merges_there(
     with connect() as conn:
         links = dict(conn.execute("select external_id, lead_id from lead_external_ids").fetchall())
         assert links[ann] == links[bob]
-        assert one(conn, "select new_value, change_source from lead_audit_log where lead_id = %s"
-                         " and field_name = 'crm_record' and new_value = %s",
-                   (links[bob], f"hubspot:{ann}")) == (f"hubspot:{ann}", "crm:hubspot")  # fmt: skip
+        assert one(
+            conn,
+            "select new_value, change_source from lead_audit_log where lead_id = %s"
+            " and field_name = 'crm_record' and new_value = %s",
+            (links[bob], f"hubspot:{ann}"),
+        ) == (f"hubspot:{ann}", "crm:hubspot")
 
 
 # -- push ----------------------------------------------------------------------------------------
-STATUS_FIELD = {"hubspot": "leadflow_status", "salesforce": "Leadflow_Status__c",
-                "pipedrive": "leadflow_status"}  # fmt: skip
-SCORE_FIELD = {"hubspot": "leadflow_score", "salesforce": "Leadflow_Score__c",
-               "pipedrive": "leadflow_score"}  # fmt: skip
+STATUS_FIELD = {
+    "hubspot": "leadflow_status",
+    "salesforce": "Leadflow_Status__c",
+    "pipedrive": "leadflow_status",
+}
+SCORE_FIELD = {
+    "hubspot": "leadflow_score",
+    "salesforce": "Leadflow_Score__c",
+    "pipedrive": "leadflow_score",
+}
 DNC_FIELD = {"hubspot": "leadflow_dnc", "salesforce": "DoNotCall", "pipedrive": "leadflow_dnc"}
 
 
@@ -375,8 +455,11 @@ def _dnc_value(vendor: str, value) -> bool:
 
 
 def _remove(vendor: str, server: ContractServer, rid: str) -> None:
-    flag = {"hubspot": {"archived": True}, "salesforce": {"IsDeleted": True},
-            "pipedrive": {"active_flag": False}}[vendor]  # fmt: skip
+    flag = {
+        "hubspot": {"archived": True},
+        "salesforce": {"IsDeleted": True},
+        "pipedrive": {"active_flag": False},
+    }[vendor]
     server.update(rid, **flag)
 
 
@@ -387,12 +470,19 @@ def test_push_writes_only_changed_leads_and_dnc_as_do_not_call(server, crm_url, 
     connection = _connect_to(crm_url, server, token_env)
     assert sync_connection(connect, crm_url, connection)["status"] == "succeeded"
     with connect() as conn:
-        linked = dict(conn.execute(
-            "select external_id, lead_id::text from lead_external_ids where connection_id = %s"
-            " and lead_id in (select lead_id from lead_external_ids group by lead_id"
-            "                 having count(*) = 1)", (connection.id,)).fetchall())  # fmt: skip
-        total = one(conn, "select count(*) from lead_external_ids where connection_id = %s",
-                    (connection.id,))[0]  # fmt: skip
+        linked = dict(
+            conn.execute(
+                "select external_id, lead_id::text from lead_external_ids where connection_id = %s"
+                " and lead_id in (select lead_id from lead_external_ids group by lead_id"
+                "                 having count(*) = 1)",
+                (connection.id,),
+            ).fetchall()
+        )
+        total = one(
+            conn,
+            "select count(*) from lead_external_ids where connection_id = %s",
+            (connection.id,),
+        )[0]
 
     server.reset_log()
     first = push_back(connect, connection)
@@ -400,10 +490,14 @@ def test_push_writes_only_changed_leads_and_dnc_as_do_not_call(server, crm_url, 
     assert first["push"]["pushed"] == total == len(server.updates)
     with connect() as conn:  # what the CRM says now is what leadflow says
         for rid, lead_id in list(linked.items())[:25]:
-            status, score, dnc = one(conn, "select l.status, l.lead_score, l.status = 'dnc' or"
-                                           " exists (select 1 from dnc_list d where d.organization_id"
-                                           " = l.organization_id and d.phone_number = l.phone_number)"
-                                           " from leads l where id = %s", (lead_id,))  # fmt: skip
+            status, score, dnc = one(
+                conn,
+                "select l.status, l.lead_score, l.status = 'dnc' or"
+                " exists (select 1 from dnc_list d where d.organization_id"
+                " = l.organization_id and d.phone_number = l.phone_number)"
+                " from leads l where id = %s",
+                (lead_id,),
+            )
             record = server.record(rid)
             assert _field(vendor, record, STATUS_FIELD[vendor]) == status
             assert str(_field(vendor, record, SCORE_FIELD[vendor])) == str(score)
@@ -417,15 +511,22 @@ def test_push_writes_only_changed_leads_and_dnc_as_do_not_call(server, crm_url, 
     ids = list(linked)
     status_changed, score_changed, now_dnc, gone = ids[0:3], ids[3:5], ids[5], ids[6]
     with connect() as conn:
-        conn.execute("update leads set status = 'hot' where id = any(%s::uuid[]) and status <> 'dnc'",
-                     ([linked[i] for i in status_changed],))  # fmt: skip
-        conn.execute("update leads set lead_score = (lead_score + 37) %% 100 where id = any(%s::uuid[])",
-                     ([linked[i] for i in score_changed],))  # fmt: skip
-        conn.execute("insert into dnc_list (organization_id, phone_number, reason)"
-                     " select organization_id, phone_number, 'asked' from leads where id = %s",
-                     (linked[now_dnc],))  # fmt: skip
-        conn.execute("update leads set lead_score = (lead_score + 11) %% 100 where id = %s",
-                     (linked[gone],))  # fmt: skip
+        conn.execute(
+            "update leads set status = 'hot' where id = any(%s::uuid[]) and status <> 'dnc'",
+            ([linked[i] for i in status_changed],),
+        )
+        conn.execute(
+            "update leads set lead_score = (lead_score + 37) %% 100 where id = any(%s::uuid[])",
+            ([linked[i] for i in score_changed],),
+        )
+        conn.execute(
+            "insert into dnc_list (organization_id, phone_number, reason)"
+            " select organization_id, phone_number, 'asked' from leads where id = %s",
+            (linked[now_dnc],),
+        )
+        conn.execute(
+            "update leads set lead_score = (lead_score + 11) %% 100 where id = %s", (linked[gone],)
+        )
     _remove(vendor, server, gone)
     server.reset_log()
     server.fail_next(429, retry_after=1)
@@ -437,18 +538,31 @@ def test_push_writes_only_changed_leads_and_dnc_as_do_not_call(server, crm_url, 
     assert server.requests[0]["status"] == 429
     assert _dnc_value(vendor, _field(vendor, server.record(now_dnc), DNC_FIELD[vendor])) is True
     with connect() as conn:
-        assert one(conn, "select pushed_dnc from lead_external_ids where external_id = %s"
-                         " and connection_id = %s", (now_dnc, connection.id)) == (True,)  # fmt: skip
-        watermark = one(conn, "select pushed_until from crm_sync_state where connection_id = %s",
-                        (connection.id,))[0]  # fmt: skip
+        assert one(
+            conn,
+            "select pushed_dnc from lead_external_ids where external_id = %s"
+            " and connection_id = %s",
+            (now_dnc, connection.id),
+        ) == (True,)
+        watermark = one(
+            conn,
+            "select pushed_until from crm_sync_state where connection_id = %s",
+            (connection.id,),
+        )[0]
     # the refused record is tried again, the others are not written again
     server.reset_log()
     fourth = push_back(connect, connection)
     assert {u["id"] for u in server.updates} == set()
     assert fourth["push"]["failed"] == 1 and fourth["push"]["pushed"] == 0
     with connect() as conn:  # the watermark waits for the refused record
-        assert one(conn, "select pushed_until from crm_sync_state where connection_id = %s",
-                   (connection.id,))[0] == watermark  # fmt: skip
+        assert (
+            one(
+                conn,
+                "select pushed_until from crm_sync_state where connection_id = %s",
+                (connection.id,),
+            )[0]
+            == watermark
+        )
 
 
 # -- the command line ----------------------------------------------------------------------------
@@ -457,14 +571,30 @@ def test_cli_connect_sync_push_status(server, crm_url, token_env):
     server.add(generate_records("pipedrive", 120, seed=8))
     env = {"POSTGRES_URL": crm_url}
     connect_cli = run_leadflow(
-        "crm", "connect", "--org", "summit", "--vendor", "pipedrive", "--name", "summit-pd",
-        "--base-url", server.base_url, "--secret-env", token_env,
-        "--option", 'score_field="9f3c1e"', "--json", env=env,
-    )  # fmt: skip
+        "crm",
+        "connect",
+        "--org",
+        "summit",
+        "--vendor",
+        "pipedrive",
+        "--name",
+        "summit-pd",
+        "--base-url",
+        server.base_url,
+        "--secret-env",
+        token_env,
+        "--option",
+        'score_field="9f3c1e"',
+        "--json",
+        env=env,
+    )
     assert connect_cli.returncode == 0, connect_cli.stderr
     saved = json.loads(connect_cli.stdout)
     assert (saved["vendor"], saved["name"], saved["secret_env"]) == (
-        "pipedrive", "summit-pd", token_env)  # fmt: skip
+        "pipedrive",
+        "summit-pd",
+        token_env,
+    )
 
     synced = run_leadflow("crm", "sync", "--org", "summit", "--json", env=env)
     assert synced.returncode == 0, synced.stderr
@@ -491,9 +621,19 @@ def test_cli_bad_requests_exit_2(crm_url):
     env = {"POSTGRES_URL": crm_url}
     unknown = run_leadflow("crm", "sync", "--org", "nowhere", env=env)
     assert unknown.returncode == 2 and "unknown organization 'nowhere'" in unknown.stderr
-    secret = run_leadflow("crm", "connect", "--org", "summit", "--vendor", "hubspot",
-                          "--base-url", "https://api.hubapi.com", "--secret-env", "pat-na1-123",
-                          env=env)  # fmt: skip
+    secret = run_leadflow(
+        "crm",
+        "connect",
+        "--org",
+        "summit",
+        "--vendor",
+        "hubspot",
+        "--base-url",
+        "https://api.hubapi.com",
+        "--secret-env",
+        "pat-na1-123",
+        env=env,
+    )
     assert secret.returncode == 2 and "environment variable NAME" in secret.stderr
     missing = run_leadflow("crm", "push", "--connection", "nope", env=env)
     assert missing.returncode == 2 and "no CRM connection named 'nope'" in missing.stderr
@@ -501,8 +641,9 @@ def test_cli_bad_requests_exit_2(crm_url):
 
 # -- tenancy and concurrency ---------------------------------------------------------------------
 @pytest.mark.parametrize("server", ["hubspot"], indirect=True)
-def test_a_tenant_sees_only_its_own_connections_runs_and_links(server, crm_url, connect, token_env,
-                                                               monkeypatch):  # fmt: skip
+def test_a_tenant_sees_only_its_own_connections_runs_and_links(
+    server, crm_url, connect, token_env, monkeypatch
+):
     server.add(generate_records("hubspot", 60, seed=3))
     monkeypatch.setenv("HUBSPOT_TOKEN_NORTHWIND", TOKEN)  # one variable is one connection's
     mine = _connect_to(crm_url, server, token_env, org=ORG1, name="mine")
@@ -510,8 +651,10 @@ def test_a_tenant_sees_only_its_own_connections_runs_and_links(server, crm_url, 
     assert sync_connection(connect, crm_url, mine)["status"] == "succeeded"
     with connect() as conn:
         conn.execute("create role lf_crm_tenant nologin")
-        conn.execute("grant select on crm_connections, crm_sync_runs, crm_sync_state,"
-                     " lead_external_ids to lf_crm_tenant")  # fmt: skip
+        conn.execute(
+            "grant select on crm_connections, crm_sync_runs, crm_sync_state,"
+            " lead_external_ids to lf_crm_tenant"
+        )
         conn.execute("set role lf_crm_tenant")
         conn.execute("select set_config('app.current_tenant_id', %s, true)", (ORG2,))
         assert conn.execute("select id::text from crm_connections").fetchall() == [(theirs.id,)]
@@ -545,10 +688,12 @@ def test_a_lead_two_records_share_keeps_its_phone_when_one_record_moves(
     """Two CRM records of one person (same phone) are one lead; when one of them changes its
     phone, the lead stays with the other and the moved record becomes a lead of its own;
     syncing both again (e.g. the push's echo) changes nothing: no back and forth."""
-    server.add([
-        {"properties": {"firstname": "Ann", "phone": "(415) 867-2301"}},
-        {"properties": {"firstname": "Ann", "phone": "415.867.2301", "email": "ann@x.com"}},
-    ])  # fmt: skip
+    server.add(
+        [
+            {"properties": {"firstname": "Ann", "phone": "(415) 867-2301"}},
+            {"properties": {"firstname": "Ann", "phone": "415.867.2301", "email": "ann@x.com"}},
+        ]
+    )
     connection = _connect_to(crm_url, server, token_env)
     first = sync_connection(connect, crm_url, connection)["load"]
     assert (first["inserted"], first["duplicates_in_file"]) == (1, 1)
@@ -561,7 +706,10 @@ def test_a_lead_two_records_share_keeps_its_phone_when_one_record_moves(
     third = sync_connection(connect, crm_url, connection)["load"]
     assert (third["rows_read"], third["inserted"], third["phone_changes"]) == (2, 0, 0)
     with connect() as conn:
-        phones = dict(conn.execute(
-            "select e.external_id, l.phone_number from lead_external_ids e"
-            " join leads l on l.id = e.lead_id").fetchall())  # fmt: skip
+        phones = dict(
+            conn.execute(
+                "select e.external_id, l.phone_number from lead_external_ids e"
+                " join leads l on l.id = e.lead_id"
+            ).fetchall()
+        )
     assert phones == {kept: "+14158672301", moved: "+14158672399"}

@@ -17,9 +17,23 @@ pytestmark = pytest.mark.integration
 
 ORGS = ["11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"]
 OWNERS = ["a1000000-0000-4000-8000-000000000001", "a1000000-0000-4000-8000-000000000002"]
-FIELDS = ("row_number", "organization_id", "phone_number", "phone_type", "user_id", "first_name",
-          "last_name", "email", "status", "tags", "source", "referred_by", "company",
-          "crm_status", "phone_source")  # fmt: skip
+FIELDS = (
+    "row_number",
+    "organization_id",
+    "phone_number",
+    "phone_type",
+    "user_id",
+    "first_name",
+    "last_name",
+    "email",
+    "status",
+    "tags",
+    "source",
+    "referred_by",
+    "company",
+    "crm_status",
+    "phone_source",
+)
 
 
 def _random_leads(rng: random.Random, rows: int) -> list[CleanLead]:

@@ -76,8 +76,9 @@ def test_reconcile_passes_then_reports_drift(cli, graph_db, bolt_url):
     assert payload["ok"] is True and len(payload["organizations"]) == 3
     assert payload["organizations"][0]["actual"]["REFERRED_BY"] == 5
 
-    run_cypher(bolt_url, graph_db, "MATCH (:Lead {id: $id})-[e:REFERRED_BY]->() DELETE e",
-               id=lead(3))  # fmt: skip
+    run_cypher(
+        bolt_url, graph_db, "MATCH (:Lead {id: $id})-[e:REFERRED_BY]->() DELETE e", id=lead(3)
+    )
     drift = cli("reconcile", "--org", ORG1)
     assert drift.exit_code == 1
     assert drift.output.splitlines() == [
@@ -94,12 +95,17 @@ def test_referral_chain(cli):
     assert result.exit_code == 0, result.output
     chain = json.loads(result.output)["chain"]
     assert [(r["id"], r["depth"]) for r in chain] == [
-        (lead(3), 0), (lead(9), 1), (lead(8), 2), (lead(17), 3)
-    ]  # fmt: skip
+        (lead(3), 0),
+        (lead(9), 1),
+        (lead(8), 2),
+        (lead(17), 3),
+    ]
     assert [r["owner_id"] for r in chain] == [
-        "a1000000-0000-4000-8000-000000000003", "a1000000-0000-4000-8000-000000000003",
-        AGENT4, MANAGER,
-    ]  # fmt: skip
+        "a1000000-0000-4000-8000-000000000003",
+        "a1000000-0000-4000-8000-000000000003",
+        AGENT4,
+        MANAGER,
+    ]
     short = cli("referral-chain", lead(3), "--depth", "1")
     assert short.exit_code == 0
     assert [line.split()[0:3] for line in short.output.splitlines()] == [
@@ -128,9 +134,11 @@ def test_agent_reach(cli):
     assert reach["leads"] == 2 and reach["leads_by_status"] == {"hot": 1, "recruited": 1}
     assert reach["reach_by_depth"] == {"1": 2, "2": 1, "3": 1} and reach["reach_total"] == 4
     assert reach["reach_sample"] == [
-        {"id": lead(4), "depth": 1}, {"id": lead(8), "depth": 1},
-        {"id": lead(9), "depth": 2}, {"id": lead(3), "depth": 3},
-    ]  # fmt: skip
+        {"id": lead(4), "depth": 1},
+        {"id": lead(8), "depth": 1},
+        {"id": lead(9), "depth": 2},
+        {"id": lead(3), "depth": 3},
+    ]
     shallow = json.loads(cli("agent-reach", MANAGER, "--depth", "2", "--json").output)
     assert shallow["reach_by_depth"] == {"1": 2, "2": 1}
     agent = json.loads(cli("agent-reach", AGENT4, "--json").output)

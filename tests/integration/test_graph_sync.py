@@ -142,8 +142,16 @@ def test_first_sync_writes_the_model(crm_url, driver, graph):
 
     props = rows(driver, graph, "MATCH (l:Lead {id: $id}) RETURN properties(l) AS p", id=lead(12))
     p = props[0]["p"]
-    assert sorted(p) == ["created_at", "id", "organization_id", "score", "source", "status",
-                         "tags", "updated_at"]  # fmt: skip
+    assert sorted(p) == [
+        "created_at",
+        "id",
+        "organization_id",
+        "score",
+        "source",
+        "status",
+        "tags",
+        "updated_at",
+    ]
     assert (p["status"], p["score"], p["tags"], p["source"]) == (
         "hot",
         88,
@@ -151,8 +159,12 @@ def test_first_sync_writes_the_model(crm_url, driver, graph):
         "linkedin",
     )
     user = rows(driver, graph, "MATCH (u:User {id: $id}) RETURN properties(u) AS p", id=AGENT3)
-    assert user[0]["p"] == {"id": AGENT3, "organization_id": ORG1, "role": "agent",
-                            "is_active": True}  # fmt: skip
+    assert user[0]["p"] == {
+        "id": AGENT3,
+        "organization_id": ORG1,
+        "role": "agent",
+        "is_active": True,
+    }
     # lead 012: round_robin to agent 3 on 07-07 13:26, manual to agent 4 on 07-13 14:24
     edges = rows(
         driver,
@@ -175,11 +187,16 @@ def test_first_sync_writes_the_model(crm_url, driver, graph):
     }
     assert rows(driver, graph, "MATCH (l:Lead {id: $id}) RETURN l", id=DELETED) == []
     source = rows(
-        driver, graph, "MATCH (:Lead {id: $id})-[:FROM_SOURCE]->(s) RETURN properties(s) AS p",
+        driver,
+        graph,
+        "MATCH (:Lead {id: $id})-[:FROM_SOURCE]->(s) RETURN properties(s) AS p",
         id=lead(12),
-    )  # fmt: skip
-    assert source[0]["p"] == {"key": f"{ORG1}:linkedin", "organization_id": ORG1,
-                              "name": "linkedin"}  # fmt: skip
+    )
+    assert source[0]["p"] == {
+        "key": f"{ORG1}:linkedin",
+        "organization_id": ORG1,
+        "name": "linkedin",
+    }
 
 
 def test_incremental_sync_follows_inserts_updates_deletes_and_reassignments(crm_url, driver, graph):
@@ -211,21 +228,32 @@ def test_incremental_sync_follows_inserts_updates_deletes_and_reassignments(crm_
     assert results[0].nodes_merged == 6
     assert results[0].leads_removed == 1
     assert results[0].edges_removed == 1  # lead 3's ASSIGNED_TO to agent 3
-    expected = dict(EXPECTED, Lead=19, BELONGS_TO=19, ASSIGNED_TO=17, PREVIOUSLY_ASSIGNED_TO=3,
-                    FROM_SOURCE=19, Source=7, REFERRED_BY=6)  # fmt: skip
+    expected = dict(
+        EXPECTED,
+        Lead=19,
+        BELONGS_TO=19,
+        ASSIGNED_TO=17,
+        PREVIOUSLY_ASSIGNED_TO=3,
+        FROM_SOURCE=19,
+        Source=7,
+        REFERRED_BY=6,
+    )
     result = reconcile(crm_url, driver, graph)
     assert result.ok and result.actual == expected
     owner = rows(
-        driver, graph,
+        driver,
+        graph,
         "MATCH (:Lead {id: $id})-[e]->(u:User) RETURN type(e) AS t, u.id AS u, e.strategy AS s "
-        "ORDER BY t", id=lead(3),
-    )  # fmt: skip
+        "ORDER BY t",
+        id=lead(3),
+    )
     assert owner == [
         {"t": "ASSIGNED_TO", "u": AGENT4, "s": "manual"},
         {"t": "PREVIOUSLY_ASSIGNED_TO", "u": AGENT3, "s": None},
     ]
-    assert rows(driver, graph, "MATCH (l:Lead {id: $id}) RETURN l.status AS s, l.score AS n",
-                id=lead(5)) == [{"s": "hot", "n": 77}]  # fmt: skip
+    assert rows(
+        driver, graph, "MATCH (l:Lead {id: $id}) RETURN l.status AS s, l.score AS n", id=lead(5)
+    ) == [{"s": "hot", "n": 77}]
     assert rows(driver, graph, "MATCH (l:Lead {id: $id}) RETURN l", id=lead(1)) == []
     assert rows(
         driver, graph, "MATCH (:Lead {id: $id})-[:REFERRED_BY]->(r) RETURN r.id AS r", id=new_lead
@@ -282,8 +310,9 @@ def test_sync_killed_midway_then_rerun_is_consistent(crm_url, driver, graph):
         sync(crm_url, driver, graph, [ORG1], batch_size=4, on_batch=die_after_second_lead_batch)
 
     # half written: some leads already cold and moved, the rest not; watermark unchanged
-    statuses = rows(driver, graph, "MATCH (l:Lead {organization_id: $o}) RETURN l.status AS s",
-                    o=ORG1)  # fmt: skip
+    statuses = rows(
+        driver, graph, "MATCH (l:Lead {organization_id: $o}) RETURN l.status AS s", o=ORG1
+    )
     assert {r["s"] for r in statuses} > {"cold"}
     with psycopg.connect(crm_url) as conn:
         assert (
@@ -299,10 +328,18 @@ def test_sync_killed_midway_then_rerun_is_consistent(crm_url, driver, graph):
     result = reconcile(crm_url, driver, graph)
     assert result.ok, (result.differences, result.samples)
     # the manager's 2 leads plus agent 3's 7 live ones
-    assert rows(driver, graph, "MATCH (l:Lead)-[:ASSIGNED_TO]->(:User {id: $u}) RETURN count(l) AS n",
-                u=ORG1_MANAGER) == [{"n": 9}]  # fmt: skip
-    assert rows(driver, graph, "MATCH (l:Lead {organization_id: $o}) WHERE l.status <> 'cold' "
-                "RETURN count(l) AS n", o=ORG1) == [{"n": 0}]  # fmt: skip
+    assert rows(
+        driver,
+        graph,
+        "MATCH (l:Lead)-[:ASSIGNED_TO]->(:User {id: $u}) RETURN count(l) AS n",
+        u=ORG1_MANAGER,
+    ) == [{"n": 9}]
+    assert rows(
+        driver,
+        graph,
+        "MATCH (l:Lead {organization_id: $o}) WHERE l.status <> 'cold' RETURN count(l) AS n",
+        o=ORG1,
+    ) == [{"n": 0}]
 
     # a fresh full sync writes the same graph
     after = snapshot(driver, graph)
@@ -383,8 +420,9 @@ def test_asset_and_check_per_partition_and_unpartitioned(crm_url, driver, graph)
 
     # drift in ORG2, then a run without partition key: every organization, partitions added
     with driver.session(database=graph) as session:
-        session.run("MATCH (u:User {id: $id}) DETACH DELETE u",
-                    id="a2000000-0000-4000-8000-000000000004").consume()  # fmt: skip
+        session.run(
+            "MATCH (u:User {id: $id}) DETACH DELETE u", id="a2000000-0000-4000-8000-000000000004"
+        ).consume()
     result = dg.materialize(
         [crm_graph, graph_matches_postgres],
         resources=resources,
@@ -404,5 +442,4 @@ def test_asset_and_check_per_partition_and_unpartitioned(crm_url, driver, graph)
     differences = evaluation.metadata["differences"].value
     assert set(differences) == {ORG2}
     agent4 = "a2000000-0000-4000-8000-000000000004"
-    assert differences[ORG2]["User"] == {"postgres": 4, "graph": 3,
-                                         "sample": [f"missing:{agent4}"]}  # fmt: skip
+    assert differences[ORG2]["User"] == {"postgres": 4, "graph": 3, "sample": [f"missing:{agent4}"]}

@@ -59,8 +59,15 @@ def test_new_leads_are_normalized_loaded_and_get_history(connect, write_csv, do_
     assert _accounting_holds(job)
     with connect() as conn:
         jane = _lead(conn, ORG1, "+12124567890")
-        assert jane[1:8] == ("Jane", "Doe", "jane.doe@example.com", "new", 0, ["hot", "referral"],
-                             "facebook")  # fmt: skip
+        assert jane[1:8] == (
+            "Jane",
+            "Doe",
+            "jane.doe@example.com",
+            "new",
+            0,
+            ["hot", "referral"],
+            "facebook",
+        )
         carlos = _lead(conn, ORG1, "+14155552671")
         assert carlos[1:5] == ("Carlos", "Pérez", None, "contacted")  # invalid email kept empty
         history = conn.execute(
@@ -103,8 +110,15 @@ def test_duplicates_in_file_collapse_with_survivorship(connect, write_csv, do_im
         lead = _lead(conn, ORG1, "+12124567000")
         # newest non-empty wins, empty never overwrites, tags unioned, status never lowered,
         # first-touch source kept
-        assert lead[1:8] == ("Ana", "Lima", "ana@new.example.com", "qualified", 0,
-                             ["a", "b", "c"], "linkedin")  # fmt: skip
+        assert lead[1:8] == (
+            "Ana",
+            "Lima",
+            "ana@new.example.com",
+            "qualified",
+            0,
+            ["a", "b", "c"],
+            "linkedin",
+        )
 
 
 def test_merge_into_existing_lead_keeps_id_and_writes_audit(connect, write_csv, do_import):
@@ -123,8 +137,16 @@ def test_merge_into_existing_lead_keeps_id_and_writes_audit(connect, write_csv, 
     with connect() as conn:
         after = _lead(conn, ORG1, "+12124567111")
         assert after[0] == before[0]  # id kept
-        assert after[1:9] == ("Mia", "Wong", "mia@example.com", "qualified", 42, ["x", "y"],
-                              "indeed", ORG1_AGENT)  # fmt: skip
+        assert after[1:9] == (
+            "Mia",
+            "Wong",
+            "mia@example.com",
+            "qualified",
+            42,
+            ["x", "y"],
+            "indeed",
+            ORG1_AGENT,
+        )
         audit = dict(
             conn.execute(
                 "select field_name, new_value from lead_audit_log"
@@ -132,8 +154,13 @@ def test_merge_into_existing_lead_keeps_id_and_writes_audit(connect, write_csv, 
                 (after[0], job.batch_id),
             ).fetchall()
         )
-        assert audit == {"last_name": "Wong", "email": "mia@example.com", "tags": "{x,y}",
-                         "source": "indeed", "user_id": ORG1_AGENT}  # fmt: skip
+        assert audit == {
+            "last_name": "Wong",
+            "email": "mia@example.com",
+            "tags": "{x,y}",
+            "source": "indeed",
+            "user_id": ORG1_AGENT,
+        }
         statuses = conn.execute(
             "select count(*) from lead_status_history where lead_id = %s", (after[0],)
         ).fetchone()[0]
@@ -141,16 +168,17 @@ def test_merge_into_existing_lead_keeps_id_and_writes_audit(connect, write_csv, 
 
 
 def test_status_moves_forward_but_never_leaves_dnc(connect, write_csv, do_import):
-    do_import(write_csv("a.csv", HEADER, [["A", "B", "2124567222", "", "", "", "contacted"]]),
-              org=ORG1)  # fmt: skip
-    do_import(write_csv("b.csv", HEADER, [["A", "B", "2124567222", "", "", "", "hot"]]),
-              org=ORG1)  # fmt: skip
+    do_import(
+        write_csv("a.csv", HEADER, [["A", "B", "2124567222", "", "", "", "contacted"]]), org=ORG1
+    )
+    do_import(write_csv("b.csv", HEADER, [["A", "B", "2124567222", "", "", "", "hot"]]), org=ORG1)
     with connect() as conn:
         lead = _lead(conn, ORG1, "+12124567222")
         assert lead[4] == "hot"
         conn.execute("update leads set status = 'dnc' where id = %s", (lead[0],))
-    do_import(write_csv("c.csv", HEADER, [["A", "B", "2124567222", "", "", "", "recruited"]]),
-              org=ORG1)  # fmt: skip
+    do_import(
+        write_csv("c.csv", HEADER, [["A", "B", "2124567222", "", "", "", "recruited"]]), org=ORG1
+    )
     with connect() as conn:
         assert _lead(conn, ORG1, "+12124567222")[4] == "dnc"
 
@@ -167,8 +195,9 @@ def test_same_phone_in_two_organizations_is_two_leads(connect, write_csv, do_imp
     with connect() as conn:
         assert _lead(conn, ORG1, "+442079460958")[1] == "One"
         assert _lead(conn, ORG2, "+442079460958")[1] == "Two"
-        batch_org = one(conn, "select organization_id from import_batches where id = %s",
-                        (job.batch_id,))  # fmt: skip
+        batch_org = one(
+            conn, "select organization_id from import_batches where id = %s", (job.batch_id,)
+        )
         assert batch_org == (None,)
 
 
@@ -200,21 +229,24 @@ def test_dnc_screen_is_per_organization(connect, write_csv, do_import):
 
 
 def test_dnc_added_after_import_catches_existing_lead_on_reimport(connect, write_csv, do_import):
-    do_import(write_csv("a.csv", HEADER, [["D", "", "2124567444", "", "", "", ""]]),
-              org=ORG1)  # fmt: skip
+    do_import(write_csv("a.csv", HEADER, [["D", "", "2124567444", "", "", "", ""]]), org=ORG1)
     with connect() as conn:
         conn.execute(
             "insert into dnc_list (organization_id, phone_number) values (%s, '+12124567444')",
             (ORG1,),
         )
-    [job] = do_import(write_csv("b.csv", HEADER, [["D", "E", "2124567444", "", "", "", ""]]),
-                      org=ORG1)  # fmt: skip
+    [job] = do_import(
+        write_csv("b.csv", HEADER, [["D", "E", "2124567444", "", "", "", ""]]), org=ORG1
+    )
     assert (job.merged, job.dnc) == (1, 1)
     with connect() as conn:
         lead = _lead(conn, ORG1, "+12124567444")
         assert lead[4] == "dnc"
-        assert one(conn, "select trigger_type from lead_status_history where lead_id = %s"
-                   " and to_status = 'dnc'", (lead[0],)) == ("dnc",)  # fmt: skip
+        assert one(
+            conn,
+            "select trigger_type from lead_status_history where lead_id = %s and to_status = 'dnc'",
+            (lead[0],),
+        ) == ("dnc",)
 
 
 def test_reimporting_the_same_file_is_a_noop(connect, write_csv, do_import):
@@ -225,8 +257,9 @@ def test_reimporting_the_same_file_is_a_noop(connect, write_csv, do_import):
     assert again.status == "skipped" and again.batch_id == first.batch_id
     assert "already imported" in again.message
     with connect() as conn:
-        assert one(conn, "select count(*) from import_batches where file_sha256 = %s",
-                   (first.sha256,)) == (1,)  # fmt: skip
+        assert one(
+            conn, "select count(*) from import_batches where file_sha256 = %s", (first.sha256,)
+        ) == (1,)
     # the same file into another organization is a different import
     [other] = do_import(path, org=ORG2)
     assert other.status == "succeeded" and other.batch_id != first.batch_id
@@ -249,18 +282,25 @@ def test_a_failure_leaves_no_partial_import(connect, write_csv, do_import):
     path = write_csv(
         "poison.csv",
         HEADER,
-        [["Fine", "", "2124567666", "", "", "", ""], ["Poison", "", "2124567667", "", "", "", ""],
-         ["Bad", "", "1", "", "", "", ""]],
-    )  # fmt: skip
+        [
+            ["Fine", "", "2124567666", "", "", "", ""],
+            ["Poison", "", "2124567667", "", "", "", ""],
+            ["Bad", "", "1", "", "", "", ""],
+        ],
+    )
     [job] = do_import(path, org=ORG1)
     assert job.status == "failed" and "poisoned row" in job.message
     assert "nothing was imported" in job.message
     with connect() as conn:
         assert one(conn, "select count(*) from leads")[0] == leads_before
-        assert one(conn, "select status, error is not null from import_batches where id = %s",
-                   (job.batch_id,)) == ("failed", True)  # fmt: skip
-        assert one(conn, "select count(*) from import_rejects where batch_id = %s",
-                   (job.batch_id,)) == (0,)  # fmt: skip
+        assert one(
+            conn,
+            "select status, error is not null from import_batches where id = %s",
+            (job.batch_id,),
+        ) == ("failed", True)
+        assert one(
+            conn, "select count(*) from import_rejects where batch_id = %s", (job.batch_id,)
+        ) == (0,)
         conn.execute("drop trigger poison on leads")
     [retry] = do_import(path, org=ORG1)  # a failed batch may be retried
     assert retry.status == "succeeded" and retry.inserted == 2
@@ -270,9 +310,12 @@ def test_owner_from_column_or_flag_and_foreign_owner_ignored(connect, write_csv,
     path = write_csv(
         "owners.csv",
         ["first_name", "phone", "owner_id"],
-        [["Own", "2124567701", ORG1_AGENT], ["Def", "2124567702", ""],
-         ["Foreign", "2124567703", "a2000000-0000-4000-8000-000000000003"]],
-    )  # fmt: skip
+        [
+            ["Own", "2124567701", ORG1_AGENT],
+            ["Def", "2124567702", ""],
+            ["Foreign", "2124567703", "a2000000-0000-4000-8000-000000000003"],
+        ],
+    )
     owner = "a1000000-0000-4000-8000-000000000004"
     [job] = do_import(path, org=ORG1, owner=owner)
     assert job.inserted == 3 and "owner" in (job.message or "")
@@ -290,8 +333,9 @@ def test_region_comes_from_system_config_or_flag(connect, write_csv, do_import):
     [job] = do_import(us_path, org=ORG1)  # Summit is US: not a valid US number
     assert job.quarantined == 1
     with connect() as conn:
-        detail = one(conn, "select reason, detail from import_rejects where batch_id = %s",
-                     (job.batch_id,))  # fmt: skip
+        detail = one(
+            conn, "select reason, detail from import_rejects where batch_id = %s", (job.batch_id,)
+        )
         assert detail[0] == "invalid_phone" and "GB" in detail[1]
         assert _lead(conn, ORG2, "+447911123456")[9] == "mobile"
     override = write_csv("gb_flag.csv", ["first_name", "mobile"], [["Uk", "07911 123458"]])
@@ -304,11 +348,13 @@ def test_region_comes_from_system_config_or_flag(connect, write_csv, do_import):
     [
         ({"org": "99999999-9999-4999-8999-999999999999"}, "unknown organization"),
         ({"org": "not-a-uuid"}, "not a UUID"),
-        ({"org": ORG1, "owner": "a2000000-0000-4000-8000-000000000003"},
-         "not a user of organization"),
+        (
+            {"org": ORG1, "owner": "a2000000-0000-4000-8000-000000000003"},
+            "not a user of organization",
+        ),
         ({"org": ORG1, "region": "XX"}, "not a known region"),
     ],
-)  # fmt: skip
+)
 def test_bad_request_is_refused_before_any_file_is_touched(connect, write_csv, options, message):
     path = write_csv("x.csv", ["phone"], [["2124567890"]])
     with pytest.raises(ImportRequestError, match=message):
@@ -349,8 +395,9 @@ def test_sample_files_account_for_every_row(connect, do_import):
 
 def test_sql_metacharacters_are_data(connect, write_csv, do_import):
     name = "Robert'); DROP TABLE leads;--"
-    [job] = do_import(write_csv("sql.csv", HEADER, [[name, "O'Brien", "2124567800", "", "", "", ""]]),
-                      org=ORG1)  # fmt: skip
+    [job] = do_import(
+        write_csv("sql.csv", HEADER, [[name, "O'Brien", "2124567800", "", "", "", ""]]), org=ORG1
+    )
     assert job.inserted == 1
     with connect() as conn:
         assert _lead(conn, ORG1, "+12124567800")[1:3] == (name, "O'Brien")
@@ -358,8 +405,7 @@ def test_sql_metacharacters_are_data(connect, write_csv, do_import):
 
 
 def test_leads_policy_still_isolates_imported_rows(connect, write_csv, do_import):
-    do_import(write_csv("rls.csv", HEADER, [["R", "", "2124567900", "", "", "", ""]]),
-              org=ORG1)  # fmt: skip
+    do_import(write_csv("rls.csv", HEADER, [["R", "", "2124567900", "", "", "", ""]]), org=ORG1)
     with connect() as conn:
         conn.execute(
             "do $$ begin if not exists (select 1 from pg_roles where rolname = 'lf_ingest_app')"
@@ -379,10 +425,13 @@ def test_concurrent_imports_of_one_organization_do_not_collide(crm_url, write_cs
 
     connect = partial(psycopg.connect, crm_url)
     paths = [
-        write_csv(f"c{i}.csv", HEADER, [[f"C{i}", "", f"21245680{n:02d}", "", "", "", ""]
-                                         for n in range(30)])
+        write_csv(
+            f"c{i}.csv",
+            HEADER,
+            [[f"C{i}", "", f"21245680{n:02d}", "", "", "", ""] for n in range(30)],
+        )
         for i in range(3)
-    ]  # fmt: skip
+    ]
     results = []
 
     def run(path):
@@ -407,13 +456,26 @@ def test_bulk_path_keeps_history_and_restores_triggers(connect, write_csv, do_im
     [second] = do_import(write_csv("bulk2.csv", HEADER, renamed), org=ORG1)
     assert (first.inserted, second.merged) == (20, 20)
     with connect() as conn:
-        assert one(conn, "select count(*) from lead_status_history h join leads l"
-                   " on l.id = h.lead_id where l.phone_number like %s", ("+121245640%",)) == (40,)  # fmt: skip
-        assert one(conn, "select count(*) from lead_audit_log where import_batch_id = %s",
-                   (second.batch_id,)) == (60,)  # first_name, last_name, status per lead  # fmt: skip
+        assert one(
+            conn,
+            "select count(*) from lead_status_history h join leads l"
+            " on l.id = h.lead_id where l.phone_number like %s",
+            ("+121245640%",),
+        ) == (40,)
+        assert one(
+            conn,
+            "select count(*) from lead_audit_log where import_batch_id = %s",
+            (second.batch_id,),
+        ) == (60,)  # first_name, last_name, status per lead
         # the leads update ran with triggers on: updated_at moved past created_at
-        assert one(conn, "select count(*) from leads where phone_number like %s"
-                   " and updated_at > created_at", ("+121245640%",)) == (20,)  # fmt: skip
-        orphans = one(conn, "select count(*) from lead_audit_log a"
-                      " where not exists (select 1 from leads l where l.id = a.lead_id)")  # fmt: skip
+        assert one(
+            conn,
+            "select count(*) from leads where phone_number like %s and updated_at > created_at",
+            ("+121245640%",),
+        ) == (20,)
+        orphans = one(
+            conn,
+            "select count(*) from lead_audit_log a"
+            " where not exists (select 1 from leads l where l.id = a.lead_id)",
+        )
         assert orphans == (0,)

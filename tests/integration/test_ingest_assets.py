@@ -26,8 +26,16 @@ from tests.integration.conftest import ORG1, ORG2, one
 
 pytestmark = pytest.mark.integration
 
-SUMMARY_KEYS = {"batch_id", "rows_read", "inserted", "merged", "duplicates_in_file",
-                "quarantined", "dnc", "status"}  # fmt: skip
+SUMMARY_KEYS = {
+    "batch_id",
+    "rows_read",
+    "inserted",
+    "merged",
+    "duplicates_in_file",
+    "quarantined",
+    "dnc",
+    "status",
+}
 
 
 def test_the_import_asset_materializes_with_checks(crm_url, write_csv):
@@ -45,14 +53,23 @@ def test_the_import_asset_materializes_with_checks(crm_url, write_csv):
     }
     assert materialized == {"crm_leads"}  # one asset: the rows never leave PostgreSQL between steps
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks == {check: True for check in (
-        "leads_phone_is_e164", "leads_status_and_score_valid",
-        "leads_unique_phone_per_organization", "import_quarantine_rate",
-        "import_accounting_identity")}  # fmt: skip
+    assert checks == {
+        check: True
+        for check in (
+            "leads_phone_is_e164",
+            "leads_status_and_score_valid",
+            "leads_unique_phone_per_organization",
+            "import_quarantine_rate",
+            "import_accounting_identity",
+        )
+    }
     [summary] = summaries
     assert (summary["inserted"], summary["duplicates_in_file"], summary["quarantined"]) == (2, 1, 0)
-    crm = [e for e in result.get_asset_materialization_events()
-           if e.asset_key.to_user_string() == "crm_leads"][0]  # fmt: skip
+    crm = [
+        e
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.to_user_string() == "crm_leads"
+    ][0]
     assert crm.materialization.metadata["inserted"].value == 2
     assert crm.materialization.partition == MULTI_ORG_PARTITION
 
@@ -64,8 +81,9 @@ def test_accounting_check_catches_a_tampered_batch(crm_url, write_csv):
     # an in-process run of the operator's file, as `leadflow import` makes it
     resources = {"postgres": PostgresResource(url=crm_url), "lead_files": OperatorFiles()}
     config = {"ops": {"crm_leads": {"config": {"files": [str(path)], "org": ORG1}}}}
-    first = dg.materialize(INGEST_ASSETS, partition_key=ORG1, instance=instance,
-                           resources=resources, run_config=config)  # fmt: skip
+    first = dg.materialize(
+        INGEST_ASSETS, partition_key=ORG1, instance=instance, resources=resources, run_config=config
+    )
     [materialization] = first.asset_materializations_for_node("crm_leads")
     batch = materialization.metadata["files"].value[0]["batch_id"]
     with psycopg.connect(crm_url) as conn:  # a reject row lost after the fact
@@ -111,11 +129,16 @@ def test_cli_import_json_contract_and_exit_codes(crm_url, write_csv):
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)  # one JSON object and nothing else on stdout
     assert set(payload) >= SUMMARY_KEYS
-    assert (payload["status"], payload["rows_read"], payload["inserted"],
-            payload["quarantined"]) == ("succeeded", 2, 1, 1)  # fmt: skip
+    assert (
+        payload["status"],
+        payload["rows_read"],
+        payload["inserted"],
+        payload["quarantined"],
+    ) == ("succeeded", 2, 1, 1)
     with psycopg.connect(crm_url) as conn:
-        assert one(conn, "select status from import_batches where id = %s",
-                   (payload["batch_id"],)) == ("succeeded",)  # fmt: skip
+        assert one(
+            conn, "select status from import_batches where id = %s", (payload["batch_id"],)
+        ) == ("succeeded",)
 
     again = json.loads(_leadflow(crm_url, "import", str(path), "--org", ORG1, "--json").stdout)
     assert again["status"] == "skipped" and again["inserted"] == 0
@@ -182,9 +205,12 @@ def test_landing_sensor_requests_one_run_per_file_and_files_them_away(
     with dg.build_sensor_context(instance=instance, resources=sensor_resources) as context:
         [broken] = landing_dir_sensor(context).run_requests
     run = job.execute_in_process(
-        run_config=broken.run_config, partition_key=broken.partition_key, instance=instance,
-        resources={"postgres": PostgresResource(url=crm_url)}, raise_on_error=False,
-    )  # fmt: skip
+        run_config=broken.run_config,
+        partition_key=broken.partition_key,
+        instance=instance,
+        resources={"postgres": PostgresResource(url=crm_url)},
+        raise_on_error=False,
+    )
     assert not run.success
     assert (landing / "failed" / "broken.csv").exists()
 
@@ -193,8 +219,12 @@ def test_definitions_expose_one_import_asset_per_organization_partition():
     graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
     assert "crm_leads" in keys
-    assert not keys & {"raw_lead_files", "normalized_leads", "deduplicated_leads",
-                       "dnc_screened_leads"}  # the old steps that handed pickles along  # fmt: skip
+    assert not keys & {
+        "raw_lead_files",
+        "normalized_leads",
+        "deduplicated_leads",
+        "dnc_screened_leads",
+    }  # the old steps that handed pickles along
     node = graph.get(dg.AssetKey("crm_leads"))
     assert node.parent_keys == set()
     assert node.partitions_def == organization_partitions

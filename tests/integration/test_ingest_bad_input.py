@@ -54,8 +54,9 @@ def test_file_that_cannot_be_imported_fails_clearly(tmp_path, do_import, connect
     with connect() as conn:
         assert one(conn, "select count(*) from import_rejects") == (0,)
         if job.batch_id:  # a batch row records the failure when the file could be hashed
-            assert one(conn, "select status, error from import_batches where id = %s",
-                       (job.batch_id,)) == ("failed", job.message)  # fmt: skip
+            assert one(
+                conn, "select status, error from import_batches where id = %s", (job.batch_id,)
+            ) == ("failed", job.message)
 
 
 def test_header_only_imports_nothing_successfully(tmp_path, do_import):
@@ -81,17 +82,19 @@ def test_ragged_rows_are_quarantined(tmp_path, do_import, connect):
 
 def test_embedded_newlines_quotes_and_delimiters_survive(tmp_path, do_import, connect):
     text = (
-        'Phone,First Name,Notes,Tags\n'
+        "Phone,First Name,Notes,Tags\n"
         '2124562201,"Smith, ""Jr""","line one\nline two","a;b"\n'
         '2124562202,"Multi\nLine",x,c\n'
-    )  # fmt: skip
+    )
     [job] = do_import(_write(tmp_path, "quoted.csv", text), org=ORG1)
     assert (job.rows_read, job.inserted) == (2, 2)
     with connect() as conn:
-        assert one(conn, "select first_name, tags from leads where phone_number = '+12124562201'"
-                   ) == ('Smith, "Jr"', ["a", "b"])  # fmt: skip
-        assert one(conn, "select first_name from leads where phone_number = '+12124562202'"
-                   ) == ("Multi Line",)  # fmt: skip
+        assert one(
+            conn, "select first_name, tags from leads where phone_number = '+12124562201'"
+        ) == ('Smith, "Jr"', ["a", "b"])
+        assert one(conn, "select first_name from leads where phone_number = '+12124562202'") == (
+            "Multi Line",
+        )
 
 
 def test_a_10mb_field_is_quarantined_not_a_crash(tmp_path, do_import, connect):
@@ -113,8 +116,9 @@ def test_invalid_utf8_falls_back_to_cp1252(tmp_path, do_import, connect):
     [job] = do_import(_write(tmp_path, "latin.csv", data), org=ORG1)
     assert job.encoding == "cp1252" and job.inserted == 1
     with connect() as conn:
-        assert one(conn, "select first_name, last_name from leads"
-                   " where phone_number = '+12124562401'") == ("José", "Müller")  # fmt: skip
+        assert one(
+            conn, "select first_name, last_name from leads where phone_number = '+12124562401'"
+        ) == ("José", "Müller")
 
 
 def test_formulas_in_cells_are_quarantined(tmp_path, do_import, connect):
@@ -139,8 +143,9 @@ def test_bad_phones_are_quarantined_with_a_reason(tmp_path, do_import, connect, 
     [job] = do_import(path, org=ORG1)
     assert (job.inserted, job.quarantined) == (1, 1)
     with connect() as conn:
-        reason, text = one(conn, "select reason, detail from import_rejects where batch_id = %s",
-                           (job.batch_id,))  # fmt: skip
+        reason, text = one(
+            conn, "select reason, detail from import_rejects where batch_id = %s", (job.batch_id,)
+        )
     assert reason in ("invalid_phone", "missing_phone")
     if detail:
         assert detail in text
@@ -170,8 +175,9 @@ def test_a_file_that_disappears_mid_run_fails_cleanly(tmp_path, connect):
     [job] = jobs
     assert job.status == "failed" and "disappeared" in job.message
     with connect() as conn:
-        assert one(conn, "select status from import_batches where id = %s",
-                   (job.batch_id,)) == ("failed",)  # fmt: skip
+        assert one(conn, "select status from import_batches where id = %s", (job.batch_id,)) == (
+            "failed",
+        )
         assert one(conn, "select count(*) from leads where phone_number = '+12124562801'") == (0,)
 
 

@@ -74,8 +74,11 @@ def test_organization_partitions_run_in_parallel_on_the_multiprocess_executor(
     assert max(start for start, _ in spans) < min(end for _, end in spans)
     with psycopg.connect(crm_url) as conn:
         for n, org in enumerate(ORGS):
-            count = one(conn, "select count(*) from leads where organization_id = %s"
-                        " and phone_number like %s", (org, f"+121245{n}%"))  # fmt: skip
+            count = one(
+                conn,
+                "select count(*) from leads where organization_id = %s and phone_number like %s",
+                (org, f"+121245{n}%"),
+            )
             assert count == (300,)
     assert sorted(p.name for p in (landing / "processed").iterdir()) == ["0.csv", "1.csv", "2.csv"]
 

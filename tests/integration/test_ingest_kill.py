@@ -50,9 +50,16 @@ def _write_file(path: Path, variant: int) -> Path:
                 phone = f"({rng.choice([212, 415, 617, 713])}) {rng.randrange(200, 999)}-{i % 10000:04d}"
                 phones.append(phone)
             first = names.choice(["ann", "BOB", "Cleo", "dave", "Émile"])
-            out.writerow([first, f"Last{names.randrange(999)}", phone,
-                          f"{first.lower()}{names.randrange(99999)}@example.com",
-                          rng.choice(["fb", "Indeed", "referral"]), "hot|cdl"])  # fmt: skip
+            out.writerow(
+                [
+                    first,
+                    f"Last{names.randrange(999)}",
+                    phone,
+                    f"{first.lower()}{names.randrange(99999)}@example.com",
+                    rng.choice(["fb", "Indeed", "referral"]),
+                    "hot|cdl",
+                ]
+            )
     return path
 
 
@@ -87,8 +94,10 @@ def _import(url: str, path: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-c", _IMPORT, url, str(path), ORG1],
         env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
 
 
 def _kill_when(url: str, child: subprocess.Popen, statement: str, timeout: float = 120) -> None:
@@ -128,8 +137,12 @@ def _rerun(url: str, path: Path) -> dict:
     [summary] = json.loads(out)["files"]
     assert summary["status"] == "succeeded", summary
     assert summary["rows_read"] == ROWS
-    assert summary["rows_read"] == (summary["inserted"] + summary["merged"]
-                                    + summary["duplicates_in_file"] + summary["quarantined"])  # fmt: skip
+    assert summary["rows_read"] == (
+        summary["inserted"]
+        + summary["merged"]
+        + summary["duplicates_in_file"]
+        + summary["quarantined"]
+    )
     return summary
 
 

@@ -37,20 +37,42 @@ HEADERS = [column for column in SPECS["hubspot"].fields.values()]
 OWNER_OF_ANOTHER_ORG = "77"  # a HubSpot owner the connection maps to a user of ORG2
 
 ROUND_1 = [
-    {"firstname": "Ann", "lastname": "Ames", "email": "ann@example.com", "phone": "(212) 555-0101",
-     "company": "Acme", "hs_lead_status": "NEW", "lifecyclestage": "lead",
-     "hs_analytics_source": "ORGANIC_SEARCH", "hubspot_owner_id": OWNER_OF_ANOTHER_ORG},
+    {
+        "firstname": "Ann",
+        "lastname": "Ames",
+        "email": "ann@example.com",
+        "phone": "(212) 555-0101",
+        "company": "Acme",
+        "hs_lead_status": "NEW",
+        "lifecyclestage": "lead",
+        "hs_analytics_source": "ORGANIC_SEARCH",
+        "hubspot_owner_id": OWNER_OF_ANOTHER_ORG,
+    },
     {"firstname": "Bob", "lastname": "Burr", "mobilephone": "212 555 0102"},
     {"firstname": "Cat", "lastname": "Cole", "phone": "12"},
-    {"firstname": "Dan", "lastname": "Dorn", "phone": "+1 212 555 0104",
-     "hs_lead_status": "IN_PROGRESS"},
+    {
+        "firstname": "Dan",
+        "lastname": "Dorn",
+        "phone": "+1 212 555 0104",
+        "hs_lead_status": "IN_PROGRESS",
+    },
     {"firstname": "Eve", "lastname": "Earl", "phone": "212.555.0105", "email": "eve@example.com"},
-    {"firstname": "", "lastname": "Earl", "phone": "2125550105", "company": "Evecorp",
-     "lifecyclestage": "customer"},
-    {"firstname": "Fay", "lastname": "Fox", "phone": "212-555-0106", "email": "fay@example.com",
-     "hs_lead_status": "CONNECTED"},
+    {
+        "firstname": "",
+        "lastname": "Earl",
+        "phone": "2125550105",
+        "company": "Evecorp",
+        "lifecyclestage": "customer",
+    },
+    {
+        "firstname": "Fay",
+        "lastname": "Fox",
+        "phone": "212-555-0106",
+        "email": "fay@example.com",
+        "hs_lead_status": "CONNECTED",
+    },
     {"firstname": "Gus", "email": "not an e-mail", "phone": "212 555 0107"},
-]  # fmt: skip
+]
 #: record (by position in ROUND_1) -> the properties its second version changes
 ROUND_2 = {
     0: {"lastname": "Ames-Smith", "hs_lead_status": "CONNECTED"},
@@ -105,8 +127,9 @@ def _write_file(path: Path, records: list[dict]) -> Path:
 
 
 def _import_file(url: str, path: Path, mapping: Path):
-    request = ImportRequest(files=[str(path)], org=ORG1, source="hubspot", mapping=str(mapping),
-                            workers=1)  # fmt: skip
+    request = ImportRequest(
+        files=[str(path)], org=ORG1, source="hubspot", mapping=str(mapping), workers=1
+    )
     [job] = run_import(request, lambda: psycopg.connect(url))
     assert job.status == "succeeded", job.message
     return job
@@ -117,8 +140,16 @@ def _sync(url: str, connection: Connection):
     return load_connection(lambda: psycopg.connect(url), connection)
 
 
-ACCOUNTING = ("rows_read", "inserted", "merged", "duplicates_in_file", "quarantined", "dnc",
-              "referrals", "owners_dropped")  # fmt: skip
+ACCOUNTING = (
+    "rows_read",
+    "inserted",
+    "merged",
+    "duplicates_in_file",
+    "quarantined",
+    "dnc",
+    "referrals",
+    "owners_dropped",
+)
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -136,7 +167,7 @@ def _state(url: str, batch_id: str) -> dict[str, object]:
         phone_of = dict(
             conn.execute(
                 "select id::text, phone_number from leads where organization_id = %s", (ORG1,)
-            ).fetchall()  # fmt: skip
+            ).fetchall()
         )
 
         def by_phone(value):
@@ -200,19 +231,33 @@ def test_a_file_and_the_same_crm_records_load_alike(
     ids = [record["id"] for record in server.records()]  # in the order they were added
     with psycopg.connect(crm_path_url) as conn:
         connection = save_connection(
-            conn, organization=ORG1, vendor="hubspot", base_url=server.base_url,
-            secret_env="LEADFLOW_CRM_TEST_TOKEN", name="equivalence",
+            conn,
+            organization=ORG1,
+            vendor="hubspot",
+            base_url=server.base_url,
+            secret_env="LEADFLOW_CRM_TEST_TOKEN",
+            name="equivalence",
             options={"owners": {OWNER_OF_ANOTHER_ORG: ORG2_AGENT}},
-        )  # fmt: skip
+        )
 
     # round 1: inserts, a folded duplicate, a reject, DNC, a merge, a referral, a dropped owner
     job = _import_file(file_url, _write_file(tmp_path / "round1.csv", ROUND_1), mapping)
     with caplog.at_level(logging.WARNING, logger="leadflow.crmsync.load"):
         outcome = _sync(crm_path_url, connection)
-    assert _accounting(job) == _accounting(outcome) == {
-        "rows_read": 8, "inserted": 5, "merged": 1, "duplicates_in_file": 1, "quarantined": 1,
-        "dnc": 1, "referrals": 1, "owners_dropped": 1,
-    }  # fmt: skip
+    assert (
+        _accounting(job)
+        == _accounting(outcome)
+        == {
+            "rows_read": 8,
+            "inserted": 5,
+            "merged": 1,
+            "duplicates_in_file": 1,
+            "quarantined": 1,
+            "dnc": 1,
+            "referrals": 1,
+            "owners_dropped": 1,
+        }
+    )
     assert job.message == "1 owner(s) not in the lead's organization ignored"
     assert "1 owner(s) not in the lead's organization ignored" in caplog.text
     from_file, from_crm = _state(file_url, job.batch_id), _state(crm_path_url, outcome.batch_id)
@@ -226,8 +271,9 @@ def test_a_file_and_the_same_crm_records_load_alike(
     # round 2: the changed records (the CRM sends only those; the file has the same rows)
     changed = []
     for position, fields in ROUND_2.items():
-        server.update(ids[position], properties={**server.record(ids[position])["properties"],
-                                                 **fields})  # fmt: skip
+        server.update(
+            ids[position], properties={**server.record(ids[position])["properties"], **fields}
+        )
         changed.append({**ROUND_1[position], **fields})
     job = _import_file(file_url, _write_file(tmp_path / "round2.csv", changed), mapping)
     outcome = _sync(crm_path_url, connection)
@@ -238,5 +284,7 @@ def test_a_file_and_the_same_crm_records_load_alike(
     assert from_crm.pop("change_sources") == ["crm:hubspot"]
     assert from_file == from_crm
     assert {(phone, field) for phone, field, _, _ in from_file["audit"]} >= {
-        ("+12125550101", "last_name"), ("+12125550102", "company"), ("+12125550106", "first_name"),
-    }  # fmt: skip
+        ("+12125550101", "last_name"),
+        ("+12125550102", "company"),
+        ("+12125550106", "first_name"),
+    }

@@ -62,9 +62,11 @@ def deployment(mongo_url, bolt_url, redis_url, tmp_path_factory) -> Iterator[Dep
     client = MongoClient(mongo_url, tz_aware=True)
     seed_mongo_activities(client[mongo_name])
     external_graph = GraphService().is_external()
-    graph_name = graph_database() if external_graph else create_database(
-        f"lftestmanaged{uuid.uuid4().hex[:8]}"
-    )  # fmt: skip
+    graph_name = (
+        graph_database()
+        if external_graph
+        else create_database(f"lftestmanaged{uuid.uuid4().hex[:8]}")
+    )
     env = {
         "POSTGRES_URL": server.url(),
         "MONGO_URL": mongo_url,
@@ -126,9 +128,11 @@ def test_seed_and_import(deployment):
     summary = json.loads(result.stdout)
     assert summary["status"] == "succeeded" and summary["inserted"] > 0
     assert summary["rows_read"] == (
-        summary["inserted"] + summary["merged"] + summary["duplicates_in_file"]
+        summary["inserted"]
+        + summary["merged"]
+        + summary["duplicates_in_file"]
         + summary["quarantined"]
-    )  # fmt: skip
+    )
 
 
 def test_the_nightly_with_dbt_and_the_report(deployment, tmp_path):
@@ -141,7 +145,7 @@ def test_the_nightly_with_dbt_and_the_report(deployment, tmp_path):
     one = json.loads(
         leadflow(
             deployment, "report", "--org", "summit", "--out", str(tmp_path / "s.html"), "--json"
-        ).stdout  # fmt: skip
+        ).stdout
     )
     assert [org["slug"] for org in one["organizations"]] == ["summit"]
 

@@ -61,62 +61,125 @@ def ts(text: str) -> datetime:
 # n: (organization, owner, source, created_at UTC, deleted_at, [(from, to, changed_at UTC)])
 LEADS: dict[int, tuple] = {
     # January in New York, Ann, facebook
-    1: (ORG_NY, ANN, "facebook", "2026-01-05 15:00", None, [
-        (None, "new", "2026-01-05 15:00"),
-        ("new", "contacted", "2026-01-07 15:00"),
-        ("contacted", "qualified", "2026-01-10 15:00"),
-        ("qualified", "hot", "2026-01-15 15:00"),  # skips nurturing
-        ("hot", "recruited", "2026-01-20 15:00"),
-    ]),
-    2: (ORG_NY, ANN, "facebook", "2026-01-10 15:00", None, [
-        (None, "new", "2026-01-10 15:00"),
-        ("new", "contacted", "2026-01-11 15:00"),
-        ("contacted", "qualified", "2026-01-13 15:00"),
-        ("qualified", "contacted", "2026-01-14 15:00"),  # goes back
-        ("contacted", "qualified", "2026-01-16 15:00"),
-        ("qualified", "cold", "2026-01-20 15:00"),
-    ]),
+    1: (
+        ORG_NY,
+        ANN,
+        "facebook",
+        "2026-01-05 15:00",
+        None,
+        [
+            (None, "new", "2026-01-05 15:00"),
+            ("new", "contacted", "2026-01-07 15:00"),
+            ("contacted", "qualified", "2026-01-10 15:00"),
+            ("qualified", "hot", "2026-01-15 15:00"),  # skips nurturing
+            ("hot", "recruited", "2026-01-20 15:00"),
+        ],
+    ),
+    2: (
+        ORG_NY,
+        ANN,
+        "facebook",
+        "2026-01-10 15:00",
+        None,
+        [
+            (None, "new", "2026-01-10 15:00"),
+            ("new", "contacted", "2026-01-11 15:00"),
+            ("contacted", "qualified", "2026-01-13 15:00"),
+            ("qualified", "contacted", "2026-01-14 15:00"),  # goes back
+            ("contacted", "qualified", "2026-01-16 15:00"),
+            ("qualified", "cold", "2026-01-20 15:00"),
+        ],
+    ),
     3: (ORG_NY, ANN, "facebook", "2026-01-20 15:00", None, []),  # no history row at all
-    4: (ORG_NY, ANN, "facebook", "2026-02-01 03:00", None, [  # 2026-01-31 22:00 in New York
-        (None, "new", "2026-02-01 03:00"),
-        ("new", "dnc", "2026-02-02 03:00"),
-    ]),
+    4: (
+        ORG_NY,
+        ANN,
+        "facebook",
+        "2026-02-01 03:00",
+        None,
+        [  # 2026-01-31 22:00 in New York
+            (None, "new", "2026-02-01 03:00"),
+            ("new", "dnc", "2026-02-02 03:00"),
+        ],
+    ),
     # February in New York, Bob, linkedin
-    5: (ORG_NY, BOB, "linkedin", "2026-02-10 15:00", None, [
-        (None, "new", "2026-02-10 15:00"),
-        ("new", "qualified", "2026-02-12 15:00"),  # skips contacted
-        ("qualified", "qualified", "2026-02-13 15:00"),  # repeat: same visit
-        ("qualified", "nurturing", "2026-02-15 15:00"),
-    ]),
+    5: (
+        ORG_NY,
+        BOB,
+        "linkedin",
+        "2026-02-10 15:00",
+        None,
+        [
+            (None, "new", "2026-02-10 15:00"),
+            ("new", "qualified", "2026-02-12 15:00"),  # skips contacted
+            ("qualified", "qualified", "2026-02-13 15:00"),  # repeat: same visit
+            ("qualified", "nurturing", "2026-02-15 15:00"),
+        ],
+    ),
     # February in New York, unassigned, no source
     6: (ORG_NY, None, None, "2026-02-11 15:00", None, [(None, "new", "2026-02-11 15:00")]),
     # soft-deleted: counts nowhere
-    7: (ORG_NY, ANN, "facebook", "2026-01-06 15:00", "2026-01-25 00:00", [
-        (None, "new", "2026-01-06 15:00"),
-        ("new", "recruited", "2026-01-08 15:00"),
-    ]),
-    8: (ORG_NY, BOB, "linkedin", "2026-02-20 15:00", None, [
-        (None, "new", "2026-02-20 15:00"),
-        ("new", "contacted", "2026-02-21 03:00"),
-        ("contacted", "recruited", "2026-02-25 15:00"),
-    ]),
+    7: (
+        ORG_NY,
+        ANN,
+        "facebook",
+        "2026-01-06 15:00",
+        "2026-01-25 00:00",
+        [
+            (None, "new", "2026-01-06 15:00"),
+            ("new", "recruited", "2026-01-08 15:00"),
+        ],
+    ),
+    8: (
+        ORG_NY,
+        BOB,
+        "linkedin",
+        "2026-02-20 15:00",
+        None,
+        [
+            (None, "new", "2026-02-20 15:00"),
+            ("new", "contacted", "2026-02-21 03:00"),
+            ("contacted", "recruited", "2026-02-25 15:00"),
+        ],
+    ),
     # February in Tokyo, Chiyo, referral
-    9: (ORG_TK, CHO, "referral", "2026-01-31 16:00", None, [  # 2026-02-01 01:00 in Tokyo
-        (None, "new", "2026-01-31 16:00"),
-        ("new", "contacted", "2026-02-01 16:00"),
-    ]),
-    10: (ORG_TK, CHO, "referral", "2026-02-15 00:00", None, [
-        (None, "new", "2026-02-15 00:00"),
-        ("new", "dnc", "2026-02-15 00:00"),
-    ]),
-    11: (ORG_TK, CHO, "referral", "2026-02-20 00:00", None, [
-        (None, "new", "2026-02-20 00:00"),
-        ("new", "contacted", "2026-02-22 00:00"),
-        ("contacted", "qualified", "2026-02-23 12:00"),
-        ("qualified", "cold", "2026-02-25 00:00"),
-        ("cold", "nurturing", "2026-02-28 00:00"),  # back from cold
-    ]),
-}  # fmt: skip
+    9: (
+        ORG_TK,
+        CHO,
+        "referral",
+        "2026-01-31 16:00",
+        None,
+        [  # 2026-02-01 01:00 in Tokyo
+            (None, "new", "2026-01-31 16:00"),
+            ("new", "contacted", "2026-02-01 16:00"),
+        ],
+    ),
+    10: (
+        ORG_TK,
+        CHO,
+        "referral",
+        "2026-02-15 00:00",
+        None,
+        [
+            (None, "new", "2026-02-15 00:00"),
+            ("new", "dnc", "2026-02-15 00:00"),
+        ],
+    ),
+    11: (
+        ORG_TK,
+        CHO,
+        "referral",
+        "2026-02-20 00:00",
+        None,
+        [
+            (None, "new", "2026-02-20 00:00"),
+            ("new", "contacted", "2026-02-22 00:00"),
+            ("contacted", "qualified", "2026-02-23 12:00"),
+            ("qualified", "cold", "2026-02-25 00:00"),
+            ("cold", "nurturing", "2026-02-28 00:00"),  # back from cold
+        ],
+    ),
+}
 
 COSTS = [  # (organization, user, source, period, cost_usd)
     (ORG_NY, ANN, "facebook", "2026-01", "400.00"),
@@ -336,25 +399,44 @@ def test_lead_funnel_counts_rates_and_medians_by_local_cohort(marts_url):
 
 # n: [(stage, entered_at, days_in_stage)], the last visit current (days None)
 VISITS = {
-    1: [("new", "2026-01-05 15:00", "2"), ("contacted", "2026-01-07 15:00", "3"),
-        ("qualified", "2026-01-10 15:00", "5"), ("hot", "2026-01-15 15:00", "5"),
-        ("recruited", "2026-01-20 15:00", None)],
-    2: [("new", "2026-01-10 15:00", "1"), ("contacted", "2026-01-11 15:00", "2"),
-        ("qualified", "2026-01-13 15:00", "1"), ("contacted", "2026-01-14 15:00", "2"),
-        ("qualified", "2026-01-16 15:00", "4"), ("cold", "2026-01-20 15:00", None)],
+    1: [
+        ("new", "2026-01-05 15:00", "2"),
+        ("contacted", "2026-01-07 15:00", "3"),
+        ("qualified", "2026-01-10 15:00", "5"),
+        ("hot", "2026-01-15 15:00", "5"),
+        ("recruited", "2026-01-20 15:00", None),
+    ],
+    2: [
+        ("new", "2026-01-10 15:00", "1"),
+        ("contacted", "2026-01-11 15:00", "2"),
+        ("qualified", "2026-01-13 15:00", "1"),
+        ("contacted", "2026-01-14 15:00", "2"),
+        ("qualified", "2026-01-16 15:00", "4"),
+        ("cold", "2026-01-20 15:00", None),
+    ],
     3: [("new", "2026-01-20 15:00", None)],
     4: [("new", "2026-02-01 03:00", "1"), ("dnc", "2026-02-02 03:00", None)],
-    5: [("new", "2026-02-10 15:00", "2"), ("qualified", "2026-02-12 15:00", "3"),
-        ("nurturing", "2026-02-15 15:00", None)],
+    5: [
+        ("new", "2026-02-10 15:00", "2"),
+        ("qualified", "2026-02-12 15:00", "3"),
+        ("nurturing", "2026-02-15 15:00", None),
+    ],
     6: [("new", "2026-02-11 15:00", None)],
-    8: [("new", "2026-02-20 15:00", "0.5"), ("contacted", "2026-02-21 03:00", "4.5"),
-        ("recruited", "2026-02-25 15:00", None)],
+    8: [
+        ("new", "2026-02-20 15:00", "0.5"),
+        ("contacted", "2026-02-21 03:00", "4.5"),
+        ("recruited", "2026-02-25 15:00", None),
+    ],
     9: [("new", "2026-01-31 16:00", "1"), ("contacted", "2026-02-01 16:00", None)],
     10: [("new", "2026-02-15 00:00", "0"), ("dnc", "2026-02-15 00:00", None)],
-    11: [("new", "2026-02-20 00:00", "2"), ("contacted", "2026-02-22 00:00", "1.5"),
-         ("qualified", "2026-02-23 12:00", "1.5"), ("cold", "2026-02-25 00:00", "3"),
-         ("nurturing", "2026-02-28 00:00", None)],
-}  # fmt: skip
+    11: [
+        ("new", "2026-02-20 00:00", "2"),
+        ("contacted", "2026-02-22 00:00", "1.5"),
+        ("qualified", "2026-02-23 12:00", "1.5"),
+        ("cold", "2026-02-25 00:00", "3"),
+        ("nurturing", "2026-02-28 00:00", None),
+    ],
+}
 
 
 def expected_visits(visits: dict[int, list]) -> list[tuple]:
@@ -417,17 +499,71 @@ def test_source_roi_aggregates_each_side_before_joining(marts_url):
         " from analytics.source_roi r join organizations o on o.id = r.organization_id"
         " order by o.name, r.owner_name, r.source, r.month",
     )
-    columns = ["org", "owner_name", "source", "month", "leads", "recruited", "cost_usd",
-               "cost_per_lead", "conversion_rate", "cost_per_recruit"]  # fmt: skip
+    columns = [
+        "org",
+        "owner_name",
+        "source",
+        "month",
+        "leads",
+        "recruited",
+        "cost_usd",
+        "cost_per_lead",
+        "conversion_rate",
+        "cost_per_recruit",
+    ]
     expected = [
-        ("Acme Talent", "Ann Archer", "facebook", "2026-01-01", 4, 1, d("400"), d("100"), d("0.25"), d("400")),
+        (
+            "Acme Talent",
+            "Ann Archer",
+            "facebook",
+            "2026-01-01",
+            4,
+            1,
+            d("400"),
+            d("100"),
+            d("0.25"),
+            d("400"),
+        ),
         ("Acme Talent", "Ann Archer", "facebook", "2026-02-01", 0, 0, d("100"), None, None, None),
         ("Acme Talent", "Bob Baker", "indeed", "2026-01-01", 0, 0, d("50"), None, None, None),
-        ("Acme Talent", "Bob Baker", "linkedin", "2026-02-01", 2, 1, d("90"), d("45"), d("0.5"), d("90")),
+        (
+            "Acme Talent",
+            "Bob Baker",
+            "linkedin",
+            "2026-02-01",
+            2,
+            1,
+            d("90"),
+            d("45"),
+            d("0.5"),
+            d("90"),
+        ),
         ("Acme Talent", "Unassigned", "unknown", "2026-02-01", 1, 0, d("0"), d("0"), d("0"), None),
-        ("Sakura Staffing", "Chiyo Sato", "referral", "2026-02-01", 3, 0, d("300"), d("100"), d("0"), None),
-        ("Sakura Staffing", "Chiyo Sato", "referral", "2026-03-01", 0, 0, d("30"), None, None, None),
-    ]  # fmt: skip
+        (
+            "Sakura Staffing",
+            "Chiyo Sato",
+            "referral",
+            "2026-02-01",
+            3,
+            0,
+            d("300"),
+            d("100"),
+            d("0"),
+            None,
+        ),
+        (
+            "Sakura Staffing",
+            "Chiyo Sato",
+            "referral",
+            "2026-03-01",
+            0,
+            0,
+            d("30"),
+            None,
+            None,
+            None,
+        ),
+    ]
     assert got == [dict(zip(columns, row, strict=True)) for row in expected]
     totals = fetch(
         marts_url,
@@ -467,8 +603,16 @@ def test_segment_sizes_over_time_in_local_dates(marts_url):
         " change_from_previous, is_latest, organization_id::text as org"
         " from analytics.segment_sizes order by segment_name, counted_at",
     )
-    columns = ["segment_name", "counted_at", "counted_date", "lead_count",
-               "previous_lead_count", "change_from_previous", "is_latest", "org"]  # fmt: skip
+    columns = [
+        "segment_name",
+        "counted_at",
+        "counted_date",
+        "lead_count",
+        "previous_lead_count",
+        "change_from_previous",
+        "is_latest",
+        "org",
+    ]
     expected = [
         ("Hot leads", ts("2026-02-01 04:00"), "2026-01-31", 5, None, None, False, ORG_NY),
         ("Hot leads", ts("2026-02-08 15:00"), "2026-02-08", 8, 5, 3, False, ORG_NY),

@@ -273,18 +273,36 @@ def test_score_trends_day_in_local_time_with_percentiles_factors_and_movers(mart
     # to the smaller lead_id L2; L4 90 (Sunday 22:00 local) -> 75 (-15); L1 and L3 had no
     # earlier score.
     assert trend(marts_url, ORG_NY, "facebook", ALICE, "day", "2026-06-01") == (
-        5, d("63.00"), d("70.00"), d("78.00"),
-        d("31.00"), d("16.40"), d("10.60"), d("5.00"),
-        L2, 10, L4, -15,
-    )  # fmt: skip
+        5,
+        d("63.00"),
+        d("70.00"),
+        d("78.00"),
+        d("31.00"),
+        d("16.40"),
+        d("10.60"),
+        d("5.00"),
+        L2,
+        10,
+        L4,
+        -15,
+    )
     # UTC Tuesday 06-02 holds L1's 03:30 score, but in New York that is still Monday.
     assert trend(marts_url, ORG_NY, "facebook", ALICE, "day", "2026-06-02") is None
     # Wednesday: L1 45 after 50 -> a faller, no riser.
     assert trend(marts_url, ORG_NY, "facebook", ALICE, "day", "2026-06-03") == (
-        1, d("45.00"), d("45.00"), d("45.00"),
-        d("22.00"), d("10.00"), d("8.00"), d("5.00"),
-        None, None, L1, -5,
-    )  # fmt: skip
+        1,
+        d("45.00"),
+        d("45.00"),
+        d("45.00"),
+        d("22.00"),
+        d("10.00"),
+        d("8.00"),
+        d("5.00"),
+        None,
+        None,
+        L1,
+        -5,
+    )
     # L4's 02:00 UTC Monday score is Sunday 05-31 in New York.
     assert trend(marts_url, ORG_NY, "facebook", ALICE, "day", "2026-05-31")[:2] == (1, d("90.00"))
 
@@ -295,26 +313,53 @@ def test_score_trends_weeks_start_on_local_monday(marts_url):
     # engagement (10+20+20+20+10)/5 = 16, intent (8+10+15+15+5)/5 = 10.6.
     # Movers against the previous week: L2 +10 and L5 +10 (tie -> L2), L4 -15; L1 had none.
     assert trend(marts_url, ORG_NY, "facebook", ALICE, "week", "2026-06-01") == (
-        5, d("62.00"), d("70.00"), d("78.00"),
-        d("30.40"), d("16.00"), d("10.60"), d("5.00"),
-        L2, 10, L4, -15,
-    )  # fmt: skip
+        5,
+        d("62.00"),
+        d("70.00"),
+        d("78.00"),
+        d("30.40"),
+        d("16.00"),
+        d("10.60"),
+        d("5.00"),
+        L2,
+        10,
+        L4,
+        -15,
+    )
     # Week of Mon 05-25: L2 60, L4 90 (Sunday night local), L5 30: avg 60, median 60,
     # p90 at 1.8 -> 60 + 0.8*30 = 84; qualification (30+40+15)/3 = 28.33; no earlier scores.
     assert trend(marts_url, ORG_NY, "facebook", ALICE, "week", "2026-05-25") == (
-        3, d("60.00"), d("60.00"), d("84.00"),
-        d("28.33"), d("16.00"), d("11.33"), d("4.33"),
-        None, None, None, None,
-    )  # fmt: skip
+        3,
+        d("60.00"),
+        d("60.00"),
+        d("84.00"),
+        d("28.33"),
+        d("16.00"),
+        d("11.33"),
+        d("4.33"),
+        None,
+        None,
+        None,
+        None,
+    )
 
 
 def test_score_trends_unknown_source_unassigned_owner_and_other_timezone(marts_url):
     # L6: no source, no owner, no demographic factor in its JSONB.
     assert trend(marts_url, ORG_NY, "unknown", None, "day", "2026-06-02") == (
-        1, d("20.00"), d("20.00"), d("20.00"),
-        d("10.00"), d("5.00"), d("5.00"), None,
-        None, None, None, None,
-    )  # fmt: skip
+        1,
+        d("20.00"),
+        d("20.00"),
+        d("20.00"),
+        d("10.00"),
+        d("5.00"),
+        d("5.00"),
+        None,
+        None,
+        None,
+        None,
+        None,
+    )
     # Tokyo: 16:00 UTC Mon 06-01 is Tue 06-02 locally; 15:30 UTC Sun 06-07 is Mon 06-08.
     assert trend(marts_url, ORG_TK, "linkedin", DAN, "day", "2026-06-02")[:2] == (1, d("55.00"))
     assert trend(marts_url, ORG_TK, "linkedin", DAN, "week", "2026-06-01")[:2] == (1, d("55.00"))
@@ -357,28 +402,46 @@ def test_organization_score_trends_are_percentiles_over_all_the_leads(marts_url)
     # Weighting lead_score_trends' two groups (5 leads: median 70, p90 78; 1 lead: 20) by their
     # leads would give (5*70 + 20)/6 = 61.67 and (5*78 + 20)/6 = 68.33 instead.
     assert org_trend(marts_url, ORG_NY, "week", "2026-06-01") == (
-        6, d("55.00"), d("57.50"), d("77.50"),
-    )  # fmt: skip
+        6,
+        d("55.00"),
+        d("57.50"),
+        d("77.50"),
+    )
     # Week of Mon 05-25: L2 60, L4 90 (Sunday night local), L5 30, one group: as in
     # lead_score_trends, avg 60, median 60, p90 at 1.8 -> 60 + 0.8*30 = 84.
     assert org_trend(marts_url, ORG_NY, "week", "2026-05-25") == (
-        3, d("60.00"), d("60.00"), d("84.00"),
-    )  # fmt: skip
+        3,
+        d("60.00"),
+        d("60.00"),
+        d("84.00"),
+    )
     # Local days as in lead_score_trends: Monday 06-01 holds L1's 23:30 score (50), so 40 50 70
     # 75 80: avg 63, median 70, p90 78; Tuesday 06-02 only L6 (20).
     assert org_trend(marts_url, ORG_NY, "day", "2026-06-01") == (
-        5, d("63.00"), d("70.00"), d("78.00"),
-    )  # fmt: skip
+        5,
+        d("63.00"),
+        d("70.00"),
+        d("78.00"),
+    )
     assert org_trend(marts_url, ORG_NY, "day", "2026-06-02") == (
-        1, d("20.00"), d("20.00"), d("20.00"),
-    )  # fmt: skip
+        1,
+        d("20.00"),
+        d("20.00"),
+        d("20.00"),
+    )
     # Tokyo: L7 55 on Tue 06-02 (16:00 UTC Mon), 65 in the week of Mon 06-08 (15:30 UTC Sun).
     assert org_trend(marts_url, ORG_TK, "day", "2026-06-02") == (
-        1, d("55.00"), d("55.00"), d("55.00"),
-    )  # fmt: skip
+        1,
+        d("55.00"),
+        d("55.00"),
+        d("55.00"),
+    )
     assert org_trend(marts_url, ORG_TK, "week", "2026-06-08") == (
-        1, d("65.00"), d("65.00"), d("65.00"),
-    )  # fmt: skip
+        1,
+        d("65.00"),
+        d("65.00"),
+        d("65.00"),
+    )
     assert org_trend(marts_url, ORG_TK, "day", "2026-06-01") is None
 
 
@@ -465,14 +528,40 @@ def test_agent_coaching_week_figures_beside_the_organization_average(marts_url):
     )
     # Alice's week before: L9 assigned and texted at the same instant (0 h).
     assert table[(ALICE, date(2026, 5, 25))] == (
-        ORG_NY, "Alice Archer", 1, 1, d("1.0000"), d("0.00"), 1, 1, d("1.00"), 0,
-        d("1.00"), d("1.0000"), d("0.00"), d("1.00"), d("0.00"),
-    )  # fmt: skip
+        ORG_NY,
+        "Alice Archer",
+        1,
+        1,
+        d("1.0000"),
+        d("0.00"),
+        1,
+        1,
+        d("1.00"),
+        0,
+        d("1.00"),
+        d("1.0000"),
+        d("0.00"),
+        d("1.00"),
+        d("0.00"),
+    )
     # Dan: one lead, never contacted, no activity: nulls where there is nothing to divide.
     assert table[(DAN, date(2026, 6, 1))] == (
-        ORG_TK, "Dan Doe", 1, 0, d("0.0000"), None, 0, 0, None, 0,
-        d("1.00"), d("0.0000"), None, None, d("0.00"),
-    )  # fmt: skip
+        ORG_TK,
+        "Dan Doe",
+        1,
+        0,
+        d("0.0000"),
+        None,
+        0,
+        0,
+        None,
+        0,
+        d("1.00"),
+        d("0.0000"),
+        None,
+        None,
+        d("0.00"),
+    )
 
 
 # --- lead_timeline -------------------------------------------------------------------------------

@@ -252,19 +252,27 @@ def test_definitions_validate_with_the_dbt_assets(tmp_path):
     only need their variables when a run uses them."""
     unset = {"POSTGRES_URL", "NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD", "MONGO_URL"}
     result = subprocess.run(
-        [str(Path(sys.executable).with_name("dagster")), "definitions", "validate",
-         "-m", "leadflow.definitions"],
-        env={**{k: v for k, v in os.environ.items() if k not in unset},
-             "DAGSTER_HOME": str(tmp_path)},
+        [
+            str(Path(sys.executable).with_name("dagster")),
+            "definitions",
+            "validate",
+            "-m",
+            "leadflow.definitions",
+        ],
+        env={
+            **{k: v for k, v in os.environ.items() if k not in unset},
+            "DAGSTER_HOME": str(tmp_path),
+        },
         capture_output=True,
         text=True,
         timeout=300,
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr[-2000:]
 
 
-def test_documented_postgres_instance_config_stores_runs_in_postgresql(make_database, tmp_path,
-                                                                        monkeypatch):  # fmt: skip
+def test_documented_postgres_instance_config_stores_runs_in_postgresql(
+    make_database, tmp_path, monkeypatch
+):
     """deploy/dagster.yaml works as documented: runs land in the PostgreSQL it points at."""
     from leadflow import settings
 

@@ -283,9 +283,11 @@ def test_the_statement_that_queues_touches_checks_dnc_again(crm_url, connect):
             " select organization_id, phone_number from leads where id = %s",
             (lead(4),),
         )
-        result = nurture_db.NurtureResult(conn.execute(
-            "select organization_id from leads where id = %s", (lead(4),)
-        ).fetchone()[0])  # fmt: skip
+        result = nurture_db.NurtureResult(
+            conn.execute("select organization_id from leads where id = %s", (lead(4),)).fetchone()[
+                0
+            ]
+        )
         sequences = nurture_db._load_sequences(conn, result)
         nurture_db._queue_due_touches(
             conn, result.organization_id, sequences, datetime(2027, 1, 1, tzinfo=UTC), result
@@ -300,9 +302,11 @@ def test_invalid_steps_or_filters_are_reported_and_skipped(crm_url, connect):
     with connect() as conn:
         conn.execute(
             "update nurture_sequences set steps = %s where id = %s",
-            (json.dumps([{"step": 1, "delay_days": -1, "channel": "sms", "template_id": "x"}]),
-             WELCOME3),
-        )  # fmt: skip
+            (
+                json.dumps([{"step": 1, "delay_days": -1, "channel": "sms", "template_id": "x"}]),
+                WELCOME3,
+            ),
+        )
         set_entry_filter(conn, REENGAGE1, {"status": {"$ne": "dnc"}})
     metadata = run(crm_url, datetime(2027, 1, 1, tzinfo=UTC))
     problems = {p["sequence_id"]: p["error"] for p in metadata["invalid_sequences"]}

@@ -94,18 +94,26 @@ def test_the_model_beats_the_rule_score_on_a_time_based_holdout(history):
         # the holdout is the snapshot one horizon back, labelled by the horizon after it:
         # recount it independently from the status history
         holdout_at = NOW - timedelta(days=30)
-        recruited = one(conn, """
+        recruited = one(
+            conn,
+            """
             select count(distinct h.lead_id) from lead_status_history h join leads l on l.id = h.lead_id
             where l.organization_id = %s and l.created_at <= %s and h.to_status = 'recruited'
               and h.changed_at > %s and h.changed_at <= %s
-            """, (ORG1, holdout_at, holdout_at, NOW))[0]  # fmt: skip
+            """,
+            (ORG1, holdout_at, holdout_at, NOW),
+        )[0]
     assert result["holdout_recruited"] == recruited
     assert stored["version"] == result["version"] == 1 and stored["status"] == "active"
     table = stored["metrics"]["reliability"]
     assert sum(row["leads"] for row in table) == result["holdout_leads"] and len(table) == 10
     # any process can score with it: JSON numbers, checked, no code
-    model = served.load(stored["model_parameters"], organization_id=ORG1, version=1,
-                        feature_names=stored["feature_names"])  # fmt: skip
+    model = served.load(
+        stored["model_parameters"],
+        organization_id=ORG1,
+        version=1,
+        feature_names=stored["feature_names"],
+    )
     assert list(model.feature_names) == stored["feature_names"]
     with psycopg.connect(history) as conn:
         rows = store.snapshot(conn, ORG1, NOW, 30, labelled=False).rows
@@ -120,14 +128,21 @@ def test_the_stored_json_model_scores_exactly_as_the_fitted_pipeline(history):
     model's propensities and contributions are scikit-learn's (the pipeline is never stored)."""
     holdout_at = NOW - timedelta(days=30)
     with psycopg.connect(history) as conn:
-        train_rows = [row for k in (1, 2, 3)
-                      for row in store.snapshot(conn, ORG1, holdout_at - timedelta(days=30 * k),
-                                                30, labelled=True).rows]  # fmt: skip
+        train_rows = [
+            row
+            for k in (1, 2, 3)
+            for row in store.snapshot(
+                conn, ORG1, holdout_at - timedelta(days=30 * k), 30, labelled=True
+            ).rows
+        ]
         holdout_rows = store.snapshot(conn, ORG1, holdout_at, 30, labelled=True).rows
         current = store.snapshot(conn, ORG1, NOW, 30, labelled=False).rows
         result = propensity.train(train_rows, holdout_rows)
-        stored = one(conn, "select %s::jsonb::text",
-                     (json.dumps(propensity.export(result.pipeline).to_json()),))[0]  # fmt: skip
+        stored = one(
+            conn,
+            "select %s::jsonb::text",
+            (json.dumps(propensity.export(result.pipeline).to_json()),),
+        )[0]
     model = served.load(stored, organization_id=ORG1, version=1)
     rows = train_rows + current
     frame = propensity.frame(rows)
@@ -161,20 +176,38 @@ def test_too_little_history_gives_no_model(crm_url):
 def test_never_a_dnc_or_recruited_lead_never_another_organizations(history):
     with psycopg.connect(history) as conn:
         train_organization(conn, ORG1, NOW, RecoSettings())
-        dnc_phone = one(conn, "select phone_number from leads where organization_id = %s"
-                              " and status = 'new' order by id limit 1", (ORG1,))[0]  # fmt: skip
-        conn.execute("insert into dnc_list (organization_id, phone_number) values (%s, %s)",
-                     (ORG1, dnc_phone))  # fmt: skip
+        dnc_phone = one(
+            conn,
+            "select phone_number from leads where organization_id = %s"
+            " and status = 'new' order by id limit 1",
+            (ORG1,),
+        )[0]
+        conn.execute(
+            "insert into dnc_list (organization_id, phone_number) values (%s, %s)",
+            (ORG1, dnc_phone),
+        )
         entries, summary = score_organization(conn, ORG1, NOW, RecoSettings())
         ids = [e["lead_id"] for e in entries]
-        states = dict(conn.execute(
-            "select id::text, status from leads where id = any(%s::uuid[])", (ids,)).fetchall())  # fmt: skip
-        orgs = {r[0] for r in conn.execute(
-            "select distinct organization_id::text from leads where id = any(%s::uuid[])", (ids,))}  # fmt: skip
+        states = dict(
+            conn.execute(
+                "select id::text, status from leads where id = any(%s::uuid[])", (ids,)
+            ).fetchall()
+        )
+        orgs = {
+            r[0]
+            for r in conn.execute(
+                "select distinct organization_id::text from leads where id = any(%s::uuid[])",
+                (ids,),
+            )
+        }
         # every lead of the organization that existed at NOW, less the DNC and recruited ones
-        expected = one(conn, "select count(*) from leads where organization_id = %s"
-                             " and deleted_at is null and created_at <= %s and status not in ('dnc', 'recruited')"
-                             " and phone_number <> %s", (ORG1, NOW, dnc_phone))[0]  # fmt: skip
+        expected = one(
+            conn,
+            "select count(*) from leads where organization_id = %s"
+            " and deleted_at is null and created_at <= %s and status not in ('dnc', 'recruited')"
+            " and phone_number <> %s",
+            (ORG1, NOW, dnc_phone),
+        )[0]
     assert summary["ranked_by"] == "model" and orgs == {ORG1}
     assert not {"dnc", "recruited"} & set(states.values())
     assert dnc_phone not in {e["phone_number"] for e in entries}
@@ -203,8 +236,10 @@ def test_never_a_dnc_or_recruited_lead_never_another_organizations(history):
 def test_assets_fill_namespaced_keys_with_a_ttl_and_the_cli_reads_them(history, redis_url, prefix):
     result = _materialize(history, redis_url, lead_conversion_model, lead_recommendations)
     assert result.success
-    metadata = {e.asset_key.to_user_string(): e.materialization.metadata
-                for e in result.get_asset_materialization_events()}  # fmt: skip
+    metadata = {
+        e.asset_key.to_user_string(): e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
     assert metadata["lead_conversion_model"]["active"].value >= 1
     assert metadata["lead_recommendations"]["cache"].value == "filled"
     client = _client(redis_url)
@@ -218,18 +253,37 @@ def test_assets_fill_namespaced_keys_with_a_ttl_and_the_cli_reads_them(history, 
     assert 0 < client.ttl(org1[0]) <= cache.DEFAULT_TTL_SECONDS
     # an ORG2 lead is never in an ORG1 key
     with psycopg.connect(history) as conn:
-        org2_leads = {r[0] for r in conn.execute(
-            "select id::text from leads where organization_id = %s", (ORG2,))}  # fmt: skip
-        agent = one(conn, "select user_id::text from lead_recommendations where organization_id"
-                          " = %s and agent_rank = 1 limit 1", (ORG1,))[0]  # fmt: skip
+        org2_leads = {
+            r[0]
+            for r in conn.execute("select id::text from leads where organization_id = %s", (ORG2,))
+        }
+        agent = one(
+            conn,
+            "select user_id::text from lead_recommendations where organization_id"
+            " = %s and agent_rank = 1 limit 1",
+            (ORG1,),
+        )[0]
     assert not any(k.rsplit(":", 1)[1] in org2_leads for k in org1)
-    cli = run_leadflow("recommend", "--agent", agent, "--limit", "5", "--json",
-                       env={"POSTGRES_URL": history, "REDIS_URL": redis_url})  # fmt: skip
+    cli = run_leadflow(
+        "recommend",
+        "--agent",
+        agent,
+        "--limit",
+        "5",
+        "--json",
+        env={"POSTGRES_URL": history, "REDIS_URL": redis_url},
+    )
     payload = json.loads(cli.stdout)
     assert payload["source"] == "cache" and len(payload["items"]) == 5
     assert [i["rank"] for i in payload["items"]] == [1, 2, 3, 4, 5]
-    text = run_leadflow("recommend", "--agent", agent, "--limit", "3",
-                        env={"POSTGRES_URL": history, "REDIS_URL": redis_url})  # fmt: skip
+    text = run_leadflow(
+        "recommend",
+        "--agent",
+        agent,
+        "--limit",
+        "3",
+        env={"POSTGRES_URL": history, "REDIS_URL": redis_url},
+    )
     assert "(from cache)" in text.stdout and "p=" in text.stdout
     client.close()
 
@@ -255,8 +309,12 @@ def filled(history, redis_url, prefix, monkeypatch) -> tuple[str, str]:
     monkeypatch.setenv("REDIS_URL", redis_url)
     assert _materialize(history, redis_url, lead_conversion_model, lead_recommendations).success
     with psycopg.connect(history) as conn:
-        lead, agent = one(conn, "select lead_id::text, user_id::text from lead_recommendations"
-                                " where organization_id = %s and agent_rank = 2", (ORG1,))  # fmt: skip
+        lead, agent = one(
+            conn,
+            "select lead_id::text, user_id::text from lead_recommendations"
+            " where organization_id = %s and agent_rank = 2",
+            (ORG1,),
+        )
     assert _cached(redis_url, ORG1, lead) and _agent_cached(redis_url, ORG1, agent)
     return lead, agent
 
@@ -270,16 +328,19 @@ def test_an_import_merge_invalidates_and_a_higher_status_drops_the_lead(
     path = write_csv(
         "merge.csv", ["phone", "first_name", "status"], [[phone, "Merged", "recruited"]]
     )
-    result = run_leadflow("import", str(path), "--org", ORG1,
-                          env={"POSTGRES_URL": history, "REDIS_URL": redis_url})  # fmt: skip
+    result = run_leadflow(
+        "import", str(path), "--org", ORG1, env={"POSTGRES_URL": history, "REDIS_URL": redis_url}
+    )
     assert result.returncode == 0, result.stderr
     assert not _cached(redis_url, ORG1, lead) and not _agent_cached(redis_url, ORG1, agent)
-    items, source = cache.agent_list(_client(redis_url), lambda: psycopg.connect(history), ORG1,
-                                     agent, 50)  # fmt: skip
+    items, source = cache.agent_list(
+        _client(redis_url), lambda: psycopg.connect(history), ORG1, agent, 50
+    )
     assert source == cache.Source.POSTGRES_MISS and lead not in {i["lead_id"] for i in items}
     assert _agent_cached(redis_url, ORG1, agent)  # refilled by the miss
-    again, source = cache.agent_list(_client(redis_url), lambda: psycopg.connect(history), ORG1,
-                                     agent, 50)  # fmt: skip
+    again, source = cache.agent_list(
+        _client(redis_url), lambda: psycopg.connect(history), ORG1, agent, 50
+    )
     assert source == cache.Source.CACHE and again == items
 
 
@@ -299,11 +360,21 @@ def test_a_score_change_invalidates(history, redis_url, filled):
 def test_a_reassignment_moves_the_lead_to_the_new_agents_list(history, redis_url, filled):
     lead, agent = filled
     with psycopg.connect(history) as conn:
-        other = one(conn, "select id::text from users where organization_id = %s and is_active"
-                          " and id <> %s and role = 'agent' order by id limit 1", (ORG1, agent))[0]  # fmt: skip
+        other = one(
+            conn,
+            "select id::text from users where organization_id = %s and is_active"
+            " and id <> %s and role = 'agent' order by id limit 1",
+            (ORG1, agent),
+        )[0]
     assert _agent_cached(redis_url, ORG1, other)  # both lists are cached before
-    result = run_leadflow("leads", "assign", lead, "--to", other,
-                          env={"POSTGRES_URL": history, "REDIS_URL": redis_url})  # fmt: skip
+    result = run_leadflow(
+        "leads",
+        "assign",
+        lead,
+        "--to",
+        other,
+        env={"POSTGRES_URL": history, "REDIS_URL": redis_url},
+    )
     assert result.returncode == 0, result.stderr
     assert not _agent_cached(redis_url, ORG1, agent) and not _agent_cached(redis_url, ORG1, other)
     connect = lambda: psycopg.connect(history)  # noqa: E731
@@ -316,9 +387,11 @@ def test_a_reassignment_moves_the_lead_to_the_new_agents_list(history, redis_url
 def test_a_number_put_on_the_dnc_list_is_invalidated_by_the_next_step(history, redis_url, filled):
     lead, agent = filled
     with psycopg.connect(history) as conn:
-        conn.execute("insert into dnc_list (organization_id, phone_number, reason)"
-                     " select organization_id, phone_number, 'asked' from leads where id = %s",
-                     (lead,))  # fmt: skip
+        conn.execute(
+            "insert into dnc_list (organization_id, phone_number, reason)"
+            " select organization_id, phone_number, 'asked' from leads where id = %s",
+            (lead,),
+        )
     # the PostgreSQL path never serves it, even before the cache is invalidated
     with psycopg.connect(history) as conn:
         assert store.lead_entry(conn, ORG1, lead) is None
@@ -361,52 +434,93 @@ def test_a_crm_sync_run_by_the_cli_invalidates_the_leads_it_loaded(
     with sandbox("hubspot", token="hs-token") as server:
         server.add(generate_records("hubspot", 30, seed=4))
         with psycopg.connect(crm_url) as conn:
-            save_connection(conn, organization=ORG1, vendor="hubspot", base_url=server.base_url,
-                            secret_env="HUBSPOT_TOKEN_RECO_TEST")  # fmt: skip
+            save_connection(
+                conn,
+                organization=ORG1,
+                vendor="hubspot",
+                base_url=server.base_url,
+                secret_env="HUBSPOT_TOKEN_RECO_TEST",
+            )
             before = one(conn, "select now() - interval '1 minute'")[0]
             store.set_watermark(conn, ORG1, before)  # as a fill leaves it
         client = _client(redis_url)
         client.set(cache.current_key(ORG1), cache.namespace_of(None))
         client.close()
-        synced = run_leadflow("crm", "sync", "--org", ORG1, "--json",
-                              env={"POSTGRES_URL": crm_url, "REDIS_URL": redis_url})  # fmt: skip
+        synced = run_leadflow(
+            "crm",
+            "sync",
+            "--org",
+            ORG1,
+            "--json",
+            env={"POSTGRES_URL": crm_url, "REDIS_URL": redis_url},
+        )
     assert synced.returncode == 0, synced.stderr
     with psycopg.connect(crm_url) as conn:
-        loaded = one(conn, "select count(*) from leads where organization_id = %s"
-                           " and updated_at > %s", (ORG1, before))[0]  # fmt: skip
-        moved = one(conn, "select invalidated_until from recommendation_cache_state"
-                          " where organization_id = %s", (ORG1,))[0]  # fmt: skip
+        loaded = one(
+            conn,
+            "select count(*) from leads where organization_id = %s and updated_at > %s",
+            (ORG1, before),
+        )[0]
+        moved = one(
+            conn,
+            "select invalidated_until from recommendation_cache_state where organization_id = %s",
+            (ORG1,),
+        )[0]
     assert loaded > 0 and moved > before
 
 
 def test_redis_down_reads_postgres_with_a_warning_and_the_asset_still_succeeds(history, prefix):
     result = _materialize(history, CLOSED_PORT_URL, lead_conversion_model, lead_recommendations)
     assert result.success
-    metadata = {e.asset_key.to_user_string(): e.materialization.metadata
-                for e in result.get_asset_materialization_events()}  # fmt: skip
+    metadata = {
+        e.asset_key.to_user_string(): e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
     assert metadata["lead_recommendations"]["cache"].value == "unavailable"
     with psycopg.connect(history) as conn:
-        agent = one(conn, "select user_id::text from lead_recommendations where organization_id"
-                          " = %s and agent_rank = 1 limit 1", (ORG1,))[0]  # fmt: skip
-    cli = run_leadflow("recommend", "--agent", agent, "--json",
-                       env={"POSTGRES_URL": history, "REDIS_URL": CLOSED_PORT_URL})  # fmt: skip
+        agent = one(
+            conn,
+            "select user_id::text from lead_recommendations where organization_id"
+            " = %s and agent_rank = 1 limit 1",
+            (ORG1,),
+        )[0]
+    cli = run_leadflow(
+        "recommend",
+        "--agent",
+        agent,
+        "--json",
+        env={"POSTGRES_URL": history, "REDIS_URL": CLOSED_PORT_URL},
+    )
     assert cli.returncode == 0
     payload = json.loads(cli.stdout)
     assert payload["source"] == cache.Source.POSTGRES_DOWN and payload["items"]
     assert "leadflow: warning: recommendation cache unavailable" in cli.stderr
     # invalidation with Redis down: a warning, and the watermark stays for the next try
     with psycopg.connect(history) as conn:
-        before = one(conn, "select invalidated_until from recommendation_cache_state"
-                           " where organization_id = %s", (ORG1,))[0]  # fmt: skip
-        conn.execute("update leads set lead_score = 1 where id in (select lead_id from"
-                     " lead_recommendations where organization_id = %s limit 3)", (ORG1,))  # fmt: skip
+        before = one(
+            conn,
+            "select invalidated_until from recommendation_cache_state where organization_id = %s",
+            (ORG1,),
+        )[0]
+        conn.execute(
+            "update leads set lead_score = 1 where id in (select lead_id from"
+            " lead_recommendations where organization_id = %s limit 3)",
+            (ORG1,),
+        )
     outcome = cache.invalidate(
         cache.connect(CLOSED_PORT_URL), lambda: psycopg.connect(history), [ORG1]
     )
     assert outcome["skipped_organizations"] == [ORG1]
     with psycopg.connect(history) as conn:
-        assert one(conn, "select invalidated_until from recommendation_cache_state"
-                         " where organization_id = %s", (ORG1,))[0] == before  # fmt: skip
+        assert (
+            one(
+                conn,
+                "select invalidated_until from recommendation_cache_state"
+                " where organization_id = %s",
+                (ORG1,),
+            )[0]
+            == before
+        )
 
 
 def test_the_quality_check_warns_on_a_flagged_model(history):

@@ -295,8 +295,7 @@ def test_cli_writes_the_report_and_prints_the_path(built, tmp_path):
     assert payload["path"] == str((tmp_path / "all.html").resolve())
     assert payload["bytes"] == (tmp_path / "all.html").stat().st_size
     assert sorted(org["slug"] for org in payload["organizations"]) == sorted(SLUGS.values())
-    assert set(payload["sections"]) == {"funnel", "roi", "score_trends", "score_movers",
-                                        "coaching"}  # fmt: skip
+    assert set(payload["sections"]) == {"funnel", "roi", "score_trends", "score_movers", "coaching"}
 
 
 @pytest.mark.parametrize(

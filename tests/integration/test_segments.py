@@ -31,23 +31,99 @@ HOSTILE = "'; drop table leads; --"
 
 # first, last, status, score, tags, source, owner, email, created_at, last_contact, deleted
 LEADS = [
-    ("Ann", "O'Brien", "new", 10, ["hot"], "facebook", U1, "ann@example.com",
-     "2026-01-01 10:00Z", None, False),
-    ("Bob", "100%_Sure", "contacted", 50, ["hot", "nurse"], "linkedin", U2, None,
-     "2026-01-15 00:00Z", "2026-02-01 12:00Z", False),
-    ("Cara", "100xxSure", "qualified", 70, ["nurse"], "indeed", None, "",
-     "2026-01-31 23:59:59Z", "2026-02-28 00:00Z", False),
-    ("Dan", "Smith", "hot", 90, [], None, U1, "dan@example.com",
-     "2026-02-01 00:00Z", "2026-03-01 00:00Z", False),
-    ("Eve", HOSTILE, "cold", 0, ["referral"], "referral", None, "eve@example.com",
-     "2026-03-10 00:00Z", None, False),
-    ("Fay", "Deleted", "hot", 95, ["hot"], "facebook", U1, "fay@example.com",
-     "2026-01-05 00:00Z", None, True),
-    ("Gus", "Recruited", "recruited", 100, ["hot", "nurse"], "facebook", U2, "gus@example.com",
-     "2026-02-10 00:00Z", None, False),
-    ("Hal", "Dnc", "dnc", 5, [], "website", None, None,
-     "2026-02-20 00:00Z", None, False),
-]  # fmt: skip
+    (
+        "Ann",
+        "O'Brien",
+        "new",
+        10,
+        ["hot"],
+        "facebook",
+        U1,
+        "ann@example.com",
+        "2026-01-01 10:00Z",
+        None,
+        False,
+    ),
+    (
+        "Bob",
+        "100%_Sure",
+        "contacted",
+        50,
+        ["hot", "nurse"],
+        "linkedin",
+        U2,
+        None,
+        "2026-01-15 00:00Z",
+        "2026-02-01 12:00Z",
+        False,
+    ),
+    (
+        "Cara",
+        "100xxSure",
+        "qualified",
+        70,
+        ["nurse"],
+        "indeed",
+        None,
+        "",
+        "2026-01-31 23:59:59Z",
+        "2026-02-28 00:00Z",
+        False,
+    ),
+    (
+        "Dan",
+        "Smith",
+        "hot",
+        90,
+        [],
+        None,
+        U1,
+        "dan@example.com",
+        "2026-02-01 00:00Z",
+        "2026-03-01 00:00Z",
+        False,
+    ),
+    (
+        "Eve",
+        HOSTILE,
+        "cold",
+        0,
+        ["referral"],
+        "referral",
+        None,
+        "eve@example.com",
+        "2026-03-10 00:00Z",
+        None,
+        False,
+    ),
+    (
+        "Fay",
+        "Deleted",
+        "hot",
+        95,
+        ["hot"],
+        "facebook",
+        U1,
+        "fay@example.com",
+        "2026-01-05 00:00Z",
+        None,
+        True,
+    ),
+    (
+        "Gus",
+        "Recruited",
+        "recruited",
+        100,
+        ["hot", "nurse"],
+        "facebook",
+        U2,
+        "gus@example.com",
+        "2026-02-10 00:00Z",
+        None,
+        False,
+    ),
+    ("Hal", "Dnc", "dnc", 5, [], "website", None, None, "2026-02-20 00:00Z", None, False),
+]
 LIVE = 7
 
 HAND_COUNTS = [
@@ -110,9 +186,22 @@ def _craft(url: str) -> str:
                 " deleted_at)"
                 " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
                 " case when %s then now() end)",
-                (ORG, first, last, f"+1212555{n:04d}", status, score, tags, source, owner,
-                 email, created, contact, gone),
-            )  # fmt: skip
+                (
+                    ORG,
+                    first,
+                    last,
+                    f"+1212555{n:04d}",
+                    status,
+                    score,
+                    tags,
+                    source,
+                    owner,
+                    email,
+                    created,
+                    contact,
+                    gone,
+                ),
+            )
     return url
 
 
@@ -223,9 +312,13 @@ def test_segment_counts_updates_every_segment_and_appends_history(crafted):
             "insert into segments (id, organization_id, name, filter) values"
             " ('f5000000-0000-4000-8000-000000000001', %s, 'Hot nurses', %s),"
             " ('f5000000-0000-4000-8000-000000000002', %s, 'Broken', %s)",
-            (ORG, json.dumps({"tags_all": ["hot", "nurse"]}),
-             ORG, json.dumps({"status": {"$ne": "x"}})),
-        )  # fmt: skip
+            (
+                ORG,
+                json.dumps({"tags_all": ["hot", "nurse"]}),
+                ORG,
+                json.dumps({"status": {"$ne": "x"}}),
+            ),
+        )
         conn.execute("update segments set lead_count = 42 where name = 'Broken'")
         # the seed stored its own counts; zero them so the asset has to recompute them
         conn.execute("update segments set lead_count = 0 where organization_id <> %s", (ORG,))
@@ -246,8 +339,11 @@ def test_segment_counts_updates_every_segment_and_appends_history(crafted):
         }
         for segment_id, seed_count in seed_counts.items():
             assert counted[segment_id] == (seed_count, as_of)  # the seed's own counting agrees
-        by_name = dict(conn.execute("select name, lead_count from segments where organization_id"
-                                    " = %s", (ORG,)).fetchall())  # fmt: skip
+        by_name = dict(
+            conn.execute(
+                "select name, lead_count from segments where organization_id = %s", (ORG,)
+            ).fetchall()
+        )
         assert by_name == {"Hot nurses": 2, "Broken": 42}
         history = conn.execute(
             "select count(*), count(distinct segment_id), min(counted_at), max(counted_at)"

@@ -18,8 +18,13 @@ from tests.conftest import run_leadflow
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 EXTERNAL_VARS = (
-    "POSTGRES_URL", "NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD", "MONGO_URL", "REDIS_URL",
-)  # fmt: skip
+    "POSTGRES_URL",
+    "NEO4J_URI",
+    "NEO4J_USER",
+    "NEO4J_PASSWORD",
+    "MONGO_URL",
+    "REDIS_URL",
+)
 
 
 def _leadflow(home: Path, *args: str, extra_env: dict[str, str] | None = None):
@@ -130,8 +135,13 @@ def test_a_port_taken_while_the_graph_server_starts_is_retried(tmp_path, monkeyp
     from leadflow.platform.services import GraphService
     from leadflow.platform.services import graph as graph_module
 
-    for name in ("NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD", "LEADFLOW_GRAPH_HTTP_PORT",
-                 "LEADFLOW_BOLT_PORT"):  # fmt: skip
+    for name in (
+        "NEO4J_URI",
+        "NEO4J_USER",
+        "NEO4J_PASSWORD",
+        "LEADFLOW_GRAPH_HTTP_PORT",
+        "LEADFLOW_BOLT_PORT",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LEADFLOW_HOME", str(tmp_path / "home"))
     with socket.socket() as taken:

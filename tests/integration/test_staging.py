@@ -49,10 +49,26 @@ def _staged_back(conn: psycopg.Connection, rows: list[tuple]) -> list[tuple]:
 
 def test_clean_leads_round_trip_every_escape(conn):
     leads = [
-        CleanLead(i + 1, ORG, f"+1212555{i:04d}", None, None, text, text, None, None,
-                  [text, "b"] if text else [], text, None, [], text or None, text or None, None)
+        CleanLead(
+            i + 1,
+            ORG,
+            f"+1212555{i:04d}",
+            None,
+            None,
+            text,
+            text,
+            None,
+            None,
+            [text, "b"] if text else [],
+            text,
+            None,
+            [],
+            text or None,
+            text or None,
+            None,
+        )
         for i, text in enumerate(AWKWARD)
-    ]  # fmt: skip
+    ]
     back = _staged_back(conn, [sql.stage_lead(lead) for lead in leads])
     assert len(back) == len(AWKWARD)
     for lead, row in zip(leads, back, strict=True):

@@ -39,8 +39,9 @@ def _stand_ins() -> list[dg.AssetsDefinition]:
     @dg.asset(key="lead_scores")
     def lead_scores() -> None: ...
 
-    @dg.asset(key=INVALIDATION, deps=[crm_leads, lead_scores],
-              automation_condition=AFTER_LEAD_CHANGES)  # fmt: skip
+    @dg.asset(
+        key=INVALIDATION, deps=[crm_leads, lead_scores], automation_condition=AFTER_LEAD_CHANGES
+    )
     def invalidation() -> None: ...
 
     return [crm_leads, lead_scores, invalidation]

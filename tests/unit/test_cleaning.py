@@ -260,10 +260,22 @@ def test_builtin_aliases_are_exposed() -> None:
     assert BUILTIN_SOURCE_ALIASES["indeed.com"] == "indeed"
     assert "instagram" not in {k for k, v in BUILTIN_SOURCE_ALIASES.items() if v == "facebook"}
     assert set(BUILTIN_SOURCE_ALIASES.values()) >= {
-        "facebook", "linkedin", "indeed", "google", "referral", "website", "job_fair",
-        "craigslist", "ziprecruiter", "instagram", "tiktok", "twitter", "email", "cold_call",
+        "facebook",
+        "linkedin",
+        "indeed",
+        "google",
+        "referral",
+        "website",
+        "job_fair",
+        "craigslist",
+        "ziprecruiter",
+        "instagram",
+        "tiktok",
+        "twitter",
+        "email",
+        "cold_call",
         "event",
-    }  # fmt: skip
+    }
 
 
 def test_source_mapper_cache_gives_the_same_answers() -> None:

@@ -66,8 +66,15 @@ def test_other_variables_are_refused_with_the_reason(vendor, name, reason):
 
 
 def test_a_connection_never_reads_a_refused_variable():
-    connection = Connection("c1", ORG, "hubspot", "evil", "https://api.hubapi.com",
-                            "POSTGRES_URL", organization_slug="northwind")  # fmt: skip
+    connection = Connection(
+        "c1",
+        ORG,
+        "hubspot",
+        "evil",
+        "https://api.hubapi.com",
+        "POSTGRES_URL",
+        organization_slug="northwind",
+    )
     with pytest.raises(CrmPolicyError, match="'evil' of organization northwind"):
         connection.token({"POSTGRES_URL": "postgresql://u:p@db/x"})
 
@@ -78,11 +85,19 @@ def test_a_connection_never_reads_a_refused_variable():
     [
         ("hubspot", "https://api.hubapi.com", Origin("https", "api.hubapi.com", 443)),
         ("hubspot", "https://API.HubAPI.com/", Origin("https", "api.hubapi.com", 443)),
-        ("salesforce", "https://acme.my.salesforce.com", Origin("https", "acme.my.salesforce.com", 443)),
-        ("salesforce", "https://na1.salesforce.com:443", Origin("https", "na1.salesforce.com", 443)),
+        (
+            "salesforce",
+            "https://acme.my.salesforce.com",
+            Origin("https", "acme.my.salesforce.com", 443),
+        ),
+        (
+            "salesforce",
+            "https://na1.salesforce.com:443",
+            Origin("https", "na1.salesforce.com", 443),
+        ),
         ("pipedrive", "https://acme.pipedrive.com/api", Origin("https", "acme.pipedrive.com", 443)),
     ],
-)  # fmt: skip
+)
 def test_vendor_hosts_over_https_are_accepted(vendor, url, origin):
     assert check_base_url(vendor, url, NONE) == origin
 
@@ -237,8 +252,14 @@ def test_options_that_would_change_a_url_or_body_are_refused(options):
 
 
 def test_plain_options_pass():
-    check_options({"api_version": "v61.0", "page_size": "50", "status_field": "9f3c1e" * 6,
-                   "owners": {"005": "u"}})  # fmt: skip
+    check_options(
+        {
+            "api_version": "v61.0",
+            "page_size": "50",
+            "status_field": "9f3c1e" * 6,
+            "owners": {"005": "u"},
+        }
+    )
 
 
 # -- the session ---------------------------------------------------------------------------------
@@ -248,12 +269,15 @@ def test_the_token_travels_in_the_vendors_header():
 
 
 def test_the_session_sends_to_its_origin_only_and_adds_the_token_itself():
-    with sandbox("pipedrive", token="pd-unit-token") as server, \
-         sandbox("pipedrive", token="evil") as evil:  # fmt: skip
+    with (
+        sandbox("pipedrive", token="pd-unit-token") as server,
+        sandbox("pipedrive", token="evil") as evil,
+    ):
         allowed = parse_allowed_hosts("127.0.0.1")
         host, port = server.base_url.removeprefix("http://").split(":")
-        session = connection_session("pipedrive", Origin("http", host, int(port)),
-                                     "pd-unit-token", allowed)  # fmt: skip
+        session = connection_session(
+            "pipedrive", Origin("http", host, int(port)), "pd-unit-token", allowed
+        )
         assert session.get(server.base_url + "/v1/persons").status_code == 200
         assert server.requests[-1]["headers"]["x-api-token"] == "pd-unit-token"
         with pytest.raises(CrmPolicyError, match="refused a request"):
@@ -269,16 +293,19 @@ def test_the_session_connects_to_checked_addresses_only(monkeypatch):
     checked address (no second lookup)."""
     with sandbox("hubspot", token="hs-unit") as server:
         port = int(server.base_url.rsplit(":", 1)[1])
-        session = connection_session("hubspot", Origin("http", "crm.test", port), "hs-unit",
-                                     NONE)  # fmt: skip
+        session = connection_session("hubspot", Origin("http", "crm.test", port), "hs-unit", NONE)
         monkeypatch.setattr(
             "leadflow.crmsync.policy.getaddrinfo_addresses", lambda host, port: ["127.0.0.1"]
         )
         with pytest.raises(CrmPolicyError, match="resolves to 127.0.0.1"):
             session.get(f"http://crm.test:{port}/crm/v3/objects/contacts")
         assert server.requests == []
-        listed = connection_session("hubspot", Origin("http", "crm.test", port), "hs-unit",
-                                    parse_allowed_hosts(f"crm.test:{port}"))  # fmt: skip
+        listed = connection_session(
+            "hubspot",
+            Origin("http", "crm.test", port),
+            "hs-unit",
+            parse_allowed_hosts(f"crm.test:{port}"),
+        )
         answer = listed.get(f"http://crm.test:{port}/crm/v3/objects/contacts")
         assert answer.status_code == 200  # connected to the one address crm.test resolved to
         assert server.requests[-1]["headers"]["authorization"] == "Bearer hs-unit"
@@ -289,8 +316,9 @@ def test_the_session_retries_as_dlt_does(monkeypatch):
     monkeypatch.setenv("RUNTIME__REQUEST_BACKOFF_FACTOR", "0.01")
     with sandbox("hubspot", token="hs-unit") as server:
         host, port = server.base_url.removeprefix("http://").split(":")
-        session = connection_session("hubspot", Origin("http", host, int(port)), "hs-unit",
-                                     parse_allowed_hosts(host))  # fmt: skip
+        session = connection_session(
+            "hubspot", Origin("http", host, int(port)), "hs-unit", parse_allowed_hosts(host)
+        )
         server.fail_next(503, count=2)
         assert session.get(server.base_url + "/crm/v3/objects/contacts").status_code == 200
         assert [r["status"] for r in server.requests] == [503, 503, 200]

@@ -694,12 +694,21 @@ def test_generated_records_are_deterministic_and_vendor_shaped():
     hubspot = generate_records("hubspot", 500)
     statuses = {record["properties"]["hs_lead_status"] for record in hubspot}
     assert statuses <= {
-        "NEW", "OPEN", "IN_PROGRESS", "ATTEMPTED_TO_CONTACT", "CONNECTED", "OPEN_DEAL",
-        "UNQUALIFIED", "BAD_TIMING",
-    }  # fmt: skip
+        "NEW",
+        "OPEN",
+        "IN_PROGRESS",
+        "ATTEMPTED_TO_CONTACT",
+        "CONNECTED",
+        "OPEN_DEAL",
+        "UNQUALIFIED",
+        "BAD_TIMING",
+    }
     assert {r["properties"]["hs_analytics_source"] for r in hubspot} == {
-        "ORGANIC_SEARCH", "PAID_SOCIAL", "OFFLINE", "REFERRALS",
-    }  # fmt: skip
+        "ORGANIC_SEARCH",
+        "PAID_SOCIAL",
+        "OFFLINE",
+        "REFERRALS",
+    }
     assert all("id" not in record for record in hubspot)
     names = [record["properties"]["firstname"] for record in hubspot]
     assert any(name != name.strip() for name in names)
@@ -710,12 +719,17 @@ def test_generated_records_are_deterministic_and_vendor_shaped():
     salesforce = generate_records("salesforce", 1000)
     assert sum(record["DoNotCall"] for record in salesforce) == 20
     assert {record["Status"] for record in salesforce} == {
-        "Open - Not Contacted", "Working - Contacted", "Closed - Converted",
+        "Open - Not Contacted",
+        "Working - Contacted",
+        "Closed - Converted",
         "Closed - Not Converted",
-    }  # fmt: skip
+    }
     assert {record["LeadSource"] for record in salesforce} == {
-        "Web", "Phone Inquiry", "Partner Referral", "Purchased List",
-    }  # fmt: skip
+        "Web",
+        "Phone Inquiry",
+        "Partner Referral",
+        "Purchased List",
+    }
     pipedrive = generate_records("pipedrive", 100)
     assert all(isinstance(record["phone"], list) for record in pipedrive)
     assert {type(record["label"]) for record in pipedrive} <= {int, type(None)}

@@ -25,10 +25,19 @@ USER = "a1000000-0000-4000-8000-000000000003"
 
 
 def test_hubspot_contact_maps_to_the_file_fields():
-    record = {"id": "101", "firstname": " ada ", "lastname": "LOVELACE", "email": "Ada@X.com",
-              "phone": "", "mobilephone": "(415) 867-2309", "company": "Acme",
-              "hs_lead_status": "IN_PROGRESS", "lifecyclestage": "lead",
-              "hs_analytics_source": "PAID_SOCIAL", "hubspot_owner_id": "77"}  # fmt: skip
+    record = {
+        "id": "101",
+        "firstname": " ada ",
+        "lastname": "LOVELACE",
+        "email": "Ada@X.com",
+        "phone": "",
+        "mobilephone": "(415) 867-2309",
+        "company": "Acme",
+        "hs_lead_status": "IN_PROGRESS",
+        "lifecyclestage": "lead",
+        "hs_analytics_source": "PAID_SOCIAL",
+        "hubspot_owner_id": "77",
+    }
     values = canonical_values("hubspot", record, {"77": USER})
     assert values == {
         "first_name": "ada",
@@ -48,8 +57,13 @@ def test_an_unmapped_owner_leaves_the_lead_unowned():
 
 
 def test_salesforce_do_not_call_makes_the_status_dnc():
-    record = {"id": "00Q1", "first_name": "Bo", "phone": "415 867 2309",
-              "status": "Working - Contacted", "do_not_call": True}  # fmt: skip
+    record = {
+        "id": "00Q1",
+        "first_name": "Bo",
+        "phone": "415 867 2309",
+        "status": "Working - Contacted",
+        "do_not_call": True,
+    }
     assert canonical_values("salesforce", record)["status"] == "dnc"
     record["do_not_call"] = False
     assert canonical_values("salesforce", record)["status"] == "Working - Contacted"
@@ -59,12 +73,14 @@ def test_pipedrive_phone_list_primary_then_mobile_fallback():
     record = {
         "id": 5,
         "name": "Cy Twombly",
-        "phone": [{"label": "work", "value": "", "primary": True},
-                  {"label": "mobile", "value": "+1 415 867 2309", "primary": False}],
+        "phone": [
+            {"label": "work", "value": "", "primary": True},
+            {"label": "mobile", "value": "+1 415 867 2309", "primary": False},
+        ],
         "email": [{"label": "work", "value": "cy@x.com", "primary": True}],
         "owner_id": {"id": 9, "name": "Agent"},
         "org_name": "Acme",
-    }  # fmt: skip
+    }
     values = canonical_values("pipedrive", record, {"9": USER})
     assert values["mobile_phone"] == "+1 415 867 2309"
     assert "phone_number" not in values  # the empty primary is empty: the mobile is the fallback
@@ -75,12 +91,22 @@ def test_pipedrive_phone_list_primary_then_mobile_fallback():
 
 
 def test_pipedrive_record_goes_through_the_file_normalizer_with_its_phone_source():
-    record = {"id": 5, "first_name": "Cy", "last_name": "T",
-              "phone": [{"label": "mobile", "value": "", "primary": True},
-                        {"label": "mobile", "value": "415-867-2309", "primary": False}]}  # fmt: skip
+    record = {
+        "id": 5,
+        "first_name": "Cy",
+        "last_name": "T",
+        "phone": [
+            {"label": "mobile", "value": "", "primary": True},
+            {"label": "mobile", "value": "415-867-2309", "primary": False},
+        ],
+    }
     row = raw_row("pipedrive", 1, record)
-    ctx = NormalizeContext(known_organizations=frozenset({ORG}), regions={ORG: "US"},
-                           organization_id=ORG, source="pipedrive")  # fmt: skip
+    ctx = NormalizeContext(
+        known_organizations=frozenset({ORG}),
+        regions={ORG: "US"},
+        organization_id=ORG,
+        source="pipedrive",
+    )
     leads, rejects = normalize_rows([row], ctx)
     assert rejects == []
     assert leads[0].phone_number == "+14158672309"
@@ -89,8 +115,9 @@ def test_pipedrive_record_goes_through_the_file_normalizer_with_its_phone_source
 
 def test_an_invalid_phone_is_a_reject_with_the_record_kept():
     row = raw_row("hubspot", 3, {"id": "9", "phone": "12345", "firstname": "x"})
-    ctx = NormalizeContext(known_organizations=frozenset({ORG}), regions={ORG: "US"},
-                           organization_id=ORG)  # fmt: skip
+    ctx = NormalizeContext(
+        known_organizations=frozenset({ORG}), regions={ORG: "US"}, organization_id=ORG
+    )
     leads, rejects = normalize_rows([row], ctx)
     assert leads == []
     assert rejects[0].reason == "invalid_phone"
@@ -159,9 +186,13 @@ def test_salesforce_push_is_a_composite_update_with_do_not_call():
     method, path, body = push_request("salesforce", ITEMS, push_fields("salesforce"))
     assert (method, path) == ("PATCH", "services/data/v60.0/composite/sobjects")
     assert body["allOrNone"] is False
-    assert body["records"][1] == {"attributes": {"type": "Lead"}, "id": "102",
-                                  "Leadflow_Status__c": "dnc", "Leadflow_Score__c": 10,
-                                  "DoNotCall": True}  # fmt: skip
+    assert body["records"][1] == {
+        "attributes": {"type": "Lead"},
+        "id": "102",
+        "Leadflow_Status__c": "dnc",
+        "Leadflow_Score__c": 10,
+        "DoNotCall": True,
+    }
 
 
 def test_pipedrive_push_is_one_put_per_person_with_the_configured_field_keys():
@@ -174,13 +205,16 @@ def test_pipedrive_push_is_one_put_per_person_with_the_configured_field_keys():
 
 
 def test_push_failures_per_vendor():
-    hubspot_207 = {"errors": [{"category": "OBJECT_NOT_FOUND", "message": "gone",
-                               "context": {"ids": ["102"]}}]}  # fmt: skip
+    hubspot_207 = {
+        "errors": [{"category": "OBJECT_NOT_FOUND", "message": "gone", "context": {"ids": ["102"]}}]
+    }
     assert push_failures("hubspot", ITEMS, 207, hubspot_207) == {"102": "OBJECT_NOT_FOUND: gone"}
     assert push_failures("hubspot", ITEMS, 200, {}) == {}
     assert set(push_failures("hubspot", ITEMS, 400, {"message": "bad"})) == {"101", "102"}
-    salesforce = [{"id": "101", "success": True, "errors": []},
-                  {"success": False, "errors": [{"statusCode": "ENTITY_IS_DELETED"}]}]  # fmt: skip
+    salesforce = [
+        {"id": "101", "success": True, "errors": []},
+        {"success": False, "errors": [{"statusCode": "ENTITY_IS_DELETED"}]},
+    ]
     assert push_failures("salesforce", ITEMS, 200, salesforce) == {"102": "ENTITY_IS_DELETED"}
     assert push_failures("pipedrive", ITEMS[:1], 404, {"error": "Person not found"}) == {
         "101": "HTTP 404: Person not found"
@@ -198,8 +232,15 @@ def test_dlt_credentials_get_a_placeholder_password_only_when_missing():
 
 
 def test_a_connection_names_its_missing_token_variable():
-    connection = Connection("c1", ORG, "hubspot", "acme-hubspot", "http://h", "HUBSPOT_TOKEN_ACME",
-                            organization_slug="summit")  # fmt: skip
+    connection = Connection(
+        "c1",
+        ORG,
+        "hubspot",
+        "acme-hubspot",
+        "http://h",
+        "HUBSPOT_TOKEN_ACME",
+        organization_slug="summit",
+    )
     with pytest.raises(CrmConfigError, match="HUBSPOT_TOKEN_ACME .* is not set") as caught:
         connection.token({})
     assert "'acme-hubspot' of organization summit" in str(caught.value)
@@ -213,27 +254,49 @@ HOSTILE = {f"{n:040x}": f"sensitive {n}" for n in range(50)}
 @pytest.mark.parametrize("vendor", ["hubspot", "salesforce", "pipedrive"])
 def test_a_raw_record_keeps_only_its_mapped_fields_id_time_and_owners(vendor):
     record = {
-        "hubspot": {"id": "101", "updatedAt": "2026-12-01T00:00:00Z", "archived": False,
-                    "properties": {"firstname": "Ada", "phone": "415", "secret": "x", **HOSTILE},
-                    **HOSTILE},
-        "salesforce": {"attributes": {"type": "Lead"}, "Id": "00Q1", "FirstName": "Bo",
-                       "SystemModstamp": "2026-12-01T00:00:00.000+0000", "DoNotCall": True,
-                       "Salary__c": 95000, **HOSTILE},
-        "pipedrive": {"item": "person", "id": 5, "data": {"id": 5, "name": "Cy", "label": 7,
-                                                           "update_time": "2026-12-01 00:00:00",
-                                                           **HOSTILE}},
-    }[vendor]  # fmt: skip
+        "hubspot": {
+            "id": "101",
+            "updatedAt": "2026-12-01T00:00:00Z",
+            "archived": False,
+            "properties": {"firstname": "Ada", "phone": "415", "secret": "x", **HOSTILE},
+            **HOSTILE,
+        },
+        "salesforce": {
+            "attributes": {"type": "Lead"},
+            "Id": "00Q1",
+            "FirstName": "Bo",
+            "SystemModstamp": "2026-12-01T00:00:00.000+0000",
+            "DoNotCall": True,
+            "Salary__c": 95000,
+            **HOSTILE,
+        },
+        "pipedrive": {
+            "item": "person",
+            "id": 5,
+            "data": {
+                "id": 5,
+                "name": "Cy",
+                "label": 7,
+                "update_time": "2026-12-01 00:00:00",
+                **HOSTILE,
+            },
+        },
+    }[vendor]
     config = rest_api_config(vendor, "http://x", "c1", ORG, None)
     resource = config["resources"][0]
     [step] = resource["processing_steps"]
     row = step["map"](record)
-    assert set(row) == {key for key, _, _ in RAW_FIELDS[vendor]} | {"connection_id",
-                                                                   "organization_id"}  # fmt: skip
+    assert set(row) == {key for key, _, _ in RAW_FIELDS[vendor]} | {
+        "connection_id",
+        "organization_id",
+    }
     assert row["connection_id"] == "c1" and row["organization_id"] == ORG
     assert not set(row) & set(HOSTILE)
     # the columns are declared and typed, and dlt discards any other key (schema contract)
     assert set(resource["columns"]) == {key for key, _, _ in RAW_FIELDS[vendor]} | {
-        "connection_id", "organization_id"}  # fmt: skip
+        "connection_id",
+        "organization_id",
+    }
     assert all(hint["data_type"] for hint in resource["columns"].values())
     assert resource["schema_contract"]["columns"] == "discard_value"
 

@@ -51,9 +51,18 @@ def test_newer_non_empty_values_win() -> None:
 
 def test_empty_never_overwrites() -> None:
     survivor = _lead(
-        1, first_name="Jane", last_name="Doe", email="j@x.com", user_id=OWNER_1, referred_by="Bob",
-        phone_type="mobile", status="contacted", source="facebook", tags=["vip"], notes=["n1"],
-    )  # fmt: skip
+        1,
+        first_name="Jane",
+        last_name="Doe",
+        email="j@x.com",
+        user_id=OWNER_1,
+        referred_by="Bob",
+        phone_type="mobile",
+        status="contacted",
+        source="facebook",
+        tags=["vip"],
+        notes=["n1"],
+    )
     before = pickle.dumps(survivor)
     merge_duplicate(survivor, _lead(2))
     assert pickle.dumps(survivor) == before

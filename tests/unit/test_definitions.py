@@ -17,8 +17,12 @@ def test_no_launched_run_can_repoint_a_resource():
 
     repo = defs.get_repository_def()
     resources = repo.get_top_level_resources()
-    hostile = {"url": "postgresql://evil.example:5432/x", "uri": "bolt://evil.example:7687",
-               "project_dir": "/tmp/evil", "dbt_executable": "/bin/sh"}  # fmt: skip
+    hostile = {
+        "url": "postgresql://evil.example:5432/x",
+        "uri": "bolt://evil.example:7687",
+        "project_dir": "/tmp/evil",
+        "dbt_executable": "/bin/sh",
+    }
     for key, definition in resources.items():
         fields = getattr(definition.config_schema.as_field().config_type, "fields", None) or {}
         assert not fields, f"resource {key} takes run config: {sorted(fields)}"

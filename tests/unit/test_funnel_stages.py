@@ -26,8 +26,9 @@ def test_the_stages_are_the_dbt_var_in_order():
 
 
 def test_the_report_follows_a_changed_var(tmp_path, monkeypatch):
-    use_project(tmp_path, monkeypatch,
-                "name: x\nvars:\n  funnel_stages: [new, screened, recruited]\n")  # fmt: skip
+    use_project(
+        tmp_path, monkeypatch, "name: x\nvars:\n  funnel_stages: [new, screened, recruited]\n"
+    )
     assert funnel_stages() == ("new", "screened", "recruited")
     funnel = Funnel(10, {"new": 10, "screened": 4, "recruited": 1}, 2, 0, mart_rows=1)
     assert [(row.stage, row.count, row.step_rate) for row in funnel.stages()] == [
@@ -37,8 +38,12 @@ def test_the_report_follows_a_changed_var(tmp_path, monkeypatch):
     ]
     lines = funnel_table_markdown(funnel).splitlines()
     assert [line.split(" | ")[0] for line in lines[4:]] == [
-        "| New", "| Screened", "| Recruited", "| Exited: cold", "| Exited: DNC",
-    ]  # fmt: skip
+        "| New",
+        "| Screened",
+        "| Recruited",
+        "| Exited: cold",
+        "| Exited: DNC",
+    ]
     document = render_html(ReportData(datetime(2026, 1, 1, tzinfo=UTC), [], True, funnel))
     assert 'data-stage="screened" data-count="4"' in document
     assert 'data-stage="contacted"' not in document

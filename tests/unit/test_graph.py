@@ -68,7 +68,7 @@ def test_lead_row_without_owner_source_or_history():
             previous_from=None,
             previous_to=None,
             referred_by="l9",
-        )  # fmt: skip
+        )
     )
     assert (row["owner_id"], row["since"], row["strategy"]) == (None, None, None)
     assert (row["source"], row["source_key"]) == (None, None)
@@ -82,13 +82,16 @@ def test_utc_treats_naive_values_as_utc():
 
 
 def test_expected_keys_and_differences():
-    users = [model.user_row({"id": "u1", "organization_id": ORG, "role": "agent",
-                             "is_active": True, "email": "x@y"})]  # fmt: skip
+    users = [
+        model.user_row(
+            {"id": "u1", "organization_id": ORG, "role": "agent", "is_active": True, "email": "x@y"}
+        )
+    ]
     assert users == [{"id": "u1", "organization_id": ORG, "role": "agent", "is_active": True}]
     leads = [
         model.lead_row(
             record(owner_id="u1", previous_user_ids=None, previous_from=None, previous_to=None)
-        ),  # fmt: skip
+        ),
         model.lead_row(
             record(
                 id="l2",
@@ -99,15 +102,22 @@ def test_expected_keys_and_differences():
                 previous_from=[T1],
                 previous_to=[T2],
             )
-        ),  # fmt: skip
+        ),
     ]
     keys = model.expected_keys(ORG, users, leads)
     counts = {name: len(ids) for name, ids in keys.items()}
     assert counts == {
-        "Organization": 1, "User": 1, "Lead": 2, "Source": 1, "MEMBER_OF": 1,
-        "BELONGS_TO": 2, "ASSIGNED_TO": 1, "PREVIOUSLY_ASSIGNED_TO": 1, "FROM_SOURCE": 1,
+        "Organization": 1,
+        "User": 1,
+        "Lead": 2,
+        "Source": 1,
+        "MEMBER_OF": 1,
+        "BELONGS_TO": 2,
+        "ASSIGNED_TO": 1,
+        "PREVIOUSLY_ASSIGNED_TO": 1,
+        "FROM_SOURCE": 1,
         "REFERRED_BY": 1,
-    }  # fmt: skip
+    }
     assert keys["REFERRED_BY"] == {"l2->l1"} and keys["ASSIGNED_TO"] == {"l1->u1"}
     actual = dict(counts, Lead=3, REFERRED_BY=0)
     assert model.differences(counts, actual) == {"Lead": (2, 3), "REFERRED_BY": (1, 0)}
@@ -123,8 +133,10 @@ def test_one_sided_sample_marks_sides_and_caps():
 
 
 def test_reach_summary_counts_each_lead_once_at_its_shortest_depth():
-    leads = [{"id": "l13", "status": "hot", "score": 81},
-             {"id": "l17", "status": "recruited", "score": 97}]  # fmt: skip
+    leads = [
+        {"id": "l13", "status": "hot", "score": 81},
+        {"id": "l17", "status": "recruited", "score": 97},
+    ]
     reached = [
         {"id": "l13", "depth": 1},  # own lead: counted at depth 0 only
         {"id": "l08", "depth": 1},
@@ -220,17 +232,35 @@ def test_lead_batch_params_send_each_statement_only_its_keys():
     utc_t2 = datetime(2026, 7, 13, 14, 24, tzinfo=UTC)
     # no datetimes, no organization (sent once as $org) in the deletion
     assert params[model.DELETE_STALE_LEAD_EDGES] == [
-        {"id": "l1", "source_key": f"{ORG}:linkedin", "owner_id": "u2", "previous_ids": ["u1"],
-         "referred_by": None},
-        {"id": "l2", "source_key": None, "owner_id": None, "previous_ids": [],
-         "referred_by": "l1"},
-    ]  # fmt: skip
+        {
+            "id": "l1",
+            "source_key": f"{ORG}:linkedin",
+            "owner_id": "u2",
+            "previous_ids": ["u1"],
+            "referred_by": None,
+        },
+        {"id": "l2", "source_key": None, "owner_id": None, "previous_ids": [], "referred_by": "l1"},
+    ]
     assert params[model.MERGE_LEADS] == [
-        {"id": "l1", "status": "hot", "score": 88, "tags": ["hot"], "source": "linkedin",
-         "created_at": T1, "updated_at": utc_t2},
-        {"id": "l2", "status": "hot", "score": 88, "tags": ["hot"], "source": None,
-         "created_at": T1, "updated_at": utc_t2},
-    ]  # fmt: skip
+        {
+            "id": "l1",
+            "status": "hot",
+            "score": 88,
+            "tags": ["hot"],
+            "source": "linkedin",
+            "created_at": T1,
+            "updated_at": utc_t2,
+        },
+        {
+            "id": "l2",
+            "status": "hot",
+            "score": 88,
+            "tags": ["hot"],
+            "source": None,
+            "created_at": T1,
+            "updated_at": utc_t2,
+        },
+    ]
     # only leads with a source / an owner; one row per earlier owner
     assert params[model.MERGE_SOURCES] == [
         {"id": "l1", "source_key": f"{ORG}:linkedin", "source": "linkedin"}

@@ -14,9 +14,16 @@ ID = "11111111-1111-4111-8111-111111111111"
 
 @pytest.mark.parametrize(
     "value",
-    [ID, ID.upper(), f"  {ID}\t", "{" + ID + "}", ID.replace("-", ""), uuid.UUID(ID),
-     Binary.from_uuid(uuid.UUID(ID))],
-)  # fmt: skip
+    [
+        ID,
+        ID.upper(),
+        f"  {ID}\t",
+        "{" + ID + "}",
+        ID.replace("-", ""),
+        uuid.UUID(ID),
+        Binary.from_uuid(uuid.UUID(ID)),
+    ],
+)
 def test_every_spelling_gives_the_canonical_text(value):
     assert canonical_uuid(value) == ID
 

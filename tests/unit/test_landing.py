@@ -183,14 +183,18 @@ def test_listing_passes_over_links_and_unknown_folders(landing: Path) -> None:
     (landing / "multi.csv").write_text("x")
     files, passed = list_landing(landing.resolve(), {ORG_A, ORG_B})
     assert [f.where.relative for f in files] == [
-        f"{ORG_A}/upload.csv", f"{ORG_B}/own.xlsx", "multi.csv",
-    ]  # fmt: skip
-    assert sorted(passed) == sorted([
-        "33333333-3333-4333-8333-333333333333: a symbolic link, not followed",
-        "44444444-4444-4444-8444-444444444444/: no organization has this id",
-        "acme/: not named by an organization's UUID",
-        f"{ORG_B}/link.csv: a symbolic link, not followed",
-    ])  # fmt: skip
+        f"{ORG_A}/upload.csv",
+        f"{ORG_B}/own.xlsx",
+        "multi.csv",
+    ]
+    assert sorted(passed) == sorted(
+        [
+            "33333333-3333-4333-8333-333333333333: a symbolic link, not followed",
+            "44444444-4444-4444-8444-444444444444/: no organization has this id",
+            "acme/: not named by an organization's UUID",
+            f"{ORG_B}/link.csv: a symbolic link, not followed",
+        ]
+    )
     assert list_landing(landing / "missing") == ([], [])
 
 

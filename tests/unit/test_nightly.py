@@ -114,27 +114,39 @@ def test_dbt_sources_map_to_the_assets_that_fill_them():
     # each staging model reads its source table (an asset of its own, `crm/<table>`) and sits
     # below every asset that writes that table (issue 19: `leads` has six writers)
     assert parents("analytics_staging/stg_crm__leads") == {
-        "crm/leads", "crm_leads", "crm_api_leads", "lead_referrals", "lead_scores",
-        "lead_assignments", "lead_activities",
-    }  # fmt: skip
+        "crm/leads",
+        "crm_leads",
+        "crm_api_leads",
+        "lead_referrals",
+        "lead_scores",
+        "lead_assignments",
+        "lead_activities",
+    }
     assert parents("analytics_staging/stg_crm__lead_status_history") == {
-        "crm/lead_status_history", "crm_leads", "crm_api_leads",
-    }  # fmt: skip
+        "crm/lead_status_history",
+        "crm_leads",
+        "crm_api_leads",
+    }
     assert parents("analytics_staging/stg_crm__lead_activities") == {
-        "crm/lead_activities", "lead_activities",
-    }  # fmt: skip
+        "crm/lead_activities",
+        "lead_activities",
+    }
     assert parents("analytics_staging/stg_crm__lead_score_history") == {
-        "crm/lead_score_history", "lead_scores",
-    }  # fmt: skip
+        "crm/lead_score_history",
+        "lead_scores",
+    }
     assert parents("analytics_staging/stg_crm__lead_assignments") == {
-        "crm/lead_assignments", "lead_assignments",
-    }  # fmt: skip
+        "crm/lead_assignments",
+        "lead_assignments",
+    }
     assert parents("analytics_staging/stg_crm__segment_count_history") == {
-        "crm/segment_count_history", "segment_counts",
-    }  # fmt: skip
+        "crm/segment_count_history",
+        "segment_counts",
+    }
     assert parents("analytics_staging/stg_crm__lead_source_costs") == {
-        "crm/lead_source_costs", "lead_source_costs",
-    }  # fmt: skip
+        "crm/lead_source_costs",
+        "lead_source_costs",
+    }
     groups = {
         graph.get(key).group_name
         for key in graph.get_all_asset_keys()

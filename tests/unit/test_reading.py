@@ -201,18 +201,22 @@ def test_inspect_with_mapping_override(tmp_path: Path) -> None:
     [
         # a main phone first: the first mobile column after it is its fallback
         (["Phone", "Mobile"], {"Phone": "phone_number", "Mobile": "mobile_phone"}),
-        (["Phone Number", "Mobile Phone Number"],
-         {"Phone Number": "phone_number", "Mobile Phone Number": "mobile_phone"}),
+        (
+            ["Phone Number", "Mobile Phone Number"],
+            {"Phone Number": "phone_number", "Mobile Phone Number": "mobile_phone"},
+        ),
         (["PHONE", "MOBILEPHONE"], {"PHONE": "phone_number", "MOBILEPHONE": "mobile_phone"}),
-        (["Person - Phone - Work", "Person - Phone - Mobile"],
-         {"Person - Phone - Work": "phone_number", "Person - Phone - Mobile": "mobile_phone"}),
+        (
+            ["Person - Phone - Work", "Person - Phone - Mobile"],
+            {"Person - Phone - Work": "phone_number", "Person - Phone - Mobile": "mobile_phone"},
+        ),
         (["Phone", "Mobile", "Cell"], {"Phone": "phone_number", "Mobile": "mobile_phone"}),
         # a mobile column first is the phone, as it always was; later ones map to nothing
         (["Mobile"], {"Mobile": "phone_number"}),
         (["Mobile", "Phone"], {"Mobile": "phone_number"}),
         (["Cell", "Mobile"], {"Cell": "phone_number"}),
     ],
-)  # fmt: skip
+)
 def test_mobile_columns(headers: list[str], expected: dict[str, str]) -> None:
     mapping, unmapped = map_headers(headers)
     assert mapping == expected

@@ -19,14 +19,34 @@ from leadflow.recommend.model import calibration_error, reliability, train
 
 def row(**values) -> dict:
     base = {
-        "lead_id": "l1", "status": "contacted", "rule_score": 40, "qualification": 10,
-        "engagement": 20, "intent": 5, "demographic": 5, "calls": 0, "calls_answered": 0,
-        "sms": 0, "sms_replied": 0, "emails": 0, "emails_replied": 0, "meetings_completed": 0,
-        "inbound": 0, "failed_attempts": 0, "days_since_created": 10,
-        "days_since_activity": NEVER_DAYS, "days_since_contact": NEVER_DAYS, "status_changes": 1,
-        "max_status_rank": 2, "status_rank": 2, "nurture_step": 0, "nurture_active": 0,
-        "nurture_completed": 0, "source": "referral", "on_dnc_list": False,
-    }  # fmt: skip
+        "lead_id": "l1",
+        "status": "contacted",
+        "rule_score": 40,
+        "qualification": 10,
+        "engagement": 20,
+        "intent": 5,
+        "demographic": 5,
+        "calls": 0,
+        "calls_answered": 0,
+        "sms": 0,
+        "sms_replied": 0,
+        "emails": 0,
+        "emails_replied": 0,
+        "meetings_completed": 0,
+        "inbound": 0,
+        "failed_attempts": 0,
+        "days_since_created": 10,
+        "days_since_activity": NEVER_DAYS,
+        "days_since_contact": NEVER_DAYS,
+        "status_changes": 1,
+        "max_status_rank": 2,
+        "status_rank": 2,
+        "nurture_step": 0,
+        "nurture_active": 0,
+        "nurture_completed": 0,
+        "source": "referral",
+        "on_dnc_list": False,
+    }
     return base | values
 
 
@@ -71,16 +91,28 @@ def test_best_hour_is_the_most_frequent_answer_hour_else_the_organizations():
     ],
 )
 def test_actions(values, propensity, expected):
-    assert choose_action(row(**values), propensity, low_cut=0.05, high_cut=0.9,
-                         channel="sms") == expected  # fmt: skip
+    assert (
+        choose_action(row(**values), propensity, low_cut=0.05, high_cut=0.9, channel="sms")
+        == expected
+    )
 
 
 def test_a_recommendation_says_why_in_words():
     lead = row(calls=3, calls_answered=3)
-    rec = recommend(lead, 0.7, low_cut=0.05, high_cut=0.9, org_rates=ORG_RATES,
-                    lead_hours=[17, 17, 9], org_hour=11,
-                    contributions=[("calls_answered", 1.2), ("source=referral", 0.4),
-                                   ("failed_attempts", -0.3)])  # fmt: skip
+    rec = recommend(
+        lead,
+        0.7,
+        low_cut=0.05,
+        high_cut=0.9,
+        org_rates=ORG_RATES,
+        lead_hours=[17, 17, 9],
+        org_hour=11,
+        contributions=[
+            ("calls_answered", 1.2),
+            ("source=referral", 0.4),
+            ("failed_attempts", -0.3),
+        ],
+    )
     assert (rec.action, rec.channel, rec.best_hour) == ("call", "call", 17)
     assert rec.reasons == [
         "answered 3 calls",
@@ -91,8 +123,16 @@ def test_a_recommendation_says_why_in_words():
 
 
 def test_rule_fallback_reasons_name_the_score_and_its_strongest_factors():
-    rec = recommend(row(), 0.4, low_cut=0.05, high_cut=0.9, org_rates=ORG_RATES, lead_hours=[],
-                    org_hour=None, contributions=None)  # fmt: skip
+    rec = recommend(
+        row(),
+        0.4,
+        low_cut=0.05,
+        high_cut=0.9,
+        org_rates=ORG_RATES,
+        lead_hours=[],
+        org_hour=None,
+        contributions=None,
+    )
     assert rec.reasons[:3] == ["lead score 40", "engagement 20", "qualification 10"]
 
 
@@ -115,8 +155,10 @@ def test_answer_rates():
 def test_reliability_bins_and_calibration_error():
     labels = np.array([0, 0, 1, 1])
     table = reliability(labels, np.array([0.1, 0.2, 0.8, 0.9]), bins=2)
-    assert table == [{"leads": 2, "predicted": 0.15, "observed": 0.0},
-                     {"leads": 2, "predicted": 0.85, "observed": 1.0}]  # fmt: skip
+    assert table == [
+        {"leads": 2, "predicted": 0.15, "observed": 0.0},
+        {"leads": 2, "predicted": 0.85, "observed": 1.0},
+    ]
     assert calibration_error(table) == pytest.approx(0.15)
 
 

@@ -133,13 +133,13 @@ TAMPERING = [
         "code in a number",
         _set("coefficients.0", "__import__('os').system('id')"),
         "coefficients[0] must be a number",
-    ),  # fmt: skip
+    ),
     ("boolean as number", _set("coefficients.1", True), "coefficients[1] must be a number"),
     (
         "object as number",
         _set("numeric.mean.0", {"py/object": "os.system"}),
         "numeric.mean[0] must be a number",
-    ),  # fmt: skip
+    ),
     ("null number", _set("numeric.scale.0", None), "numeric.scale[0] must be a number"),
     ("huge number", _set("coefficients.2", 1e300), "coefficients[2] must be finite"),
     ("zero scale", _set("numeric.scale.3", 0.0), "numeric.scale must be at least"),
@@ -153,18 +153,18 @@ TAMPERING = [
         "repeated category",
         lambda d: d["categorical"][0]["categories"].append(d["categorical"][0]["categories"][0]),
         "repeats a value",
-    ),  # fmt: skip
+    ),
     (
         "both frequent and rare",
         lambda d: d["categorical"][0]["infrequent"].append(d["categorical"][0]["categories"][0]),
         "both frequent and infrequent",
-    ),  # fmt: skip
+    ),
     ("long category", _set("categorical.0.categories.0", "x" * 500), "at most 200 characters"),
     (
         "too many categories",
         _set("categorical.0.infrequent", [f"s{i}" for i in range(6000)]),
         "at most",
-    ),  # fmt: skip
+    ),
     ("other categorical input", _set("categorical.0.feature", "phone_number"), "is not 'source'"),
     ("two categorical blocks", _append("categorical", {}), "categorical must be a list of 1"),
     ("feature names out of order", lambda d: d["feature_names"].reverse(), "feature_names"),
@@ -172,8 +172,9 @@ TAMPERING = [
 ]
 
 
-@pytest.mark.parametrize(("change", "message"), [t[1:] for t in TAMPERING],
-                         ids=[t[0] for t in TAMPERING])  # fmt: skip
+@pytest.mark.parametrize(
+    ("change", "message"), [t[1:] for t in TAMPERING], ids=[t[0] for t in TAMPERING]
+)
 def test_tampering_is_refused_naming_the_organization_and_version(document, change, message):
     tampered = copy.deepcopy(document)
     change(tampered)
@@ -217,8 +218,17 @@ def test_a_model_the_reader_would_refuse_is_never_exported(fitted, monkeypatch):
 
 # -- nothing in the package unpickles ------------------------------------------------------------
 #: modules whose loading runs code named by the data
-UNSAFE_MODULES = {"pickle", "_pickle", "cPickle", "joblib", "dill", "cloudpickle", "shelve",
-                  "marshal", "jsonpickle"}  # fmt: skip
+UNSAFE_MODULES = {
+    "pickle",
+    "_pickle",
+    "cPickle",
+    "joblib",
+    "dill",
+    "cloudpickle",
+    "shelve",
+    "marshal",
+    "jsonpickle",
+}
 #: calls that unpickle whatever object they are reached through
 UNSAFE_CALLS = {"read_pickle", "Unpickler", "load_pickle"}
 
@@ -228,8 +238,9 @@ def _unsafe_uses(path: Path) -> list[str]:
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found += [f"import {a.name}" for a in node.names
-                      if a.name.split(".")[0] in UNSAFE_MODULES]  # fmt: skip
+            found += [
+                f"import {a.name}" for a in node.names if a.name.split(".")[0] in UNSAFE_MODULES
+            ]
         elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in (
             UNSAFE_MODULES
         ):
@@ -239,10 +250,10 @@ def _unsafe_uses(path: Path) -> list[str]:
             if name in UNSAFE_CALLS:
                 found.append(f"{name}(...)")
             if name == "__import__" or any(
-                k.arg == "allow_pickle" and not (
-                    isinstance(k.value, ast.Constant) and k.value.value is False)
+                k.arg == "allow_pickle"
+                and not (isinstance(k.value, ast.Constant) and k.value.value is False)
                 for k in node.keywords
-            ):  # fmt: skip
+            ):
                 found.append(f"{name}(...) that may unpickle")
     return [f"{path}:{use}" for use in found]
 

@@ -19,9 +19,20 @@ def test_new_lead_fields_are_appended_so_older_positions_hold():
     """normalize builds leads positionally: appending keeps every earlier position, and the
     three CRM fields default to None."""
     assert CLEAN_LEAD_FIELDS[:13] == (
-        "row_number", "organization_id", "phone_number", "phone_type", "user_id",
-        "first_name", "last_name", "email", "status", "tags", "source", "referred_by", "notes",
-    )  # fmt: skip
+        "row_number",
+        "organization_id",
+        "phone_number",
+        "phone_type",
+        "user_id",
+        "first_name",
+        "last_name",
+        "email",
+        "status",
+        "tags",
+        "source",
+        "referred_by",
+        "notes",
+    )
     assert CLEAN_LEAD_FIELDS[13:] == ("company", "crm_status", "phone_source")
     lead = CleanLead(row_number=1, organization_id="o", phone_number="+12124567890")
     assert (lead.company, lead.crm_status, lead.phone_source) == (None, None, None)

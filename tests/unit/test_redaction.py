@@ -32,10 +32,12 @@ from leadflow.redaction import (
         ("postgresql://leadflow:s3cr3t@db:5432/x", "postgresql://leadflow:[REDACTED]@db:5432/x"),
         ("https://tok123@api.hubapi.com/x", "https://[REDACTED]@api.hubapi.com/x"),
         ("host=db user=u password=s3cr3t dbname=x", "host=db user=u password=[REDACTED] dbname=x"),
-        ('{"client_secret": "abc", "refresh_token": "def"}',
-         '{"client_secret": "[REDACTED]", "refresh_token": "[REDACTED]"}'),
+        (
+            '{"client_secret": "abc", "refresh_token": "def"}',
+            '{"client_secret": "[REDACTED]", "refresh_token": "[REDACTED]"}',
+        ),
     ],
-)  # fmt: skip
+)
 def test_patterns(text, expected):
     assert redact(text) == expected
 
@@ -74,25 +76,35 @@ def test_the_environments_secrets(monkeypatch):
         "HOME": "/home/leadflow",
     }
     assert environment_secrets(environ) == {
-        "hs-value-1234", "crm-value-1234", "key-value-1234", "db-password-1",
+        "hs-value-1234",
+        "crm-value-1234",
+        "key-value-1234",
+        "db-password-1",
         "https://hooks.slack.com/services/T1/B2/xyz",  # a chat webhook's URL is its secret
-    }  # fmt: skip
+    }
     monkeypatch.setenv("SF_TOKEN_X", "sf-secret-from-env")
     assert redact("oops sf-secret-from-env") == f"oops {REDACTED}"
 
 
 def test_structures_are_redacted_string_by_string():
     value = {"error": "…&api_token=abc123", "n": 3, "list": ["Bearer abcdef"], "ok": True}
-    assert redact_value(value) == {"error": "…&api_token=[REDACTED]", "n": 3,
-                                   "list": ["Bearer [REDACTED]"], "ok": True}  # fmt: skip
+    assert redact_value(value) == {
+        "error": "…&api_token=[REDACTED]",
+        "n": 3,
+        "list": ["Bearer [REDACTED]"],
+        "ok": True,
+    }
     assert redact(None) is None
 
 
 def test_every_alert_is_redacted():
     payload = failure_payload(
-        "crm_sync_job", "0123456789", "HTTP 500 for url: /v1/persons?api_token=abc123",
-        ["raw_pipedrive"], {"note": "Bearer zyxwvu"},
-    )  # fmt: skip
+        "crm_sync_job",
+        "0123456789",
+        "HTTP 500 for url: /v1/persons?api_token=abc123",
+        ["raw_pipedrive"],
+        {"note": "Bearer zyxwvu"},
+    )
     assert "abc123" not in str(payload) and "zyxwvu" not in str(payload)
     assert payload["error"].endswith("api_token=[REDACTED]")
 
@@ -106,18 +118,22 @@ def test_every_alert_is_redacted():
         ("postgresql://db/crm", "postgresql://db/crm"),
         ("redis://:s3cret@cache:6379/0", "redis://:****@cache:6379/0"),
         ("rediss://default:s3cret@cache:6380", "rediss://default:****@cache:6380"),
-        ("mongodb+srv://lf:s3cret@cluster.example.net/?authSource=admin",
-         "mongodb+srv://lf:****@cluster.example.net/?authSource=admin"),
+        (
+            "mongodb+srv://lf:s3cret@cluster.example.net/?authSource=admin",
+            "mongodb+srv://lf:****@cluster.example.net/?authSource=admin",
+        ),
         ("postgresql://u:p@ss@db/crm", "postgresql://u:****@db/crm"),  # a raw "@" in it
         ("postgresql://u:s3cret@h1:5432,h2:5432/crm", "postgresql://u:****@h1:5432,h2:5432/crm"),
-        ("postgresql://db/crm?user=lf&password=s3cret&sslmode=require",
-         "postgresql://db/crm?user=lf&password=****&sslmode=require"),
+        (
+            "postgresql://db/crm?user=lf&password=s3cret&sslmode=require",
+            "postgresql://db/crm?user=lf&password=****&sslmode=require",
+        ),
         ("host=db user=lf password=s3cret dbname=crm", "host=db user=lf password=**** dbname=crm"),
         ("host=db password = 'se cret' dbname=crm", "host=db password = **** dbname=crm"),
         ("host=db sslpassword=s3cret", "host=db sslpassword=****"),
         ("bolt://127.0.0.1:7687", "bolt://127.0.0.1:7687"),
     ],
-)  # fmt: skip
+)
 def test_mask_url(url: str, shown: str) -> None:
     assert mask_url(url) == shown
     assert mask_url(shown) == shown  # masking is idempotent

@@ -35,8 +35,9 @@ from leadflow.analytics.report import (
 )
 
 HOSTILE = "<script>alert('x')</script> & Co"
-ORG = Organization(uuid.UUID("11111111-1111-4111-8111-111111111111"), "Summit", "summit",
-                   "America/New_York")  # fmt: skip
+ORG = Organization(
+    uuid.UUID("11111111-1111-4111-8111-111111111111"), "Summit", "summit", "America/New_York"
+)
 EVIL_ORG = Organization(uuid.UUID("99999999-9999-4999-8999-999999999999"), HOSTILE, "evil")
 GENERATED = datetime(2026, 3, 14, 15, 30, tzinfo=UTC)
 AS_OF = datetime(2026, 3, 13, 22, 15, tzinfo=UTC)  # 18:15 in New York (EDT)
@@ -45,12 +46,18 @@ AS_OF = datetime(2026, 3, 13, 22, 15, tzinfo=UTC)  # 18:15 in New York (EDT)
 # recruited 15; exits: cold 96, dnc 24
 FUNNEL = Funnel(
     leads_entered=1250,
-    reached={"new": 1200, "contacted": 600, "qualified": 240, "nurturing": 120, "hot": 60,
-             "recruited": 15},
+    reached={
+        "new": 1200,
+        "contacted": 600,
+        "qualified": 240,
+        "nurturing": 120,
+        "hot": 60,
+        "recruited": 15,
+    },
     exited_cold=96,
     exited_dnc=24,
     mart_rows=42,
-)  # fmt: skip
+)
 ROI = [
     SourceRoi("facebook", leads=800, recruited=8, cost_usd=4000.0),  # $5.00/lead, $500/recruit
     SourceRoi("indeed", leads=400, recruited=5, cost_usd=1250.0),  # $3.125/lead, $250/recruit
@@ -65,16 +72,24 @@ RISER = ScoreMover("aaaaaaaa-0000-4000-8000-000000000001", "facebook", "Ann Agen
 FALLER = ScoreMover("bbbbbbbb-0000-4000-8000-000000000002", None, None, -12.5)
 COACHING = [
     # better share (0.75 > 0.5), worse hours (30 > 12), better activities, worse conversions
-    CoachingRow("u1", "Ann Agent", date(2026, 3, 9), 12, 0.75, 30.0, 3.5, 0,
-                10.0, 0.5, 12.0, 2.0, 1.5),
-    CoachingRow("u2", HOSTILE, date(2026, 3, 9), 8, 0.25, 6.0, 1.0, 3,
-                10.0, 0.5, 12.0, 2.0, 1.5),
-]  # fmt: skip
+    CoachingRow(
+        "u1", "Ann Agent", date(2026, 3, 9), 12, 0.75, 30.0, 3.5, 0, 10.0, 0.5, 12.0, 2.0, 1.5
+    ),
+    CoachingRow("u2", HOSTILE, date(2026, 3, 9), 8, 0.25, 6.0, 1.0, 3, 10.0, 0.5, 12.0, 2.0, 1.5),
+]
 
 
 def org_report(org: Organization = ORG, **overrides) -> OrganizationReport:
-    values = dict(funnel=FUNNEL, roi=ROI, score_trend=TREND, movers_week=date(2026, 3, 9),
-                  risers=[RISER], fallers=[FALLER], coaching=COACHING, data_as_of=AS_OF)  # fmt: skip
+    values = dict(
+        funnel=FUNNEL,
+        roi=ROI,
+        score_trend=TREND,
+        movers_week=date(2026, 3, 9),
+        risers=[RISER],
+        fallers=[FALLER],
+        coaching=COACHING,
+        data_as_of=AS_OF,
+    )
     values.update(overrides)
     return OrganizationReport(org, **values)
 
@@ -100,9 +115,16 @@ def test_funnel_chart_has_every_stage_with_counts_and_rates():
     document = one_org()
     assert document.count('<svg class="chart"') == 3  # funnel, ROI, score trend
     counts = dict(re.findall(r'data-stage="(\w+)" data-count="(\d+)"', document))
-    assert counts == {"new": "1200", "contacted": "600", "qualified": "240",
-                      "nurturing": "120", "hot": "60", "recruited": "15",
-                      "cold": "96", "dnc": "24"}  # fmt: skip
+    assert counts == {
+        "new": "1200",
+        "contacted": "600",
+        "qualified": "240",
+        "nurturing": "120",
+        "hot": "60",
+        "recruited": "15",
+        "cold": "96",
+        "dnc": "24",
+    }
     assert "1,250 leads entered" in document
     assert "1,200 · 100% of new" in document
     assert "600 · step 50.0% · cumulative 50.0%" in document
@@ -119,7 +141,7 @@ def test_funnel_bars_scale_to_the_largest_stage():
             r'width="([\d.]+)"',
             document,
             re.S,
-        )  # fmt: skip
+        )
     )
     assert float(widths["new"]) == 360.0
     assert float(widths["contacted"]) == 180.0
@@ -195,9 +217,17 @@ def test_compare_directions():
 
 def test_every_value_from_user_data_is_escaped():
     document = render_html(
-        ReportData(GENERATED, [org_report(EVIL_ORG, roi=[SourceRoi(HOSTILE, 5, 1, 10.0)],
-                                          risers=[ScoreMover("x", HOSTILE, HOSTILE, 1.0)])])
-    )  # fmt: skip
+        ReportData(
+            GENERATED,
+            [
+                org_report(
+                    EVIL_ORG,
+                    roi=[SourceRoi(HOSTILE, 5, 1, 10.0)],
+                    risers=[ScoreMover("x", HOSTILE, HOSTILE, 1.0)],
+                )
+            ],
+        )
+    )
     escaped = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; Co"
     assert f"<title>Leadflow report — {escaped}</title>" in document
     assert document.count(escaped) >= 6  # title, h1, ROI chart + table, mover, coaching
@@ -225,8 +255,19 @@ def test_the_document_is_self_contained():
         ReportData(GENERATED, [org_report(), org_report(EVIL_ORG)], True, FUNNEL)
     )
     lowered = document.lower()
-    for needle in ("<script", "http://", "https://", "<link", "@import", "url(", "<img",
-                   "<iframe", "src=", "javascript:", "xmlns"):  # fmt: skip
+    for needle in (
+        "<script",
+        "http://",
+        "https://",
+        "<link",
+        "@import",
+        "url(",
+        "<img",
+        "<iframe",
+        "src=",
+        "javascript:",
+        "xmlns",
+    ):
         assert needle not in lowered, needle
     assert document.startswith("<!DOCTYPE html>") and document.rstrip().endswith("</html>")
     assert "<style>" in document and "@media print" in document
@@ -269,8 +310,13 @@ def test_movers_of_an_earlier_week_say_which_week():
 
 def test_section_counts():
     data = ReportData(GENERATED, [org_report(), org_report(EVIL_ORG, roi=ROI[:1])])
-    assert data.section_counts() == {"funnel": 84, "roi": 5, "score_trends": 20,
-                                     "score_movers": 4, "coaching": 4}  # fmt: skip
+    assert data.section_counts() == {
+        "funnel": 84,
+        "roi": 5,
+        "score_trends": 20,
+        "score_movers": 4,
+        "coaching": 4,
+    }
     data.overall_funnel = Funnel(mart_rows=50)
     assert data.section_counts()["funnel"] == 50
 

@@ -78,8 +78,9 @@ def test_explicit_resources_get_dagster_env_vars(no_connection_variables, monkey
     assert from_env("POSTGRES_URL") == dg.EnvVar("POSTGRES_URL")
 
 
-def test_a_deployments_resources_read_the_environment_when_used(no_connection_variables,
-                                                                monkeypatch):  # fmt: skip
+def test_a_deployments_resources_read_the_environment_when_used(
+    no_connection_variables, monkeypatch
+):
     """Sealed (no run config): the value comes from the environment of the run's process."""
     postgres = resources_from_env()["postgres"]
     monkeypatch.setenv("POSTGRES_URL", "postgresql://db.example/crm")

@@ -59,8 +59,14 @@ def test_values_are_typed_defaulted_and_validated():
     assert empty.reco_min_auc_gain == 0.01 and empty.nightly_enabled is True
     assert empty.postgres_url is None and empty.crm_allowed_hosts == ""
     assert empty.landing_dir_setting == empty.home / "landing"
-    custom = Settings({"LEADFLOW_HOME": "/srv/lf", "LEADFLOW_BULK_MIN_ROWS": " 0 ",
-                       "LEADFLOW_NIGHTLY_ENABLED": "no", "POSTGRES_URL": "  "})  # fmt: skip
+    custom = Settings(
+        {
+            "LEADFLOW_HOME": "/srv/lf",
+            "LEADFLOW_BULK_MIN_ROWS": " 0 ",
+            "LEADFLOW_NIGHTLY_ENABLED": "no",
+            "POSTGRES_URL": "  ",
+        }
+    )
     assert custom.dagster_home == Path("/srv/lf/dagster")
     assert custom.bulk_min_rows == 0 and custom.nightly_enabled is False
     assert custom.postgres_url is None  # blank is unset
@@ -113,9 +119,12 @@ def test_nothing_is_read_at_import():
     }
     code = "import importlib, sys\nfor name in sys.argv[1:]:\n    importlib.import_module(name)\n"
     result = subprocess.run(
-        [sys.executable, "-c", code, *modules], env=env, capture_output=True, text=True,
+        [sys.executable, "-c", code, *modules],
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=300,
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr[-3000:]
 
 

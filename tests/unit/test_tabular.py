@@ -54,8 +54,15 @@ def test_xlsx_cells_typed_or_as_csv_text(tmp_path: Path) -> None:
 
     text = list(iter_table_rows(table))
     assert [number for number, _ in text] == [3, 5]
-    assert text[0][1] == ["2125550123", "2.5", "2026-05-01T08:30:00", "2026-06-02T00:00:00",
-                          "TRUE", "", " x "]  # fmt: skip
+    assert text[0][1] == [
+        "2125550123",
+        "2.5",
+        "2026-05-01T08:30:00",
+        "2026-06-02T00:00:00",
+        "TRUE",
+        "",
+        " x ",
+    ]
     assert text[1][1] == ["2125550124", "", "", "", "", "", ""]  # not "2125550124.0"
 
 
@@ -129,11 +136,22 @@ def test_a_file_changed_after_inspection_is_refused(tmp_path: Path) -> None:
 def test_blank_rows_and_cell_text() -> None:
     assert is_blank([]) and is_blank(["", "  "]) and is_blank([None, " ", None])
     assert not is_blank([" ", "x"]) and not is_blank([None, 0]) and not is_blank([False])
-    assert [cell_text(v) for v in (None, "a", False, 7, 7.0, 0.5)] == ["", "a", "FALSE", "7", "7",
-                                                                      "0.5"]  # fmt: skip
+    assert [cell_text(v) for v in (None, "a", False, 7, 7.0, 0.5)] == [
+        "",
+        "a",
+        "FALSE",
+        "7",
+        "7",
+        "0.5",
+    ]
 
 
 def test_header_aliases_include_the_column_name() -> None:
     aliases = header_aliases({"cost": ("Amount USD", "cost_usd"), "user_id": ("Owner",)})
-    assert aliases == {"cost": "cost", "amountusd": "cost", "costusd": "cost",
-                       "userid": "user_id", "owner": "user_id"}  # fmt: skip
+    assert aliases == {
+        "cost": "cost",
+        "amountusd": "cost",
+        "costusd": "cost",
+        "userid": "user_id",
+        "owner": "user_id",
+    }

@@ -170,8 +170,9 @@ def write_report(url: str, out: Path, organization: str | None = None) -> Report
     except psycopg.OperationalError as exc:
         raise ReportError(f"cannot connect to PostgreSQL: {_first_line(exc)}") from exc
     except psycopg.errors.UndefinedColumn as exc:
-        raise ReportError(f"the analytics marts are out of date ({_first_line(exc)}): "
-                          f"{MISSING_MARTS}") from exc  # fmt: skip
+        raise ReportError(
+            f"the analytics marts are out of date ({_first_line(exc)}): {MISSING_MARTS}"
+        ) from exc
     except DbtError as exc:  # the funnel stages come from dbt_project.yml
         raise ReportError(_first_line(exc)) from exc
     document = render_html(data)

@@ -17,9 +17,29 @@ import phonenumbers
 from leadflow.platform.crm_sandbox.salesforce import salesforce_id
 
 AREA_CODES = (
-    "206", "212", "213", "303", "305", "312", "404", "415", "469", "480", "503",
-    "512", "602", "612", "615", "617", "646", "702", "720", "858", "919", "971",
-)  # fmt: skip
+    "206",
+    "212",
+    "213",
+    "303",
+    "305",
+    "312",
+    "404",
+    "415",
+    "469",
+    "480",
+    "503",
+    "512",
+    "602",
+    "612",
+    "615",
+    "617",
+    "646",
+    "702",
+    "720",
+    "858",
+    "919",
+    "971",
+)
 
 #: messy renderings of one number, given area code, exchange and line (all valid for US)
 PHONE_FORMATS: tuple[Callable[[str, str, str, random.Random], str], ...] = (
@@ -47,17 +67,77 @@ INVALID_PHONES = (
 )
 
 FIRST_NAMES = (
-    "Ada", "Grace", "Alan", "Katherine", "Linus", "Margaret", "Dennis", "Barbara", "Ken",
-    "Frances", "Edsger", "Radia", "Donald", "Hedy", "John", "Shafi", "Tim", "Sophie", "Guido",
-    "Annie", "Carlos", "Priya", "Wei", "Fatima", "Diego", "Aisha", "Mateo", "Yuki", "Omar",
-    "Elena", "Marcus", "Keisha", "Ravi", "Lucia", "Tyrone", "Mei",
-)  # fmt: skip
+    "Ada",
+    "Grace",
+    "Alan",
+    "Katherine",
+    "Linus",
+    "Margaret",
+    "Dennis",
+    "Barbara",
+    "Ken",
+    "Frances",
+    "Edsger",
+    "Radia",
+    "Donald",
+    "Hedy",
+    "John",
+    "Shafi",
+    "Tim",
+    "Sophie",
+    "Guido",
+    "Annie",
+    "Carlos",
+    "Priya",
+    "Wei",
+    "Fatima",
+    "Diego",
+    "Aisha",
+    "Mateo",
+    "Yuki",
+    "Omar",
+    "Elena",
+    "Marcus",
+    "Keisha",
+    "Ravi",
+    "Lucia",
+    "Tyrone",
+    "Mei",
+)
 LAST_NAMES = (
-    "Lovelace", "Hopper", "Turing", "Johnson", "Torvalds", "Hamilton", "Ritchie", "Liskov",
-    "Thompson", "Allen", "Dijkstra", "Perlman", "Knuth", "Lamarr", "McCarthy", "Goldwasser",
-    "Berners-Lee", "Wilson", "Van Rossum", "Easley", "Garcia", "Patel", "Zhang", "Khan",
-    "Rodriguez", "Okafor", "Nguyen", "Tanaka", "Haddad", "Petrova", "O'Brien", "Washington",
-)  # fmt: skip
+    "Lovelace",
+    "Hopper",
+    "Turing",
+    "Johnson",
+    "Torvalds",
+    "Hamilton",
+    "Ritchie",
+    "Liskov",
+    "Thompson",
+    "Allen",
+    "Dijkstra",
+    "Perlman",
+    "Knuth",
+    "Lamarr",
+    "McCarthy",
+    "Goldwasser",
+    "Berners-Lee",
+    "Wilson",
+    "Van Rossum",
+    "Easley",
+    "Garcia",
+    "Patel",
+    "Zhang",
+    "Khan",
+    "Rodriguez",
+    "Okafor",
+    "Nguyen",
+    "Tanaka",
+    "Haddad",
+    "Petrova",
+    "O'Brien",
+    "Washington",
+)
 COMPANIES = (
     ("Northwind Logistics", "northwindlogistics.com"),
     ("Bluebird Health", "bluebirdhealth.org"),
@@ -75,12 +155,22 @@ COMPANIES = (
 FREE_MAIL = ("gmail.com", "yahoo.com", "outlook.com", "icloud.com")
 
 HUBSPOT_LEAD_STATUSES = (
-    "NEW", "OPEN", "IN_PROGRESS", "ATTEMPTED_TO_CONTACT", "CONNECTED", "OPEN_DEAL",
-    "UNQUALIFIED", "BAD_TIMING",
-)  # fmt: skip
+    "NEW",
+    "OPEN",
+    "IN_PROGRESS",
+    "ATTEMPTED_TO_CONTACT",
+    "CONNECTED",
+    "OPEN_DEAL",
+    "UNQUALIFIED",
+    "BAD_TIMING",
+)
 HUBSPOT_LIFECYCLE_STAGES = (
-    "subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity",
-)  # fmt: skip
+    "subscriber",
+    "lead",
+    "marketingqualifiedlead",
+    "salesqualifiedlead",
+    "opportunity",
+)
 HUBSPOT_SOURCES = ("ORGANIC_SEARCH", "PAID_SOCIAL", "OFFLINE", "REFERRALS")
 HUBSPOT_OWNERS = ("61234501", "61234502", "61234503", "61234504")
 SALESFORCE_STATUSES = (
@@ -313,12 +403,19 @@ def custom_fields(vendor: str, count: int, *, seed: int = 7) -> dict[str, str]:
 
 
 #: what a custom field of a recruiting CRM may hold about a person
-SENSITIVE_NOTES = ("salary expectation 95k", "on sick leave", "visa pending", "union member",
-                   "disability accommodation", "background check: flagged")  # fmt: skip
+SENSITIVE_NOTES = (
+    "salary expectation 95k",
+    "on sick leave",
+    "visa pending",
+    "union member",
+    "disability accommodation",
+    "background check: flagged",
+)
 
 
-def generate_records(vendor: str, count: int, *, seed: int = 7,
-                     extra_fields: int = 0) -> list[dict]:  # fmt: skip
+def generate_records(
+    vendor: str, count: int, *, seed: int = 7, extra_fields: int = 0
+) -> list[dict]:
     """`count` vendor-shaped lead records, the same for the same seed (see the module
     docstring for the shares of each phone case); with `extra_fields`, each also carries that
     many custom fields of the account (`custom_fields`)."""

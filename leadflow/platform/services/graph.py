@@ -134,13 +134,19 @@ class GraphService(LocalService):
             sys.executable,
             "-m",
             "leadflow.platform.services.graph_server",
-            "--root", str(self.home / "databases"),
-            "--bolt-port", str(port),
-            "--http-port", str(http_port),
-            "--password", password,
-            "--database", graph_database(),
-            "--heap", settings.current().graph_heap,
-        ]  # fmt: skip
+            "--root",
+            str(self.home / "databases"),
+            "--bolt-port",
+            str(port),
+            "--http-port",
+            str(http_port),
+            "--password",
+            password,
+            "--database",
+            graph_database(),
+            "--heap",
+            settings.current().graph_heap,
+        ]
         log_start = self.log_file.stat().st_size if self.log_file.exists() else 0
         with open(self.log_file, "ab") as log:
             proc = subprocess.Popen(

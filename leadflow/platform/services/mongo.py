@@ -45,12 +45,17 @@ class MongoService(LocalService):
         data.mkdir(parents=True, exist_ok=True)
         cmd = [
             _server_binary(),
-            "--host", LOOPBACK,
-            "--port", str(port),
-            "--data-dir", str(data),
-            "--log-file", str(self.log_file),
-            "--pid-file", str(self.home / "nx-27017.pid"),
-        ]  # fmt: skip
+            "--host",
+            LOOPBACK,
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data),
+            "--log-file",
+            str(self.log_file),
+            "--pid-file",
+            str(self.home / "nx-27017.pid"),
+        ]
         with open(self.home / "stdout.log", "ab") as out:
             proc = subprocess.Popen(
                 cmd,

@@ -148,25 +148,31 @@ class PostgresService(LocalService):
             self._run(
                 [
                     str(self.bin_dir() / "initdb"),
-                    "-D", str(self.data_dir),
+                    "-D",
+                    str(self.data_dir),
                     *self._initdb_options(),
                     "--encoding=UTF8",
                     "--locale=C",
                 ]
-            )  # fmt: skip
+            )
         # A crashed server leaves postmaster.pid behind; pg_ctl handles a stale one itself.
         options = f"-c listen_addresses={LOOPBACK} -p {port} -c unix_socket_directories=''"
         options += " " + " ".join(f"-c {k}={v}" for k, v in self._server_options().items())
         self._run(
             [
                 str(self.bin_dir() / "pg_ctl"),
-                "-D", str(self.data_dir),
-                "-l", str(self.log_file),
-                "-o", options,
-                "-w", "-t", "60",
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.log_file),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                "60",
                 "start",
             ]
-        )  # fmt: skip
+        )
         pid = int((self.data_dir / "postmaster.pid").read_text().splitlines()[0])
         state = {"pid": pid, "port": port}
         admin = self._admin_url(state)

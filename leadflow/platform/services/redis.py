@@ -77,17 +77,27 @@ class RedisService(LocalService):
         data.mkdir(parents=True, exist_ok=True)
         cmd = [
             _server_binary(),
-            "--bind", LOOPBACK,
-            "--port", str(port),
-            "--dir", str(data),
-            "--logfile", str(self.log_file),
-            "--daemonize", "no",
-            "--save", "",
-            "--appendonly", "no",
-            "--protected-mode", "yes",
-            "--maxmemory", settings.current().redis_maxmemory,
-            "--maxmemory-policy", "allkeys-lru",
-        ]  # fmt: skip
+            "--bind",
+            LOOPBACK,
+            "--port",
+            str(port),
+            "--dir",
+            str(data),
+            "--logfile",
+            str(self.log_file),
+            "--daemonize",
+            "no",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "yes",
+            "--maxmemory",
+            settings.current().redis_maxmemory,
+            "--maxmemory-policy",
+            "allkeys-lru",
+        ]
         log_start = self.log_file.stat().st_size if self.log_file.exists() else 0
         with open(self.home / "stdout.log", "ab") as out:
             proc = subprocess.Popen(

@@ -35,8 +35,16 @@ def allow(monkeypatch, *servers: ContractServer) -> None:
     monkeypatch.setenv(ALLOWED_HOSTS, ",".join(hostport(server) for server in servers))
 
 
-def hostile_connection(url: str, *, org: str, vendor: str, base_url: str, secret_env: str,
-                       name: str, options: dict[str, Any] | None = None) -> Connection:  # fmt: skip
+def hostile_connection(
+    url: str,
+    *,
+    org: str,
+    vendor: str,
+    base_url: str,
+    secret_env: str,
+    name: str,
+    options: dict[str, Any] | None = None,
+) -> Connection:
     """A connection row written as the owner, without any of the CLI's checks."""
     with psycopg.connect(url) as conn:
         connection_id = conn.execute(
@@ -51,8 +59,9 @@ def hostile_connection(url: str, *, org: str, vendor: str, base_url: str, secret
         return get_connection(conn, connection_id)
 
 
-def tenant_cannot_write(tenant: psycopg.Connection, *, org: str, vendor: str, base_url: str,
-                        secret_env: str, name: str) -> None:  # fmt: skip
+def tenant_cannot_write(
+    tenant: psycopg.Connection, *, org: str, vendor: str, base_url: str, secret_env: str, name: str
+) -> None:
     """The hostile row, written by the tenant itself (the application role, its tenant set):
     refused by row-level security, as crm_connections is the operator's."""
     with pytest.raises(psycopg.errors.InsufficientPrivilege):

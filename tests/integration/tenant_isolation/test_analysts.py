@@ -77,9 +77,13 @@ def analyst(make_role, marts_url) -> Callable[..., str]:
         url = make_role("none", marts_url)
         if grant_args:
             granted = run_leadflow(
-                "db", "grant-analyst", _role_of(url), *grant_args, "--json",
+                "db",
+                "grant-analyst",
+                _role_of(url),
+                *grant_args,
+                "--json",
                 env={"POSTGRES_URL": marts_url},
-            )  # fmt: skip
+            )
             assert granted.returncode == 0, granted.stderr
         return url
 

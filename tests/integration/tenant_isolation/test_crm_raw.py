@@ -20,8 +20,11 @@ from tests.integration.tenant_isolation.crm_support import allow, hostport
 
 pytestmark = pytest.mark.integration
 
-RAW = {"hubspot": ("raw_hubspot", "contacts"), "salesforce": ("raw_salesforce", "leads"),
-       "pipedrive": ("raw_pipedrive", "persons")}  # fmt: skip
+RAW = {
+    "hubspot": ("raw_hubspot", "contacts"),
+    "salesforce": ("raw_salesforce", "leads"),
+    "pipedrive": ("raw_pipedrive", "persons"),
+}
 
 
 def _columns(conn: psycopg.Connection, vendor: str) -> list[str]:
@@ -38,13 +41,18 @@ def _columns(conn: psycopg.Connection, vendor: str) -> list[str]:
 
 def _connect(crm_url: str, server, org: str, variable: str, name: str):
     with psycopg.connect(crm_url) as conn:
-        return save_connection(conn, organization=org, vendor=server.vendor, name=name,
-                               base_url=server.base_url, secret_env=variable)  # fmt: skip
+        return save_connection(
+            conn,
+            organization=org,
+            vendor=server.vendor,
+            name=name,
+            base_url=server.base_url,
+            secret_env=variable,
+        )
 
 
 @pytest.mark.parametrize("vendor", ["hubspot", "salesforce", "pipedrive"])
-def test_two_thousand_unknown_keys_never_reach_the_raw_table(vendor, crm_url, connect,
-                                                             monkeypatch):  # fmt: skip
+def test_two_thousand_unknown_keys_never_reach_the_raw_table(vendor, crm_url, connect, monkeypatch):
     """The CRM answers every record with 2,000 keys nobody mapped (a candidate's sensitive
     custom fields): the raw table's columns do not change and none of them is stored."""
     token = f"{vendor}-raw-token-1f2e"
@@ -65,7 +73,7 @@ def test_two_thousand_unknown_keys_never_reach_the_raw_table(vendor, crm_url, co
         stored = conn.execute(
             sql.SQL(
                 "select count(*), count(*) filter (where t::text like '%%sensitive-%%') from {} t"
-            ).format(sql.Identifier(schema, table))  # fmt: skip
+            ).format(sql.Identifier(schema, table))
         ).fetchone()
     assert len(after) == len(before), f"{len(before)} -> {len(after)} columns in {schema}.{table}"
     assert not set(after) & {key.lower() for key in extra}
@@ -94,8 +102,10 @@ def test_raw_rows_carry_their_organization_and_no_role_reads_another_tenants(
     role granted SELECT on the table by mistake sees only its tenant's rows."""
     monkeypatch.setenv("HUBSPOT_TOKEN_A", "hs-a-token-1234")
     monkeypatch.setenv("HUBSPOT_TOKEN_B", "hs-b-token-5678")
-    with sandbox("hubspot", token="hs-a-token-1234") as crm_a, \
-         sandbox("hubspot", token="hs-b-token-5678") as crm_b:  # fmt: skip
+    with (
+        sandbox("hubspot", token="hs-a-token-1234") as crm_a,
+        sandbox("hubspot", token="hs-b-token-5678") as crm_b,
+    ):
         allow(monkeypatch, crm_a, crm_b)
         crm_a.add(generate_records("hubspot", 30, seed=1))
         crm_b.add(generate_records("hubspot", 40, seed=2))
@@ -120,9 +130,12 @@ def test_raw_rows_carry_their_organization_and_no_role_reads_another_tenants(
         tenant.execute("select set_config('app.current_tenant_id', '', false)")
         assert tenant.execute("select count(*) from raw_hubspot.contacts").fetchone() == (0,)
     with connect() as conn:
-        owners = dict(conn.execute(
-            "select connection_id, min(organization_id) from raw_hubspot.contacts"
-            " group by connection_id").fetchall())  # fmt: skip
+        owners = dict(
+            conn.execute(
+                "select connection_id, min(organization_id) from raw_hubspot.contacts"
+                " group by connection_id"
+            ).fetchall()
+        )
     assert owners == {a.id: ORG_A, b.id: ORG_B}
 
 
@@ -189,8 +202,11 @@ def test_migration_013_narrows_an_existing_wide_raw_table(crm_url, connect, monk
         with connect() as conn:  # what the code before 013 left: one column per custom field
             conn.execute("create table if not exists raw_pipedrive.persons (id bigint)")
             for number in range(50):
-                conn.execute(sql.SQL("alter table raw_pipedrive.persons add column {} text")
-                             .format(sql.Identifier(f"{number:040x}")))  # fmt: skip
+                conn.execute(
+                    sql.SQL("alter table raw_pipedrive.persons add column {} text").format(
+                        sql.Identifier(f"{number:040x}")
+                    )
+                )
             linked = conn.execute("select count(*) from lead_external_ids").fetchone()[0]
         assert migrate_up(crm_url) == ["013_crm_secrets_and_raw"]
         with connect() as conn:
@@ -213,8 +229,10 @@ def test_one_tenants_custom_fields_never_stop_another_tenants_sync(crm_url, conn
     fields and B's hit PostgreSQL's 1,600-column limit)."""
     monkeypatch.setenv("PIPEDRIVE_TOKEN_A", "pd-a-token-wide")
     monkeypatch.setenv("PIPEDRIVE_TOKEN_B", "pd-b-token-wide")
-    with sandbox("pipedrive", token="pd-a-token-wide") as crm_a, \
-         sandbox("pipedrive", token="pd-b-token-wide") as crm_b:  # fmt: skip
+    with (
+        sandbox("pipedrive", token="pd-a-token-wide") as crm_a,
+        sandbox("pipedrive", token="pd-b-token-wide") as crm_b,
+    ):
         allow(monkeypatch, crm_a, crm_b)
         crm_a.add(generate_records("pipedrive", 10, seed=1))
         crm_b.add(generate_records("pipedrive", 10, seed=2))
@@ -240,8 +258,9 @@ def _login(crm_url: str, role: str, password: str) -> str:
     return psycopg.conninfo.make_conninfo(**info)
 
 
-def test_a_pipeline_role_that_owns_nothing_pulls(crm_url, admin_url, connect, make_role,
-                                                 monkeypatch):  # fmt: skip
+def test_a_pipeline_role_that_owns_nothing_pulls(
+    crm_url, admin_url, connect, make_role, monkeypatch
+):
     """The pipeline login of a deployment is neither superuser nor the tables' owner: a member of
     leadflow_pipeline (migrations 011 and 013 give that role the raw schemas, the tables and the
     pipeline_access policies) pulls and loads."""

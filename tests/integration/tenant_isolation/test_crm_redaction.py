@@ -41,8 +41,14 @@ def fast_failures(monkeypatch) -> None:
 
 def _connection(crm_url: str, base_url: str):
     with psycopg.connect(crm_url) as conn:
-        return save_connection(conn, organization=ORG_A, vendor="pipedrive", name="summit-pd",
-                               base_url=base_url, secret_env=VARIABLE)  # fmt: skip
+        return save_connection(
+            conn,
+            organization=ORG_A,
+            vendor="pipedrive",
+            name="summit-pd",
+            base_url=base_url,
+            secret_env=VARIABLE,
+        )
 
 
 def _stored(crm_url: str) -> str:
@@ -82,8 +88,9 @@ def test_a_pipedrive_500_leaves_no_token_anywhere(crm_url, connect, fast_failure
         _everywhere_but_the_token(crm_url, summary)
 
 
-def test_a_refused_connection_leaves_no_token_anywhere(crm_url, connect, fast_failures,
-                                                       monkeypatch):  # fmt: skip
+def test_a_refused_connection_leaves_no_token_anywhere(
+    crm_url, connect, fast_failures, monkeypatch
+):
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -94,8 +101,7 @@ def test_a_refused_connection_leaves_no_token_anywhere(crm_url, connect, fast_fa
     _everywhere_but_the_token(crm_url, summary)
 
 
-def test_a_pipedrive_timeout_leaves_no_token_anywhere(crm_url, connect, fast_failures,
-                                                      monkeypatch):  # fmt: skip
+def test_a_pipedrive_timeout_leaves_no_token_anywhere(crm_url, connect, fast_failures, monkeypatch):
     monkeypatch.setenv("RUNTIME__REQUEST_TIMEOUT", "1")
     monkeypatch.setenv("RUNTIME__REQUEST_MAX_ATTEMPTS", "1")
     with sandbox("pipedrive", token=TOKEN) as server:
@@ -111,8 +117,9 @@ def test_a_pipedrive_timeout_leaves_no_token_anywhere(crm_url, connect, fast_fai
         server.release.set()
 
 
-def test_the_dagster_failure_and_the_alert_webhook_carry_no_token(crm_url, fast_failures,
-                                                                  monkeypatch):  # fmt: skip
+def test_the_dagster_failure_and_the_alert_webhook_carry_no_token(
+    crm_url, fast_failures, monkeypatch
+):
     with sandbox("pipedrive", token=TOKEN) as server, webhook_receiver() as (hook, received):
         allow(monkeypatch, server)
         monkeypatch.setenv("LEADFLOW_ALERT_WEBHOOK", hook)
@@ -122,10 +129,13 @@ def test_the_dagster_failure_and_the_alert_webhook_carry_no_token(crm_url, fast_
         instance = dg.DagsterInstance.ephemeral()
         instance.add_dynamic_partitions(organization_partitions.name, [ORG_A])
         result = dg.materialize(
-            CRM_SYNC_ASSETS, selection=[raw_asset_key("pipedrive")], partition_key=ORG_A,
-            instance=instance, raise_on_error=False,
+            CRM_SYNC_ASSETS,
+            selection=[raw_asset_key("pipedrive")],
+            partition_key=ORG_A,
+            instance=instance,
+            raise_on_error=False,
             resources={"postgres": PostgresResource(url=crm_url), "dlt": DagsterDltResource()},
-        )  # fmt: skip
+        )
         assert not result.success
         [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
         error = failure.step_failure_data.error
@@ -157,8 +167,11 @@ def test_migration_013_scrubs_tokens_stored_before_it(crm_url):
             " returning id::text",
             (ORG_A,),
         ).fetchone()[0]
-        details = {"error": HOSTILE_ERROR, "headers": "Authorization: Bearer hs-old-token-99",
-                   "dsn": "postgresql://leadflow:db-pass-77@db:5432/leadflow"}  # fmt: skip
+        details = {
+            "error": HOSTILE_ERROR,
+            "headers": "Authorization: Bearer hs-old-token-99",
+            "dsn": "postgresql://leadflow:db-pass-77@db:5432/leadflow",
+        }
         conn.execute(
             "insert into crm_sync_runs (connection_id, organization_id, kind, status, error,"
             " details) values (%s, %s, 'pull', 'failed', %s, %s)",

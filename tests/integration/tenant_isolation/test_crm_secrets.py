@@ -51,15 +51,27 @@ def evil():
 
 def _a_connection(crm_url: str, server) -> None:
     with psycopg.connect(crm_url) as conn:
-        save_connection(conn, organization=ORG_A, vendor="hubspot", name="summit-hs",
-                        base_url=server.base_url, secret_env=VAR_A)  # fmt: skip
+        save_connection(
+            conn,
+            organization=ORG_A,
+            vendor="hubspot",
+            name="summit-hs",
+            base_url=server.base_url,
+            secret_env=VAR_A,
+        )
 
 
 # -- who may write crm_connections --------------------------------------------------------------
 def test_a_tenant_cannot_write_crm_connections(crm_url, as_tenant, tokens):
     with psycopg.connect(crm_url) as conn:
-        mine = save_connection(conn, organization=ORG_B, vendor="hubspot", name="northwind-hs",
-                               base_url="https://api.hubapi.com", secret_env=VAR_B)  # fmt: skip
+        mine = save_connection(
+            conn,
+            organization=ORG_B,
+            vendor="hubspot",
+            name="northwind-hs",
+            base_url="https://api.hubapi.com",
+            secret_env=VAR_B,
+        )
     b = as_tenant(ORG_B)
     assert b.execute("select id::text from crm_connections").fetchall() == [(mine.id,)]
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
@@ -87,32 +99,66 @@ def test_a_tenant_cannot_write_crm_connections(crm_url, as_tenant, tokens):
 # -- whose secret ---------------------------------------------------------------------------------
 def test_one_variable_belongs_to_one_connection_in_the_whole_database(crm_url, tokens):
     with psycopg.connect(crm_url) as conn:
-        save_connection(conn, organization=ORG_A, vendor="hubspot", name="summit-hs",
-                        base_url="https://api.hubapi.com", secret_env=VAR_A)  # fmt: skip
+        save_connection(
+            conn,
+            organization=ORG_A,
+            vendor="hubspot",
+            name="summit-hs",
+            base_url="https://api.hubapi.com",
+            secret_env=VAR_A,
+        )
     with pytest.raises(psycopg.errors.UniqueViolation):
-        hostile_connection(crm_url, org=ORG_B, vendor="hubspot", name="theirs",
-                           base_url="https://api.hubapi.com", secret_env=VAR_A)  # fmt: skip
-    cli = run_leadflow("crm", "connect", "--org", ORG_B, "--vendor", "hubspot", "--base-url",
-                       "https://api.hubapi.com", "--secret-env", VAR_A,
-                       env={"POSTGRES_URL": crm_url})  # fmt: skip
+        hostile_connection(
+            crm_url,
+            org=ORG_B,
+            vendor="hubspot",
+            name="theirs",
+            base_url="https://api.hubapi.com",
+            secret_env=VAR_A,
+        )
+    cli = run_leadflow(
+        "crm",
+        "connect",
+        "--org",
+        ORG_B,
+        "--vendor",
+        "hubspot",
+        "--base-url",
+        "https://api.hubapi.com",
+        "--secret-env",
+        VAR_A,
+        env={"POSTGRES_URL": crm_url},
+    )
     assert cli.returncode == 2 and VAR_A in cli.stderr
 
 
-def test_the_sync_never_reads_a_variable_another_organization_names(crm_url, connect, tokens,
-                                                                    evil, monkeypatch,
-                                                                    as_tenant):  # fmt: skip
+def test_the_sync_never_reads_a_variable_another_organization_names(
+    crm_url, connect, tokens, evil, monkeypatch, as_tenant
+):
     """Even with the unique index gone (a restored dump, a compromised row): B's connection
     naming A's variable is refused, and B's server receives nothing."""
     with sandbox("hubspot", token=TOKEN_A) as crm_a:
         crm_a.add(generate_records("hubspot", 20, seed=1))
         allow(monkeypatch, crm_a, evil)  # B's server is even a listed host
         _a_connection(crm_url, crm_a)
-        tenant_cannot_write(as_tenant(ORG_B), org=ORG_B, vendor="hubspot", name="theirs",
-                            base_url=evil.base_url, secret_env=VAR_A)  # fmt: skip
+        tenant_cannot_write(
+            as_tenant(ORG_B),
+            org=ORG_B,
+            vendor="hubspot",
+            name="theirs",
+            base_url=evil.base_url,
+            secret_env=VAR_A,
+        )
         with psycopg.connect(crm_url) as conn:
             conn.execute("drop index if exists crm_connections_secret_env_key")
-        theirs = hostile_connection(crm_url, org=ORG_B, vendor="hubspot", name="theirs",
-                                    base_url=evil.base_url, secret_env=VAR_A)  # fmt: skip
+        theirs = hostile_connection(
+            crm_url,
+            org=ORG_B,
+            vendor="hubspot",
+            name="theirs",
+            base_url=evil.base_url,
+            secret_env=VAR_A,
+        )
         pulled = sync_connection(connect, crm_url, theirs)
         pushed = push_back(connect, theirs)
     assert tokens_seen(evil, TOKEN_A) == []
@@ -123,37 +169,85 @@ def test_the_sync_never_reads_a_variable_another_organization_names(crm_url, con
 
 
 @pytest.mark.parametrize("variable", ["POSTGRES_URL", "NEO4J_PASSWORD", "LEADFLOW_CRM_CRON"])
-def test_a_connection_cannot_name_a_process_secret(variable, crm_url, connect, tokens, evil,
-                                                   monkeypatch, as_tenant):  # fmt: skip
-    values = {"POSTGRES_URL": crm_url, "NEO4J_PASSWORD": "graph-password-93b1",
-              "LEADFLOW_CRM_CRON": "30 1 * * *"}  # fmt: skip
+def test_a_connection_cannot_name_a_process_secret(
+    variable, crm_url, connect, tokens, evil, monkeypatch, as_tenant
+):
+    values = {
+        "POSTGRES_URL": crm_url,
+        "NEO4J_PASSWORD": "graph-password-93b1",
+        "LEADFLOW_CRM_CRON": "30 1 * * *",
+    }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     allow(monkeypatch, evil)
-    tenant_cannot_write(as_tenant(ORG_B), org=ORG_B, vendor="hubspot", name="theirs",
-                        base_url=evil.base_url, secret_env=variable)  # fmt: skip
-    theirs = hostile_connection(crm_url, org=ORG_B, vendor="hubspot", name="theirs",
-                                base_url=evil.base_url, secret_env=variable)  # fmt: skip
+    tenant_cannot_write(
+        as_tenant(ORG_B),
+        org=ORG_B,
+        vendor="hubspot",
+        name="theirs",
+        base_url=evil.base_url,
+        secret_env=variable,
+    )
+    theirs = hostile_connection(
+        crm_url,
+        org=ORG_B,
+        vendor="hubspot",
+        name="theirs",
+        base_url=evil.base_url,
+        secret_env=variable,
+    )
     pulled = sync_connection(connect, crm_url, theirs)
     pushed = push_back(connect, theirs)
     assert evil.requests == [], tokens_seen(evil, values[variable])
     assert pulled["status"] == pushed["status"] == "failed"
     assert variable in pulled["error"] and "refused" in pulled["error"]
-    cli = run_leadflow("crm", "connect", "--org", ORG_B, "--vendor", "hubspot", "--base-url",
-                       "https://api.hubapi.com", "--secret-env", variable, "--name", "other",
-                       env={"POSTGRES_URL": crm_url})  # fmt: skip
+    cli = run_leadflow(
+        "crm",
+        "connect",
+        "--org",
+        ORG_B,
+        "--vendor",
+        "hubspot",
+        "--base-url",
+        "https://api.hubapi.com",
+        "--secret-env",
+        variable,
+        "--name",
+        "other",
+        env={"POSTGRES_URL": crm_url},
+    )
     assert cli.returncode == 2 and variable in cli.stderr
 
 
 def test_a_vendor_prefix_must_match_the_connection_vendor(crm_url):
     env = {"POSTGRES_URL": crm_url}
-    wrong = run_leadflow("crm", "connect", "--org", ORG_A, "--vendor", "salesforce", "--base-url",
-                         "https://summit.my.salesforce.com", "--secret-env", "PIPEDRIVE_TOKEN_X",
-                         env=env)  # fmt: skip
+    wrong = run_leadflow(
+        "crm",
+        "connect",
+        "--org",
+        ORG_A,
+        "--vendor",
+        "salesforce",
+        "--base-url",
+        "https://summit.my.salesforce.com",
+        "--secret-env",
+        "PIPEDRIVE_TOKEN_X",
+        env=env,
+    )
     assert wrong.returncode == 2 and "PIPEDRIVE_TOKEN_X" in wrong.stderr
-    right = run_leadflow("crm", "connect", "--org", ORG_A, "--vendor", "salesforce", "--base-url",
-                         "https://summit.my.salesforce.com", "--secret-env", "SF_TOKEN_SUMMIT",
-                         env=env)  # fmt: skip
+    right = run_leadflow(
+        "crm",
+        "connect",
+        "--org",
+        ORG_A,
+        "--vendor",
+        "salesforce",
+        "--base-url",
+        "https://summit.my.salesforce.com",
+        "--secret-env",
+        "SF_TOKEN_SUMMIT",
+        env=env,
+    )
     assert right.returncode == 0, right.stderr
 
 
@@ -174,8 +268,19 @@ OFF_VENDOR_URLS = {
 @pytest.mark.parametrize("kind", OFF_VENDOR_URLS)
 def test_connect_refuses_a_base_url_off_the_vendor(kind, crm_url, evil):
     url = OFF_VENDOR_URLS[kind].format(port=hostport(evil).split(":")[1])
-    cli = run_leadflow("crm", "connect", "--org", ORG_B, "--vendor", "hubspot", "--base-url", url,
-                       "--secret-env", VAR_B, env={"POSTGRES_URL": crm_url})  # fmt: skip
+    cli = run_leadflow(
+        "crm",
+        "connect",
+        "--org",
+        ORG_B,
+        "--vendor",
+        "hubspot",
+        "--base-url",
+        url,
+        "--secret-env",
+        VAR_B,
+        env={"POSTGRES_URL": crm_url},
+    )
     assert cli.returncode == 2, cli.stdout
     assert "base URL" in cli.stderr
 
@@ -183,13 +288,16 @@ def test_connect_refuses_a_base_url_off_the_vendor(kind, crm_url, evil):
 #: the stored-row variants the sync must refuse without any request (the private and metadata
 #: addresses are never contacted by the tests: only refused)
 @pytest.mark.parametrize("kind", OFF_VENDOR_URLS)
-def test_the_sync_refuses_a_stored_base_url_off_the_vendor(kind, crm_url, connect, tokens, evil,
-                                                          as_tenant):  # fmt: skip
+def test_the_sync_refuses_a_stored_base_url_off_the_vendor(
+    kind, crm_url, connect, tokens, evil, as_tenant
+):
     url = OFF_VENDOR_URLS[kind].format(port=hostport(evil).split(":")[1])
-    tenant_cannot_write(as_tenant(ORG_B), org=ORG_B, vendor="hubspot", name="theirs",
-                        base_url=url, secret_env=VAR_B)  # fmt: skip
-    theirs = hostile_connection(crm_url, org=ORG_B, vendor="hubspot", name="theirs",
-                                base_url=url, secret_env=VAR_B)  # fmt: skip
+    tenant_cannot_write(
+        as_tenant(ORG_B), org=ORG_B, vendor="hubspot", name="theirs", base_url=url, secret_env=VAR_B
+    )
+    theirs = hostile_connection(
+        crm_url, org=ORG_B, vendor="hubspot", name="theirs", base_url=url, secret_env=VAR_B
+    )
     pulled = sync_connection(connect, crm_url, theirs)
     pushed = push_back(connect, theirs)
     assert evil.requests == [], tokens_seen(evil, TOKEN_B)
@@ -202,13 +310,31 @@ def test_api_version_reaches_the_url_only_as_a_version(crm_url, connect, monkeyp
     with sandbox("salesforce", token="sf-token-3c2b") as server:
         allow(monkeypatch, server)
         env = {"POSTGRES_URL": crm_url, "LEADFLOW_CRM_ALLOWED_HOSTS": hostport(server)}
-        cli = run_leadflow("crm", "connect", "--org", ORG_B, "--vendor", "salesforce",
-                           "--base-url", server.base_url, "--secret-env", "SF_TOKEN_NORTHWIND",
-                           "--option", "api_version=v60.0/../../x", env=env)  # fmt: skip
+        cli = run_leadflow(
+            "crm",
+            "connect",
+            "--org",
+            ORG_B,
+            "--vendor",
+            "salesforce",
+            "--base-url",
+            server.base_url,
+            "--secret-env",
+            "SF_TOKEN_NORTHWIND",
+            "--option",
+            "api_version=v60.0/../../x",
+            env=env,
+        )
         assert cli.returncode == 2 and "api_version" in cli.stderr
-        theirs = hostile_connection(crm_url, org=ORG_B, vendor="salesforce", name="theirs",
-                                    base_url=server.base_url, secret_env="SF_TOKEN_NORTHWIND",
-                                    options={"api_version": "v60.0/../../x"})  # fmt: skip
+        theirs = hostile_connection(
+            crm_url,
+            org=ORG_B,
+            vendor="salesforce",
+            name="theirs",
+            base_url=server.base_url,
+            secret_env="SF_TOKEN_NORTHWIND",
+            options={"api_version": "v60.0/../../x"},
+        )
         pulled = sync_connection(connect, crm_url, theirs)
         assert server.requests == []
         assert pulled["status"] == "failed" and "api_version" in pulled["error"]
@@ -225,8 +351,14 @@ def test_a_pagination_link_to_another_host_gets_no_request(crm_url, connect, evi
         server.add(generate_records("salesforce", 450, seed=3))
         server.link_pages_to(evil.base_url)
         with psycopg.connect(crm_url) as conn:
-            mine = save_connection(conn, organization=ORG_A, vendor="salesforce", name="summit-sf",
-                                   base_url=server.base_url, secret_env="SF_TOKEN_SUMMIT")  # fmt: skip
+            mine = save_connection(
+                conn,
+                organization=ORG_A,
+                vendor="salesforce",
+                name="summit-sf",
+                base_url=server.base_url,
+                secret_env="SF_TOKEN_SUMMIT",
+            )
         result = sync_connection(connect, crm_url, mine)
     assert tokens_seen(evil, "sf-token-summit-91ab") == []
     assert evil.requests == []
@@ -246,8 +378,14 @@ def test_a_redirect_to_another_host_gets_no_request(vendor, crm_url, connect, ev
         server.add(generate_records(vendor, 30, seed=4))
         server.redirect_next(evil.base_url + "/collect")
         with psycopg.connect(crm_url) as conn:
-            mine = save_connection(conn, organization=ORG_A, vendor=vendor, name="summit",
-                                   base_url=server.base_url, secret_env=variable)  # fmt: skip
+            mine = save_connection(
+                conn,
+                organization=ORG_A,
+                vendor=vendor,
+                name="summit",
+                base_url=server.base_url,
+                secret_env=variable,
+            )
         result = sync_connection(connect, crm_url, mine)
     assert evil.requests == [], tokens_seen(evil, token)
     assert result["status"] == "failed" and "refused" in result["error"]
@@ -260,8 +398,14 @@ def test_the_pipedrive_token_travels_in_the_header_only(crm_url, connect, monkey
         allow(monkeypatch, server)
         server.add(generate_records("pipedrive", 120, seed=5))
         with psycopg.connect(crm_url) as conn:
-            mine = save_connection(conn, organization=ORG_A, vendor="pipedrive", name="summit-pd",
-                                   base_url=server.base_url, secret_env="PIPEDRIVE_TOKEN_SUMMIT")  # fmt: skip
+            mine = save_connection(
+                conn,
+                organization=ORG_A,
+                vendor="pipedrive",
+                name="summit-pd",
+                base_url=server.base_url,
+                secret_env="PIPEDRIVE_TOKEN_SUMMIT",
+            )
         pulled = sync_connection(connect, crm_url, mine)
         pushed = push_back(connect, mine)
         assert pulled["status"] == "succeeded", pulled.get("error")
@@ -276,8 +420,9 @@ def test_the_pipedrive_token_travels_in_the_header_only(crm_url, connect, monkey
 
 
 @pytest.mark.parametrize("vendor", ["hubspot", "salesforce", "pipedrive"])
-def test_the_legitimate_sync_still_runs_with_a_listed_loopback_host(vendor, crm_url, connect,
-                                                                    monkeypatch):  # fmt: skip
+def test_the_legitimate_sync_still_runs_with_a_listed_loopback_host(
+    vendor, crm_url, connect, monkeypatch
+):
     token = f"{vendor}-token-legit-8e8e"
     variable = f"LEADFLOW_CRM_{vendor.upper()}_SUMMIT"
     monkeypatch.setenv(variable, token)
@@ -285,8 +430,14 @@ def test_the_legitimate_sync_still_runs_with_a_listed_loopback_host(vendor, crm_
         allow(monkeypatch, server)
         server.add(generate_records(vendor, 120, seed=6))
         with psycopg.connect(crm_url) as conn:
-            mine = save_connection(conn, organization=ORG_A, vendor=vendor, name="summit",
-                                   base_url=server.base_url, secret_env=variable)  # fmt: skip
+            mine = save_connection(
+                conn,
+                organization=ORG_A,
+                vendor=vendor,
+                name="summit",
+                base_url=server.base_url,
+                secret_env=variable,
+            )
         pulled = sync_connection(connect, crm_url, mine)
         assert pulled["status"] == "succeeded", pulled.get("error")
         assert pulled["pull"]["fetched"] == 120 and pulled["load"]["rows_read"] == 120

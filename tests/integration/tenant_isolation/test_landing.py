@@ -204,9 +204,10 @@ def test_folders_that_name_no_organization_are_ignored(landing, instance, crm_ur
     assert list(_sensor(instance, crm_url)) == [f"{ORG_A}/pending.csv"]
 
     run = _launch(
-        instance, {"files": [str(landing / UNKNOWN_ORG / "leads.csv")], "org": UNKNOWN_ORG},
+        instance,
+        {"files": [str(landing / UNKNOWN_ORG / "leads.csv")], "org": UNKNOWN_ORG},
         UNKNOWN_ORG,
-    )  # fmt: skip
+    )
     assert not run.success
     assert "unknown organization" in _failure(run)
     assert _batches(crm_url) == []
@@ -251,8 +252,7 @@ def test_a_run_config_naming_a_file_outside_the_landing_root_is_refused(
 def test_a_run_config_cannot_name_a_mapping_file(landing, instance, crm_url, tmp_path):
     secret = tmp_path / "secret.json"
     secret.write_text(json.dumps({PASSWD_LINE: "not-a-field"}))
-    config = {"files": [str(landing / ORG_A / "pending.csv")], "org": ORG_A,
-              "mapping": str(secret)}  # fmt: skip
+    config = {"files": [str(landing / ORG_A / "pending.csv")], "org": ORG_A, "mapping": str(secret)}
     run = _launch(instance, config, ORG_A)
     assert not run.success
     assert "mapping" in _failure(run) and "root:" not in _failure(run)
@@ -262,8 +262,11 @@ def test_a_run_config_cannot_name_a_mapping_file(landing, instance, crm_url, tmp
 
 def test_a_run_config_cannot_choose_where_files_are_moved(landing, instance, crm_url, tmp_path):
     elsewhere = tmp_path / "attacker"
-    config = {"files": [str(landing / ORG_A / "pending.csv")], "org": ORG_A,
-              "landing_dir": str(elsewhere)}  # fmt: skip
+    config = {
+        "files": [str(landing / ORG_A / "pending.csv")],
+        "org": ORG_A,
+        "landing_dir": str(elsewhere),
+    }
     run = _launch(instance, config, ORG_A)
     assert not run.success
     assert "landing_dir" in _failure(run) and "LEADFLOW_LANDING_DIR" in _failure(run)
@@ -322,8 +325,10 @@ def test_error_texts_never_echo_file_content(landing, instance, crm_url):
     assert set(errors) == {"passwd.csv", "binary.csv", "book.xlsx"}
     assert "no column holds the phone number" in errors["passwd.csv"]
     assert sorted(p.name for p in (landing / "failed").iterdir()) == [
-        "binary.csv", "book.xlsx", "passwd.csv",
-    ]  # fmt: skip
+        "binary.csv",
+        "book.xlsx",
+        "passwd.csv",
+    ]
 
 
 def test_a_tenant_folder_imports_into_its_organization_only(landing, instance, crm_url):
@@ -382,8 +387,11 @@ def test_cli_import_as_the_application_role_loads_the_tenants_leads(
             "select organization_id::text, status from import_batches where id = %s",
             (payload["batch_id"],),
         ).fetchone()
-    assert rows == [(ORG_A, "Ann", "new", None), (ORG_A, "Dee", "dnc", None),
-                    (ORG_A, "Ola", "new", None)]  # fmt: skip
+    assert rows == [
+        (ORG_A, "Ann", "new", None),
+        (ORG_A, "Dee", "dnc", None),
+        (ORG_A, "Ola", "new", None),
+    ]
     assert batch == (ORG_A, "succeeded")
     assert path.exists()  # the operator's file stays where it is
 
@@ -397,8 +405,9 @@ def test_cli_import_still_reads_the_operators_files_anywhere(crm_url, tmp_path):
     target.write_text("Phone,First Name\n+12125550171,Op\n")
     link = tmp_path / "via-link.csv"
     link.symlink_to(target)  # the operator's own link: followed, the file stays in place
-    result = run_leadflow("import", str(link), "--org", ORG_B, "--json",
-                          env={"POSTGRES_URL": crm_url})  # fmt: skip
+    result = run_leadflow(
+        "import", str(link), "--org", ORG_B, "--json", env={"POSTGRES_URL": crm_url}
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["inserted"] == 1
     assert _first_names(crm_url, ORG_B) == ["Op"]

@@ -59,12 +59,18 @@ def _save(url: str, org: str, parameters: dict | None, status: str = "active") -
     """The pipeline's write (the owner role here)."""
     with psycopg.connect(url) as conn:
         return store.save_model(
-            conn, org, as_of=NOW, horizon_days=30, algorithm=propensity.ALGORITHM,
-            status=status, metrics={"auc": 0.8}, baseline={"auc": 0.6},
+            conn,
+            org,
+            as_of=NOW,
+            horizon_days=30,
+            algorithm=propensity.ALGORITHM,
+            status=status,
+            metrics={"auc": 0.8},
+            baseline={"auc": 0.6},
             beats_baseline=status == "active",
             feature_names=list(parameters["feature_names"]) if parameters else [],
             parameters=parameters,
-        )  # fmt: skip
+        )
 
 
 def _refused(conn: psycopg.Connection, statement: str, params: tuple) -> str:
@@ -75,8 +81,7 @@ def _refused(conn: psycopg.Connection, statement: str, params: tuple) -> str:
         return f"refused: {exc.sqlstate}"
 
 
-def test_a_tenant_reads_its_model_metrics_but_cannot_write_any_model(crm_url, as_tenant,
-                                                                      document):  # fmt: skip
+def test_a_tenant_reads_its_model_metrics_but_cannot_write_any_model(crm_url, as_tenant, document):
     _save(crm_url, ORG_A, document)  # the legitimate writer: the pipeline
     _save(crm_url, ORG_B, document)
     tenant_b = as_tenant(ORG_B)
@@ -96,9 +101,12 @@ def test_a_tenant_reads_its_model_metrics_but_cannot_write_any_model(crm_url, as
         ):
             # no write privilege (migration 011), and no write policy behind it (012)
             assert _refused(tenant_b, statement, (Jsonb(tampered), org)) == "refused: 42501"
-        assert _refused(
-            tenant_b, "delete from lead_conversion_models where organization_id = %s", (org,)
-        ) == "refused: 42501"  # fmt: skip
+        assert (
+            _refused(
+                tenant_b, "delete from lead_conversion_models where organization_id = %s", (org,)
+            )
+            == "refused: 42501"
+        )
     # the tenant's own metrics stay readable, another tenant's are not
     rows = tenant_b.execute(
         "select organization_id::text, version, metrics ->> 'auc' from lead_conversion_models"
@@ -154,8 +162,10 @@ def test_a_tampered_model_row_runs_no_code_and_costs_only_its_organization_the_m
     assert result.success  # the other organizations' nightly is unaffected
     (event,) = result.get_asset_materialization_events()
     metadata = event.materialization.metadata
-    ranked = {s["organization_id"]: (s["ranked_by"], s["model_error"])
-              for s in metadata["organizations"].value}  # fmt: skip
+    ranked = {
+        s["organization_id"]: (s["ranked_by"], s["model_error"])
+        for s in metadata["organizations"].value
+    }
     assert ranked[ORG_A] == ("model", None)
     assert ranked[ORG_C] == ("rule", None)
     assert ranked[ORG_B][0] == "rule"
@@ -164,12 +174,16 @@ def test_a_tampered_model_row_runs_no_code_and_costs_only_its_organization_the_m
     logged = [e.user_message for e in instance.all_logs(result.run_id)]
     assert any(f"organization {ORG_B} refused" in m and "rule score" in m for m in logged)
     with psycopg.connect(crm_url) as conn:
-        per_org = dict(conn.execute(
-            "select organization_id::text, count(*) from lead_recommendations"
-            " group by 1").fetchall())  # fmt: skip
-        ranked_by = dict(conn.execute(
-            "select organization_id::text, min(ranked_by) from lead_recommendations"
-            " group by 1").fetchall())  # fmt: skip
+        per_org = dict(
+            conn.execute(
+                "select organization_id::text, count(*) from lead_recommendations group by 1"
+            ).fetchall()
+        )
+        ranked_by = dict(
+            conn.execute(
+                "select organization_id::text, min(ranked_by) from lead_recommendations group by 1"
+            ).fetchall()
+        )
     assert set(per_org) == {ORG_A, ORG_B, ORG_C} and all(per_org.values())
     assert ranked_by == {ORG_A: "model", ORG_B: "rule", ORG_C: "rule"}
 

@@ -42,7 +42,7 @@ def filled(crm_url, redis_url, monkeypatch) -> dict[str, str]:
         resources={
             "postgres": PostgresResource(url=crm_url),
             "redis": RedisResource(url=redis_url),
-        },  # fmt: skip
+        },
         run_config={"ops": {"lead_recommendations": {"config": {"as_of": NOW.isoformat()}}}},
         instance=dg.DagsterInstance.ephemeral(),
     )
@@ -55,15 +55,25 @@ def filled(crm_url, redis_url, monkeypatch) -> dict[str, str]:
             " order by r.agent_rank, r.lead_id limit 1",
             (ORG_A,),
         ).fetchone()
-        others = {row[0] for row in conn.execute(
-            "select lead_id::text from lead_recommendations where user_id = %s and lead_id <> %s",
-            (agent, lead))}  # fmt: skip
+        others = {
+            row[0]
+            for row in conn.execute(
+                "select lead_id::text from lead_recommendations where user_id = %s and lead_id <> %s",
+                (agent, lead),
+            )
+        }
     return {"lead": lead, "agent": agent, "phone": phone, "others": others}
 
 
 def _recommend(url: str, redis_url: str, *args: str) -> dict:
-    result = run_leadflow("recommend", *args, "--limit", "50", "--json",
-                          env={"POSTGRES_URL": url, "REDIS_URL": redis_url})  # fmt: skip
+    result = run_leadflow(
+        "recommend",
+        *args,
+        "--limit",
+        "50",
+        "--json",
+        env={"POSTGRES_URL": url, "REDIS_URL": redis_url},
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -113,8 +123,9 @@ def test_a_lead_made_dnc_by_the_application_is_never_served_from_the_cache(
         assert _recommend(url, redis_url, *args, "--lead", lead)["item"] is None
 
 
-def test_recommend_as_the_application_role_needs_and_honours_org(app_url, crm_url, redis_url,
-                                                                 filled):  # fmt: skip
+def test_recommend_as_the_application_role_needs_and_honours_org(
+    app_url, crm_url, redis_url, filled
+):
     agent, lead = filled["agent"], filled["lead"]
     env = {"POSTGRES_URL": app_url, "REDIS_URL": redis_url}
     # without a tenant the role sees no user: a clear error that names --org
