@@ -52,16 +52,20 @@ class _CheckedConnectionMixin:
         try:
             addresses = public_addresses(self.host, self.port, self.allowed)
         except socket.gaierror as exc:
+            # urllib3 types the connection as HTTPConnection; the mixin is only ever one
             raise NameResolutionError(self.host, self, exc) from exc  # type: ignore[arg-type]
         named, last = self._dns_host, None
         try:
             for address in addresses:
                 self._dns_host = address
                 try:
+                    # the mixin's super() is HTTP(S)Connection, which mypy cannot see
                     return super()._new_conn()  # type: ignore[misc]
                 except (NewConnectionError, ConnectTimeoutError) as exc:
                     last = exc
-            raise last  # type: ignore[misc]
+            if last is None:  # public_addresses never returns an empty list; say so if it did
+                raise NewConnectionError(self, f"no address to connect to for {self.host}")  # type: ignore[arg-type]
+            raise last
         finally:
             self._dns_host = named
 
@@ -122,6 +126,7 @@ class _ConnectionClient(Client):
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         retry = _make_retry(**self._retry_kwargs)
+        # tenacity wraps the bound method: the session retries every request it sends
         session.send = retry.wraps(session.send)  # type: ignore[method-assign]
         return session
 
