@@ -12,6 +12,8 @@ from functools import lru_cache
 # Inside a lower-cased name, the letter that starts the name or follows a space, hyphen,
 # apostrophe (straight or curly), period or parenthesis: "o'brien" -> "O'Brien".
 _NAME_WORD_START_RE = re.compile(r"(^|[\s\-'’.(])(\w)")
+# Inside a name word, the separators after which a new capital is expected: "O'Neil", "Berners-Lee".
+_NAME_SEGMENT_SPLIT_RE = re.compile(r"[\-'’.(]")
 
 # Pragmatic e-mail syntax (not RFC 5322): a local part without spaces or "@", a domain of
 # dot-separated labels of letters/digits/hyphens (Unicode letters allowed for IDNs), and a
@@ -44,14 +46,52 @@ MAX_COMPANY_CHARS = 500
 
 @lru_cache(maxsize=_CACHE_SIZE)
 def clean_name(value: str) -> str:
-    """Trim and collapse spaces; re-case names typed in ALL CAPS or all lower case.
+    """Trim and collapse spaces; re-case names typed in ALL CAPS or all lower case, and words
+    typed with caps lock on ("mARCUS", "bERNERS-lEE").
 
-    Mixed case is left alone because it is usually deliberate (McDonald, DeShawn, van Dyk).
-    Cached: names repeat a lot in a file (a hit costs ~0.1 us, the work ~2 us).
+    Other mixed case is left alone because it is usually deliberate (McDonald, DeShawn, van
+    Dyk, d'Angelo). Cached: names repeat a lot in a file (a hit costs ~0.1 us, the work ~2 us).
     """
     name = " ".join(value.split())
-    if not name or not (name.isupper() or name.islower()):
+    if not name:
         return name
+    if name.isupper() or name.islower():
+        return _title(name)
+    return " ".join(_uninvert(word) if inverted_caps(word) else word for word in name.split(" "))
+
+
+def inverted_caps(word: str) -> bool:
+    """True for a word typed with caps lock on: its first letter lower case and most of its
+    other letters upper case ("mARCUS", "oMAR", "bERNERS-lEE", "mCdONALD"). A lower-case
+    particle before a capitalized name ("deVries", "d'Angelo", "van") is not: there the other
+    letters are mostly lower case."""
+    letters = [c for c in word if c.isalpha()]
+    if len(letters) < 2 or not letters[0].islower():
+        return False
+    upper = sum(1 for c in letters[1:] if c.isupper())
+    lower = sum(1 for c in letters[1:] if c.islower())
+    return upper > lower
+
+
+def _uninvert(word: str) -> str:
+    """Undo caps lock (swap the case back: "mCdONALD" -> "McDonald", "o'nEIL" -> "O'Neil")
+    when that gives a plausible name word, no two capitals in a row in any part; otherwise
+    re-case it as an all-caps word is ("vanDER" -> "Vander")."""
+    swapped = "".join(_swap(c) for c in word)
+    for part in _NAME_SEGMENT_SPLIT_RE.split(swapped):
+        if any(a.isupper() and b.isupper() for a, b in zip(part, part[1:], strict=False)):
+            return _title(word)
+        if part[:1].islower():
+            return _title(word)
+    return swapped
+
+
+def _swap(char: str) -> str:
+    swapped = char.swapcase()
+    return swapped if len(swapped) == 1 else char  # "ß".swapcase() is "SS": keep the letter
+
+
+def _title(name: str) -> str:
     return _NAME_WORD_START_RE.sub(_title_match, name.lower())
 
 

@@ -12,6 +12,7 @@ from leadflow.leads.cleaning import (
     clean_email,
     clean_name,
     clean_tags,
+    inverted_caps,
     looks_like_formula,
     split_full_name,
 )
@@ -47,6 +48,88 @@ from leadflow.leads.cleaning import (
 )
 def test_clean_name(raw: str, expected: str) -> None:
     assert clean_name(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # caps lock on: the case swapped back
+        ("mARCUS", "Marcus"),
+        ("oMAR", "Omar"),
+        ("bERNERS-lEE", "Berners-Lee"),
+        ("mARCUS Hamilton", "Marcus Hamilton"),
+        ("mARCUS hAMILTON", "Marcus Hamilton"),
+        ("  mARCUS   hAMILTON ", "Marcus Hamilton"),
+        ("mCdONALD", "McDonald"),
+        ("mACkENZIE", "MacKenzie"),
+        ("o'nEIL", "O'Neil"),
+        ("o’nEIL", "O’Neil"),
+        ("dEvRIES", "DeVries"),
+        ("jEAN-lUC", "Jean-Luc"),
+        ("jOSÉ", "José"),
+        ("mÜLLER", "Müller"),
+        ("aL", "Al"),
+        ("j.R.", "J.R."),
+        # swapping back would give two capitals in a row: re-cased as an all-caps word
+        ("vanDER", "Vander"),
+        ("mARCUS-Ann", "Marcus-Ann"),
+        ("d'ANGELO", "D'Angelo"),
+        # only the inverted word changes
+        ("van mARCUS", "van Marcus"),
+        ("McDonald oMAR", "McDonald Omar"),
+        # real mixed case survives
+        ("McDonald", "McDonald"),
+        ("O'Neil", "O'Neil"),
+        ("DeVries", "DeVries"),
+        ("deVries", "deVries"),
+        ("van der Berg", "van der Berg"),
+        ("MacKenzie", "MacKenzie"),
+        ("d'Angelo", "d'Angelo"),
+        ("de la Cruz", "de la Cruz"),
+        ("al-Hassan", "al-Hassan"),
+        ("DeShawn", "DeShawn"),
+        ("Jean-Luc", "Jean-Luc"),
+        ("Berners-Lee", "Berners-Lee"),
+        ("McDonald SMITH", "McDonald SMITH"),
+        # not letters enough to tell
+        ("x", "X"),
+        ("x Y", "x Y"),
+        ("sTRAßE", "Straße"),
+    ],
+)
+def test_clean_name_inverted_caps(raw: str, expected: str) -> None:
+    assert clean_name(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("word", "inverted"),
+    [
+        ("mARCUS", True),
+        ("oMAR", True),
+        ("bERNERS-lEE", True),
+        ("mCdONALD", True),
+        ("aL", True),
+        ("Marcus", False),
+        ("MARCUS", False),
+        ("marcus", False),
+        ("deVries", False),
+        ("d'Angelo", False),
+        ("iPhone", False),
+        ("eBay", False),
+        ("a", False),
+        ("", False),
+        ("123", False),
+        ("'-.", False),
+    ],
+)
+def test_inverted_caps(word: str, inverted: bool) -> None:
+    assert inverted_caps(word) is inverted
+
+
+def test_split_full_name_fixes_inverted_caps() -> None:
+    assert split_full_name("mARCUS hAMILTON") == ("Marcus", "Hamilton")
+    assert split_full_name("hAMILTON, mARCUS") == ("Marcus", "Hamilton")
+    assert split_full_name("tIM bERNERS-lEE") == ("Tim", "Berners-Lee")
 
 
 def test_sql_metacharacters_are_just_text() -> None:
