@@ -21,6 +21,7 @@ from leadflow.cli.common import ensure_schema_current, fail, postgres_url, redis
 from leadflow.leads.ids import canonical_uuid
 from leadflow.postgres import set_tenant
 from leadflow.recommend import cache
+from leadflow.recommend.hours import hour_window
 
 BAD_REQUEST = 2
 
@@ -82,8 +83,18 @@ def _lead_org(conn: psycopg.Connection, value: str, org: str | None) -> tuple[st
     return row
 
 
+def score_text(item: dict) -> str:
+    """A probability only when a model produced it ("p=0.734 (model v3)"); ranked by the rule
+    score, the score itself ("rule score 51"): the rule score / 100 is no probability."""
+    if item.get("score_kind", item.get("ranked_by")) == "model":
+        version = f" v{item['model_version']}" if item.get("model_version") else ""
+        return f"p={float(item['propensity']):.3f} (model{version})"
+    return f"rule score {item['rule_score']}"
+
+
 def _line(item: dict) -> list[str]:
-    when = f" at {item['best_hour']:02d}:00" if item.get("best_hour") is not None else ""
+    window = item.get("best_window") or hour_window(item.get("best_hour"), item.get("timezone"))
+    when = f" {window}" if window else ""
     how = (
         f" by {item['channel']}"
         if item.get("channel") and item["action"] != item["channel"]
@@ -91,8 +102,7 @@ def _line(item: dict) -> list[str]:
     )
     head = (
         f"{item.get('rank') or '-':>3}. {item['name'] or item['lead_id']}  {item['phone_number']}"
-        f"  [{item['status']}]  {item['action']}{how}{when}"
-        f"  p={item['propensity']:.3f} ({item['ranked_by']})"
+        f"  [{item['status']}]  {item['action']}{how}{when}  {score_text(item)}"
     )
     return [head] + [f"       - {reason}" for reason in item["reasons"]]
 

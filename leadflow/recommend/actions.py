@@ -4,7 +4,9 @@
   organization's answer rate as a prior worth `PRIOR_WEIGHT` attempts (so one lucky SMS does
   not beat a history of answered calls, and a lead never tried keeps the organization's best).
 - **Hour**: the local hour (organization timezone) at which the lead most often answered or
-  reached out; else the organization's best hour; else 10:00.
+  reached out; else the organization's best hour; else 10:00; always a slot inside the
+  organization's calling hours (hours.py, default 08:00–21:00): the most frequent hour inside
+  them, else the allowed hour nearest the most frequent one.
 - **Action**:
   `close_cold` — cold or long silent after many unanswered attempts, and in the organization's
   bottom decile of propensity; `re_engage` — cold, or reached before but silent for
@@ -21,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from leadflow.recommend.features import CHANNELS, NEVER_DAYS, phrase
+from leadflow.recommend.hours import DEFAULT_CALLING_HOURS, CallingHours
 
 PRIOR_WEIGHT = 3.0
 SILENT_DAYS = 45.0
@@ -68,13 +71,54 @@ def best_channel(row: Mapping, org_rates: Mapping[str, float]) -> tuple[str, flo
     return channel, rate, answers, attempts
 
 
-def best_hour(lead_hours: Sequence[int], org_hour: int | None) -> tuple[int, bool]:
-    """(hour, from the lead's own answers?)"""
-    if lead_hours:
-        counts = Counter(lead_hours)
-        top = max(counts.values())
-        return min(h for h, c in counts.items() if c == top), True
-    return (org_hour if org_hour is not None else DEFAULT_HOUR), False
+def best_hour(
+    lead_hours: Sequence[int],
+    org_hour: int | None,
+    window: CallingHours = DEFAULT_CALLING_HOURS,
+) -> tuple[int, bool]:
+    """(hour, from the lead's own answers?): an hour `window` allows, always."""
+    hour, own = _preferred_hour(lead_hours, window)
+    if hour is None:
+        hour, own = (org_hour if org_hour is not None else DEFAULT_HOUR), False
+    return (hour if window.allows(hour) else window.nearest(hour)), own
+
+
+def _preferred_hour(hours: Sequence[int], window: CallingHours) -> tuple[int | None, bool]:
+    """The most frequent of `hours` inside the window (the earlier on a tie), else the most
+    frequent of all (to be moved into the window); None without hours."""
+    if not hours:
+        return None, False
+    counts = Counter(hours)
+    allowed = {h: c for h, c in counts.items() if window.allows(h)}
+    pool = allowed or counts
+    top = max(pool.values())
+    return min(h for h, c in pool.items() if c == top), True
+
+
+def org_best_hour(hours: Sequence[int], window: CallingHours = DEFAULT_CALLING_HOURS) -> int | None:
+    """The organization's best hour from all its leads' answer hours, preferring the window."""
+    return _preferred_hour(hours, window)[0]
+
+
+def _hour_reason(
+    hour: int,
+    own: bool,
+    lead_hours: Sequence[int],
+    org_hour: int | None,
+    window: CallingHours,
+) -> str:
+    """Why this hour; when the answers point outside the calling hours, that it was moved."""
+    preferred = _preferred_hour(lead_hours, window)[0] if own else org_hour
+    if preferred is None:
+        return f"around {hour:02d}:00 (no answers recorded yet)"
+    said = (
+        f"usually answers around {preferred:02d}:00"
+        if own
+        else f"around {preferred:02d}:00, when the organization's leads answer most"
+    )
+    if preferred != hour:
+        said += f"; {hour:02d}:00 is the nearest within calling hours {window.label()}"
+    return said
 
 
 def choose_action(
@@ -129,9 +173,10 @@ def recommend(
     lead_hours: Sequence[int],
     org_hour: int | None,
     contributions: Sequence[tuple[str, float]] | None,
+    window: CallingHours = DEFAULT_CALLING_HOURS,
 ) -> Recommendation:
     channel, rate, answers, attempts = best_channel(row, org_rates)
-    hour, own = best_hour(lead_hours, org_hour)
+    hour, own = best_hour(lead_hours, org_hour, window)
     action = choose_action(row, propensity, low_cut, high_cut, channel)
     reasons = reasons_from(row, contributions)
     if action == "close_cold":
@@ -144,11 +189,7 @@ def recommend(
         )
     else:
         reasons.append(f"{channel} is the organization's best channel ({rate:.0%} answered)")
-    reasons.append(
-        f"usually answers around {hour:02d}:00"
-        if own
-        else f"around {hour:02d}:00, when the organization's leads answer most"
-    )
+    reasons.append(_hour_reason(hour, own, lead_hours, org_hour, window))
     if action == "nurture":
         return Recommendation(action, None, None, reasons)
     return Recommendation(action, channel, hour, reasons)

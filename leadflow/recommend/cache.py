@@ -44,6 +44,7 @@ from leadflow import settings
 from leadflow.leads.ids import canonical_uuid
 from leadflow.postgres import organization_ids, set_tenant
 from leadflow.recommend import store
+from leadflow.recommend.hours import hour_window
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +100,23 @@ def encode(entry: Any) -> bytes:
     return json.dumps(entry, default=_json, separators=(",", ":")).encode()
 
 
+#: keys every served entry has since the honest scores and calling hours (issue 20): a cached
+#: entry without them was written by an older version and is served from PostgreSQL instead
+CURRENT_KEYS = ("score_kind", "probability", "timezone", "best_window")
+
+
 def public(entry: dict) -> dict:
-    """An entry as served: what an agent needs to act, nothing internal."""
+    """An entry as served: what an agent needs to act, nothing internal.
+
+    `propensity` is the ranking key and a probability only when `score_kind` is "model"; ranked
+    by the rule score it is the rule score / 100 (kept for the scripts that read it), and then
+    `probability` is None and `rule_score` is what to show ("rule score 51"). `best_hour` is a
+    local hour of `timezone` (the organization's) inside its calling hours; `best_window` says
+    it with the zone ("09:00–10:00 America/New_York").
+    """
+    kind = "model" if entry.get("ranked_by") == "model" else "rule"
+    propensity = round(float(entry["propensity"]), 4)
+    timezone = entry.get("timezone")
     return {
         "lead_id": entry["lead_id"],
         "name": " ".join(p for p in (entry.get("first_name"), entry.get("last_name")) if p),
@@ -111,7 +127,11 @@ def public(entry: dict) -> dict:
         "action": entry["action"],
         "channel": entry.get("channel"),
         "best_hour": entry.get("best_hour"),
-        "propensity": round(float(entry["propensity"]), 4),
+        "timezone": timezone,
+        "best_window": hour_window(entry.get("best_hour"), timezone),
+        "propensity": propensity,
+        "score_kind": kind,
+        "probability": propensity if kind == "model" else None,
         "rule_score": entry.get("rule_score"),
         "ranked_by": entry.get("ranked_by"),
         "model_version": entry.get("model_version"),
@@ -207,6 +227,11 @@ def _read_through(
     return value, source
 
 
+def _current(entry: Any) -> bool:
+    """A cached entry in the shape this version serves (CURRENT_KEYS)."""
+    return isinstance(entry, dict) and all(key in entry for key in CURRENT_KEYS)
+
+
 def _servable(connect_pg: PgConnect, org: str, items: list[dict]) -> dict[str, str | None]:
     """{lead id: its agent} of the items' leads that may be served now (store.still_served)."""
     if not items:
@@ -232,6 +257,8 @@ def agent_list(
 
     def still_valid(items: list[dict]) -> bool:
         shown = items[:limit]
+        if not all(_current(item) for item in shown):
+            return False
         owners = _servable(connect_pg, org, shown)
         # a lead id that is no UUID has no owner ("" is no lead's id)
         return all(owners.get(canonical_uuid(item["lead_id"]) or "", "") == user for item in shown)
@@ -254,7 +281,9 @@ def lead_entry(
         return json.loads(encode(public(row))) if row else None
 
     def still_valid(entry: dict) -> bool:
-        return canonical_uuid(entry["lead_id"]) in _servable(connect_pg, org, [entry])
+        return _current(entry) and canonical_uuid(entry["lead_id"]) in _servable(
+            connect_pg, org, [entry]
+        )
 
     return _read_through(
         client, org, lambda ns: lead_key(org, ns, lead), from_postgres, still_valid

@@ -4,6 +4,7 @@ benchmark share."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,8 +16,11 @@ import psycopg
 from leadflow import settings
 from leadflow.recommend import model as propensity
 from leadflow.recommend import served, store
-from leadflow.recommend.actions import answer_rates, recommend
+from leadflow.recommend.actions import answer_rates, org_best_hour, recommend
+from leadflow.recommend.hours import calling_hours
 from leadflow.recommend.served import ModelFormatError
+
+log = logging.getLogger(__name__)
 
 DEFAULT_HORIZON_DAYS: int = settings.Settings.reco_horizon_days.fixed_default
 DEFAULT_TRAIN_SNAPSHOTS: int = settings.Settings.reco_train_snapshots.fixed_default
@@ -125,7 +129,12 @@ def score_organization(
     low_cut = float(np.percentile(scores, 10)) if len(scores) else 0.0
     high_cut = float(np.percentile(scores, 90)) if len(scores) else 1.0
     org_rates = answer_rates(rows)
-    hours, org_hour = store.answered_hours(conn, org, as_of)
+    timezone = store.organization_timezone(conn, org)
+    window, window_error = calling_hours(conn, org)
+    if window_error:  # tenant-written: a bad value falls back to the default, never fails
+        log.warning(window_error)
+    hours, _ = store.answered_hours(conn, org, as_of, timezone)
+    org_hour = org_best_hour([hour for lead in hours.values() for hour in lead], window)
     entries = []
     for i, row in enumerate(rows):
         contributions = list(zip(names, pushes[i], strict=True)) if pushes is not None else None
@@ -138,6 +147,7 @@ def score_organization(
             lead_hours=hours.get(row["lead_id"], ()),
             org_hour=org_hour,
             contributions=contributions,
+            window=window,
         )
         entries.append(
             {
@@ -151,6 +161,7 @@ def score_organization(
                 "action": rec.action,
                 "channel": rec.channel,
                 "best_hour": rec.best_hour,
+                "timezone": timezone,
                 "reasons": rec.reasons,
                 "computed_at": as_of,
                 "first_name": row["first_name"],
@@ -176,6 +187,9 @@ def score_organization(
         "model_version": latest["version"] if latest else None,
         "model_status": latest["status"] if latest else "none",
         "model_error": model_error,
+        "timezone": timezone,
+        "calling_hours": window.label(),
+        "calling_hours_error": window_error,
         "actions": dict(sorted(mix.items())),
         "agents": sum(1 for agent in by_agent if agent),
         "scoring_seconds": round(scored_at - started, 3),

@@ -34,22 +34,26 @@ def snapshot(
     return Snapshot(as_of, [row for row in rows if eligible(row)])
 
 
+def organization_timezone(conn: psycopg.Connection, organization_id: str) -> str:
+    """The organization's IANA time zone; a zone PostgreSQL does not know (stored before
+    migration 011 checked it), or no organization, reads as UTC."""
+    row = conn.execute(
+        "select z.name from organizations o join pg_timezone_names z on z.name = o.timezone"
+        " where o.id = %s",
+        (organization_id,),
+    ).fetchone()
+    return str(row[0]) if row else "UTC"
+
+
 def answered_hours(
-    conn: psycopg.Connection, organization_id: str, as_of: datetime
+    conn: psycopg.Connection, organization_id: str, as_of: datetime, timezone: str | None = None
 ) -> tuple[dict[str, list[int]], int | None]:
-    """Per lead, the local hours (organization timezone) at which it answered or reached out;
-    and the organization's most frequent such hour."""
+    """Per lead, the local hours (organization timezone, or `timezone`) at which it answered or
+    reached out; and the organization's most frequent such hour."""
+    zone = timezone or organization_timezone(conn, organization_id)
     rows = conn.execute(
         """
-        -- a zone PostgreSQL does not know (stored before migration 011 checked it) reads as UTC
-        with zone as (
-            select coalesce(
-                (select z.name from organizations o join pg_timezone_names z on z.name = o.timezone
-                 where o.id = %(org)s),
-                'UTC') as name
-        )
-        select a.lead_id::text,
-               extract(hour from a.occurred_at at time zone (select name from zone))::int
+        select a.lead_id::text, extract(hour from a.occurred_at at time zone %(zone)s)::int
         from lead_activities a
         where a.organization_id = %(org)s and a.lead_id is not null and a.occurred_at <= %(as_of)s
           and ((a.activity_type = 'call' and a.outcome = 'answered')
@@ -57,7 +61,7 @@ def answered_hours(
                or (a.activity_type = 'meeting' and a.outcome = 'completed')
                or a.direction = 'inbound')
         """,
-        {"org": organization_id, "as_of": as_of},
+        {"org": organization_id, "as_of": as_of, "zone": zone},
     ).fetchall()
     by_lead: dict[str, list[int]] = {}
     counts: dict[int, int] = {}
@@ -203,9 +207,10 @@ select r.lead_id::text as lead_id, l.user_id::text as user_id, r.model_version, 
        row_number() over (partition by l.user_id order by r.propensity desc, r.rule_score desc,
                           r.lead_id)::int as agent_rank,
        r.action, r.channel, r.best_hour, r.reasons, r.computed_at, l.first_name, l.last_name,
-       l.phone_number, l.status
+       l.phone_number, l.status, o.timezone
 from lead_recommendations r
 join leads l on l.id = r.lead_id and l.organization_id = r.organization_id
+join organizations o on o.id = r.organization_id
 where r.organization_id = %(org)s and l.deleted_at is null
   and l.status not in ('dnc', 'recruited')
   and not exists (select 1 from dnc_list d where d.organization_id = l.organization_id

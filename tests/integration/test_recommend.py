@@ -529,3 +529,105 @@ def test_the_quality_check_warns_on_a_flagged_model(history):
     check = lead_conversion_model_quality(postgres=PostgresResource(url=history))
     assert check.passed is False and check.severity == dg.AssetCheckSeverity.WARN
     assert check.metadata["flagged"].value
+
+
+# -- honest scores and calling hours (issue 20) ----------------------------------------------------
+def _set_calling_hours(conn: psycopg.Connection, org: str | None, value: object) -> None:
+    conn.execute(
+        "insert into system_config (organization_id, config_key, config_value)"
+        " values (%s, 'calling_hours', %s)",
+        (org, psycopg.types.json.Jsonb(value)),
+    )
+
+
+def test_best_hours_lie_in_each_organizations_calling_hours_in_its_time_zone(crm_url, caplog):
+    """ORG1 is in America/New_York with 09:00–17:00 configured, ORG3 in Australia/Sydney with
+    the default 08:00–21:00, ORG2 (Europe/London) has a value that is no window: a warning and
+    the default, never a failure. The generated activities happen at every hour of the day."""
+    with psycopg.connect(crm_url) as conn:
+        generate(conn, ORG1, 300, seed=11, now=NOW)
+        generate(conn, ORG2, 200, seed=12, now=NOW, phone_prefix="+1917")
+        generate(conn, ORG3, 200, seed=13, now=NOW, phone_prefix="+1718")
+        _set_calling_hours(conn, ORG1, {"start": "09:00", "end": "17:00"})
+        _set_calling_hours(conn, ORG2, {"start": "21:00", "end": "08:00"})
+        expected = {
+            ORG1: ("America/New_York", set(range(9, 17))),
+            ORG2: ("Europe/London", set(range(8, 21))),
+            ORG3: ("Australia/Sydney", set(range(8, 21))),
+        }
+        for org, (zone, allowed) in expected.items():
+            lead_hours, _ = store.answered_hours(conn, org, NOW)
+            # without the window, some leads answer mostly outside it
+            assert any(set(hours) - allowed for hours in lead_hours.values())
+            with caplog.at_level("WARNING", logger="leadflow.recommend.service"):
+                entries, summary = score_organization(conn, org, NOW, RecoSettings())
+            assert summary["timezone"] == zone and entries
+            hours = [e["best_hour"] for e in entries if e["best_hour"] is not None]
+            assert hours and set(hours) <= allowed, (org, sorted(set(hours) - allowed))
+            assert all(e["timezone"] == zone for e in entries)
+            served = cache.public(entries[0] | {"best_hour": hours[0]})
+            assert served["best_window"] == f"{hours[0]:02d}:00–{hours[0] + 1:02d}:00 {zone}"
+    assert summary["calling_hours"] == "08:00–21:00"
+    problems = [r.getMessage() for r in caplog.records if "calling_hours" in r.getMessage()]
+    assert problems == [
+        f"system_config calling_hours of organization {ORG2}: start 21:00 must come before end"
+        " 08:00 (a window never spans midnight); using 08:00–21:00"
+    ]
+
+
+def test_the_rule_score_is_not_shown_as_a_probability_and_cache_and_postgres_agree(
+    crm_url, redis_url, prefix
+):
+    """No model (too little history): ranked by the rule score, said as "rule score N"; the
+    entries served from the cache and from PostgreSQL are the same."""
+    assert _materialize(crm_url, redis_url, lead_conversion_model, lead_recommendations).success
+    with psycopg.connect(crm_url) as conn:
+        agent, rule_score = one(
+            conn,
+            "select user_id::text, rule_score from lead_recommendations"
+            " where organization_id = %s and agent_rank = 1 and user_id is not null"
+            " order by user_id limit 1",
+            (ORG1,),
+        )
+
+    def read(*extra: str, cached: bool = True):
+        env = {"POSTGRES_URL": crm_url, "REDIS_URL": redis_url if cached else CLOSED_PORT_URL}
+        return run_leadflow("recommend", "--agent", agent, *extra, env=env)
+
+    from_cache = json.loads(read("--json").stdout)
+    from_postgres = json.loads(read("--json", cached=False).stdout)
+    assert from_cache["source"] == "cache"
+    assert from_postgres["source"] == "postgres (cache unavailable)"
+    assert from_cache["items"] == from_postgres["items"]
+    first = from_cache["items"][0]
+    assert first["score_kind"] == "rule" and first["probability"] is None
+    assert first["rule_score"] == rule_score
+    assert first["propensity"] == pytest.approx(rule_score / 100)  # kept for its readers
+    assert first["timezone"] == "America/New_York"
+    assert first["best_window"] is None or first["best_window"].endswith(" America/New_York")
+    text = read().stdout
+    assert "p=" not in text and f"rule score {rule_score}" in text.splitlines()[1]
+
+
+def test_a_model_score_is_shown_as_a_probability_and_an_old_cached_entry_is_replaced(
+    history, redis_url, filled
+):
+    lead, agent = filled
+    env = {"POSTGRES_URL": history, "REDIS_URL": redis_url}
+    payload = json.loads(run_leadflow("recommend", "--lead", lead, "--json", env=env).stdout)
+    item = payload["item"]
+    assert payload["source"] == "cache"
+    assert item["score_kind"] == "model" and item["probability"] == item["propensity"]
+    assert item["best_window"].endswith(" America/New_York")
+    text = run_leadflow("recommend", "--lead", lead, env=env).stdout
+    assert f"p={item['propensity']:.3f} (model v{item['model_version']})" in text
+    assert "rule score" not in text.splitlines()[1]
+    # an entry cached by the version before these keys: served from PostgreSQL and refilled
+    client = _client(redis_url)
+    namespace = client.get(cache.current_key(ORG1)).decode()
+    old = {k: v for k, v in item.items() if k not in cache.CURRENT_KEYS}
+    client.set(cache.lead_key(ORG1, namespace, lead), json.dumps(old))
+    again = json.loads(run_leadflow("recommend", "--lead", lead, "--json", env=env).stdout)
+    assert again["source"] == "postgres (cached entry outdated)" and again["item"] == item
+    assert json.loads(client.get(cache.lead_key(ORG1, namespace, lead))) == item
+    client.close()
