@@ -18,6 +18,7 @@ from leadflow.cli.common import fail as _fail
 from leadflow.cli.common import neo4j_resource
 from leadflow.cli.common import postgres_url as _postgres_url
 from leadflow.graph.model import DEFAULT_BATCH_SIZE
+from leadflow.graph.names import lead_names, name_rows, user_names
 from leadflow.ingest.referrals_sql import resolve_pending_referrals
 from leadflow.leads.ids import canonical_uuid
 from leadflow.postgres import UnknownOrganization, organization_ids, set_tenant
@@ -182,7 +183,18 @@ def _counts(counts: dict[str, int]) -> str:
 def referral_chain(lead_id: str, depth: int, as_json: bool) -> None:
     """Who referred LEAD_ID, who referred them, and so on. Exit 2 if the lead is not in the graph."""
     lead = _uuid(lead_id, "LEAD_ID")
-    chain = _with_graph(lambda d, db: _graph_db().referral_chain(d, db, lead, max_depth=depth))
+    url = _postgres_url()
+
+    def action(driver: Driver, database: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = _graph_db().referral_chain(
+            driver, database, lead, max_depth=depth
+        )
+        if rows:
+            with psycopg.connect(url) as conn:
+                name_rows(conn, rows[0]["organization_id"], rows)
+        return rows
+
+    chain = _with_graph(action)
     if not chain:
         _fail(f"lead {lead} is not in the graph (run `leadflow graph sync`)", code=BAD_REQUEST)
     if as_json:
@@ -191,8 +203,9 @@ def referral_chain(lead_id: str, depth: int, as_json: bool) -> None:
     for row in chain:
         label = "lead" if row["depth"] == 0 else f"referrer {row['depth']}"
         click.echo(
-            f"{label:<11} {row['id']}  {row['status'] or '':<10} score {row['score']}"
-            f"  source {row['source'] or '-'}"
+            f"{label:<11} {row['id']}  {row['status'] or '':<10} {_name(row['name']):<24}"
+            f"  score {row['score']}  source {row['source'] or '-'}"
+            f"  owner {_owner(row)}"
         )
     if len(chain) == 1:
         click.echo("no known referrer")
@@ -205,18 +218,27 @@ def referral_chain(lead_id: str, depth: int, as_json: bool) -> None:
 def top_referrers(org: str, limit: int, as_json: bool) -> None:
     """Leads of an organization that referred the most other leads."""
     organization = _uuid(org, "--org")
-    rows = _with_graph(lambda d, db: _graph_db().top_referrers(d, db, organization, limit=limit))
+    url = _postgres_url()
+
+    def action(driver: Driver, database: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = _graph_db().top_referrers(
+            driver, database, organization, limit=limit
+        )
+        with psycopg.connect(url) as conn:
+            return name_rows(conn, organization, found)
+
+    rows = _with_graph(action)
     if as_json:
         _echo_json({"organization_id": organization, "referrers": rows})
         return
     if not rows:
         click.echo(f"no referrals in organization {organization}")
         return
-    click.echo(f"{'lead':<36}  {'referrals':>9}  {'status':<10} {'score':>5}  owner")
+    click.echo(f"{'lead':<36}  {'referrals':>9}  {'status':<10} {'score':>5}  {'name':<24}  owner")
     for row in rows:
         click.echo(
             f"{row['id']:<36}  {row['referrals']:>9}  {row['status'] or '':<10}"
-            f" {row['score']:>5}  {row['owner_id'] or '-'}"
+            f" {row['score']:>5}  {_name(row['name']):<24}  {_owner(row)}"
         )
 
 
@@ -233,21 +255,47 @@ def top_referrers(org: str, limit: int, as_json: bool) -> None:
 def agent_reach(user_id: str, depth: int, as_json: bool) -> None:
     """An agent's leads and the leads those referred, per depth. Exit 2 for an unknown user."""
     user = _uuid(user_id, "USER_ID")
-    reach = _with_graph(lambda d, db: _graph_db().agent_reach(d, db, user, max_depth=depth))
+    url = _postgres_url()
+
+    def action(driver: Driver, database: str) -> dict[str, Any]:
+        found: dict[str, Any] = _graph_db().agent_reach(driver, database, user, max_depth=depth)
+        found["name"], found["lead_names"] = None, {}
+        if found["found"] and found["organization_id"]:
+            org = found["organization_id"]
+            shown = [item["id"] for item in found["lead_sample"] + found["reach_sample"]]
+            with psycopg.connect(url) as conn:
+                found["name"] = user_names(conn, org, [user]).get(user)
+                found["lead_names"] = lead_names(conn, org, shown)
+        return found
+
+    reach = _with_graph(action)
     if not reach["found"]:
         _fail(f"user {user} is not in the graph (run `leadflow graph sync`)", code=BAD_REQUEST)
     if as_json:
         _echo_json(reach)
         return
     statuses = ", ".join(f"{k} {v}" for k, v in reach["leads_by_status"].items())
-    click.echo(
-        f"user {user} ({reach['role']}): {reach['leads']} lead(s){': ' if statuses else ''}"
-        f"{statuses}"
+    who = (
+        f"{reach['name']} (user {user}, {reach['role']})"
+        if reach["name"]
+        else f"user {user} ({reach['role']})"
     )
+    click.echo(f"{who}: {reach['leads']} lead(s){': ' if statuses else ''}{statuses}")
     by_depth = ", ".join(f"depth {k}: {v}" for k, v in reach["reach_by_depth"].items())
     click.echo(
         f"referral reach (up to {depth} hops): {reach['reach_total']} lead(s)"
         f"{' (' + by_depth + ')' if by_depth else ''}"
     )
     for item in reach["reach_sample"]:
-        click.echo(f"  depth {item['depth']}  {item['id']}")
+        click.echo(
+            f"  depth {item['depth']}  {item['id']}  {_name(reach['lead_names'].get(item['id']))}"
+        )
+
+
+def _name(name: str | None) -> str:
+    return name or "-"
+
+
+def _owner(row: dict[str, Any]) -> str:
+    """The owner's name; its id when it has no name in PostgreSQL; "-" for no owner."""
+    return row.get("owner_name") or row.get("owner_id") or "-"

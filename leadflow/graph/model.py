@@ -209,7 +209,8 @@ def referral_chain_query(max_depth: int) -> str:
 MATCH p = (start:Lead {{id: $lead_id}})-[:REFERRED_BY*0..{depth}]->(r:Lead)
 OPTIONAL MATCH (r)-[:ASSIGNED_TO]->(owner:User)
 RETURN r.id AS id, length(p) AS depth, r.status AS status, r.score AS score,
-       r.source AS source, r.created_at AS created_at, owner.id AS owner_id
+       r.source AS source, r.created_at AS created_at, owner.id AS owner_id,
+       r.organization_id AS organization_id
 ORDER BY depth
 """
 

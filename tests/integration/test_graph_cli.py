@@ -198,3 +198,42 @@ def test_sync_links_pending_referrals_first_and_reports_them(new_seeded_database
                 database_=graph_db,
             )
         assert [record["id"] for record in records] == [referrer]
+
+
+def test_the_queries_show_names_from_postgresql(cli):
+    """The graph holds no names: each answer gets them from PostgreSQL, ids kept beside them."""
+    chain = json.loads(cli("referral-chain", lead(3), "--json").output)["chain"]
+    assert [(r["id"], r["name"], r["owner_name"]) for r in chain] == [
+        (lead(3), "Sarah Kim", "Priya Patel"),
+        (lead(9), "Amanda Davis", "Priya Patel"),
+        (lead(8), "Matthew Garcia", "Marcus Reed"),
+        (lead(17), "Rachel Clark", "Daniel Brooks"),
+    ]
+    text = cli("referral-chain", lead(3), "--depth", "1").output.splitlines()
+    assert "Sarah Kim" in text[0] and text[0].endswith("owner Priya Patel")
+    assert "Amanda Davis" in text[1]
+
+    referrers = json.loads(cli("top-referrers", "--org", ORG1, "--json").output)["referrers"]
+    assert [(r["id"], r["name"], r["owner_id"], r["owner_name"]) for r in referrers[:1]] == [
+        (lead(17), "Rachel Clark", MANAGER, "Daniel Brooks")
+    ]
+    lines = cli("top-referrers", "--org", ORG1, "--limit", "1").output.splitlines()
+    assert lines[0].split() == ["lead", "referrals", "status", "score", "name", "owner"]
+    assert lines[1].split() == [
+        lead(17),
+        "3",
+        "recruited",
+        "97",
+        "Rachel",
+        "Clark",
+        "Daniel",
+        "Brooks",
+    ]
+
+    reach = json.loads(cli("agent-reach", MANAGER, "--json").output)
+    assert reach["name"] == "Daniel Brooks"
+    assert reach["lead_names"][lead(4)] == "David Thompson"
+    assert reach["lead_names"][lead(17)] == "Rachel Clark"  # the agent's own lead
+    text = cli("agent-reach", MANAGER).output.splitlines()
+    assert text[0].startswith(f"Daniel Brooks (user {MANAGER}, manager): 2 lead(s)")
+    assert text[2] == f"  depth 1  {lead(4)}  David Thompson"

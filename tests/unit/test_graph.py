@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from leadflow.graph import model
+from leadflow.graph.names import person_name
 
 ORG = "11111111-1111-4111-8111-111111111111"
 T1 = datetime(2026, 7, 7, 13, 26, tzinfo=UTC)
@@ -290,3 +291,11 @@ def test_lead_batch_params_leave_out_statements_without_rows():
 def test_lead_statements_take_the_organization_once():
     for query in (model.DELETE_STALE_LEAD_EDGES, model.MERGE_LEADS, model.MERGE_SOURCES):
         assert "$org" in query and "r.organization_id" not in query
+
+
+def test_person_name() -> None:
+    assert person_name("Rachel", "Clark") == "Rachel Clark"
+    assert person_name("Cher", "") == "Cher"
+    assert person_name(" ", None) is None
+    assert person_name(None, "Clark") == "Clark"
+    assert person_name("", "") is None
