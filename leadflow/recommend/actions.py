@@ -77,10 +77,19 @@ def best_hour(
     window: CallingHours = DEFAULT_CALLING_HOURS,
 ) -> tuple[int, bool]:
     """(hour, from the lead's own answers?): an hour `window` allows, always."""
-    hour, own = _preferred_hour(lead_hours, window)
-    if hour is None:
-        hour, own = (org_hour if org_hour is not None else DEFAULT_HOUR), False
-    return (hour if window.allows(hour) else window.nearest(hour)), own
+    hour, own, _ = _hour_choice(lead_hours, org_hour, window)
+    return hour, own
+
+
+def _hour_choice(
+    lead_hours: Sequence[int], org_hour: int | None, window: CallingHours
+) -> tuple[int, bool, int | None]:
+    """(hour inside the window, from the lead's own answers?, the hour the answers point to)"""
+    preferred, own = _preferred_hour(lead_hours, window)
+    if preferred is None:
+        preferred, own = org_hour, False
+    hour = preferred if preferred is not None else DEFAULT_HOUR
+    return (hour if window.allows(hour) else window.nearest(hour)), own, preferred
 
 
 def _preferred_hour(hours: Sequence[int], window: CallingHours) -> tuple[int | None, bool]:
@@ -100,15 +109,8 @@ def org_best_hour(hours: Sequence[int], window: CallingHours = DEFAULT_CALLING_H
     return _preferred_hour(hours, window)[0]
 
 
-def _hour_reason(
-    hour: int,
-    own: bool,
-    lead_hours: Sequence[int],
-    org_hour: int | None,
-    window: CallingHours,
-) -> str:
+def _hour_reason(hour: int, own: bool, preferred: int | None, window: CallingHours) -> str:
     """Why this hour; when the answers point outside the calling hours, that it was moved."""
-    preferred = _preferred_hour(lead_hours, window)[0] if own else org_hour
     if preferred is None:
         return f"around {hour:02d}:00 (no answers recorded yet)"
     said = (
@@ -176,7 +178,7 @@ def recommend(
     window: CallingHours = DEFAULT_CALLING_HOURS,
 ) -> Recommendation:
     channel, rate, answers, attempts = best_channel(row, org_rates)
-    hour, own = best_hour(lead_hours, org_hour, window)
+    hour, own, preferred = _hour_choice(lead_hours, org_hour, window)
     action = choose_action(row, propensity, low_cut, high_cut, channel)
     reasons = reasons_from(row, contributions)
     if action == "close_cold":
@@ -189,7 +191,7 @@ def recommend(
         )
     else:
         reasons.append(f"{channel} is the organization's best channel ({rate:.0%} answered)")
-    reasons.append(_hour_reason(hour, own, lead_hours, org_hour, window))
+    reasons.append(_hour_reason(hour, own, preferred, window))
     if action == "nurture":
         return Recommendation(action, None, None, reasons)
     return Recommendation(action, channel, hour, reasons)

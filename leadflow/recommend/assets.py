@@ -175,6 +175,8 @@ def lead_recommendations(
         summaries.append(summary)
         if summary["model_error"]:
             context.log.error(f"{summary['model_error']}: {org} ranks by the rule score")
+        if summary["calling_hours_error"]:
+            context.log.warning(summary["calling_hours_error"])
         if client is not None:
             began = time.perf_counter()
             try:
@@ -204,6 +206,9 @@ def lead_recommendations(
             "cache_keys": cached,
             "cache_fill_seconds": round(cache_seconds, 3),
             "refused_models": [s["model_error"] for s in summaries if s["model_error"]],
+            "calling_hours_errors": [
+                s["calling_hours_error"] for s in summaries if s["calling_hours_error"]
+            ],
             "organizations": summaries,
         }
     )

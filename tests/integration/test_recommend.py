@@ -568,11 +568,18 @@ def test_best_hours_lie_in_each_organizations_calling_hours_in_its_time_zone(crm
             served = cache.public(entries[0] | {"best_hour": hours[0]})
             assert served["best_window"] == f"{hours[0]:02d}:00–{hours[0] + 1:02d}:00 {zone}"
     assert summary["calling_hours"] == "08:00–21:00"
-    problems = [r.getMessage() for r in caplog.records if "calling_hours" in r.getMessage()]
-    assert problems == [
+    problem = (
         f"system_config calling_hours of organization {ORG2}: start 21:00 must come before end"
         " 08:00 (a window never spans midnight); using 08:00–21:00"
+    )
+    assert [r.getMessage() for r in caplog.records if "calling_hours" in r.getMessage()] == [
+        problem
     ]
+    # the asset succeeds and says it in its metadata
+    result = _materialize(crm_url, None, lead_recommendations)
+    assert result.success
+    [event] = result.get_asset_materialization_events()
+    assert event.materialization.metadata["calling_hours_errors"].value == [problem]
 
 
 def test_the_rule_score_is_not_shown_as_a_probability_and_cache_and_postgres_agree(
