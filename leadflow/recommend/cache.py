@@ -24,7 +24,8 @@ against PostgreSQL before it is served: one indexed statement over the leads it 
 (`store.still_served`: not DNC by status or by the organization's DNC list, not recruited, not
 deleted, still the agent's). A hit that fails the check is read from PostgreSQL instead, so a
 DNC row or status is honoured from the moment it commits, whoever wrote it; when PostgreSQL
-cannot be asked, the read fails rather than serve an unchecked entry.
+cannot be asked, the read fails rather than serve an unchecked entry. A cached entry without
+the keys this version serves (CURRENT_KEYS: written by an older one) counts as outdated too.
 """
 
 from __future__ import annotations
