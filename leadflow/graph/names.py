@@ -20,10 +20,10 @@ def person_name(first: str | None, last: str | None) -> str | None:
 
 
 def _names(
-    conn: psycopg.Connection, table: str, organization_id: str, ids: Iterable[str | None]
+    conn: psycopg.Connection, table: str, organization_id: str | None, ids: Iterable[str | None]
 ) -> dict[str, str | None]:
     wanted = sorted({canonical for canonical in map(_uuid, ids) if canonical})
-    if not wanted:
+    if not wanted or not canonical_uuid(organization_id or ""):
         return {}
     set_tenant(conn, organization_id)
     rows = conn.execute(
