@@ -1597,7 +1597,8 @@ class HistoryGenerator:
             expected = profile.leads_per_month * ramp * 12 / HISTORY_DAYS
             for _ in range(int(expected) + (rng.random() < expected - int(expected))):
                 number += 1
-                created = day * 1440 - rng.randint(0, 1439)  # minutes before the load
+                # minutes before the load; the newest lead is two hours old
+                created = max(day * 1440 - rng.randint(0, 1439), 2 * HISTORY_GAP_MINUTES)
                 self._lead(org, profile, number, created, agents[number % 2], number % 2)
         self.stats[f"leads:{org.id}"] = number
 
@@ -1657,18 +1658,51 @@ class HistoryGenerator:
             profile.base_log_odds + 1.6 * interest + effect
         )
         first_success = next((t for t, kind, row in events if row[1:] == ["contacted"]), None)
-        if recruit and first_success is not None:
+        # a hot lead is likely, not certain, to be recruited; a good-looking one may still go
+        # cold: the model reads odds, not a script
+        courted = first_success is not None and (
+            recruit or (interest > -0.5 and rng.random() < 0.45)
+        )
+        if recruit and first_success is not None and rng.random() < 0.3:
+            # the slow road: nurtured for weeks, then recruited without ever being hot
+            qualified = first_success + rng.randint(1440, 8640)
+            move(qualified, "qualified")
+            nurturing = qualified + rng.randint(7200, 21600)
+            move(nurturing, "nurturing")
+            recruited = nurturing + rng.randint(20 * 1440, 80 * 1440)
+            move(recruited, "recruited")
+            events = [e for e in events if e[1] != "activity" or e[0] <= recruited]
+        elif courted and first_success is not None:
             qualified = first_success + rng.randint(1440, 8640)
             move(qualified, "qualified")
             meeting = qualified + rng.randint(2880, 14400)
-            events.append((meeting, "activity", ["meeting", "outbound", "completed", 2700]))
+            held = rng.random() < (0.85 if recruit else 0.6)
+            outcome = "completed" if held else "no_show"
+            events.append(
+                (meeting, "activity", ["meeting", "outbound", outcome, 2700 if held else None])
+            )
             hot = meeting + rng.randint(60, 2880)
             move(hot, "hot")
             call = hot + rng.randint(1440, 7200)
-            events.append((call, "activity", ["call", "outbound", "answered", 600]))
-            recruited = call + rng.randint(60, 14400)
-            move(recruited, "recruited")
-            events = [e for e in events if e[1] != "activity" or e[0] <= recruited]
+            answered = rng.random() < (0.8 if recruit else 0.5)
+            events.append(
+                (
+                    call,
+                    "activity",
+                    [
+                        "call",
+                        "outbound",
+                        "answered" if answered else "no_answer",
+                        600 if answered else None,
+                    ],
+                )
+            )
+            if recruit:
+                recruited = call + rng.randint(60, 50 * 1440)
+                move(recruited, "recruited")
+                events = [e for e in events if e[1] != "activity" or e[0] <= recruited]
+            else:
+                move(call + rng.randint(7 * 1440, 40 * 1440), "cold")
         elif first_success is not None and interest > -0.3 and rng.random() < 0.55:
             qualified = first_success + rng.randint(1440, 8640)
             move(qualified, "qualified")

@@ -372,7 +372,7 @@ def test_history_spans_a_year_for_every_organization_and_they_differ(fresh):
     for org, own in by_org.items():
         months = Counter(min(lead["created_ago"] // minutes_per_month, 11) for lead in own)
         assert sorted(months) == list(range(12)), org  # every one of the 12 months
-        assert min(months.values()) >= 20, org  # cohorts of a size worth reading
+        assert min(months.values()) >= 15, org  # cohorts of a size worth reading
         assert {lead["user_id"] for lead in own} <= USERS[org]
         for lead in own:
             assert phonenumbers.is_valid_number(phonenumbers.parse(lead["phone_number"]))
@@ -411,11 +411,14 @@ def test_history_events_follow_each_leads_story(fresh):
     assert all(delay >= 0 for delay in delays)
     within_day = sum(delay <= 24 for delay in delays) / len(delays)
     assert 0.3 < within_day < 0.95
-    # every recruited lead went through a completed meeting first
+    # most recruited leads were hot first and met the recruiter; hot leads also go cold
     recruited = {h["lead"] for h in history["lead_status_history"] if h["to_status"] == "recruited"}
+    hot = {h["lead"] for h in history["lead_status_history"] if h["to_status"] == "hot"}
     met = {
         a["lead"]
         for a in history["lead_activities"]
         if (a["activity_type"], a["outcome"]) == ("meeting", "completed")
     }
-    assert recruited and recruited <= met
+    assert recruited and len(recruited & hot) > 0.6 * len(recruited)
+    assert len(hot - recruited) >= 50
+    assert len(recruited & met) > 0.5 * len(recruited)
