@@ -178,8 +178,10 @@ def load_sample_history(
     url: str, path: Path | None = None, anchor: datetime | None = None
 ) -> dict[str, int]:
     """Load the sample year of CRM history, its times counted back from `anchor` (now): leads,
-    status changes, scores, assignments, activities and spend. Idempotent (fixed and derived
-    ids, `on conflict do nothing`); returns the rows added per table."""
+    status changes, scores, assignments, activities and spend. A lead's `updated_at` is the
+    load time (its last event is `updated_ago`, read by nobody): the rows are new to the
+    database, whatever their history says. Idempotent (fixed and derived ids, `on conflict do
+    nothing`); returns the rows added per table."""
     data = json.loads((path or sample_history_path()).read_text(encoding="utf-8"))
     at = (anchor or datetime.now(UTC)).replace(second=0, microsecond=0)
 
@@ -212,7 +214,9 @@ def load_sample_history(
                     *(lead[c] for c in HISTORY_LEAD_COLUMNS),
                     ago(lead["last_contact_ago"]),
                     ago(lead["created_ago"]),
-                    ago(lead["updated_ago"]),
+                    # the row is written now: incremental readers (the graph sync, dbt's
+                    # incremental marts) watch updated_at and must see it, even after a run
+                    at,
                 )
                 for lead in leads
             ],
