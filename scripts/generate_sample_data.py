@@ -20,6 +20,8 @@ Files written (see the generated ``README.md`` for the details and the defect co
 * ``leads_southern_cross.xlsx``   org 3 (AU), one sheet ``Leads``
 * ``dnc_phones.json``             ``{org_id: [E.164, ...]}`` for the DNC lists
 * ``activities.json``             MongoDB activity events, one JSON object per line
+* ``history.json``                a year of CRM history per organization (leads, status changes,
+  scores, assignments, activities, source costs), loaded by ``leadflow demo``
 * ``manifest.json``               machine-readable counts (expected leads, defects, ...)
 * ``README.md``                   human-readable description of all of the above
 
@@ -30,11 +32,14 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import io
 import json
+import math
 import random
 import re
 import unicodedata
+import uuid
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -46,6 +51,7 @@ import openpyxl
 import phonenumbers
 
 DEFAULT_SEED = 42
+SEED_SQL = "002_epic3_seed_data.sql"
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "seeds" / "sample"
 
 # Fixed timestamp for the xlsx package (docProps + zip entries): never the clock.
@@ -1461,6 +1467,407 @@ def write_json(path: Path, obj: object) -> None:
 
 
 # ---------------------------------------------------------------------------------------
+# history.json: a year of CRM history (leads, status changes, scores, assignments,
+# activities, costs) that `leadflow demo` loads relative to the moment it runs
+# ---------------------------------------------------------------------------------------
+
+HISTORY_DAYS = 365
+#: no history event is later than this many minutes before the moment the demo loads it
+HISTORY_GAP_MINUTES = 60
+
+
+@dataclass(frozen=True)
+class HistoryProfile:
+    """How one organization's year went: cohort size, sources (share, effect on conversion,
+    monthly spend in USD), its agents' contact delay (median hours), channels, and its
+    baseline conversion (log-odds). The organizations differ on purpose."""
+
+    leads_per_month: int
+    sources: tuple[tuple[str, int, float, int], ...]  # (source, weight, log-odds effect, usd)
+    agent_delay_hours: tuple[float, float]  # median delay of agents 3 and 4
+    channels: tuple[tuple[str, int], ...]
+    base_log_odds: float
+    growth: float  # cohort size of the newest month / of the oldest
+
+
+HISTORY_PROFILES = {
+    SUMMIT.id: HistoryProfile(
+        leads_per_month=85,
+        sources=(
+            ("indeed", 34, -0.2, 1450),
+            ("facebook", 30, -0.7, 2150),
+            ("linkedin", 22, 0.5, 2600),
+            ("referral", 14, 1.4, 250),
+        ),
+        agent_delay_hours=(1.5, 14.0),
+        channels=(("call", 6), ("sms", 3), ("email", 2)),
+        base_log_odds=-1.3,
+        growth=1.5,
+    ),
+    NORTHWIND.id: HistoryProfile(
+        leads_per_month=60,
+        sources=(
+            ("linkedin", 38, 0.2, 3100),
+            ("reed", 30, -0.4, 1250),
+            ("referral", 12, 1.2, 400),
+            ("website", 20, 0.0, 600),
+        ),
+        agent_delay_hours=(4.0, 30.0),
+        channels=(("call", 3), ("email", 5), ("sms", 2)),
+        base_log_odds=-0.8,
+        growth=1.1,
+    ),
+    SOUTHERN.id: HistoryProfile(
+        leads_per_month=28,
+        sources=(
+            ("seek", 45, 0.0, 1700),
+            ("facebook", 25, -0.9, 900),
+            ("radio", 15, -0.3, 1100),
+            ("referral", 15, 1.0, 150),
+        ),
+        agent_delay_hours=(8.0, 3.0),
+        channels=(("call", 5), ("sms", 5), ("email", 1)),
+        base_log_odds=-1.6,
+        growth=0.8,
+    ),
+}
+
+HISTORY_SUCCESS = {"call": "answered", "sms": "replied", "email": "replied"}
+HISTORY_INBOUND = {"call": "answered", "sms": "delivered", "email": "sent"}
+HISTORY_FAILURE = {
+    "call": (("no_answer", 5), ("voicemail", 3), ("busy", 1)),
+    "sms": (("delivered", 6), ("failed", 1)),
+    "email": (("sent", 3), ("opened", 3), ("bounced", 1)),
+}
+#: the rule score's weights (system_config score_weights of the SQL seed)
+HISTORY_WEIGHTS = {"qualification": 0.3, "engagement": 0.3, "intent": 0.25, "demographic": 0.15}
+HISTORY_QUALIFICATION = {"referral": 80, "linkedin": 65, "website": 55, "seek": 60, "indeed": 55}
+
+
+def history_uuid(key: str) -> str:
+    """A deterministic v4-shaped uuid for a history row."""
+    digest = hashlib.md5(f"leadflow-history:{key}".encode()).digest()
+    return str(uuid.UUID(bytes=digest, version=4))
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+class HistoryGenerator:
+    """One organization's year, lead by lead. Each lead has a hidden interest: it makes the
+    lead answer, reply and reach out more, and makes it likelier to be recruited, together
+    with its source. So the outcome depends on what the propensity model sees (activities,
+    status path, source), only partly on what the rule score sums (source and replies)."""
+
+    def __init__(self, seed: int, numbers: NumberFactory) -> None:
+        numbers.used |= seed_sql_phones()
+        self.rng = random.Random(f"{seed}:history")
+        self.numbers = numbers
+        self.rows: dict[str, list[list]] = {
+            "leads": [],
+            "lead_status_history": [],
+            "lead_score_history": [],
+            "lead_assignments": [],
+            "lead_activities": [],
+            "lead_source_costs": [],
+        }
+        self.stats: Counter[str] = Counter()
+
+    def build(self) -> dict[str, list[list]]:
+        for org in ORGS:
+            self._org(org, HISTORY_PROFILES[org.id])
+        return self.rows
+
+    def _org(self, org: Org, profile: HistoryProfile) -> None:
+        rng = self.rng
+        manager, agents = org.user_ids[1], org.user_ids[2:4]
+        months = HISTORY_DAYS // 30
+        for month in range(months + 1):  # costs: this month and the 12 before
+            for source, _, _, usd in profile.sources:
+                factor = 1 + profile.growth * (months - month) / months / 3
+                cost = round(usd * factor * rng.uniform(0.85, 1.15), 2)
+                key = f"cost:{org.id}:{source}:{month}"
+                self.rows["lead_source_costs"].append(
+                    [history_uuid(key), org.id, manager, source, month, cost]
+                )
+        number = 0
+        for day in range(HISTORY_DAYS, 0, -1):
+            ramp = 1 + (profile.growth - 1) * (HISTORY_DAYS - day) / HISTORY_DAYS
+            expected = profile.leads_per_month * ramp * 12 / HISTORY_DAYS
+            for _ in range(int(expected) + (rng.random() < expected - int(expected))):
+                number += 1
+                # minutes before the load; the newest lead is two hours old
+                created = max(day * 1440 - rng.randint(0, 1439), 2 * HISTORY_GAP_MINUTES)
+                self._lead(org, profile, number, created, agents[number % 2], number % 2)
+        self.stats[f"leads:{org.id}"] = number
+
+    def _lead(
+        self, org: Org, profile: HistoryProfile, number: int, created: int, agent: str, slot: int
+    ) -> None:  # noqa: PLR0915 (one lead's story, told in order)
+        rng = self.rng
+        lead_id = history_uuid(f"lead:{org.id}:{number}")
+        name_region = org.region
+        first = rng.choice(FIRST_NAMES[name_region])
+        last = rng.choice(LAST_NAMES[name_region])
+        email = make_email(rng, first, last).strip().lower()
+        source, _, effect, _ = rng.choices(
+            profile.sources, weights=[s[1] for s in profile.sources]
+        )[0]
+        interest = rng.gauss(0, 1)
+        events: list[tuple[int, str, list]] = []  # (minutes after creation, table, row)
+        status = ["new"]
+
+        def move(at: int, to: str) -> None:
+            events.append((at, "status", [status[-1], to]))
+            status.append(to)
+
+        events.append((0, "status", [None, "new"]))
+        assigned = rng.randint(5, 90)
+        events.append((assigned, "assignment", [agent]))
+        delay = rng.lognormvariate(math.log(profile.agent_delay_hours[slot] * 60), 0.9)
+        at = assigned + int(delay)
+        successes = 0
+        attempts = rng.randint(3, 9)
+        answer = _sigmoid(-0.6 + 1.3 * interest)
+        channels = [c for c, _ in profile.channels]
+        weights = [w for _, w in profile.channels]
+        for attempt in range(attempts):
+            channel = rng.choices(channels, weights=weights)[0]
+            if rng.random() < answer:
+                outcome, successes = HISTORY_SUCCESS[channel], successes + 1
+                if successes == 1:
+                    move(at + 5, "contacted")
+            else:
+                outcome = rng.choices(
+                    [o for o, _ in HISTORY_FAILURE[channel]],
+                    weights=[w for _, w in HISTORY_FAILURE[channel]],
+                )[0]
+            duration = rng.randint(60, 900) if (channel, outcome) == ("call", "answered") else None
+            events.append((at, "activity", [channel, "outbound", outcome, duration]))
+            if rng.random() < _sigmoid(-2.2 + 1.2 * interest):
+                inbound = at + rng.randint(60, 2880)
+                channel = rng.choice(channels)
+                events.append(
+                    (inbound, "activity", [channel, "inbound", HISTORY_INBOUND[channel], None])
+                )
+            if attempt == 0 and successes == 0 and rng.random() < 0.3:
+                events.append((at + 2, "activity", ["note", None, None, None]))
+            at += rng.randint(720, 5760)
+        recruit = successes > 0 and rng.random() < _sigmoid(
+            profile.base_log_odds + 1.6 * interest + effect
+        )
+        first_success = next((t for t, kind, row in events if row[1:] == ["contacted"]), None)
+        # a hot lead is likely, not certain, to be recruited; a good-looking one may still go
+        # cold: the model reads odds, not a script
+        courted = first_success is not None and (
+            recruit or (interest > -0.5 and rng.random() < 0.45)
+        )
+        if recruit and first_success is not None and rng.random() < 0.3:
+            # the slow road: nurtured for weeks, then recruited without ever being hot
+            qualified = first_success + rng.randint(1440, 8640)
+            move(qualified, "qualified")
+            nurturing = qualified + rng.randint(7200, 21600)
+            move(nurturing, "nurturing")
+            recruited = nurturing + rng.randint(20 * 1440, 80 * 1440)
+            move(recruited, "recruited")
+            events = [e for e in events if e[1] != "activity" or e[0] <= recruited]
+        elif courted and first_success is not None:
+            qualified = first_success + rng.randint(1440, 8640)
+            move(qualified, "qualified")
+            meeting = qualified + rng.randint(2880, 14400)
+            held = rng.random() < (0.85 if recruit else 0.6)
+            outcome = "completed" if held else "no_show"
+            events.append(
+                (meeting, "activity", ["meeting", "outbound", outcome, 2700 if held else None])
+            )
+            hot = meeting + rng.randint(60, 2880)
+            move(hot, "hot")
+            call = hot + rng.randint(1440, 7200)
+            answered = rng.random() < (0.8 if recruit else 0.5)
+            events.append(
+                (
+                    call,
+                    "activity",
+                    [
+                        "call",
+                        "outbound",
+                        "answered" if answered else "no_answer",
+                        600 if answered else None,
+                    ],
+                )
+            )
+            if recruit:
+                recruited = call + rng.randint(60, 50 * 1440)
+                move(recruited, "recruited")
+                events = [e for e in events if e[1] != "activity" or e[0] <= recruited]
+            else:
+                move(call + rng.randint(7 * 1440, 40 * 1440), "cold")
+        elif first_success is not None and interest > -0.3 and rng.random() < 0.55:
+            qualified = first_success + rng.randint(1440, 8640)
+            move(qualified, "qualified")
+            nurturing = qualified + rng.randint(7200, 21600)
+            move(nurturing, "nurturing")
+            if rng.random() < 0.6:
+                move(max(at, nurturing) + rng.randint(28800, 86400), "cold")
+        elif rng.random() < 0.75:
+            move(at + rng.randint(7200, 21600), "cold")
+        index = len(self.rows["leads"])
+        final, score, contact, updated = self._emit(org, index, created, agent, source, events)
+        phone = self.numbers.fresh(org.region)
+        self.rows["leads"].append(
+            [
+                lead_id,
+                org.id,
+                agent,
+                first,
+                last,
+                phone,
+                email,
+                final,
+                score,
+                source,
+                created,
+                updated,
+                contact,
+            ]
+        )
+
+    def _emit(
+        self,
+        org: Org,
+        lead: int,
+        created: int,
+        agent: str,
+        source: str,
+        events: list[tuple[int, str, list]],
+    ) -> tuple[str, int, int | None, int]:
+        """The lead's events that happened before the load, as rows (minutes before it)."""
+        rng = self.rng
+        qualification = HISTORY_QUALIFICATION.get(source, 45)
+        demographic = rng.randint(30, 90)
+        replies = score = 0
+        final, contact = "new", None
+        kept = sorted(
+            (e for e in events if created - e[0] >= HISTORY_GAP_MINUTES), key=lambda e: e[0]
+        )
+        for at, kind, row in kept:
+            ago = created - at
+            if kind == "status":
+                self.rows["lead_status_history"].append([lead, row[0], row[1], ago])
+                final = row[1]
+            elif kind == "assignment":
+                self.rows["lead_assignments"].append([lead, ago])
+            else:
+                channel, direction, outcome, duration = row
+                self.rows["lead_activities"].append(
+                    [lead, channel, direction, outcome, ago, duration]
+                )
+                if outcome in ("answered", "replied", "completed") or direction == "inbound":
+                    replies += 1
+                    contact = ago
+            if kind == "status" or (kind == "activity" and row[1] == "inbound"):
+                factors = {
+                    "qualification": qualification,
+                    "engagement": min(100, 25 * replies),
+                    "intent": 40 + (10 if source == "referral" else 0),
+                    "demographic": demographic,
+                }
+                score = round(sum(HISTORY_WEIGHTS[k] * v for k, v in factors.items()))
+                self.rows["lead_score_history"].append([lead, score, *factors.values(), ago])
+        self.stats[f"status:{org.id}:{final}"] += 1
+        return final, score, contact, (created - kept[-1][0]) if kept else created
+
+
+#: the columns of each table's rows in history.json. `lead` is the row number of the lead in
+#: `leads` (its organization and owner are the lead's); `*_ago` are minutes before the load,
+#: `months_ago` counts calendar months back from the load's month. The loader derives every
+#: other id from the lead's id and the row's number, so loading twice adds nothing.
+HISTORY_COLUMNS = {
+    "leads": [
+        "id",
+        "organization_id",
+        "user_id",
+        "first_name",
+        "last_name",
+        "phone_number",
+        "email",
+        "status",
+        "lead_score",
+        "source",
+        "created_ago",
+        "updated_ago",
+        "last_contact_ago",
+    ],
+    "lead_status_history": ["lead", "from_status", "to_status", "changed_ago"],
+    "lead_score_history": [
+        "lead",
+        "score",
+        "qualification",
+        "engagement",
+        "intent",
+        "demographic",
+        "calculated_ago",
+    ],
+    "lead_assignments": ["lead", "assigned_ago"],
+    "lead_activities": [
+        "lead",
+        "activity_type",
+        "direction",
+        "outcome",
+        "occurred_ago",
+        "duration_seconds",
+    ],
+    "lead_source_costs": ["id", "organization_id", "user_id", "source", "months_ago", "cost_usd"],
+}
+
+
+def history_summary(rows: dict[str, list[list]]) -> dict[str, object]:
+    """history.json in figures: rows per table; per organization its leads, cohorts (leads
+    created per 30-day period, oldest first), final statuses, activities and spend."""
+    orgs: dict[str, dict[str, object]] = {}
+    lead_org = [lead[1] for lead in rows["leads"]]
+    for org in ORGS:
+        leads = [lead for lead in rows["leads"] if lead[1] == org.id]
+        cohorts = Counter(min(lead[10] // (30 * 1440), 11) for lead in leads)
+        statuses = Counter(lead[7] for lead in leads)
+        activities = [a for a in rows["lead_activities"] if lead_org[a[0]] == org.id]
+        costs = [c for c in rows["lead_source_costs"] if c[1] == org.id]
+        orgs[org.id] = {
+            "leads": len(leads),
+            "cohorts_30_days": [cohorts[k] for k in range(11, -1, -1)],
+            "statuses": dict(sorted(statuses.items())),
+            "sources": sorted({lead[9] for lead in leads}),
+            "activities": len(activities),
+            "status_changes": sum(
+                1 for h in rows["lead_status_history"] if lead_org[h[0]] == org.id
+            ),
+            "assignments": sum(1 for h in rows["lead_assignments"] if lead_org[h[0]] == org.id),
+            "cost_usd": round(sum(c[5] for c in costs), 2),
+        }
+    return {"rows": {table: len(r) for table, r in rows.items()}, "organizations": orgs}
+
+
+def write_history(path: Path, rows: dict[str, list[list]]) -> None:
+    """history.json: per table its columns and its rows, one row a line."""
+    tables = []
+    for table, columns in HISTORY_COLUMNS.items():
+        body = ",\n".join(
+            f"      {json.dumps(r, ensure_ascii=False, sort_keys=True)}" for r in rows[table]
+        )
+        tables.append(
+            f'  "{table}": {{\n    "columns": {json.dumps(columns)},\n    "rows": [\n{body}\n    ]\n  }}'
+        )
+    path.write_text("{\n" + ",\n".join(tables) + "\n}\n", encoding="utf-8", newline="\n")
+
+
+def seed_sql_phones() -> set[str]:
+    """The phones of the SQL seed's leads: history leads never take one."""
+    text = (Path(__file__).resolve().parent.parent / "seeds" / SEED_SQL).read_text(encoding="utf-8")
+    return set(re.findall(r"'(\+[1-9][0-9]{7,14})'", text))
+
+
+# ---------------------------------------------------------------------------------------
 # Summary (manifest.json, README.md)
 # ---------------------------------------------------------------------------------------
 
@@ -1496,12 +1903,56 @@ def _org_summary(gen: Generator) -> dict[str, dict[str, int]]:
     return out
 
 
+def _history_readme(history: dict) -> list[str]:
+    rows = history["rows"]
+    lines = [
+        "## `history.json`",
+        "",
+        "A year of CRM history per organization, as if each had used the CRM for the past 12",
+        "months: leads with their status changes, rule scores, assignments, outbound and inbound",
+        "activities, and the managers' monthly spend per source. Times are minutes before the",
+        "moment `leadflow demo` loads it (`*_ago`; the newest event is an hour old) and cost",
+        "periods count months back, so the history always ends at the demo's run: the coaching",
+        "mart measures real contact delays, the cohorts span a year, and the propensity model has",
+        "past snapshots whose 30-day horizon has passed. Loaded with `leadflow.platform.seed.",
+        "load_sample_history` (idempotent by id); the SQL seed's own rows are untouched.",
+        "",
+        "Each lead has a hidden interest: it makes the lead answer, reply and reach out more and,",
+        "with the source's effect, makes it likelier to be recruited (a meeting, then `hot`, then",
+        "`recruited`). The outcome depends on what the model sees (activities, status path,",
+        "source); the rule score sums only the source's quality and the replies.",
+        "",
+        "Rows: " + ", ".join(f"{table} {count}" for table, count in rows.items()) + ".",
+        "",
+        "| org | leads | leads per 30 days, oldest first | sources | recruited | cold | activities | spend USD |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for org in ORGS:
+        o = history["organizations"][org.id]
+        lines.append(
+            f"| {org.name} | {o['leads']} | {' '.join(map(str, o['cohorts_30_days']))} |"
+            f" {', '.join(o['sources'])} | {o['statuses'].get('recruited', 0)} |"
+            f" {o['statuses'].get('cold', 0)} | {o['activities']} | {o['cost_usd']:,.2f} |"
+        )
+    profiles = ", ".join(
+        f"{org.name}: {p.agent_delay_hours[0]:g} h and {p.agent_delay_hours[1]:g} h"
+        for org, p in ((org, HISTORY_PROFILES[org.id]) for org in ORGS)
+    )
+    lines += [
+        "",
+        f"Median delay from assignment to the first outbound contact, agents 3 and 4: {profiles}.",
+        "",
+    ]
+    return lines
+
+
 def _readme(
     counts: dict[str, int],
     gen: Generator,
     orgs: dict[str, dict[str, int]],
     act_stats: Counter[str],
     seed: int,
+    history: dict[str, object],
 ) -> str:
     def defects_of(name: str) -> str:
         c = gen.file_defects[name]
@@ -1641,6 +2092,7 @@ def _readme(
         "latter use a phone from another org's file: must not match across orgs).",
         "`known_phone_messy` phones are formatted as in the lead files, not E.164.",
         "",
+        *_history_readme(history),
         "## `manifest.json`",
         "",
         "The same numbers, machine-readable, for tests.",
@@ -1678,6 +2130,11 @@ def generate(out_dir: Path, seed: int = DEFAULT_SEED) -> dict[str, int]:
     write_json_lines_array(out_dir / "activities.json", events)
     counts["activities.json"] = len(events)
 
+    history = HistoryGenerator(seed, gen.numbers)
+    history_rows = history.build()
+    write_history(out_dir / "history.json", history_rows)
+    counts["history.json"] = sum(len(rows) for rows in history_rows.values())
+
     orgs = _org_summary(gen)
     manifest = {
         "seed": seed,
@@ -1701,9 +2158,10 @@ def generate(out_dir: Path, seed: int = DEFAULT_SEED) -> dict[str, int]:
         "cross_org_shared_phones": gen.cross_org_shared,
         "defects": dict(sorted(gen.defects.items())),
         "activities": {"events": len(events), **dict(sorted(act_stats.items()))},
+        "history": history_summary(history_rows),
     }
     write_json(out_dir / "manifest.json", manifest)
-    readme = _readme(counts, gen, orgs, act_stats, seed)
+    readme = _readme(counts, gen, orgs, act_stats, seed, manifest["history"])
     (out_dir / "README.md").write_text(readme, encoding="utf-8", newline="\n")
     return counts
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import secrets
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -54,7 +55,6 @@ def _demo_graph(url: str) -> bool:
     import psycopg
 
     from leadflow.graph.sync import reconcile_graph, top_referrers
-    from leadflow.postgres import organization_ids
 
     resource = neo4j_resource()
     driver, database = resource.get_driver(), resource.resolved_database()
@@ -62,20 +62,30 @@ def _demo_graph(url: str) -> bool:
     click.echo("\ngraph (Bolt):")
     try:
         with psycopg.connect(url) as conn:
-            for org in organization_ids(conn):
+            orgs = conn.execute("select id::text, slug from organizations order by slug").fetchall()
+            for org, slug in orgs:
                 check = reconcile_graph(conn, driver, database, org)
                 ok &= check.ok
                 top = top_referrers(driver, database, org, limit=3)
-                leaders = ", ".join(f"{r['id']} ({r['referrals']})" for r in top[:2]) or "-"
+                leaders = ", ".join(_referrer(conn, r) for r in top[:2]) or "-"
                 state = "matches PostgreSQL" if check.ok else f"DIFFERS {check.differences}"
                 click.echo(
-                    f"  {org[:8]}  leads {check.actual.get('Lead', 0):>5}  "
+                    f"  {slug:<14}  leads {check.actual.get('Lead', 0):>5}  "
                     f"edges {sum(v for k, v in check.actual.items() if k.isupper()):>6}  "
                     f"{state}; top referrers {leaders}"
                 )
     finally:
         driver.close()
     return ok
+
+
+def _referrer(conn: Any, row: Mapping[str, Any]) -> str:
+    """A top referrer as people read it: the lead's name (its id when it has none)."""
+    found = conn.execute(
+        "select trim(first_name || ' ' || last_name) from leads where id::text = %s",
+        (str(row["id"]),),
+    ).fetchone()
+    return f"{(found and found[0]) or row['id']} ({row['referrals']})"
 
 
 DEMO_CRM_ORG = "11111111-1111-4111-8111-111111111111"
@@ -131,13 +141,15 @@ def _demo_crm_pull(url: str, server: ContractServer, connection: Connection) -> 
         f" ({DEMO_CRM_RECORDS} contacts), connection {connection.name!r}"
     )
     first = sync_connection(lambda: psycopg.connect(url), url, connection)
-    for number, record in enumerate(server.records()[:DEMO_CRM_CHANGED]):
+    # what a recruiter does in HubSpot between two pulls: reaches a contact and moves it on
+    # (status and lifecycle stage; nobody is renamed, the CRM's people stay who they are)
+    for record in server.records()[:DEMO_CRM_CHANGED]:
         server.update(
             record["id"],
             properties={
                 **record["properties"],
                 "hs_lead_status": "CONNECTED",
-                "firstname": f"Updated{number}",
+                "lifecyclestage": "salesqualifiedlead",
             },
         )
     second = sync_connection(lambda: psycopg.connect(url), url, connection)
@@ -234,7 +246,13 @@ def demo() -> None:
     from leadflow.cli.runner import ImportFailed, run_import_assets
     from leadflow.ingest.pipeline import ImportRequest, ImportRequestError
     from leadflow.platform import migrations
-    from leadflow.platform.seed import SeedError, load_sample_dnc, load_seed, table_counts
+    from leadflow.platform.seed import (
+        SeedError,
+        load_sample_dnc,
+        load_sample_history,
+        load_seed,
+        table_counts,
+    )
     from leadflow.platform.services import ServiceError, local_env
     from leadflow.redaction import mask_url
     from leadflow.resources import PostgresResource
@@ -252,7 +270,13 @@ def demo() -> None:
     sample = settings.seeds_dir() / "sample"
     added = load_sample_dnc(url, sample / "dnc_phones.json")
     click.echo(f"leadflow demo: database {mask_url(url)}")
-    click.echo(f"dnc_list: {added} sample numbers added\n")
+    click.echo(f"dnc_list: {added} sample numbers added")
+    history = load_sample_history(url, sample / "history.json")
+    click.echo(
+        "history: a year of CRM history up to now ("
+        + ", ".join(f"{table} +{rows}" for table, rows in history.items())
+        + ")\n"
+    )
     failed = False
     for name, org in DEMO_FILES:
         request = ImportRequest(files=[str(sample / name)], org=org)
@@ -277,5 +301,20 @@ def demo() -> None:
         click.echo(f"{table:<32} {count:>8}")
     failed |= not _demo_graph(url)
     failed |= not _demo_report(url)
+    _what_next(url)
     if failed:
         sys.exit(1)
+
+
+def _what_next(url: str) -> None:
+    """Where to look next; the local servers keep running."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        slugs = [row[0] for row in conn.execute("select slug from organizations order by slug")]
+    click.echo("\nwhat next (the local servers keep running):")
+    click.echo(f"  open the report           {settings.current().report_path}")
+    click.echo("  Dagster UI                make dev   (http://127.0.0.1:3000)")
+    click.echo('  SQL                       psql "$(.venv/bin/leadflow db url)"')
+    click.echo(f"  organizations             {', '.join(slugs)}  (--org SLUG)")
+    click.echo("  stop the servers          make down")

@@ -4,13 +4,15 @@ the demo (`seeds/sample/`): activity events into MongoDB, DNC numbers into Postg
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from leadflow import settings
 from leadflow.postgres import one_row
@@ -152,3 +154,186 @@ def load_sample_dnc(url: str, path: Path | None = None) -> int:
                     (org, phone),
                 ).rowcount
     return added
+
+
+# -- a year of CRM history (seeds/sample/history.json) --------------------------------------------
+#: the namespace of the ids derived for history rows (uuid5 of the lead's id and the row number)
+HISTORY_NAMESPACE = uuid.UUID("5d6f1c1e-0b7a-4c55-9a59-6c6561646877")
+
+
+def sample_history_path() -> Path:
+    return settings.seeds_dir() / "sample" / "history.json"
+
+
+def _months_back(anchor: datetime, months: int) -> tuple[str, datetime]:
+    """The calendar month `months` before the anchor's, as YYYY-MM, and when its spend is
+    recorded (the first day of the next month, or the anchor for the current month)."""
+    index = anchor.year * 12 + anchor.month - 1 - months
+    year, month = divmod(index, 12)
+    following = datetime(year + (month + 1) // 12, (month + 1) % 12 + 1, 1, tzinfo=UTC)
+    return f"{year:04d}-{month + 1:02d}", min(following, anchor)
+
+
+def load_sample_history(
+    url: str, path: Path | None = None, anchor: datetime | None = None
+) -> dict[str, int]:
+    """Load the sample year of CRM history, its times counted back from `anchor` (now): leads,
+    status changes, scores, assignments, activities and spend. A lead's `updated_at` is the
+    load time (its last event is `updated_ago`, read by nobody): the rows are new to the
+    database, whatever their history says. Idempotent (fixed and derived ids, `on conflict do
+    nothing`); returns the rows added per table."""
+    data = json.loads((path or sample_history_path()).read_text(encoding="utf-8"))
+    at = (anchor or datetime.now(UTC)).replace(second=0, microsecond=0)
+
+    def ago(minutes: int | None) -> datetime | None:
+        return None if minutes is None else at - timedelta(minutes=minutes)
+
+    def rows(table: str) -> list[dict[str, Any]]:
+        columns = data[table]["columns"]
+        return [dict(zip(columns, row, strict=True)) for row in data[table]["rows"]]
+
+    def derived(kind: str, lead: dict[str, Any], number: int) -> uuid.UUID:
+        return uuid.uuid5(HISTORY_NAMESPACE, f"{kind}:{lead['id']}:{number}")
+
+    leads = rows("leads")
+    added: dict[str, int] = {}
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+
+        def count(table: str) -> int:
+            query = sql.SQL("select count(*) from {}").format(sql.Identifier(table))
+            return int(one_row(conn.execute(query))[0])
+
+        before = count("leads")
+        cur.executemany(
+            "insert into leads (id, organization_id, user_id, first_name, last_name,"
+            " phone_number, email, status, lead_score, source, last_contact_date, created_at,"
+            " updated_at) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " on conflict do nothing",
+            [
+                (
+                    *(lead[c] for c in HISTORY_LEAD_COLUMNS),
+                    ago(lead["last_contact_ago"]),
+                    ago(lead["created_ago"]),
+                    # the row is written now: incremental readers (the graph sync, dbt's
+                    # incremental marts) watch updated_at and must see it, even after a run
+                    at,
+                )
+                for lead in leads
+            ],
+        )
+        ids = [lead["id"] for lead in leads]
+        present = {
+            str(row[0])
+            for row in conn.execute("select id from leads where id = any(%s::uuid[])", [ids])
+        }
+        added["leads"] = count("leads") - before
+
+        def insert(table: str, statement: str, make: Any) -> None:
+            values = [
+                make(row, leads[row["lead"]], number)
+                for number, row in enumerate(rows(table))
+                if leads[row["lead"]]["id"] in present
+            ]
+            before = count(table)
+            cur.executemany(statement + " on conflict do nothing", values)
+            added[table] = count(table) - before
+
+        insert(
+            "lead_status_history",
+            "insert into lead_status_history (id, lead_id, from_status, to_status, trigger_type,"
+            " changed_by, changed_at) values (%s, %s, %s, %s, %s, %s, %s)",
+            lambda r, lead, n: (
+                derived("status", lead, n),
+                lead["id"],
+                r["from_status"],
+                r["to_status"],
+                "import" if r["from_status"] is None else "manual",
+                None if r["from_status"] is None else lead["user_id"],
+                ago(r["changed_ago"]),
+            ),
+        )
+        insert(
+            "lead_score_history",
+            "insert into lead_score_history (id, lead_id, score, factors, calculated_at)"
+            " values (%s, %s, %s, %s, %s)",
+            lambda r, lead, n: (
+                derived("score", lead, n),
+                lead["id"],
+                r["score"],
+                Jsonb({k: r[k] for k in SCORE_FACTORS} | {"total": r["score"]}),
+                ago(r["calculated_ago"]),
+            ),
+        )
+        insert(
+            "lead_assignments",
+            "insert into lead_assignments (id, lead_id, to_user_id, strategy, reason, assigned_at)"
+            " values (%s, %s, %s, 'round_robin', 'sample history', %s)",
+            lambda r, lead, n: (
+                derived("assignment", lead, n),
+                lead["id"],
+                lead["user_id"],
+                ago(r["assigned_ago"]),
+            ),
+        )
+        insert(
+            "lead_activities",
+            "insert into lead_activities (source_id, event_id, organization_id, lead_id,"
+            " lead_phone, user_id, activity_type, direction, outcome, occurred_at,"
+            " duration_seconds, matched_at) values"
+            " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            lambda r, lead, n: (
+                f"history-{n:06d}",
+                f"history-{n:06d}",
+                lead["organization_id"],
+                lead["id"],
+                lead["phone_number"],
+                lead["user_id"],
+                r["activity_type"],
+                r["direction"],
+                r["outcome"],
+                ago(r["occurred_ago"]),
+                r["duration_seconds"],
+                ago(r["occurred_ago"]),
+            ),
+        )
+        costs = []
+        for cost in rows("lead_source_costs"):
+            period, recorded = _months_back(at, cost["months_ago"])
+            costs.append(
+                (
+                    cost["id"],
+                    cost["organization_id"],
+                    cost["user_id"],
+                    cost["source"],
+                    period,
+                    cost["cost_usd"],
+                    recorded,
+                    recorded,
+                )
+            )
+        added["lead_source_costs"] = 0
+        for values in costs:
+            cur.execute(
+                "insert into lead_source_costs (id, organization_id, user_id, source, period,"
+                " cost_usd, created_at, updated_at) values (%s, %s, %s, %s, %s, %s, %s, %s)"
+                " on conflict do nothing",
+                values,
+            )
+            added["lead_source_costs"] += cur.rowcount
+    return added
+
+
+#: the lead columns history.json gives as they are, in the insert's order
+HISTORY_LEAD_COLUMNS = (
+    "id",
+    "organization_id",
+    "user_id",
+    "first_name",
+    "last_name",
+    "phone_number",
+    "email",
+    "status",
+    "lead_score",
+    "source",
+)
+SCORE_FACTORS = ("qualification", "engagement", "intent", "demographic")

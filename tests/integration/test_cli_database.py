@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 
+import psycopg
 import pytest
 
+from leadflow import settings
 from tests.conftest import run_leadflow
 from tests.integration.conftest import Pipeline
 
@@ -90,12 +93,71 @@ def test_demo_runs_the_whole_pipeline_and_prints_what_it_built(pipeline: Pipelin
     report = pipeline.home / "report.html"
     assert f"report: {report} (" in demo.stdout
     assert "<svg" in report.read_text(encoding="utf-8")
-    assert counts["lead_activities"] == 2600 and counts["nurture_touches"] > 0
+    # the MongoDB sample events plus the year of history the demo loads (seeds/sample)
+    manifest = json.loads((settings.seeds_dir() / "sample" / "manifest.json").read_text())
+    history = manifest["history"]["rows"]
+    assert counts["lead_activities"] == 2600 + history["lead_activities"]
+    assert counts["nurture_touches"] > 0
+    assert f"lead_activities +{history['lead_activities']}" in demo.stdout
+    # names where people read them: organizations by slug, and what to do next
+    graph = demo.stdout[demo.stdout.index("\ngraph (Bolt):") :]
+    for slug in ("summit", "northwind", "southern-cross"):
+        assert f"\n  {slug} " in graph
+    assert "Updated" not in demo.stdout
+    tail = demo.stdout[demo.stdout.index("what next") :]
+    for hint in (str(report), "make dev", "leadflow db url", "make down", "southern-cross"):
+        assert hint in tail
     # every server was named by a variable: the demo started none in its home
     assert not any(
         (pipeline.home / name / "state.json").exists()
         for name in ("postgres", "graph", "mongo", "redis")
     )
+
+
+def test_demo_shows_every_feature_with_real_figures(pipeline: Pipeline):
+    """The demo's year of history makes each part of the report say something: agents'
+    contact delays, a served propensity model, and three organizations that are not copies."""
+    assert pipeline.demo.returncode == 0
+    with psycopg.connect(pipeline.url) as conn:
+        coaching = conn.execute(
+            "select organization_id::text, sum(leads_assigned), sum(contacted_within_24h),"
+            " count(median_hours_to_first_contact)"
+            " from analytics.agent_coaching group by 1"
+        ).fetchall()
+        models = conn.execute(
+            "select distinct on (organization_id) organization_id::text, status,"
+            " (metrics ->> 'auc')::float, (baseline ->> 'auc')::float, (metrics ->> 'min_gain')::float"
+            " from lead_conversion_models order by organization_id, version desc"
+        ).fetchall()
+        costs = dict(
+            conn.execute(
+                "select organization_id::text, sum(cost_usd) from lead_source_costs group by 1"
+            ).fetchall()
+        )
+        funnels = conn.execute(
+            "select organization_id::text, count(distinct cohort_month),"
+            " sum(leads_entered), sum(reached_contacted), sum(reached_qualified),"
+            " sum(reached_recruited), sum(exited_cold)"
+            " from analytics.lead_funnel group by 1"
+        ).fetchall()
+        sources = conn.execute(
+            "select organization_id::text, array_agg(distinct source order by source)"
+            " from leads where source is not null group by 1"
+        ).fetchall()
+    assert len(coaching) == 3
+    for org, assigned, contacted, medians in coaching:
+        assert assigned > 0 and 0 < contacted < assigned and medians > 0, org
+    served = [m for m in models if m[1] == "active"]
+    assert served, models
+    for _, _, auc, rule_auc, min_gain in served:
+        assert auc >= rule_auc + min_gain
+    assert len(costs) == 3 and len(set(costs.values())) == 3
+    assert len(funnels) == 3
+    for org, months, *_ in funnels:
+        assert months >= 12, org  # cohorts over a year
+    assert len({tuple(row[2:]) for row in funnels}) == 3
+    assert len({tuple(row[1]) for row in sources}) == 3
+    assert re.search(r"model v\d+ active \(AUC", pipeline.demo.stdout)
 
 
 def test_seed_on_unmigrated_database_is_a_clear_error(make_database):

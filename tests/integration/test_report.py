@@ -26,6 +26,7 @@ from leadflow.analytics.report import (
     roi_markdown,
     write_report,
 )
+from leadflow.analytics.report.data import TREND_WEEKS
 from leadflow.cli.report import report as report_cli
 from tests.integration.conftest import ORG1, ORG2, ORG3, Pipeline
 
@@ -153,7 +154,7 @@ def test_report_for_one_organization_by_slug(built, tmp_path):
     assert summary.sections == {
         "funnel": sums["rows"],
         "roi": len(roi),
-        "score_trends": weeks,
+        "score_trends": min(weeks, TREND_WEEKS),  # the report shows the latest 52 weeks
         "score_movers": min(5, len(risers)) + min(5, len(fallers)),
         "coaching": coaching_rows,
     }

@@ -44,7 +44,14 @@ LEAD_FILES = {
     "leads_multi_org.csv": ("utf-8-sig", "\t", "Phone Number", None),
     "leads_southern_cross.xlsx": (None, None, "Cell", ORG3),
 }
-GENERATED = (*LEAD_FILES, "dnc_phones.json", "activities.json", "manifest.json", "README.md")
+GENERATED = (
+    *LEAD_FILES,
+    "dnc_phones.json",
+    "activities.json",
+    "history.json",
+    "manifest.json",
+    "README.md",
+)
 
 OUTCOMES = {
     "call": {"answered", "no_answer", "voicemail", "busy"},
@@ -343,3 +350,75 @@ def test_activities_shape_and_unmatched_share():
     assert stats["other_org"] >= 3
     assert stats["lead_id"] >= 0.1 * len(events)
     assert stats["e164"] > stats["messy"] > 0
+
+
+# --- history.json: a year of CRM history, loaded by `leadflow demo` ------------------------
+
+
+def _history(directory: Path) -> dict[str, list[dict]]:
+    data = json.loads((directory / "history.json").read_text(encoding="utf-8"))
+    return {
+        table: [dict(zip(t["columns"], row, strict=True)) for row in t["rows"]]
+        for table, t in data.items()
+    }
+
+
+def test_history_spans_a_year_for_every_organization_and_they_differ(fresh):
+    history = _history(fresh[0])
+    leads = history["leads"]
+    by_org = {org: [lead for lead in leads if lead["organization_id"] == org] for org in REGION}
+    minutes_per_month = 30 * 1440
+    shapes = {}
+    for org, own in by_org.items():
+        months = Counter(min(lead["created_ago"] // minutes_per_month, 11) for lead in own)
+        assert sorted(months) == list(range(12)), org  # every one of the 12 months
+        assert min(months.values()) >= 15, org  # cohorts of a size worth reading
+        assert {lead["user_id"] for lead in own} <= USERS[org]
+        for lead in own:
+            assert phonenumbers.is_valid_number(phonenumbers.parse(lead["phone_number"]))
+            assert lead["created_ago"] >= lead["updated_ago"] >= 60
+        statuses = Counter(lead["status"] for lead in own)
+        sources = frozenset(lead["source"] for lead in own)
+        spend = sum(
+            c["cost_usd"] for c in history["lead_source_costs"] if c["organization_id"] == org
+        )
+        shapes[org] = (len(own), sources, round(statuses["recruited"] / len(own), 2), round(spend))
+        assert statuses["recruited"] >= 30 and statuses["cold"] >= 30, org
+    # three businesses, not one copied three times: sizes, sources, conversion and spend differ
+    for position in range(4):
+        assert len({shape[position] for shape in shapes.values()}) == 3, position
+    # never a phone of the sample files or the SQL seed: the imports stay as the manifest says
+    phones = {(lead["organization_id"], lead["phone_number"]) for lead in leads}
+    assert len(phones) == len(leads)
+
+
+def test_history_events_follow_each_leads_story(fresh):
+    history = _history(fresh[0])
+    leads = history["leads"]
+    for row in history["lead_status_history"] + history["lead_activities"]:
+        assert 0 <= row["lead"] < len(leads)
+    first_contact: dict[int, int] = {}
+    for activity in history["lead_activities"]:
+        assert activity["outcome"] in OUTCOMES[activity["activity_type"]]
+        if activity["direction"] == "outbound":
+            first_contact[activity["lead"]] = max(
+                first_contact.get(activity["lead"], 0), activity["occurred_ago"]
+            )
+    assigned = {a["lead"]: a["assigned_ago"] for a in history["lead_assignments"]}
+    assert len(assigned) == len(history["lead_assignments"])  # one assignment per lead
+    # contact delays are real: most leads are contacted after their assignment, within days
+    delays = [(assigned[lead] - at) / 60 for lead, at in first_contact.items() if lead in assigned]
+    assert all(delay >= 0 for delay in delays)
+    within_day = sum(delay <= 24 for delay in delays) / len(delays)
+    assert 0.3 < within_day < 0.95
+    # most recruited leads were hot first and met the recruiter; hot leads also go cold
+    recruited = {h["lead"] for h in history["lead_status_history"] if h["to_status"] == "recruited"}
+    hot = {h["lead"] for h in history["lead_status_history"] if h["to_status"] == "hot"}
+    met = {
+        a["lead"]
+        for a in history["lead_activities"]
+        if (a["activity_type"], a["outcome"]) == ("meeting", "completed")
+    }
+    assert recruited and len(recruited & hot) > 0.6 * len(recruited)
+    assert len(hot - recruited) >= 50
+    assert len(recruited & met) > 0.5 * len(recruited)
