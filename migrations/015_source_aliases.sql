@@ -19,6 +19,9 @@
 --   key as its canonical name.
 -- * canonical_source is itself a key (checked), so a canonical name and an unmapped source of the
 --   same spelling are one source.
+-- * lead_source_costs.source_raw: the source as the cost file wrote it ("Job Board – Indeed");
+--   `source` stays the cleaned name the import matches rows on (its unique key). Rows imported
+--   before 015 have none (staging reads their source instead).
 -- * Tenancy like system_config: a tenant session reads its organization's rows and the global
 --   ones; writing is the operator's (`leadflow sources add|remove`, the pipeline role). RLS is
 --   forced and the grants applied by leadflow_apply_tenancy() (pipeline: all; application:
@@ -122,5 +125,10 @@ values
     (null, 'friend referral', 'exact', 'referral', null),
     (null, 'refer a friend', 'exact', 'referral', null)
 on conflict do nothing;
+
+-- the cost file's own spelling ------------------------------------------------------------------
+alter table lead_source_costs add column if not exists source_raw text;
+comment on column lead_source_costs.source_raw is
+    'The source as the cost file wrote it; null for rows imported before migration 015.';
 
 select public.leadflow_apply_tenancy();

@@ -1,5 +1,6 @@
 {#- `source` is the canonical source, as for leads (stg_crm__leads), so spend and leads of one
-    source meet in the ROI mart whatever each was called; `source_raw` is the value as stored. -#}
+    source meet in the ROI mart whatever each was called; `source_raw` is the source as the cost
+    file wrote it (lead_source_costs.source, as stored, for rows imported before migration 015). -#}
 with source as (
     select * from {{ source('crm', 'lead_source_costs') }}
 ),
@@ -16,7 +17,7 @@ renamed as (
         coalesce(
             matched_alias.canonical_source, {{ source_key('source.source') }}, 'unknown'
         ) as source,
-        nullif(source.source, '') as source_raw,
+        coalesce(nullif(source.source_raw, ''), nullif(source.source, '')) as source_raw,
         source.period,
         to_date(source.period, 'YYYY-MM') as cost_month,
         source.cost_usd,
