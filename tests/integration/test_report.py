@@ -144,7 +144,7 @@ def test_report_for_one_organization_by_slug(built, tmp_path):
     for source, leads, recruited, cost in roi:
         cells = shown[source]
         assert cells[:2] == [f"{leads:,}", f"{recruited:,}"]
-        assert cells[2] == (f"${cost:,.2f}" if cost is not None else "—")
+        assert cells[2] == (f"${cost:,.2f}" if cost is not None else "no cost data")
         per_recruit = f"${float(cost) / recruited:,.2f}" if cost is not None and recruited else "—"
         assert cells[5] == per_recruit
     total = shown["All sources"]
