@@ -161,6 +161,11 @@ def test_report_for_one_organization_by_slug(built, tmp_path):
     assert risers and f"Biggest movers, week of {movers[0][0].isoformat()}" in section
     top = max(risers, key=lambda mover: mover[1])
     assert f"<code>{top[0]}</code>" in section and f"+{top[1]:.1f}" in section
+    with psycopg.connect(built) as conn:  # the lead's name beside its id (issue 20)
+        name = conn.execute(
+            "select first_name || ' ' || last_name from leads where id = %s", [top[0]]
+        ).fetchone()[0]
+    assert f"<td>{name}<br><code" in section
     assert document.count("<tr><td>") >= len(roi) + coaching_rows
 
 

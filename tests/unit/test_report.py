@@ -417,3 +417,11 @@ def test_the_templates_ship_as_package_data():
     assert "templates/report.html.j2" in names and "templates/report.css" in names
     for name in names:
         assert any(fnmatch(name, pattern) for pattern in patterns), name
+
+
+def test_movers_show_the_lead_name_beside_its_id():
+    named = ScoreMover(
+        "cccccccc-0000-4000-8000-000000000003", "indeed", "Ann Agent", 9.0, "Leo Thomas"
+    )
+    movers = section(one_org(risers=[named]), "movers")
+    assert f"<td>Leo Thomas<br><code>{named.lead_id}</code></td>" in movers
