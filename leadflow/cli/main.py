@@ -42,6 +42,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "costs": ("leadflow.cli.costs", "costs", "Lead source costs and the budget ledger."),
     "leads": ("leadflow.cli.leads", "leads", "Work on single leads."),
+    "sources": (
+        "leadflow.cli.sources",
+        "sources",
+        "Canonical sources: the aliases of source names.",
+    ),
     "segments": ("leadflow.cli.segments", "segments", "Segments: saved lead filters."),
     "graph": ("leadflow.cli.graph", "graph", "The CRM graph in Neo4j / the local Bolt server."),
     "crm": (

@@ -74,6 +74,7 @@ class CostLine:
     source: str
     period: str
     cost_usd: Decimal
+    source_raw: str | None = None  # as the file wrote it; `source` is the cleaned name
 
 
 @dataclass
@@ -291,5 +292,5 @@ def validate_rows(
                 )
             else:
                 seen[key] = raw.row
-                lines.append(CostLine(raw.row, user[1], user[0], source, period, cost))
+                lines.append(CostLine(raw.row, user[1], user[0], source, period, cost, raw_source))
     return lines, errors

@@ -70,17 +70,26 @@ def load_cost_lines(
             user_id uuid not null,
             source text not null,
             period text not null,
-            cost_usd numeric(10, 2) not null
+            cost_usd numeric(10, 2) not null,
+            source_raw text
         ) on commit drop
         """
     )
     copy_rows(
         conn,
         "stg_costs",
-        ("row_number", "organization_id", "user_id", "source", "period", "cost_usd"),
-        ("int4", "text", "text", "text", "text", "numeric"),
+        ("row_number", "organization_id", "user_id", "source", "period", "cost_usd", "source_raw"),
+        ("int4", "text", "text", "text", "text", "numeric", "text"),
         (
-            (line.row, line.organization_id, line.user_id, line.source, line.period, line.cost_usd)
+            (
+                line.row,
+                line.organization_id,
+                line.user_id,
+                line.source,
+                line.period,
+                line.cost_usd,
+                line.source_raw,
+            )
             for line in lines
         ),
     )
@@ -105,15 +114,17 @@ def load_cost_lines(
     result.updated = conn.execute(
         """
         update lead_source_costs c
-        set cost_usd = p.cost_usd
+        set cost_usd = p.cost_usd, source_raw = coalesce(p.source_raw, c.source_raw)
         from stg_cost_plan p
         where c.id = p.cost_id and c.cost_usd <> p.cost_usd
         """
     ).rowcount
     result.inserted = conn.execute(
         """
-        insert into lead_source_costs (organization_id, user_id, source, period, cost_usd)
-        select organization_id, user_id, source, period, cost_usd
+        insert into lead_source_costs (
+            organization_id, user_id, source, period, cost_usd, source_raw
+        )
+        select organization_id, user_id, source, period, cost_usd, source_raw
         from stg_cost_plan
         where cost_id is null
         order by row_number

@@ -78,6 +78,12 @@ def test_round_trip_then_reimport_is_a_no_op(connect, write_csv):
         0,
     )
     assert result.ledger_rows == 2  # a zero cost changes no budget
+    with connect() as conn:  # the file's own spelling is kept beside the cleaned source
+        raw = conn.execute(
+            "select source, source_raw from lead_source_costs"
+            " where period = '2026-12' and source in ('facebook', 'linkedin') order by source"
+        ).fetchall()
+    assert raw == [("facebook", "Facebook Ads"), ("linkedin", "linkedin")]
     assert result.spend_usd == Decimal("-1450.50") and result.refund_usd == 0
 
     with connect() as conn:

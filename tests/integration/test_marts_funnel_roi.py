@@ -538,7 +538,8 @@ def test_source_roi_aggregates_each_side_before_joining(marts_url):
             d("0.5"),
             d("90"),
         ),
-        ("Acme Talent", "Unassigned", "unknown", "2026-02-01", 1, 0, d("0"), d("0"), d("0"), None),
+        # no spend recorded for it: no cost data (null), not a cost of 0
+        ("Acme Talent", "Unassigned", "unknown", "2026-02-01", 1, 0, None, None, d("0"), None),
         (
             "Sakura Staffing",
             "Chiyo Sato",

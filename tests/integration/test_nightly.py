@@ -117,6 +117,9 @@ def test_dbt_docs_generate(nightly, tmp_path):
     nodes = {node["metadata"]["name"] for node in catalog["nodes"].values()}
     assert set(MARTS) <= nodes
     assert (tmp_path / "docs" / "index.html").stat().st_size > 10_000
+    # one file with the manifest and catalog inside: works opened from disk
+    static = (tmp_path / "docs" / "static_index.html").read_text(encoding="utf-8")
+    assert "source_roi" in static and "organization_name" in static
 
 
 def test_run_refuses_an_unmigrated_database(make_database, tmp_path):

@@ -145,7 +145,7 @@ def test_report_for_one_organization_by_slug(built, tmp_path):
     for source, leads, recruited, cost in roi:
         cells = shown[source]
         assert cells[:2] == [f"{leads:,}", f"{recruited:,}"]
-        assert cells[2] == (f"${cost:,.2f}" if cost is not None else "—")
+        assert cells[2] == (f"${cost:,.2f}" if cost is not None else "no cost data")
         per_recruit = f"${float(cost) / recruited:,.2f}" if cost is not None and recruited else "—"
         assert cells[5] == per_recruit
     total = shown["All sources"]
@@ -162,6 +162,11 @@ def test_report_for_one_organization_by_slug(built, tmp_path):
     assert risers and f"Biggest movers, week of {movers[0][0].isoformat()}" in section
     top = max(risers, key=lambda mover: mover[1])
     assert f"<code>{top[0]}</code>" in section and f"+{top[1]:.1f}" in section
+    with psycopg.connect(built) as conn:  # the lead's name beside its id (issue 20)
+        name = conn.execute(
+            "select first_name || ' ' || last_name from leads where id = %s", [top[0]]
+        ).fetchone()[0]
+    assert f"<td>{name}<br><code" in section
     assert document.count("<tr><td>") >= len(roi) + coaching_rows
 
 

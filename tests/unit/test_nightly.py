@@ -112,8 +112,11 @@ def test_dbt_sources_map_to_the_assets_that_fill_them():
         }
 
     # each staging model reads its source table (an asset of its own, `crm/<table>`) and sits
-    # below every asset that writes that table (issue 19: `leads` has six writers)
+    # below every asset that writes that table (issue 19: `leads` has six writers); leads and
+    # costs also read the source aliases (issue 20), which the operator edits (no writer asset)
+    assert parents("analytics_staging/stg_crm__source_aliases") == {"crm/source_aliases"}
     assert parents("analytics_staging/stg_crm__leads") == {
+        "analytics_staging/stg_crm__source_aliases",
         "crm/leads",
         "crm_leads",
         "crm_api_leads",
@@ -144,6 +147,7 @@ def test_dbt_sources_map_to_the_assets_that_fill_them():
         "segment_counts",
     }
     assert parents("analytics_staging/stg_crm__lead_source_costs") == {
+        "analytics_staging/stg_crm__source_aliases",
         "crm/lead_source_costs",
         "lead_source_costs",
     }

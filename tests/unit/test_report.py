@@ -158,7 +158,7 @@ def test_roi_table_recomputes_ratios_and_marks_missing_ones():
         ["facebook", "800", "8", "$4,000.00", "$5.00", "1.0%", "$500.00"],
         ["indeed", "400", "5", "$1,250.00", "$3.12", "1.2%", "$250.00"],
         ["referral", "50", "0", "$300.00", "$6.00", "0.0%", DASH],
-        ["(no source)", "10", "2", DASH, DASH, "20.0%", DASH],
+        ["(no source)", "10", "2", "no cost data", DASH, "20.0%", DASH],
         # totals from the sums: 5,550 / 1,260 leads, 15 / 1,260, 5,550 / 15
         ["All sources", "1,260", "15", "$5,550.00", "$4.40", "1.2%", "$370.00"],
     ]
@@ -170,7 +170,30 @@ def test_roi_chart_bars_and_missing_cost_per_recruit():
     assert chart
     assert re.search(r'data-source="facebook">.*?width="380.0"', chart.group(0))
     assert re.search(r'data-source="indeed">.*?width="190.0"', chart.group(0))
-    assert "— (no recruits or no cost)" in chart.group(0)
+    # spend without a recruit gets a full-width bar of its own colour, labelled with the spend
+    assert re.search(
+        r'data-source="referral">.*?<rect class="bar-spend" [^>]*width="380.0".*?'
+        r"\$300.00 spent, no recruits",
+        chart.group(0),
+    )
+    assert re.search(r'data-source="\(no source\)">.*?width="0.0".*?no cost data', chart.group(0))
+
+
+def test_roi_chart_tells_a_free_source_from_one_without_cost_data():
+    rows = [
+        SourceRoi("free", leads=5, recruited=1, cost_usd=0.0),
+        SourceRoi("unpriced", leads=5, recruited=1, cost_usd=None),
+        SourceRoi("idle", leads=5, recruited=0, cost_usd=0.0),
+    ]
+    document = one_org(roi=rows)
+    chart = re.search(r'<svg class="chart"[^>]*aria-label="Cost per recruit.*?</svg>', document)
+    assert chart
+    assert re.search(r'data-source="free">.*?>\$0.00</text>', chart.group(0))
+    assert re.search(r'data-source="unpriced">.*?>no cost data</text>', chart.group(0))
+    assert re.search(r'data-source="idle">.*?— \(no recruits, no spend\)', chart.group(0))
+    assert "bar-spend" not in chart.group(0)
+    table = section(document, "roi")
+    assert '<td class="num">$0.00</td>' in table and "no cost data" in table
 
 
 def test_score_trend_draws_three_lines_and_lists_movers():
@@ -347,8 +370,12 @@ def test_roi_markdown_table():
         f"| facebook | 800 | 8 | $4,000.00 | $5.00 | 1.0% | $500.00 | {'█' * BAR_WIDTH} |"
     )
     assert lines[3].endswith(f"| $250.00 | {'█' * (BAR_WIDTH // 2)} |")
-    assert lines[4] == f"| referral | 50 | 0 | $300.00 | $6.00 | 0.0% | {DASH} |  |"
-    assert lines[5] == f"| (no source) | 10 | 2 | {DASH} | {DASH} | 20.0% | {DASH} |  |"
+    # spend without a recruit: the spend drawn, cost per recruit undefined
+    assert lines[4] == (
+        f"| referral | 50 | 0 | $300.00 | $6.00 | 0.0% | {DASH} | {'░' * BAR_WIDTH} spent, no recruits |"
+    )
+    # no cost data is not a cost of 0
+    assert lines[5] == f"| (no source) | 10 | 2 | no cost data | {DASH} | 20.0% | {DASH} |  |"
     assert lines[6].startswith(r"| a\|b \*c\* | 1 | 0 | $0.00 | $0.00 |")
     assert roi_table_markdown([]) == "_No ROI data yet._"
 
@@ -390,3 +417,11 @@ def test_the_templates_ship_as_package_data():
     assert "templates/report.html.j2" in names and "templates/report.css" in names
     for name in names:
         assert any(fnmatch(name, pattern) for pattern in patterns), name
+
+
+def test_movers_show_the_lead_name_beside_its_id():
+    named = ScoreMover(
+        "cccccccc-0000-4000-8000-000000000003", "indeed", "Ann Agent", 9.0, "Leo Thomas"
+    )
+    movers = section(one_org(risers=[named]), "movers")
+    assert f"<td>Leo Thomas<br><code>{named.lead_id}</code></td>" in movers

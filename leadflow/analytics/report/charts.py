@@ -22,7 +22,9 @@ from leadflow.analytics.report.data import Funnel, ScorePoint, SourceRoi, load_f
 from leadflow.analytics.report.formatting import (
     DASH,
     EXITS,
+    NO_COST_DATA,
     clip,
+    fmt_cost,
     fmt_int,
     fmt_money,
     fmt_num,
@@ -88,20 +90,30 @@ def funnel_svg(funnel: Funnel, label: str) -> Markup:
 
 
 def roi_svg(rows: Sequence[SourceRoi], label: str) -> Markup:
-    """Horizontal bars of cost per recruit by source (no bar, "—" when it has no recruits)."""
+    """Horizontal bars of cost per recruit by source. Spend without a recruit is drawn too, at
+    full width in its own colour (it costs more per recruit than any source that recruited) and
+    labelled with the spend; a source with no cost data or no spend and no recruit has no bar."""
     label_w, bar_x, bar_max, row_h, bar_h = 150, 158, 380, 26, 16
     values = [row.cost_per_recruit for row in rows]
     maximum = max([v for v in values if v is not None] + [0.0])
     body: list[str] = []
     y = 4
     for row, value in zip(rows, values, strict=True):
-        width = 0.0 if value is None else _bar_px(value, maximum, bar_max)
-        text = fmt_money(value) if value is not None else f"{DASH} (no recruits or no cost)"
+        css = "bar-roi"
+        if value is not None:
+            width, text = _bar_px(value, maximum, bar_max), fmt_money(value)
+        elif row.spend_without_recruits:
+            css, width = "bar-spend", float(bar_max)
+            text = f"{fmt_money(row.cost_usd)} spent, no recruits"
+        elif row.cost_usd is None:
+            width, text = 0.0, NO_COST_DATA
+        else:
+            width, text = 0.0, f"{DASH} (no recruits, no spend)"
         body.append(
             f'<g class="roi-row" data-source="{escape(fmt_source(row.source))}">'
             f'<text x="{label_w}" y="{y + 12}" text-anchor="end">'
             f"{escape(clip(fmt_source(row.source), 22))}</text>"
-            f'<rect class="bar-roi" x="{bar_x}" y="{y}" width="{width:.1f}" height="{bar_h}"'
+            f'<rect class="{css}" x="{bar_x}" y="{y}" width="{width:.1f}" height="{bar_h}"'
             ' rx="2"/>'
             f'<text class="value" x="{bar_x + width + 6:.1f}" y="{y + 12}">{escape(text)}</text>'
             "</g>"
@@ -223,11 +235,14 @@ def roi_table_markdown(rows: Sequence[SourceRoi]) -> str:
         "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for row in rows:
+        bar = text_bar(row.cost_per_recruit, maximum)
+        if row.spend_without_recruits:
+            bar = "░" * BAR_WIDTH + " spent, no recruits"
         lines.append(
             f"| {_md(fmt_source(row.source))} | {fmt_int(row.leads)} | {fmt_int(row.recruited)}"
-            f" | {fmt_money(row.cost_usd)} | {fmt_money(row.cost_per_lead)}"
+            f" | {fmt_cost(row.cost_usd)} | {fmt_money(row.cost_per_lead)}"
             f" | {fmt_pct(row.conversion_rate)} | {fmt_money(row.cost_per_recruit)}"
-            f" | {text_bar(row.cost_per_recruit, maximum)} |"
+            f" | {bar} |"
         )
     return "\n".join(lines)
 

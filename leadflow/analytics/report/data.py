@@ -127,6 +127,11 @@ class SourceRoi:
     def cost_per_recruit(self) -> float | None:
         return None if self.cost_usd is None else _ratio(self.cost_usd, self.recruited)
 
+    @property
+    def spend_without_recruits(self) -> bool:
+        """Money spent (more than 0) and no recruit: cost per recruit is undefined, not 0."""
+        return self.cost_usd is not None and self.cost_usd > 0 and self.recruited == 0
+
 
 @dataclass(frozen=True)
 class ScorePoint:
@@ -143,6 +148,7 @@ class ScoreMover:
     source: str | None
     owner_name: str | None
     delta: float
+    lead_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -455,12 +461,13 @@ def _load_movers(
             where t.period_type = 'week'
         ),
         moves as (
-            select organization_id, period_start, source, owner_user_id,
-                   top_riser_lead_id as lead_id, top_riser_delta::float8 as delta, 'rise' as kind
+            select organization_id, period_start, source, owner_user_id, owner_name,
+                   top_riser_lead_id as lead_id, top_riser_lead_name as lead_name,
+                   top_riser_delta::float8 as delta, 'rise' as kind
             from week where top_riser_delta > 0
             union all
-            select organization_id, period_start, source, owner_user_id,
-                   top_faller_lead_id, top_faller_delta::float8, 'fall'
+            select organization_id, period_start, source, owner_user_id, owner_name,
+                   top_faller_lead_id, top_faller_lead_name, top_faller_delta::float8, 'fall'
             from week where top_faller_delta < 0
         ),
         ranked as (
@@ -468,17 +475,9 @@ def _load_movers(
                 partition by organization_id, kind order by abs(delta) desc, lead_id::text
             ) as rank
             from moves
-        ),
-        owners as (
-            select owner_user_id, max(owner_name) as owner_name
-            from analytics.lead_funnel
-            where organization_id = any(%(ids)s) and owner_user_id is not null
-            group by owner_user_id
         )
-        select ranked.*,
-               case when ranked.owner_user_id is null then 'Unassigned'
-                    else owners.owner_name end as owner_name
-        from ranked left join owners using (owner_user_id)
+        select ranked.*
+        from ranked
         where rank <= %(limit)s
         order by organization_id, kind desc, rank
     """
@@ -487,7 +486,13 @@ def _load_movers(
         for row in cur.fetchall():
             report = reports[row["organization_id"]]
             report.movers_week = _as_date(row["period_start"])
-            mover = ScoreMover(str(row["lead_id"]), row["source"], row["owner_name"], row["delta"])
+            mover = ScoreMover(
+                str(row["lead_id"]),
+                row["source"],
+                row["owner_name"],
+                row["delta"],
+                lead_name=row["lead_name"],
+            )
             (report.risers if row["kind"] == "rise" else report.fallers).append(mover)
 
 
@@ -575,7 +580,15 @@ _PREVIEWS: dict[str, tuple[tuple[str, ...], str, str]] = {
         "true",
     ),
     "source_roi": (
-        ("source", "month", "leads", "recruited", "cost_usd:cost", "cost_per_recruit:per_recruit"),
+        (
+            "organization_name:organization",
+            "source",
+            "month",
+            "leads",
+            "recruited",
+            "cost_usd:cost",
+            "cost_per_recruit:per_recruit",
+        ),
         "month desc, cost_usd desc nulls last, roi_key",
         "true",
     ),
@@ -593,7 +606,7 @@ _PREVIEWS: dict[str, tuple[tuple[str, ...], str, str]] = {
     ),
     "organization_score_trends": (
         (
-            "organization_id:organization",
+            "organization_name:organization",
             "period_start:week",
             "leads_scored:scored",
             "avg_score:avg",

@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DASH = "—"
 NO_SOURCE = "(no source)"
+#: a cost nobody recorded (null in source_roi), which is not a cost of 0
+NO_COST_DATA = "no cost data"
 EXITS = ("cold", "dnc")
 EXIT_LABELS = {"cold": "Exited: cold", "dnc": "Exited: DNC"}
 
@@ -32,6 +34,11 @@ def fmt_pct(value: float | None) -> str:
 
 def fmt_money(value: float | Decimal | None) -> str:
     return DASH if value is None else f"${float(value):,.2f}"
+
+
+def fmt_cost(value: float | Decimal | None) -> str:
+    """Money spent: "no cost data" when none was recorded ($0.00 is a recorded cost of 0)."""
+    return NO_COST_DATA if value is None else fmt_money(value)
 
 
 def fmt_num(value: float | Decimal | None, digits: int = 1) -> str:

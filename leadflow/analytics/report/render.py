@@ -34,6 +34,7 @@ from leadflow.analytics.report.data import (
 )
 from leadflow.analytics.report.formatting import (
     DASH,
+    fmt_cost,
     fmt_int,
     fmt_money,
     fmt_num,
@@ -139,6 +140,7 @@ def environment() -> jinja2.Environment:
         fmt_int=fmt_int,
         fmt_pct=fmt_pct,
         fmt_money=fmt_money,
+        fmt_cost=fmt_cost,
         fmt_num=fmt_num,
         fmt_source=fmt_source,
         fmt_stamp=fmt_stamp,

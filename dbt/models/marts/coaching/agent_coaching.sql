@@ -6,6 +6,7 @@ with users as (
         users.user_id,
         users.user_name,
         users.organization_id,
+        organizations.organization_name,
         organizations.organization_timezone
     from {{ ref('stg_crm__users') }} as users
     inner join {{ ref('stg_crm__organizations') }} as organizations
@@ -95,7 +96,8 @@ metrics as (
         user_weeks.leads_worked,
         {{ safe_divide('user_weeks.activities', 'user_weeks.leads_worked') }}
             as activities_per_lead,
-        user_weeks.conversions
+        user_weeks.conversions,
+        users.organization_name
     from user_weeks
     inner join users on user_weeks.user_id = users.user_id
 ),
@@ -122,7 +124,8 @@ final as (
         round(avg(median_hours_to_first_contact) over org_week, 2)
             as org_avg_median_hours_to_first_contact,
         round(avg(activities_per_lead) over org_week, 2) as org_avg_activities_per_lead,
-        round(avg(conversions) over org_week, 2) as org_avg_conversions
+        round(avg(conversions) over org_week, 2) as org_avg_conversions,
+        organization_name
     from metrics
     window org_week as (partition by organization_id, week_start)
 )

@@ -100,15 +100,19 @@ visits as (
 )
 
 select
-    md5(lead_id::text || visit_number::text) as stage_visit_key,
-    lead_id,
-    organization_id,
-    stage,
-    visit_number::integer as visit_number,
-    entered_at,
-    exited_at,
-    next_stage,
-    (extract(epoch from exited_at - entered_at) / 86400)::numeric(12, 4) as days_in_stage,
-    exited_at is null as is_current,
-    source_changed_at
+    md5(visits.lead_id::text || visits.visit_number::text) as stage_visit_key,
+    visits.lead_id,
+    visits.organization_id,
+    visits.stage,
+    visits.visit_number::integer as visit_number,
+    visits.entered_at,
+    visits.exited_at,
+    visits.next_stage,
+    (extract(epoch from visits.exited_at - visits.entered_at) / 86400)::numeric(12, 4)
+        as days_in_stage,
+    visits.exited_at is null as is_current,
+    visits.source_changed_at,
+    organizations.organization_name
 from visits
+left join {{ ref('stg_crm__organizations') }} as organizations
+    on visits.organization_id = organizations.organization_id

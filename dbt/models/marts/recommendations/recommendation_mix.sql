@@ -45,6 +45,9 @@ select
     lm.brier as model_brier,
     lm.baseline_brier as rule_brier,
     lm.calibration_error,
-    m.computed_at
+    m.computed_at,
+    organizations.organization_name
 from mix as m
 left join latest_model as lm on m.organization_id = lm.organization_id
+left join {{ ref('stg_crm__organizations') }} as organizations
+    on m.organization_id = organizations.organization_id

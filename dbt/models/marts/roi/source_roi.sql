@@ -5,6 +5,9 @@
     Leads: live leads by current owner, source and month of created_at in the organization's
     timezone; recruited = those ever recruited. Costs: lead_source_costs by user, source and period.
     Unassigned leads (owner null) never match spend, which always names a user.
+    Sources are canonical (staging applies source_aliases to leads and costs alike), so spend and
+    leads of one source meet whatever each was called. cost_usd is null where no spend was
+    recorded ("no cost data", not free); a recorded cost of 0 stays 0.
     Money per lead / per recruit is rounded to cents, conversion_rate to 4 decimals. -#}
 with leads as (
     select * from {{ ref('int_lead_stages_reached') }}
@@ -16,6 +19,10 @@ costs as (
 
 users as (
     select * from {{ ref('stg_crm__users') }}
+),
+
+organizations as (
+    select * from {{ ref('stg_crm__organizations') }}
 ),
 
 lead_totals as (
@@ -49,7 +56,7 @@ joined as (
         coalesce(lead_totals.month, cost_totals.month) as month,
         cast(coalesce(lead_totals.leads, 0) as integer) as leads,
         cast(coalesce(lead_totals.recruited, 0) as integer) as recruited,
-        coalesce(cost_totals.cost_usd, 0.00) as cost_usd
+        cost_totals.cost_usd
     from lead_totals
     full outer join cost_totals
         on lead_totals.organization_id = cost_totals.organization_id
@@ -78,6 +85,9 @@ select
     joined.cost_usd,
     round({{ safe_divide('joined.cost_usd', 'joined.leads') }}, 2) as cost_per_lead,
     round({{ safe_divide('joined.recruited', 'joined.leads') }}, 4) as conversion_rate,
-    round({{ safe_divide('joined.cost_usd', 'joined.recruited') }}, 2) as cost_per_recruit
+    round({{ safe_divide('joined.cost_usd', 'joined.recruited') }}, 2) as cost_per_recruit,
+    organizations.organization_name,
+    joined.cost_usd is not null as has_cost_data
 from joined
 left join users on joined.owner_user_id = users.user_id
+left join organizations on joined.organization_id = organizations.organization_id

@@ -59,16 +59,42 @@ fallers as (
     where score_delta < 0
 ),
 
+organizations as (
+    select * from {{ ref('stg_crm__organizations') }}
+),
+
+users as (
+    select * from {{ ref('stg_crm__users') }}
+),
+
+lead_names as (
+    select
+        lead_id,
+        nullif(trim(concat_ws(' ', first_name, last_name)), '') as lead_name
+    from {{ ref('stg_crm__leads') }}
+),
+
 final as (
     select
         aggregated.*,
         risers.lead_id as top_riser_lead_id,
         risers.score_delta as top_riser_delta,
         fallers.lead_id as top_faller_lead_id,
-        fallers.score_delta as top_faller_delta
+        fallers.score_delta as top_faller_delta,
+        organizations.organization_name,
+        case
+            when aggregated.owner_user_id is null then 'Unassigned'
+            else coalesce(nullif(users.user_name, ''), users.user_email)
+        end as owner_name,
+        riser_names.lead_name as top_riser_lead_name,
+        faller_names.lead_name as top_faller_lead_name
     from aggregated
     left join risers on aggregated.trend_key = risers.trend_key and risers.mover_rank = 1
     left join fallers on aggregated.trend_key = fallers.trend_key and fallers.mover_rank = 1
+    left join organizations on aggregated.organization_id = organizations.organization_id
+    left join users on aggregated.owner_user_id = users.user_id
+    left join lead_names as riser_names on risers.lead_id = riser_names.lead_id
+    left join lead_names as faller_names on fallers.lead_id = faller_names.lead_id
 )
 
 select * from final

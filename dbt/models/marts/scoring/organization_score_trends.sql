@@ -25,6 +25,14 @@ aggregated as (
         round((percentile_cont(0.9) within group (order by score))::numeric, 2) as p90_score
     from lead_periods
     group by organization_id, period_type, period_start
+),
+
+organizations as (
+    select * from {{ ref('stg_crm__organizations') }}
 )
 
-select * from aggregated
+select
+    aggregated.*,
+    organizations.organization_name
+from aggregated
+left join organizations on aggregated.organization_id = organizations.organization_id

@@ -26,7 +26,8 @@ sequenced as (
         lag(counts.lead_count) over segment_counts as previous_lead_count,
         row_number() over (
             partition by counts.segment_id order by counts.counted_at desc
-        ) = 1 as is_latest
+        ) = 1 as is_latest,
+        organizations.organization_name
     from counts
     inner join segments on counts.segment_id = segments.segment_id
     inner join organizations on counts.organization_id = organizations.organization_id
@@ -47,5 +48,6 @@ select
     lead_count,
     previous_lead_count,
     lead_count - previous_lead_count as change_from_previous,
-    is_latest
+    is_latest,
+    organization_name
 from sequenced

@@ -87,20 +87,25 @@ scoped as (
 
 final as (
     select
-        event_key,
-        lead_id,
-        organization_id,
-        occurred_at,
+        scoped.event_key,
+        scoped.lead_id,
+        scoped.organization_id,
+        scoped.occurred_at,
         row_number() over (
-            partition by lead_id
-            order by occurred_at, event_type, event_key
+            partition by scoped.lead_id
+            order by scoped.occurred_at, scoped.event_type, scoped.event_key
         ) as event_seq,
-        event_type,
-        event_subtype,
-        actor_user_id,
-        summary,
-        source_changed_at
+        scoped.event_type,
+        scoped.event_subtype,
+        scoped.actor_user_id,
+        scoped.summary,
+        scoped.source_changed_at,
+        organizations.organization_name,
+        coalesce(nullif(actors.user_name, ''), actors.user_email) as actor_name
     from scoped
+    left join {{ ref('stg_crm__organizations') }} as organizations
+        on scoped.organization_id = organizations.organization_id
+    left join {{ ref('stg_crm__users') }} as actors on scoped.actor_user_id = actors.user_id
 )
 
 select * from final
