@@ -80,7 +80,10 @@ def print_summary(files: list[dict], checks: list[dict]) -> None:
 @click.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--org", help="Organization UUID for files without an organization_id column.")
-@click.option("--owner", help="Default owner (user UUID) for rows without one.")
+@click.option(
+    "--owner",
+    help="Default owner (user UUID or e-mail) for rows without one, or whose owner is not found.",
+)
 @click.option("--source", help="Default lead source for rows without one.")
 @click.option("--region", help="Phone region (ISO code) overriding the organization's default.")
 @click.option(
