@@ -518,8 +518,8 @@ class RowPlan:
             detail = f"{count} cells, header has {width}"
             return RawRow(row_number, {}, raw, RejectReason.RAGGED_ROW, detail)
         values = {field: cells[index].strip() for index, field in self.fields}
-        extra = {key: cell for index, key in self.extras if (cell := cells[index].strip())}
-        return RawRow(row_number, values, raw, None, None, self.headers, extra or None)
+        others = {key: cell for index, key in self.extras if (cell := cells[index].strip())}
+        return RawRow(row_number, values, raw, None, None, self.headers, others or None)
 
     def _too_large(self, row_number: int, cells: list[str], raw: dict[str, str]) -> RawRow:
         """Quarantine the row and keep only the start of every oversized cell."""
