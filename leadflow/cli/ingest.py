@@ -54,6 +54,14 @@ def check_results(result: dg.ExecuteInProcessResult) -> list[dict]:
     ]
 
 
+def _total_notes(files: list[dict]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for f in files:
+        for code, count in (f.get("notes") or {}).items():
+            total[code] = total.get(code, 0) + count
+    return dict(sorted(total.items()))
+
+
 def print_summary(files: list[dict], checks: list[dict]) -> None:
     for f in files:
         click.echo(f"{f['file']}")
@@ -68,6 +76,13 @@ def print_summary(files: list[dict], checks: list[dict]) -> None:
                 " + duplicates in file {duplicates_in_file} + quarantined {quarantined}"
                 "   (dnc {dnc})".format(**f)
             )
+            if f.get("notes"):  # the importer's row notes (import_row_notes), per code
+                counted = ", ".join(f"{code} {n}" for code, n in sorted(f["notes"].items()))
+                click.echo(f"  row notes    {sum(f['notes'].values())}: {counted}")
+            if f.get("lead_notes"):
+                click.echo(f"  lead notes   {f['lead_notes']} added to the leads' timelines")
+            if f.get("extra_fields"):
+                click.echo(f"  extra fields {', '.join(f['extra_fields'])}")
             if f.get("timings"):
                 click.echo(
                     "  seconds      " + "  ".join(f"{k} {v}" for k, v in f["timings"].items())
@@ -148,6 +163,9 @@ def import_cmd(
             "batch_id": summaries[0]["batch_id"] if len(summaries) == 1 else None,
             "batch_ids": [f["batch_id"] for f in summaries],
             **{key: sum(f[key] for f in summaries) for key in SUMMARY_KEYS},
+            # added by issue 20: the row notes per code and the notes added, over every file
+            "notes": _total_notes(summaries),
+            "lead_notes": sum(f.get("lead_notes", 0) for f in summaries),
             "files": summaries,
             "checks": checks,
         }

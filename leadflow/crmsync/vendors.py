@@ -289,7 +289,8 @@ def canonical_values(
 ) -> dict[str, str]:
     """A raw record (columns as the raw table names them) as the canonical fields of a lead
     file row. The vendor's owner id becomes a leadflow user through the connection's `owners`
-    map (unmapped owners are left out: the lead stays unowned); a Salesforce DoNotCall flag
+    map, whose values are user ids or e-mails (an unmapped owner is left out: the lead stays
+    unowned, and raw_row notes it); a Salesforce DoNotCall flag
     makes the status `dnc`."""
     vendor_spec = spec(vendor)
     values: dict[str, str] = {}
@@ -328,7 +329,18 @@ def raw_row(
     headers = dict(vendor_spec.fields)
     if vendor == "pipedrive":
         headers["mobile_phone"] = "phone (mobile)"
-    return RawRow(number, canonical_values(vendor, record, owners), raw, headers=headers)
+    # an owner the connection's map does not name leaves the lead unowned: a row note says so
+    owner = _owner(record.get(vendor_spec.fields["user_id"]))
+    notes = [f"owner_not_mapped: {owner[:200]}"] if owner and owner not in (owners or {}) else None
+    values = canonical_values(vendor, record, owners)
+    return RawRow(number, values, raw, headers=headers, extra=_extra(record), notes=notes)
+
+
+def _extra(record: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """A record's properties beyond the mapped fields, when the pull kept them (the raw
+    tables' extra_properties column: the connection's `keep_properties`)."""
+    extra = record.get("extra_properties")
+    return extra if isinstance(extra, Mapping) and extra else None
 
 
 # -- dlt rest_api configuration -----------------------------------------------------------------

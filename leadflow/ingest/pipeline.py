@@ -454,13 +454,29 @@ def load(
         return jobs
     connect = tenant_connections(connect, request.org)
     with connect() as conn:
+        owner = _default_owner(conn, request)
         ctx = build_context(
-            conn, request.org, owner_id=request.owner, source=request.source, region=request.region
+            conn, request.org, owner_id=owner, source=request.source, region=request.region
         )
     workers = _pool_workers(request.workers)
     for job in active:
         _import_file(job, ctx, connect, workers, progress)
     return jobs
+
+
+def _default_owner(conn: psycopg.Connection, request: ImportRequest) -> str | None:
+    """--owner as the normalizer takes it: a user id; an e-mail stays one (resolved in each
+    lead's organization at load) unless --org names the organization, where it is that user's
+    id, so that it is also the default of a row whose own owner is not found."""
+    owner_id, owner_email = owner_reference(request.owner)
+    if owner_email and request.org:
+        row = conn.execute(
+            "select id::text from users where organization_id = %s and lower(email) = %s",
+            (request.org, owner_email),
+        ).fetchone()
+        if row:
+            return str(row[0])
+    return owner_id or owner_email
 
 
 def run_import(
