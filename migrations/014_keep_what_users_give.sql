@@ -25,6 +25,10 @@
 --   keeps it a JSON object. On a merge the newer row's keys are added and its
 --   values replace the older ones (empty cells are never kept, so never overwrite); a change
 --   writes a lead_audit_log row field_name 'extra_fields' (old and new objects as text).
+-- * A CRM record's properties beyond the mapped fields are kept the same way when the
+--   connection names them (options.keep_properties, HubSpot: custom properties must be asked
+--   for by name); the pull keeps them in raw_hubspot.contacts.extra_properties (jsonb), one
+--   column whatever the tenant's properties, as 013 keeps the raw tables narrow.
 
 alter table leads add column if not exists extra_fields jsonb not null default '{}'::jsonb;
 alter table leads drop constraint if exists leads_extra_fields_check;
@@ -63,6 +67,16 @@ create policy tenant_isolation_policy on import_row_notes
     using (organization_id = nullif(current_setting('app.current_tenant_id', true), '')::uuid)
     with check (organization_id = nullif(current_setting('app.current_tenant_id', true), '')::uuid);
 revoke all on import_row_notes from public;
+
+-- a HubSpot connection's keep_properties (custom properties) land in one JSON column of the raw
+-- table, never in columns of their own (013's narrow tables)
+do $$
+begin
+    if to_regclass('raw_hubspot.contacts') is not null then
+        alter table raw_hubspot.contacts add column if not exists extra_properties jsonb;
+    end if;
+end
+$$;
 
 -- leadflow_apply_tenancy(): as in 011, with import_row_notes among the tables the application
 -- writes (an import scoped to one organization runs as it)

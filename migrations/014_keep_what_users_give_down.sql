@@ -3,6 +3,13 @@
 -- in lead_activities (they are the leads' timeline, as a note typed in by hand would be).
 
 drop table if exists import_row_notes;
+do $$
+begin
+    if to_regclass('raw_hubspot.contacts') is not null then
+        alter table raw_hubspot.contacts drop column if exists extra_properties;
+    end if;
+end
+$$;
 alter table leads drop constraint if exists leads_extra_fields_check;
 alter table leads drop column if exists extra_fields;
 

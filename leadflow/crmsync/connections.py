@@ -39,6 +39,7 @@ from leadflow.crmsync.policy import (
     check_secret_env,
 )
 from leadflow.crmsync.vendors import VENDORS
+from leadflow.ingest.extras import MAX_EXTRA_FIELDS, MAX_EXTRA_KEY_CHARS
 from leadflow.leads.ids import canonical_uuid
 from leadflow.postgres import one_row, set_tenant
 from leadflow.redaction import register_secret
@@ -110,6 +111,22 @@ class Connection:
         """The vendor's owner ids -> leadflow user ids (options.owners)."""
         owners = self.options.get("owners") or {}
         return {str(k): str(v) for k, v in owners.items()} if isinstance(owners, dict) else {}
+
+    def keep_properties(self) -> list[str]:
+        """The CRM's own properties kept on the leads as extra fields (options.keep_properties:
+        a list or a comma-separated string of the vendor's property names, e.g. a HubSpot
+        custom property `preferred_shift`); at most MAX_EXTRA_FIELDS names of letters, digits
+        and _ (an API name, sent to the vendor's API as given)."""
+        given = self.options.get("keep_properties") or []
+        names = given.split(",") if isinstance(given, str) else given
+        if not isinstance(names, list):
+            return []
+        kept: list[str] = []
+        for name in (str(n).strip() for n in names):
+            valid = 0 < len(name) <= MAX_EXTRA_KEY_CHARS and name.replace("_", "").isalnum()
+            if valid and name.isascii() and name not in kept:
+                kept.append(name)
+        return kept[:MAX_EXTRA_FIELDS]
 
     def page_size(self) -> int | None:
         value = self.options.get("page_size")

@@ -287,3 +287,16 @@ def check_options(options: Mapping[str, Any]) -> None:
     owners = options.get("owners")
     if owners is not None and not isinstance(owners, Mapping):
         raise CrmPolicyError("option owners refused: a JSON object of owner id -> user id")
+    keep = options.get("keep_properties")
+    names = keep.split(",") if isinstance(keep, str) else keep
+    if keep is not None and not (
+        isinstance(names, list)
+        and len(names) <= 50
+        and all(
+            isinstance(n, str) and _FIELD.match(n.strip()) and len(n.strip()) <= 64 for n in names
+        )
+    ):
+        raise CrmPolicyError(
+            "option keep_properties refused: at most 50 property names (letters, digits, _;"
+            " at most 64 characters), as a list or separated by commas"
+        )

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from leadflow.ingest.extras import MAX_EXTRA_VALUE_CHARS
 from leadflow.leads.records import RawRow
 
 if TYPE_CHECKING:
@@ -174,6 +175,8 @@ RAW_FIELDS: dict[str, tuple[tuple[str, str, TDataType], ...]] = {
         ("lifecyclestage", "lifecyclestage", "text"),
         ("hs_analytics_source", "hs_analytics_source", "text"),
         ("hubspot_owner_id", "hubspot_owner_id", "text"),
+        # the connection's keep_properties (custom properties): one JSON object, never columns
+        ("extra_properties", "extra_properties", "json"),
     ),
     "salesforce": (
         ("Id", "id", "text"),
@@ -375,10 +378,16 @@ def _pipedrive_person(item: dict) -> dict:
     return item.get("data") or {} if "item" in item else item
 
 
-def _keeper(vendor: str, connection_id: str, organization_id: str) -> Callable[[dict], dict]:
+def _keeper(
+    vendor: str, connection_id: str, organization_id: str, kept: tuple[str, ...] = ()
+) -> Callable[[dict], dict]:
     """The processing step of a raw record: only the RAW_FIELDS keys (a HubSpot contact's
-    properties flattened beside its id), tagged with the connection and its organization."""
-    keys = [key for key, _, _ in RAW_FIELDS[vendor]]
+    properties flattened beside its id), tagged with the connection and its organization; the
+    `kept` properties (the connection's keep_properties) in one object, extra_properties,
+    each value cut one character past the lead's cap (so the load still sees, and notes, a cut).
+    """
+    keys = [key for key, _, _ in RAW_FIELDS[vendor] if key != "extra_properties"]
+    has_extra = len(keys) < len(RAW_FIELDS[vendor])
 
     def keep(record: dict) -> dict:
         if vendor == "pipedrive":
@@ -392,6 +401,13 @@ def _keeper(vendor: str, connection_id: str, organization_id: str) -> Callable[[
                 "updatedAt": record.get("updatedAt"),
             }
         row = {key: source.get(key) for key in keys}
+        if has_extra:
+            extra = {
+                name: str(source[name])[: MAX_EXTRA_VALUE_CHARS + 1]
+                for name in kept
+                if source.get(name) not in (None, "")
+            }
+            row["extra_properties"] = extra or None
         row["connection_id"] = connection_id
         row["organization_id"] = organization_id
         return row
@@ -409,6 +425,7 @@ def rest_api_config(
     session: Any = None,
     page_size: int | None = None,
     api_version: str | None = None,
+    keep_properties: tuple[str, ...] = (),
 ) -> RESTAPIConfig:
     """The dlt `rest_api` configuration of one connection's pull.
 
@@ -433,7 +450,9 @@ def rest_api_config(
         "max_table_nesting": 0,
         "columns": raw_columns(vendor),
         "schema_contract": RAW_CONTRACT,
-        "processing_steps": [{"map": _keeper(vendor, connection_id, organization_id)}],
+        "processing_steps": [
+            {"map": _keeper(vendor, connection_id, organization_id, keep_properties)}
+        ],
     }
     client: ClientConfig = {"base_url": base}
     endpoint: Endpoint
@@ -441,13 +460,17 @@ def rest_api_config(
         client["session"] = session
     if vendor == "hubspot":
         limit = min(page_size or 100, 100)
+        properties = [
+            *HUBSPOT_PROPERTIES,
+            *(p for p in keep_properties if p not in HUBSPOT_PROPERTIES),
+        ]
         incremental: IncrementalConfig = {"cursor_path": "updatedAt", "initial_value": EPOCH}
         if cursor is None:
             endpoint = {
                 "path": "crm/v3/objects/contacts",
                 "params": {
                     "limit": limit,
-                    "properties": ",".join(HUBSPOT_PROPERTIES),
+                    "properties": ",".join(properties),
                     "archived": "false",
                 },
                 "paginator": {
@@ -475,7 +498,7 @@ def rest_api_config(
                         }
                     ],
                     "sorts": [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
-                    "properties": list(HUBSPOT_PROPERTIES),
+                    "properties": properties,
                     "limit": limit,
                 },
                 "paginator": {

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 
+import psycopg
 import pytest
 
+from leadflow.crmsync.connections import save_connection
+from leadflow.crmsync.sync import sync_connection
 from leadflow.ingest.extras import MAX_EXTRA_FIELDS, MAX_EXTRA_VALUE_CHARS
 from leadflow.ingest.pipeline import ImportRequest, ImportRequestError, run_import
+from leadflow.platform.crm_sandbox import sandbox
 from tests.conftest import run_leadflow
 from tests.integration.conftest import ORG1, ORG1_AGENT, one
 
@@ -216,3 +220,82 @@ def test_hostile_keys_and_values_are_data(connect, write_csv, do_import):
     with connect() as conn:
         # a control character is dropped, the rest is kept as written
         assert _lead(conn, "+12125550161")[2] == {key: "'; select 1; --", "{}": "[1]"}
+
+
+# -- CRM records: through the HubSpot contract server ---------------------------------------------
+CRM_TOKEN = "sandbox-token-keep"
+
+
+def test_a_crm_record_keeps_custom_properties_and_owners_by_email(crm_url, connect, monkeypatch):
+    monkeypatch.setenv("LEADFLOW_CRM_ALLOWED_HOSTS", "127.0.0.1")
+    monkeypatch.setenv("LEADFLOW_CRM_KEEP_TOKEN", CRM_TOKEN)
+    with sandbox("hubspot", token=CRM_TOKEN, page_size=100) as server:
+        server.add(
+            [
+                {
+                    "properties": {
+                        "firstname": "Ann",
+                        "phone": "(415) 867-2301",
+                        "hubspot_owner_id": "501",
+                        "preferred_shift": "night",
+                        "licence_number": "RN-77",
+                        "secret_internal": "not asked for",
+                    }
+                },
+                {
+                    "properties": {
+                        "firstname": "Bob",
+                        "phone": "(415) 867-2302",
+                        "hubspot_owner_id": "999",
+                    }
+                },
+                {
+                    "properties": {
+                        "firstname": "Cy",
+                        "phone": "(415) 867-2303",
+                        "hubspot_owner_id": "502",
+                    }
+                },
+            ]
+        )
+        with psycopg.connect(crm_url) as conn:
+            connection = save_connection(
+                conn,
+                organization=ORG1,
+                vendor="hubspot",
+                base_url=server.base_url,
+                secret_env="LEADFLOW_CRM_KEEP_TOKEN",
+                name="keep-hubspot",
+                options={
+                    # owners by user id or e-mail; 999 is mapped to no one
+                    "owners": {"501": PRIYA, "502": "ghost@summit.example.com"},
+                    "keep_properties": "preferred_shift,licence_number",
+                },
+            )
+        result = sync_connection(connect, crm_url, connection)
+        assert result["load"]["inserted"] == 3, result
+        with connect() as conn:
+            ann = one(
+                conn,
+                "select user_id::text, extra_fields from leads where phone_number = '+14158672301'",
+            )
+            assert ann == (ORG1_AGENT, {"preferred_shift": "night", "licence_number": "RN-77"})
+            batch_id = one(
+                conn,
+                "select id from import_batches where file_format = 'api' order by started_at desc",
+            )[0]
+            notes = conn.execute(
+                "select code, detail from import_row_notes where batch_id = %s order by code",
+                (batch_id,),
+            ).fetchall()
+            assert notes == [
+                ("owner_not_found", "ghost@summit.example.com"),
+                ("owner_not_mapped", "999"),
+            ]
+        # a changed custom property updates the lead's extra field (a merge, audited)
+        [ann_id] = [r["id"] for r in server.records() if r["properties"]["firstname"] == "Ann"]
+        server.update(ann_id, properties={"preferred_shift": "day"})
+        assert sync_connection(connect, crm_url, connection)["load"]["merged"] == 1
+        with connect() as conn:
+            extra = one(conn, "select extra_fields from leads where phone_number = '+14158672301'")
+            assert extra == ({"preferred_shift": "day", "licence_number": "RN-77"},)
