@@ -1,16 +1,17 @@
 -- 014_keep_what_users_give: what a lead file or a CRM record carries is kept (issue 20, part 1).
--- Requires 004_lead_activities and 011_tenancy_and_least_privilege.
+-- Requires 003_lead_imports, 011_tenancy_and_least_privilege and 013_crm_secrets_and_raw.
 --
 -- Runs under `psql -v ON_ERROR_STOP=1 -f` and inside the runner's transaction (no begin/commit).
 --
 -- DECISIONS
--- * A lead's own note (a file's Notes/Comments column) is a `lead_activities` row of type
---   'note', not a column on leads: it then shows in the lead's timeline beside calls and e-mails
---   (the recommendation features already leave notes out of "last activity"), several notes of
---   several imports accumulate instead of overwriting each other, and each keeps where it came
---   from: subject 'import: <file name>' or 'crm:<vendor>: <connection>', event_id the batch id.
---   Its source_id is 'lead-note:' || md5(organization, lead, note text): the unique source_id
---   makes a repeated import of the same note a no-op (`on conflict (source_id) do nothing`).
+-- * A lead's own note (a file's Notes/Comments column, a CRM record's note) is a row of
+--   lead_notes, not a column on leads: several notes of several imports accumulate instead of
+--   overwriting each other, and each keeps where it came from (source 'import: <file name>' or
+--   'crm:<vendor>: <connection>', and its batch). Not lead_activities: that table is MongoDB's
+--   activity stream copied by its own sync (its watermark and counts are over those events),
+--   and an import writing it would make the ingest domain a second writer of the activities
+--   domain's table. A unique index on (lead_id, md5(body)) makes a repeated import of the same
+--   note a no-op (`on conflict do nothing`); the timeline can union lead_notes later.
 -- * The importer's own notes on a row (an e-mail blanked as invalid, an owner not found or given
 --   by name, an extra field cut by a cap, ...) go to import_row_notes, one row per note, with the
 --   batch, the row number and the lead the row loaded into: countable per batch and code, and
@@ -38,6 +39,30 @@ alter table leads add constraint leads_extra_fields_check check (
 comment on column leads.extra_fields is
     'Columns of the lead''s files and properties of its CRM records that map to no lead field: '
     '{"key": "value"}, at most 50 keys of at most 64 characters, values at most 1,000.';
+
+create table if not exists lead_notes (
+    id bigint generated always as identity primary key,
+    organization_id uuid not null references organizations (id) on delete cascade,
+    lead_id uuid not null references leads (id) on delete cascade,
+    body text not null,
+    source text not null,
+    batch_id uuid references import_batches (id) on delete set null,
+    created_at timestamptz not null default now()
+);
+comment on table lead_notes is
+    'Notes a lead''s files and CRM records carried (a Notes column), one row per distinct text.';
+comment on column lead_notes.source is
+    'Where the note came from: ''import: <file name>'' or ''crm:<vendor>: <connection>''.';
+comment on column lead_notes.batch_id is 'The import batch that first brought the note.';
+create unique index if not exists idx_lead_notes_lead_body on lead_notes (lead_id, md5(body));
+create index if not exists idx_lead_notes_org on lead_notes (organization_id);
+
+alter table lead_notes enable row level security;
+drop policy if exists tenant_isolation_policy on lead_notes;
+create policy tenant_isolation_policy on lead_notes
+    using (organization_id = nullif(current_setting('app.current_tenant_id', true), '')::uuid)
+    with check (organization_id = nullif(current_setting('app.current_tenant_id', true), '')::uuid);
+revoke all on lead_notes from public;
 
 create table if not exists import_row_notes (
     id bigint generated always as identity primary key,
@@ -78,8 +103,8 @@ begin
 end
 $$;
 
--- leadflow_apply_tenancy(): as in 011, with import_row_notes among the tables the application
--- writes (an import scoped to one organization runs as it)
+-- leadflow_apply_tenancy(): as in 011, with import_row_notes and lead_notes among the tables the
+-- application writes (an import scoped to one organization runs as it)
 create or replace function public.leadflow_apply_tenancy()
 returns void
 language plpgsql
@@ -96,7 +121,7 @@ declare
         'lead_assignments', 'dnc_list', 'nurture_sequences', 'lead_sequence_enrollments',
         'nurture_touches', 'lead_source_costs', 'segments', 'segment_count_history',
         'budget_transactions', 'system_config', 'users', 'import_batches', 'import_rejects',
-        'import_row_notes',
+        'import_row_notes', 'lead_notes',
         'lead_activities', 'crm_sync_state', 'crm_sync_runs', 'lead_external_ids',
         'lead_recommendations', 'recommendation_cache_state'];
     t record;

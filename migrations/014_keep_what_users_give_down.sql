@@ -1,8 +1,9 @@
--- Reverts 014_keep_what_users_give: the importer's row notes and the leads' extra fields go
--- (with their data); leadflow_apply_tenancy() is 011's again. The imported note activities stay
--- in lead_activities (they are the leads' timeline, as a note typed in by hand would be).
+-- Reverts 014_keep_what_users_give: the leads' notes, the importer's row notes, the leads' extra
+-- fields and the raw HubSpot extra properties go (with their data); leadflow_apply_tenancy() is
+-- 011's again.
 
 drop table if exists import_row_notes;
+drop table if exists lead_notes;
 do $$
 begin
     if to_regclass('raw_hubspot.contacts') is not null then

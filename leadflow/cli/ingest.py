@@ -80,7 +80,7 @@ def print_summary(files: list[dict], checks: list[dict]) -> None:
                 counted = ", ".join(f"{code} {n}" for code, n in sorted(f["notes"].items()))
                 click.echo(f"  row notes    {sum(f['notes'].values())}: {counted}")
             if f.get("lead_notes"):
-                click.echo(f"  lead notes   {f['lead_notes']} added to the leads' timelines")
+                click.echo(f"  lead notes   {f['lead_notes']} new note(s) kept on the leads")
             if f.get("extra_fields"):
                 click.echo(f"  extra fields {', '.join(f['extra_fields'])}")
             if f.get("timings"):

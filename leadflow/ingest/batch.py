@@ -5,7 +5,7 @@
     [source: before the fold] -> fold the in-file duplicates -> analyze the staging table ->
     lock every staged organization -> DNC screen -> insert + merge (audit log, status history,
     referrals) -> [source: after the load] -> the rows' notes (import_row_notes, note
-    activities) -> the batch's accounting (succeeded)
+    lead_notes) -> the batch's accounting (succeeded)
 
 A file (leadflow/ingest/pipeline.py) and a CRM connection's new records (leadflow/crmsync/
 load.py) are both a `BatchSource`: what differs is how rows reach stg_leads, the batch row's
@@ -52,7 +52,7 @@ class Accounting:
     referrals: int = 0  # leads whose referrer this batch set (see referrals_sql.py)
     owners_dropped: int = 0  # owners ignored: not users of the lead's organization
     notes: dict[str, int] = field(default_factory=dict)  # import_row_notes per code
-    lead_notes: int = 0  # the rows' own notes added to their leads (lead_activities, 'note')
+    lead_notes: int = 0  # the rows' own notes added to their leads (lead_notes)
     extra_fields: list[str] = field(default_factory=list)  # extra fields the leads carry
     organizations: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)

@@ -424,8 +424,8 @@ def store_notes(
     conn: psycopg.Connection, batch_id: str, subject: str
 ) -> tuple[dict[str, int], int]:
     """After the load: the importer's row notes into import_row_notes (with the lead each row
-    loaded into), the rows' own notes into lead_activities as notes (`subject` says where
-    they came from; a note the lead already has from an earlier import is not added again).
+    loaded into), the rows' own notes into lead_notes (`subject` says where they came from; a
+    note the lead already has, from this batch or an earlier one, is not added again).
     Returns (row notes per code, lead notes added)."""
     conn.execute(
         """
@@ -447,23 +447,15 @@ def store_notes(
     }
     added = conn.execute(
         """
-        insert into lead_activities (source_id, event_id, organization_id, lead_id, lead_phone,
-                                     lead_ref, activity_type, occurred_at, subject, body,
-                                     matched_at)
-        select distinct on (x.source_id) x.source_id, %(batch)s, x.organization_id, x.lead_id,
-               x.phone_number, x.phone_number, 'note', now(), %(subject)s, x.body, now()
-        from (
-            select 'lead-note:' || md5(l.organization_id::text || ':' || l.id::text || ':'
-                                       || n.body) as source_id,
-                   l.organization_id, l.id as lead_id, l.phone_number, n.body, n.row_number
-            from stg_lead_notes n
-            join leads l on l.organization_id = n.organization_id
-                        and l.phone_number = n.phone_number and l.deleted_at is null
-        ) x
-        order by x.source_id, x.row_number
-        on conflict (source_id) do nothing
+        insert into lead_notes (organization_id, lead_id, body, source, batch_id)
+        select l.organization_id, l.id, n.body, %(source)s, %(batch)s
+        from stg_lead_notes n
+        join leads l on l.organization_id = n.organization_id
+                    and l.phone_number = n.phone_number and l.deleted_at is null
+        order by n.row_number
+        on conflict (lead_id, (md5(body))) do nothing
         """,
-        {"batch": batch_id, "subject": subject},
+        {"batch": batch_id, "source": subject},
     ).rowcount
     return counts, added
 

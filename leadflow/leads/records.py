@@ -107,7 +107,7 @@ class CleanLead:
     company: str | None = None  # the lead's employer, as a CRM export's company column says
     crm_status: str | None = None  # the source CRM's status when it does not map to ours
     phone_source: str | None = None  # header of the column the phone came from, if not the main
-    note: str | None = None  # the row's own note (a Notes column): kept as a note activity
+    note: str | None = None  # the row's own note (a Notes column): kept in lead_notes
     owner_email: str | None = None  # an owner given by e-mail: resolved in its organization
     extra_fields: dict[str, str] | None = None  # the row's other columns, capped (extras.py)
 

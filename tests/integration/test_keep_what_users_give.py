@@ -56,10 +56,11 @@ def test_a_file_round_trips_notes_owners_and_extra_fields(connect, write_csv, do
         assert (ben_owner, ben_extra) == (None, {"Preferred shift": "day"})
         note = one(
             conn,
-            "select activity_type, body, subject, event_id from lead_activities where lead_id = %s",
+            "select organization_id::text, body, source, batch_id::text from lead_notes"
+            " where lead_id = %s",
             (ana_id,),
         )
-        assert note == ("note", "Prefers mornings", "import: kept.csv", job.batch_id)
+        assert note == (ORG1, "Prefers mornings", "import: kept.csv", job.batch_id)
         assert one(
             conn,
             "select organization_id::text, row_number, lead_id, code, detail from import_row_notes"
@@ -74,9 +75,7 @@ def test_a_file_round_trips_notes_owners_and_extra_fields(connect, write_csv, do
     [second] = do_import(again, org=ORG1)
     assert (second.merged, second.lead_notes) == (1, 0)
     with connect() as conn:
-        assert one(conn, "select count(*) from lead_activities where lead_id = %s", (ana_id,)) == (
-            1,
-        )
+        assert one(conn, "select count(*) from lead_notes where lead_id = %s", (ana_id,)) == (1,)
 
 
 def test_the_command_line_lists_what_was_kept(crm_url, write_csv):
@@ -172,7 +171,7 @@ def test_duplicates_in_a_file_fold_their_extra_fields(connect, write_csv, do_imp
         lead_id, _, extra = _lead(conn, "+12125550141")
         assert extra == {"Shift": "day", "Licence": "RN-1"}
         notes = conn.execute(
-            "select body from lead_activities where lead_id = %s order by body", (lead_id,)
+            "select body from lead_notes where lead_id = %s order by body", (lead_id,)
         ).fetchall()
         assert notes == [("first",), ("second",)]
 

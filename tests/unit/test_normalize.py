@@ -80,7 +80,7 @@ def test_a_clean_row() -> None:
         source="facebook",
         referred_by="+12125550100",
         notes=["called twice"],
-        note="called twice",  # the row's own note, also kept on its own (a note activity)
+        note="called twice",  # the row's own note, also kept on its own (lead_notes)
     )
 
 
