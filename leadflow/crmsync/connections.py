@@ -128,6 +128,22 @@ class Connection:
                 kept.append(name)
         return kept[:MAX_EXTRA_FIELDS]
 
+    def notes_property(self) -> str | None:
+        """The CRM property whose value is the lead's note (options.notes_property, e.g. a
+        HubSpot custom property `recruiter_notes`): kept as a note, like a file's Notes column."""
+        name = self.options.get("notes_property")
+        if not isinstance(name, str) or not name.strip():
+            return None
+        name = name.strip()
+        valid = len(name) <= MAX_EXTRA_KEY_CHARS and name.replace("_", "").isalnum()
+        return name if valid and name.isascii() else None
+
+    def pulled_properties(self) -> list[str]:
+        """What the pull asks for besides the mapped fields: keep_properties and the notes."""
+        names = self.keep_properties()
+        notes = self.notes_property()
+        return [*names, notes] if notes and notes not in names else names
+
     def page_size(self) -> int | None:
         value = self.options.get("page_size")
         return int(value) if value else None

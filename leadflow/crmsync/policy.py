@@ -287,6 +287,13 @@ def check_options(options: Mapping[str, Any]) -> None:
     owners = options.get("owners")
     if owners is not None and not isinstance(owners, Mapping):
         raise CrmPolicyError("option owners refused: a JSON object of owner id -> user id")
+    notes = options.get("notes_property")
+    if notes is not None and not (
+        isinstance(notes, str) and _FIELD.match(notes) and len(notes) <= 64
+    ):
+        raise CrmPolicyError(
+            f"option notes_property {notes!r} refused: a property name (letters, digits, _)"
+        )
     keep = options.get("keep_properties")
     names = keep.split(",") if isinstance(keep, str) else keep
     if keep is not None and not (

@@ -318,7 +318,12 @@ def external_id(vendor: str, record: Mapping[str, Any]) -> str:
 
 
 def raw_row(
-    vendor: str, number: int, record: Mapping[str, Any], owners: Mapping[str, str] | None = None
+    vendor: str,
+    number: int,
+    record: Mapping[str, Any],
+    owners: Mapping[str, str] | None = None,
+    *,
+    notes_property: str | None = None,
 ) -> RawRow:
     """A raw record as a RawRow of the import path: `raw` (kept with a quarantined row) is the
     record's own columns, `headers` names the vendor field each canonical field came from (so
@@ -336,7 +341,14 @@ def raw_row(
     owner = _owner(record.get(vendor_spec.fields["user_id"]))
     notes = [f"owner_not_mapped: {owner[:200]}"] if owner and owner not in (owners or {}) else None
     values = canonical_values(vendor, record, owners)
-    return RawRow(number, values, raw, headers=headers, extra=_extra(record), notes=notes)
+    extra = _extra(record)
+    if extra and notes_property and notes_property in extra:  # the lead's note, not a field
+        extra = dict(extra)
+        note = _text(extra.pop(notes_property))
+        if note:
+            values["notes"] = note
+            headers["notes"] = notes_property
+    return RawRow(number, values, raw, headers=headers, extra=extra or None, notes=notes)
 
 
 def _extra(record: Mapping[str, Any]) -> Mapping[str, Any] | None:

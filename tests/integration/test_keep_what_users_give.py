@@ -239,6 +239,7 @@ def test_a_crm_record_keeps_custom_properties_and_owners_by_email(crm_url, conne
                         "preferred_shift": "night",
                         "licence_number": "RN-77",
                         "secret_internal": "not asked for",
+                        "recruiter_notes": "Met at the job fair",
                     }
                 },
                 {
@@ -269,6 +270,7 @@ def test_a_crm_record_keeps_custom_properties_and_owners_by_email(crm_url, conne
                     # owners by user id or e-mail; 999 is mapped to no one
                     "owners": {"501": PRIYA, "502": "ghost@summit.example.com"},
                     "keep_properties": "preferred_shift,licence_number",
+                    "notes_property": "recruiter_notes",
                 },
             )
         result = sync_connection(connect, crm_url, connection)
@@ -279,6 +281,11 @@ def test_a_crm_record_keeps_custom_properties_and_owners_by_email(crm_url, conne
                 "select user_id::text, extra_fields from leads where phone_number = '+14158672301'",
             )
             assert ann == (ORG1_AGENT, {"preferred_shift": "night", "licence_number": "RN-77"})
+            assert one(
+                conn,
+                "select n.body, n.source from lead_notes n join leads l on l.id = n.lead_id"
+                " where l.phone_number = '+14158672301'",
+            ) == ("Met at the job fair", "crm:hubspot: hubspot:keep-hubspot")
             batch_id = one(
                 conn,
                 "select id from import_batches where file_format = 'api' order by started_at desc",
