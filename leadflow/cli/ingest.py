@@ -54,6 +54,14 @@ def check_results(result: dg.ExecuteInProcessResult) -> list[dict]:
     ]
 
 
+def _total_notes(files: list[dict]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for f in files:
+        for code, count in (f.get("notes") or {}).items():
+            total[code] = total.get(code, 0) + count
+    return dict(sorted(total.items()))
+
+
 def print_summary(files: list[dict], checks: list[dict]) -> None:
     for f in files:
         click.echo(f"{f['file']}")
@@ -68,6 +76,13 @@ def print_summary(files: list[dict], checks: list[dict]) -> None:
                 " + duplicates in file {duplicates_in_file} + quarantined {quarantined}"
                 "   (dnc {dnc})".format(**f)
             )
+            if f.get("notes"):  # the importer's row notes (import_row_notes), per code
+                counted = ", ".join(f"{code} {n}" for code, n in sorted(f["notes"].items()))
+                click.echo(f"  row notes    {sum(f['notes'].values())}: {counted}")
+            if f.get("lead_notes"):
+                click.echo(f"  lead notes   {f['lead_notes']} new note(s) kept on the leads")
+            if f.get("extra_fields"):
+                click.echo(f"  extra fields {', '.join(f['extra_fields'])}")
             if f.get("timings"):
                 click.echo(
                     "  seconds      " + "  ".join(f"{k} {v}" for k, v in f["timings"].items())
@@ -80,7 +95,10 @@ def print_summary(files: list[dict], checks: list[dict]) -> None:
 @click.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--org", help="Organization UUID for files without an organization_id column.")
-@click.option("--owner", help="Default owner (user UUID) for rows without one.")
+@click.option(
+    "--owner",
+    help="Default owner (user UUID or e-mail) for rows without one, or whose owner is not found.",
+)
 @click.option("--source", help="Default lead source for rows without one.")
 @click.option("--region", help="Phone region (ISO code) overriding the organization's default.")
 @click.option(
@@ -145,6 +163,9 @@ def import_cmd(
             "batch_id": summaries[0]["batch_id"] if len(summaries) == 1 else None,
             "batch_ids": [f["batch_id"] for f in summaries],
             **{key: sum(f[key] for f in summaries) for key in SUMMARY_KEYS},
+            # added by issue 20: the row notes per code and the notes added, over every file
+            "notes": _total_notes(summaries),
+            "lead_notes": sum(f.get("lead_notes", 0) for f in summaries),
             "files": summaries,
             "checks": checks,
         }

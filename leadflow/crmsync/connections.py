@@ -39,6 +39,7 @@ from leadflow.crmsync.policy import (
     check_secret_env,
 )
 from leadflow.crmsync.vendors import VENDORS
+from leadflow.ingest.extras import MAX_EXTRA_FIELDS, MAX_EXTRA_KEY_CHARS
 from leadflow.leads.ids import canonical_uuid
 from leadflow.postgres import one_row, set_tenant
 from leadflow.redaction import register_secret
@@ -110,6 +111,38 @@ class Connection:
         """The vendor's owner ids -> leadflow user ids (options.owners)."""
         owners = self.options.get("owners") or {}
         return {str(k): str(v) for k, v in owners.items()} if isinstance(owners, dict) else {}
+
+    def keep_properties(self) -> list[str]:
+        """The CRM's own properties kept on the leads as extra fields (options.keep_properties:
+        a list or a comma-separated string of the vendor's property names, e.g. a HubSpot
+        custom property `preferred_shift`); at most MAX_EXTRA_FIELDS names of letters, digits
+        and _ (an API name, sent to the vendor's API as given)."""
+        given = self.options.get("keep_properties") or []
+        names = given.split(",") if isinstance(given, str) else given
+        if not isinstance(names, list):
+            return []
+        kept: list[str] = []
+        for name in (str(n).strip() for n in names):
+            valid = 0 < len(name) <= MAX_EXTRA_KEY_CHARS and name.replace("_", "").isalnum()
+            if valid and name.isascii() and name not in kept:
+                kept.append(name)
+        return kept[:MAX_EXTRA_FIELDS]
+
+    def notes_property(self) -> str | None:
+        """The CRM property whose value is the lead's note (options.notes_property, e.g. a
+        HubSpot custom property `recruiter_notes`): kept as a note, like a file's Notes column."""
+        name = self.options.get("notes_property")
+        if not isinstance(name, str) or not name.strip():
+            return None
+        name = name.strip()
+        valid = len(name) <= MAX_EXTRA_KEY_CHARS and name.replace("_", "").isalnum()
+        return name if valid and name.isascii() else None
+
+    def pulled_properties(self) -> list[str]:
+        """What the pull asks for besides the mapped fields: keep_properties and the notes."""
+        names = self.keep_properties()
+        notes = self.notes_property()
+        return [*names, notes] if notes and notes not in names else names
 
     def page_size(self) -> int | None:
         value = self.options.get("page_size")

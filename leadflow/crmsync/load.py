@@ -214,8 +214,11 @@ class CrmRecords(BatchSource):
 
     def stage(self, conn: psycopg.Connection) -> int:
         vendor, org = self.connection.vendor, self.connection.organization_id
-        owners = self.connection.owners()
-        rows = [raw_row(vendor, n, record, owners) for n, record in enumerate(self.records, 1)]
+        owners, notes = self.connection.owners(), self.connection.notes_property()
+        rows = [
+            raw_row(vendor, n, record, owners, notes_property=notes)
+            for n, record in enumerate(self.records, 1)
+        ]
         with sql.staging_copy(conn) as copy:
             copy.write(staged_rows(rows, self.ctx, lambda reject: org))
         conn.execute(

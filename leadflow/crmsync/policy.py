@@ -287,3 +287,23 @@ def check_options(options: Mapping[str, Any]) -> None:
     owners = options.get("owners")
     if owners is not None and not isinstance(owners, Mapping):
         raise CrmPolicyError("option owners refused: a JSON object of owner id -> user id")
+    notes = options.get("notes_property")
+    if notes is not None and not (
+        isinstance(notes, str) and _FIELD.match(notes) and len(notes) <= 64
+    ):
+        raise CrmPolicyError(
+            f"option notes_property {notes!r} refused: a property name (letters, digits, _)"
+        )
+    keep = options.get("keep_properties")
+    names = keep.split(",") if isinstance(keep, str) else keep
+    if keep is not None and not (
+        isinstance(names, list)
+        and len(names) <= 50
+        and all(
+            isinstance(n, str) and _FIELD.match(n.strip()) and len(n.strip()) <= 64 for n in names
+        )
+    ):
+        raise CrmPolicyError(
+            "option keep_properties refused: at most 50 property names (letters, digits, _;"
+            " at most 64 characters), as a list or separated by commas"
+        )

@@ -123,6 +123,7 @@ def make_source(connection: Connection, cursor: Any, session: Any) -> DltSource:
         session=session,
         page_size=connection.page_size(),
         api_version=connection.options.get("api_version"),
+        keep_properties=tuple(connection.pulled_properties()),
     )
     return rest_api_source(config, name=connection.vendor)
 

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from leadflow.ingest.extras import MAX_EXTRA_VALUE_CHARS
 from leadflow.leads.records import RawRow
 
 if TYPE_CHECKING:
@@ -174,6 +175,8 @@ RAW_FIELDS: dict[str, tuple[tuple[str, str, TDataType], ...]] = {
         ("lifecyclestage", "lifecyclestage", "text"),
         ("hs_analytics_source", "hs_analytics_source", "text"),
         ("hubspot_owner_id", "hubspot_owner_id", "text"),
+        # the connection's keep_properties (custom properties): one JSON object, never columns
+        ("extra_properties", "extra_properties", "json"),
     ),
     "salesforce": (
         ("Id", "id", "text"),
@@ -289,7 +292,8 @@ def canonical_values(
 ) -> dict[str, str]:
     """A raw record (columns as the raw table names them) as the canonical fields of a lead
     file row. The vendor's owner id becomes a leadflow user through the connection's `owners`
-    map (unmapped owners are left out: the lead stays unowned); a Salesforce DoNotCall flag
+    map, whose values are user ids or e-mails (an unmapped owner is left out: the lead stays
+    unowned, and raw_row notes it); a Salesforce DoNotCall flag
     makes the status `dnc`."""
     vendor_spec = spec(vendor)
     values: dict[str, str] = {}
@@ -314,7 +318,12 @@ def external_id(vendor: str, record: Mapping[str, Any]) -> str:
 
 
 def raw_row(
-    vendor: str, number: int, record: Mapping[str, Any], owners: Mapping[str, str] | None = None
+    vendor: str,
+    number: int,
+    record: Mapping[str, Any],
+    owners: Mapping[str, str] | None = None,
+    *,
+    notes_property: str | None = None,
 ) -> RawRow:
     """A raw record as a RawRow of the import path: `raw` (kept with a quarantined row) is the
     record's own columns, `headers` names the vendor field each canonical field came from (so
@@ -328,7 +337,25 @@ def raw_row(
     headers = dict(vendor_spec.fields)
     if vendor == "pipedrive":
         headers["mobile_phone"] = "phone (mobile)"
-    return RawRow(number, canonical_values(vendor, record, owners), raw, headers=headers)
+    # an owner the connection's map does not name leaves the lead unowned: a row note says so
+    owner = _owner(record.get(vendor_spec.fields["user_id"]))
+    notes = [f"owner_not_mapped: {owner[:200]}"] if owner and owner not in (owners or {}) else None
+    values = canonical_values(vendor, record, owners)
+    extra = _extra(record)
+    if extra and notes_property and notes_property in extra:  # the lead's note, not a field
+        extra = dict(extra)
+        note = _text(extra.pop(notes_property))
+        if note:
+            values["notes"] = note
+            headers["notes"] = notes_property
+    return RawRow(number, values, raw, headers=headers, extra=extra or None, notes=notes)
+
+
+def _extra(record: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """A record's properties beyond the mapped fields, when the pull kept them (the raw
+    tables' extra_properties column: the connection's `keep_properties`)."""
+    extra = record.get("extra_properties")
+    return extra if isinstance(extra, Mapping) and extra else None
 
 
 # -- dlt rest_api configuration -----------------------------------------------------------------
@@ -363,10 +390,16 @@ def _pipedrive_person(item: dict) -> dict:
     return item.get("data") or {} if "item" in item else item
 
 
-def _keeper(vendor: str, connection_id: str, organization_id: str) -> Callable[[dict], dict]:
+def _keeper(
+    vendor: str, connection_id: str, organization_id: str, kept: tuple[str, ...] = ()
+) -> Callable[[dict], dict]:
     """The processing step of a raw record: only the RAW_FIELDS keys (a HubSpot contact's
-    properties flattened beside its id), tagged with the connection and its organization."""
-    keys = [key for key, _, _ in RAW_FIELDS[vendor]]
+    properties flattened beside its id), tagged with the connection and its organization; the
+    `kept` properties (the connection's keep_properties) in one object, extra_properties,
+    each value cut one character past the lead's cap (so the load still sees, and notes, a cut).
+    """
+    keys = [key for key, _, _ in RAW_FIELDS[vendor] if key != "extra_properties"]
+    has_extra = len(keys) < len(RAW_FIELDS[vendor])
 
     def keep(record: dict) -> dict:
         if vendor == "pipedrive":
@@ -380,6 +413,13 @@ def _keeper(vendor: str, connection_id: str, organization_id: str) -> Callable[[
                 "updatedAt": record.get("updatedAt"),
             }
         row = {key: source.get(key) for key in keys}
+        if has_extra:
+            extra = {
+                name: str(source[name])[: MAX_EXTRA_VALUE_CHARS + 1]
+                for name in kept
+                if source.get(name) not in (None, "")
+            }
+            row["extra_properties"] = extra or None
         row["connection_id"] = connection_id
         row["organization_id"] = organization_id
         return row
@@ -397,6 +437,7 @@ def rest_api_config(
     session: Any = None,
     page_size: int | None = None,
     api_version: str | None = None,
+    keep_properties: tuple[str, ...] = (),
 ) -> RESTAPIConfig:
     """The dlt `rest_api` configuration of one connection's pull.
 
@@ -421,7 +462,9 @@ def rest_api_config(
         "max_table_nesting": 0,
         "columns": raw_columns(vendor),
         "schema_contract": RAW_CONTRACT,
-        "processing_steps": [{"map": _keeper(vendor, connection_id, organization_id)}],
+        "processing_steps": [
+            {"map": _keeper(vendor, connection_id, organization_id, keep_properties)}
+        ],
     }
     client: ClientConfig = {"base_url": base}
     endpoint: Endpoint
@@ -429,13 +472,17 @@ def rest_api_config(
         client["session"] = session
     if vendor == "hubspot":
         limit = min(page_size or 100, 100)
+        properties = [
+            *HUBSPOT_PROPERTIES,
+            *(p for p in keep_properties if p not in HUBSPOT_PROPERTIES),
+        ]
         incremental: IncrementalConfig = {"cursor_path": "updatedAt", "initial_value": EPOCH}
         if cursor is None:
             endpoint = {
                 "path": "crm/v3/objects/contacts",
                 "params": {
                     "limit": limit,
-                    "properties": ",".join(HUBSPOT_PROPERTIES),
+                    "properties": ",".join(properties),
                     "archived": "false",
                 },
                 "paginator": {
@@ -463,7 +510,7 @@ def rest_api_config(
                         }
                     ],
                     "sorts": [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
-                    "properties": list(HUBSPOT_PROPERTIES),
+                    "properties": properties,
                     "limit": limit,
                 },
                 "paginator": {

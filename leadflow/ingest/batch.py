@@ -4,7 +4,8 @@
     the source stages its rows (COPY into stg_leads) -> quarantined rows to import_rejects ->
     [source: before the fold] -> fold the in-file duplicates -> analyze the staging table ->
     lock every staged organization -> DNC screen -> insert + merge (audit log, status history,
-    referrals) -> [source: after the load] -> the batch's accounting (succeeded)
+    referrals) -> [source: after the load] -> the rows' notes (import_row_notes, note
+    lead_notes) -> the batch's accounting (succeeded)
 
 A file (leadflow/ingest/pipeline.py) and a CRM connection's new records (leadflow/crmsync/
 load.py) are both a `BatchSource`: what differs is how rows reach stg_leads, the batch row's
@@ -50,6 +51,9 @@ class Accounting:
     dnc: int = 0
     referrals: int = 0  # leads whose referrer this batch set (see referrals_sql.py)
     owners_dropped: int = 0  # owners ignored: not users of the lead's organization
+    notes: dict[str, int] = field(default_factory=dict)  # import_row_notes per code
+    lead_notes: int = 0  # the rows' own notes added to their leads (lead_notes)
+    extra_fields: list[str] = field(default_factory=list)  # extra fields the leads carry
     organizations: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -172,8 +176,11 @@ def load_batch(conn: psycopg.Connection, source: BatchSource, batch: Accounting)
     batch.rows_read = source.stage(conn)
     started = timed(batch, "stream", started)
     batch.quarantined = sql.move_rejects(conn, batch_id)
+    sql.collect_notes(conn)  # per row, before the fold merges rows
+    sql.resolve_owners(conn)
     source.before_fold(conn, batch_id)
     batch.duplicates_in_file = sql.fold_duplicates(conn)
+    sql.cap_staged_extras(conn)
     conn.execute("analyze stg_leads")  # a temp table: autovacuum never gives it statistics
     # a multi-organization file's leads: each organization locked, as a one-organization batch
     # is above (sorted, and again for that one: a no-op)
@@ -186,6 +193,9 @@ def load_batch(conn: psycopg.Connection, source: BatchSource, batch: Accounting)
     batch.inserted, batch.merged, batch.dnc = result.inserted, result.merged, result.dnc
     batch.referrals, batch.owners_dropped = result.referrals, result.owners_dropped
     source.after_load(conn, batch_id)
+    subject = f"{source.change_source}: {row.file_name}"
+    batch.notes, batch.lead_notes = sql.store_notes(conn, batch_id, subject)
+    batch.extra_fields = sql.staged_extra_keys(conn)
     timed(batch, "load", started)
     conn.execute(
         """

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from leadflow.ingest.exports import BLANK, CRM_STATUSES, MAX_CRM_STATUS_CHARS, status_key
+from leadflow.ingest.extras import cap_extra_fields, owner_reference
 from leadflow.ingest.referrals import normalize_referral
 from leadflow.leads.cleaning import (
     SourceMapper,
@@ -137,7 +138,8 @@ def normalize_rows(
     statuses: dict[str, object] = {}
     slugs = ctx.organization_slugs or {}
     default_org = (ctx.organization_id or "").strip().lower() or None
-    default_owner = (ctx.owner_id or "").strip().lower() or None
+    # --owner: a user id, or an e-mail resolved in each lead's organization (sql.resolve_owners)
+    default_owner, default_owner_email = owner_reference(ctx.owner_id)
     known = ctx.known_organizations
     regions = ctx.regions
     forced_region = ctx.region
@@ -215,6 +217,8 @@ def normalize_rows(
         file_notes = get("notes", "").strip()
         if file_notes:
             notes.append(file_notes)
+        if row.notes:
+            notes.extend(row.notes)
 
         # status: the CRM's lead status when it maps, else its lifecycle stage; a value
         # of unclear meaning is kept as written in crm_status (see leadflow/ingest/exports.py)
@@ -248,13 +252,17 @@ def normalize_rows(
             notes.append(_note("invalid_email", email_note.partition(": ")[2]))
 
         owner_text = get("user_id", "").strip()
-        owner = default_owner
+        owner, owner_email = default_owner, default_owner_email
         if owner_text:
             owner_uuid = _canonical_uuid(owner_text, uuids)
-            if owner_uuid is None:
-                notes.append(_note("invalid_owner", owner_text))
+            if owner_uuid is not None:
+                owner, owner_email = owner_uuid, None
             else:
-                owner = owner_uuid
+                _, given_email = owner_reference(owner_text)
+                if given_email is None:  # a name: only a note, the lead keeps the default
+                    notes.append(_note("invalid_owner", owner_text))
+                else:  # resolved in the lead's organization, else noted (resolve_owners)
+                    owner_email = given_email
 
         # a referral is read like the lead's own phone (same region) or e-mail; a bad one is
         # only noted, never a reason to lose the lead
@@ -263,6 +271,9 @@ def normalize_rows(
         )
         if referral_note:
             notes.append(referral_note)
+
+        extra_fields, extra_notes = cap_extra_fields(row.extra)
+        notes.extend(extra_notes)
 
         company = get("company")
         # positional, in CLEAN_LEAD_FIELDS order: keywords cost ~0.4 us per lead (measured)
@@ -284,6 +295,9 @@ def normalize_rows(
                 clean_company(company) if company else None,  # company
                 crm_status,  # crm_status
                 phone_source,  # phone_source
+                file_notes or None,  # note
+                owner_email,  # owner_email
+                extra_fields or None,  # extra_fields
             )
         )
     return clean, rejects

@@ -52,6 +52,7 @@ from leadflow.ingest.batch import (
     staged_rows,
     timed,
 )
+from leadflow.ingest.extras import owner_reference
 from leadflow.ingest.normalize import NormalizeContext
 from leadflow.ingest.reading import (
     FileFormatError,
@@ -116,7 +117,11 @@ class ImportRequest(BaseModel):
         default=None,
         description="Organization UUID for files without one; a landing file's folder decides.",
     )
-    owner: str | None = Field(default=None, description="Default owner (user UUID).")
+    owner: str | None = Field(
+        default=None,
+        description="Default owner: a user UUID, or an e-mail (case-insensitive) of a user of "
+        "each lead's organization.",
+    )
     source: str | None = Field(default=None, description="Default lead source.")
     region: str | None = Field(default=None, description="Phone region, overrides the org's.")
     mapping: str | None = Field(
@@ -185,6 +190,12 @@ class FileJob(Accounting):
             "message": self.message,
             **self.counts(),
             "referrals": self.referrals,
+            # what the rows carried besides the lead's fields (issue 20): the importer's row
+            # notes per code (import_row_notes), the rows' own notes added to their leads, the
+            # extra fields kept on the leads (leads.extra_fields)
+            "notes": dict(self.notes),
+            "lead_notes": self.lead_notes,
+            "extra_fields": list(self.extra_fields),
             "sha256": self.sha256,
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }
@@ -317,12 +328,26 @@ def validate_request(conn: psycopg.Connection, request: ImportRequest) -> None:
     With --org the transaction is scoped to it (set_tenant): under row-level security an
     organization is visible only to itself."""
     org = _canonical_uuid(request.org, "--org")
-    owner = _canonical_uuid(request.owner, "--owner")
+    owner_id, owner_email = owner_reference(request.owner)
+    if request.owner and not (owner_id or owner_email):
+        raise ImportRequestError(f"--owner {request.owner!r} is not a user id or an e-mail")
+    owner = _canonical_uuid(owner_id, "--owner")
     if org:
         set_tenant(conn, org)
         found = conn.execute("select 1 from organizations where id = %s", (org,)).fetchone()
         if not found:
             raise ImportRequestError(f"unknown organization --org {org}")
+    if owner_email:
+        # an e-mail names a user per organization: each lead's own (sql.resolve_owners)
+        orgs = [
+            row[0]
+            for row in conn.execute(
+                "select organization_id::text from users where lower(email) = %s", (owner_email,)
+            )
+        ]
+        if not orgs or (org and org not in orgs):
+            where = f" of organization {org}" if org else ""
+            raise ImportRequestError(f"unknown user --owner {owner_email}{where}")
     if owner:
         row = conn.execute(
             "select organization_id::text from users where id = %s", (owner,)
@@ -429,13 +454,29 @@ def load(
         return jobs
     connect = tenant_connections(connect, request.org)
     with connect() as conn:
+        owner = _default_owner(conn, request)
         ctx = build_context(
-            conn, request.org, owner_id=request.owner, source=request.source, region=request.region
+            conn, request.org, owner_id=owner, source=request.source, region=request.region
         )
     workers = _pool_workers(request.workers)
     for job in active:
         _import_file(job, ctx, connect, workers, progress)
     return jobs
+
+
+def _default_owner(conn: psycopg.Connection, request: ImportRequest) -> str | None:
+    """--owner as the normalizer takes it: a user id; an e-mail stays one (resolved in each
+    lead's organization at load) unless --org names the organization, where it is that user's
+    id, so that it is also the default of a row whose own owner is not found."""
+    owner_id, owner_email = owner_reference(request.owner)
+    if owner_email and request.org:
+        row = conn.execute(
+            "select id::text from users where organization_id = %s and lower(email) = %s",
+            (request.org, owner_email),
+        ).fetchone()
+        if row:
+            return str(row[0])
+    return owner_id or owner_email
 
 
 def run_import(

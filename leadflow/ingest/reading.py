@@ -475,12 +475,17 @@ class RowPlan:
     keys: list[str]  # unique raw key per column (header, made unique)
     fields: list[tuple[int, str]]  # (column index, canonical field) for mapped columns
     headers: dict[str, str] = dataclass_field(default_factory=dict)  # field -> its header
+    # (column index, key) of the columns no field takes: kept as the lead's extra fields
+    # (a mapping file's "" ignores a column: it is not kept)
+    extras: list[tuple[int, str]] = dataclass_field(default_factory=list)
 
     @classmethod
     def for_info(cls, info: FileInfo) -> RowPlan:
         keys: list[str] = []
         used: set[str] = set()
         fields: list[tuple[int, str]] = []
+        extras: list[tuple[int, str]] = []
+        ignored = {header for header in info.pinned if not info.mapping.get(header)}
         for index, header in enumerate(info.headers):
             key = header or f"_column_{index + 1}"
             n = 2
@@ -492,7 +497,10 @@ class RowPlan:
             field = info.mapping.get(header)
             if field and header == key:  # only the first column of a repeated header
                 fields.append((index, field))
-        return cls(keys, fields, {field: info.headers[index] for index, field in fields})
+            elif header not in ignored:
+                extras.append((index, key))
+        headers = {field: info.headers[index] for index, field in fields}
+        return cls(keys, fields, headers, extras)
 
     def make_rows(self, first_row: int, cells: list[list[str]]) -> list[RawRow]:
         return [self.make_row(first_row + i, row) for i, row in enumerate(cells)]
@@ -510,7 +518,8 @@ class RowPlan:
             detail = f"{count} cells, header has {width}"
             return RawRow(row_number, {}, raw, RejectReason.RAGGED_ROW, detail)
         values = {field: cells[index].strip() for index, field in self.fields}
-        return RawRow(row_number, values, raw, None, None, self.headers)
+        others = {key: cell for index, key in self.extras if (cell := cells[index].strip())}
+        return RawRow(row_number, values, raw, None, None, self.headers, others or None)
 
     def _too_large(self, row_number: int, cells: list[str], raw: dict[str, str]) -> RawRow:
         """Quarantine the row and keep only the start of every oversized cell."""

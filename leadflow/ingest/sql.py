@@ -41,6 +41,7 @@ from psycopg.adapt import Transformer
 from psycopg.types.json import Jsonb
 
 from leadflow import settings
+from leadflow.ingest.extras import EXTRA_FIELDS_CUT, MAX_EXTRA_FIELDS
 from leadflow.ingest.referrals_sql import link_referrers
 from leadflow.leads.ids import canonical_uuid
 from leadflow.leads.records import STATUS_RANK, CleanLead, Reject
@@ -68,6 +69,11 @@ STAGE_COLUMNS = (
     "reject_detail",
     "raw_row",
     "reject_organization_id",
+    # what the row carries besides the lead's fields (empty for a quarantined row)
+    "lead_note",
+    "row_notes",
+    "owner_email",
+    "extra_fields",
 )
 # uuids travel as text: COPY's text format lets the server parse them; so do the tags, as
 # their array literal (see stage_lead: psycopg's list dumper costs 5 us a row, this 1)
@@ -91,12 +97,17 @@ STAGE_TYPES = (
     "text",
     "jsonb",
     "text",
+    "text",
+    "text",
+    "text",
+    "jsonb",
 )
 #: lead columns of a staged clean row, in STAGE_COLUMNS order (the last four stay null)
 _LEAD_COLUMNS = STAGE_COLUMNS[:15]
 _lead_values = attrgetter(*_LEAD_COLUMNS)
 _NO_REJECT = (None, None, None, None)
 _NO_LEAD = (None,) * (len(_LEAD_COLUMNS) - 1)
+_NO_EXTRAS = (None, None, None, None)
 
 # lead statuses ranked along the funnel; imports only ever move a lead to a higher rank
 _RANK_SQL = (
@@ -196,7 +207,19 @@ def reject_organization(
 def stage_lead(lead: CleanLead) -> tuple:
     """A clean lead as a stg_leads row, for `copy_text`."""
     values = _lead_values(lead)
-    return (*values[:_TAGS], text_array(values[_TAGS]), *values[_TAGS + 1 :], *_NO_REJECT)
+    notes = lead.notes
+    if notes and lead.note:  # the row's own note comes first (normalize_rows): not the importer's
+        notes = notes[1:]
+    return (
+        *values[:_TAGS],
+        text_array(values[_TAGS]),
+        *values[_TAGS + 1 :],
+        *_NO_REJECT,
+        lead.note,
+        text_array(notes) if notes else None,
+        lead.owner_email,
+        Jsonb(lead.extra_fields) if lead.extra_fields else None,
+    )
 
 
 _TAGS = _LEAD_COLUMNS.index("tags")
@@ -219,6 +242,7 @@ def stage_reject(reject: Reject, organization_id: str | None) -> tuple:
         reject.detail,
         Jsonb(reject.raw),
         organization_id,
+        *_NO_EXTRAS,
     )
 
 
@@ -232,7 +256,10 @@ def copy_text(rows: Iterable[tuple]) -> bytes:
     """
     out = bytearray()
     transformer = _stage_transformer()
+    width = len(STAGE_COLUMNS)
     for row in rows:
+        if len(row) < width:  # a row made before the trailing columns: those stay null
+            row = (*row, *(None,) * (width - len(row)))
         format_row_text(row, transformer, out)
     return bytes(out)
 
@@ -273,6 +300,10 @@ def create_staging(conn: psycopg.Connection) -> None:
             reject_detail text,
             raw_row jsonb,
             reject_organization_id uuid,
+            lead_note text,
+            row_notes text[],
+            owner_email text,
+            extra_fields jsonb,
             is_dnc boolean not null default false,
             lead_id uuid
         ) on commit drop
@@ -305,6 +336,140 @@ def move_rejects(conn: psycopg.Connection, batch_id: str) -> int:
     if moved:
         conn.execute("delete from stg_leads where reject_reason is not null")
     return moved
+
+
+def collect_notes(conn: psycopg.Connection) -> None:
+    """The rows' notes, taken before the fold merges rows: the importer's notes on each row
+    (stg_row_notes: code and detail, from "code: detail") and the rows' own notes
+    (stg_lead_notes). Both find their lead by (organization, phone) after the load
+    (store_notes)."""
+    conn.execute(
+        """
+        create temp table stg_row_notes on commit drop as
+        select s.row_number, s.organization_id, s.phone_number,
+               case when position(': ' in n.note) > 0
+                    then left(n.note, position(': ' in n.note) - 1) else 'note' end as code,
+               case when position(': ' in n.note) > 0
+                    then substr(n.note, position(': ' in n.note) + 2) else n.note end as detail
+        from stg_leads s cross join lateral unnest(s.row_notes) with ordinality as n(note, i)
+        where s.row_notes is not null
+        """
+    )
+    conn.execute(
+        """
+        create temp table stg_lead_notes on commit drop as
+        select row_number, organization_id, phone_number, lead_note as body
+        from stg_leads where lead_note is not null and lead_note <> ''
+        """
+    )
+
+
+def resolve_owners(conn: psycopg.Connection) -> None:
+    """Owners given by e-mail become the user of that e-mail in the lead's organization
+    (case-insensitive); an e-mail that names nobody there, and a user id of another
+    organization, are row notes (owner_not_found, owner_not_in_organization). Per row, before
+    the fold. The lead then keeps the default owner (--owner) or stays unowned."""
+    conn.execute(
+        """
+        update stg_leads s set user_id = u.id
+        from users u
+        where s.owner_email is not null and u.organization_id = s.organization_id
+          and lower(u.email) = s.owner_email
+        """
+    )
+    conn.execute(
+        """
+        insert into stg_row_notes (row_number, organization_id, phone_number, code, detail)
+        select s.row_number, s.organization_id, s.phone_number, 'owner_not_found',
+               left(s.owner_email, 200)
+        from stg_leads s
+        where s.owner_email is not null and not exists (
+            select 1 from users u
+            where u.organization_id = s.organization_id and lower(u.email) = s.owner_email)
+        union all
+        select s.row_number, s.organization_id, s.phone_number, 'owner_not_in_organization',
+               s.user_id::text
+        from stg_leads s
+        where s.user_id is not null and not exists (
+            select 1 from users u where u.id = s.user_id and u.organization_id = s.organization_id)
+        """
+    )
+
+
+def cap_staged_extras(conn: psycopg.Connection) -> None:
+    """A lead folded from several rows keeps at most MAX_EXTRA_FIELDS extra fields (the first
+    by name); the cut is a row note."""
+    conn.execute(
+        """
+        with capped as (
+            update stg_leads s set extra_fields = (
+                select jsonb_object_agg(c.key, c.value)
+                from (select key, value from jsonb_each(s.extra_fields)
+                      order by key limit %(cap)s) c)
+            where s.extra_fields is not null
+              and (select count(*) from jsonb_object_keys(s.extra_fields)) > %(cap)s
+            returning s.row_number, s.organization_id, s.phone_number
+        )
+        insert into stg_row_notes (row_number, organization_id, phone_number, code, detail)
+        select row_number, organization_id, phone_number, %(code)s,
+               'the rows of this lead carry more than ' || %(cap)s
+               || ' extra fields: the first ' || %(cap)s || ' by name kept'
+        from capped
+        """,
+        {"cap": MAX_EXTRA_FIELDS, "code": EXTRA_FIELDS_CUT},
+    )
+
+
+def store_notes(
+    conn: psycopg.Connection, batch_id: str, subject: str
+) -> tuple[dict[str, int], int]:
+    """After the load: the importer's row notes into import_row_notes (with the lead each row
+    loaded into), the rows' own notes into lead_notes (`subject` says where they came from; a
+    note the lead already has, from this batch or an earlier one, is not added again).
+    Returns (row notes per code, lead notes added)."""
+    conn.execute(
+        """
+        insert into import_row_notes (batch_id, organization_id, row_number, lead_id, code,
+                                      detail)
+        select %s, n.organization_id, n.row_number, l.id, left(n.code, 64), left(n.detail, 500)
+        from stg_row_notes n
+        left join leads l on l.organization_id = n.organization_id
+                         and l.phone_number = n.phone_number and l.deleted_at is null
+        order by n.row_number
+        """,
+        (batch_id,),
+    )
+    counts = {
+        str(code): int(count)
+        for code, count in conn.execute(
+            "select left(code, 64), count(*) from stg_row_notes group by 1 order by 1"
+        )
+    }
+    added = conn.execute(
+        """
+        insert into lead_notes (organization_id, lead_id, body, source, batch_id)
+        select l.organization_id, l.id, n.body, %(source)s, %(batch)s
+        from stg_lead_notes n
+        join leads l on l.organization_id = n.organization_id
+                    and l.phone_number = n.phone_number and l.deleted_at is null
+        order by n.row_number
+        on conflict (lead_id, (md5(body))) do nothing
+        """,
+        {"batch": batch_id, "source": subject},
+    ).rowcount
+    return counts, added
+
+
+def staged_extra_keys(conn: psycopg.Connection, limit: int = 200) -> list[str]:
+    """The extra fields the batch's leads carry (what the summary lists), by name."""
+    return [
+        str(row[0])
+        for row in conn.execute(
+            "select distinct k from stg_leads, jsonb_object_keys(extra_fields) as k"
+            " where extra_fields is not null order by 1 limit %s",
+            (limit,),
+        )
+    ]
 
 
 def fold_duplicates(conn: psycopg.Connection) -> int:
@@ -357,10 +522,17 @@ tag_first as (
 tag_lists as (
     select organization_id, phone_number, array_agg(tag order by first_seen) as tags
     from tag_first group by organization_id, phone_number
+),
+extra_lists as (
+    -- a later row's value of a key replaces an earlier one's (jsonb keeps a key's last value)
+    select d.organization_id, d.phone_number,
+           jsonb_object_agg(e.key, e.value order by d.row_number) as extra_fields
+    from dup d cross join lateral jsonb_each(d.extra_fields) as e(key, value)
+    group by d.organization_id, d.phone_number
 )
 insert into stg_leads (row_number, organization_id, phone_number, user_id, first_name,
                        last_name, phone_type, email, status, tags, source, referred_by,
-                       company, crm_status, phone_source)
+                       company, crm_status, phone_source, extra_fields)
 select min(d.row_number), d.organization_id, d.phone_number,
        {_last_value("user_id")},
        {_last_value("first_name")},
@@ -375,9 +547,12 @@ select min(d.row_number), d.organization_id, d.phone_number,
        {_last_value("referred_by")},
        {_last_value("company")},
        {_last_value("crm_status")},
-       (array_agg(d.phone_source order by d.row_number))[1]
+       (array_agg(d.phone_source order by d.row_number))[1],
+       (array_agg(x.extra_fields))[1]
 from dup d
 left join tag_lists t on t.organization_id = d.organization_id and t.phone_number = d.phone_number
+left join extra_lists x
+  on x.organization_id = d.organization_id and x.phone_number = d.phone_number
 group by d.organization_id, d.phone_number
 """
 
@@ -447,10 +622,11 @@ def _insert_new(
         with ins as (
             insert into leads (organization_id, user_id, first_name, last_name, phone_number,
                                phone_type, email, status, tags, source, referred_by_ref,
-                               company, crm_status)
+                               company, crm_status, extra_fields)
             select organization_id, user_id, first_name, last_name, phone_number, phone_type,
                    email, case when is_dnc then 'dnc' else coalesce(status, 'new') end, tags,
-                   source, referred_by, company, crm_status
+                   source, referred_by, company, crm_status,
+                   coalesce(extra_fields, '{}'::jsonb)
             from stg_leads where lead_id is null
             order by phone_number, organization_id  -- the unique index's order: its pages fill in sequence
             returning id, organization_id, phone_number
@@ -507,7 +683,22 @@ def _merge_existing(
         create temp table stg_merge on commit drop as
         select s.lead_id,
                s.is_dnc,
+               s.row_number,
+               s.phone_number,
                l.organization_id,
+               l.extra_fields as old_extra_fields,
+               case when s.extra_fields is null then l.extra_fields
+                    else (select coalesce(jsonb_object_agg(e.key, e.value), '{{}}'::jsonb)
+                          from (select key, value
+                                from jsonb_each(l.extra_fields || s.extra_fields)
+                                order by l.extra_fields ? key desc, key
+                                limit {MAX_EXTRA_FIELDS}) e)
+               end as new_extra_fields,
+               case when s.extra_fields is null then 0
+                    else (select count(*)
+                          from jsonb_object_keys(l.extra_fields || s.extra_fields))
+                         - {MAX_EXTRA_FIELDS}
+               end as extra_fields_over,
                l.referred_by_lead_id as old_referrer,
                l.first_name as old_first_name,
                case when s.first_name <> '' then s.first_name else l.first_name end
@@ -545,6 +736,17 @@ def _merge_existing(
         """
     )
     result.merged = one_row(conn.execute("select count(*) from stg_merge"))[0]
+    # a lead that would pass the cap keeps its own keys first: the newcomers over it are a note
+    conn.execute(
+        """
+        insert into stg_row_notes (row_number, organization_id, phone_number, code, detail)
+        select row_number, organization_id, phone_number, %s,
+               extra_fields_over || ' new extra field(s) over the lead''s cap of ' || %s
+               || ' not kept'
+        from stg_merge where extra_fields_over > 0
+        """,
+        (EXTRA_FIELDS_CUT, MAX_EXTRA_FIELDS),
+    )
     # audit and history rows reference leads locked above and this batch: bulk path
     with _history_bulk_path(conn, result.merged):
         result.audit_rows += conn.execute(
@@ -564,7 +766,8 @@ def _merge_existing(
                 ('source', m.old_source, m.new_source),
                 ('referred_by_ref', m.old_referred_by_ref, m.new_referred_by_ref),
                 ('tags', m.old_tags::text, m.new_tags::text),
-                ('status', m.old_status, m.new_status)
+                ('status', m.old_status, m.new_status),
+                ('extra_fields', m.old_extra_fields::text, m.new_extra_fields::text)
             ) as v(field_name, old_value, new_value)
             where v.old_value is distinct from v.new_value
             """,
@@ -593,15 +796,16 @@ def _merge_existing(
             first_name = m.new_first_name, last_name = m.new_last_name, email = m.new_email,
             phone_type = m.new_phone_type, user_id = m.new_user_id, source = m.new_source,
             tags = m.new_tags, status = m.new_status, referred_by_ref = m.new_referred_by_ref,
-            company = m.new_company, crm_status = m.new_crm_status, updated_at = now()
+            company = m.new_company, crm_status = m.new_crm_status,
+            extra_fields = m.new_extra_fields, updated_at = now()
         from stg_merge m
         where l.id = m.lead_id and (
             (l.first_name, l.last_name, l.email, l.phone_type, l.user_id, l.source, l.tags,
-             l.status, l.referred_by_ref, l.company, l.crm_status)
+             l.status, l.referred_by_ref, l.company, l.crm_status, l.extra_fields)
             is distinct from
             (m.new_first_name, m.new_last_name, m.new_email, m.new_phone_type, m.new_user_id,
              m.new_source, m.new_tags, m.new_status, m.new_referred_by_ref, m.new_company,
-             m.new_crm_status)
+             m.new_crm_status, m.new_extra_fields)
         )
         """
         )

@@ -80,6 +80,11 @@ class RawRow:
     # canonical field -> the file's header for it: one mapping shared by every row of a file
     # (a pointer per row), so a lead can say which column its phone came from
     headers: Mapping[str, str] | None = None
+    # what the row carries besides the mapped fields (a file's other columns, a CRM record's
+    # other properties): key -> value, kept on the lead as extra fields (capped, see extras.py)
+    extra: Mapping[str, Any] | None = None
+    # what the reader already noted on the row ("code: detail"), e.g. a CRM owner not mapped
+    notes: list[str] | None = None
 
 
 @dataclass(slots=True)
@@ -102,6 +107,9 @@ class CleanLead:
     company: str | None = None  # the lead's employer, as a CRM export's company column says
     crm_status: str | None = None  # the source CRM's status when it does not map to ours
     phone_source: str | None = None  # header of the column the phone came from, if not the main
+    note: str | None = None  # the row's own note (a Notes column): kept in lead_notes
+    owner_email: str | None = None  # an owner given by e-mail: resolved in its organization
+    extra_fields: dict[str, str] | None = None  # the row's other columns, capped (extras.py)
 
 
 #: CleanLead's fields in declaration order (normalize builds leads positionally, in this order)
@@ -122,6 +130,9 @@ CLEAN_LEAD_FIELDS = (
     "company",
     "crm_status",
     "phone_source",
+    "note",
+    "owner_email",
+    "extra_fields",
 )
 
 

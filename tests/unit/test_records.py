@@ -33,7 +33,8 @@ def test_new_lead_fields_are_appended_so_older_positions_hold():
         "referred_by",
         "notes",
     )
-    assert CLEAN_LEAD_FIELDS[13:] == ("company", "crm_status", "phone_source")
+    assert CLEAN_LEAD_FIELDS[13:16] == ("company", "crm_status", "phone_source")
+    assert CLEAN_LEAD_FIELDS[16:] == ("note", "owner_email", "extra_fields")  # issue 20
     lead = CleanLead(row_number=1, organization_id="o", phone_number="+12124567890")
     assert (lead.company, lead.crm_status, lead.phone_source) == (None, None, None)
 

@@ -198,7 +198,9 @@ def test_migration_013_narrows_an_existing_wide_raw_table(crm_url, connect, monk
         server.add(generate_records("pipedrive", 40, seed=3))
         connection = _connect(crm_url, server, ORG_A, "PIPEDRIVE_TOKEN_A", "a")
         assert sync_connection(connect, crm_url, connection)["status"] == "succeeded"
-        assert migrate_down(crm_url) == ["013_crm_secrets_and_raw"]
+        # 013 and the migrations after it (014: raw_hubspot.contacts.extra_properties) reverted
+        reverted = migrate_down(crm_url, to=12)
+        assert reverted[-1] == "013_crm_secrets_and_raw"
         with connect() as conn:  # what the code before 013 left: one column per custom field
             conn.execute("create table if not exists raw_pipedrive.persons (id bigint)")
             for number in range(50):
@@ -208,7 +210,7 @@ def test_migration_013_narrows_an_existing_wide_raw_table(crm_url, connect, monk
                     )
                 )
             linked = conn.execute("select count(*) from lead_external_ids").fetchone()[0]
-        assert migrate_up(crm_url) == ["013_crm_secrets_and_raw"]
+        assert migrate_up(crm_url) == reverted[::-1]
         with connect() as conn:
             assert len(_columns(conn, "pipedrive")) < 20
             assert conn.execute("select count(*) from raw_pipedrive.persons").fetchone() == (0,)
@@ -284,8 +286,9 @@ def test_migration_013_gives_the_raw_tables_to_leadflow_pipeline(
     """013 (re)applied where migration 011's leadflow_pipeline exists (no BYPASSRLS, a
     pipeline_access policy): it grants the role the raw schemas and a pipeline_access policy on
     each raw table, so a member login pulls through RLS; the application role reads nothing."""
-    assert migrate_down(crm_url) == ["013_crm_secrets_and_raw"]
-    assert migrate_up(crm_url) == ["013_crm_secrets_and_raw"]
+    reverted = migrate_down(crm_url, to=12)  # 013 and the migrations after it
+    assert reverted[-1] == "013_crm_secrets_and_raw"
+    assert migrate_up(crm_url) == reverted[::-1]
     with psycopg.connect(crm_url) as conn:
         policies = conn.execute(
             "select schemaname, policyname, roles::text from pg_policies"

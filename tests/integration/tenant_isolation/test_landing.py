@@ -377,6 +377,8 @@ def test_cli_import_as_the_application_role_loads_the_tenants_leads(
     assert result.returncode == 0, result.stderr + result.stdout
     payload = json.loads(result.stdout)
     assert (payload["status"], payload["inserted"], payload["dnc"]) == ("succeeded", 3, 1)
+    # the foreign owner is a row note, written under the tenant's policy (import_row_notes)
+    assert payload["notes"] == {"owner_not_in_organization": 1}
     assert all(check["passed"] for check in payload["checks"]), payload["checks"]
     with psycopg.connect(crm_url) as conn:
         rows = conn.execute(
