@@ -135,6 +135,7 @@ SHARED = frozenset(
         "tenancy",
         "checked_files",
         "dagster_vocab",
+        "sources",  # the source taxonomy: leads and costs canonicalized alike
     }
 )
 DOMAINS = frozenset(
