@@ -159,8 +159,9 @@ def test_roi_table_recomputes_ratios_and_marks_missing_ones():
         ["indeed", "400", "5", "$1,250.00", "$3.12", "1.2%", "$250.00"],
         ["referral", "50", "0", "$300.00", "$6.00", "0.0%", DASH],
         ["(no source)", "10", "2", "no cost data", DASH, "20.0%", DASH],
-        # totals from the sums: 5,550 / 1,260 leads, 15 / 1,260, 5,550 / 15
-        ["All sources", "1,260", "15", "$5,550.00", "$4.40", "1.2%", "$370.00"],
+        # totals from the sums; the cost only over the sources with cost data (the 10 leads and
+        # 2 recruits without are unknown, not free): 5,550 / 1,250 leads, 15 / 1,260, 5,550 / 13
+        ["All sources", "1,260", "15", "$5,550.00", "$4.44", "1.2%", "$426.92"],
     ]
 
 

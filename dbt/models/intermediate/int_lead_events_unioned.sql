@@ -1,5 +1,6 @@
 {#- Every event of every live lead, one row each: status changes, score changes, assignments and
-    matched activities, with a one-line summary. Summaries name users but carry no lead data.
+    matched activities and kept notes, with a one-line summary. Summaries name users but carry
+    no lead data (a note event names its source, not its text).
     source_changed_at is the latest change time among the rows the event is built from (the event
     row, its lead and the users it names): lead_timeline's incremental watermark. -#}
 with users as (
@@ -130,6 +131,23 @@ activity_events as (
         on activities.lead_id = leads.lead_id and not leads.is_deleted
 ),
 
+note_events as (
+    select
+        'note:' || notes.lead_note_id as event_key,
+        notes.lead_id,
+        leads.organization_id,
+        notes.created_at as occurred_at,
+        'note' as event_type,
+        null::text as event_subtype,
+        null::uuid as actor_user_id,
+        -- where the note came from, not its text (lead data: stg_crm__lead_notes has it)
+        'Note kept from ' || notes.note_source as summary,
+        greatest(notes.created_at, leads.updated_at) as source_changed_at
+    from {{ ref('stg_crm__lead_notes') }} as notes
+    inner join {{ ref('stg_crm__leads') }} as leads
+        on notes.lead_id = leads.lead_id and not leads.is_deleted
+),
+
 unioned as (
     select * from status_events
     union all
@@ -138,6 +156,8 @@ unioned as (
     select * from assignment_events
     union all
     select * from activity_events
+    union all
+    select * from note_events
 )
 
 select * from unioned

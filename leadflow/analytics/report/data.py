@@ -114,10 +114,15 @@ class SourceRoi:
     leads: int
     recruited: int
     cost_usd: float | None
+    #: a total over several sources: the leads and recruits of the sources WITH cost data, the
+    #: only ones its cost may be divided by (None: this row's own leads and recruits)
+    priced_leads: int | None = None
+    priced_recruited: int | None = None
 
     @property
     def cost_per_lead(self) -> float | None:
-        return None if self.cost_usd is None else _ratio(self.cost_usd, self.leads)
+        leads = self.leads if self.priced_leads is None else self.priced_leads
+        return None if self.cost_usd is None else _ratio(self.cost_usd, leads)
 
     @property
     def conversion_rate(self) -> float | None:
@@ -125,7 +130,8 @@ class SourceRoi:
 
     @property
     def cost_per_recruit(self) -> float | None:
-        return None if self.cost_usd is None else _ratio(self.cost_usd, self.recruited)
+        recruited = self.recruited if self.priced_recruited is None else self.priced_recruited
+        return None if self.cost_usd is None else _ratio(self.cost_usd, recruited)
 
     @property
     def spend_without_recruits(self) -> bool:

@@ -102,12 +102,17 @@ COACHING_METRICS = (
 
 
 def roi_total(rows: Sequence[SourceRoi]) -> SourceRoi:
-    """The 'All sources' row: counts and known costs summed, so its ratios come from the sums."""
+    """The 'All sources' row: counts and known costs summed, so its ratios come from the sums;
+    the cost is divided only by the leads and recruits of sources with cost data (a source with
+    no cost data is unknown, not free)."""
+    priced = [row for row in rows if row.cost_usd is not None]
     return SourceRoi(
         source="All sources",
         leads=sum(row.leads for row in rows),
         recruited=sum(row.recruited for row in rows),
         cost_usd=_sum_known(row.cost_usd for row in rows),
+        priced_leads=sum(row.leads for row in priced),
+        priced_recruited=sum(row.recruited for row in priced),
     )
 
 
