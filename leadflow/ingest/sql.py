@@ -77,30 +77,9 @@ STAGE_COLUMNS = (
 )
 # uuids travel as text: COPY's text format lets the server parse them; so do the tags, as
 # their array literal (see stage_lead: psycopg's list dumper costs 5 us a row, this 1)
-STAGE_TYPES = (
-    "int4",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "jsonb",
-    "text",
-    "text",
-    "text",
-    "text",
-    "jsonb",
+STAGE_TYPES = tuple(
+    {"row_number": "int4", "raw_row": "jsonb", "extra_fields": "jsonb"}.get(column, "text")
+    for column in STAGE_COLUMNS
 )
 #: lead columns of a staged clean row, in STAGE_COLUMNS order (the last four stay null)
 _LEAD_COLUMNS = STAGE_COLUMNS[:15]
