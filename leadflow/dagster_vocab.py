@@ -44,6 +44,18 @@ def run_organization(context: dg.AssetExecutionContext) -> str | None:
     return partition_organization(context.partition_key) if context.has_partition_key else None
 
 
+#: run tag that asks every incremental step for its full pass (`leadflow run --full-refresh`; set
+#: it on a run in the UI's launchpad to do the same)
+FULL_REFRESH_TAG = "leadflow/full_refresh"
+
+
+def full_refresh_requested(
+    context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext,
+) -> bool:
+    """Whether the run asks the incremental steps for their full pass (FULL_REFRESH_TAG)."""
+    return context.run.tags.get(FULL_REFRESH_TAG, "").lower() == "true"
+
+
 def parse_as_of(value: str | None) -> datetime:
     """The configured as-of time (timezone-aware; no offset means UTC), or now."""
     if not value:

@@ -312,6 +312,13 @@ class Settings:
         _integer(minimum=0),
         30,
     )
+    full_every_days = Variable(
+        "LEADFLOW_NIGHTLY_FULL_EVERY_DAYS",
+        "days between an incremental nightly step's full passes (dbt full tests, the full graph"
+        " comparison, a retrain); `leadflow run --full-refresh` forces one",
+        _integer(minimum=1),
+        7,
+    )
     # (nightly_settings validates these five together, with messages of its own)
     alert_webhook = Variable(
         "LEADFLOW_ALERT_WEBHOOK", "URL that receives a JSON POST for every failed run", _text

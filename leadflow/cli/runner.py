@@ -39,6 +39,7 @@ def run_nightly(
 
     `resources` replaces the ones read from the environment (e.g. a test's scratch databases).
     """
+    from leadflow.dagster_vocab import FULL_REFRESH_TAG
     from leadflow.definitions import build_defs
     from leadflow.orchestration.alerts import alert_in_process_failure
 
@@ -51,7 +52,7 @@ def run_nightly(
         run_config=run_config,
         instance=instance if instance is not None else dagster_instance(),
         raise_on_error=False,
-        tags={"leadflow/trigger": "cli"},
+        tags={"leadflow/trigger": "cli", FULL_REFRESH_TAG: "true" if full_refresh else "false"},
     )
     if alert:
         alert_in_process_failure(job.name, result)

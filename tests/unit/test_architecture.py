@@ -136,6 +136,7 @@ SHARED = frozenset(
         "checked_files",
         "dagster_vocab",
         "sources",  # the source taxonomy: leads and costs canonicalized alike
+        "watermarks",  # where each incremental step stands (cost follows change)
     }
 )
 DOMAINS = frozenset(
