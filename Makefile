@@ -71,6 +71,7 @@ bench: install
 	$(BIN)/leadflow bench graph --leads $(BENCH_LEADS)
 	$(BIN)/leadflow bench dbt --leads $(BENCH_LEADS)
 	$(BIN)/leadflow bench recommend --leads $(BENCH_LEADS)
+	$(BIN)/leadflow bench nightly --leads $(BENCH_LEADS)
 
 bench-test: install
 	$(BIN)/python -m pytest -m bench

@@ -74,6 +74,62 @@ def bench_dbt(leads: int, reuse: bool, workers: int | None, workdir: str | None)
     run_dbt_bench(url, leads, target, reuse=reuse, workers=workers, echo=click.echo)
 
 
+@bench.command("nightly")
+@click.option(
+    "--leads",
+    type=int,
+    default=200_000,
+    show_default=True,
+    help="Leads to generate (with a"
+    " year of status/score/assignment/activity history, as `bench dbt`).",
+)
+@click.option(
+    "--change",
+    "changes",
+    type=click.FloatRange(0.0001, 0.5),
+    multiple=True,
+    help="Share of the open leads a CRM day changes before an incremental run; repeat for"
+    " several runs (default 0.01 and 0.02).",
+)
+@click.option("--reuse", is_flag=True, help="Reuse the generated seed database of these leads.")
+@click.option("--workers", type=int, help="Normalization processes for the import.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object too.")
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Scratch directory (default: .leadflow/bench).",
+)
+def bench_nightly(
+    leads: int,
+    changes: tuple[float, ...],
+    reuse: bool,
+    workers: int | None,
+    as_json: bool,
+    workdir: str | None,
+) -> None:
+    """The nightly job (`leadflow run --json`, in a child process) on generated leads: full,
+    after each CRM day of changes, and with nothing changed; per-step seconds, rows, peak
+    memory and the ratios to the full run."""
+    run_nightly_bench = _benchmarks("nightly").run_nightly_bench
+
+    url = postgres_url()
+    target = Path(workdir) if workdir else settings.leadflow_home() / "bench"
+    result = run_nightly_bench(
+        url,
+        leads,
+        target,
+        changes=changes or (0.01, 0.02),
+        reuse=reuse,
+        workers=workers,
+        echo=click.echo,
+    )
+    if as_json:
+        import json
+
+        click.echo(json.dumps(result.as_dict(), default=str))
+
+
 @bench.command("graph")
 @click.option("--leads", type=int, default=100_000, show_default=True, help="Leads to generate.")
 @click.option("--batch-size", type=int, default=1000, show_default=True, help="Rows per UNWIND.")

@@ -32,8 +32,34 @@ def _numbers(metadata: Mapping[str, dg.MetadataValue]) -> dict[str, int | float]
     }
 
 
-def summarize_run(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
-    """Plain figures of a nightly run: per-asset numbers, dbt models and checks, failures."""
+def step_seconds(instance: dg.DagsterInstance, run_id: str) -> dict[str, float]:
+    """Wall seconds of each step of a run, from its first start to its last success or failure
+    (retries included), in the order the steps started."""
+    import dagster as dg
+
+    kinds = {
+        dg.DagsterEventType.STEP_START,
+        dg.DagsterEventType.STEP_SUCCESS,
+        dg.DagsterEventType.STEP_FAILURE,
+    }
+    started: dict[str, float] = {}
+    seconds: dict[str, float] = {}
+    for entry in instance.all_logs(run_id, of_type=kinds):
+        key = entry.step_key
+        if key is None:
+            continue
+        if entry.dagster_event_type == dg.DagsterEventType.STEP_START:
+            started.setdefault(key, entry.timestamp)
+        else:
+            seconds[key] = round(entry.timestamp - started.get(key, entry.timestamp), 2)
+    return {key: seconds[key] for key in started if key in seconds}
+
+
+def summarize_run(
+    result: dg.ExecuteInProcessResult, instance: dg.DagsterInstance | None = None
+) -> dict[str, Any]:
+    """Plain figures of a nightly run: per-asset numbers, dbt models and checks, failures, and
+    (given the run's instance) each step's seconds."""
     assets: dict[str, dict[str, int | float]] = {}
     dbt_models = 0
     for event in result.get_asset_materialization_events():
@@ -64,6 +90,7 @@ def summarize_run(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
         "checks": checks,
         "failed_checks": failed_checks,
         "failures": failures,
+        "step_seconds": step_seconds(instance, result.run_id) if instance is not None else {},
     }
 
 
@@ -76,6 +103,11 @@ def print_run_summary(summary: dict[str, Any]) -> None:
         f"  {'dbt':<20} models_built {summary['dbt_models_built']}, "
         f"checks_passed {checks['passed']}, checks_failed {checks['failed']}"
     )
+    if summary.get("step_seconds"):
+        slowest = sorted(summary["step_seconds"].items(), key=lambda item: -item[1])[:5]
+        click.echo(
+            f"  {'slowest steps':<20} " + ", ".join(f"{key} {sec:.1f} s" for key, sec in slowest)
+        )
     for name in summary["failed_checks"]:
         click.echo(f"  CHECK FAILED {name}")
     for failure in summary["failures"]:
@@ -129,7 +161,11 @@ def output_to_log(path: Path) -> Iterator[Path]:
 
 @click.command("run")
 @click.option(
-    "--full-refresh", is_flag=True, help="Rebuild the incremental dbt marts from scratch."
+    "--full-refresh",
+    is_flag=True,
+    help="Every incremental step does its full pass now (dbt marts rebuilt with all their tests,"
+    " every lead scored and ranked, models retrained, the full graph comparison), as the weekly"
+    " run does (LEADFLOW_NIGHTLY_FULL_EVERY_DAYS).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
 def run(full_refresh: bool, as_json: bool) -> None:
@@ -142,12 +178,14 @@ def run(full_refresh: bool, as_json: bool) -> None:
     except NightlyConfigError as exc:  # a bad LEADFLOW_NIGHTLY_* / _TIMEZONE / _RETRY_* value
         _fail(str(exc))
     prepare_dbt_project()
+    from leadflow.cli.common import dagster_instance
     from leadflow.cli.runner import run_nightly  # Dagster loads once the arguments are checked
 
     started = time.monotonic()
+    instance = dagster_instance()
     with output_to_log(run_log_path()) as log_path:
-        result = run_nightly(full_refresh=full_refresh, resources=resources)
-    summary = summarize_run(result)
+        result = run_nightly(full_refresh=full_refresh, resources=resources, instance=instance)
+    summary = summarize_run(result, instance)
     summary["seconds"] = round(time.monotonic() - started, 1)
     summary["log"] = str(log_path)
     if as_json:
