@@ -18,7 +18,7 @@ from leadflow.crm import assignment_sql as assignment_db
 from leadflow.crm import scoring_sql as scoring_db
 from leadflow.crm.nurture_sql import COUNT_KEYS, nurture_organizations, run_organization
 from leadflow.crm.segments_sql import count_segments
-from leadflow.dagster_vocab import AsOfConfig, parse_as_of
+from leadflow.dagster_vocab import AsOfConfig, full_refresh_requested, parse_as_of
 from leadflow.postgres import organization_ids
 from leadflow.resources import PostgresResource
 
@@ -49,13 +49,39 @@ def _load_configs(
     return configs
 
 
+def run_mode(full: dict[str, str | None], total: int) -> dict[str, dg.MetadataValue]:
+    """`mode` (full, incremental, or mixed when only some organizations had their full pass),
+    `full_reason` (the reasons of the full passes) and `full_organizations`."""
+    reasons = {org: reason for org, reason in full.items() if reason}
+    if not reasons:
+        mode = "incremental"
+    elif len(reasons) == total:
+        mode = "full"
+    else:
+        mode = "mixed"
+    return {
+        "mode": dg.MetadataValue.text(mode),
+        "full_reason": dg.MetadataValue.text("; ".join(sorted(set(reasons.values())))),
+        "full_organizations": dg.MetadataValue.json(reasons),
+    }
+
+
 @dg.asset(
     group_name=GROUP,
     kinds={"python", "postgres"},
     deps=[dg.AssetKey("crm_leads"), dg.AssetKey("lead_activities")],
     description="Lead scores 0-100 of every live lead (factors qualification, engagement, "
     "intent, demographic; weights from system_config score_weights): leads.lead_score "
-    "updated and a lead_score_history row appended when the total changed.",
+    "updated and a lead_score_history row appended when the total changed; a lead whose total "
+    "did not change gets no write. Incremental per organization (watermark scores:<org>, "
+    "committed with its scores): only the live leads that changed since the last run "
+    "(leads.updated_at), got an activity loaded or matched since, had an activity enter or "
+    "leave the scoring window between the last run's as_of and this one's, or whose total "
+    "time alone moves by this as_of (lead_score_due.rescore_at, from the decay of their "
+    "activities) are scored: exactly the leads whose total can differ from the last run's. "
+    "Full pass (every live lead) on an organization's first run, on --full-refresh, weekly "
+    "(LEADFLOW_NIGHTLY_FULL_EVERY_DAYS), when its score_weights or score_half_life_days "
+    "changed, or when as_of is before the last run's.",
 )
 def lead_scores(
     context: dg.AssetExecutionContext, config: AsOfConfig, postgres: PostgresResource
@@ -66,26 +92,37 @@ def lead_scores(
         with_activities = scoring_db.has_activities(conn)
     if not with_activities:
         context.log.warning("table lead_activities does not exist: engagement is 0 for all")
+    requested = full_refresh_requested(context)
     results = []
     for org, org_config in configs.items():
         with postgres.connection() as conn:
             result = scoring_db.score_organization(
-                conn, org, org_config, as_of, with_activities=with_activities
+                conn,
+                org,
+                org_config,
+                as_of,
+                with_activities=with_activities,
+                full_requested=requested,
             )
         results.append(result)
+        how = f"full ({result.reason})" if result.reason else "incremental"
         context.log.info(
-            f"organization {org}: {result.scored} leads scored, {result.changed} changed"
+            f"organization {org}, {how}: {result.considered} leads considered, "
+            f"{result.scored} scored, {result.changed} changed"
         )
     scored = sum(r.scored for r in results)
     changed = sum(r.changed for r in results)
     return dg.MaterializeResult(
         metadata={
             "as_of": dg.MetadataValue.text(as_of.isoformat()),
+            **run_mode({r.organization_id: r.reason for r in results}, len(results)),
+            "leads_considered": dg.MetadataValue.int(sum(r.considered for r in results)),
             "leads_scored": dg.MetadataValue.int(scored),
             "changed": dg.MetadataValue.int(changed),
             "unchanged": dg.MetadataValue.int(scored - changed),
+            # the mean over the leads scored: every live lead only where the pass was full
             "average_score_by_organization": dg.MetadataValue.json(
-                {r.organization_id: r.average for r in results if r.scored}
+                {r.organization_id: r.average for r in results if r.scored and r.reason}
             ),
             "organizations": dg.MetadataValue.int(len(configs)),
         }

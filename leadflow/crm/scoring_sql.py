@@ -1,7 +1,32 @@
-"""SQL side of lead scoring: configuration, one feature query per organization, batch writes.
+"""SQL side of lead scoring: configuration, the leads to score, one feature query per
+organization, batch writes, and the organization's watermark.
 
 The rules live in `scoring.py`; this module only reads what they need and writes what they
-produce. Callers own the transactions (one per organization).
+produce. Callers own the transactions (one per organization): `score_organization` writes the
+scores, `lead_score_due` and the watermark `scores:<organization>` in that one transaction, so a
+failed organization keeps its watermark and is redone whole by the next run.
+
+Which leads are scored (the rule `lead_scores` states in its description):
+
+* full pass: every live lead of the organization. Done on the organization's first run, when
+  the run asks for it (`leadflow run --full-refresh`), when its last full pass is
+  LEADFLOW_NIGHTLY_FULL_EVERY_DAYS old, when its score configuration (weights, half-life)
+  differs from the one the watermark recorded, and when as_of is before the last run's.
+* incremental pass, from the last run's as-of time P (watermark position) and database time C
+  (`state.changes_since`: the start of the last run's transaction, or of the oldest transaction
+  then in flight in the database if earlier, less LEADFLOW_NIGHTLY_CHANGE_OVERLAP_SECONDS for a
+  late commit pg_stat_activity does not show) to this run's as_of T: the live leads that
+  1. changed since C (`leads.updated_at`: any column scoring reads, a new lead, a restored one,
+     a lead_score edited by hand; the scores this step wrote carry C itself and are not read
+     again unless the overlap covers them);
+  2. have an activity loaded or re-matched to them since C
+     (`coalesce(matched_at, loaded_at)`, late-arriving activities included);
+  3. have an activity entering the scoring window by time passing (occurred_at in (P, T]) or
+     leaving it (occurred_at in (P - horizon, T - horizon], horizon = 10 half-lives);
+  4. have `lead_score_due.rescore_at <= T`: time alone moved their total (`next_total_change`).
+  Every other lead's total at T equals its total at P, which is its lead_score: nothing it reads
+  changed, no activity entered or left its window, and decay does not move its total before
+  rescore_at. So the incremental pass writes exactly what the full pass would.
 """
 
 from __future__ import annotations
@@ -9,11 +34,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
-from typing import cast
+from datetime import datetime, timedelta
+from typing import Any, cast
 
 import psycopg
 
+from leadflow import settings, watermarks
 from leadflow.crm.scoring import (
     Activity,
     LeadFeatures,
@@ -21,6 +47,7 @@ from leadflow.crm.scoring import (
     ScoreWeights,
     activity_window,
     half_life_from_config,
+    next_total_change,
     round_half_up,
     score_lead,
 )
@@ -28,12 +55,18 @@ from leadflow.postgres import config_value, one_row
 
 #: rows fetched per round trip by the server-side feature cursor
 FETCH_SIZE = 5000
+#: the watermark of one organization's scores
+WATERMARK_PREFIX = "scores:"
 
 
 @dataclass(frozen=True)
 class OrgScoringConfig:
     weights: ScoreWeights
     half_life_days: float
+
+    def as_state(self) -> dict[str, Any]:
+        """What the watermark records: a different value next time means a full pass."""
+        return {"weights": self.weights.as_dict(), "half_life_days": self.half_life_days}
 
 
 @dataclass(frozen=True)
@@ -51,6 +84,9 @@ class OrgScoring:
     scored: int
     changed: int
     average: int  # rounded mean total over the scored leads (0 when none)
+    mode: str = "full"  # or "incremental"
+    reason: str | None = None  # why the pass was full
+    considered: int = 0  # leads the incremental pass selected (live or not)
 
 
 def load_scoring_config(conn: psycopg.Connection, organization_id: str) -> OrgScoringConfig:
@@ -78,19 +114,46 @@ def has_activities(conn: psycopg.Connection) -> bool:
 _LEADS = """
 select l.id::text, l.status, l.first_name, l.last_name, l.email, l.phone_type, l.source, l.tags,
        l.lead_score
-from leads l
+from leads l {join}
 where l.organization_id = %(org)s and l.deleted_at is null
 order by l.id
 """
 
 _ACTIVITIES = """
 select a.lead_id::text, a.activity_type, a.direction, a.outcome, a.occurred_at
-from lead_activities a
+from lead_activities a {join}
 where a.organization_id = %(org)s
   and a.lead_id is not null
   and a.occurred_at > %(start)s
   and a.occurred_at <= %(end)s
 order by a.lead_id, a.occurred_at, a.id
+"""
+
+# The incremental pass reads only the leads in this table (filled by _CANDIDATES).
+_CANDIDATES_DDL = """
+create temp table if not exists lead_score_candidates (lead_id uuid primary key) on commit drop
+"""
+
+# Rules 1-4 of the module docstring, one indexed range scan each.
+_CANDIDATES = """
+insert into lead_score_candidates (lead_id)
+select id from leads
+where organization_id = %(org)s and updated_at > %(since)s
+union
+select lead_id from lead_activities
+where organization_id = %(org)s and coalesce(matched_at, loaded_at) > %(since)s
+  and lead_id is not null
+union
+select lead_id from lead_activities
+where organization_id = %(org)s and occurred_at > %(previous_end)s and occurred_at <= %(end)s
+  and lead_id is not null
+union
+select lead_id from lead_activities
+where organization_id = %(org)s and occurred_at > %(previous_start)s
+  and occurred_at <= %(start)s and lead_id is not null
+union
+select lead_id from lead_score_due
+where organization_id = %(org)s and rescore_at <= %(as_of)s
 """
 
 
@@ -108,8 +171,10 @@ def iter_features(
     half_life_days: float,
     *,
     with_activities: bool = True,
+    candidates_only: bool = False,
 ) -> Iterator[tuple[LeadFeatures, int]]:
-    """(features, current lead_score) of every live lead of the organization, by lead id.
+    """(features, current lead_score) of every live lead of the organization, by lead id; with
+    `candidates_only`, of those in the temp table lead_score_candidates.
 
     Two server-side cursors (leads; the activities of the scoring window) on the same
     transaction, merged on lead id (uuid order, which is also the order of the canonical text),
@@ -117,13 +182,25 @@ def iter_features(
     """
     start, end = activity_window(as_of, half_life_days)
     params = {"org": organization_id, "start": start, "end": end}
+    join = {"leads": "", "activities": ""}
+    if candidates_only:
+        join = {
+            "leads": "join lead_score_candidates c on c.lead_id = l.id",
+            "activities": "join lead_score_candidates c on c.lead_id = a.lead_id",
+        }
     activities = (
-        _server_rows(conn, "lead_score_activities", _ACTIVITIES, params)
+        _server_rows(
+            conn,
+            "lead_score_activities",
+            _ACTIVITIES.format(join=join["activities"]),
+            params,
+        )
         if with_activities
         else iter(())
     )
     pending = next(activities, None)
-    for row in _server_rows(conn, "lead_score_leads", _LEADS, params):
+    leads_query = _LEADS.format(join=join["leads"])
+    for row in _server_rows(conn, "lead_score_leads", leads_query, params):
         lead_id, status, first, last, email, phone_type, source, tags, score = row
         while pending is not None and pending[0] < lead_id:  # activities of deleted leads
             pending = next(activities, None)
@@ -211,6 +288,102 @@ def write_scores(conn: psycopg.Connection, scored: list[ScoredLead], as_of: date
         return cur.rowcount
 
 
+def change_overlap() -> timedelta:
+    """LEADFLOW_NIGHTLY_CHANGE_OVERLAP_SECONDS: a writer invisible in pg_stat_activity (another
+    role's session) that committed late is still seen, at the cost of looking at the rows
+    changed in that time again (unchanged scores write nothing)."""
+    return timedelta(seconds=settings.current().nightly_change_overlap_seconds)
+
+
+def _changes_since(conn: psycopg.Connection) -> datetime:
+    """The database time the next run looks back to: this transaction's start, or the start of
+    the oldest client transaction then in flight in this database if earlier (its writes carry
+    that time and may commit after this run read), less the overlap (change_overlap)."""
+    cursor = conn.execute(
+        """
+        select least(now(), min(xact_start))
+        from pg_stat_activity
+        where datname = current_database() and backend_type = 'client backend'
+          and xact_start is not null
+        """
+    )
+    return cast(datetime, one_row(cursor)[0]) - change_overlap()
+
+
+def _full_reason(
+    mark: watermarks.Watermark | None,
+    config: OrgScoringConfig,
+    as_of: datetime,
+    requested: bool,
+    with_activities: bool,
+) -> str | None:
+    """Why this organization needs its full pass now, or None (incremental)."""
+    reason = watermarks.full_due(mark, as_of, watermarks.full_every(), requested=requested)
+    if reason is not None or mark is None or mark.position is None:
+        return reason
+    if not with_activities:
+        return "no lead_activities table"
+    if "changes_since" not in mark.state or mark.state.get("config") != config.as_state():
+        return "score configuration changed"
+    if as_of < mark.position:
+        return f"as_of before the last run's ({mark.position.isoformat()})"
+    return None
+
+
+def _select_candidates(
+    conn: psycopg.Connection,
+    organization_id: str,
+    config: OrgScoringConfig,
+    as_of: datetime,
+    mark: watermarks.Watermark,
+) -> int:
+    """Fill lead_score_candidates with the leads rules 1-4 select; returns their number."""
+    assert mark.position is not None
+    start, end = activity_window(as_of, config.half_life_days)
+    previous_start, previous_end = activity_window(mark.position, config.half_life_days)
+    conn.execute(_CANDIDATES_DDL)
+    conn.execute("truncate lead_score_candidates")
+    cursor = conn.execute(
+        _CANDIDATES,
+        {
+            "org": organization_id,
+            "since": datetime.fromisoformat(mark.state["changes_since"]),
+            "as_of": as_of,
+            "start": start,
+            "end": end,
+            "previous_start": previous_start,
+            "previous_end": previous_end,
+        },
+    )
+    conn.execute("analyze lead_score_candidates")  # temp tables get no autovacuum statistics
+    return cursor.rowcount
+
+
+def _write_due(
+    conn: psycopg.Connection,
+    organization_id: str,
+    due: list[tuple[str, datetime]],
+    *,
+    full: bool,
+) -> None:
+    """Replace the organization's lead_score_due rows (full) or those of the candidates."""
+    if full:
+        conn.execute("delete from lead_score_due where organization_id = %s", (organization_id,))
+    else:
+        conn.execute(
+            "delete from lead_score_due d using lead_score_candidates c"
+            " where d.lead_id = c.lead_id and d.organization_id = %s",
+            (organization_id,),
+        )
+    if not due:
+        return
+    with conn.cursor() as cur:
+        copy_sql = "copy lead_score_due (lead_id, organization_id, rescore_at) from stdin"
+        with cur.copy(copy_sql) as copy:
+            for lead_id, rescore_at in due:
+                copy.write_row((lead_id, organization_id, rescore_at))
+
+
 def score_organization(
     conn: psycopg.Connection,
     organization_id: str,
@@ -218,21 +391,67 @@ def score_organization(
     as_of: datetime,
     *,
     with_activities: bool = True,
+    full_requested: bool = False,
 ) -> OrgScoring:
-    """Score every live lead of the organization and store the changed totals.
+    """Score the organization's leads that need it (module docstring), store the changed
+    totals, when time alone will next move each total, and the watermark.
 
-    Runs in the caller's transaction. Only changed leads are kept in memory.
+    Runs in the caller's transaction (serialized per organization by an advisory lock). Only
+    changed leads are kept in memory.
     """
+    conn.execute(
+        "select pg_advisory_xact_lock(hashtextextended('lead_scores:' || %s, 0))",
+        (organization_id,),
+    )
+    name = WATERMARK_PREFIX + organization_id
+    mark = watermarks.read(conn, name, lock=True)
+    changes_since = _changes_since(conn)
+    reason = _full_reason(mark, config, as_of, full_requested, with_activities)
+    considered = 0
+    if reason is None:
+        assert mark is not None
+        considered = _select_candidates(conn, organization_id, config, as_of, mark)
     changed_leads: list[ScoredLead] = []
+    due: list[tuple[str, datetime]] = []
     scored = score_sum = 0
-    for features, previous in iter_features(
-        conn, organization_id, as_of, config.half_life_days, with_activities=with_activities
-    ):
+    features_iter = iter_features(
+        conn,
+        organization_id,
+        as_of,
+        config.half_life_days,
+        with_activities=with_activities,
+        candidates_only=reason is None,
+    )
+    for features, previous in features_iter:
         factors = score_lead(features, config.weights, as_of, half_life_days=config.half_life_days)
         scored += 1
         score_sum += factors.total
         if factors.total != previous:
             changed_leads.append(ScoredLead(features.lead_id, previous, factors))
+        rescore_at = next_total_change(
+            features, config.weights, as_of, half_life_days=config.half_life_days
+        )
+        if rescore_at is not None:
+            due.append((features.lead_id, rescore_at))
     changed = write_scores(conn, changed_leads, as_of)
+    _write_due(conn, organization_id, due, full=reason is not None)
+    watermarks.write(
+        conn,
+        name,
+        as_of,
+        full=reason is not None,
+        state={
+            "changes_since": changes_since.isoformat(),
+            "config": config.as_state(),
+        },
+    )
     average = round_half_up(score_sum / scored) if scored else 0
-    return OrgScoring(organization_id, scored, changed, average)
+    return OrgScoring(
+        organization_id,
+        scored,
+        changed,
+        average,
+        mode="full" if reason is not None else "incremental",
+        reason=reason,
+        considered=considered if reason is None else scored,
+    )
