@@ -136,7 +136,9 @@ def lead_scores(
     description="Unassigned live leads (not dnc/recruited, phone not on the DNC list) given to "
     "the organization's active agents by its assignment_strategy (round_robin, "
     "load_balanced, weighted, territory): leads.user_id set, lead_assignments and "
-    "lead_audit_log rows written.",
+    "lead_audit_log rows written. Always incremental: it reads only the leads waiting for an "
+    "owner (a partial index), and the agents' open loads only when some wait; it has no full "
+    "pass, as the waiting leads are its whole input.",
 )
 def lead_assignments(
     context: dg.AssetExecutionContext, config: AsOfConfig, postgres: PostgresResource
@@ -159,6 +161,10 @@ def lead_assignments(
     return dg.MaterializeResult(
         metadata={
             "as_of": dg.MetadataValue.text(as_of.isoformat()),
+            "mode": dg.MetadataValue.text("incremental"),
+            "leads_considered": dg.MetadataValue.int(
+                waiting + sum(r.skipped_dnc_list for r in results)
+            ),
             "waiting": dg.MetadataValue.int(waiting),
             "assigned": dg.MetadataValue.int(assigned),
             "left_unassigned": dg.MetadataValue.int(waiting - assigned),
@@ -185,22 +191,39 @@ def lead_assignments(
     deps=LEAD_STATE,
     description="Size of every saved segment: live leads of its organization matching its filter "
     "(segments.lead_count, last_counted_at) and a segment_count_history row per run. Segments "
-    "with an invalid filter are listed in the metadata and keep their previous count.",
+    "with an invalid filter are listed in the metadata and keep their previous count. "
+    "Incremental (watermark segment_counts): only segments whose organization has a lead "
+    "changed since the last run (leads.updated_at), whose filter changed, or that have no count "
+    "yet are recounted; the others carry their count (filters read only lead columns and "
+    "absolute times, so it cannot have changed). Full pass on the first run, on --full-refresh, "
+    "weekly (LEADFLOW_NIGHTLY_FULL_EVERY_DAYS) and when as_of is before the last run's.",
 )
 def segment_counts(
     context: dg.AssetExecutionContext, config: AsOfConfig, postgres: PostgresResource
 ) -> dg.MaterializeResult:
     as_of = config.as_of_datetime()
     with postgres.connection() as conn:
-        results = count_segments(conn, as_of)
+        run = count_segments(conn, as_of, full_requested=full_refresh_requested(context))
+    results = run.segments
     invalid = [r.as_dict() for r in results if r.error]
     for item in invalid:
         context.log.warning(f"segment {item['segment_id']} ({item['name']}): {item['error']}")
+    recounted = sum(1 for r in results if r.recounted and not r.error)
+    context.log.info(
+        f"segment_counts {run.mode}{f' ({run.reason})' if run.reason else ''}: "
+        f"{recounted} of {len(results)} segments recounted, "
+        f"{run.organizations_changed} organizations with changed leads"
+    )
     return dg.MaterializeResult(
         metadata={
             "as_of": dg.MetadataValue.text(as_of.isoformat()),
+            "mode": dg.MetadataValue.text(run.mode),
+            "full_reason": dg.MetadataValue.text(run.reason or ""),
+            "organizations_changed": dg.MetadataValue.int(run.organizations_changed),
             "segments": dg.MetadataValue.int(len(results)),
             "segments_counted": dg.MetadataValue.int(len(results) - len(invalid)),
+            "segments_recounted": dg.MetadataValue.int(recounted),
+            "segments_carried": dg.MetadataValue.int(len(results) - len(invalid) - recounted),
             "segments_invalid": dg.MetadataValue.int(len(invalid)),
             "invalid": dg.MetadataValue.json(invalid),
             "counts": dg.MetadataValue.json([r.as_dict() for r in results[:LISTED]]),

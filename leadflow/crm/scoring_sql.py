@@ -34,12 +34,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, cast
 
 import psycopg
 
-from leadflow import settings, watermarks
+from leadflow import watermarks
+from leadflow.crm import changes
 from leadflow.crm.scoring import (
     Activity,
     LeadFeatures,
@@ -288,28 +289,6 @@ def write_scores(conn: psycopg.Connection, scored: list[ScoredLead], as_of: date
         return cur.rowcount
 
 
-def change_overlap() -> timedelta:
-    """LEADFLOW_NIGHTLY_CHANGE_OVERLAP_SECONDS: a writer invisible in pg_stat_activity (another
-    role's session) that committed late is still seen, at the cost of looking at the rows
-    changed in that time again (unchanged scores write nothing)."""
-    return timedelta(seconds=settings.current().nightly_change_overlap_seconds)
-
-
-def _changes_since(conn: psycopg.Connection) -> datetime:
-    """The database time the next run looks back to: this transaction's start, or the start of
-    the oldest client transaction then in flight in this database if earlier (its writes carry
-    that time and may commit after this run read), less the overlap (change_overlap)."""
-    cursor = conn.execute(
-        """
-        select least(now(), min(xact_start))
-        from pg_stat_activity
-        where datname = current_database() and backend_type = 'client backend'
-          and xact_start is not null
-        """
-    )
-    return cast(datetime, one_row(cursor)[0]) - change_overlap()
-
-
 def _full_reason(
     mark: watermarks.Watermark | None,
     config: OrgScoringConfig,
@@ -405,7 +384,7 @@ def score_organization(
     )
     name = WATERMARK_PREFIX + organization_id
     mark = watermarks.read(conn, name, lock=True)
-    changes_since = _changes_since(conn)
+    changes_since = changes.changes_since(conn)
     reason = _full_reason(mark, config, as_of, full_requested, with_activities)
     considered = 0
     if reason is None:
