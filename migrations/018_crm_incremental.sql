@@ -18,9 +18,10 @@
 -- * Indexes for the change scans of the nightly, all led by organization_id (the steps run one
 --   organization per transaction, and Citus distributes on it):
 --   leads (organization_id, updated_at): the leads changed since a step's watermark;
---   lead_activities (organization_id, matched_at): activities loaded or re-matched to a lead
---   since the watermark (late arrivals included: matched_at is the load time, occurred_at may be
---   long before; existing (organization_id, occurred_at) serves the window edges);
+--   lead_activities (organization_id, coalesce(matched_at, loaded_at)): activities loaded or
+--   re-matched to a lead since the watermark (late arrivals included: that is the load time,
+--   occurred_at may be long before; a row inserted with its lead but no matched_at counts by
+--   loaded_at); the existing (organization_id, occurred_at) serves the scoring window's edges;
 --   leads (organization_id, created_at, id) where user_id is null and deleted_at is null: the
 --   leads waiting for an owner, so lead_assignments reads those and not the organization.
 
@@ -47,7 +48,7 @@ create policy tenant_isolation_policy on lead_score_due
 
 create index if not exists idx_leads_org_updated_at on leads (organization_id, updated_at);
 create index if not exists idx_lead_activities_org_matched_at
-    on lead_activities (organization_id, matched_at);
+    on lead_activities (organization_id, (coalesce(matched_at, loaded_at)));
 create index if not exists idx_leads_waiting_for_owner
     on leads (organization_id, created_at, id)
     where user_id is null and deleted_at is null;

@@ -115,29 +115,23 @@ def has_activities(conn: psycopg.Connection) -> bool:
 _LEADS = """
 select l.id::text, l.status, l.first_name, l.last_name, l.email, l.phone_type, l.source, l.tags,
        l.lead_score
-from leads l {join}
-where l.organization_id = %(org)s and l.deleted_at is null
+from leads l
+where l.organization_id = %(org)s and l.deleted_at is null {only}
 order by l.id
 """
 
 _ACTIVITIES = """
 select a.lead_id::text, a.activity_type, a.direction, a.outcome, a.occurred_at
-from lead_activities a {join}
-where a.organization_id = %(org)s
+from lead_activities a
+where a.organization_id = %(org)s {only}
   and a.lead_id is not null
   and a.occurred_at > %(start)s
   and a.occurred_at <= %(end)s
 order by a.lead_id, a.occurred_at, a.id
 """
 
-# The incremental pass reads only the leads in this table (filled by _CANDIDATES).
-_CANDIDATES_DDL = """
-create temp table if not exists lead_score_candidates (lead_id uuid primary key) on commit drop
-"""
-
 # Rules 1-4 of the module docstring, one indexed range scan each.
 _CANDIDATES = """
-insert into lead_score_candidates (lead_id)
 select id from leads
 where organization_id = %(org)s and updated_at > %(since)s
 union
@@ -172,35 +166,35 @@ def iter_features(
     half_life_days: float,
     *,
     with_activities: bool = True,
-    candidates_only: bool = False,
+    only: list[str] | None = None,
 ) -> Iterator[tuple[LeadFeatures, int]]:
     """(features, current lead_score) of every live lead of the organization, by lead id; with
-    `candidates_only`, of those in the temp table lead_score_candidates.
+    `only`, of those among these lead ids.
 
     Two server-side cursors (leads; the activities of the scoring window) on the same
     transaction, merged on lead id (uuid order, which is also the order of the canonical text),
     so neither result set is ever held whole.
     """
     start, end = activity_window(as_of, half_life_days)
-    params = {"org": organization_id, "start": start, "end": end}
-    join = {"leads": "", "activities": ""}
-    if candidates_only:
-        join = {
-            "leads": "join lead_score_candidates c on c.lead_id = l.id",
-            "activities": "join lead_score_candidates c on c.lead_id = a.lead_id",
+    params = {"org": organization_id, "start": start, "end": end, "only": only}
+    restrict = {"leads": "", "activities": ""}
+    if only is not None:
+        restrict = {
+            "leads": "and l.id = any(%(only)s::uuid[])",
+            "activities": "and a.lead_id = any(%(only)s::uuid[])",
         }
     activities = (
         _server_rows(
             conn,
             "lead_score_activities",
-            _ACTIVITIES.format(join=join["activities"]),
+            _ACTIVITIES.format(only=restrict["activities"]),
             params,
         )
         if with_activities
         else iter(())
     )
     pending = next(activities, None)
-    leads_query = _LEADS.format(join=join["leads"])
+    leads_query = _LEADS.format(only=restrict["leads"])
     for row in _server_rows(conn, "lead_score_leads", leads_query, params):
         lead_id, status, first, last, email, phone_type, source, tags, score = row
         while pending is not None and pending[0] < lead_id:  # activities of deleted leads
@@ -315,13 +309,11 @@ def _select_candidates(
     config: OrgScoringConfig,
     as_of: datetime,
     mark: watermarks.Watermark,
-) -> int:
-    """Fill lead_score_candidates with the leads rules 1-4 select; returns their number."""
+) -> list[str]:
+    """The ids of the leads rules 1-4 select (live or not)."""
     assert mark.position is not None
     start, end = activity_window(as_of, config.half_life_days)
     previous_start, previous_end = activity_window(mark.position, config.half_life_days)
-    conn.execute(_CANDIDATES_DDL)
-    conn.execute("truncate lead_score_candidates")
     cursor = conn.execute(
         _CANDIDATES,
         {
@@ -334,25 +326,23 @@ def _select_candidates(
             "previous_end": previous_end,
         },
     )
-    conn.execute("analyze lead_score_candidates")  # temp tables get no autovacuum statistics
-    return cursor.rowcount
+    return [str(lead) for (lead,) in cursor]
 
 
 def _write_due(
     conn: psycopg.Connection,
     organization_id: str,
     due: list[tuple[str, datetime]],
-    *,
-    full: bool,
+    candidates: list[str] | None,
 ) -> None:
-    """Replace the organization's lead_score_due rows (full) or those of the candidates."""
-    if full:
+    """Replace the organization's lead_score_due rows (full pass: candidates None) or those of
+    the candidates."""
+    if candidates is None:
         conn.execute("delete from lead_score_due where organization_id = %s", (organization_id,))
-    else:
+    elif candidates:
         conn.execute(
-            "delete from lead_score_due d using lead_score_candidates c"
-            " where d.lead_id = c.lead_id and d.organization_id = %s",
-            (organization_id,),
+            "delete from lead_score_due where organization_id = %s and lead_id = any(%s::uuid[])",
+            (organization_id, candidates),
         )
     if not due:
         return
@@ -386,10 +376,10 @@ def score_organization(
     mark = watermarks.read(conn, name, lock=True)
     changes_since = changes.changes_since(conn)
     reason = _full_reason(mark, config, as_of, full_requested, with_activities)
-    considered = 0
+    candidates = None
     if reason is None:
         assert mark is not None
-        considered = _select_candidates(conn, organization_id, config, as_of, mark)
+        candidates = _select_candidates(conn, organization_id, config, as_of, mark)
     changed_leads: list[ScoredLead] = []
     due: list[tuple[str, datetime]] = []
     scored = score_sum = 0
@@ -399,8 +389,10 @@ def score_organization(
         as_of,
         config.half_life_days,
         with_activities=with_activities,
-        candidates_only=reason is None,
+        only=candidates,
     )
+    if candidates == []:
+        features_iter = iter(())
     for features, previous in features_iter:
         factors = score_lead(features, config.weights, as_of, half_life_days=config.half_life_days)
         scored += 1
@@ -413,7 +405,7 @@ def score_organization(
         if rescore_at is not None:
             due.append((features.lead_id, rescore_at))
     changed = write_scores(conn, changed_leads, as_of)
-    _write_due(conn, organization_id, due, full=reason is not None)
+    _write_due(conn, organization_id, due, candidates)
     watermarks.write(
         conn,
         name,
@@ -432,5 +424,5 @@ def score_organization(
         average,
         mode="full" if reason is not None else "incremental",
         reason=reason,
-        considered=considered if reason is None else scored,
+        considered=scored if candidates is None else len(candidates),
     )
