@@ -23,7 +23,9 @@
 --   occurred_at may be long before; a row inserted with its lead but no matched_at counts by
 --   loaded_at); the existing (organization_id, occurred_at) serves the scoring window's edges;
 --   leads (organization_id, created_at, id) where user_id is null and deleted_at is null: the
---   leads waiting for an owner, so lead_assignments reads those and not the organization.
+--   leads waiting for an owner, so lead_assignments reads those and not the organization;
+--   dnc_list (organization_id, added_at) and lead_sequence_enrollments (updated_at): the phones
+--   listed and the enrollments changed since nurture_enrollments' watermark.
 
 create table if not exists lead_score_due (
     lead_id uuid primary key references leads (id) on delete cascade,
@@ -52,5 +54,7 @@ create index if not exists idx_lead_activities_org_matched_at
 create index if not exists idx_leads_waiting_for_owner
     on leads (organization_id, created_at, id)
     where user_id is null and deleted_at is null;
+create index if not exists idx_dnc_list_org_added_at on dnc_list (organization_id, added_at);
+create index if not exists idx_enrollments_updated_at on lead_sequence_enrollments (updated_at);
 
 select public.leadflow_apply_tenancy();

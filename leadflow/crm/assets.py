@@ -239,7 +239,12 @@ def segment_counts(
     description="Nurture sequence enrollments and their outbound touch queue (nurture_touches): "
     "DNC leads' enrollments cancelled and recruited/deleted leads' exited (their queued touches "
     "cancelled), leads matching an active sequence's entry_filter enrolled, and every step due "
-    "by as_of queued once; one transaction per organization.",
+    "by as_of queued once; one transaction per organization. Incremental per organization "
+    "(watermark nurture:<org>): exits and enrollments look only at leads changed since the last "
+    "run (the lead row, its phone added to the DNC list, its enrollments), a changed sequence "
+    "at all leads; due steps are found by index. Full pass on the first run, --full-refresh, "
+    "weekly (LEADFLOW_NIGHTLY_FULL_EVERY_DAYS; it also re-enrolls after hand deletions) and "
+    "when as_of is before the last run's.",
 )
 def nurture_enrollments(
     context: dg.AssetExecutionContext, config: AsOfConfig, postgres: PostgresResource
@@ -248,7 +253,9 @@ def nurture_enrollments(
     results = []
     with postgres.connection() as conn:
         for organization_id in nurture_organizations(conn):
-            result = run_organization(conn, organization_id, as_of)
+            result = run_organization(
+                conn, organization_id, as_of, full_requested=full_refresh_requested(context)
+            )
             context.log.info(f"organization {organization_id}: {result.counts()}")
             for problem in result.problems:
                 context.log.warning(f"sequence {problem['sequence_id']}: {problem['error']}")
@@ -258,6 +265,8 @@ def nurture_enrollments(
         metadata={
             "as_of": dg.MetadataValue.text(as_of.isoformat()),
             "organizations": dg.MetadataValue.int(len(results)),
+            **run_mode({str(r.organization_id): r.reason for r in results}, len(results)),
+            "leads_considered": dg.MetadataValue.int(sum(r.leads_considered or 0 for r in results)),
             **{key: dg.MetadataValue.int(value) for key, value in totals.items()},
             "by_organization": dg.MetadataValue.json(
                 {str(r.organization_id): r.counts() for r in results}

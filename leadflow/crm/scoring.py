@@ -401,10 +401,31 @@ def next_total_change(
     `as_of` by the passing of time alone (no input changed, no activity entering or leaving the
     window), early by at most TIME_MARGIN plus a second; None if it never does (see the module
     docstring)."""
+    return score_with_next_change(features, weights, as_of, half_life_days=half_life_days)[1]
+
+
+def score_with_next_change(
+    features: LeadFeatures,
+    weights: ScoreWeights,
+    as_of: datetime,
+    *,
+    half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
+) -> tuple[ScoreFactors, datetime | None]:
+    """`score_lead` and `next_total_change` of one lead, its activities decayed once."""
     raw = _raw_score(features, as_of, half_life_days)
+    now = _factors(raw, weights)
+    return now, _next_change(raw, now, weights, as_of, half_life_days)
+
+
+def _next_change(
+    raw: _RawScore,
+    now: ScoreFactors,
+    weights: ScoreWeights,
+    as_of: datetime,
+    half_life_days: float,
+) -> datetime | None:
     if raw.dnc:
         return None
-    now = _factors(raw, weights)
     events = [
         (decay, "engagement", v) for decay, v in _steps(now.engagement, 0, 0.0, raw.engagement_sum)
     ] + [

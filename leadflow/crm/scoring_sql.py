@@ -48,9 +48,8 @@ from leadflow.crm.scoring import (
     ScoreWeights,
     activity_window,
     half_life_from_config,
-    next_total_change,
     round_half_up,
-    score_lead,
+    score_with_next_change,
 )
 from leadflow.postgres import config_value, one_row
 
@@ -394,14 +393,13 @@ def score_organization(
     if candidates == []:
         features_iter = iter(())
     for features, previous in features_iter:
-        factors = score_lead(features, config.weights, as_of, half_life_days=config.half_life_days)
+        factors, rescore_at = score_with_next_change(
+            features, config.weights, as_of, half_life_days=config.half_life_days
+        )
         scored += 1
         score_sum += factors.total
         if factors.total != previous:
             changed_leads.append(ScoredLead(features.lead_id, previous, factors))
-        rescore_at = next_total_change(
-            features, config.weights, as_of, half_life_days=config.half_life_days
-        )
         if rescore_at is not None:
             due.append((features.lead_id, rescore_at))
     changed = write_scores(conn, changed_leads, as_of)
