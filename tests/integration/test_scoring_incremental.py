@@ -250,3 +250,14 @@ def test_a_failed_organization_keeps_its_watermark_and_the_next_run_redoes_it(
     assert redo["full_organizations"] == {ORG2: "score configuration changed"}
     metadata(materialize(copy, LATER, full=True))
     assert state(busy_url) == state(copy)
+
+
+def test_the_full_pass_comes_back_weekly_and_when_as_of_goes_back(busy_url, monkeypatch):
+    monkeypatch.setenv("LEADFLOW_NIGHTLY_FULL_EVERY_DAYS", "7")
+    metadata(materialize(busy_url, AS_OF))
+    assert metadata(materialize(busy_url, AS_OF + timedelta(days=6)))["mode"] == "incremental"
+    weekly = metadata(materialize(busy_url, AS_OF + timedelta(days=7)))
+    assert weekly["mode"] == "full"
+    assert weekly["full_reason"] == "last full pass 7.0 days ago (every 7 days)"
+    back = metadata(materialize(busy_url, AS_OF + timedelta(days=5)))
+    assert back["mode"] == "full" and back["full_reason"].startswith("as_of before the last run's")

@@ -15,6 +15,7 @@ from leadflow.crm.scoring import (
     ScoreWeights,
     next_total_change,
     score_lead,
+    score_with_next_change,
 )
 
 AS_OF = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -92,6 +93,10 @@ def test_random_leads_keep_their_total_until_the_answer_and_change_right_after(s
     )
     start = total_at(features, AS_OF, half_life)
     moment = next_total_change(features, WEIGHTS, AS_OF, half_life_days=half_life)
+    assert score_with_next_change(features, WEIGHTS, AS_OF, half_life_days=half_life) == (
+        score_lead(features, WEIGHTS, AS_OF, half_life_days=half_life),
+        moment,
+    )
     oldest = min(a.occurred_at for a in activities)
     horizon = oldest + timedelta(days=half_life * HORIZON_HALF_LIVES)
     end = moment if moment is not None else horizon
