@@ -319,6 +319,13 @@ class Settings:
         _integer(minimum=1),
         7,
     )
+    nightly_change_overlap_seconds = Variable(
+        "LEADFLOW_NIGHTLY_CHANGE_OVERLAP_SECONDS",
+        "rows changed this long before an incremental CRM step's last run are looked at again"
+        " (late commits)",
+        _integer(minimum=0),
+        300,
+    )
     # (nightly_settings validates these five together, with messages of its own)
     alert_webhook = Variable(
         "LEADFLOW_ALERT_WEBHOOK", "URL that receives a JSON POST for every failed run", _text

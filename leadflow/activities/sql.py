@@ -94,6 +94,7 @@ class SyncResult:
     last_contact_updates: int = 0
     batches: int = 0
     watermark: Position | None = None
+    first_run: bool = False  # no watermark was stored: read from the beginning
 
     def watermark_dict(self) -> dict[str, str | None] | None:
         if self.watermark is None:
@@ -381,6 +382,7 @@ def sync_activities(
         result.last_contact_updates += touched
         stored = read_watermark(conn)
     result.watermark = stored
+    result.first_run = stored is None
     position = START if full_resync or stored is None else stored
     collection = db[ACTIVITIES_COLLECTION]
     seen_invalid: set[str] = set()

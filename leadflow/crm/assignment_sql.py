@@ -154,6 +154,14 @@ def active_agents(
     ]
 
 
+def count_active_agents(conn: psycopg.Connection, organization_id: str) -> int:
+    cursor = conn.execute(
+        "select count(*) from users where organization_id = %s and is_active and role = %s",
+        (organization_id, AGENT_ROLE),
+    )
+    return cast(int, one_row(cursor)[0])
+
+
 def waiting_leads(conn: psycopg.Connection, organization_id: str) -> list[LeadToAssign]:
     """Unassigned live leads that may be worked, oldest first, locked for this transaction.
 
@@ -276,8 +284,11 @@ def distribute_organization(
     lock_organization(conn, organization_id)
     # the cursor is read under the lock: a concurrent run may just have moved it
     state = AssignmentState.from_json(config_value(conn, organization_id, CURSOR_KEY))
-    agents = active_agents(conn, organization_id, config)
+    # the waiting leads come from the partial index idx_leads_waiting_for_owner (migration
+    # 018): the step reads what waits, not the organization; the agents' open loads (a count
+    # over every lead they own) are read only when something waits
     leads = waiting_leads(conn, organization_id)
+    agents = active_agents(conn, organization_id, config) if leads else []
     assignments, new_state = plan(leads, agents, config.strategy, state)
     assigned = write_assignments(conn, assignments, config.strategy, as_of)
     if new_state != state:
@@ -289,7 +300,7 @@ def distribute_organization(
         assigned=assigned,
         skipped_dnc_list=count_dnc_listed_waiting(conn, organization_id),
         per_agent=dict(sorted(Counter(a.user_id for a in assignments).items())),
-        agents=len(agents),
+        agents=len(agents) if leads else count_active_agents(conn, organization_id),
     )
 
 

@@ -14,6 +14,19 @@ for the same organization queue one after the other; different organizations run
    (`core.nurture.advance`). The statement that queues touches checks again that the lead is
    live, not recruited, not `dnc` and not on the DNC list; an enrollment that fails the check is
    left alone (held back) and is cancelled or exited by step 1 of the next run.
+
+Incremental per organization (watermark `nurture:<organization>`, written in its transaction):
+steps 1 and 2 look only at the leads that changed since the last run (`changes`): a lead row
+changed (`leads.updated_at`: status, deletion, anything an entry filter reads, new leads), its
+phone added to the DNC list (`dnc_list.added_at`), or one of its enrollments changed
+(`lead_sequence_enrollments.updated_at`: paused, resumed or ended by hand); a sequence that
+changed (`nurture_sequences.updated_at`: activated, new filter or steps) enrolls from all the
+organization's leads. Whether an enrollment ends, a touch is cancelled or a lead is enrolled
+depends only on those rows, so every other lead's outcome is what the last run left. Step 3 is
+already proportional: the enrollments due by as_of, by index. The full pass (every lead) runs on
+the first run, on --full-refresh, weekly (LEADFLOW_NIGHTLY_FULL_EVERY_DAYS) and when as_of is
+before the last run's; it is also what re-enrolls a lead whose enrollment was deleted by hand
+or whose phone left the DNC list (deletions leave no time to find them by).
 """
 
 from __future__ import annotations
@@ -26,6 +39,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from leadflow import watermarks
+from leadflow.crm import changes
 from leadflow.crm.nurture import (
     NurtureStep,
     NurtureStepsError,
@@ -74,6 +89,9 @@ class NurtureResult:
     completed: int = 0
     held_back: int = 0
     problems: list[dict[str, str]] = field(default_factory=list)
+    mode: str = "full"
+    reason: str | None = None  # why the pass was full
+    leads_considered: int | None = None  # incremental: the changed leads looked at
 
     def counts(self) -> dict[str, int]:
         return {key: getattr(self, key) for key in COUNT_KEYS}
@@ -85,6 +103,7 @@ class _Sequence:
     active: bool
     steps: tuple[NurtureStep, ...] | None  # None: invalid steps (reported)
     entry: CompiledFilter | None  # None: no automatic enrollment (or an invalid filter)
+    changed: bool = True  # changed since the last run (or a full pass): enrolls from every lead
 
 
 def nurture_organizations(conn: psycopg.Connection) -> list[uuid.UUID]:
@@ -93,8 +112,28 @@ def nurture_organizations(conn: psycopg.Connection) -> list[uuid.UUID]:
     return [org for (org,) in rows]
 
 
+WATERMARK_PREFIX = "nurture:"
+
+# The leads whose nurture outcome may have changed since `since` (module docstring).
+_CHANGED_LEADS = """
+select id from leads where organization_id = %(org)s and updated_at > %(since)s
+union
+select l.id from dnc_list d
+join leads l on l.phone_number = d.phone_number and l.organization_id = d.organization_id
+where d.organization_id = %(org)s and d.added_at > %(since)s
+union
+select e.lead_id from lead_sequence_enrollments e
+join nurture_sequences s on s.id = e.sequence_id
+where e.updated_at > %(since)s and s.organization_id = %(org)s
+"""
+
+
 def run_organization(
-    conn: psycopg.Connection, organization_id: uuid.UUID, as_of: datetime
+    conn: psycopg.Connection,
+    organization_id: uuid.UUID,
+    as_of: datetime,
+    *,
+    full_requested: bool = False,
 ) -> NurtureResult:
     """Exits, enrollments and due touches of one organization, in one transaction."""
     result = NurtureResult(organization_id)
@@ -103,55 +142,108 @@ def run_organization(
             "select pg_advisory_xact_lock(hashtextextended(%s, 0))",
             (LOCK_PREFIX + str(organization_id),),
         )
-        _exit_and_cancel(conn, result)
-        sequences = _load_sequences(conn, result)
+        name = WATERMARK_PREFIX + str(organization_id)
+        mark = watermarks.read(conn, name, lock=True)
+        since_now = changes.changes_since(conn)
+        reason = watermarks.full_due(mark, as_of, watermarks.full_every(), requested=full_requested)
+        since: datetime | None = None
+        if reason is None and mark is not None and mark.position is not None:
+            if as_of < mark.position:
+                reason = f"as_of before the last run's ({mark.position.isoformat()})"
+            elif "changes_since" not in mark.state:
+                reason = "no change position recorded"
+            else:
+                since = datetime.fromisoformat(mark.state["changes_since"])
+        only: list[uuid.UUID] | None = None
+        if reason is None:
+            only = [
+                lead
+                for (lead,) in conn.execute(
+                    _CHANGED_LEADS, {"org": organization_id, "since": since}
+                )
+            ]
+            result.leads_considered = len(only)
+        result.mode, result.reason = ("full", reason) if reason else ("incremental", None)
+        _exit_and_cancel(conn, result, only)
+        sequences = _load_sequences(conn, result, since)
         for sequence in sequences.values():
             if sequence.active and sequence.steps and sequence.entry:
-                result.enrolled += _enroll(conn, organization_id, sequence, as_of)
+                result.enrolled += _enroll(
+                    conn, organization_id, sequence, as_of, None if sequence.changed else only
+                )
         _queue_due_touches(conn, organization_id, sequences, as_of, result)
+        watermarks.write(
+            conn,
+            name,
+            as_of,
+            full=reason is not None,
+            state={"changes_since": since_now.isoformat()},
+        )
     return result
 
 
-def _exit_and_cancel(conn: psycopg.Connection, result: NurtureResult) -> None:
+def _only(only: list[uuid.UUID] | None, column: str) -> tuple[sql.Composable, list[Any]]:
+    """The restriction to the changed leads (none in a full pass) and its parameter."""
+    if only is None:
+        return sql.SQL(""), []
+    return sql.SQL(" and {} = any(%s::uuid[])").format(sql.SQL(column)), [only]
+
+
+def _exit_and_cancel(
+    conn: psycopg.Connection, result: NurtureResult, only: list[uuid.UUID] | None
+) -> None:
     org = result.organization_id
-    result.cancelled = _end_enrollments(conn, org, "cancelled", _DNC)
-    result.exited = _end_enrollments(conn, org, "exited", _GONE)
+    if only == []:
+        return
+    result.cancelled = _end_enrollments(conn, org, "cancelled", _DNC, only)
+    result.exited = _end_enrollments(conn, org, "exited", _GONE, only)
+    restrict, params = _only(only, "t.lead_id")
     result.touches_cancelled = conn.execute(
         sql.SQL(
             "update nurture_touches t set status = 'cancelled'"
             " from lead_sequence_enrollments e, leads l"
             " where t.organization_id = %s and t.status = 'queued'"
             " and e.id = t.enrollment_id and l.id = t.lead_id"
-            " and (e.status in ('cancelled', 'exited') or {} or {})"
-        ).format(sql.SQL(_DNC), sql.SQL(_GONE)),
-        (org,),
+            " and (e.status in ('cancelled', 'exited') or {} or {}){}"
+        ).format(sql.SQL(_DNC), sql.SQL(_GONE), restrict),
+        (org, *params),
     ).rowcount
 
 
 def _end_enrollments(
-    conn: psycopg.Connection, organization_id: uuid.UUID, status: str, condition: str
+    conn: psycopg.Connection,
+    organization_id: uuid.UUID,
+    status: str,
+    condition: str,
+    only: list[uuid.UUID] | None,
 ) -> int:
-    """Set `status` on the live (active or paused) enrollments of leads meeting `condition`."""
+    """Set `status` on the live (active or paused) enrollments of leads meeting `condition`
+    (among `only`, when given)."""
+    restrict, params = _only(only, "l.id")
     return conn.execute(
         sql.SQL(
             "update lead_sequence_enrollments e"
             " set status = %s, next_step_scheduled_at = null"
             " from leads l"
             " where l.id = e.lead_id and l.organization_id = %s"
-            " and e.status in ('active', 'paused') and {}"
-        ).format(sql.SQL(condition)),
-        (status, organization_id),
+            " and e.status in ('active', 'paused') and {}{}"
+        ).format(sql.SQL(condition), restrict),
+        (status, organization_id, *params),
     ).rowcount
 
 
-def _load_sequences(conn: psycopg.Connection, result: NurtureResult) -> dict[uuid.UUID, _Sequence]:
+def _load_sequences(
+    conn: psycopg.Connection, result: NurtureResult, since: datetime | None = None
+) -> dict[uuid.UUID, _Sequence]:
+    """The organization's sequences; `changed` when updated after `since` (always without)."""
     sequences: dict[uuid.UUID, _Sequence] = {}
     rows = conn.execute(
-        "select id, name, active, steps, entry_filter from nurture_sequences"
-        " where organization_id = %s order by name, id",
-        (result.organization_id,),
+        "select id, name, active, steps, entry_filter,"
+        " %s::timestamptz is null or updated_at > %s::timestamptz"
+        " from nurture_sequences where organization_id = %s order by name, id",
+        (since, since, result.organization_id),
     )
-    for sequence_id, name, active, raw_steps, raw_filter in rows.fetchall():
+    for sequence_id, name, active, raw_steps, raw_filter, changed in rows.fetchall():
         steps = entry = None
         try:
             steps = parse_steps(raw_steps)
@@ -161,14 +253,23 @@ def _load_sequences(conn: psycopg.Connection, result: NurtureResult) -> dict[uui
             result.problems.append(
                 {"sequence_id": str(sequence_id), "name": name, "error": str(exc)}
             )
-        sequences[sequence_id] = _Sequence(sequence_id, active, steps, entry)
+        sequences[sequence_id] = _Sequence(sequence_id, active, steps, entry, changed)
     return sequences
 
 
 def _enroll(
-    conn: psycopg.Connection, organization_id: uuid.UUID, sequence: _Sequence, as_of: datetime
+    conn: psycopg.Connection,
+    organization_id: uuid.UUID,
+    sequence: _Sequence,
+    as_of: datetime,
+    only: list[uuid.UUID] | None,
 ) -> int:
+    """Enroll the organization's matching leads never enrolled in the sequence (among `only`,
+    when given)."""
     assert sequence.steps and sequence.entry
+    if only == []:
+        return 0
+    restrict, extra = _only(only, "l.id")
     query = sql.SQL(
         "insert into lead_sequence_enrollments"
         " (lead_id, sequence_id, current_step, status, enrolled_at, next_step_scheduled_at)"
@@ -177,9 +278,9 @@ def _enroll(
         " where l.organization_id = %s and {contactable}"
         " and not exists (select 1 from lead_sequence_enrollments e"
         " where e.lead_id = l.id and e.sequence_id = %s)"
-        " and ({entry})"
+        " and ({entry}){restrict}"
         " on conflict do nothing"
-    ).format(contactable=sql.SQL(_CONTACTABLE), entry=sequence.entry.where)
+    ).format(contactable=sql.SQL(_CONTACTABLE), entry=sequence.entry.where, restrict=restrict)
     params = [
         sequence.id,
         as_of,
@@ -187,6 +288,7 @@ def _enroll(
         organization_id,
         sequence.id,
         *sequence.entry.params,
+        *extra,
     ]
     return conn.execute(query, params).rowcount
 

@@ -37,6 +37,18 @@ but their total is 0: a DNC lead must never surface in a "top leads" call list.
 Only activities in (as_of - HORIZON_HALF_LIVES * half_life, as_of] count: later ones have not
 happened yet at as_of, older ones weigh less than 0.1% each. The database query applies the same
 window, so the pure function and the asset agree exactly.
+
+How a score changes with time alone (what lets the nightly rescore only some leads): every
+counted activity decays by the same factor 0.5 ** (elapsed_days / half_life), so between two
+as-of times with the same set of counted activities, engagement = E * d and intent = B + I * d
+for one d falling from 1 towards 0 (E, I the decayed sums at the scoring time, B the status
+base). Each rounded factor therefore moves one step at a time towards its resting value (0 for
+engagement, B for intent), at instants computed in closed form; the total can only change at one
+of those instants. `next_total_change` walks them in order and returns the first one at which the
+weighted total differs (rounded down to the second, minus TIME_MARGIN, so it is never late), or
+None when time alone never changes the total. The set of counted activities itself changes only
+when an activity enters the window (occurred_at reaches as_of) or leaves it (occurred_at + horizon
+reaches as_of): the database finds those leads by range queries on occurred_at.
 """
 
 from __future__ import annotations
@@ -58,6 +70,10 @@ DEFAULT_WEIGHTS: dict[str, float] = {
 DEFAULT_HALF_LIFE_DAYS = 14.0
 #: activities older than this many half-lives are ignored (weight < 0.1%)
 HORIZON_HALF_LIVES = 10
+#: next_total_change answers this much early: float error in its closed form is far below it
+TIME_MARGIN = timedelta(seconds=60)
+#: tolerance of round_half_up (float noise such as 49.99999)
+ROUNDING_EPSILON = 1e-9
 
 # -- qualification ----------------------------------------------------------------------------
 QUALIFICATION_EMAIL = 30
@@ -235,7 +251,7 @@ def activity_window(as_of: datetime, half_life_days: float) -> tuple[datetime, d
 
 def round_half_up(value: float) -> int:
     """Round .5 up (Python's round() goes to even), tolerating float noise such as 49.99999."""
-    return math.floor(value + 0.5 + 1e-9)
+    return math.floor(value + 0.5 + ROUNDING_EPSILON)
 
 
 def _clamp(value: float) -> float:
@@ -296,6 +312,57 @@ def demographic_points(features: LeadFeatures) -> float:
     return _clamp(points)
 
 
+@dataclass(frozen=True)
+class _RawScore:
+    """A lead's unrounded time-dependent sums at as_of, and its time-independent factors."""
+
+    qualification: int
+    demographic: int
+    engagement_sum: float  # sum of points * decay, unclamped
+    intent_base: int  # STATUS_INTENT of the status
+    intent_sum: float  # sum of intent signals * decay (may be negative)
+    dnc: bool
+
+
+def _raw_score(features: LeadFeatures, as_of: datetime, half_life_days: float) -> _RawScore:
+    if as_of.tzinfo is None:
+        raise ValueError("as_of must be timezone-aware")
+    recent = _decayed(features.activities, as_of, half_life_days)
+    return _RawScore(
+        qualification=round_half_up(qualification_points(features)),
+        demographic=round_half_up(demographic_points(features)),
+        engagement_sum=sum(engagement_points(d.activity) * d.decay for d in recent),
+        intent_base=STATUS_INTENT.get(features.status, 0),
+        intent_sum=sum(intent_signal(d.activity) * d.decay for d in recent),
+        dnc=features.status == "dnc",
+    )
+
+
+def _total(raw: _RawScore, weights: ScoreWeights, engagement: int, intent: int) -> int:
+    if raw.dnc:
+        return 0
+    return round_half_up(
+        _clamp(
+            weights.qualification * raw.qualification
+            + weights.engagement * engagement
+            + weights.intent * intent
+            + weights.demographic * raw.demographic
+        )
+    )
+
+
+def _factors(raw: _RawScore, weights: ScoreWeights, decay: float = 1.0) -> ScoreFactors:
+    engagement = round_half_up(_clamp(raw.engagement_sum * decay))
+    intent = round_half_up(_clamp(raw.intent_base + raw.intent_sum * decay))
+    return ScoreFactors(
+        raw.qualification,
+        engagement,
+        intent,
+        raw.demographic,
+        _total(raw, weights, engagement, intent),
+    )
+
+
 def score_lead(
     features: LeadFeatures,
     weights: ScoreWeights,
@@ -304,27 +371,77 @@ def score_lead(
     half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
 ) -> ScoreFactors:
     """Score one lead at `as_of` (timezone-aware). Pure: never reads the clock."""
-    if as_of.tzinfo is None:
-        raise ValueError("as_of must be timezone-aware")
-    recent = _decayed(features.activities, as_of, half_life_days)
-    qualification = round_half_up(qualification_points(features))
-    engagement = round_half_up(_clamp(sum(engagement_points(d.activity) * d.decay for d in recent)))
-    intent = round_half_up(
-        _clamp(
-            STATUS_INTENT.get(features.status, 0)
-            + sum(intent_signal(d.activity) * d.decay for d in recent)
-        )
-    )
-    demographic = round_half_up(demographic_points(features))
-    if features.status == "dnc":
-        total = 0
-    else:
-        total = round_half_up(
-            _clamp(
-                weights.qualification * qualification
-                + weights.engagement * engagement
-                + weights.intent * intent
-                + weights.demographic * demographic
-            )
-        )
-    return ScoreFactors(qualification, engagement, intent, demographic, total)
+    return _factors(_raw_score(features, as_of, half_life_days), weights)
+
+
+def _steps(value: int, rest: int, offset: float, amount: float) -> list[tuple[float, int]]:
+    """(decay at which the rounded factor takes the value, that value), in time order, for a
+    factor round(clamp(offset + amount * d)) that is `value` at d = 1 and rests at `rest`.
+
+    Moving down, value v holds while offset + amount * d >= v - 0.5 - epsilon; moving up, v + 1
+    is reached once offset + amount * d >= v + 0.5 - epsilon (round_half_up's tolerance)."""
+    steps = []
+    if value > rest and amount > 0:
+        for v in range(value, rest, -1):
+            steps.append(((v - 0.5 - ROUNDING_EPSILON - offset) / amount, v - 1))
+    elif value < rest and amount < 0:
+        for v in range(value, rest):
+            steps.append(((offset - (v + 0.5 - ROUNDING_EPSILON)) / -amount, v + 1))
+    return [(min(decay, 1.0), v) for decay, v in steps]
+
+
+def next_total_change(
+    features: LeadFeatures,
+    weights: ScoreWeights,
+    as_of: datetime,
+    *,
+    half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
+) -> datetime | None:
+    """The earliest instant after `as_of` at which the lead's total can differ from its total at
+    `as_of` by the passing of time alone (no input changed, no activity entering or leaving the
+    window), early by at most TIME_MARGIN plus a second; None if it never does (see the module
+    docstring)."""
+    return score_with_next_change(features, weights, as_of, half_life_days=half_life_days)[1]
+
+
+def score_with_next_change(
+    features: LeadFeatures,
+    weights: ScoreWeights,
+    as_of: datetime,
+    *,
+    half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
+) -> tuple[ScoreFactors, datetime | None]:
+    """`score_lead` and `next_total_change` of one lead, its activities decayed once."""
+    raw = _raw_score(features, as_of, half_life_days)
+    now = _factors(raw, weights)
+    return now, _next_change(raw, now, weights, as_of, half_life_days)
+
+
+def _next_change(
+    raw: _RawScore,
+    now: ScoreFactors,
+    weights: ScoreWeights,
+    as_of: datetime,
+    half_life_days: float,
+) -> datetime | None:
+    if raw.dnc:
+        return None
+    events = [
+        (decay, "engagement", v) for decay, v in _steps(now.engagement, 0, 0.0, raw.engagement_sum)
+    ] + [
+        (decay, "intent", v)
+        for decay, v in _steps(now.intent, raw.intent_base, raw.intent_base, raw.intent_sum)
+    ]
+    engagement, intent = now.engagement, now.intent
+    for decay, factor, value in sorted(events, key=lambda e: -e[0]):
+        if factor == "engagement":
+            engagement = value
+        else:
+            intent = value
+        if _total(raw, weights, engagement, intent) != now.total:
+            if decay <= 0:
+                return None
+            days = half_life_days * math.log2(1.0 / decay)
+            moment = as_of + timedelta(days=days) - TIME_MARGIN
+            return max(as_of, moment.replace(microsecond=0))
+    return None

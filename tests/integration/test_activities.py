@@ -29,6 +29,7 @@ from leadflow.activities.rules import (
 )
 from leadflow.activities.sql import SyncError, contact_predicate, sync_activities
 from leadflow.cli.activities import activities
+from leadflow.dagster_vocab import FULL_REFRESH_TAG
 from leadflow.platform.seed import load_sample_events, sample_activities_path, seed_mongo_activities
 from leadflow.resources import MongoResource, PostgresResource
 from leadflow.settings import seeds_dir
@@ -434,8 +435,24 @@ def test_asset_materializes_with_counts(crm_url, mongo_db, mongo_url):
     }
     assert metadata["watermark"].value["last_source_id"] == str(events[2]["_id"])
 
+    assert (metadata["mode"].value, metadata["full_reason"].value) == ("full", "first run")
+
     again = dg.materialize([lead_activities], resources=resources, run_config=run_config)
-    assert again.asset_materializations_for_node("lead_activities")[0].metadata["loaded"].value == 0
+    again_metadata = again.asset_materializations_for_node("lead_activities")[0].metadata
+    assert (again_metadata["mode"].value, again_metadata["read"].value) == ("incremental", 0)
+    assert again_metadata["loaded"].value == 0
+
+    # --full-refresh reads every event again and loads none twice
+    full = dg.materialize(
+        [lead_activities],
+        resources=resources,
+        run_config=run_config,
+        tags={FULL_REFRESH_TAG: "true"},
+    )
+    full_metadata = full.asset_materializations_for_node("lead_activities")[0].metadata
+    assert full_metadata["mode"].value == "full"
+    assert full_metadata["full_reason"].value == "requested (--full-refresh)"
+    assert (full_metadata["read"].value, full_metadata["loaded"].value) == (4, 0)
 
 
 def test_cli_seed_and_sync(crm_url, mongo_db, mongo_url):
