@@ -4,7 +4,7 @@ the invalidation watermark, and the reads that serve a cache miss."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -381,7 +381,8 @@ def save_ranking_inputs(
 #:   ages that crossed a boundary b (features.AGE_BOUNDARIES_DAYS): leads created in
 #:     (prev - b, as_of - b], and the activities in that range that were the lead's last
 #:     activity (not a note) or its last contact as of prev (an older one is no lead's age: a
-#:     newer one after prev is in the branch above); one minute wider on both sides;
+#:     newer one after prev is in the branch above); every window one minute wider on both
+#:     sides (window i: %(lo<i>)s, %(hi<i>)s, i = 0 the as-of window, i > 0 boundary i);
 #:   activities attached since (loaded, or matched later: late arrivals);
 #:   status and score history that entered the as-of window; nurture enrollments changed since
 #:     or enrolled in the window; numbers added to the DNC list since;
@@ -395,24 +396,33 @@ _CONTACT = (
     " or ({a}.activity_type = 'call' and {a}.direction = 'inbound'))"
 )
 
+
+def _windows(column: str, *, shifted: bool) -> str:
+    """`column` in any of the boundary windows (lo_i, hi_i] (changed_leads binds them): ranges
+    with bound values, so the planner scans the (organization_id, time) index once per window.
+    `shifted`: window 0 is the as-of window itself (prev, as_of]."""
+    first = 0 if shifted else 1
+    return " or ".join(
+        f"({column} > %(lo{i})s and {column} <= %(hi{i})s)"
+        for i in range(first, len(AGE_BOUNDARIES_DAYS) + 1)
+    )
+
+
 CHANGED_SQL = f"""
 select distinct lead_id::text from (
     select l.id as lead_id from leads l
     where l.organization_id = %(org)s and l.updated_at > %(since)s
     union all
-    select l.id from leads l cross join unnest(%(shifts)s::float8[]) b(secs)
-    where l.organization_id = %(org)s
-      and l.created_at > %(prev)s - make_interval(secs => b.secs) - interval '1 minute'
-      and l.created_at <= %(as_of)s - make_interval(secs => b.secs) + interval '1 minute'
+    select l.id from leads l
+    where l.organization_id = %(org)s and ({_windows("l.created_at", shifted=True)})
     union all
     select a.lead_id from lead_activities a
     where a.organization_id = %(org)s and a.lead_id is not null
       and a.occurred_at > %(prev)s - interval '1 minute' and a.occurred_at <= %(as_of)s
     union all
-    select a.lead_id from lead_activities a cross join unnest(%(boundaries)s::float8[]) b(secs)
+    select a.lead_id from lead_activities a
     where a.organization_id = %(org)s and a.lead_id is not null and a.activity_type <> 'note'
-      and a.occurred_at > %(prev)s - make_interval(secs => b.secs) - interval '1 minute'
-      and a.occurred_at <= %(as_of)s - make_interval(secs => b.secs) + interval '1 minute'
+      and ({_windows("a.occurred_at", shifted=False)})
       and (not exists (select 1 from lead_activities n
                        where n.lead_id = a.lead_id and n.activity_type <> 'note'
                          and n.occurred_at > a.occurred_at and n.occurred_at <= %(prev)s)
@@ -465,18 +475,14 @@ def changed_leads(
     since: datetime,
 ) -> list[str]:
     """Ids of the leads whose entry may have changed since the ranking at `prev` (CHANGED_SQL)."""
-    boundaries = [float(days) * 86400.0 for days in AGE_BOUNDARIES_DAYS]
-    rows = conn.execute(
-        CHANGED_SQL,
-        {
-            "org": organization_id,
-            "prev": prev,
-            "as_of": as_of,
-            "since": since,
-            "shifts": [0.0, *boundaries],
-            "boundaries": boundaries,
-        },
-    ).fetchall()
+    params: dict[str, Any] = {"org": organization_id, "prev": prev, "as_of": as_of, "since": since}
+    margin = timedelta(minutes=1)
+    # in UTC: an age is elapsed seconds (features), never wall-clock days across a DST change
+    low, high = prev.astimezone(UTC), as_of.astimezone(UTC)
+    for i, days in enumerate((0, *AGE_BOUNDARIES_DAYS)):
+        params[f"lo{i}"] = low - timedelta(days=days) - margin
+        params[f"hi{i}"] = high - timedelta(days=days) + margin
+    rows = conn.execute(CHANGED_SQL, params).fetchall()
     return sorted(row[0] for row in rows)
 
 
