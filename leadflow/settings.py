@@ -384,6 +384,18 @@ class Settings:
     reco_list_size = Variable(
         "LEADFLOW_RECO_LIST_SIZE", "leads per agent list in the cache", _integer(minimum=1), 50
     )
+    reco_retrain_days = Variable(
+        "LEADFLOW_RECO_RETRAIN_DAYS",
+        "an organization's conversion model is retrained when older than this (days)",
+        _integer(minimum=1),
+        7,
+    )
+    reco_retrain_drift = Variable(
+        "LEADFLOW_RECO_RETRAIN_DRIFT",
+        "retrain when leads with a status change or new since training reach this share",
+        _number(0.0, 1.0),
+        0.05,
+    )
 
     # -- the local servers (leadflow/platform) ----------------------------------------------------
     pg_port = Variable("LEADFLOW_PG_PORT", "the local PostgreSQL's port", _integer(minimum=1))

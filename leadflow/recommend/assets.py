@@ -4,11 +4,20 @@ assignments, before the dbt marts):
     lead_scores, lead_activities, nurture_enrollments ─► lead_conversion_model ─┐
     lead_assignments ──────────────────────────────────────────────────────────┴► lead_recommendations
 
-`lead_conversion_model` trains each organization's model (a new version in
-`lead_conversion_models`) and is checked by `lead_conversion_model_quality`;
-`lead_recommendations` scores every eligible lead with the active model (or the rule score),
-writes `lead_recommendations` in PostgreSQL and fills the Redis cache (the `redis` resource,
-REDIS_URL; without it, or with Redis down, a warning and PostgreSQL only).
+`lead_conversion_model` trains an organization's model (a new version in
+`lead_conversion_models`) when its retrain rule says so (service.retrain_reason: asked by
+`leadflow run --full-refresh`, no model yet, another horizon, LEADFLOW_RECO_RETRAIN_DAYS old, or
+LEADFLOW_RECO_RETRAIN_DRIFT of the leads moved since its as-of), else keeps it; it is checked by
+`lead_conversion_model_quality`. `lead_recommendations` ranks with the newest model (or the rule
+score) per organization: in full the first time, on `--full-refresh`, weekly, after a retrain or
+a change of time zone or calling hours; otherwise only the leads whose entry can have changed
+since its watermark (service.rank_changed, store.CHANGED_SQL: changed rows, and leads whose age
+crossed a boundary, features.AGE_BOUNDARIES_DAYS) and the agent lists they sit in, to the same
+rows a full ranking gives. It writes `lead_recommendations` and its watermark in one transaction
+per organization, then fills the Redis cache (full) or deletes the changed leads' entries and
+lists (incremental) (the `redis` resource, REDIS_URL; without it, or with Redis down, a warning
+and PostgreSQL only). An organization that fails keeps its rows and watermark; the others
+commit, and the step fails naming it.
 
 `recommendation_cache_invalidation` keeps the cache fresh after leads change: downstream of
 every asset that writes leads (LEAD_WRITERS), it deletes the cached entries of the leads changed
@@ -22,13 +31,13 @@ import time
 import dagster as dg
 from redis.exceptions import RedisError
 
-from leadflow.dagster_vocab import AsOfConfig, run_organization
-from leadflow.postgres import one_row, organization_ids
+from leadflow.dagster_vocab import AsOfConfig, full_refresh_requested, run_organization
+from leadflow.postgres import organization_ids
 from leadflow.recommend import cache, served, store
 from leadflow.recommend.service import (
     RecoSettings,
-    durable_rows,
-    score_organization,
+    rank_organization,
+    retrain_reason,
     train_organization,
 )
 from leadflow.resources import PostgresResource, RedisResource
@@ -62,7 +71,10 @@ def _quality_table(results: list[dict]) -> str:
     description=(
         "Per organization, a conversion-propensity model (logistic regression) trained on past"
         " snapshots and judged on a time-based holdout against the rule lead_score; stored as"
-        " a new version in lead_conversion_models."
+        " a new version in lead_conversion_models. Retrained only on `--full-refresh`, with no"
+        " model, another horizon, a model LEADFLOW_RECO_RETRAIN_DAYS (7) old, or when the leads"
+        " with a status change or created since its as-of reach LEADFLOW_RECO_RETRAIN_DRIFT"
+        " (0.05) of the live leads; else kept (metadata `decisions`: retrained or kept, why)."
     ),
 )
 def lead_conversion_model(
@@ -70,29 +82,47 @@ def lead_conversion_model(
 ) -> dg.MaterializeResult:
     as_of = config.as_of_datetime()
     reco = RecoSettings.from_env()
+    requested = full_refresh_requested(context)
     with postgres.connection() as conn:
         orgs = organization_ids(conn)
-    results = []
+    results, decisions = [], {}
     for org in orgs:
+        with postgres.connection() as conn:
+            reason = retrain_reason(conn, org, as_of, reco, requested=requested)
+            latest = store.latest_model(conn, org)
+        if reason is None and latest is not None:  # no model: retrain_reason says retrain
+            decisions[org] = {"model": "kept", "version": latest["version"], "why": _kept(latest)}
+            context.log.info(f"{org}: model v{latest['version']} kept ({decisions[org]['why']})")
+            continue
         with postgres.connection() as conn:
             result = train_organization(conn, org, as_of, reco)
         results.append(result)
+        decisions[org] = {"model": "retrained", "version": result["version"], "why": str(reason)}
         context.log.info(
-            f"{org}: model v{result['version']} {result['status']}"
-            f" (AUC {result['auc']} vs rule {result['baseline_auc']})"
+            f"{org}: model v{result['version']} {result['status']} ({reason};"
+            f" AUC {result['auc']} vs rule {result['baseline_auc']})"
         )
     statuses = [r["status"] for r in results]
     return dg.MaterializeResult(
         metadata={
-            "organizations": len(results),
+            "organizations": len(orgs),
+            "retrained": len(results),
+            "kept": len(orgs) - len(results),
             "active": statuses.count("active"),
             "flagged": statuses.count("flagged"),
             "insufficient_data": statuses.count("insufficient_data"),
             "horizon_days": reco.horizon_days,
+            "retrain_days": reco.retrain_days,
+            "retrain_drift": reco.retrain_drift,
             "quality": dg.MetadataValue.md(_quality_table(results)),
+            "decisions": decisions,
             "models": results,
         }
     )
+
+
+def _kept(latest: dict) -> str:
+    return f"trained as of {latest['as_of']:%Y-%m-%d %H:%M}, no retrain rule applies"
 
 
 @dg.asset_check(
@@ -149,6 +179,9 @@ def lead_conversion_model_quality(postgres: PostgresResource) -> dg.AssetCheckRe
     description=(
         "Next best action, channel, hour and reasons per eligible lead (never DNC, never"
         " recruited), ranked per agent; written to lead_recommendations and cached in Redis."
+        " Incremental per organization (watermark lead_recommendations:<org>): only leads whose"
+        " rows changed or whose age crossed a boundary are scored again, and their agents'"
+        " lists re-ranked; full on the first run, `--full-refresh`, weekly, or a new model."
     ),
 )
 def lead_recommendations(
@@ -159,39 +192,61 @@ def lead_recommendations(
 ) -> dg.MaterializeResult:
     as_of = config.as_of_datetime()
     reco = RecoSettings.from_env()
+    requested = full_refresh_requested(context)
     client = cache.connect(redis.resolved_url())
     if client is None:
         context.log.warning("REDIS_URL is not set: recommendations go to PostgreSQL only")
     with postgres.connection() as conn:
         orgs = organization_ids(conn)
-    summaries, cached, cache_seconds = [], {"lead_keys": 0, "agent_keys": 0}, 0.0
+    summaries, failed = [], {}
+    cached = {"lead_keys": 0, "agent_keys": 0, "deleted_keys": 0}
+    cache_seconds = 0.0
     for org in orgs:
-        with postgres.connection() as conn:
-            started = one_row(conn.execute("select now()"))[0]
-            entries, summary = score_organization(conn, org, as_of, reco)
-            store.replace_recommendations(conn, org, durable_rows(entries))
-            # the fill reflects the leads as of now: changes before it need no invalidation
-            store.set_watermark(conn, org, started)
+        try:
+            with postgres.connection() as conn:  # the ranking and its watermark: one transaction
+                ranked = rank_organization(conn, org, as_of, reco, requested=requested)
+        except Exception as exc:  # noqa: BLE001 - the others still run; the step fails below
+            context.log.error(f"{org}: ranking failed, its watermark stays: {exc!r}")
+            failed[org] = repr(exc)[:500]
+            continue
+        summary = ranked.summary
         summaries.append(summary)
+        context.log.info(
+            f"{org}: {summary['mode']} ({summary['why']}), {summary['leads']} leads ranked"
+        )
         if summary["model_error"]:
             context.log.error(f"{summary['model_error']}: {org} ranks by the rule score")
         if summary["calling_hours_error"]:
             context.log.warning(summary["calling_hours_error"])
         if client is not None:
             began = time.perf_counter()
+            version = summary["model_version"] if summary["ranked_by"] == "model" else None
             try:
-                filled = cache.fill(
-                    client,
-                    org,
-                    summary["model_version"] if summary["ranked_by"] == "model" else None,
-                    entries,
-                    reco.list_size,
-                )
-                cached = {k: cached[k] + filled[k] for k in cached}
+                if ranked.changes is None:
+                    filled = cache.fill(client, org, version, ranked.entries, reco.list_size)
+                    cached["lead_keys"] += filled["lead_keys"]
+                    cached["agent_keys"] += filled["agent_keys"]
+                else:
+                    refreshed = cache.refresh(
+                        client,
+                        org,
+                        version,
+                        ranked.changes.stale_leads,
+                        ranked.changes.stale_agents,
+                    )
+                    cached["deleted_keys"] += refreshed["deleted_keys"]
             except RedisError as exc:
                 context.log.warning(f"recommendation cache unavailable ({exc}): PostgreSQL only")
                 client = None
             cache_seconds += time.perf_counter() - began
+    if failed:
+        raise dg.Failure(
+            description=(
+                f"{len(failed)} of {len(orgs)} organizations failed; their rankings and"
+                " watermarks are unchanged and the next run redoes them"
+            ),
+            metadata={"failed": failed, "ranked": len(summaries)},
+        )
     mix: dict[str, int] = {}
     for summary in summaries:
         for action, count in summary["actions"].items():
@@ -199,6 +254,10 @@ def lead_recommendations(
     return dg.MaterializeResult(
         metadata={
             "leads": sum(s["leads"] for s in summaries),
+            "full": sum(1 for s in summaries if s["mode"] == "full"),
+            "incremental": sum(1 for s in summaries if s["mode"] == "incremental"),
+            "changed_leads": sum(s.get("changed_leads", s["leads"]) for s in summaries),
+            "rank_moves": sum(s.get("rank_moves", 0) for s in summaries),
             "ranked_by_model": sum(1 for s in summaries if s["ranked_by"] == "model"),
             "ranked_by_rule": sum(1 for s in summaries if s["ranked_by"] == "rule"),
             "actions": mix,
@@ -209,7 +268,9 @@ def lead_recommendations(
             "calling_hours_errors": [
                 s["calling_hours_error"] for s in summaries if s["calling_hours_error"]
             ],
-            "organizations": summaries,
+            "organizations": [
+                {k: v for k, v in s.items() if k != "new_ranking_inputs"} for s in summaries
+            ],
         }
     )
 

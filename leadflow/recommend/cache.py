@@ -172,6 +172,29 @@ def fill(
     return {"lead_keys": written, "agent_keys": len(lists)}
 
 
+def refresh(
+    client: redis.Redis,
+    org: str,
+    model_version: int | None,
+    stale_leads: Iterable[str],
+    stale_agents: Iterable[str],
+) -> dict[str, int]:
+    """After an incremental ranking: delete the cached entries of the leads whose stored entry
+    changed and the lists of the agents whose first list_size changed (the next read refills
+    them from PostgreSQL), and keep `current` pointing at the namespace. Nothing else is
+    touched: every other key still holds what a fill of this ranking would write."""
+    namespace = namespace_of(model_version)
+    keys = sorted(
+        {lead_key(org, namespace, lead) for lead in stale_leads}
+        | {agent_key(org, namespace, user) for user in stale_agents}
+    )
+    deleted = 0
+    for start in range(0, len(keys), 1000):
+        deleted += client.delete(*keys[start : start + 1000])
+    client.set(current_key(org), namespace, ex=ttl_seconds())
+    return {"deleted_keys": deleted, "stale_keys": len(keys)}
+
+
 # -- reads -----------------------------------------------------------------------------------------
 class Source:
     CACHE = "cache"

@@ -53,6 +53,36 @@ MAX_CATEGORY_TEXT = 200
 #: a lead with no activity / no contact yet counts as this many days since (a cap, not null)
 NEVER_DAYS = 365.0
 
+#: the features that change with time alone, every one an age in days: since the lead was
+#: created, since its last activity (not a note), since it was last reached. Each is a step
+#: function of the age (`age_bucket`): the largest of AGE_BOUNDARIES_DAYS it has reached, 0
+#: before the first. A lead's features therefore change with time only when one of its three
+#: ages crosses a boundary, i.e. when its created_at or the time of one of its activities lies
+#: a boundary before the as-of: the incremental ranking finds exactly those leads with indexed
+#: range scans (store.CHANGED_SQL) instead of scoring everyone. 45 (SILENT_DAYS) and 365
+#: (NEVER_DAYS) are boundaries, so the actions' thresholds read the same as on exact ages.
+TIME_FEATURES = ("days_since_created", "days_since_activity", "days_since_contact")
+AGE_BOUNDARIES_DAYS = (1, 3, 7, 14, 30, 45, 60, 90, 180, 365)
+
+
+def age_bucket(days: float) -> float:
+    """An age in days as the model and the actions see it: the largest boundary reached."""
+    reached = 0.0
+    for boundary in AGE_BOUNDARIES_DAYS:
+        if days >= boundary:
+            reached = float(boundary)
+        else:
+            break
+    return reached
+
+
+def bucket_ages(row: dict) -> dict:
+    """The snapshot row with its TIME_FEATURES as buckets (in place; returned for chaining)."""
+    for name in TIME_FEATURES:
+        row[name] = age_bucket(float(row[name]))
+    return row
+
+
 _RANK_SQL = (
     "case {col} "
     + " ".join(f"when '{s}' then {r}" for s, r in STATUS_RANK.items() if s != "dnc")
@@ -60,13 +90,15 @@ _RANK_SQL = (
 )
 
 #: one row per lead of %(org)s as it stood at %(as_of)s, with the label "recruited within
-#: %(horizon)s days after as_of" (null when %(labelled)s is false)
+#: %(horizon)s days after as_of" (null when %(labelled)s is false); %(ids)s: only these leads
+#: (null: every one). The ages come out exact: store.snapshot buckets them (age_bucket).
 SNAPSHOT_SQL = f"""
 with base as (
     select l.id, l.user_id, l.source, l.created_at, l.phone_number, l.organization_id,
            l.status as current_status, l.first_name, l.last_name
     from leads l
     where l.organization_id = %(org)s and l.deleted_at is null and l.created_at <= %(as_of)s
+      and (%(ids)s::uuid[] is null or l.id = any(%(ids)s::uuid[]))
 ),
 status_at as (
     select distinct on (h.lead_id) h.lead_id, h.to_status
@@ -199,6 +231,14 @@ def _plural(count: float, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def _age(bucket: float, *, ago: bool = True) -> str:
+    """An age bucket in words: "within the last day", "over 14 days ago" / "over 14 days"."""
+    if bucket < 1:
+        return "within the last day" if ago else "less than a day"
+    said = f"over {_plural(bucket, 'day')}"
+    return f"{said} ago" if ago else said
+
+
 def phrase(feature: str, row: Mapping, positive: bool) -> str | None:
     """A feature's value said for an agent ("answered 3 calls"), or None when it says
     nothing worth reading. `positive`: the feature pushes the lead up (else down)."""
@@ -229,12 +269,12 @@ def phrase(feature: str, row: Mapping, positive: bool) -> str | None:
         "sms": f"{_plural(value, 'SMS')} sent".replace("SMSs", "SMS"),
         "emails": f"{_plural(value, 'e-mail')} sent",
         "days_since_contact": (
-            "never reached yet" if value >= NEVER_DAYS else f"last reached {value:.0f} days ago"
+            "never reached yet" if value >= NEVER_DAYS else f"last reached {_age(value)}"
         ),
         "days_since_activity": (
-            "never contacted" if value >= NEVER_DAYS else f"last touched {value:.0f} days ago"
+            "never contacted" if value >= NEVER_DAYS else f"last touched {_age(value)}"
         ),
-        "days_since_created": f"in the pipeline for {value:.0f} days",
+        "days_since_created": f"in the pipeline for {_age(value, ago=False)}",
         "status_rank": f"status {row.get('status', '')}",
         "max_status_rank": "got further along the funnel before",
         "status_changes": f"{_plural(value, 'status change')}",

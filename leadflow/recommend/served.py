@@ -108,7 +108,9 @@ class ServedModel:
         return np.hstack(blocks)
 
     def _probability(self, encoded: np.ndarray) -> np.ndarray:
-        decision = (encoded @ self.coefficients[:, None]).ravel() + self.intercept
+        # a row's sum alone, in the same order whatever the batch (a matrix product may not):
+        # a lead scored among its organization and scored alone gets the same bits
+        decision = (encoded * self.coefficients).sum(axis=1) + self.intercept
         # the logistic without overflow: exp of a non-positive number only
         small = np.exp(-np.abs(decision))
         probability = np.where(decision >= 0, 1.0 / (1.0 + small), small / (1.0 + small))

@@ -3,8 +3,8 @@ the invalidation watermark, and the reads that serve a cache miss."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -13,7 +13,13 @@ from psycopg.types.json import Jsonb
 
 from leadflow.leads.ids import canonical_uuid
 from leadflow.postgres import copy_rows, one_row
-from leadflow.recommend.features import SNAPSHOT_SQL, Snapshot, eligible
+from leadflow.recommend.features import (
+    AGE_BOUNDARIES_DAYS,
+    SNAPSHOT_SQL,
+    Snapshot,
+    bucket_ages,
+    eligible,
+)
 
 
 def snapshot(
@@ -23,15 +29,23 @@ def snapshot(
     horizon_days: int,
     *,
     labelled: bool,
+    lead_ids: Sequence[str] | None = None,
 ) -> Snapshot:
     """The organization's eligible leads as they stood at `as_of` (labelled: with whether
-    they reached recruited within the horizon after it)."""
+    they reached recruited within the horizon after it), their ages bucketed (age_bucket);
+    `lead_ids`: only these leads."""
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
             SNAPSHOT_SQL,
-            {"org": organization_id, "as_of": as_of, "horizon": horizon_days, "labelled": labelled},
+            {
+                "org": organization_id,
+                "as_of": as_of,
+                "horizon": horizon_days,
+                "labelled": labelled,
+                "ids": list(lead_ids) if lead_ids is not None else None,
+            },
         ).fetchall()
-    return Snapshot(as_of, [row for row in rows if eligible(row)])
+    return Snapshot(as_of, [bucket_ages(row) for row in rows if eligible(row)])
 
 
 def organization_timezone(conn: psycopg.Connection, organization_id: str) -> str:
@@ -46,22 +60,34 @@ def organization_timezone(conn: psycopg.Connection, organization_id: str) -> str
 
 
 def answered_hours(
-    conn: psycopg.Connection, organization_id: str, as_of: datetime, timezone: str | None = None
+    conn: psycopg.Connection,
+    organization_id: str,
+    as_of: datetime,
+    timezone: str | None = None,
+    *,
+    lead_ids: Sequence[str] | None = None,
 ) -> tuple[dict[str, list[int]], int | None]:
     """Per lead, the local hours (organization timezone, or `timezone`) at which it answered or
-    reached out; and the organization's most frequent such hour."""
+    reached out; and the organization's most frequent such hour. `lead_ids`: only these leads
+    (the most frequent hour is then theirs)."""
     zone = timezone or organization_timezone(conn, organization_id)
     rows = conn.execute(
         """
         select a.lead_id::text, extract(hour from a.occurred_at at time zone %(zone)s)::int
         from lead_activities a
         where a.organization_id = %(org)s and a.lead_id is not null and a.occurred_at <= %(as_of)s
+          and (%(ids)s::uuid[] is null or a.lead_id = any(%(ids)s::uuid[]))
           and ((a.activity_type = 'call' and a.outcome = 'answered')
                or (a.activity_type in ('sms', 'email') and a.outcome = 'replied')
                or (a.activity_type = 'meeting' and a.outcome = 'completed')
                or a.direction = 'inbound')
         """,
-        {"org": organization_id, "as_of": as_of, "zone": zone},
+        {
+            "org": organization_id,
+            "as_of": as_of,
+            "zone": zone,
+            "ids": list(lead_ids) if lead_ids is not None else None,
+        },
     ).fetchall()
     by_lead: dict[str, list[int]] = {}
     counts: dict[int, int] = {}
@@ -70,6 +96,22 @@ def answered_hours(
         counts[hour] = counts.get(hour, 0) + 1
     org_hour = min(h for h, c in counts.items() if c == max(counts.values())) if counts else None
     return by_lead, org_hour
+
+
+def changes_seen_until(conn: psycopg.Connection) -> datetime:
+    """The time up to which every change is visible to this transaction's reads: its start
+    (now(), what updated_at triggers stamp), or the start of the oldest other transaction of
+    this database that holds a transaction id (it may still commit rows stamped earlier).
+    Sessions of other roles show no start without pg_read_all_stats: grant it to the pipeline
+    role where other roles write leads in long transactions."""
+    value: datetime = one_row(
+        conn.execute(
+            "select least(now(), (select min(xact_start) from pg_stat_activity"
+            " where datname = current_database() and pid <> pg_backend_pid()"
+            " and backend_xid is not null))"
+        )
+    )[0]
+    return value
 
 
 # -- the model store ------------------------------------------------------------------------------
@@ -132,7 +174,7 @@ def latest_model(conn: psycopg.Connection, organization_id: str) -> dict[str, An
             """
             select version, status, beats_baseline, metrics, baseline,
                    model_parameters::text as model_parameters, trained_at, horizon_days,
-                   feature_names
+                   feature_names, as_of, ranking_inputs
             from lead_conversion_models where organization_id = %s
             order by version desc limit 1
             """,
@@ -183,6 +225,11 @@ def replace_recommendations(
     row-level security applies to the role (lead_recommendations is forced, migration 011, and
     a pipeline login that is not a superuser passes through its pipeline_access policy)."""
     conn.execute("delete from lead_recommendations where organization_id = %s", (organization_id,))
+    return _insert(conn, rows)
+
+
+def _insert(conn: psycopg.Connection, rows: Iterable[tuple]) -> int:
+    """Insert lead_recommendations rows (REC_COLUMNS) through a temp table (see above)."""
     conn.execute(
         "create temp table if not exists stg_lead_recommendations"
         " (like lead_recommendations including defaults) on commit drop"
@@ -311,3 +358,213 @@ def set_watermark(conn: psycopg.Connection, organization_id: str, until: datetim
         """,
         (organization_id, until),
     )
+
+
+# -- the incremental ranking ----------------------------------------------------------------------
+def save_ranking_inputs(
+    conn: psycopg.Connection, organization_id: str, version: int, inputs: dict
+) -> None:
+    """Keep a version's ranking inputs (inputs.py) with it, once: the first ranking's stay."""
+    conn.execute(
+        "update lead_conversion_models set ranking_inputs = %s"
+        " where organization_id = %s and version = %s and ranking_inputs is null",
+        (Jsonb(inputs), organization_id, version),
+    )
+
+
+#: the leads of %(org)s whose entry may differ from the one stored at %(prev)s (the previous
+#: ranking's as-of), now at %(as_of)s; %(since)s: the previous ranking's start less a margin
+#: (rows written since). A superset is harmless (such a lead is ranked again, to the same
+#: entry); a lead missed would be wrong, so every input of the snapshot has its branch:
+#:   the lead row itself (status, score, owner, merge, soft delete: updated_at by trigger);
+#:   leads created and activities occurred in (prev, as_of] (the snapshot's as-of cut);
+#:   ages that crossed a boundary b (features.AGE_BOUNDARIES_DAYS): leads created in
+#:     (prev - b, as_of - b], and the activities in that range that were the lead's last
+#:     activity (not a note) or its last contact as of prev (an older one is no lead's age: a
+#:     newer one after prev is in the branch above); every window one minute wider on both
+#:     sides (window i: %(lo<i>)s, %(hi<i>)s, i = 0 the as-of window, i > 0 boundary i);
+#:   activities attached since (loaded, or matched later: late arrivals);
+#:   status and score history that entered the as-of window; nurture enrollments changed since
+#:     or enrolled in the window; numbers added to the DNC list since;
+#:   eligible leads without a stored entry (a DNC entry removed, a deletion undone).
+#: an activity that reached the lead (features.SNAPSHOT_SQL's last_contact)
+_CONTACT = (
+    "(({a}.activity_type = 'call' and {a}.outcome = 'answered')"
+    " or ({a}.activity_type in ('sms', 'email')"
+    " and ({a}.outcome = 'replied' or {a}.direction = 'inbound'))"
+    " or ({a}.activity_type = 'meeting' and {a}.outcome = 'completed')"
+    " or ({a}.activity_type = 'call' and {a}.direction = 'inbound'))"
+)
+
+
+def _windows(column: str, *, shifted: bool) -> str:
+    """`column` in any of the boundary windows (lo_i, hi_i] (changed_leads binds them): ranges
+    with bound values, so the planner scans the (organization_id, time) index once per window.
+    `shifted`: window 0 is the as-of window itself (prev, as_of]."""
+    first = 0 if shifted else 1
+    return " or ".join(
+        f"({column} > %(lo{i})s and {column} <= %(hi{i})s)"
+        for i in range(first, len(AGE_BOUNDARIES_DAYS) + 1)
+    )
+
+
+CHANGED_SQL = f"""
+select distinct lead_id::text from (
+    select l.id as lead_id from leads l
+    where l.organization_id = %(org)s and l.updated_at > %(since)s
+    union all
+    select l.id from leads l
+    where l.organization_id = %(org)s and ({_windows("l.created_at", shifted=True)})
+    union all
+    select a.lead_id from lead_activities a
+    where a.organization_id = %(org)s and a.lead_id is not null
+      and a.occurred_at > %(prev)s - interval '1 minute' and a.occurred_at <= %(as_of)s
+    union all
+    select a.lead_id from lead_activities a
+    where a.organization_id = %(org)s and a.lead_id is not null and a.activity_type <> 'note'
+      and ({_windows("a.occurred_at", shifted=False)})
+      and (not exists (select 1 from lead_activities n
+                       where n.lead_id = a.lead_id and n.activity_type <> 'note'
+                         and n.occurred_at > a.occurred_at and n.occurred_at <= %(prev)s)
+           or ({_CONTACT.format(a="a")} and not exists (
+                       select 1 from lead_activities n
+                       where n.lead_id = a.lead_id and {_CONTACT.format(a="n")}
+                         and n.occurred_at > a.occurred_at and n.occurred_at <= %(prev)s)))
+    union all
+    select a.lead_id from lead_activities a
+    where a.organization_id = %(org)s and a.lead_id is not null and a.matched_at > %(since)s
+    union all
+    select a.lead_id from lead_activities a
+    where a.organization_id = %(org)s and a.lead_id is not null and a.loaded_at > %(since)s
+    union all
+    select h.lead_id from lead_status_history h join leads l on l.id = h.lead_id
+    where l.organization_id = %(org)s
+      and h.changed_at > %(prev)s - interval '1 minute' and h.changed_at <= %(as_of)s
+    union all
+    select s.lead_id from lead_score_history s join leads l on l.id = s.lead_id
+    where l.organization_id = %(org)s
+      and s.calculated_at > %(prev)s - interval '1 minute' and s.calculated_at <= %(as_of)s
+    union all
+    select e.lead_id from lead_sequence_enrollments e join leads l on l.id = e.lead_id
+    where l.organization_id = %(org)s and e.updated_at > %(since)s
+    union all
+    select e.lead_id from lead_sequence_enrollments e join leads l on l.id = e.lead_id
+    where l.organization_id = %(org)s
+      and e.enrolled_at > %(prev)s - interval '1 minute' and e.enrolled_at <= %(as_of)s
+    union all
+    select l.id from dnc_list d
+    join leads l on l.organization_id = d.organization_id and l.phone_number = d.phone_number
+    where d.organization_id = %(org)s and d.added_at > %(since)s
+    union all
+    select l.id from leads l
+    where l.organization_id = %(org)s and l.deleted_at is null and l.created_at <= %(as_of)s
+      and l.status not in ('dnc', 'recruited')
+      and not exists (select 1 from lead_recommendations r where r.lead_id = l.id)
+      and not exists (select 1 from dnc_list d where d.organization_id = l.organization_id
+                      and d.phone_number = l.phone_number)
+) changed
+"""
+
+
+def changed_leads(
+    conn: psycopg.Connection,
+    organization_id: str,
+    *,
+    prev: datetime,
+    as_of: datetime,
+    since: datetime,
+) -> list[str]:
+    """Ids of the leads whose entry may have changed since the ranking at `prev` (CHANGED_SQL)."""
+    params: dict[str, Any] = {"org": organization_id, "prev": prev, "as_of": as_of, "since": since}
+    margin = timedelta(minutes=1)
+    # in UTC: an age is elapsed seconds (features), never wall-clock days across a DST change
+    low, high = prev.astimezone(UTC), as_of.astimezone(UTC)
+    for i, days in enumerate((0, *AGE_BOUNDARIES_DAYS)):
+        params[f"lo{i}"] = low - timedelta(days=days) - margin
+        params[f"hi{i}"] = high - timedelta(days=days) + margin
+    rows = conn.execute(CHANGED_SQL, params).fetchall()
+    return sorted(row[0] for row in rows)
+
+
+#: what ranking needs of a stored entry: its agent, its sort key, its rank
+RANKED_COLUMNS = "lead_id::text, user_id::text, propensity, rule_score, agent_rank"
+
+
+def stored_entries(
+    conn: psycopg.Connection, organization_id: str, lead_ids: Sequence[str]
+) -> list[tuple[str, str | None, float, int, int | None]]:
+    """The stored entries (RANKED_COLUMNS) of these leads: where they sit now."""
+    return conn.execute(
+        f"select {RANKED_COLUMNS} from lead_recommendations"  # noqa: S608 - constant columns
+        " where organization_id = %s and lead_id = any(%s::uuid[])",
+        (organization_id, list(lead_ids)),
+    ).fetchall()
+
+
+def stored_lists(
+    conn: psycopg.Connection, organization_id: str, agents: Iterable[str | None]
+) -> list[tuple[str, str | None, float, int, int | None]]:
+    """The stored entries (RANKED_COLUMNS) of these agents' lists."""
+    agents = set(agents)
+    users = [agent for agent in agents if agent is not None]
+    return conn.execute(
+        f"select {RANKED_COLUMNS} from lead_recommendations"  # noqa: S608 - constant columns
+        " where organization_id = %s and (user_id = any(%s::uuid[])"
+        " or (%s and user_id is null))",
+        (organization_id, users, None in agents),
+    ).fetchall()
+
+
+def apply_changes(
+    conn: psycopg.Connection,
+    organization_id: str,
+    *,
+    removed: Sequence[str],
+    rows: Iterable[tuple],
+    ranks: Sequence[tuple[str, int]],
+) -> int:
+    """In the caller's transaction: delete the entries of `removed` leads, insert `rows`
+    (REC_COLUMNS), and set the agent_rank of the (lead id, rank) pairs of `ranks`."""
+    conn.execute(
+        "delete from lead_recommendations where organization_id = %s and lead_id = any(%s::uuid[])",
+        (organization_id, list(removed)),
+    )
+    written = _insert(conn, rows)
+    if ranks:
+        conn.execute(
+            "create temp table if not exists stg_recommendation_ranks"
+            " (lead_id uuid primary key, agent_rank int4) on commit drop"
+        )
+        conn.execute("truncate stg_recommendation_ranks")
+        copy_rows(
+            conn, "stg_recommendation_ranks", ("lead_id", "agent_rank"), ("text", "int4"), ranks
+        )
+        conn.execute(
+            "update lead_recommendations r set agent_rank = s.agent_rank"
+            " from stg_recommendation_ranks s"
+            " where r.lead_id = s.lead_id and r.organization_id = %s",
+            (organization_id,),
+        )
+    return written
+
+
+def drift(conn: psycopg.Connection, organization_id: str, since: datetime) -> tuple[int, int]:
+    """(leads with a status change after `since` or created after it, live leads) of the
+    organization: how far the data moved since a model's snapshot."""
+    moved, live = one_row(
+        conn.execute(
+            """
+            select (select count(*) from (
+                        select h.lead_id from lead_status_history h
+                        join leads l on l.id = h.lead_id
+                        where l.organization_id = %(org)s and h.changed_at > %(since)s
+                        union
+                        select l.id from leads l
+                        where l.organization_id = %(org)s and l.created_at > %(since)s) moved),
+                   (select count(*) from leads l
+                    where l.organization_id = %(org)s and l.deleted_at is null)
+            """,
+            {"org": organization_id, "since": since},
+        )
+    )
+    return int(moved), int(live)
