@@ -432,10 +432,8 @@ select distinct lead_id::text from (
                          and n.occurred_at > a.occurred_at and n.occurred_at <= %(prev)s)))
     union all
     select a.lead_id from lead_activities a
-    where a.organization_id = %(org)s and a.lead_id is not null and a.matched_at > %(since)s
-    union all
-    select a.lead_id from lead_activities a
-    where a.organization_id = %(org)s and a.lead_id is not null and a.loaded_at > %(since)s
+    where a.organization_id = %(org)s and a.lead_id is not null
+      and coalesce(a.matched_at, a.loaded_at) > %(since)s
     union all
     select h.lead_id from lead_status_history h join leads l on l.id = h.lead_id
     where l.organization_id = %(org)s
