@@ -338,9 +338,9 @@ class ReadSnapshot:
 
 
 def full_xid(xid: int, reference: int) -> int:
-    """The 64-bit id of a 32-bit row xid, taken as the latest id with those low 32 bits below
-    `reference` (the next id to be assigned when read). Exact for every row PostgreSQL has not
-    frozen: their xids are less than 2^31 old."""
+    """The 64-bit id of a 32-bit row xid, taken as the latest id with those low 32 bits at or
+    below `reference` (the next id to be assigned when read; no visible row carries it). Exact
+    for every row PostgreSQL has not frozen: their xids are less than 2^31 old."""
     return reference - ((reference - xid) % XID_MODULUS)
 
 

@@ -715,7 +715,8 @@ def _reconcile_mode(
     """(why this pass is full, or None; the snapshot of the last passing comparison)."""
     if full_requested:
         return full_requested, None
-    reason = watermarks.full_due(previous, read.at, every or watermarks.full_every())
+    every = every if every is not None else watermarks.full_every()
+    reason = watermarks.full_due(previous, read.at, every)
     if reason:
         return reason, None
     since = model.ReadSnapshot.from_state(previous.state if previous else None)
