@@ -37,7 +37,7 @@ rows written under a savepoint carry a subtransaction id. `updated_at` plays no 
 writer's start time, which can be older than a read that missed the row.
 
 Row xids are 32-bit and wrap around: each is placed in 64 bits as the latest id with its low 32
-bits below the next id to be assigned when read (`model.full_xid`). That is exact for every row
+bits at or below the next id to be assigned when read (`model.full_xid`). That is exact for every row
 PostgreSQL has not frozen (VACUUM keeps them within 2^31 of the counter); a frozen row older than
 2^32 transactions may come out as unseen and be sent once more (harmless). A watermark whose
 snapshot is 2^31 or more transactions old, or ahead of the counter (a restored database, another
