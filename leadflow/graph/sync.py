@@ -729,11 +729,17 @@ def _reconcile_mode(
 
 
 def _graph_counts(session: Session, org: str) -> dict[str, int]:
+    """RECONCILE_QUERIES' counts: the nodes and MEMBER_OF one query each (indexed), the lead
+    edges in one pass (`model.edge_counts`)."""
     actual: dict[str, int] = {}
     for key, (count_query, _) in model.RECONCILE_QUERIES.items():
+        if key in model.LEAD_EDGE_TARGETS:
+            continue
         rows = _read(session, count_query, DEFAULT_RETRY, org=org)
         actual[key] = int(rows[0]["n"]) if rows else 0
-    return actual
+    edges = _read(session, model.GRAPH_LEAD_EDGE_COUNTS, DEFAULT_RETRY, org=org)
+    actual.update(model.edge_counts(edges))
+    return {key: actual[key] for key in model.RECONCILE_QUERIES}
 
 
 def _samples(

@@ -389,17 +389,20 @@ def test_unseen_sql_names_its_parameters():
 # -- lead content -------------------------------------------------------------------------------
 
 
-def graph_side(row):
-    """What the graph returns for a lead the sync wrote from `row` (nulls not stored)."""
-    props = {k: row[k] for k in model.LEAD_PROPERTIES if row[k] is not None} | {"id": row["id"]}
-    edges = [["BELONGS_TO", row["organization_id"], {}]]
+def graph_side(row, **changes):
+    """What GRAPH_LEAD_CONTENT returns for a lead the sync wrote from `row`."""
+    values = [changes.get(k, row[k]) for k in model.LEAD_PROPERTIES]
+    edges = [["BELONGS_TO", row["organization_id"], None, None, None, None]]
     if row["source_key"]:
-        edges.append(["FROM_SOURCE", row["source_key"], {}])
+        edges.append(["FROM_SOURCE", row["source_key"], None, None, None, None])
     if row["owner_id"]:
-        edges.append(["ASSIGNED_TO", row["owner_id"], {"since": row["since"].replace(tzinfo=None)}])
+        since = row["since"].replace(tzinfo=None)  # ArcadeDB returns UTC without a zone
+        edges.append(["ASSIGNED_TO", row["owner_id"], since, row["strategy"], None, None])
     for item in row["previous"]:
-        edges.append(["PREVIOUSLY_ASSIGNED_TO", item["user_id"], {"from": item["from"]}])
-    return props, list(reversed(edges))
+        edges.append(
+            ["PREVIOUSLY_ASSIGNED_TO", item["user_id"], None, None, item["from"], item["to"]]
+        )
+    return values, list(reversed(edges))
 
 
 def test_lead_content_equals_what_the_graph_returns_for_it():
@@ -417,7 +420,7 @@ def test_lead_content_equals_what_the_graph_returns_for_it():
         )
     )
     props, edges = graph_side(bare)
-    assert model.graph_lead_content(props, edges + [[None, None, None]]) == model.lead_content(bare)
+    assert model.graph_lead_content(props, edges + [[None] * 6]) == model.lead_content(bare)
 
 
 def test_compare_contents_names_what_differs():
@@ -425,8 +428,8 @@ def test_compare_contents_names_what_differs():
     other = model.lead_row(record(id="l2", status="cold"))
     props, edges = graph_side(row)
     found = {
-        "l1": model.graph_lead_content(props | {"status": "dnc"}, edges[1:]),
-        "gone": model.graph_lead_content({"id": "gone"}, []),
+        "l1": model.graph_lead_content(graph_side(row, status="dnc")[0], edges[1:]),
+        "gone": model.graph_lead_content([None] * 7, []),
     }
     expected = {"l1": model.lead_content(row), "l2": model.lead_content(other)}
     differing = model.compare_contents(expected, ["gone", "never"], found)
@@ -439,3 +442,21 @@ def test_compare_contents_names_what_differs():
         "gone: deleted in PostgreSQL",
         "l1: status, edges",
     ]
+
+
+def test_edge_counts_keep_edges_to_their_label_and_belongs_to_its_organization():
+    rows = [
+        {"t": "ASSIGNED_TO", "labels": ["User"], "own": False, "n": 7},
+        {"t": "ASSIGNED_TO", "labels": ["Lead"], "own": False, "n": 1},
+        {"t": "BELONGS_TO", "labels": ["Organization"], "own": True, "n": 9},
+        {"t": "BELONGS_TO", "labels": ["Organization"], "own": False, "n": 2},
+        {"t": "FROM_SOURCE", "labels": ["Source"], "own": False, "n": 4},
+        {"t": "KNOWS", "labels": ["Lead"], "own": False, "n": 3},
+    ]
+    assert model.edge_counts(rows) == {
+        "BELONGS_TO": 9,
+        "ASSIGNED_TO": 7,
+        "PREVIOUSLY_ASSIGNED_TO": 0,
+        "FROM_SOURCE": 4,
+        "REFERRED_BY": 0,
+    }
