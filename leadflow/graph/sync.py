@@ -36,12 +36,18 @@ absence from the in-progress list, because `pg_current_snapshot()` lists top-lev
 rows written under a savepoint carry a subtransaction id. `updated_at` plays no part: it is the
 writer's start time, which can be older than a read that missed the row.
 
-Row xids are 32-bit and wrap around: each is placed in 64 bits as the latest id with its low 32
-bits at or below the next id to be assigned when read (`model.full_xid`). That is exact for every row
-PostgreSQL has not frozen (VACUUM keeps them within 2^31 of the counter); a frozen row older than
-2^32 transactions may come out as unseen and be sent once more (harmless). A watermark whose
-snapshot is 2^31 or more transactions old, or ahead of the counter (a restored database, another
-server), cannot be used: that organization gets a full sync (`model.incremental_blocker`).
+Row xids are 32-bit and wrap around: each is placed in 64 bits as the latest id with its low
+32 bits at or below the next id to be assigned when read (`model.full_xid`). That is exact for
+every row PostgreSQL has not frozen (VACUUM keeps them within 2^31 of the counter); a frozen
+row older than 2^32 transactions may come out as unseen and be sent once more (harmless), and
+`seen` keeps only ids `pg_xact_status` reports committed, so such a row cannot pass for a
+transaction still in progress. A watermark whose snapshot is 2^31 or more transactions old, or
+ahead of the counter (a restored database, another server), cannot be used: that organization
+gets a full sync (`model.incremental_blocker`). Physical replicas share the counter; after a
+failover to a server with its own history (a logical replica), run `leadflow graph sync --full`.
+
+The test costs one pass over the organization's leads per run (no index holds `xmin`); only
+the rows that pass it are joined, shaped and sent.
 """
 
 from __future__ import annotations
@@ -760,7 +766,10 @@ def _pending_ids(
     """Leads changed after the sync's read: the graph cannot hold them yet."""
     if synced_at is None:
         return set()
-    query = f"select l.id::text from leads l where l.organization_id = %(org)s and {_changed_leads('s_')}"
+    query = (
+        "select l.id::text from leads l where l.organization_id = %(org)s and "
+        + _changed_leads("s_")
+    )
     params = {"org": org, **synced_at.params(read.reference, "s_")}
     return {row[0] for row in conn.execute(query, params)}
 
