@@ -347,3 +347,27 @@ def test_asset_and_check_report_modes_and_full_refresh(crm_url, driver, graph):
     modes = check.metadata["modes"].value
     assert {m["reason"] for m in modes.values()} == {"requested (--full-refresh)"}
     assert check.metadata["rows_compared"].value == 57
+
+
+def test_nightly_counts_equal_the_full_pass_s_on_awkward_rows(crm_url, driver, graph):
+    """PostgreSQL's counts come from one SQL query each night, the full pass's from the lead
+    rows: blank and padded sources, an owner from another organization, history only."""
+    with psycopg.connect(crm_url) as conn:
+        conn.execute("update leads set source = '   ' where id = %s", (lead(2),))
+        conn.execute("update leads set source = E' linkedin\\t' where id = %s", (lead(4),))
+        conn.execute(
+            "update leads set user_id = 'a2000000-0000-4000-8000-000000000003' where id = %s",
+            (lead(6),),
+        )
+        conn.execute(
+            "insert into lead_assignments (lead_id, from_user_id, to_user_id, strategy)"
+            " values (%s, %s, %s, 'manual')",
+            (lead(11), AGENT4, AGENT4),
+        )
+    sync(crm_url, driver, graph, [ORG1])
+    full = reconcile(crm_url, driver, graph)
+    nightly = reconcile(crm_url, driver, graph)
+    assert (full.mode, nightly.mode) == ("full", "nightly")
+    assert full.ok and nightly.ok
+    assert nightly.expected == full.expected == full.actual
+    assert full.expected["ASSIGNED_TO"] == 15 and full.expected["FROM_SOURCE"] == 18
