@@ -358,13 +358,13 @@ class ReadSnapshot:
         except (TypeError, ValueError):
             return None
 
-    def params(self, reference: int, prefix: str = "") -> dict[str, Any]:
-        """The parameters of `unseen_sql` (same prefix) for this snapshot."""
+    def params(self, stable: int, prefix: str = "") -> dict[str, Any]:
+        """The parameters of `unseen_sql` (same prefix) for this snapshot, in a transaction
+        whose `age()` counts from the 64-bit id `stable` (`unseen_by_age`)."""
         return {
-            f"{prefix}ref": reference,
-            f"{prefix}snap_xmin": self.xmin,
-            f"{prefix}snap_xmax": self.xmax,
-            f"{prefix}seen": list(self.seen),
+            f"{prefix}age_new": stable - self.xmax,
+            f"{prefix}age_old": stable - self.xmin,
+            f"{prefix}seen_ages": [stable - x for x in self.seen],
         }
 
 
@@ -383,22 +383,23 @@ def unseen(xid: int, reference: int, snapshot: ReadSnapshot) -> bool:
     return full >= snapshot.xmax or (full >= snapshot.xmin and full not in snapshot.seen)
 
 
-def unseen_sql(column: str, prefix: str = "") -> str:
-    """SQL for `unseen(column, …)`: `column` is a row's xmin; parameters from `params`."""
-    xid = f"{column}::text::bigint"
-    full = full_xid_sql(column, prefix)
-    return (
-        f"({xid} >= {FIRST_NORMAL_XID} and ({full} >= %({prefix}snap_xmax)s::bigint"
-        f" or ({full} >= %({prefix}snap_xmin)s::bigint"
-        f" and {full} <> all(%({prefix}seen)s::bigint[]))))"
+def unseen_by_age(age: int, stable: int, snapshot: ReadSnapshot) -> bool:
+    """`unseen` as SQL evaluates it, from PostgreSQL's `age(xmin)`: the 32-bit distance from
+    the transaction's stable id (`stable`, in 64 bits) back to the row's id, INT_MAX for the
+    special ids. The row's id is `stable - age`, so X >= xmax is age <= stable - xmax, etc."""
+    return age <= stable - snapshot.xmax or (
+        age <= stable - snapshot.xmin and stable - age not in snapshot.seen
     )
 
 
-def full_xid_sql(column: str, prefix: str = "") -> str:
-    """SQL for `full_xid(column, %(<prefix>ref)s)`."""
-    xid = f"{column}::text::bigint"
-    ref = f"%({prefix}ref)s::bigint"
-    return f"({ref} - ((({ref} - {xid}) %% {XID_MODULUS}) + {XID_MODULUS}) %% {XID_MODULUS})"
+def unseen_sql(column: str, prefix: str = "") -> str:
+    """SQL for `unseen_by_age(age(column), …)`: `column` is a row's xmin; parameters from
+    `ReadSnapshot.params`. One C function and integer comparisons per row."""
+    age = f"age({column})"
+    return (
+        f"({age} <= %({prefix}age_new)s::bigint or ({age} <= %({prefix}age_old)s::bigint"
+        f" and {age} <> all(%({prefix}seen_ages)s::bigint[])))"
+    )
 
 
 def incremental_blocker(previous: ReadSnapshot, reference: int) -> str | None:

@@ -199,34 +199,30 @@ def _changed_leads(prefix: str = "") -> str:
     unseen = model.unseen_sql
     return f"""
   ({unseen("l.xmin", prefix)}
-   or exists (select 1 from lead_assignments a
-              where a.lead_id = l.id and {unseen("a.xmin", prefix)})
+   or l.id in (select a.lead_id from lead_assignments a where {unseen("a.xmin", prefix)})
    or l.referred_by_lead_id in (select r.id from leads r
                                 where r.organization_id = %(org)s
                                   and {unseen("r.xmin", prefix)}))
 """
 
 
-#: the 64-bit ids in [cur_xmin, cur_xmax) of the rows of one organization this read sees
-#: (committed before it: pg_xact_status guards against a frozen row's 32-bit id wrapping onto
-#: an id still in progress)
+#: the 64-bit ids in [cur_xmin, cur_xmax) of the rows of one organization this read sees, as
+#: `stable - age(xmin)` (`model.unseen_by_age`); committed before it (pg_xact_status guards
+#: against a frozen row's 32-bit id wrapping onto an id still in progress)
 _SEEN_SQL = f"""
 select x from (
-    select distinct x from (
-        select {model.full_xid_sql("l.xmin")} as x, l.xmin::text::bigint as raw
-        from leads l where l.organization_id = %(org)s
+    select distinct %(stable)s::bigint - age(t.xid) as x from (
+        select l.xmin as xid from leads l where l.organization_id = %(org)s
         union all
-        select {model.full_xid_sql("a.xmin")}, a.xmin::text::bigint
-        from leads l join lead_assignments a on a.lead_id = l.id
+        select a.xmin from leads l join lead_assignments a on a.lead_id = l.id
         where l.organization_id = %(org)s
         union all
-        select {model.full_xid_sql("u.xmin")}, u.xmin::text::bigint
-        from users u where u.organization_id = %(org)s
+        select u.xmin from users u where u.organization_id = %(org)s
         union all
-        select {model.full_xid_sql("o.xmin")}, o.xmin::text::bigint
-        from organizations o where o.id = %(org)s
+        select o.xmin from organizations o where o.id = %(org)s
     ) t
-    where raw >= {model.FIRST_NORMAL_XID} and x >= %(cur_xmin)s and x < %(cur_xmax)s
+    where age(t.xid) > %(stable)s::bigint - %(cur_xmax)s::bigint
+      and age(t.xid) <= %(stable)s::bigint - %(cur_xmin)s::bigint
 ) d
 where pg_xact_status(x::text::xid8) = 'committed'
 limit {model.MAX_SEEN_XIDS + 1}
@@ -275,11 +271,13 @@ select
 @dataclass(frozen=True)
 class _Read:
     """An organization's open REPEATABLE READ transaction: its snapshot (`seen` not yet
-    filled), its start time and the next transaction id when it began (`model.full_xid`)."""
+    filled), its start time, the next transaction id when it began (`model.full_xid`) and the
+    64-bit id its `age()` counts from (`model.unseen_by_age`)."""
 
     snapshot: model.ReadSnapshot
     at: datetime
     reference: int
+    stable: int
 
 
 def _begin_read(conn: psycopg.Connection) -> _Read:
@@ -295,7 +293,13 @@ def _begin_read(conn: psycopg.Connection) -> _Read:
             " pg_snapshot_xmax(pg_current_snapshot())::text::bigint"
         )
     )
-    return _Read(model.ReadSnapshot.parse(text), at, int(reference))
+    # age() counts from an id fixed at its first call in the transaction: place it in 64 bits
+    # from a normal id just below the reference
+    probe = int(reference) - 1
+    while probe % model.XID_MODULUS < model.FIRST_NORMAL_XID:
+        probe -= 1
+    age = one_row(conn.execute("select age(%s::text::xid)", (str(probe % model.XID_MODULUS),)))
+    return _Read(model.ReadSnapshot.parse(text), at, int(reference), probe + int(age[0]))
 
 
 def _seen(conn: psycopg.Connection, organization_id: str, read: _Read) -> model.ReadSnapshot:
@@ -306,7 +310,7 @@ def _seen(conn: psycopg.Connection, organization_id: str, read: _Read) -> model.
         return snapshot
     params = {
         "org": organization_id,
-        "ref": read.reference,
+        "stable": read.stable,
         "cur_xmin": snapshot.xmin,
         "cur_xmax": snapshot.xmax,
     }
@@ -508,7 +512,7 @@ def _sync_organization(
     try:
         organization = _organization(conn, org)
         previous = watermarks.read(conn, name, lock=True)
-        reason, since = _sync_mode(previous, full, read.reference)
+        reason, since = _sync_mode(previous, full, read.stable)
         result = _sync_in_transaction(
             conn, session, org, organization, read, reason, since, batch_size, policy, on_batch
         )
@@ -545,7 +549,7 @@ def _sync_in_transaction(
     """The reads and graph writes of one organization, inside its read transaction."""
     mode = "full" if since is None else "incremental"
     result = OrgGraphSync(organization_id=org, mode=mode, reason=reason)
-    params = since.params(read.reference) if since is not None else None
+    params = since.params(read.stable) if since is not None else None
     users = _users(conn, org, params)
     live_user_ids = _user_ids(conn, org)
     if params is None:
@@ -730,7 +734,7 @@ def _reconcile_mode(
         return "the watermark records no snapshot", None
     if synced_at is None:
         return "the graph was never synced", None
-    blocker = model.incremental_blocker(since, read.reference)
+    blocker = model.incremental_blocker(since, read.stable)
     return (blocker, None) if blocker else (None, since)
 
 
@@ -770,7 +774,7 @@ def _pending_ids(
         "select l.id::text from leads l where l.organization_id = %(org)s and "
         + _changed_leads("s_")
     )
-    params = {"org": org, **synced_at.params(read.reference, "s_")}
+    params = {"org": org, **synced_at.params(read.stable, "s_")}
     return {row[0] for row in conn.execute(query, params)}
 
 
@@ -830,7 +834,7 @@ def _nightly_comparison(
         keys = model.expected_keys(org, _users(conn, org, None), _leads(conn, org)[0])
         samples = _samples(session, org, keys, diffs)
     condition = f"{_changed_leads('r_')} and not {_changed_leads('s_')}"
-    params = {**since.params(read.reference, "r_"), **synced_at.params(read.reference, "s_")}
+    params = {**since.params(read.stable, "r_"), **synced_at.params(read.stable, "s_")}
     changed, deleted = _leads(conn, org, condition, params)
     differing = _compare_content(session, changed, deleted, batch_size)
     return GraphReconciliation(

@@ -319,10 +319,9 @@ def test_read_snapshot_parses_pg_snapshot_text_and_round_trips_through_state():
     assert model.ReadSnapshot.from_state(snapshot.as_state()) == snapshot
     assert model.ReadSnapshot.parse("7:7:") == model.ReadSnapshot(7, 7)
     assert snapshot.params(130, "r_") == {
-        "r_ref": 130,
-        "r_snap_xmin": 100,
-        "r_snap_xmax": 120,
-        "r_seen": [101, 105],
+        "r_age_new": 10,
+        "r_age_old": 30,
+        "r_seen_ages": [29, 25],
     }
 
 
@@ -381,9 +380,28 @@ def test_a_watermark_the_counter_cannot_place_blocks_the_incremental_run():
 
 def test_unseen_sql_names_its_parameters():
     sql = model.unseen_sql("l.xmin", "s_")
-    for name in ("s_ref", "s_snap_xmin", "s_snap_xmax", "s_seen"):
+    for name in ("s_age_new", "s_age_old", "s_seen_ages"):
         assert f"%({name})s" in sql
-    assert "%%" in sql and "l.xmin::text::bigint" in sql
+    assert "age(l.xmin)" in sql
+
+
+def test_unseen_by_age_is_unseen():
+    """SQL reads age(xmin) (the 32-bit distance back from the transaction's stable id) instead
+    of placing xmin in 64 bits: the same answer for every normal id, across wraparound."""
+    for base in (100, 5 * WRAP - 20):
+        read = model.ReadSnapshot.parse(
+            f"{base}:{base + 20}:{base + 3},{base + 10}", seen=[base + 1, base + 5]
+        )
+        reference, stable = base + 100, base + 104
+        for full in range(base - 50, reference):
+            xid = full % WRAP
+            if xid < model.FIRST_NORMAL_XID:
+                continue
+            assert model.unseen_by_age(stable - full, stable, read) == model.unseen(
+                xid, reference, read
+            ), full
+        special = 2**31 - 1  # age() of a bootstrap or frozen id
+        assert not model.unseen_by_age(special, stable, read)
 
 
 # -- lead content -------------------------------------------------------------------------------
