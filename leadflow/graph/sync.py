@@ -46,8 +46,11 @@ ahead of the counter (a restored database, another server), cannot be used: that
 gets a full sync (`model.incremental_blocker`). Physical replicas share the counter; after a
 failover to a server with its own history (a logical replica), run `leadflow graph sync --full`.
 
-The test costs one pass over the organization's leads per run (no index holds `xmin`); only
-the rows that pass it are joined, shaped and sent.
+In SQL the test reads `age(xmin)`, the 32-bit distance back from an id fixed for the
+transaction, which `_begin_read` places in 64 bits once (`model.unseen_by_age`, equal to
+`model.unseen` for every normal id). No index holds `xmin`: per organization the test passes
+over its leads and over the whole of lead_assignments (which has no organization_id), a cheap
+integer filter; only the rows that pass it are joined, shaped and sent.
 """
 
 from __future__ import annotations
