@@ -22,10 +22,10 @@ Figures, in this order:
   (target: at most 1.5x);
 * incremental sync after ~1% of leads changed in PostgreSQL (status and score, a third of them
   reassigned), as a share of the full sync's time (target: under 5%), then an incremental sync
-  with nothing changed. Both run without the sync's lookback window: everything here happens
-  within seconds, and the window (minutes, for transactions that commit after a sync took its
-  snapshot) would make the second run re-sync the first run's changes;
-* `reconcile_graph` of every organization.
+  with nothing changed (its watermark is exact: it sends nothing);
+* `reconcile_graph` of every organization: the full comparison after the full sync, the
+  nightly one (counts and the changed leads) after each incremental sync, and the full one
+  again at the end, each timed.
 """
 
 from __future__ import annotations
@@ -67,8 +67,6 @@ STATUSES = ["new", "contacted", "qualified", "nurturing", "hot", "cold", "recrui
 #: None: a lead without a source (no FROM_SOURCE edge)
 SOURCES = ["facebook", "linkedin", "indeed", "referral", "website", "job_fair", "google", None]
 TAGS = ["hot", "referral", "exec", "night shift", "cdl", "bilingual"]
-#: the incremental runs re-read no lookback window (see the module doc)
-INCREMENTAL_LOOKBACK = timedelta(0)
 WIPE_BATCH = 5_000
 
 
@@ -88,6 +86,8 @@ class SyncFigures:
     leads_removed: int = 0
     edges_removed: int = 0
     batches: int = 0
+    #: leads read from PostgreSQL and sent to the graph (written or removed)
+    leads_sent: int = 0
 
     @property
     def nodes_per_second(self) -> float:
@@ -128,6 +128,20 @@ class FloorFigures:
 
 
 @dataclass
+class ReconcileFigures:
+    """One timed `reconcile_graph` of every organization."""
+
+    label: str
+    seconds: float
+    #: the modes the organizations ran in: 'full', 'nightly' (or both, joined by +)
+    mode: str
+    ok: bool
+    #: leads whose content was compared
+    rows_compared: int
+    differences: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class GraphBenchResult:
     database_url: str
     graph_uri: str
@@ -149,6 +163,8 @@ class GraphBenchResult:
     reconciled: dict[str, bool]
     differences: dict[str, Any] = field(default_factory=dict)
     reused: bool = False
+    #: the timed reconciliations, in the order they ran
+    reconciliations: list[ReconcileFigures] = field(default_factory=list)
 
     @property
     def floor_equivalent_seconds(self) -> float:
@@ -605,15 +621,11 @@ def timed_sync(
     *,
     full: bool,
     batch_size: int,
-    lookback: timedelta | None = None,
 ) -> SyncFigures:
     """`sync_graph` of every organization, timed from the call to its return."""
-    options: dict[str, Any] = {"full": full, "batch_size": batch_size}
-    if lookback is not None:
-        options["lookback"] = lookback
     with psycopg.connect(url) as conn:
         t0 = time.perf_counter()
-        results = sync_graph(conn, driver, database, None, **options)
+        results = sync_graph(conn, driver, database, None, full=full, batch_size=batch_size)
         seconds = time.perf_counter() - t0
     return SyncFigures(
         label=label,
@@ -624,22 +636,52 @@ def timed_sync(
         leads_removed=sum(r.leads_removed for r in results),
         edges_removed=sum(r.edges_removed for r in results),
         batches=sum(r.batches for r in results),
+        leads_sent=sum(r.leads_sent for r in results),
     )
 
 
-def reconcile_all(url: str, driver: Driver, database: str) -> tuple[dict[str, bool], dict]:
-    ok: dict[str, bool] = {}
-    differences: dict[str, Any] = {}
+def reconcile_all(
+    url: str, driver: Driver, database: str, label: str = "reconciliation", full: bool = False
+) -> ReconcileFigures:
+    """`reconcile_graph` of every organization (`full`: the full comparison), timed."""
+    results = []
     with psycopg.connect(url) as conn:
         organizations = [
             str(row[0]) for row in conn.execute("select id from organizations order by slug")
         ]
+        conn.commit()
+        t0 = time.perf_counter()
         for organization_id in organizations:
-            result = reconcile_graph(conn, driver, database, organization_id)
-            ok[organization_id] = bool(result.ok)
-            if not result.ok:
-                differences[organization_id] = result.differences
-    return ok, differences
+            results.append(
+                reconcile_graph(
+                    conn,
+                    driver,
+                    database,
+                    organization_id,
+                    full_requested="benchmark" if full else None,
+                )
+            )
+        seconds = time.perf_counter() - t0
+    return ReconcileFigures(
+        label=label,
+        seconds=seconds,
+        mode="+".join(sorted({r.mode for r in results})),
+        ok=all(r.ok for r in results),
+        rows_compared=sum(r.rows_compared for r in results),
+        differences={
+            r.organization_id: {
+                **{key: list(pair) for key, pair in r.differences.items()},
+                **({"leads": r.row_samples} if r.rows_differing else {}),
+            }
+            for r in results
+            if not r.ok
+        },
+    )
+
+
+def _organization_ids(url: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        return [str(row[0]) for row in conn.execute("select id from organizations order by slug")]
 
 
 # -- report -------------------------------------------------------------------------------------
@@ -679,12 +721,17 @@ def report(result: GraphBenchResult, echo: Echo = print) -> None:
         echo(
             f"  {run.label:<34} {run.seconds:9.2f} {run.nodes:>10,} {run.edges:>10,} "
             f"{_rate(run.nodes_per_second)} {_rate(run.edges_per_second)}  "
-            f"{share:.1%} {note}"
+            f"{share:.1%} {note}, {run.leads_sent:,} leads sent"
         )
     echo(
         f"  floor time for the full sync's writes: {result.floor_equivalent_seconds:.2f}s "
         f"(floor / full = {result.floor_ratio:.2f})"
     )
+    for check in result.reconciliations:
+        echo(
+            f"  {check.label:<34} {check.seconds:9.2f}s  {check.mode}, "
+            f"{check.rows_compared:,} leads compared, {'ok' if check.ok else 'DIFFERS'}"
+        )
     bad = [org for org, ok in result.reconciled.items() if not ok]
     echo(
         f"  reconciliation: {len(result.reconciled) - len(bad)}/{len(result.reconciled)} "
@@ -754,6 +801,7 @@ def run_graph_bench(
             f"  {full.nodes:,} nodes, {full.edges:,} edges, {full.batches:,} batches "
             f"in {full.seconds:.1f}s"
         )
+        checks = [reconcile_all(url, driver, graph_database, "reconciliation, full", full=True)]
 
         changed, reassigned = change_leads(url)
         echo(
@@ -767,11 +815,13 @@ def run_graph_bench(
             graph_database,
             full=False,
             batch_size=batch_size,
-            lookback=INCREMENTAL_LOOKBACK,
         )
         echo(
             f"  {incremental.nodes:,} nodes, {incremental.edges:,} edges "
             f"(removed {incremental.edges_removed:,}) in {incremental.seconds:.2f}s"
+        )
+        checks.append(
+            reconcile_all(url, driver, graph_database, "reconciliation, nightly (1% changed)")
         )
         unchanged = timed_sync(
             "incremental (nothing changed)",
@@ -780,14 +830,18 @@ def run_graph_bench(
             graph_database,
             full=False,
             batch_size=batch_size,
-            lookback=INCREMENTAL_LOOKBACK,
         )
         echo(
             f"  nothing changed: {unchanged.nodes:,} nodes, {unchanged.edges:,} edges "
             f"in {unchanged.seconds:.2f}s"
         )
-
-        reconciled, differences = reconcile_all(url, driver, graph_database)
+        checks.append(
+            reconcile_all(url, driver, graph_database, "reconciliation, nightly (unchanged)")
+        )
+        checks.append(reconcile_all(url, driver, graph_database, "reconciliation, full", True))
+        final = checks[-1]
+        reconciled = {org: org not in final.differences for org in _organization_ids(url)}
+        differences = final.differences
     finally:
         driver.close()
 
@@ -809,6 +863,7 @@ def run_graph_bench(
         reconciled=reconciled,
         differences=differences,
         reused=reused,
+        reconciliations=checks,
     )
     report(result, echo)
     out = workdir / f"bench_graph_{leads}.json"

@@ -138,16 +138,27 @@ def sync(org: str, full: bool, batch_size: int, as_json: bool) -> None:
 
 @graph.command("reconcile")
 @click.option("--org", default=None, help="Organization UUID (default: every organization).")
+@click.option(
+    "--full",
+    is_flag=True,
+    help="The full comparison (every identity, every lead) instead of the counts and the leads "
+    "changed since the last passing one; it also runs weekly on its own.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
-def reconcile(org: str | None, as_json: bool) -> None:
-    """Compare node and edge counts per organization with PostgreSQL; exit 1 on differences."""
+def reconcile(org: str | None, full: bool, as_json: bool) -> None:
+    """Compare the graph per organization with PostgreSQL; exit 1 on differences."""
     selected = [_uuid(org, "--org")] if org else None
     url = _postgres_url()
+    requested = "requested (--full)" if full else None
 
     def action(driver: Driver, database: str) -> list[GraphReconciliation]:
         with psycopg.connect(url) as conn:
             orgs = selected or organization_ids(conn)
-            return [_graph_db().reconcile_graph(conn, driver, database, o) for o in orgs]
+            conn.commit()
+            return [
+                _graph_db().reconcile_graph(conn, driver, database, o, full_requested=requested)
+                for o in orgs
+            ]
 
     results = _with_graph(action)
     ok = all(r.ok for r in results)
@@ -156,12 +167,19 @@ def reconcile(org: str | None, as_json: bool) -> None:
     else:
         for r in results:
             if r.ok:
-                click.echo(f"{r.organization_id} ok ({_counts(r.actual)})")
+                click.echo(
+                    f"{r.organization_id} ok ({_counts(r.actual)}); {r.mode}, "
+                    f"{r.rows_compared} leads compared"
+                )
                 continue
             click.echo(f"{r.organization_id} DIFFERS")
             for key, (expected, actual) in r.differences.items():
                 sample = ", ".join(r.samples.get(key, []))
                 click.echo(f"  {key}: postgres {expected}, graph {actual}  {sample}")
+            if r.rows_differing:
+                click.echo(f"  leads: {r.rows_differing} of {r.rows_compared} differ")
+                for line in r.row_samples:
+                    click.echo(f"    {line}")
     if not ok:
         raise SystemExit(DIFFERENCES)
 

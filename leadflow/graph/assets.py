@@ -3,21 +3,35 @@
 `crm_graph` is a thin wrapper over `leadflow.graph.sync.sync_graph`, partitioned by
 organization (`organization_partitions`, shared with the imports and the CRM sync). With a partition key it
 syncs that organization; without one (the nightly job) every organization, registering the
-missing ones as partitions. `graph_matches_postgres` reconciles node and edge counts.
+missing ones as partitions; a run started with `leadflow run --full-refresh` resyncs in full.
+`graph_matches_postgres` reconciles: each night the counts and the leads changed since the last
+passing check, the full comparison weekly (LEADFLOW_NIGHTLY_FULL_EVERY_DAYS) and on
+`--full-refresh`.
 """
 
 import dagster as dg
 from pydantic import Field
 
 from leadflow import settings
-from leadflow.dagster_vocab import organization_partitions, run_organization
+from leadflow.dagster_vocab import (
+    full_refresh_requested,
+    organization_partitions,
+    run_organization,
+)
 from leadflow.graph.sync import OrgGraphSync, reconcile_graph, sync_graph
 from leadflow.leads.ids import require_uuid
 from leadflow.postgres import UnknownOrganization, organization_ids
 from leadflow.resources import Neo4jResource, PostgresResource
 
 GROUP = "graph"
-COUNT_KEYS = ("nodes_merged", "edges_merged", "leads_removed", "edges_removed", "batches")
+COUNT_KEYS = (
+    "nodes_merged",
+    "edges_merged",
+    "leads_removed",
+    "edges_removed",
+    "batches",
+    "leads_sent",
+)
 
 
 def default_batch_size() -> int:
@@ -44,6 +58,9 @@ def _sync_metadata(results: list[OrgGraphSync]) -> dict[str, dg.MetadataValue]:
         "organizations": dg.MetadataValue.json(sorted(r.organization_id for r in results)),
         "by_organization": dg.MetadataValue.json({r.organization_id: r.as_dict() for r in results}),
         "seconds": dg.MetadataValue.float(round(sum(r.seconds for r in results), 3)),
+        "full_organizations": dg.MetadataValue.json(
+            {r.organization_id: r.reason for r in results if r.mode == "full"}
+        ),
     }
 
 
@@ -62,8 +79,9 @@ def _sync_metadata(results: list[OrgGraphSync]) -> dict[str, dg.MetadataValue]:
     ],
     description="Organizations, users, live leads, sources, current and earlier assignments and "
     "referrals in the graph (Neo4j 5 Cypher over Bolt): idempotent UNWIND/MERGE batches, "
-    "incremental by a per-organization updated_at watermark in sync_watermarks (committed "
-    "after the graph writes), soft-deleted leads removed, reassignments moving ASSIGNED_TO.",
+    "incremental by a per-organization snapshot watermark in sync_watermarks (rows written by "
+    "transactions the last read did not see; committed after the graph writes), soft- and "
+    "hard-deleted leads removed, reassignments moving ASSIGNED_TO.",
 )
 def crm_graph(
     context: dg.AssetExecutionContext,
@@ -86,7 +104,7 @@ def crm_graph(
                 driver,
                 database,
                 None if org is None else [org],
-                full=config.full_resync,
+                full=config.full_resync or full_refresh_requested(context),
                 batch_size=config.batch_size,
             )
         except UnknownOrganization as exc:
@@ -114,7 +132,9 @@ def _checked_organizations(context: dg.AssetCheckExecutionContext) -> list[str] 
     blocking=False,
     description="Per organization, node counts (Organization, User, Lead, Source) and edge counts "
     "(MEMBER_OF, BELONGS_TO, ASSIGNED_TO, PREVIOUSLY_ASSIGNED_TO, FROM_SOURCE, REFERRED_BY) in the "
-    "graph equal PostgreSQL's; differences listed with up to 5 one-sided ids each.",
+    "graph equal PostgreSQL's, and so does every lead changed since the last passing check "
+    "(properties, outgoing edges); weekly and on --full-refresh every identity and every lead. "
+    "Differences listed with up to 5 one-sided ids or leads each.",
 )
 def graph_matches_postgres(
     context: dg.AssetCheckExecutionContext, postgres: PostgresResource, neo4j: Neo4jResource
@@ -122,7 +142,10 @@ def graph_matches_postgres(
     driver, database = neo4j.get_driver(), neo4j.resolved_database()
     with postgres.connection() as conn:
         orgs = _checked_organizations(context) or organization_ids(conn)
-        results = [reconcile_graph(conn, driver, database, org) for org in orgs]
+        requested = "requested (--full-refresh)" if full_refresh_requested(context) else None
+        results = [
+            reconcile_graph(conn, driver, database, org, full_requested=requested) for org in orgs
+        ]
     failing = [r for r in results if not r.ok]
     return dg.AssetCheckResult(
         passed=not failing,
@@ -132,12 +155,33 @@ def graph_matches_postgres(
             "differences": dg.MetadataValue.json(
                 {
                     r.organization_id: {
-                        key: {"postgres": pg, "graph": graph, "sample": r.samples.get(key, [])}
-                        for key, (pg, graph) in r.differences.items()
+                        **{
+                            key: {"postgres": pg, "graph": graph, "sample": r.samples.get(key, [])}
+                            for key, (pg, graph) in r.differences.items()
+                        },
+                        **(
+                            {"leads": {"differing": r.rows_differing, "sample": r.row_samples}}
+                            if r.rows_differing
+                            else {}
+                        ),
                     }
                     for r in failing
                 }
             ),
+            "modes": dg.MetadataValue.json(
+                {
+                    r.organization_id: {
+                        "mode": r.mode,
+                        "reason": r.reason,
+                        "rows_compared": r.rows_compared,
+                        "pending": r.pending,
+                        "seconds": round(r.seconds, 3),
+                    }
+                    for r in results
+                }
+            ),
+            "full_organizations": dg.MetadataValue.int(sum(r.mode == "full" for r in results)),
+            "rows_compared": dg.MetadataValue.int(sum(r.rows_compared for r in results)),
             "expected_counts": dg.MetadataValue.json(
                 {r.organization_id: r.expected for r in results}
             ),

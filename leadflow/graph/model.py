@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from leadflow import settings
@@ -26,10 +26,15 @@ from leadflow import settings
 T = TypeVar("T")
 
 DEFAULT_BATCH_SIZE: int = settings.Settings.graph_batch_size.fixed_default
-#: rows are stamped with their transaction's start time, so a transaction that commits after a
-#: sync read its snapshot carries an updated_at before the new watermark: re-read this much
-DEFAULT_LOOKBACK = timedelta(minutes=5)
 WATERMARK_PREFIX = "crm_graph:"
+RECONCILE_WATERMARK_PREFIX = "crm_graph_reconcile:"
+#: 32-bit row transaction ids wrap around modulo this
+XID_MODULUS = 1 << 32
+#: row xids below this are special (bootstrap, frozen): always older than any snapshot
+FIRST_NORMAL_XID = 3
+#: at most this many xids kept in a watermark's `seen` list (beyond: none kept, which only
+#: makes the next run re-send the rows of those transactions)
+MAX_SEEN_XIDS = 10_000
 
 NODE_LABELS = ("Organization", "User", "Lead", "Source")
 EDGE_TYPES = (
@@ -199,6 +204,46 @@ RECONCILE_QUERIES: dict[str, tuple[str, str]] = {
     ),
 }
 
+#: the label each lead edge type points to (`edge_counts`)
+LEAD_EDGE_TARGETS = {
+    "BELONGS_TO": "Organization",
+    "ASSIGNED_TO": "User",
+    "PREVIOUSLY_ASSIGNED_TO": "User",
+    "FROM_SOURCE": "Source",
+    "REFERRED_BY": "Lead",
+}
+#: the counts of every lead edge type in one pass over the organization's leads (one query per
+#: type costs three to four times more)
+GRAPH_LEAD_EDGE_COUNTS = """
+MATCH (l:Lead {organization_id: $org})-[e]->(x)
+RETURN type(e) AS t, labels(x) AS labels, coalesce(x.id = $org, false) AS own, count(e) AS n
+"""
+
+
+def edge_counts(rows: Iterable[dict[str, Any]]) -> dict[str, int]:
+    """GRAPH_LEAD_EDGE_COUNTS' rows as the RECONCILE_QUERIES count of each lead edge type: the
+    edges to a node of the type's label (BELONGS_TO: to the organization itself)."""
+    counts = dict.fromkeys(LEAD_EDGE_TARGETS, 0)
+    for row in rows:
+        target = LEAD_EDGE_TARGETS.get(row["t"])
+        if target is None or target not in (row["labels"] or []):
+            continue
+        if row["t"] == "BELONGS_TO" and not row["own"]:
+            continue
+        counts[row["t"]] += int(row["n"])
+    return counts
+
+
+#: per lead id: its LEAD_PROPERTIES and outgoing edges (`graph_lead_content`)
+GRAPH_LEAD_CONTENT = """
+UNWIND $ids AS id
+MATCH (l:Lead {id: id})
+OPTIONAL MATCH (l)-[e]->(x)
+RETURN l.id AS id,
+       [l.organization_id, l.status, l.score, l.tags, l.source, l.created_at, l.updated_at] AS p,
+       collect([type(e), coalesce(x.id, x.key), e.since, e.strategy, e.from, e.to]) AS edges
+"""
+
 # -- queries users run (README shows them with literal values) -----------------------------------
 
 
@@ -256,6 +301,117 @@ def _depth(value: int, minimum: int = 0) -> int:
 
 def watermark_name(organization_id: str) -> str:
     return f"{WATERMARK_PREFIX}{organization_id}"
+
+
+def reconcile_watermark_name(organization_id: str) -> str:
+    return f"{RECONCILE_WATERMARK_PREFIX}{organization_id}"
+
+
+# -- what a read saw: the exact watermark (rule stated in leadflow.graph.sync) -------------------
+
+
+@dataclass(frozen=True)
+class ReadSnapshot:
+    """The PostgreSQL snapshot a sync read under, kept in its watermark's `state`.
+
+    `xmin`, `xmax` and `xip` are `pg_current_snapshot()`'s (64-bit transaction ids: no
+    wraparound); `seen` are the ids in [xmin, xmax) of rows the read did see (committed before
+    it). Those, and every id below `xmin`, were visible to the read; every other id was in
+    progress, a subtransaction of one in progress (`pg_current_snapshot()` lists top-level ids
+    only), or not yet started.
+    """
+
+    xmin: int
+    xmax: int
+    xip: tuple[int, ...] = ()
+    seen: tuple[int, ...] = ()
+
+    @classmethod
+    def parse(cls, text: str, seen: Iterable[int] = ()) -> ReadSnapshot:
+        """From pg_snapshot's text form `xmin:xmax:xip1,xip2,…`."""
+        try:
+            low, high, listed = text.strip().split(":")
+            xip = tuple(int(x) for x in listed.split(",") if x)
+            snapshot = cls(int(low), int(high), xip, tuple(sorted({int(x) for x in seen})))
+        except ValueError as exc:
+            raise ValueError(f"not a pg_snapshot: {text!r}") from exc
+        if not snapshot.xmin <= snapshot.xmax or any(
+            not snapshot.xmin <= x < snapshot.xmax for x in (*snapshot.xip, *snapshot.seen)
+        ):
+            raise ValueError(f"inconsistent snapshot: {text!r}, seen {list(seen)}")
+        return snapshot
+
+    @property
+    def text(self) -> str:
+        return f"{self.xmin}:{self.xmax}:{','.join(map(str, self.xip))}"
+
+    def as_state(self) -> dict[str, Any]:
+        return {"snapshot": self.text, "seen": list(self.seen)}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any] | None) -> ReadSnapshot | None:
+        """The snapshot a watermark's state recorded (None: none, or not one we can read)."""
+        if not state or not isinstance(state.get("snapshot"), str):
+            return None
+        try:
+            return cls.parse(state["snapshot"], state.get("seen") or ())
+        except (TypeError, ValueError):
+            return None
+
+    def params(self, stable: int, prefix: str = "") -> dict[str, Any]:
+        """The parameters of `unseen_sql` (same prefix) for this snapshot, in a transaction
+        whose `age()` counts from the 64-bit id `stable` (`unseen_by_age`)."""
+        return {
+            f"{prefix}age_new": stable - self.xmax,
+            f"{prefix}age_old": stable - self.xmin,
+            f"{prefix}seen_ages": [stable - x for x in self.seen],
+        }
+
+
+def full_xid(xid: int, reference: int) -> int:
+    """The 64-bit id of a 32-bit row xid, taken as the latest id with those low 32 bits at or
+    below `reference` (the next id to be assigned when read; no visible row carries it). Exact
+    for every row PostgreSQL has not frozen: their xids are less than 2^31 old."""
+    return reference - ((reference - xid) % XID_MODULUS)
+
+
+def unseen(xid: int, reference: int, snapshot: ReadSnapshot) -> bool:
+    """Whether a row version written by (32-bit) `xid` was invisible to `snapshot`'s read."""
+    if xid < FIRST_NORMAL_XID:
+        return False
+    full = full_xid(xid, reference)
+    return full >= snapshot.xmax or (full >= snapshot.xmin and full not in snapshot.seen)
+
+
+def unseen_by_age(age: int, stable: int, snapshot: ReadSnapshot) -> bool:
+    """`unseen` as SQL evaluates it, from PostgreSQL's `age(xmin)`: the 32-bit distance from
+    the transaction's stable id (`stable`, in 64 bits) back to the row's id, INT_MAX for the
+    special ids. The row's id is `stable - age`, so X >= xmax is age <= stable - xmax, etc."""
+    return age <= stable - snapshot.xmax or (
+        age <= stable - snapshot.xmin and stable - age not in snapshot.seen
+    )
+
+
+def unseen_sql(column: str, prefix: str = "") -> str:
+    """SQL for `unseen_by_age(age(column), …)`: `column` is a row's xmin; parameters from
+    `ReadSnapshot.params`. One C function and integer comparisons per row."""
+    age = f"age({column})"
+    return (
+        f"({age} <= %({prefix}age_new)s::bigint or ({age} <= %({prefix}age_old)s::bigint"
+        f" and {age} <> all(%({prefix}seen_ages)s::bigint[])))"
+    )
+
+
+def incremental_blocker(previous: ReadSnapshot, reference: int) -> str | None:
+    """Why rows can no longer be placed against `previous` (a full pass is needed), or None."""
+    if reference < previous.xmax:
+        return (
+            "the transaction counter is behind the watermark's snapshot "
+            "(a restored database or another server)"
+        )
+    if reference - previous.xmin >= XID_MODULUS // 2:
+        return "2^31 or more transactions since the watermark's snapshot"
+    return None
 
 
 def source_key(organization_id: str, source: str | None) -> str | None:
@@ -406,6 +562,109 @@ def expected_keys(
         if lead["referred_by"]:
             keys["REFERRED_BY"].add(f"{lead['id']}->{lead['referred_by']}")
     return keys
+
+
+#: per edge type, the edge properties the sync sets
+EDGE_PROPERTIES: dict[str, tuple[str, ...]] = {
+    "ASSIGNED_TO": ("since", "strategy"),
+    "PREVIOUSLY_ASSIGNED_TO": ("from", "to"),
+}
+LEAD_PROPERTIES = (
+    "organization_id",
+    "status",
+    "score",
+    "tags",
+    "source",
+    "created_at",
+    "updated_at",
+)
+
+
+def lead_content(row: dict[str, Any]) -> dict[str, Any]:
+    """What the graph must hold for one live lead (a `lead_row`): its properties and its
+    outgoing edges (type, target id or key, properties), in a form `graph_lead_content` gives
+    for what the graph holds."""
+    edges: list[tuple[str, Any, tuple[tuple[str, Any], ...]]] = [
+        ("BELONGS_TO", row["organization_id"], ())
+    ]
+    if row["source_key"]:
+        edges.append(("FROM_SOURCE", row["source_key"], ()))
+    if row["owner_id"]:
+        props = {"since": row["since"], "strategy": row["strategy"]}
+        edges.append(("ASSIGNED_TO", row["owner_id"], _edge_props(props)))
+    for item in row["previous"]:
+        props = {"from": item["from"], "to": item["to"]}
+        edges.append(("PREVIOUSLY_ASSIGNED_TO", item["user_id"], _edge_props(props)))
+    if row["referred_by"]:
+        edges.append(("REFERRED_BY", row["referred_by"], ()))
+    content = {key: row[key] for key in LEAD_PROPERTIES}
+    content["edges"] = sorted(edges, key=repr)
+    return content
+
+
+#: the edge properties GRAPH_LEAD_CONTENT returns after an edge's type and target, in order
+EDGE_PROPERTY_ORDER = ("since", "strategy", "from", "to")
+
+
+def graph_lead_content(values: Sequence[Any], edges: Iterable[Sequence[Any]]) -> dict:
+    """`lead_content` of a Lead node as GRAPH_LEAD_CONTENT reads it back: its LEAD_PROPERTIES
+    values in order, and its outgoing edges as [type, target id or key, *EDGE_PROPERTY_ORDER
+    values] (OPTIONAL MATCH: an entry of nulls means none). Flat lists, not maps: the driver
+    decodes maps much more slowly."""
+    content: dict[str, Any] = {}
+    for key, raw in zip(LEAD_PROPERTIES, values, strict=True):
+        value = _plain(raw)
+        content[key] = list(value) if key == "tags" and value is not None else value
+    found = []
+    for edge_type, target, *props in edges:
+        if edge_type is None:
+            continue
+        named = dict(zip(EDGE_PROPERTY_ORDER, props, strict=True))
+        kept = {name: _plain(named[name]) for name in EDGE_PROPERTIES.get(edge_type, ())}
+        found.append((edge_type, target, _edge_props(kept)))
+    content["edges"] = sorted(found, key=repr)
+    return content
+
+
+def content_differences(expected: dict[str, Any], actual: dict[str, Any]) -> list[str]:
+    """The fields (properties, `edges`) in which two `lead_content`s differ."""
+    return [key for key in (*LEAD_PROPERTIES, "edges") if expected.get(key) != actual.get(key)]
+
+
+def compare_contents(
+    expected: dict[str, dict[str, Any]], absent: Iterable[str], found: dict[str, dict[str, Any]]
+) -> dict[str, list[str]]:
+    """{lead id: what differs} between `lead_content`s expected and those `found` in the graph
+    (by id): a field list, ['missing'] for a lead not in the graph, ['deleted in PostgreSQL']
+    for one of `absent` that is."""
+    differing: dict[str, list[str]] = {}
+    for lead_id, content in expected.items():
+        if lead_id not in found:
+            differing[lead_id] = ["missing"]
+        elif fields := content_differences(content, found[lead_id]):
+            differing[lead_id] = fields
+    for lead_id in absent:
+        if lead_id in found:
+            differing[lead_id] = ["deleted in PostgreSQL"]
+    return differing
+
+
+def content_sample(differing: dict[str, list[str]], size: int = SAMPLE_SIZE) -> list[str]:
+    """Up to `size` of `compare_contents`'s findings as '<lead id>: <fields>', by id."""
+    return [f"{lead_id}: {', '.join(differing[lead_id])}" for lead_id in sorted(differing)[:size]]
+
+
+def _edge_props(props: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """Sorted (name, value) pairs without nulls (the graph stores no null property)."""
+    return tuple(sorted((k, v) for k, v in props.items() if v is not None))
+
+
+def _plain(value: Any) -> Any:
+    """A graph value as the sync sent it: datetimes back to aware UTC."""
+    to_native = getattr(value, "to_native", None)
+    if to_native is not None:
+        value = to_native()
+    return utc(value) if isinstance(value, datetime) else value
 
 
 def differences(expected: dict[str, int], actual: dict[str, int]) -> dict[str, tuple[int, int]]:

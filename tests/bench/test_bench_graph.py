@@ -171,6 +171,16 @@ def test_figures_are_positive_and_consistent(bench):
     assert first.incremental.edges_removed >= first.reassigned_leads
     assert 0 < first.incremental_share < 1
     assert (first.unchanged.nodes, first.unchanged.edges) == (0, 0)
+    assert first.unchanged.leads_sent == 0
+    assert first.incremental.leads_sent >= first.changed_leads
+    # full after the full sync, nightly after each incremental one, full at the end
+    checks = first.reconciliations
+    assert [c.mode for c in checks] == ["full", "nightly", "nightly", "full"]
+    assert all(c.ok and c.seconds > 0 for c in checks)
+    assert checks[0].rows_compared == checks[3].rows_compared == LEADS
+    # the nightly comparison reads exactly the leads the incremental sync sent
+    assert checks[1].rows_compared == first.incremental.leads_sent
+    assert checks[2].rows_compared == 0
 
 
 def test_graph_reconciles_and_matches_postgres(bench, conn):

@@ -74,6 +74,7 @@ def test_reconcile_passes_then_reports_drift(cli, graph_db, bolt_url):
     assert ok.exit_code == 0, ok.output
     payload = json.loads(ok.output)
     assert payload["ok"] is True and len(payload["organizations"]) == 3
+    assert {o["mode"] for o in payload["organizations"]} == {"full"}
     assert payload["organizations"][0]["actual"]["REFERRED_BY"] == 5
 
     run_cypher(
@@ -88,6 +89,30 @@ def test_reconcile_passes_then_reports_drift(cli, graph_db, bolt_url):
     repaired = cli("sync", "--org", ORG1, "--full")
     assert repaired.exit_code == 0
     assert cli("reconcile", "--org", ORG1).exit_code == 0
+
+
+def test_reconcile_full_compares_every_lead(cli, graph_db, bolt_url):
+    nightly = json.loads(cli("reconcile", "--org", ORG1, "--json").output)["organizations"][0]
+    assert (nightly["mode"], nightly["reason"], nightly["ok"]) == ("nightly", None, True)
+    assert {"expected", "actual", "differences", "samples", "rows_compared", "pending"} <= set(
+        nightly
+    )
+    # drift in a lead nothing changed: the counts hold, only the full comparison reads it
+    run_cypher(bolt_url, graph_db, "MATCH (l:Lead {id: $id}) SET l.status = 'x'", id=lead(2))
+    assert cli("reconcile", "--org", ORG1).exit_code == 0
+    full = cli("reconcile", "--org", ORG1, "--full")
+    assert full.exit_code == 1
+    assert full.output.splitlines() == [
+        f"{ORG1} DIFFERS",
+        "  leads: 1 of 19 differ",
+        f"    {lead(2)}: status",
+    ]
+    assert cli("sync", "--org", ORG1, "--full").exit_code == 0
+    repaired = cli("reconcile", "--org", ORG1, "--full", "--json")
+    assert repaired.exit_code == 0, repaired.output
+    [organization] = json.loads(repaired.output)["organizations"]
+    assert (organization["mode"], organization["reason"]) == ("full", "requested (--full)")
+    assert organization["rows_compared"] == 19 and organization["rows_differing"] == 0
 
 
 def test_referral_chain(cli):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import dagster as dg
 import psycopg
@@ -219,10 +219,9 @@ def test_incremental_sync_follows_inserts_updates_deletes_and_reassignments(crm_
             (lead(3), AGENT3, AGENT4),
         )
 
-    # no lookback: the seed's referral update is recent and would be re-read too
-    results = sync(crm_url, driver, graph, [ORG1], lookback=timedelta(0))
+    results = sync(crm_url, driver, graph, [ORG1])
 
-    assert results[0].mode == "incremental"
+    assert results[0].mode == "incremental" and results[0].leads_sent == 4
     # the new lead, lead 5, lead 3 (+ their sources podcast, linkedin, indeed) re-merged;
     # lead 1 removed; no organization or user change
     assert results[0].nodes_merged == 6
@@ -273,15 +272,11 @@ def test_second_run_is_a_no_op(crm_url, driver, graph):
     sync(crm_url, driver, graph)
     before = snapshot(driver, graph)
 
-    again = sync(crm_url, driver, graph)  # default 5-minute lookback re-merges recent rows
-    assert snapshot(driver, graph) == before
-    assert all(r.mode == "incremental" and r.leads_removed == 0 for r in again)
-    assert all(r.edges_removed == 0 for r in again)
-
-    quiet = sync(crm_url, driver, graph, lookback=timedelta(0))
-    assert [(r.nodes_merged, r.edges_merged, r.leads_removed, r.batches) for r in quiet] == [
-        (0, 0, 0, 0)
+    again = sync(crm_url, driver, graph)
+    assert [(r.mode, r.leads_sent, r.nodes_merged, r.edges_merged, r.batches) for r in again] == [
+        ("incremental", 0, 0, 0, 0)
     ] * 3
+    assert all(r.leads_removed == 0 and r.edges_removed == 0 for r in again)
     assert snapshot(driver, graph) == before
 
 
@@ -373,24 +368,29 @@ def test_reconciliation_catches_hand_made_drift_and_full_resync_repairs_it(crm_u
         "Lead": ["extra:stray-lead"],
         "ASSIGNED_TO": [f"missing:{lead(12)}->{AGENT4}"],
     }
-    # an incremental run touches nothing unchanged; full mode repairs both
-    sync(crm_url, driver, graph, [ORG1], lookback=timedelta(0))
-    assert not reconcile(crm_url, driver, graph).ok
+    # an incremental run sends nothing unchanged; it removes the stray lead (more Lead nodes
+    # than PostgreSQL has live leads) but cannot see the missing edge; full mode repairs it
+    incremental = sync(crm_url, driver, graph, [ORG1])
+    assert (incremental[0].leads_sent, incremental[0].leads_removed) == (0, 1)
+    assert reconcile(crm_url, driver, graph).differences == {"ASSIGNED_TO": (16, 15)}
     full = sync(crm_url, driver, graph, [ORG1], full=True)
-    assert full[0].leads_removed == 1
+    assert full[0].mode == "full" and full[0].reason == "requested"
     assert reconcile(crm_url, driver, graph).ok
 
 
-def test_full_resync_removes_hard_deleted_leads_and_users(crm_url, driver, graph):
+def test_hard_deleted_leads_and_users_leave_on_the_next_run(crm_url, driver, graph):
     sync(crm_url, driver, graph, [ORG1])
     with psycopg.connect(crm_url) as conn:
         conn.execute("delete from leads where id = %s", (lead(19),))  # no owner, no history
         conn.execute("delete from users where id = %s", (ORG1_MANAGER,))
-    incremental = sync(crm_url, driver, graph, [ORG1], lookback=timedelta(0))
+    incremental = sync(crm_url, driver, graph, [ORG1])
     assert incremental[0].users_removed == 1  # users are compared on every run
-    assert rows(driver, graph, "MATCH (l:Lead {id: $id}) RETURN l.id AS id", id=lead(19))
+    # leads: the graph holds one more than PostgreSQL, so the ids are compared
+    assert incremental[0].leads_removed == 1
+    assert rows(driver, graph, "MATCH (l:Lead {id: $id}) RETURN l.id AS id", id=lead(19)) == []
+    after = snapshot(driver, graph)
     full = sync(crm_url, driver, graph, [ORG1], full=True)
-    assert full[0].leads_removed == 1
+    assert full[0].leads_removed == 0 and snapshot(driver, graph) == after
     result = reconcile(crm_url, driver, graph)
     assert result.ok and result.actual["Lead"] == 18 and result.actual["User"] == 3
 

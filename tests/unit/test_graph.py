@@ -299,3 +299,182 @@ def test_person_name() -> None:
     assert person_name(" ", None) is None
     assert person_name(None, "Clark") == "Clark"
     assert person_name("", "") is None
+
+
+# -- the exact watermark ------------------------------------------------------------------------
+
+WRAP = 1 << 32
+
+
+def test_read_snapshot_parses_pg_snapshot_text_and_round_trips_through_state():
+    snapshot = model.ReadSnapshot.parse("100:120:103,110", seen=[105, 101, 105])
+    assert (snapshot.xmin, snapshot.xmax, snapshot.xip, snapshot.seen) == (
+        100,
+        120,
+        (103, 110),
+        (101, 105),
+    )
+    assert snapshot.text == "100:120:103,110"
+    assert snapshot.as_state() == {"snapshot": "100:120:103,110", "seen": [101, 105]}
+    assert model.ReadSnapshot.from_state(snapshot.as_state()) == snapshot
+    assert model.ReadSnapshot.parse("7:7:") == model.ReadSnapshot(7, 7)
+    assert snapshot.params(130, "r_") == {
+        "r_age_new": 10,
+        "r_age_old": 30,
+        "r_seen_ages": [29, 25],
+    }
+
+
+@pytest.mark.parametrize(
+    "state",
+    [None, {}, {"snapshot": 5}, {"snapshot": "x:y:"}, {"snapshot": "9:3:"}, {"snapshot": "1:5:7"}],
+)
+def test_a_state_without_a_usable_snapshot_gives_none(state):
+    assert model.ReadSnapshot.from_state(state) is None
+
+
+def test_seen_ids_must_lie_between_xmin_and_xmax():
+    with pytest.raises(ValueError, match="inconsistent"):
+        model.ReadSnapshot.parse("100:120:", seen=[120])
+
+
+def test_full_xid_places_32_bit_ids_below_the_reference_across_wraparound():
+    assert model.full_xid(1000, 5000) == 1000
+    reference = 3 * WRAP + 10  # epoch 3, counter just wrapped
+    assert model.full_xid(5, reference) == 3 * WRAP + 5
+    assert model.full_xid(WRAP - 6, reference) == 3 * WRAP - 6  # epoch 2's last ids
+    # the reference's own low bits: the reference (never a visible row's id; counts as new)
+    assert model.full_xid(10, reference) == reference
+
+
+def test_unseen_is_exactly_what_the_read_did_not_see():
+    # read: xmin 100, xmax 120; 103 and 110 in progress; 101 and 105 committed rows it saw;
+    # 107 is a subtransaction of 103 (pg_current_snapshot lists top-level ids only)
+    read = model.ReadSnapshot.parse("100:120:103,110", seen=[101, 105])
+    now = 200
+    seen = [3, 50, 99, 101, 105]
+    missed = [100, 103, 107, 110, 119, 120, 150, 199]
+    assert [x for x in seen + missed if model.unseen(x, now, read)] == missed
+    assert not model.unseen(2, now, read)  # frozen / bootstrap ids are old
+    assert not model.unseen(1, now, read)
+
+
+def test_unseen_across_wraparound():
+    base = 5 * WRAP - 20  # snapshot taken just before the 32-bit counter wrapped
+    read = model.ReadSnapshot.parse(f"{base}:{base + 10}:{base + 4}", seen=[base + 2])
+    reference = 5 * WRAP + 30
+    low = (base + 4) % WRAP  # the in-progress one, as its row shows it
+    assert model.unseen(low, reference, read)
+    assert not model.unseen((base + 2) % WRAP, reference, read)
+    assert not model.unseen((base - 1) % WRAP, reference, read)
+    assert model.unseen(7, reference, read)  # written after the wrap: 5 * 2^32 + 7
+
+
+def test_a_watermark_the_counter_cannot_place_blocks_the_incremental_run():
+    read = model.ReadSnapshot.parse("1000:1010:")
+    assert model.incremental_blocker(read, 1010) is None
+    assert model.incremental_blocker(read, 1000 + WRAP // 2 - 1) is None
+    assert "2^31" in (model.incremental_blocker(read, 1000 + WRAP // 2) or "")
+    assert "behind" in (model.incremental_blocker(read, 900) or "")
+
+
+def test_unseen_sql_names_its_parameters():
+    sql = model.unseen_sql("l.xmin", "s_")
+    for name in ("s_age_new", "s_age_old", "s_seen_ages"):
+        assert f"%({name})s" in sql
+    assert "age(l.xmin)" in sql
+
+
+def test_unseen_by_age_is_unseen():
+    """SQL reads age(xmin) (the 32-bit distance back from the transaction's stable id) instead
+    of placing xmin in 64 bits: the same answer for every normal id, across wraparound."""
+    for base in (100, 5 * WRAP - 20):
+        read = model.ReadSnapshot.parse(
+            f"{base}:{base + 20}:{base + 3},{base + 10}", seen=[base + 1, base + 5]
+        )
+        reference, stable = base + 100, base + 104
+        for full in range(base - 50, reference):
+            xid = full % WRAP
+            if xid < model.FIRST_NORMAL_XID:
+                continue
+            assert model.unseen_by_age(stable - full, stable, read) == model.unseen(
+                xid, reference, read
+            ), full
+        special = 2**31 - 1  # age() of a bootstrap or frozen id
+        assert not model.unseen_by_age(special, stable, read)
+
+
+# -- lead content -------------------------------------------------------------------------------
+
+
+def graph_side(row, **changes):
+    """What GRAPH_LEAD_CONTENT returns for a lead the sync wrote from `row`."""
+    values = [changes.get(k, row[k]) for k in model.LEAD_PROPERTIES]
+    edges = [["BELONGS_TO", row["organization_id"], None, None, None, None]]
+    if row["source_key"]:
+        edges.append(["FROM_SOURCE", row["source_key"], None, None, None, None])
+    if row["owner_id"]:
+        since = row["since"].replace(tzinfo=None)  # ArcadeDB returns UTC without a zone
+        edges.append(["ASSIGNED_TO", row["owner_id"], since, row["strategy"], None, None])
+    for item in row["previous"]:
+        edges.append(
+            ["PREVIOUSLY_ASSIGNED_TO", item["user_id"], None, None, item["from"], item["to"]]
+        )
+    return values, list(reversed(edges))
+
+
+def test_lead_content_equals_what_the_graph_returns_for_it():
+    row = model.lead_row(record(strategy=None, previous_to=[None, None]))
+    props, edges = graph_side(row)
+    assert model.graph_lead_content(props, edges) == model.lead_content(row)
+    # a lead with no outgoing edge but BELONGS_TO; OPTIONAL MATCH gives [null, null, null]
+    bare = model.lead_row(
+        record(
+            source=None,
+            owner_id=None,
+            previous_user_ids=None,
+            previous_from=None,
+            previous_to=None,
+        )
+    )
+    props, edges = graph_side(bare)
+    assert model.graph_lead_content(props, edges + [[None] * 6]) == model.lead_content(bare)
+
+
+def test_compare_contents_names_what_differs():
+    row = model.lead_row(record())
+    other = model.lead_row(record(id="l2", status="cold"))
+    props, edges = graph_side(row)
+    found = {
+        "l1": model.graph_lead_content(graph_side(row, status="dnc")[0], edges[1:]),
+        "gone": model.graph_lead_content([None] * 7, []),
+    }
+    expected = {"l1": model.lead_content(row), "l2": model.lead_content(other)}
+    differing = model.compare_contents(expected, ["gone", "never"], found)
+    assert differing == {
+        "l1": ["status", "edges"],
+        "l2": ["missing"],
+        "gone": ["deleted in PostgreSQL"],
+    }
+    assert model.content_sample(differing, size=2) == [
+        "gone: deleted in PostgreSQL",
+        "l1: status, edges",
+    ]
+
+
+def test_edge_counts_keep_edges_to_their_label_and_belongs_to_its_organization():
+    rows = [
+        {"t": "ASSIGNED_TO", "labels": ["User"], "own": False, "n": 7},
+        {"t": "ASSIGNED_TO", "labels": ["Lead"], "own": False, "n": 1},
+        {"t": "BELONGS_TO", "labels": ["Organization"], "own": True, "n": 9},
+        {"t": "BELONGS_TO", "labels": ["Organization"], "own": False, "n": 2},
+        {"t": "FROM_SOURCE", "labels": ["Source"], "own": False, "n": 4},
+        {"t": "KNOWS", "labels": ["Lead"], "own": False, "n": 3},
+    ]
+    assert model.edge_counts(rows) == {
+        "BELONGS_TO": 9,
+        "ASSIGNED_TO": 7,
+        "PREVIOUSLY_ASSIGNED_TO": 0,
+        "FROM_SOURCE": 4,
+        "REFERRED_BY": 0,
+    }
