@@ -1,18 +1,34 @@
 {#- Score trends per organization, source, owner and day or week (organization's timezone), over
     each lead's last score in the period. Source and owner are the lead's current ones, so a
-    reassignment moves the lead's whole history: rebuilt in full (a table), not incrementally. -#}
+    reassignment moves the lead's whole history. Incremental per key
+    (score_trends_affected_keys in macros/affected_keys.sql): the periods a new score falls in or
+    precedes, every period of a moved, reassigned or deleted lead under each grain it had, and
+    the keys of renamed owners, top movers and changed organizations. -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        indexes=[
+            {'columns': ['trend_key'], 'unique': true},
+            {'columns': ['organization_id', 'period_type', 'period_start']},
+            {'columns': ['top_riser_lead_id']},
+            {'columns': ['top_faller_lead_id']},
+        ],
+        pre_hook="{{ leadflow_replace_keys(score_trends_affected_keys('lead'), 'trend_key') }}",
+        post_hook="{{ leadflow_advance_watermark() }}",
+    )
+}}
+-- depends_on: {{ ref('int_lead_grains_logged') }}, {{ ref('stg_crm__lead_score_history') }}
 with lead_periods as (
     select
-        md5(concat_ws(
-            '|',
-            organization_id,
-            source,
-            coalesce(owner_user_id::text, 'unassigned'),
-            period_type,
-            period_start
-        )) as trend_key,
+        {{ lead_score_trend_key('organization_id', 'source', 'owner_user_id', 'period_type',
+            'period_start') }} as trend_key,
         *
+    {%- if is_incremental() %}
+    from ({{ score_trends_incremental_periods(by_grain=true) }}) as bucketed
+    {%- else %}
     from {{ ref('int_lead_scores_bucketed') }}
+    {%- endif %}
 ),
 
 aggregated as (
