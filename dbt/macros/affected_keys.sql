@@ -16,6 +16,8 @@
     {%- set since = leadflow_changed_since() -%}
     with changed_leads as (
         {{ leadflow_changed_leads(since, ['leads', 'status']) }}
+        union
+        select lead_id from {{ ref('int_lead_grains_logged') }} where logged_at > {{ since }}
     ),
 
     grains as (
@@ -51,6 +53,8 @@
     {%- set since = leadflow_changed_since() -%}
     with changed_leads as (
         {{ leadflow_changed_leads(since, ['leads', 'status']) }}
+        union
+        select lead_id from {{ ref('int_lead_grains_logged') }} where logged_at > {{ since }}
     ),
 
     grains as (
@@ -273,4 +277,49 @@
         limit 1
     ) as previous on true
     where period_scores.rank_in_period = 1
+{%- endmacro %}
+
+{#- lead_timeline: the leads with an input row changed after the watermark (max of the table's
+    source_changed_at less var lead_timeline_lookback), found with one index range scan per
+    source; mirrors source_changed_at (int_lead_events_unioned). -#}
+{% macro lead_timeline_affected_keys() -%}
+    {%- set since -%}
+        (
+            select
+                coalesce(max(source_changed_at), '-infinity'::timestamptz)
+                - interval '{{ var("lead_timeline_lookback", "1 hour") }}'
+            from {{ this }}
+        )
+    {%- endset -%}
+    with changed_users as (
+        select user_id
+        from {{ ref('stg_crm__users') }}
+        where updated_at > {{ since }}
+    )
+
+    {{ leadflow_changed_leads(since, ['leads', 'status', 'scores', 'assignments', 'activities',
+        'notes']) }}
+    union
+    select lead_id
+    from {{ ref('stg_crm__lead_assignments') }}
+    where from_user_id in (select user_id from changed_users)
+        or to_user_id in (select user_id from changed_users)
+{%- endmacro %}
+
+{#- lead_stage_history: the leads whose row or status history changed at or after the watermark
+    (max of the table's source_changed_at less var lead_stage_history_lookback). -#}
+{% macro lead_stage_history_affected_keys() -%}
+    {%- set since -%}
+        (
+            select
+                coalesce(max(source_changed_at), '-infinity'::timestamptz)
+                - interval '{{ var("lead_stage_history_lookback", "1 hour") }}'
+            from {{ this }}
+        )
+    {%- endset -%}
+    select id as lead_id from {{ source('crm', 'leads') }} where updated_at >= {{ since }}
+    union
+    select lead_id
+    from {{ source('crm', 'lead_status_history') }}
+    where changed_at >= {{ since }}
 {%- endmacro %}

@@ -367,9 +367,7 @@ def built_url(new_migrated_database: Callable[[str], str], dbt_tmp: Path) -> str
     return url
 
 
-def test_incremental_build_after_a_crm_day_equals_a_full_refresh(
-    built_url, make_database, dbt_tmp
-):
+def test_incremental_build_after_a_crm_day_equals_a_full_refresh(built_url, make_database, dbt_tmp):
     url = make_database("marts_incr_day", template=built_url)
     before = watermarks(url)
     assert before, "the first build records a watermark per incremental model"

@@ -1,6 +1,8 @@
 {#- Every grain a lead has had in the marts, one row each time it changed: organization, current
     owner, canonical source, cohort month (created_at in the organization's timezone) and whether
-    the lead is soft-deleted, from when this model first saw it (logged_at). An incremental mart
+    the lead is soft-deleted, with logged_at: the change time of the rows that gave the lead that
+    grain (the latest of the lead row's updated_at, its organization's and the source aliases'
+    it could match), comparable with the marts' watermarks. An incremental mart
     rebuilds the keys of every logged grain of a changed lead, so a reassigned, moved or deleted
     lead leaves no stale row under its old key even when an earlier build failed half-way.
 
@@ -33,6 +35,17 @@ changed_leads as (
 ),
 {%- endif %}
 
+alias_changes as (
+    select
+        organizations.organization_id,
+        max(aliases.updated_at) as changed_at
+    from {{ ref('stg_crm__organizations') }} as organizations
+    inner join {{ ref('stg_crm__source_aliases') }} as aliases
+        on aliases.organization_id = organizations.organization_id
+        or aliases.organization_id is null
+    group by organizations.organization_id
+),
+
 leads as (
     select
         leads.lead_id,
@@ -45,18 +58,19 @@ leads as (
             )
             as date
         ) as cohort_month,
-        leads.is_deleted
+        leads.is_deleted,
+        greatest(leads.updated_at, organizations.updated_at, alias_changes.changed_at)
+            as logged_at
     from {{ ref('stg_crm__leads') }} as leads
     inner join {{ ref('stg_crm__organizations') }} as organizations
         on leads.organization_id = organizations.organization_id
+    left join alias_changes on leads.organization_id = alias_changes.organization_id
     {%- if is_incremental() %}
     where leads.lead_id = any(array(select changed_leads.lead_id from changed_leads))
     {%- endif %}
 )
 
-select
-    leads.*,
-    now() as logged_at
+select leads.*
 from leads
 {%- if is_incremental() %}
 left join lateral (
