@@ -92,7 +92,8 @@
     after the watermark on: the period of that score and every later one of the lead (the next
     period's score_delta reads it); every score of a lead whose grain was logged since (moved,
     reassigned, soft-deleted) or whose organization changed (timezone, name, aliases), under
-    every grain it had. Grain 'lead' adds the keys of renamed owners and of renamed top movers. -#}
+    every grain it had. Grain 'lead' adds the keys of renamed owners (a renamed top mover is
+    renamed in place by lead_score_trends_rename_movers). -#}
 {% macro score_trends_affected_keys(grain) -%}
     {%- set since = leadflow_changed_since() -%}
     with changed_organizations as (
@@ -154,12 +155,6 @@
         from {{ this }}
         where organization_id in (select organization_id from changed_organizations)
             or owner_user_id in ({{ leadflow_changed_users(since) }})
-            or top_riser_lead_id in (
-                select id from {{ source('crm', 'leads') }} where updated_at > {{ since }}
-            )
-            or top_faller_lead_id in (
-                select id from {{ source('crm', 'leads') }} where updated_at > {{ since }}
-            )
         {%- else %}
         select organization_id, period_type, period_start
         from periods
@@ -201,7 +196,8 @@
     mart (its `<mart>__affected`): per affected organization and period the scores calculated in
     it (the calculated_at index), the live leads' last score of the period and their last score
     before it (the lead's last score of its previous scored period: what the lag gives). With
-    `by_grain`, only the leads whose current source and owner are an affected key's. -#}
+    `by_grain`, only the leads whose current source and owner are an affected key's. The
+    models calling it depend on int_lead_stages_reached (the live leads' grain). -#}
 {% macro score_trends_incremental_periods(by_grain) -%}
     {%- set affected = this.identifier ~ '__affected' -%}
     with affected_periods as (
@@ -209,56 +205,85 @@
             affected.organization_id,
             affected.period_type,
             affected.period_start,
-            (affected.period_start::timestamp at time zone organizations.organization_timezone)
-                as range_start,
-            ((affected.period_start + case affected.period_type when 'day' then 1 else 7 end)
-                ::timestamp at time zone organizations.organization_timezone) as range_end
+            organizations.organization_timezone
         from {{ affected }} as affected
         inner join {{ ref('stg_crm__organizations') }} as organizations
             on affected.organization_id = organizations.organization_id
     ),
 
-    period_scores as (
+    {#- one time range per period and timezone, whatever the organizations sharing it #}
+    ranges as (
+        select distinct
+            period_type,
+            period_start,
+            organization_timezone,
+            period_start::timestamp at time zone organization_timezone as range_start,
+            (period_start + case period_type when 'day' then 1 else 7 end)::timestamp
+            at time zone organization_timezone as range_end
+        from affected_periods
+    ),
+
+    range_scores as materialized (
         select
-            scores.score_id,
-            scores.lead_id,
+            ranges.period_type,
+            ranges.period_start,
+            ranges.organization_timezone,
+            ranges.range_start,
+            scores.*
+        from ranges
+        cross join lateral (
+            select in_range.*
+            from {{ ref('stg_crm__lead_score_history') }} as in_range
+            where in_range.calculated_at >= ranges.range_start
+                and in_range.calculated_at < ranges.range_end
+            offset 0 -- noqa: AM09
+        ) as scores
+    ),
+
+    {#- the live leads' current grain from int_lead_stages_reached (one row per live lead,
+        canonical source, indexed on lead_id), joined before the affected periods #}
+    lead_scores as materialized (
+        select
+            range_scores.*,
             leads.organization_id,
             leads.source,
-            leads.owner_user_id,
-            scores.score,
-            scores.qualification_score,
-            scores.engagement_score,
-            scores.intent_score,
-            scores.demographic_score,
-            scores.calculated_at,
-            affected_periods.period_type,
-            affected_periods.period_start,
-            affected_periods.range_start,
+            leads.owner_user_id
+        from range_scores
+        inner join {{ ref('int_lead_stages_reached') }} as leads
+            on range_scores.lead_id = leads.lead_id
+    ),
+
+    period_scores as (
+        select
+            lead_scores.score_id,
+            lead_scores.lead_id,
+            lead_scores.organization_id,
+            lead_scores.source,
+            lead_scores.owner_user_id,
+            lead_scores.score,
+            lead_scores.qualification_score,
+            lead_scores.engagement_score,
+            lead_scores.intent_score,
+            lead_scores.demographic_score,
+            lead_scores.calculated_at,
+            lead_scores.period_type,
+            lead_scores.period_start,
+            lead_scores.range_start,
             row_number() over (
-                partition by scores.lead_id, affected_periods.period_type,
-                affected_periods.period_start
-                order by scores.calculated_at desc, scores.score_id desc
+                partition by lead_scores.lead_id, lead_scores.period_type,
+                lead_scores.period_start
+                order by lead_scores.calculated_at desc, lead_scores.score_id desc
             ) as rank_in_period
-        from affected_periods
-        inner join {{ ref('stg_crm__lead_score_history') }} as scores
-            on scores.calculated_at >= affected_periods.range_start
-            and scores.calculated_at < affected_periods.range_end
+        from lead_scores
+        inner join affected_periods
+            on lead_scores.organization_id = affected_periods.organization_id
+            and lead_scores.period_type = affected_periods.period_type
+            and lead_scores.period_start = affected_periods.period_start
+            and lead_scores.organization_timezone = affected_periods.organization_timezone
         {%- if by_grain %}
-        inner join {{ ref('stg_crm__leads') }} as leads
-        {%- else %}
-        inner join (
-            select id as lead_id, organization_id, deleted_at is not null as is_deleted,
-                null::text as source, null::uuid as owner_user_id
-            from {{ source('crm', 'leads') }}
-        ) as leads
-        {%- endif %}
-            on scores.lead_id = leads.lead_id
-            and leads.organization_id = affected_periods.organization_id
-            and not leads.is_deleted
-        {%- if by_grain %}
-        where {{ lead_score_trend_key('leads.organization_id', 'leads.source',
-            'leads.owner_user_id', 'affected_periods.period_type',
-            'affected_periods.period_start') }}
+        where {{ lead_score_trend_key('lead_scores.organization_id', 'lead_scores.source',
+            'lead_scores.owner_user_id', 'lead_scores.period_type',
+            'lead_scores.period_start') }}
             in (select affected.trend_key from {{ affected }} as affected)
         {%- endif %}
     )
@@ -277,6 +302,26 @@
         limit 1
     ) as previous on true
     where period_scores.rank_in_period = 1
+{%- endmacro %}
+
+{#- Post-hook of lead_score_trends: the names of top movers whose lead row changed since the
+    watermark, in place (a rename touches no score, so no key is rebuilt for it). -#}
+{% macro lead_score_trends_rename_movers() -%}
+    {%- if is_incremental() -%}
+    {%- for mover in ['riser', 'faller'] %}
+    update {{ this }} as trends
+    set top_{{ mover }}_lead_name = renamed.lead_name
+    from (
+        select id, nullif(trim(concat_ws(' ', first_name, last_name)), '') as lead_name
+        from {{ source('crm', 'leads') }}
+        where updated_at > {{ leadflow_changed_since() }}
+    ) as renamed
+    where trends.top_{{ mover }}_lead_id = renamed.id
+        and trends.top_{{ mover }}_lead_name is distinct from renamed.lead_name;
+    {%- endfor %}
+    {%- else -%}
+    select 1
+    {%- endif -%}
 {%- endmacro %}
 
 {#- lead_timeline: the leads with an input row changed after the watermark (max of the table's
@@ -322,4 +367,120 @@
     select lead_id
     from {{ source('crm', 'lead_status_history') }}
     where changed_at >= {{ since }}
+{%- endmacro %}
+
+{#- agent_coaching's organization-weeks (weeks in the organization's timezone) a change touches:
+    the week of every assignment, activity (late ones by loaded_at/matched_at too) and status row
+    stamped after the watermark; for an outbound contact, also the weeks of the lead's
+    assignments at or before it with no earlier contact since (their first contact moves); for a lead whose grain was
+    logged since (reassigned, moved, soft-deleted), the weeks of all its assignments, activities
+    and status rows; every week of a renamed user's or a changed organization's rows. -#}
+{% macro agent_coaching_affected_keys() -%}
+    {%- set since = leadflow_changed_since() -%}
+    with moved_leads as (
+        select lead_id
+        from {{ ref('int_lead_grains_logged') }}
+        where logged_at > {{ since }}
+    ),
+
+    events as (
+        select assignments.to_user_id as user_id, assignments.assigned_at as event_at
+        from {{ source('crm', 'lead_assignments') }} as assignments
+        where assignments.assigned_at > {{ since }}
+            or assignments.lead_id in (select lead_id from moved_leads)
+        union all
+        select activities.user_id, activities.occurred_at
+        from {{ source('crm', 'lead_activities') }} as activities
+        where activities.lead_id is not null
+            and (activities.loaded_at > {{ since }} or activities.matched_at > {{ since }})
+        union all
+        select activities.user_id, activities.occurred_at
+        from {{ source('crm', 'lead_activities') }} as activities
+        where activities.lead_id in (select lead_id from moved_leads)
+        union all
+        {#- an assignment whose first contact a new contact may be #}
+        select assignments.to_user_id, assignments.assigned_at
+        from {{ source('crm', 'lead_activities') }} as activities
+        inner join {{ source('crm', 'lead_assignments') }} as assignments
+            on activities.lead_id = assignments.lead_id
+            and assignments.assigned_at <= activities.occurred_at
+        where (activities.loaded_at > {{ since }} or activities.matched_at > {{ since }})
+            and activities.direction = 'outbound'
+            and activities.activity_type in ('call', 'sms', 'email', 'meeting')
+            {#- unless an earlier contact after the assignment stays its first #}
+            and not exists (
+                select 1
+                from {{ source('crm', 'lead_activities') }} as earlier
+                where earlier.lead_id = assignments.lead_id
+                    and earlier.occurred_at >= assignments.assigned_at
+                    and earlier.occurred_at < activities.occurred_at
+                    and earlier.direction = 'outbound'
+                    and earlier.activity_type in ('call', 'sms', 'email', 'meeting')
+            )
+        union all
+        {#- conversions count for the lead's owner: every owner it had #}
+        select grains.owner_user_id, history.changed_at
+        from {{ source('crm', 'lead_status_history') }} as history
+        inner join {{ ref('int_lead_grains_logged') }} as grains
+            on history.lead_id = grains.lead_id
+        where history.changed_at > {{ since }}
+            or history.lead_id in (select lead_id from moved_leads)
+    ),
+
+    weeks as (
+        select distinct
+            users.organization_id,
+            date_trunc('week', {{ local_time('events.event_at') }})::date as week_start
+        from events
+        inner join {{ source('crm', 'users') }} as users on events.user_id = users.id
+        inner join {{ ref('stg_crm__organizations') }} as organizations
+            on users.organization_id = organizations.organization_id
+        union
+        select organization_id, week_start
+        from {{ this }}
+        where user_id in ({{ leadflow_changed_users(since) }})
+            or organization_id in ({{ leadflow_changed_organizations(since) }})
+    )
+
+    select
+        {{ agent_coaching_week_key('organization_id', 'week_start') }} as affected_key,
+        organization_id,
+        week_start
+    from weeks
+{%- endmacro %}
+
+{% macro agent_coaching_week_key(organization_id, week_start) -%}
+    {{ organization_id }}::text || '|' || {{ week_start }}::text
+{%- endmacro %}
+
+{#- recommendation_mix: the organizations with recommendations computed, or a model trained,
+    after the watermark, or changed (name). An organization's rows are rebuilt whole (its
+    shares of leads add up over all of them). -#}
+{% macro recommendation_mix_affected_keys() -%}
+    {%- set since = leadflow_changed_since() -%}
+    select organization_id::text as affected_key, organization_id
+    from {{ source('crm', 'lead_recommendations') }}
+    where computed_at > {{ since }}
+    union
+    select organization_id::text, organization_id
+    from {{ source('crm', 'lead_conversion_models') }}
+    where trained_at > {{ since }}
+    union
+    select organization_id::text, organization_id
+    from ({{ leadflow_changed_organizations(since) }}) as changed
+{%- endmacro %}
+
+{#- segment_sizes: the segments with a count taken after the watermark, a changed segment row
+    (name) or a changed organization (timezone, name): each rebuilt whole (previous count,
+    is_latest). -#}
+{% macro segment_sizes_affected_keys() -%}
+    {%- set since = leadflow_changed_since() -%}
+    select segment_id::text as affected_key, segment_id
+    from {{ source('crm', 'segment_count_history') }}
+    where counted_at > {{ since }}
+    union
+    select id::text, id
+    from {{ source('crm', 'segments') }}
+    where updated_at > {{ since }}
+        or organization_id in ({{ leadflow_changed_organizations(since) }})
 {%- endmacro %}

@@ -73,17 +73,18 @@
 {%- endmacro %}
 
 {#- Pre-hook of an incremental mart: the keys `affected_keys` (a select with at least the
-    column `key_column`, the mart's unique key, plus whatever grain columns the model filters
-    its inputs by) into `<mart>__affected`, their rows deleted from the mart, and the keys
-    recorded for this invocation's scoped tests. -#}
-{% macro leadflow_replace_keys(affected_keys, key_column) -%}
+    column `key_column`, plus whatever grain columns the model filters its inputs by) into
+    `<mart>__affected`; the mart's rows whose `key_expr` (default: the column `key_column`, the
+    mart's unique key) is one of them deleted; the keys recorded for this invocation's scoped
+    tests (leadflow_scope_key names the same expression). -#}
+{% macro leadflow_replace_keys(affected_keys, key_column, key_expr=none) -%}
     {%- if is_incremental() -%}
     {%- set affected = this.identifier ~ '__affected' -%}
     create temporary table {{ affected }} on commit drop as
     select distinct * from ({{ affected_keys }}) as keys;
     analyze {{ affected }};
     delete from {{ this }}
-    where {{ key_column }} in (select {{ key_column }} from {{ affected }});
+    where {{ key_expr or key_column }} in (select {{ key_column }} from {{ affected }});
     {{ leadflow_record_scope('select ' ~ key_column ~ ' from ' ~ affected) }}
     {%- else -%}
     {{ leadflow_record_scope(none) }}

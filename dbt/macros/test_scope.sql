@@ -18,9 +18,9 @@
         'source_roi': 'roi_key',
         'lead_score_trends': 'trend_key',
         'organization_score_trends': 'trend_key',
-        'agent_coaching': 'coaching_key',
-        'segment_sizes': 'segment_size_key',
-        'recommendation_mix': 'recommendation_mix_key',
+        'agent_coaching': agent_coaching_week_key('organization_id', 'week_start'),
+        'segment_sizes': 'segment_id::text',
+        'recommendation_mix': 'organization_id::text',
         'lead_timeline': 'lead_id',
         'lead_stage_history': 'lead_id',
     } -%}
@@ -47,8 +47,17 @@
 
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where') -%}
-    {%- if where == '__leadflow_scope__' -%}
-        {{ return(leadflow_scoped_relation(relation)) }}
+    {%- if where and where.startswith('__leadflow_scope__') -%}
+        {#- "__leadflow_scope__ and <condition>": the scope, then the test's own condition #}
+        {%- set condition = where[18:].strip() -%}
+        {%- set scoped = leadflow_scoped_relation(relation) -%}
+        {%- if condition.startswith('and ') -%}
+            {%- set filtered -%}
+                (select * from {{ scoped }} where {{ condition[4:] }}) dbt_subquery_filtered
+            {%- endset -%}
+            {{ return(filtered) }}
+        {%- endif -%}
+        {{ return(scoped) }}
     {%- elif where -%}
         {%- set filtered -%}
             (select * from {{ relation }} where {{ where }}) dbt_subquery
@@ -75,7 +84,7 @@
         {{ return(relation) }}
     {%- elif recorded > 0 and key -%}
         {%- set scoped -%}
-            (select * from {{ relation }} where {{ key }}::text in (
+            (select * from {{ relation }} where ({{ key }})::text in (
                 select scope_key from {{ leadflow_scope_table() }}
                 where invocation_id = '{{ invocation_id }}'
                     and mart = '{{ relation.identifier }}'

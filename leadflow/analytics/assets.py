@@ -167,7 +167,7 @@ def analytics_models(
     full_reason = watermarks.full_due(
         mark, started, watermarks.full_every(), requested=full_refresh
     )
-    scope = tests_scope_metadata(full_reason)
+    scope = dbt_test_scope_metadata(full_reason)
     context.log.info(f"dbt tests: {scope['tests_scope']} ({scope['full_reason']})")
     args = [
         "build",
@@ -200,7 +200,7 @@ def analytics_models(
         )
 
 
-def tests_scope_metadata(full_reason: str | None) -> dict[str, str]:
+def dbt_test_scope_metadata(full_reason: str | None) -> dict[str, str]:
     """The asset metadata that says which tests ran: `changed` (the keys the build rebuilt) or
     `full`, and why."""
     if full_reason is None:

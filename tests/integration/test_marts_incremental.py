@@ -17,11 +17,14 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import dagster as dg
 import psycopg
 import pytest
 from psycopg import sql
 
+from leadflow.analytics.assets import analytics_models, dbt_resource
 from leadflow.analytics.project import DbtError, run_dbt
+from leadflow.resources import PostgresResource
 
 pytestmark = pytest.mark.integration
 
@@ -412,3 +415,65 @@ def test_a_failed_build_leaves_the_dbt_watermarks_where_they_were(
     dbt(url, dbt_tmp, "build", "--vars", NO_LOOKBACK)
     after = watermarks(url)
     assert all(after[name][0] > before[name][0] for name in before)
+
+
+def full_tests_mark(url: str) -> tuple | None:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "select last_occurred_at, last_full_at, last_source_id from sync_watermarks"
+            " where name = 'dbt:full_tests'"
+        ).fetchone()
+
+
+def materialize_marts(url: str, **config: object) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [analytics_models],
+        resources={"postgres": PostgresResource(url=url), "dbt": dbt_resource()},
+        instance=dg.DagsterInstance.ephemeral(),
+        run_config={"ops": {"analytics_models": {"config": config}}} if config else None,
+        raise_on_error=False,
+    )
+
+
+def scope_of(result: dg.ExecuteInProcessResult) -> set[tuple[str, str]]:
+    """(tests_scope, full_reason) of the marts' materializations."""
+    return {
+        (
+            event.materialization.metadata["tests_scope"].value,
+            event.materialization.metadata["full_reason"].value,
+        )
+        for event in result.get_asset_materialization_events()
+        if event.asset_key.path[0] == "analytics"
+    }
+
+
+def test_the_asset_runs_the_full_tests_when_due_and_moves_dbt_full_tests_only_on_success(
+    built_url, make_database
+):
+    """The marts were built by hand (no dbt:full_tests yet): the asset's first build runs the
+    full test set; the next one is incremental and scoped to the changed keys; a failed build
+    leaves the watermark; a --full-refresh runs the full set again."""
+    url = make_database("marts_incr_asset", template=built_url)
+    assert full_tests_mark(url) is None
+
+    first = materialize_marts(url)
+    assert first.success
+    assert scope_of(first) == {("full", "first run")}
+    mark = full_tests_mark(url)
+    assert mark is not None and mark[1] is not None
+
+    crm_day(url)
+    second = materialize_marts(url)
+    assert second.success
+    assert scope_of(second) == {("changed", "none: incremental build")}
+    after_second = full_tests_mark(url)
+    assert after_second[0] > mark[0] and after_second[1] == mark[1]  # last full pass kept
+
+    with psycopg.connect(url) as conn:
+        conn.execute("alter table leads drop constraint leads_status_check")
+        conn.execute(
+            "update leads set status = 'bogus' where id = (select id from leads order by id limit 1)"
+        )
+    failed = materialize_marts(url, full_refresh=True)
+    assert not failed.success
+    assert full_tests_mark(url) == after_second

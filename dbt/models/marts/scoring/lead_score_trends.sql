@@ -3,7 +3,8 @@
     reassignment moves the lead's whole history. Incremental per key
     (score_trends_affected_keys in macros/affected_keys.sql): the periods a new score falls in or
     precedes, every period of a moved, reassigned or deleted lead under each grain it had, and
-    the keys of renamed owners, top movers and changed organizations. -#}
+    the keys of renamed owners and changed organizations; a renamed top mover is renamed in place
+    (post-hook lead_score_trends_rename_movers). -#}
 {{
     config(
         materialized='incremental',
@@ -15,11 +16,14 @@
             {'columns': ['top_faller_lead_id']},
         ],
         pre_hook="{{ leadflow_replace_keys(score_trends_affected_keys('lead'), 'trend_key') }}",
-        post_hook="{{ leadflow_advance_watermark() }}",
+        post_hook=[
+            "{{ lead_score_trends_rename_movers() }}",
+            "{{ leadflow_advance_watermark() }}",
+        ],
     )
 }}
 -- depends_on: {{ ref('int_lead_grains_logged') }}, {{ ref('stg_crm__lead_score_history') }}
--- depends_on: {{ ref('stg_crm__leads') }}
+-- depends_on: {{ ref('int_lead_stages_reached') }}
 with lead_periods as (
     select
         {{ lead_score_trend_key('organization_id', 'source', 'owner_user_id', 'period_type',

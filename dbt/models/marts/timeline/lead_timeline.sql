@@ -3,7 +3,7 @@
         materialized='incremental',
         incremental_strategy='append',
         indexes=[
-            {'columns': ['lead_id', 'event_seq']},
+            {'columns': ['lead_id', 'event_seq'], 'unique': true},
             {'columns': ['source_changed_at']},
         ],
         pre_hook="{{ leadflow_replace_keys(lead_timeline_affected_keys(), 'lead_id') }}",
