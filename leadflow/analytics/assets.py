@@ -171,6 +171,9 @@ def analytics_models(
     context.log.info(f"dbt tests: {scope['tests_scope']} ({scope['full_reason']})")
     args = [
         "build",
+        # unit tests check the SQL against fixtures, not the data: CI runs them, a nightly not
+        "--exclude-resource-type",
+        "unit_test",
         *(["--full-refresh"] if full_refresh else []),
         "--vars",
         json.dumps({FULL_TESTS_VAR: full_reason is not None}),
