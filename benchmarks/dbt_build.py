@@ -857,17 +857,24 @@ def _read_nodes(target: Path) -> list[NodeTiming]:
 
 
 def lookback_vars(target: Path) -> dict[str, str]:
-    """The lookback vars the incremental models of the last build's manifest read, set to none."""
+    """The lookback vars the incremental models of the last build's manifest read (in their own
+    code or in the project's macros their hooks call), set to none."""
     manifest_path = target / "manifest.json"
     if not manifest_path.exists():
         return {}
-    nodes = json.loads(manifest_path.read_text()).get("nodes", {}).values()
-    names = {
-        name
-        for node in nodes
+    manifest = json.loads(manifest_path.read_text())
+    codes = [
+        node.get("raw_code") or ""
+        for node in manifest.get("nodes", {}).values()
         if node.get("config", {}).get("materialized") == "incremental"
-        for name in LOOKBACK_VAR.findall(node.get("raw_code") or "")
-    }
+    ]
+    if codes:
+        codes += [
+            macro.get("macro_sql") or ""
+            for macro in manifest.get("macros", {}).values()
+            if macro.get("package_name") == "leadflow"
+        ]
+    names = {name for code in codes for name in LOOKBACK_VAR.findall(code)}
     return dict.fromkeys(sorted(names), NO_LOOKBACK)
 
 

@@ -2,6 +2,8 @@
 {{ config(meta={'dagster': {'ref': {'name': 'agent_coaching'}}}) }}
 {#- agent_coaching loses and doubles nothing: its totals equal the counts of the inputs (live
     leads, existing users) it is built from. -#}
+{#- a whole-table reconciliation: with the full test set only (macros/test_scope.sql) #}
+{%- if leadflow_full_tests() %}
 with coaching as (
     select
         coalesce(sum(leads_assigned), 0) as leads_assigned,
@@ -62,3 +64,6 @@ where coaching.leads_assigned <> inputs.leads_assigned
     or coaching.contacted_within_24h <> inputs.contacted_within_24h
     or coaching.activities <> inputs.activities
     or coaching.conversions <> inputs.conversions
+{%- else %}
+select 1 as skipped where false
+{%- endif %}

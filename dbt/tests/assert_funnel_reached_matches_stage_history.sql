@@ -5,6 +5,8 @@
 -- it or a later stage in the stage history.
 {%- set stages = var('funnel_stages') %}
 
+{#- a whole-table reconciliation: with the full test set only (macros/test_scope.sql) #}
+{%- if leadflow_full_tests() %}
 with funnel as (
     {%- for stage in stages %}
     select
@@ -47,3 +49,6 @@ from funnel
 full outer join history
     on funnel.organization_id = history.organization_id and funnel.stage = history.stage
 where funnel.funnel_leads is distinct from history.history_leads
+{%- else %}
+select 1 as skipped where false
+{%- endif %}

@@ -2,6 +2,8 @@
 {{ config(meta={'dagster': {'ref': {'name': 'source_roi'}}}) }}
 -- source_roi aggregates spend before joining it to leads, so its total spend equals the raw
 -- lead_source_costs total exactly: no fan-out over leads or months, no spend dropped.
+{#- a whole-table reconciliation: with the full test set only (macros/test_scope.sql) #}
+{%- if leadflow_full_tests() %}
 with mart as (
     select coalesce(sum(cost_usd), 0) as total_cost_usd
     from {{ ref('source_roi') }}
@@ -18,3 +20,6 @@ select
 from mart
 cross join raw
 where mart.total_cost_usd <> raw.total_cost_usd
+{%- else %}
+select 1 as skipped where false
+{%- endif %}

@@ -6,9 +6,18 @@ materialized by Dagster: the tables are PostgreSQL's), downstream of every asset
 table (`meta.leadflow.writers` in dbt/models/staging/_crm__sources.yml). Models are grouped by
 layer; dbt tests become asset checks, and error-severity ones block the models downstream (dbt
 skips them, Dagster marks the check failed).
+
+Tests cost what they check (issue 21): on an incremental build the data tests of the incremental
+marts see only the keys this build rebuilt (dbt var `leadflow_full_tests` false; the scope is
+recorded by each mart's pre-hook, macros/incremental.sql); the whole test set runs on a
+`--full-refresh`, on the first build and when the last full test pass is
+LEADFLOW_NIGHTLY_FULL_EVERY_DAYS old (watermark `dbt:full_tests`, written only after a build
+whose every node succeeded).
 """
 
+import json
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
@@ -16,9 +25,11 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtP
 from dagster_dbt.dbt_manifest import validate_manifest
 from pydantic import Field
 
+from leadflow import watermarks
 from leadflow.analytics.dbt_project import DBT_PROJECT, require_manifest
 from leadflow.analytics.project import dbt_env, dbt_executable, prune_run_targets
 from leadflow.analytics.resource import LeadflowDbtCliResource
+from leadflow.dagster_vocab import full_refresh_requested
 from leadflow.resources import PostgresResource
 
 LAYERS = ("staging", "intermediate", "marts")
@@ -26,6 +37,10 @@ LAYERS = ("staging", "intermediate", "marts")
 SOURCES_GROUP = "dbt_sources"
 # Marts whose materialization carries a chart (Markdown) in the Dagster UI.
 CHART_MARTS = {"lead_funnel", "source_roi"}
+#: the watermark of the last build that ran the whole dbt test set
+FULL_TESTS_WATERMARK = "dbt:full_tests"
+#: the dbt var that runs every test over whole marts instead of the keys the build rebuilt
+FULL_TESTS_VAR = "leadflow_full_tests"
 
 
 def source_writers(dbt_resource_props: Mapping[str, Any]) -> list[str]:
@@ -145,19 +160,55 @@ def analytics_models(
     postgres: PostgresResource,
     config: DbtBuildConfig,
 ) -> Iterator[Any]:
-    args = ["build", *(["--full-refresh"] if config.full_refresh else [])]
+    full_refresh = config.full_refresh or full_refresh_requested(context)
+    started = datetime.now(UTC)
+    with postgres.connection() as conn:
+        mark = watermarks.read(conn, FULL_TESTS_WATERMARK)
+    full_reason = watermarks.full_due(
+        mark, started, watermarks.full_every(), requested=full_refresh
+    )
+    scope = dbt_test_scope_metadata(full_reason)
+    context.log.info(f"dbt tests: {scope['tests_scope']} ({scope['full_reason']})")
+    args = [
+        "build",
+        # unit tests check the SQL against fixtures, not the data: CI runs them, a nightly not
+        "--exclude-resource-type",
+        "unit_test",
+        *(["--full-refresh"] if full_refresh else []),
+        "--vars",
+        json.dumps({FULL_TESTS_VAR: full_reason is not None}),
+    ]
     # the connection of this run's `postgres`, for this dbt process only (see resource.py)
     env = dbt_env(postgres.resolved_url())
     invocation = dbt.cli(args, context=context, raise_on_error=False, env=env)
     for event in invocation.stream():
         if isinstance(event, dg.Output):
             mart = context.asset_key_for_output(event.output_name).path[-1]
+            metadata = {**event.metadata, **{k: dg.MetadataValue.text(v) for k, v in scope.items()}}
+            event = event.with_metadata(metadata)
             if mart in CHART_MARTS:
                 event = _with_chart(context, postgres, event, mart)
         yield event
     prune_run_targets()
     if not invocation.is_successful():
         _raise_for_results(invocation.get_artifact("run_results.json"))
+    # only after a build whose every node succeeded: a failed build leaves it where it was
+    with postgres.connection() as conn:
+        watermarks.write(
+            conn,
+            FULL_TESTS_WATERMARK,
+            started,
+            detail=scope["full_reason"][:200],
+            full=full_reason is not None,
+        )
+
+
+def dbt_test_scope_metadata(full_reason: str | None) -> dict[str, str]:
+    """The asset metadata that says which tests ran: `changed` (the keys the build rebuilt) or
+    `full`, and why."""
+    if full_reason is None:
+        return {"tests_scope": "changed", "full_reason": "none: incremental build"}
+    return {"tests_scope": "full", "full_reason": full_reason}
 
 
 def _with_chart(

@@ -342,7 +342,7 @@ def test_bench_returns_the_three_builds_and_the_slowest_nodes(bench, conn):
     assert incremental_models
     full_rows = {n.unique_id: n.rows_affected for n in full.nodes}
     for node in incremental_models:
-        assert node.rows_affected < full_rows[node.unique_id] / 10, node.unique_id
+        assert node.rows_affected <= full_rows[node.unique_id] / 10, node.unique_id
     assert any("--full-refresh" in line for line in lines)
     # the last build saw the changed leads: their new status rows are in the timeline
     assert (

@@ -3,13 +3,30 @@
     (var funnel_stages), so a lead that went new -> qualified has passed `contacted` at the same
     moment. cold and dnc are exits, not stages: their first entry is kept separately.
     A table, not a view: lead_funnel and source_roi both read it, and aggregating every lead's
-    entries is the expensive part of either. -#}
-{{ config(materialized='table') }}
+    entries is the expensive part of either. Incremental per lead: the leads whose row or status
+    history changed after the watermark, or whose grain was logged since (int_lead_grains_logged:
+    a timezone or alias change), are deleted and the live ones among them rebuilt. -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        indexes=[
+            {'columns': ['lead_id'], 'unique': true},
+            {'columns': ['organization_id', 'cohort_month']},
+        ],
+        pre_hook="{{ leadflow_replace_keys(int_lead_stages_reached_affected_keys(), 'lead_id') }}",
+        post_hook="{{ leadflow_advance_watermark() }}",
+    )
+}}
+-- depends_on: {{ ref('int_lead_grains_logged') }}
 {%- set stages = var('funnel_stages') %}
 
 with leads as (
     select * from {{ ref('stg_crm__leads') }}
     where not is_deleted
+    {%- if is_incremental() %}
+        and lead_id = any(array(select lead_id from {{ this.identifier }}__affected))
+    {%- endif %}
 ),
 
 organizations as (
@@ -18,6 +35,9 @@ organizations as (
 
 entries as (
     select * from {{ ref('int_lead_stage_entries_unioned') }}
+    {%- if is_incremental() %}
+    where lead_id = any(array(select lead_id from {{ this.identifier }}__affected))
+    {%- endif %}
 ),
 
 reached as (

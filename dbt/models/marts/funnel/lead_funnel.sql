@@ -4,11 +4,32 @@
     so every count is at most the one before it. cold and dnc are exits, counted apart.
     conv_<a>_to_<b> = reached_b / reached_a, cum_conv_to_<b> = reached_b / leads_entered (null
     when the denominator is 0); median_days_to_<b> = median over the leads that reached b of the
-    days from created_at to that moment. Rates are rounded to 4 decimals, days to 4 (~9 s). -#}
+    days from created_at to that moment. Rates are rounded to 4 decimals, days to 4 (~9 s).
+    Incremental per key (macros/affected_keys.sql): the cohorts every logged grain of a changed
+    lead falls in, and every cohort of a changed organization or renamed owner. -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        indexes=[
+            {'columns': ['funnel_key'], 'unique': true},
+            {'columns': ['organization_id', 'cohort_month']},
+        ],
+        pre_hook="{{ leadflow_replace_keys(lead_funnel_affected_keys(), 'funnel_key') }}",
+        post_hook="{{ leadflow_advance_watermark() }}",
+    )
+}}
+-- depends_on: {{ ref('int_lead_grains_logged') }}
 {%- set stages = var('funnel_stages') %}
 
 with leads as (
     select * from {{ ref('int_lead_stages_reached') }}
+    {%- if is_incremental() %}
+    where (organization_id, cohort_month) in (
+        select affected.organization_id, affected.cohort_month
+        from {{ this.identifier }}__affected as affected
+    )
+    {%- endif %}
 ),
 
 organizations as (
@@ -58,12 +79,9 @@ cohorts as (
 )
 
 select
-    md5(
-        cast(cohorts.organization_id as text)
-        || '|' || to_char(cohorts.cohort_month, 'YYYY-MM-DD')
-        || '|' || cohorts.source
-        || '|' || coalesce(cast(cohorts.owner_user_id as text), 'unassigned')
-    ) as funnel_key,
+    {{ lead_funnel_key(
+        'cohorts.organization_id', 'cohorts.cohort_month', 'cohorts.source', 'cohorts.owner_user_id'
+    ) }} as funnel_key,
     cohorts.organization_id,
     organizations.organization_name,
     cohorts.cohort_month,
@@ -97,3 +115,8 @@ select
 from cohorts -- noqa: enable=LT02
 inner join organizations on cohorts.organization_id = organizations.organization_id
 left join users on cohorts.owner_user_id = users.user_id
+{%- if is_incremental() %}
+where {{ lead_funnel_key(
+    'cohorts.organization_id', 'cohorts.cohort_month', 'cohorts.source', 'cohorts.owner_user_id'
+) }} in (select affected.funnel_key from {{ this.identifier }}__affected as affected)
+{%- endif %}

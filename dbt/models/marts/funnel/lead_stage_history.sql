@@ -4,59 +4,34 @@
     Incremental (delete+insert on lead_id): a run recomputes every visit of the leads whose lead row
     or status history changed since the newest source_changed_at already in the table, less the
     var lead_stage_history_lookback (default 1 hour: rows are stamped when their transaction
-    starts, so a long import can commit rows older than a change the previous run already saw);
-    the post-hook removes the visits of leads soft- or hard-deleted since. A backdated history row
+    starts, so a long import can commit rows older than a change the previous run already saw).
+    The pre-hook (lead_stage_history_affected_keys) deletes the visits of those leads, soft-deleted
+    ones among them (a soft delete bumps leads.updated_at); a hard-deleted lead needs a
+    --full-refresh. A backdated history row
     is still picked up when the writer touches the lead row too (leads.updated_at is set by
     trigger on every update); a deleted history row, or a source row stamped in the future (it
     holds the watermark until its time), needs a --full-refresh. -#}
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='lead_id',
+        incremental_strategy='append',
         on_schema_change='fail',
         indexes=[
             {'columns': ['lead_id']},
             {'columns': ['stage_visit_key'], 'unique': true},
         ],
-        post_hook="
-            delete from {{ this }} as visits
-            where not exists (
-                select 1
-                from {{ ref('stg_crm__leads') }} as leads
-                where leads.lead_id = visits.lead_id and not leads.is_deleted
-            )",
+        pre_hook="{{ leadflow_replace_keys(lead_stage_history_affected_keys(), 'lead_id') }}",
     )
 }}
 -- depends_on: {{ ref('stg_crm__leads') }}, {{ ref('stg_crm__lead_status_history') }}
 
-with
-{%- if is_incremental() %}
-watermark as (
-    select
-        coalesce(max(source_changed_at), '-infinity'::timestamptz)
-        - interval '{{ var("lead_stage_history_lookback", "1 hour") }}' as changed_since
-    from {{ this }}
-),
-
-changed_leads as (
-    select leads.lead_id
-    from {{ ref('stg_crm__leads') }} as leads
-    where leads.updated_at >= (select changed_since from watermark)
-    union
-    select status_history.lead_id
-    from {{ ref('stg_crm__lead_status_history') }} as status_history
-    where status_history.changed_at >= (select changed_since from watermark)
-),
-{%- endif %}
-
-entries as (
+with entries as (
     {%- if is_incremental() %}
     -- Per changed lead, so its entries come from the lead_id indexes of leads and
     -- lead_status_history; `offset 0` keeps the planner from flattening the lateral subquery
     -- back into a join that scans every entry.
     select lead_entries.*
-    from changed_leads
+    from lead_stage_history__affected as changed_leads
     cross join
         lateral (
             select entries_of_lead.*

@@ -1,9 +1,30 @@
 -- The recommendation mix per organization: how many leads get each action on each channel,
 -- ranked by the model or by the rule score, beside the organization's latest model and its
--- holdout quality (AUC and Brier against the rule lead_score).
+-- holdout quality (AUC and Brier against the rule lead_score). Incremental per organization
+-- (recommendation_mix_affected_keys): an organization's rows are rebuilt whole when its
+-- recommendations or models changed; an organization whose recommendations were all deleted
+-- keeps its rows until a --full-refresh.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        indexes=[
+            {'columns': ['recommendation_mix_key'], 'unique': true},
+            {'columns': ['organization_id']},
+        ],
+        pre_hook="{{ leadflow_replace_keys(recommendation_mix_affected_keys(), 'affected_key',
+            'organization_id::text') }}",
+        post_hook="{{ leadflow_advance_watermark() }}",
+    )
+}}
 
 with recommendations as (
     select * from {{ ref('stg_crm__lead_recommendations') }}
+    {%- if is_incremental() %}
+    where organization_id in (
+        select affected.organization_id from recommendation_mix__affected as affected
+    )
+    {%- endif %}
 ),
 
 latest_model as (

@@ -8,13 +8,42 @@
     Sources are canonical (staging applies source_aliases to leads and costs alike), so spend and
     leads of one source meet whatever each was called. cost_usd is null where no spend was
     recorded ("no cost data", not free); a recorded cost of 0 stays 0.
-    Money per lead / per recruit is rounded to cents, conversion_rate to 4 decimals. -#}
+    Money per lead / per recruit is rounded to cents, conversion_rate to 4 decimals.
+    Incremental per key (macros/affected_keys.sql): every logged grain of a changed lead, the
+    keys of cost rows changed since, every key of a changed organization or renamed owner. A
+    deleted cost row, or a cost row moved to another user, source or month, needs a
+    --full-refresh. -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        indexes=[
+            {'columns': ['roi_key'], 'unique': true},
+            {'columns': ['organization_id', 'month']},
+        ],
+        pre_hook="{{ leadflow_replace_keys(source_roi_affected_keys(), 'roi_key') }}",
+        post_hook="{{ leadflow_advance_watermark() }}",
+    )
+}}
+-- depends_on: {{ ref('int_lead_grains_logged') }}
 with leads as (
     select * from {{ ref('int_lead_stages_reached') }}
+    {%- if is_incremental() %}
+    where (organization_id, cohort_month) in (
+        select affected.organization_id, affected.month
+        from {{ this.identifier }}__affected as affected
+    )
+    {%- endif %}
 ),
 
 costs as (
     select * from {{ ref('stg_crm__lead_source_costs') }}
+    {%- if is_incremental() %}
+    where (organization_id, cost_month) in (
+        select affected.organization_id, affected.month
+        from {{ this.identifier }}__affected as affected
+    )
+    {%- endif %}
 ),
 
 users as (
@@ -66,12 +95,9 @@ joined as (
 )
 
 select
-    md5(
-        cast(joined.organization_id as text)
-        || '|' || coalesce(cast(joined.owner_user_id as text), 'unassigned')
-        || '|' || joined.source
-        || '|' || to_char(joined.month, 'YYYY-MM-DD')
-    ) as roi_key,
+    {{ source_roi_key(
+        'joined.organization_id', 'joined.owner_user_id', 'joined.source', 'joined.month'
+    ) }} as roi_key,
     joined.organization_id,
     joined.owner_user_id,
     case
@@ -91,3 +117,8 @@ select
 from joined
 left join users on joined.owner_user_id = users.user_id
 left join organizations on joined.organization_id = organizations.organization_id
+{%- if is_incremental() %}
+where {{ source_roi_key(
+    'joined.organization_id', 'joined.owner_user_id', 'joined.source', 'joined.month'
+) }} in (select affected.roi_key from {{ this.identifier }}__affected as affected)
+{%- endif %}

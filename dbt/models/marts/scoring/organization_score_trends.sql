@@ -3,19 +3,36 @@
     taken over all of the organization's leads at once. A leads-weighted mean of
     lead_score_trends' per source and owner medians is not a median (scores 10, 20 and 60 in one
     group and 90 in another give (3*20 + 90)/4 = 37.5; the median is 40), so organization-wide
-    percentiles come from here. Rebuilt in full (a table), like lead_score_trends. -#}
+    percentiles come from here. Incremental per (organization, period), as lead_score_trends. -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        indexes=[
+            {'columns': ['trend_key'], 'unique': true},
+        ],
+        pre_hook="{{ leadflow_replace_keys(score_trends_affected_keys('organization'), 'trend_key') }}",
+        post_hook="{{ leadflow_advance_watermark() }}",
+    )
+}}
+-- depends_on: {{ ref('int_lead_grains_logged') }}, {{ ref('stg_crm__lead_score_history') }}
+-- depends_on: {{ ref('int_lead_stages_reached') }}
 with lead_periods as (
     select
         organization_id,
         period_type,
         period_start,
         score
+    {%- if is_incremental() %}
+    from ({{ score_trends_incremental_periods(by_grain=false) }}) as bucketed
+    {%- else %}
     from {{ ref('int_lead_scores_bucketed') }}
+    {%- endif %}
 ),
 
 aggregated as (
     select
-        md5(concat_ws('|', organization_id, period_type, period_start)) as trend_key,
+        {{ organization_score_trend_key('organization_id', 'period_type', 'period_start') }} as trend_key,
         organization_id,
         period_type,
         period_start,

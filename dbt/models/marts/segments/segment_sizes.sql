@@ -1,8 +1,27 @@
 {#- Segment sizes over time: one row per count taken by the segment_counts asset, with the
     previous count of the same segment and the change since, counted_date in the organization's
-    timezone, and is_latest on each segment's most recent count. -#}
+    timezone, and is_latest on each segment's most recent count. Incremental per segment
+    (segment_sizes_affected_keys): a segment with a new count, or whose row or organization
+    changed, is rebuilt whole; a deleted count needs a --full-refresh. -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        indexes=[
+            {'columns': ['segment_size_key'], 'unique': true},
+            {'columns': ['segment_id']},
+        ],
+        pre_hook="{{ leadflow_replace_keys(segment_sizes_affected_keys(), 'affected_key',
+            'segment_id::text') }}",
+        post_hook="{{ leadflow_advance_watermark() }}",
+    )
+}}
+
 with counts as (
     select * from {{ ref('stg_crm__segment_count_history') }}
+    {%- if is_incremental() %}
+    where segment_id in (select affected.segment_id from segment_sizes__affected as affected)
+    {%- endif %}
 ),
 
 segments as (

@@ -1,0 +1,486 @@
+{#- The keys each incremental model rebuilds (see incremental.sql): what the rows changed since
+    the model's watermark touch, old grains included (int_lead_grains_logged). Called by the
+    models' pre-hooks, at run time. -#}
+
+{#- Leads whose row or status history changed, or whose grain was logged since. -#}
+{% macro int_lead_stages_reached_affected_keys() -%}
+    {{ leadflow_changed_leads(leadflow_changed_since(), ['leads', 'status']) }}
+    union
+    select lead_id from {{ ref('int_lead_grains_logged') }}
+    where logged_at > {{ leadflow_changed_since() }}
+{%- endmacro %}
+
+{#- Every logged grain (organization, cohort month, source, owner) of a changed lead; every key
+    of a changed organization (name, timezone, aliases) or of a renamed owner. -#}
+{% macro lead_funnel_affected_keys() -%}
+    {%- set since = leadflow_changed_since() -%}
+    with changed_leads as (
+        {{ leadflow_changed_leads(since, ['leads', 'status']) }}
+        union
+        select lead_id from {{ ref('int_lead_grains_logged') }} where logged_at > {{ since }}
+    ),
+
+    grains as (
+        select distinct organization_id, cohort_month, source, owner_user_id
+        from {{ ref('int_lead_grains_logged') }}
+        where lead_id = any(array(select lead_id from changed_leads))
+        union
+        select organization_id, cohort_month, source, owner_user_id
+        from {{ this }}
+        where organization_id in ({{ leadflow_changed_organizations(since) }})
+            or owner_user_id in ({{ leadflow_changed_users(since) }})
+    )
+
+    select
+        {{ lead_funnel_key('organization_id', 'cohort_month', 'source', 'owner_user_id') }}
+            as funnel_key,
+        *
+    from grains
+{%- endmacro %}
+
+{#- lead_funnel's key of a grain. -#}
+{% macro lead_funnel_key(organization_id, cohort_month, source, owner_user_id) -%}
+    md5(
+        cast({{ organization_id }} as text)
+        || '|' || to_char({{ cohort_month }}, 'YYYY-MM-DD')
+        || '|' || {{ source }}
+        || '|' || coalesce(cast({{ owner_user_id }} as text), 'unassigned')
+    )
+{%- endmacro %}
+
+{#- source_roi's keys: the lead side as lead_funnel's, and the cost rows changed since. -#}
+{% macro source_roi_affected_keys() -%}
+    {%- set since = leadflow_changed_since() -%}
+    with changed_leads as (
+        {{ leadflow_changed_leads(since, ['leads', 'status']) }}
+        union
+        select lead_id from {{ ref('int_lead_grains_logged') }} where logged_at > {{ since }}
+    ),
+
+    grains as (
+        select distinct organization_id, owner_user_id, source, cohort_month as month
+        from {{ ref('int_lead_grains_logged') }}
+        where lead_id = any(array(select lead_id from changed_leads))
+        union
+        select costs.organization_id, costs.user_id, costs.source, costs.cost_month
+        from {{ ref('stg_crm__lead_source_costs') }} as costs
+        where costs.updated_at > {{ since }}
+        union
+        select organization_id, owner_user_id, source, month
+        from {{ this }}
+        where organization_id in ({{ leadflow_changed_organizations(since) }})
+            or owner_user_id in ({{ leadflow_changed_users(since) }})
+    )
+
+    select
+        {{ source_roi_key('organization_id', 'owner_user_id', 'source', 'month') }} as roi_key,
+        *
+    from grains
+{%- endmacro %}
+
+{% macro source_roi_key(organization_id, owner_user_id, source, month) -%}
+    md5(
+        cast({{ organization_id }} as text)
+        || '|' || coalesce(cast({{ owner_user_id }} as text), 'unassigned')
+        || '|' || {{ source }}
+        || '|' || to_char({{ month }}, 'YYYY-MM-DD')
+    )
+{%- endmacro %}
+
+{#- The score trend keys (grain 'lead': organization, source, owner, period; 'organization':
+    organization, period) a change touches. A lead's scores from its earliest score stamped
+    after the watermark on: the period of that score and every later one of the lead (the next
+    period's score_delta reads it); every score of a lead whose grain was logged since (moved,
+    reassigned, soft-deleted) or whose organization changed (timezone, name, aliases), under
+    every grain it had. Grain 'lead' adds the keys of renamed owners (a renamed top mover is
+    renamed in place by lead_score_trends_rename_movers). -#}
+{% macro score_trends_affected_keys(grain) -%}
+    {%- set since = leadflow_changed_since() -%}
+    with changed_organizations as (
+        {{ leadflow_changed_organizations(since) }}
+    ),
+
+    lead_starts as (
+        select lead_id, '-infinity'::timestamptz as from_at
+        from {{ ref('int_lead_grains_logged') }}
+        where logged_at > {{ since }}
+        union all
+        select id, '-infinity'::timestamptz
+        from {{ source('crm', 'leads') }}
+        where organization_id in (select organization_id from changed_organizations)
+        union all
+        select lead_id, calculated_at
+        from {{ source('crm', 'lead_score_history') }}
+        where calculated_at > {{ since }}
+    ),
+
+    changed_leads as (
+        select lead_id, min(from_at) as from_at
+        from lead_starts
+        group by lead_id
+    ),
+
+    grains as (
+        select distinct lead_id, organization_id, source, owner_user_id
+        from {{ ref('int_lead_grains_logged') }}
+        where lead_id = any(array(select lead_id from changed_leads))
+    ),
+
+    periods as (
+        select distinct
+            grains.organization_id,
+            grains.source,
+            grains.owner_user_id,
+            period_types.period_type,
+            case period_types.period_type
+                when 'day' then {{ local_time('scores.calculated_at') }}::date
+                else date_trunc('week', {{ local_time('scores.calculated_at') }})::date
+            end as period_start
+        from changed_leads
+        inner join grains on changed_leads.lead_id = grains.lead_id
+        inner join {{ ref('stg_crm__organizations') }} as organizations
+            on grains.organization_id = organizations.organization_id
+        inner join {{ source('crm', 'lead_score_history') }} as scores
+            on changed_leads.lead_id = scores.lead_id
+            and scores.calculated_at >= changed_leads.from_at
+        cross join (values ('day'), ('week')) as period_types (period_type)
+    ),
+
+    keys as (
+        {%- if grain == 'lead' %}
+        select organization_id, source, owner_user_id, period_type, period_start
+        from periods
+        union
+        select organization_id, source, owner_user_id, period_type, period_start
+        from {{ this }}
+        where organization_id in (select organization_id from changed_organizations)
+            or owner_user_id in ({{ leadflow_changed_users(since) }})
+        {%- else %}
+        select organization_id, period_type, period_start
+        from periods
+        union
+        select organization_id, period_type, period_start
+        from {{ this }}
+        where organization_id in (select organization_id from changed_organizations)
+        {%- endif %}
+    )
+
+    select
+        {%- if grain == 'lead' %}
+        {{ lead_score_trend_key('organization_id', 'source', 'owner_user_id', 'period_type',
+            'period_start') }} as trend_key,
+        {%- else %}
+        {{ organization_score_trend_key('organization_id', 'period_type', 'period_start') }}
+            as trend_key,
+        {%- endif %}
+        *
+    from keys
+{%- endmacro %}
+
+{% macro lead_score_trend_key(organization_id, source, owner_user_id, period_type, period_start) -%}
+    md5(concat_ws(
+        '|',
+        {{ organization_id }},
+        {{ source }},
+        coalesce({{ owner_user_id }}::text, 'unassigned'),
+        {{ period_type }},
+        {{ period_start }}
+    ))
+{%- endmacro %}
+
+{% macro organization_score_trend_key(organization_id, period_type, period_start) -%}
+    md5(concat_ws('|', {{ organization_id }}, {{ period_type }}, {{ period_start }}))
+{%- endmacro %}
+
+{#- The rows of int_lead_scores_bucketed in the affected periods of an incremental score trend
+    mart (its `<mart>__affected`): per affected organization and period the scores calculated in
+    it (the calculated_at index), the live leads' last score of the period and their last score
+    before it (the lead's last score of its previous scored period: what the lag gives). With
+    `by_grain`, only the leads whose current source and owner are an affected key's. The
+    models calling it depend on int_lead_stages_reached (the live leads' grain). -#}
+{% macro score_trends_incremental_periods(by_grain) -%}
+    {%- set affected = this.identifier ~ '__affected' -%}
+    with affected_periods as (
+        select distinct
+            affected.organization_id,
+            affected.period_type,
+            affected.period_start,
+            organizations.organization_timezone
+        from {{ affected }} as affected
+        inner join {{ ref('stg_crm__organizations') }} as organizations
+            on affected.organization_id = organizations.organization_id
+    ),
+
+    {#- one time range per period and timezone, whatever the organizations sharing it #}
+    ranges as (
+        select distinct
+            period_type,
+            period_start,
+            organization_timezone,
+            period_start::timestamp at time zone organization_timezone as range_start,
+            (period_start + case period_type when 'day' then 1 else 7 end)::timestamp
+            at time zone organization_timezone as range_end
+        from affected_periods
+    ),
+
+    range_scores as materialized (
+        select
+            ranges.period_type,
+            ranges.period_start,
+            ranges.organization_timezone,
+            ranges.range_start,
+            scores.*
+        from ranges
+        cross join lateral (
+            select in_range.*
+            from {{ ref('stg_crm__lead_score_history') }} as in_range
+            where in_range.calculated_at >= ranges.range_start
+                and in_range.calculated_at < ranges.range_end
+            offset 0 -- noqa: AM09
+        ) as scores
+    ),
+
+    {#- the live leads' current grain from int_lead_stages_reached (one row per live lead,
+        canonical source, indexed on lead_id), joined before the affected periods #}
+    lead_scores as materialized (
+        select
+            range_scores.*,
+            leads.organization_id,
+            leads.source,
+            leads.owner_user_id
+        from range_scores
+        inner join {{ ref('int_lead_stages_reached') }} as leads
+            on range_scores.lead_id = leads.lead_id
+    ),
+
+    period_scores as (
+        select
+            lead_scores.score_id,
+            lead_scores.lead_id,
+            lead_scores.organization_id,
+            lead_scores.source,
+            lead_scores.owner_user_id,
+            lead_scores.score,
+            lead_scores.qualification_score,
+            lead_scores.engagement_score,
+            lead_scores.intent_score,
+            lead_scores.demographic_score,
+            lead_scores.calculated_at,
+            lead_scores.period_type,
+            lead_scores.period_start,
+            lead_scores.range_start,
+            row_number() over (
+                partition by lead_scores.lead_id, lead_scores.period_type,
+                lead_scores.period_start
+                order by lead_scores.calculated_at desc, lead_scores.score_id desc
+            ) as rank_in_period
+        from lead_scores
+        inner join affected_periods
+            on lead_scores.organization_id = affected_periods.organization_id
+            and lead_scores.period_type = affected_periods.period_type
+            and lead_scores.period_start = affected_periods.period_start
+            and lead_scores.organization_timezone = affected_periods.organization_timezone
+        {%- if by_grain %}
+        where {{ lead_score_trend_key('lead_scores.organization_id', 'lead_scores.source',
+            'lead_scores.owner_user_id', 'lead_scores.period_type',
+            'lead_scores.period_start') }}
+            in (select affected.trend_key from {{ affected }} as affected)
+        {%- endif %}
+    )
+
+    select
+        period_scores.*,
+        previous.score as previous_score,
+        period_scores.score - previous.score as score_delta
+    from period_scores
+    left join lateral (
+        select earlier.score
+        from {{ ref('stg_crm__lead_score_history') }} as earlier
+        where earlier.lead_id = period_scores.lead_id
+            and earlier.calculated_at < period_scores.range_start
+        order by earlier.calculated_at desc, earlier.score_id desc
+        limit 1
+    ) as previous on true
+    where period_scores.rank_in_period = 1
+{%- endmacro %}
+
+{#- Post-hook of lead_score_trends: the names of top movers whose lead row changed since the
+    watermark, in place (a rename touches no score, so no key is rebuilt for it). -#}
+{% macro lead_score_trends_rename_movers() -%}
+    {%- if is_incremental() -%}
+    {%- for mover in ['riser', 'faller'] %}
+    update {{ this }} as trends
+    set top_{{ mover }}_lead_name = renamed.lead_name
+    from (
+        select id, nullif(trim(concat_ws(' ', first_name, last_name)), '') as lead_name
+        from {{ source('crm', 'leads') }}
+        where updated_at > {{ leadflow_changed_since() }}
+    ) as renamed
+    where trends.top_{{ mover }}_lead_id = renamed.id
+        and trends.top_{{ mover }}_lead_name is distinct from renamed.lead_name;
+    {%- endfor %}
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#- lead_timeline: the leads with an input row changed after the watermark (max of the table's
+    source_changed_at less var lead_timeline_lookback), found with one index range scan per
+    source; mirrors source_changed_at (int_lead_events_unioned). -#}
+{% macro lead_timeline_affected_keys() -%}
+    {%- set since -%}
+        (
+            select
+                coalesce(max(source_changed_at), '-infinity'::timestamptz)
+                - interval '{{ var("lead_timeline_lookback", "1 hour") }}'
+            from {{ this }}
+        )
+    {%- endset -%}
+    with changed_users as (
+        select user_id
+        from {{ ref('stg_crm__users') }}
+        where updated_at > {{ since }}
+    )
+
+    {{ leadflow_changed_leads(since, ['leads', 'status', 'scores', 'assignments', 'activities',
+        'notes']) }}
+    union
+    select lead_id
+    from {{ ref('stg_crm__lead_assignments') }}
+    where from_user_id in (select user_id from changed_users)
+        or to_user_id in (select user_id from changed_users)
+{%- endmacro %}
+
+{#- lead_stage_history: the leads whose row or status history changed at or after the watermark
+    (max of the table's source_changed_at less var lead_stage_history_lookback). -#}
+{% macro lead_stage_history_affected_keys() -%}
+    {%- set since -%}
+        (
+            select
+                coalesce(max(source_changed_at), '-infinity'::timestamptz)
+                - interval '{{ var("lead_stage_history_lookback", "1 hour") }}'
+            from {{ this }}
+        )
+    {%- endset -%}
+    select id as lead_id from {{ source('crm', 'leads') }} where updated_at >= {{ since }}
+    union
+    select lead_id
+    from {{ source('crm', 'lead_status_history') }}
+    where changed_at >= {{ since }}
+{%- endmacro %}
+
+{#- agent_coaching's organization-weeks (weeks in the organization's timezone) a change touches:
+    the week of every assignment, activity (late ones by loaded_at/matched_at too) and status row
+    stamped after the watermark; for an outbound contact, also the weeks of the lead's
+    assignments at or before it with no earlier contact since (their first contact moves); for a lead whose grain was
+    logged since (reassigned, moved, soft-deleted), the weeks of all its assignments, activities
+    and status rows; every week of a renamed user's or a changed organization's rows. -#}
+{% macro agent_coaching_affected_keys() -%}
+    {%- set since = leadflow_changed_since() -%}
+    with moved_leads as (
+        select lead_id
+        from {{ ref('int_lead_grains_logged') }}
+        where logged_at > {{ since }}
+    ),
+
+    events as (
+        select assignments.to_user_id as user_id, assignments.assigned_at as event_at
+        from {{ source('crm', 'lead_assignments') }} as assignments
+        where assignments.assigned_at > {{ since }}
+            or assignments.lead_id in (select lead_id from moved_leads)
+        union all
+        select activities.user_id, activities.occurred_at
+        from {{ source('crm', 'lead_activities') }} as activities
+        where activities.lead_id is not null
+            and (activities.loaded_at > {{ since }} or activities.matched_at > {{ since }})
+        union all
+        select activities.user_id, activities.occurred_at
+        from {{ source('crm', 'lead_activities') }} as activities
+        where activities.lead_id in (select lead_id from moved_leads)
+        union all
+        {#- an assignment whose first contact a new contact may be #}
+        select assignments.to_user_id, assignments.assigned_at
+        from {{ source('crm', 'lead_activities') }} as activities
+        inner join {{ source('crm', 'lead_assignments') }} as assignments
+            on activities.lead_id = assignments.lead_id
+            and assignments.assigned_at <= activities.occurred_at
+        where (activities.loaded_at > {{ since }} or activities.matched_at > {{ since }})
+            and activities.direction = 'outbound'
+            and activities.activity_type in ('call', 'sms', 'email', 'meeting')
+            {#- unless an earlier contact after the assignment stays its first #}
+            and not exists (
+                select 1
+                from {{ source('crm', 'lead_activities') }} as earlier
+                where earlier.lead_id = assignments.lead_id
+                    and earlier.occurred_at >= assignments.assigned_at
+                    and earlier.occurred_at < activities.occurred_at
+                    and earlier.direction = 'outbound'
+                    and earlier.activity_type in ('call', 'sms', 'email', 'meeting')
+            )
+        union all
+        {#- conversions count for the lead's owner: every owner it had #}
+        select grains.owner_user_id, history.changed_at
+        from {{ source('crm', 'lead_status_history') }} as history
+        inner join {{ ref('int_lead_grains_logged') }} as grains
+            on history.lead_id = grains.lead_id
+        where history.changed_at > {{ since }}
+            or history.lead_id in (select lead_id from moved_leads)
+    ),
+
+    weeks as (
+        select distinct
+            users.organization_id,
+            date_trunc('week', {{ local_time('events.event_at') }})::date as week_start
+        from events
+        inner join {{ source('crm', 'users') }} as users on events.user_id = users.id
+        inner join {{ ref('stg_crm__organizations') }} as organizations
+            on users.organization_id = organizations.organization_id
+        union
+        select organization_id, week_start
+        from {{ this }}
+        where user_id in ({{ leadflow_changed_users(since) }})
+            or organization_id in ({{ leadflow_changed_organizations(since) }})
+    )
+
+    select
+        {{ agent_coaching_week_key('organization_id', 'week_start') }} as affected_key,
+        organization_id,
+        week_start
+    from weeks
+{%- endmacro %}
+
+{% macro agent_coaching_week_key(organization_id, week_start) -%}
+    {{ organization_id }}::text || '|' || {{ week_start }}::text
+{%- endmacro %}
+
+{#- recommendation_mix: the organizations with recommendations computed, or a model trained,
+    after the watermark, or changed (name). An organization's rows are rebuilt whole (its
+    shares of leads add up over all of them). -#}
+{% macro recommendation_mix_affected_keys() -%}
+    {%- set since = leadflow_changed_since() -%}
+    select organization_id::text as affected_key, organization_id
+    from {{ source('crm', 'lead_recommendations') }}
+    where computed_at > {{ since }}
+    union
+    select organization_id::text, organization_id
+    from {{ source('crm', 'lead_conversion_models') }}
+    where trained_at > {{ since }}
+    union
+    select organization_id::text, organization_id
+    from ({{ leadflow_changed_organizations(since) }}) as changed
+{%- endmacro %}
+
+{#- segment_sizes: the segments with a count taken after the watermark, a changed segment row
+    (name) or a changed organization (timezone, name): each rebuilt whole (previous count,
+    is_latest). -#}
+{% macro segment_sizes_affected_keys() -%}
+    {%- set since = leadflow_changed_since() -%}
+    select segment_id::text as affected_key, segment_id
+    from {{ source('crm', 'segment_count_history') }}
+    where counted_at > {{ since }}
+    union
+    select id::text, id
+    from {{ source('crm', 'segments') }}
+    where updated_at > {{ since }}
+        or organization_id in ({{ leadflow_changed_organizations(since) }})
+{%- endmacro %}
