@@ -345,11 +345,23 @@ def _write_due(
         )
     if not due:
         return
+    # COPY straight into lead_score_due is refused under its forced row-level security (a
+    # non-superuser owner, e.g. on a managed server): COPY into a temporary table, then insert
+    conn.execute(
+        "create temp table if not exists lead_score_due_batch"
+        " (lead_id uuid, rescore_at timestamptz) on commit delete rows"
+    )
     with conn.cursor() as cur:
-        copy_sql = "copy lead_score_due (lead_id, organization_id, rescore_at) from stdin"
+        copy_sql = "copy lead_score_due_batch (lead_id, rescore_at) from stdin"
         with cur.copy(copy_sql) as copy:
             for lead_id, rescore_at in due:
-                copy.write_row((lead_id, organization_id, rescore_at))
+                copy.write_row((lead_id, rescore_at))
+    conn.execute(
+        "insert into lead_score_due (lead_id, organization_id, rescore_at)"
+        " select lead_id, %s, rescore_at from lead_score_due_batch",
+        (organization_id,),
+    )
+    conn.execute("delete from lead_score_due_batch")
 
 
 def score_organization(

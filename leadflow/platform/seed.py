@@ -308,7 +308,9 @@ def load_sample_history(
                     period,
                     cost["cost_usd"],
                     recorded,
-                    recorded,
+                    # written now, like the leads: the incremental marts find changed cost
+                    # rows by updated_at (source_roi), whatever month the spend was recorded in
+                    at,
                 )
             )
         added["lead_source_costs"] = 0
