@@ -65,5 +65,6 @@ where coaching.leads_assigned <> inputs.leads_assigned
     or coaching.activities <> inputs.activities
     or coaching.conversions <> inputs.conversions
 {%- else %}
-select 1 as skipped where false
+select 1 as skipped
+where false
 {%- endif %}

@@ -34,5 +34,6 @@ where live_leads.lead_id is null
     or current_visits.current_visits <> 1
     or current_visits.current_stage <> live_leads.status
 {%- else %}
-select 1 as skipped where false
+select 1 as skipped
+where false
 {%- endif %}

@@ -50,5 +50,6 @@ full outer join history
     on funnel.organization_id = history.organization_id and funnel.stage = history.stage
 where funnel.funnel_leads is distinct from history.history_leads
 {%- else %}
-select 1 as skipped where false
+select 1 as skipped
+where false
 {%- endif %}

@@ -33,5 +33,6 @@ from by_organization
 full join by_group using (organization_id, period_type, period_start)
 where by_organization.leads_scored is distinct from by_group.leads_scored
 {%- else %}
-select 1 as skipped where false
+select 1 as skipped
+where false
 {%- endif %}

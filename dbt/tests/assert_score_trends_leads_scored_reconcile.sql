@@ -27,5 +27,6 @@ from trends
 full join lead_periods using (period_type)
 where trends.leads_scored is distinct from lead_periods.leads_scored
 {%- else %}
-select 1 as skipped where false
+select 1 as skipped
+where false
 {%- endif %}

@@ -21,5 +21,6 @@ from mart
 cross join raw
 where mart.total_cost_usd <> raw.total_cost_usd
 {%- else %}
-select 1 as skipped where false
+select 1 as skipped
+where false
 {%- endif %}

@@ -21,5 +21,6 @@ from mart
 cross join raw
 where mart.total_leads <> raw.total_leads
 {%- else %}
-select 1 as skipped where false
+select 1 as skipped
+where false
 {%- endif %}

@@ -12,5 +12,6 @@ from {{ ref('lead_timeline') }}
 group by lead_id
 having min(event_seq) <> 1 or max(event_seq) <> count(*) or count(distinct event_seq) <> count(*)
 {%- else %}
-select 1 as skipped where false
+select 1 as skipped
+where false
 {%- endif %}

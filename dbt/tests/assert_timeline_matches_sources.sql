@@ -28,5 +28,6 @@ from expected
 full join actual using (event_type)
 where expected.events is distinct from actual.events
 {%- else %}
-select 1 as skipped where false
+select 1 as skipped
+where false
 {%- endif %}

@@ -30,8 +30,8 @@ changed_leads as (
     select leads.id
     from {{ source('crm', 'leads') }} as leads
     where leads.organization_id in (
-        {{ leadflow_changed_organizations(leadflow_changed_since()) }}
-    )
+            {{ leadflow_changed_organizations(leadflow_changed_since()) }}
+        )
 ),
 {%- endif %}
 
@@ -41,8 +41,8 @@ alias_changes as (
         max(aliases.updated_at) as changed_at
     from {{ ref('stg_crm__organizations') }} as organizations
     inner join {{ ref('stg_crm__source_aliases') }} as aliases
-        on aliases.organization_id = organizations.organization_id
-        or aliases.organization_id is null
+        on organizations.organization_id = aliases.organization_id
+            or aliases.organization_id is null
     group by organizations.organization_id
 ),
 
@@ -74,15 +74,19 @@ select leads.*
 from leads
 {%- if is_incremental() %}
 left join lateral (
-    select logged.*
-    from {{ this }} as logged
-    where logged.lead_id = leads.lead_id
-    order by logged.logged_at desc
-    limit 1
+select logged.*
+from {{ this }} as logged
+where logged.lead_id = leads.lead_id
+order by logged.logged_at desc
+limit 1
 ) as last_logged on true
 where last_logged.lead_id is null
-    or (last_logged.organization_id, last_logged.owner_user_id, last_logged.source,
-        last_logged.cohort_month, last_logged.is_deleted)
-    is distinct from (leads.organization_id, leads.owner_user_id, leads.source,
-        leads.cohort_month, leads.is_deleted)
+or (
+    last_logged.organization_id, last_logged.owner_user_id, last_logged.source,
+    last_logged.cohort_month, last_logged.is_deleted
+)
+is distinct from (
+    leads.organization_id, leads.owner_user_id, leads.source,
+    leads.cohort_month, leads.is_deleted
+)
 {%- endif %}

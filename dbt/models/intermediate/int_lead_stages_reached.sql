@@ -24,9 +24,9 @@
 with leads as (
     select * from {{ ref('stg_crm__leads') }}
     where not is_deleted
-    {%- if is_incremental() %}
+        {%- if is_incremental() %}
         and lead_id = any(array(select lead_id from {{ this.identifier }}__affected))
-    {%- endif %}
+        {%- endif %}
 ),
 
 organizations as (

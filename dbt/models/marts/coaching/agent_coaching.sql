@@ -35,6 +35,7 @@ with users as (
 
 {#- the leads table itself (no source alias needed here), inlined: an incremental build probes
     its primary key for the affected weeks' rows instead of reading every lead #}
+
 live_leads as not materialized (
     select
         id as lead_id,
@@ -43,8 +44,7 @@ live_leads as not materialized (
     where deleted_at is null
 ),
 
-
-{%- if is_incremental() %}
+{% if is_incremental() %}
 affected_weeks as materialized (
     select
         affected.organization_id,
@@ -61,8 +61,12 @@ affected_weeks as materialized (
 {#- the affected weeks as time ranges, one per week and timezone: the rows of each come from
     the time indexes (assigned_at, changed_at); weeks of different timezones overlap, hence the
     distinct rows #}
+
 week_ranges as materialized (
-    select distinct range_start, range_end from affected_weeks
+    select distinct
+        range_start,
+        range_end
+    from affected_weeks
 ),
 
 range_assignments as materialized (
@@ -92,6 +96,7 @@ range_conversions as materialized (
 
 {#- activities per affected organization-week (idx_lead_activities_org_occurred_at): an
     activity's organization is its user's (a user works in one organization) #}
+
 range_activities as materialized (
     select in_range.*
     from affected_weeks
@@ -121,8 +126,8 @@ first_contacts as (
     inner join users on assignments.to_user_id = users.user_id
     inner join affected_weeks
         on users.organization_id = affected_weeks.organization_id
-        and assignments.assigned_at >= affected_weeks.range_start
-        and assignments.assigned_at < affected_weeks.range_end
+            and assignments.assigned_at >= affected_weeks.range_start
+            and assignments.assigned_at < affected_weeks.range_end
     inner join live_leads on assignments.lead_id = live_leads.lead_id
     left join lateral (
         select min(contacts.occurred_at) as first_contact_at
@@ -145,11 +150,11 @@ assignment_weeks as (
         count(*) filter (where assignments.is_contacted_within_24h) as contacted_within_24h,
         percentile_cont(0.5) within group (order by assignments.hours_to_first_contact)
             as median_hours_to_first_contact
-    {%- if is_incremental() %}
+            {%- if is_incremental() %}
     from first_contacts as assignments
-    {%- else %}
+        {%- else %}
     from {{ ref('int_lead_first_contacts_joined') }} as assignments
-    {%- endif %}
+        {%- endif %}
     inner join users on assignments.user_id = users.user_id
     group by 1, 2
 ),
@@ -162,11 +167,11 @@ activity_weeks as (
         )::date as week_start,
         count(*) as activities,
         count(distinct activities.lead_id) as leads_worked
-    {%- if is_incremental() %}
+        {%- if is_incremental() %}
     from range_activities as activities
-    {%- else %}
+        {%- else %}
     from {{ ref('stg_crm__lead_activities') }} as activities
-    {%- endif %}
+        {%- endif %}
     inner join live_leads on activities.lead_id = live_leads.lead_id
     inner join users on activities.user_id = users.user_id
     group by 1, 2
@@ -179,18 +184,18 @@ conversion_weeks as (
             'week', {{ local_time('history.changed_at', 'users.organization_timezone') }}
         )::date as week_start,
         count(*) as conversions
-    {%- if is_incremental() %}
+        {%- if is_incremental() %}
     from range_conversions as history
-    {%- else %}
+        {%- else %}
     from {{ ref('stg_crm__lead_status_history') }} as history
-    {%- endif %}
+        {%- endif %}
     inner join live_leads on history.lead_id = live_leads.lead_id
     inner join users on live_leads.owner_user_id = users.user_id
     {%- if is_incremental() %}
     inner join affected_weeks
         on users.organization_id = affected_weeks.organization_id
-        and history.changed_at >= affected_weeks.range_start
-        and history.changed_at < affected_weeks.range_end
+            and history.changed_at >= affected_weeks.range_start
+            and history.changed_at < affected_weeks.range_end
     {%- endif %}
     where history.to_status = 'recruited'
         and history.from_status is distinct from 'recruited'

@@ -26,9 +26,11 @@ with leads as (
     select * from {{ ref('int_lead_stages_reached') }}
     {%- if is_incremental() %}
     where (organization_id, cohort_month) in (
-        select affected.organization_id, affected.cohort_month
-        from {{ this.identifier }}__affected as affected
-    )
+            select
+                affected.organization_id,
+                affected.cohort_month
+            from {{ this.identifier }}__affected as affected
+        )
     {%- endif %}
 ),
 

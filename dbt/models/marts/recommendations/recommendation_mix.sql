@@ -22,8 +22,8 @@ with recommendations as (
     select * from {{ ref('stg_crm__lead_recommendations') }}
     {%- if is_incremental() %}
     where organization_id in (
-        select affected.organization_id from recommendation_mix__affected as affected
-    )
+            select affected.organization_id from recommendation_mix__affected as affected
+        )
     {%- endif %}
 ),
 

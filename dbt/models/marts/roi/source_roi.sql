@@ -30,9 +30,11 @@ with leads as (
     select * from {{ ref('int_lead_stages_reached') }}
     {%- if is_incremental() %}
     where (organization_id, cohort_month) in (
-        select affected.organization_id, affected.month
-        from {{ this.identifier }}__affected as affected
-    )
+            select
+                affected.organization_id,
+                affected.month
+            from {{ this.identifier }}__affected as affected
+        )
     {%- endif %}
 ),
 
@@ -40,9 +42,11 @@ costs as (
     select * from {{ ref('stg_crm__lead_source_costs') }}
     {%- if is_incremental() %}
     where (organization_id, cost_month) in (
-        select affected.organization_id, affected.month
-        from {{ this.identifier }}__affected as affected
-    )
+            select
+                affected.organization_id,
+                affected.month
+            from {{ this.identifier }}__affected as affected
+        )
     {%- endif %}
 ),
 

@@ -54,11 +54,17 @@ aggregated as (
         round(avg(engagement_score), 2) as avg_engagement,
         round(avg(intent_score), 2) as avg_intent,
         round(avg(demographic_score), 2) as avg_demographic,
-        (array_agg(lead_id order by score_delta desc, lead_id asc)
-            filter (where score_delta > 0))[1] as top_riser_lead_id,
+        (
+            array_agg(lead_id order by score_delta desc, lead_id asc)
+            filter (where score_delta > 0)
+        )[1
+        ] as top_riser_lead_id,
         max(score_delta) filter (where score_delta > 0) as top_riser_delta,
-        (array_agg(lead_id order by score_delta asc, lead_id asc)
-            filter (where score_delta < 0))[1] as top_faller_lead_id,
+        (
+            array_agg(lead_id order by score_delta asc, lead_id asc)
+            filter (where score_delta < 0)
+        )[1
+        ] as top_faller_lead_id,
         min(score_delta) filter (where score_delta < 0) as top_faller_delta
     from lead_periods
     group by trend_key, organization_id, source, owner_user_id, period_type, period_start
@@ -73,6 +79,7 @@ users as (
 ),
 
 {#- not materialized: the two joins probe the leads' primary key for the movers only #}
+
 lead_names as not materialized (
     select
         id as lead_id,

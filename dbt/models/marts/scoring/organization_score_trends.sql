@@ -32,7 +32,8 @@ with lead_periods as (
 
 aggregated as (
     select
-        {{ organization_score_trend_key('organization_id', 'period_type', 'period_start') }} as trend_key,
+        {{ organization_score_trend_key('organization_id', 'period_type', 'period_start') }}
+            as trend_key,
         organization_id,
         period_type,
         period_start,

@@ -25,8 +25,8 @@ scoped as (
     {#- = any(array(...)) is a plain filter on lead_id that PostgreSQL pushes into every branch
         of the union (an IN-subquery would be a join evaluated after the whole union). #}
     where events.lead_id = any(
-        array(select affected.lead_id from lead_timeline__affected as affected)
-    )
+            array(select affected.lead_id from lead_timeline__affected as affected)
+        )
     {% endif %}
 ),
 
