@@ -321,8 +321,9 @@ class Settings:
     )
     nightly_change_overlap_seconds = Variable(
         "LEADFLOW_NIGHTLY_CHANGE_OVERLAP_SECONDS",
-        "rows changed this long before an incremental CRM step's last run are looked at again"
-        " (late commits)",
+        "while a session of a role the pipeline may not inspect in pg_stat_activity is"
+        " connected (no pg_read_all_stats), rows changed this long before an incremental CRM"
+        " step's last run are looked at again (late commits); otherwise the rule is exact",
         _integer(minimum=0),
         300,
     )

@@ -9,19 +9,55 @@ change" has one rule (ARCHITECTURE.md):
   where it was, and the next run redoes that work;
 * a step does its full pass (a rebuild, the full comparison, a retrain) when none was done yet,
   when the run asks for it (`leadflow run --full-refresh`) or when the last one is older than
-  LEADFLOW_NIGHTLY_FULL_EVERY_DAYS (default 7: weekly); `last_full_at` records it.
+  LEADFLOW_NIGHTLY_FULL_EVERY_DAYS (default 7: weekly); `last_full_at` records it;
+* a step that finds its changed rows by their change time reads the rows stamped after its last
+  run's change floor (`change_floor`): exact under late commits, so nothing is read twice
+  because runs are close together and nothing is missed because a commit was late. The dbt
+  marts apply the same rule (dbt/macros/incremental.sql, `leadflow_change_floor`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from psycopg.types.json import Jsonb
 
 from leadflow import settings
+
+#: The change floor and whether a session this role may not inspect is connected. A row is
+#: stamped with the start of the transaction that writes it (now(), or a trigger's now()), and a
+#: reader sees every transaction committed before its statement. So a row a step cannot see was
+#: written by a transaction open now (stamped at or after its start) or by one started later
+#: (stamped after this one's start): the floor is the earliest start among the other client
+#: transactions open in the database, less a microsecond (a row stamped exactly at it still
+#: counts as changed under `>`), or this transaction's start if earlier. The rows this
+#: transaction writes carry its start and are not read again. pg_stat_activity is read once per
+#: transaction: run this first in the step's transaction, before reading what it works on.
+#: A session of another role shows as '<insufficient privilege>' without pg_read_all_stats:
+#: its start is unknown, so the caller moves the floor back by its overlap while one is
+#: connected to the database.
+CHANGE_FLOOR_SQL = """
+select
+    least(now(), min(a.xact_start) filter (
+        where a.pid <> pg_backend_pid() and a.backend_type = 'client backend'
+    ) - interval '1 microsecond'),
+    coalesce(bool_or(a.query = '<insufficient privilege>' and a.usesysid is not null), false)
+from pg_catalog.pg_stat_activity as a
+where a.datname = current_database()
+  and (a.xact_start is not null or a.query = '<insufficient privilege>')
+"""
+
+
+def change_floor(conn: psycopg.Connection, overlap: timedelta) -> datetime:
+    """The time a step's next run reads the changed rows after (CHANGE_FLOOR_SQL), moved back
+    by `overlap` while a session it may not inspect is connected."""
+    row = conn.execute(CHANGE_FLOOR_SQL).fetchone()
+    assert row is not None  # an aggregate returns one row
+    floor, hidden = cast(datetime, row[0]), bool(row[1])
+    return floor - overlap if hidden else floor
 
 
 @dataclass(frozen=True)

@@ -324,18 +324,18 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- lead_timeline: the leads with an input row changed after the watermark (max of the table's
-    source_changed_at less var lead_timeline_lookback), found with one index range scan per
-    source; mirrors source_changed_at (int_lead_events_unioned). -#}
+{#- lead_timeline: the leads with an input row changed after the watermark, found with one index
+    range scan per source; mirrors source_changed_at (int_lead_events_unioned). A table built
+    before the marts kept a 'dbt:lead_timeline' watermark starts from its newest
+    source_changed_at less var lead_timeline_lookback (default 1 hour). -#}
 {% macro lead_timeline_affected_keys() -%}
-    {%- set since -%}
+    {%- set before_watermarks -%}
         (
-            select
-                coalesce(max(source_changed_at), '-infinity'::timestamptz)
-                - interval '{{ var("lead_timeline_lookback", "1 hour") }}'
+            select max(source_changed_at) - interval '{{ var("lead_timeline_lookback", "1 hour") }}'
             from {{ this }}
         )
     {%- endset -%}
+    {%- set since = leadflow_changed_since(fallback=before_watermarks) -%}
     with changed_users as (
         select user_id
         from {{ ref('stg_crm__users') }}
@@ -351,17 +351,17 @@
         or to_user_id in (select user_id from changed_users)
 {%- endmacro %}
 
-{#- lead_stage_history: the leads whose row or status history changed at or after the watermark
-    (max of the table's source_changed_at less var lead_stage_history_lookback). -#}
+{#- lead_stage_history: the leads whose row or status history changed at or after the watermark;
+    a table built before the marts kept a 'dbt:lead_stage_history' watermark starts from its
+    newest source_changed_at less var lead_stage_history_lookback (default 1 hour). -#}
 {% macro lead_stage_history_affected_keys() -%}
-    {%- set since -%}
+    {%- set before_watermarks -%}
         (
-            select
-                coalesce(max(source_changed_at), '-infinity'::timestamptz)
-                - interval '{{ var("lead_stage_history_lookback", "1 hour") }}'
+            select max(source_changed_at) - interval '{{ var("lead_stage_history_lookback", "1 hour") }}'
             from {{ this }}
         )
     {%- endset -%}
+    {%- set since = leadflow_changed_since(fallback=before_watermarks) -%}
     select id as lead_id from {{ source('crm', 'leads') }} where updated_at >= {{ since }}
     union
     select lead_id

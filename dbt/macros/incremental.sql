@@ -1,16 +1,30 @@
 {#- Incremental marts: each is updated per affected key (issue 21, "cost follows change").
 
-    A mart's watermark is the row 'dbt:<mart>' of sync_watermarks (migration 016): the newest
-    change time of the CRM tables (capped at now) when its last build ran, written by the
-    mart's post-hook in the build's own transaction, so a failed build leaves it where it was.
-    A run treats as changed every source row stamped after the watermark less the var
-    marts_lookback (default 1 hour: rows are stamped when their transaction starts, so a long
-    import can commit rows older than a change the previous run already saw).
+    A mart's watermark is the row 'dbt:<mart>' of sync_watermarks (migration 016): its change
+    floor, captured by the mart's pre-hook as the first thing its build does, and written by its
+    post-hook in the build's own transaction, so a failed build leaves it where it was. The next
+    build treats as changed every source row stamped after it.
+
+    The change floor is exact, not a guess at how late a commit can be. A source row is stamped
+    with the start of the transaction that writes it (now(), or a trigger's now()), and the
+    build's reads see every transaction committed before them. So a row the build cannot see was
+    written by a transaction open when the floor was captured (stamped at or after that
+    transaction's start) or by one started later (stamped after the build's start): the floor is
+    the earliest start among the client transactions open in the database then, or the build's
+    own start if earlier. No row is read twice because a run was recent, and none is missed
+    because a commit was late.
+    One case is not exact: a session of another role that this role may not inspect
+    (pg_stat_activity shows '<insufficient privilege>' without pg_read_all_stats). While such a
+    session is connected the floor is moved back by the var marts_lookback (default 1 hour);
+    grant the pipeline role pg_read_all_stats (or pg_monitor) to keep it exact (README,
+    Production PostgreSQL). Watermarks written before this rule (state without 'rule') are read
+    back less marts_lookback too.
 
     An incremental build:
-    1. pre-hook `leadflow_replace_keys`: the keys the changed rows touch (the model's
-       `affected_keys` SQL) into a temporary table `<mart>__affected`, deleted from the mart,
-       and recorded in leadflow_build_scope for this invocation (the scoped tests read it);
+    1. pre-hook `leadflow_replace_keys`: the change floor into `<mart>__floor`; the keys the
+       changed rows touch (the model's `affected_keys` SQL) into a temporary table
+       `<mart>__affected`, deleted from the mart, and recorded in leadflow_build_scope for this
+       invocation (the scoped tests read it);
     2. the model selects the rows of exactly those keys (it joins `<mart>__affected`), appended;
     3. post-hooks: row-level security (dbt_project.yml), then `leadflow_advance_watermark`.
     A first build or `--full-refresh` builds the whole table and stamps last_full_at. -#}
@@ -20,55 +34,78 @@
     {{ adapter.quote(source('crm', 'leads').schema) }}
 {%- endmacro %}
 
-{#- Source rows stamped after this time count as changed for the model being built. -#}
-{% macro leadflow_changed_since(model_name=none) -%}
+{#- Source rows stamped after this time count as changed for the model being built; `fallback`
+    (a SQL expression) when the model has no watermark row yet. -#}
+{% macro leadflow_changed_since(model_name=none, fallback=none) -%}
     (
         select
-            coalesce(max(watermarks.last_occurred_at), '-infinity'::timestamptz)
-            - interval '{{ var("marts_lookback", "1 hour") }}'
+            coalesce(
+                max(
+                    case
+                        when watermarks.state ->> 'rule' = 'floor'
+                            then watermarks.last_occurred_at
+                        else watermarks.last_occurred_at
+                            - interval '{{ var("marts_lookback", "1 hour") }}'
+                    end
+                ),
+                {%- if fallback %}
+                {{ fallback }},
+                {%- endif %}
+                '-infinity'::timestamptz
+            )
         from {{ leadflow_crm_schema() }}.sync_watermarks as watermarks
         where watermarks.name = 'dbt:{{ model_name or this.identifier }}'
     )
 {%- endmacro %}
 
-{#- The newest change time of the tables the marts read, capped at now (a row stamped in the
-    future is read again until its time has come). Each max() is one index probe. -#}
-{% macro leadflow_source_high_water() -%}
-    least(
-        now(),
-        greatest(
-            (select max(updated_at) from {{ source('crm', 'leads') }}),
-            (select max(changed_at) from {{ source('crm', 'lead_status_history') }}),
-            (select max(calculated_at) from {{ source('crm', 'lead_score_history') }}),
-            (select max(assigned_at) from {{ source('crm', 'lead_assignments') }}),
-            (select max(loaded_at) from {{ source('crm', 'lead_activities') }}),
-            (select max(matched_at) from {{ source('crm', 'lead_activities') }}),
-            (select max(created_at) from {{ source('crm', 'lead_notes') }}),
-            (select max(updated_at) from {{ source('crm', 'lead_source_costs') }}),
-            (select max(updated_at) from {{ source('crm', 'users') }}),
-            (select max(updated_at) from {{ source('crm', 'organizations') }}),
-            (select max(updated_at) from {{ source('crm', 'source_aliases') }}),
-            (select max(counted_at) from {{ source('crm', 'segment_count_history') }}),
-            (select max(updated_at) from {{ source('crm', 'segments') }}),
-            (select max(computed_at) from {{ source('crm', 'lead_recommendations') }}),
-            (select max(trained_at) from {{ source('crm', 'lead_conversion_models') }})
-        )
+{#- The change floor (see above), less a microsecond so that the rows of the oldest open
+    transaction, stamped exactly at its start, count as changed next time. pg_stat_activity is
+    read once per transaction: this must be the build transaction's first read of it. -#}
+{% macro leadflow_change_floor() -%}
+    (
+        select
+            least(now(), min(activity.xact_start))
+            - case
+                when bool_or(
+                    activity.query = '<insufficient privilege>'
+                    and activity.usesysid is not null
+                )
+                    then interval '{{ var("marts_lookback", "1 hour") }}'
+                else interval '0 seconds'
+            end
+            - interval '1 microsecond'
+        from pg_catalog.pg_stat_activity as activity
+        where activity.datname = current_database()
+            and activity.pid <> pg_backend_pid()
+            and (
+                activity.xact_start is not null
+                or activity.query = '<insufficient privilege>'
+            )
     )
 {%- endmacro %}
 
-{#- Post-hook of an incremental mart: its watermark, in the build's transaction. -#}
+{#- Pre-hook, first statement of every incremental model's build: its change floor. -#}
+{% macro leadflow_capture_floor() -%}
+    create temporary table {{ this.identifier }}__floor on commit drop as
+    select {{ leadflow_change_floor() }} as floor_at
+{%- endmacro %}
+
+{#- Post-hook of an incremental model: its watermark (the floor its pre-hook captured), in the
+    build's transaction. -#}
 {% macro leadflow_advance_watermark() -%}
     insert into {{ leadflow_crm_schema() }}.sync_watermarks
-        (name, last_occurred_at, last_full_at, updated_at)
+        (name, last_occurred_at, last_full_at, state, updated_at)
     values (
         'dbt:{{ this.identifier }}',
-        {{ leadflow_source_high_water() }},
+        (select floor_at from {{ this.identifier }}__floor),
         {% if is_incremental() %}null{% else %}now(){% endif %},
+        '{"rule": "floor"}'::jsonb,
         now()
     )
     on conflict (name) do update
     set last_occurred_at = excluded.last_occurred_at,
         last_full_at = coalesce(excluded.last_full_at, sync_watermarks.last_full_at),
+        state = excluded.state,
         updated_at = now()
 {%- endmacro %}
 
@@ -78,6 +115,7 @@
     mart's unique key) is one of them deleted; the keys recorded for this invocation's scoped
     tests (leadflow_scope_key names the same expression). -#}
 {% macro leadflow_replace_keys(affected_keys, key_column, key_expr=none) -%}
+    {{ leadflow_capture_floor() }};
     {%- if is_incremental() -%}
     {%- set affected = this.identifier ~ '__affected' -%}
     create temporary table {{ affected }} on commit drop as

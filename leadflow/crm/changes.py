@@ -1,22 +1,20 @@
-"""Where the incremental CRM steps look back to: the database time of a step's last run.
+"""Where the incremental CRM steps look back to: the change floor of a step's last run.
 
-A row's `updated_at` is the start of the transaction that wrote it, which may commit after a
-step read. So a step records, with its work, the start of its own transaction or of the oldest
-client transaction then in flight in the database if earlier, less an overlap
-(LEADFLOW_NIGHTLY_CHANGE_OVERLAP_SECONDS) for a writer pg_stat_activity does not show (another
-role's session without pg_read_all_stats); its next run reads the rows changed after that time.
+A step records, with its work, the change floor of its own transaction (`watermarks.change_floor`:
+the start of the oldest other client transaction then in flight in the database, or its own
+start if earlier); its next run reads the rows changed after that time. That is exact under
+late commits. While a session of a role the pipeline may not inspect (pg_stat_activity without
+pg_read_all_stats) is connected, the floor moves back by LEADFLOW_NIGHTLY_CHANGE_OVERLAP_SECONDS.
 Reading a row twice costs a little; missing one would be wrong.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import cast
 
 import psycopg
 
-from leadflow import settings
-from leadflow.postgres import one_row
+from leadflow import settings, watermarks
 
 
 def change_overlap() -> timedelta:
@@ -27,12 +25,4 @@ def change_overlap() -> timedelta:
 def changes_since(conn: psycopg.Connection) -> datetime:
     """The time the step's next run looks back to (module docstring); call it first in the
     step's transaction, before reading what it works on."""
-    cursor = conn.execute(
-        """
-        select least(now(), min(xact_start))
-        from pg_stat_activity
-        where datname = current_database() and backend_type = 'client backend'
-          and xact_start is not null
-        """
-    )
-    return cast(datetime, one_row(cursor)[0]) - change_overlap()
+    return watermarks.change_floor(conn, change_overlap())

@@ -13,12 +13,12 @@ Which leads are scored (the rule `lead_scores` states in its description):
   LEADFLOW_NIGHTLY_FULL_EVERY_DAYS old, when its score configuration (weights, half-life)
   differs from the one the watermark recorded, and when as_of is before the last run's.
 * incremental pass, from the last run's as-of time P (watermark position) and database time C
-  (`state.changes_since`: the start of the last run's transaction, or of the oldest transaction
-  then in flight in the database if earlier, less LEADFLOW_NIGHTLY_CHANGE_OVERLAP_SECONDS for a
-  late commit pg_stat_activity does not show) to this run's as_of T: the live leads that
+  (`state.changes_since`: the change floor of the last run's transaction, `watermarks.
+  change_floor`: its start, or the start of the oldest other transaction then in flight in the
+  database if earlier; exact under late commits) to this run's as_of T: the live leads that
   1. changed since C (`leads.updated_at`: any column scoring reads, a new lead, a restored one,
-     a lead_score edited by hand; the scores this step wrote carry C itself and are not read
-     again unless the overlap covers them);
+     a lead_score edited by hand; the scores this step wrote carry its own start, at or after
+     C, and are read again only when another transaction was in flight then);
   2. have an activity loaded or re-matched to them since C
      (`coalesce(matched_at, loaded_at)`, late-arriving activities included);
   3. have an activity entering the scoring window by time passing (occurred_at in (P, T]) or

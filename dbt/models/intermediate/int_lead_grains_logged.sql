@@ -18,6 +18,7 @@
             {'columns': ['lead_id', 'logged_at']},
             {'columns': ['logged_at']},
         ],
+        pre_hook="{{ leadflow_capture_floor() }}",
         post_hook="{{ leadflow_advance_watermark() }}",
     )
 }}

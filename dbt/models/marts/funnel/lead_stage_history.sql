@@ -2,15 +2,13 @@
     one visit; a lead that leaves a stage and comes back gets a new visit.
 
     Incremental (delete+insert on lead_id): a run recomputes every visit of the leads whose lead row
-    or status history changed since the newest source_changed_at already in the table, less the
-    var lead_stage_history_lookback (default 1 hour: rows are stamped when their transaction
-    starts, so a long import can commit rows older than a change the previous run already saw).
+    or status history changed since the mart's watermark (its change floor, macros/incremental.sql:
+    exact under late commits).
     The pre-hook (lead_stage_history_affected_keys) deletes the visits of those leads, soft-deleted
     ones among them (a soft delete bumps leads.updated_at); a hard-deleted lead needs a
     --full-refresh. A backdated history row
     is still picked up when the writer touches the lead row too (leads.updated_at is set by
-    trigger on every update); a deleted history row, or a source row stamped in the future (it
-    holds the watermark until its time), needs a --full-refresh. -#}
+    trigger on every update); a deleted history row needs a --full-refresh. -#}
 {{
     config(
         materialized='incremental',
@@ -21,6 +19,7 @@
             {'columns': ['stage_visit_key'], 'unique': true},
         ],
         pre_hook="{{ leadflow_replace_keys(lead_stage_history_affected_keys(), 'lead_id') }}",
+        post_hook="{{ leadflow_advance_watermark() }}",
     )
 }}
 -- depends_on: {{ ref('stg_crm__leads') }}, {{ ref('stg_crm__lead_status_history') }}

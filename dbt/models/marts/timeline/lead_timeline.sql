@@ -7,6 +7,7 @@
             {'columns': ['source_changed_at']},
         ],
         pre_hook="{{ leadflow_replace_keys(lead_timeline_affected_keys(), 'lead_id') }}",
+        post_hook="{{ leadflow_advance_watermark() }}",
     )
 }}
 {#- Referenced only inside is_incremental() blocks and hooks, which parsing does not see: #}
