@@ -192,116 +192,38 @@
     md5(concat_ws('|', {{ organization_id }}, {{ period_type }}, {{ period_start }}))
 {%- endmacro %}
 
-{#- The rows of int_lead_scores_bucketed in the affected periods of an incremental score trend
-    mart (its `<mart>__affected`): per affected organization and period the scores calculated in
-    it (the calculated_at index), the live leads' last score of the period and their last score
-    before it (the lead's last score of its previous scored period: what the lag gives). With
-    `by_grain`, only the leads whose current source and owner are an affected key's. The
-    models calling it depend on int_lead_stages_reached (the live leads' grain). -#}
+{#- int_lead_scores_bucketed: the leads with a score stamped after the watermark, a grain logged
+    since (moved, reassigned, canonical source changed, soft-deleted) or a changed organization
+    (timezone, name, aliases). -#}
+{% macro int_lead_scores_bucketed_affected_keys() -%}
+    {%- set since = leadflow_changed_since() -%}
+    select lead_id from {{ source('crm', 'lead_score_history') }}
+    where calculated_at > {{ since }}
+    union
+    select lead_id from {{ ref('int_lead_grains_logged') }}
+    where logged_at > {{ since }}
+    union
+    select id as lead_id from {{ source('crm', 'leads') }}
+    where organization_id in ({{ leadflow_changed_organizations(since) }})
+{%- endmacro %}
+
+{#- The rows of int_lead_scores_bucketed (rebuilt for the changed leads earlier in the build) in
+    the affected periods of an incremental score trend mart (its `<mart>__affected`), by the
+    index on (organization_id, period_type, period_start). With `by_grain`, only the rows of an
+    affected key (source and owner too). -#}
 {% macro score_trends_incremental_periods(by_grain) -%}
     {%- set affected = this.identifier ~ '__affected' -%}
-    with affected_periods as (
-        select distinct
-            affected.organization_id,
-            affected.period_type,
-            affected.period_start,
-            organizations.organization_timezone
-        from {{ affected }} as affected
-        inner join {{ ref('stg_crm__organizations') }} as organizations
-            on affected.organization_id = organizations.organization_id
-    ),
-
-    {#- one time range per period and timezone, whatever the organizations sharing it #}
-    ranges as (
-        select distinct
-            period_type,
-            period_start,
-            organization_timezone,
-            period_start::timestamp at time zone organization_timezone as range_start,
-            (period_start + case period_type when 'day' then 1 else 7 end)::timestamp
-            at time zone organization_timezone as range_end
-        from affected_periods
-    ),
-
-    range_scores as materialized (
-        select
-            ranges.period_type,
-            ranges.period_start,
-            ranges.organization_timezone,
-            ranges.range_start,
-            scores.*
-        from ranges
-        cross join lateral (
-            select in_range.*
-            from {{ ref('stg_crm__lead_score_history') }} as in_range
-            where in_range.calculated_at >= ranges.range_start
-                and in_range.calculated_at < ranges.range_end
-            offset 0 -- noqa: AM09
-        ) as scores
-    ),
-
-    {#- the live leads' current grain from int_lead_stages_reached (one row per live lead,
-        canonical source, indexed on lead_id), joined before the affected periods #}
-    lead_scores as materialized (
-        select
-            range_scores.*,
-            leads.organization_id,
-            leads.source,
-            leads.owner_user_id
-        from range_scores
-        inner join {{ ref('int_lead_stages_reached') }} as leads
-            on range_scores.lead_id = leads.lead_id
-    ),
-
-    period_scores as (
-        select
-            lead_scores.score_id,
-            lead_scores.lead_id,
-            lead_scores.organization_id,
-            lead_scores.source,
-            lead_scores.owner_user_id,
-            lead_scores.score,
-            lead_scores.qualification_score,
-            lead_scores.engagement_score,
-            lead_scores.intent_score,
-            lead_scores.demographic_score,
-            lead_scores.calculated_at,
-            lead_scores.period_type,
-            lead_scores.period_start,
-            lead_scores.range_start,
-            row_number() over (
-                partition by lead_scores.lead_id, lead_scores.period_type,
-                lead_scores.period_start
-                order by lead_scores.calculated_at desc, lead_scores.score_id desc
-            ) as rank_in_period
-        from lead_scores
-        inner join affected_periods
-            on lead_scores.organization_id = affected_periods.organization_id
-            and lead_scores.period_type = affected_periods.period_type
-            and lead_scores.period_start = affected_periods.period_start
-            and lead_scores.organization_timezone = affected_periods.organization_timezone
-        {%- if by_grain %}
-        where {{ lead_score_trend_key('lead_scores.organization_id', 'lead_scores.source',
-            'lead_scores.owner_user_id', 'lead_scores.period_type',
-            'lead_scores.period_start') }}
-            in (select affected.trend_key from {{ affected }} as affected)
-        {%- endif %}
-    )
-
-    select
-        period_scores.*,
-        previous.score as previous_score,
-        period_scores.score - previous.score as score_delta
-    from period_scores
-    left join lateral (
-        select earlier.score
-        from {{ ref('stg_crm__lead_score_history') }} as earlier
-        where earlier.lead_id = period_scores.lead_id
-            and earlier.calculated_at < period_scores.range_start
-        order by earlier.calculated_at desc, earlier.score_id desc
-        limit 1
-    ) as previous on true
-    where period_scores.rank_in_period = 1
+    select bucketed.*
+    from {{ ref('int_lead_scores_bucketed') }} as bucketed
+    where (bucketed.organization_id, bucketed.period_type, bucketed.period_start) in (
+            select affected.organization_id, affected.period_type, affected.period_start
+            from {{ affected }} as affected
+        )
+    {%- if by_grain %}
+        and {{ lead_score_trend_key('bucketed.organization_id', 'bucketed.source',
+            'bucketed.owner_user_id', 'bucketed.period_type', 'bucketed.period_start') }}
+        in (select affected.trend_key from {{ affected }} as affected)
+    {%- endif %}
 {%- endmacro %}
 
 {#- Post-hook of lead_score_trends: the names of top movers whose lead row changed since the

@@ -14,6 +14,7 @@
     {%- set keys = {
         'int_lead_stages_reached': 'lead_id',
         'int_lead_grains_logged': none,
+        'int_lead_scores_bucketed': 'lead_id',
         'lead_funnel': 'funnel_key',
         'source_roi': 'roi_key',
         'lead_score_trends': 'trend_key',

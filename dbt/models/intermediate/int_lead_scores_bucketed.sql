@@ -1,7 +1,27 @@
 {#- One row per live lead, period type ('day', 'week') and period in which the lead got a score,
     periods in its organization's timezone (weeks start on Monday). Carries the lead's last score
     of the period with that score's factors, and its last score before the period: the last score
-    of the lead's previous scored period, so a lag over the periods replaces any range lookup. -#}
+    of the lead's previous scored period, so a lag over the periods replaces any range lookup.
+
+    A table, incremental per lead (delete+insert on lead_id, int_lead_scores_bucketed_affected_keys):
+    a lead with a score stamped after the watermark, a logged grain (moved, reassigned, renamed
+    source, soft-deleted) or a changed organization gets all its rows again. The score trend marts
+    then aggregate the rows of their affected periods from here by index, instead of ranking the
+    periods' scores again. -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        indexes=[
+            {'columns': ['lead_id', 'period_type', 'period_start'], 'unique': true},
+            {'columns': ['organization_id', 'period_type', 'period_start']},
+        ],
+        pre_hook="{{ leadflow_replace_keys(int_lead_scores_bucketed_affected_keys(), 'lead_id') }}",
+        post_hook="{{ leadflow_advance_watermark() }}",
+    )
+}}
+-- depends_on: {{ ref('int_lead_grains_logged') }}
+
 with leads as (
     select
         lead_id,
@@ -10,6 +30,11 @@ with leads as (
         owner_user_id
     from {{ ref('stg_crm__leads') }}
     where not is_deleted
+    {%- if is_incremental() %}
+        and lead_id = any(
+            array(select affected.lead_id from int_lead_scores_bucketed__affected as affected)
+        )
+    {%- endif %}
 ),
 
 organizations as (
@@ -37,6 +62,11 @@ scores as (
     from {{ ref('stg_crm__lead_score_history') }} as scores
     inner join leads on scores.lead_id = leads.lead_id
     inner join organizations on leads.organization_id = organizations.organization_id
+    {%- if is_incremental() %}
+    where scores.lead_id = any(
+            array(select affected.lead_id from int_lead_scores_bucketed__affected as affected)
+        )
+    {%- endif %}
 ),
 
 bucketed as (

@@ -16,7 +16,6 @@
     )
 }}
 -- depends_on: {{ ref('int_lead_grains_logged') }}, {{ ref('stg_crm__lead_score_history') }}
--- depends_on: {{ ref('int_lead_stages_reached') }}
 with lead_periods as (
     select
         organization_id,
