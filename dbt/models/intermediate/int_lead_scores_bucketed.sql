@@ -31,9 +31,9 @@ with leads as (
     from {{ ref('stg_crm__leads') }}
     where not is_deleted
     {%- if is_incremental() %}
-        and lead_id = any(
-            array(select affected.lead_id from int_lead_scores_bucketed__affected as affected)
-        )
+    and lead_id = any(
+        array(select affected.lead_id from int_lead_scores_bucketed__affected as affected)
+    )
     {%- endif %}
 ),
 
