@@ -299,35 +299,48 @@
     and status rows; every week of a renamed user's or a changed organization's rows. -#}
 {% macro agent_coaching_affected_keys() -%}
     {%- set since = leadflow_changed_since() -%}
-    with moved_leads as (
-        select lead_id
+    {#- Each input by its own index: a time range, or the moved leads as an array (lead_id
+        indexes). An OR of the two, or an IN over a CTE, lets the planner scan whole tables
+        with a subplan per row (minutes at 1M leads). #}
+    with moved_leads as materialized (
+        select distinct lead_id
         from {{ ref('int_lead_grains_logged') }}
         where logged_at > {{ since }}
+    ),
+
+    new_activities as materialized (
+        select activities.*
+        from {{ source('crm', 'lead_activities') }} as activities
+        where activities.lead_id is not null and activities.loaded_at > {{ since }}
+        union
+        select activities.*
+        from {{ source('crm', 'lead_activities') }} as activities
+        where activities.lead_id is not null and activities.matched_at > {{ since }}
     ),
 
     events as (
         select assignments.to_user_id as user_id, assignments.assigned_at as event_at
         from {{ source('crm', 'lead_assignments') }} as assignments
         where assignments.assigned_at > {{ since }}
-            or assignments.lead_id in (select lead_id from moved_leads)
+        union all
+        select assignments.to_user_id, assignments.assigned_at
+        from {{ source('crm', 'lead_assignments') }} as assignments
+        where assignments.lead_id = any(array(select lead_id from moved_leads))
+        union all
+        select new_activities.user_id, new_activities.occurred_at
+        from new_activities
         union all
         select activities.user_id, activities.occurred_at
         from {{ source('crm', 'lead_activities') }} as activities
-        where activities.lead_id is not null
-            and (activities.loaded_at > {{ since }} or activities.matched_at > {{ since }})
-        union all
-        select activities.user_id, activities.occurred_at
-        from {{ source('crm', 'lead_activities') }} as activities
-        where activities.lead_id in (select lead_id from moved_leads)
+        where activities.lead_id = any(array(select lead_id from moved_leads))
         union all
         {#- an assignment whose first contact a new contact may be #}
         select assignments.to_user_id, assignments.assigned_at
-        from {{ source('crm', 'lead_activities') }} as activities
+        from new_activities as activities
         inner join {{ source('crm', 'lead_assignments') }} as assignments
             on activities.lead_id = assignments.lead_id
             and assignments.assigned_at <= activities.occurred_at
-        where (activities.loaded_at > {{ since }} or activities.matched_at > {{ since }})
-            and activities.direction = 'outbound'
+        where activities.direction = 'outbound'
             and activities.activity_type in ('call', 'sms', 'email', 'meeting')
             {#- unless an earlier contact after the assignment stays its first #}
             and not exists (
@@ -346,7 +359,12 @@
         inner join {{ ref('int_lead_grains_logged') }} as grains
             on history.lead_id = grains.lead_id
         where history.changed_at > {{ since }}
-            or history.lead_id in (select lead_id from moved_leads)
+        union all
+        select grains.owner_user_id, history.changed_at
+        from {{ source('crm', 'lead_status_history') }} as history
+        inner join {{ ref('int_lead_grains_logged') }} as grains
+            on history.lead_id = grains.lead_id
+        where history.lead_id = any(array(select lead_id from moved_leads))
     ),
 
     weeks as (

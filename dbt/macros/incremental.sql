@@ -64,7 +64,12 @@
 {% macro leadflow_change_floor() -%}
     (
         select
-            least(now(), min(activity.xact_start))
+            least(
+                now(),
+                min(activity.xact_start) filter (
+                    where activity.backend_type = 'client backend'
+                )
+            )
             - case
                 when bool_or(
                     activity.query = '<insufficient privilege>'

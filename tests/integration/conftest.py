@@ -14,6 +14,7 @@ import pytest
 from pymongo import MongoClient
 
 from leadflow.ingest.pipeline import FileJob, ImportRequest, run_import
+from leadflow.platform.lead_history import generate
 from leadflow.platform.seed import seed_mongo_activities
 from leadflow.platform.services import GraphService
 from leadflow.platform.services.graph import create_database, drop_database, graph_database
@@ -30,6 +31,21 @@ ORG2_AGENT = "a2000000-0000-4000-8000-000000000003"
 def crm_url(new_seeded_database) -> str:
     """A fresh, migrated and seeded CRM database for one test."""
     return new_seeded_database("crm")
+
+
+@pytest.fixture
+def prefix(monkeypatch) -> str:
+    """A Redis key prefix of this test's own: tests share one Redis and the seeded
+    organization ids."""
+    value = f"lftest{uuid.uuid4().hex[:10]}"
+    monkeypatch.setenv("LEADFLOW_CACHE_PREFIX", value)
+    return value
+
+
+def generate_recommendation_history(conn: psycopg.Connection, now) -> None:
+    """The recommendation tests' history: 3,000 leads of ORG1 and 400 of ORG2 up to `now`."""
+    generate(conn, ORG1, 3000, seed=5, now=now)
+    generate(conn, ORG2, 400, seed=6, now=now, phone_prefix="+1917")
 
 
 @pytest.fixture

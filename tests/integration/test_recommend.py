@@ -11,7 +11,6 @@ served.
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -33,7 +32,7 @@ from leadflow.recommend.assets import (
 from leadflow.recommend.service import RecoSettings, score_organization, train_organization
 from leadflow.resources import PostgresResource, RedisResource
 from tests.conftest import run_leadflow
-from tests.integration.conftest import ORG1, ORG2, ORG3, one
+from tests.integration.conftest import ORG1, ORG2, ORG3, generate_recommendation_history, one
 
 pytestmark = pytest.mark.integration
 
@@ -42,18 +41,9 @@ CLOSED_PORT_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 
 
 @pytest.fixture
-def prefix(monkeypatch) -> str:
-    """A key prefix of this test's own: tests share one Redis and the seeded organization ids."""
-    value = f"lftest{uuid.uuid4().hex[:10]}"
-    monkeypatch.setenv("LEADFLOW_CACHE_PREFIX", value)
-    return value
-
-
-@pytest.fixture
 def history(crm_url) -> str:
     with psycopg.connect(crm_url) as conn:
-        generate(conn, ORG1, 3000, seed=5, now=NOW)
-        generate(conn, ORG2, 400, seed=6, now=NOW, phone_prefix="+1917")
+        generate_recommendation_history(conn, NOW)
     return crm_url
 
 

@@ -20,12 +20,11 @@ import pytest
 import redis
 
 from leadflow.dagster_vocab import FULL_REFRESH_TAG
-from leadflow.platform.lead_history import generate
 from leadflow.recommend import cache
 from leadflow.recommend.assets import lead_conversion_model, lead_recommendations
 from leadflow.recommend.service import WATERMARK_PREFIX
 from leadflow.resources import PostgresResource, RedisResource
-from tests.integration.conftest import ORG1, ORG2, one
+from tests.integration.conftest import ORG1, ORG2, generate_recommendation_history, one
 
 pytestmark = pytest.mark.integration
 
@@ -42,17 +41,9 @@ COMPARED = (
 
 
 @pytest.fixture
-def prefix(monkeypatch) -> str:
-    value = f"lftest{uuid.uuid4().hex[:10]}"
-    monkeypatch.setenv("LEADFLOW_CACHE_PREFIX", value)
-    return value
-
-
-@pytest.fixture
 def history(crm_url) -> str:
     with psycopg.connect(crm_url) as conn:
-        generate(conn, ORG1, 3000, seed=5, now=NOW)
-        generate(conn, ORG2, 400, seed=6, now=NOW, phone_prefix="+1917")
+        generate_recommendation_history(conn, NOW)
         # a number on the DNC list before the first ranking, taken off it later
         conn.execute(
             "insert into dnc_list (organization_id, phone_number, reason)"
