@@ -112,6 +112,18 @@
         select lead_id, calculated_at
         from {{ source('crm', 'lead_score_history') }}
         where calculated_at > {{ since }}
+        union all
+        {#- a score is stamped with its run's as_of, which may be older than the watermark;
+            writing it changes the lead's lead_score (updated_at by trigger): from the lead's
+            last score on #}
+        select leads.id, last_score.calculated_at
+        from {{ source('crm', 'leads') }} as leads
+        cross join lateral (
+            select max(scores.calculated_at) as calculated_at
+            from {{ source('crm', 'lead_score_history') }} as scores
+            where scores.lead_id = leads.id
+        ) as last_score
+        where leads.updated_at > {{ since }} and last_score.calculated_at is not null
     ),
 
     changed_leads as (
@@ -200,6 +212,10 @@
     select lead_id from {{ source('crm', 'lead_score_history') }}
     where calculated_at > {{ since }}
     union
+    {#- a score stamped with an as_of older than the watermark: its lead row changed #}
+    select id from {{ source('crm', 'leads') }}
+    where updated_at > {{ since }}
+    union
     select lead_id from {{ ref('int_lead_grains_logged') }}
     where logged_at > {{ since }}
     union
@@ -247,9 +263,11 @@
 {%- endmacro %}
 
 {#- lead_timeline: the leads with an input row changed after the watermark, found with one index
-    range scan per source; mirrors source_changed_at (int_lead_events_unioned). A table built
-    before the marts kept a 'dbt:lead_timeline' watermark starts from its newest
-    source_changed_at less var lead_timeline_lookback (default 1 hour). -#}
+    range scan per source; mirrors source_changed_at (int_lead_events_unioned). The watermark,
+    or the newest source_changed_at in the table if earlier (a row written later with an older
+    stamp is still read while it is newer than every event built); a table built before the
+    marts kept a 'dbt:lead_timeline' watermark starts from that less var lead_timeline_lookback
+    (default 1 hour). -#}
 {% macro lead_timeline_affected_keys() -%}
     {%- set before_watermarks -%}
         (
@@ -257,7 +275,12 @@
             from {{ this }}
         )
     {%- endset -%}
-    {%- set since = leadflow_changed_since(fallback=before_watermarks) -%}
+    {%- set since -%}
+        least(
+            {{ leadflow_changed_since(fallback=before_watermarks) }},
+            (select max(source_changed_at) from {{ this }})
+        )
+    {%- endset -%}
     with changed_users as (
         select user_id
         from {{ ref('stg_crm__users') }}
@@ -273,8 +296,8 @@
         or to_user_id in (select user_id from changed_users)
 {%- endmacro %}
 
-{#- lead_stage_history: the leads whose row or status history changed at or after the watermark;
-    a table built before the marts kept a 'dbt:lead_stage_history' watermark starts from its
+{#- lead_stage_history: the leads whose row or status history changed at or after the watermark
+    or the newest source_changed_at in the table, whichever is earlier; a table built before the marts kept a 'dbt:lead_stage_history' watermark starts from its
     newest source_changed_at less var lead_stage_history_lookback (default 1 hour). -#}
 {% macro lead_stage_history_affected_keys() -%}
     {%- set before_watermarks -%}
@@ -283,7 +306,12 @@
             from {{ this }}
         )
     {%- endset -%}
-    {%- set since = leadflow_changed_since(fallback=before_watermarks) -%}
+    {%- set since -%}
+        least(
+            {{ leadflow_changed_since(fallback=before_watermarks) }},
+            (select max(source_changed_at) from {{ this }})
+        )
+    {%- endset -%}
     select id as lead_id from {{ source('crm', 'leads') }} where updated_at >= {{ since }}
     union
     select lead_id

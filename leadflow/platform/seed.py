@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import psycopg
 from psycopg import sql
@@ -198,6 +198,10 @@ def load_sample_history(
     leads = rows("leads")
     added: dict[str, int] = {}
     with psycopg.connect(url) as conn, conn.cursor() as cur:
+        # "written now" is the transaction's start, as now() stamps it: incremental readers
+        # read the rows stamped after their last run's change floor, and a clock reading taken
+        # in Python (or cut to the minute, like `at`) can fall before it
+        written = cast(datetime, one_row(conn.execute("select now()"))[0])
 
         def count(table: str) -> int:
             query = sql.SQL("select count(*) from {}").format(sql.Identifier(table))
@@ -216,7 +220,7 @@ def load_sample_history(
                     ago(lead["created_ago"]),
                     # the row is written now: incremental readers (the graph sync, dbt's
                     # incremental marts) watch updated_at and must see it, even after a run
-                    at,
+                    written,
                 )
                 for lead in leads
             ],
@@ -310,7 +314,7 @@ def load_sample_history(
                     recorded,
                     # written now, like the leads: the incremental marts find changed cost
                     # rows by updated_at (source_roi), whatever month the spend was recorded in
-                    at,
+                    written,
                 )
             )
         added["lead_source_costs"] = 0
