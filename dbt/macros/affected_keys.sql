@@ -2,12 +2,16 @@
     the model's watermark touch, old grains included (int_lead_grains_logged). Called by the
     models' pre-hooks, at run time. -#}
 
-{#- Leads whose row or status history changed, or whose grain was logged since. -#}
-{% macro int_lead_stages_reached_affected_keys() -%}
-    {{ leadflow_changed_leads(leadflow_changed_since(), ['leads', 'status']) }}
+{#- Leads whose row or status history changed after `since`, or whose grain was logged since:
+    the funnel's changed leads (int_lead_stages_reached, lead_funnel, source_roi). -#}
+{% macro leadflow_funnel_changed_leads(since) -%}
+    {{ leadflow_changed_leads(since, ['leads', 'status']) }}
     union
-    select lead_id from {{ ref('int_lead_grains_logged') }}
-    where logged_at > {{ leadflow_changed_since() }}
+    select lead_id from {{ ref('int_lead_grains_logged') }} where logged_at > {{ since }}
+{%- endmacro %}
+
+{% macro int_lead_stages_reached_affected_keys() -%}
+    {{ leadflow_funnel_changed_leads(leadflow_changed_since()) }}
 {%- endmacro %}
 
 {#- Every logged grain (organization, cohort month, source, owner) of a changed lead; every key
@@ -15,9 +19,7 @@
 {% macro lead_funnel_affected_keys() -%}
     {%- set since = leadflow_changed_since() -%}
     with changed_leads as (
-        {{ leadflow_changed_leads(since, ['leads', 'status']) }}
-        union
-        select lead_id from {{ ref('int_lead_grains_logged') }} where logged_at > {{ since }}
+        {{ leadflow_funnel_changed_leads(since) }}
     ),
 
     grains as (
@@ -52,9 +54,7 @@
 {% macro source_roi_affected_keys() -%}
     {%- set since = leadflow_changed_since() -%}
     with changed_leads as (
-        {{ leadflow_changed_leads(since, ['leads', 'status']) }}
-        union
-        select lead_id from {{ ref('int_lead_grains_logged') }} where logged_at > {{ since }}
+        {{ leadflow_funnel_changed_leads(since) }}
     ),
 
     grains as (
