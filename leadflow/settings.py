@@ -339,6 +339,12 @@ class Settings:
         _integer(minimum=1),
         1000,
     )
+    graph_check_workers = Variable(
+        "LEADFLOW_GRAPH_CHECK_WORKERS",
+        "organizations the graph check compares at once (each on its own PostgreSQL connection)",
+        _integer(minimum=1),
+        2,
+    )
     crm_allowed_hosts = Variable(
         "LEADFLOW_CRM_ALLOWED_HOSTS",
         "host or host:port a CRM connection may use besides the vendors' API hosts"

@@ -19,7 +19,7 @@ import psycopg
 import pytest
 from neo4j import Driver, GraphDatabase
 
-from leadflow.graph.assets import crm_graph, graph_matches_postgres
+from leadflow.graph.assets import crm_graph, graph_matches_postgres, reconcile_organizations
 from leadflow.graph.sync import reconcile_graph, sync_graph
 from leadflow.ingest.assets import organization_partitions
 from leadflow.platform.services import GraphService
@@ -376,6 +376,26 @@ def test_reconciliation_catches_hand_made_drift_and_full_resync_repairs_it(crm_u
     full = sync(crm_url, driver, graph, [ORG1], full=True)
     assert full[0].mode == "full" and full[0].reason == "requested"
     assert reconcile(crm_url, driver, graph).ok
+
+
+def test_organizations_compared_in_parallel_give_each_its_own_result_in_order(
+    crm_url, driver, graph
+):
+    sync(crm_url, driver, graph)
+    with driver.session(database=graph) as session:
+        session.run("CREATE (:Lead {id: 'stray-lead', organization_id: $o})", o=ORG3).consume()
+    postgres = PostgresResource(url=crm_url)
+    orgs = [ORG3, ORG1, ORG2]
+
+    one_by_one = reconcile_organizations(postgres, driver, graph, orgs, "requested", workers=1)
+    parallel = reconcile_organizations(postgres, driver, graph, orgs, "requested", workers=3)
+
+    for results in (one_by_one, parallel):
+        assert [r.organization_id for r in results] == orgs
+        assert [r.ok for r in results] == [False, True, True]
+        assert results[0].differences == {"Lead": (19, 20)}
+        assert results[0].samples == {"Lead": ["extra:stray-lead"]}
+    assert [r.expected for r in parallel] == [r.expected for r in one_by_one]
 
 
 def test_hard_deleted_leads_and_users_leave_on_the_next_run(crm_url, driver, graph):
