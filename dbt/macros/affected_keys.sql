@@ -319,14 +319,15 @@
     where changed_at >= {{ since }}
 {%- endmacro %}
 
-{#- agent_coaching's organization-weeks (weeks in the organization's timezone) a change touches:
-    the week of every assignment, activity (late ones by loaded_at/matched_at too) and status row
-    stamped after the watermark; for an outbound contact, also the weeks of the lead's
-    assignments at or before it with no earlier contact since (their first contact moves); for a lead whose grain was
-    logged since (reassigned, moved, soft-deleted), the weeks of all its assignments, activities
-    and status rows; every week of a renamed user's or a changed organization's rows. -#}
-{% macro agent_coaching_affected_keys() -%}
-    {%- set since = leadflow_changed_since() -%}
+{#- The user-weeks (weeks in the user's organization's timezone) of agent_coaching's figures a
+    change after `since` touches: (user_id, organization_id, week_start) of every assignment,
+    activity (late ones by loaded_at/matched_at too) and conversion (status row to 'recruited')
+    stamped after `since`; for an outbound contact, also of the lead's assignments at or before it with no earlier contact
+    since (their first contact moves); for a lead whose grain was logged since, of its
+    conversions under every owner it had (they count for the current owner), and when it was
+    soft-deleted or restored (liveness is the only grain the assignments and activities count
+    by), of all its assignments and activities. -#}
+{% macro coaching_user_weeks_changed(since) -%}
     {#- Each input by its own index: a time range, or the moved leads as an array (lead_id
         indexes). An OR of the two, or an IN over a CTE, lets the planner scan whole tables
         with a subplan per row (minutes at 1M leads). #}
@@ -334,6 +335,15 @@
         select distinct lead_id
         from {{ ref('int_lead_grains_logged') }}
         where logged_at > {{ since }}
+    ),
+
+    {#- a reassignment moves no assignment or activity, a deletion all of them: only the leads
+        that were ever soft-deleted (a restored one has an older deleted grain) #}
+    deleted_leads as materialized (
+        select distinct grains.lead_id
+        from {{ ref('int_lead_grains_logged') }} as grains
+        where grains.lead_id = any(array(select lead_id from moved_leads))
+            and grains.is_deleted
     ),
 
     new_activities as materialized (
@@ -353,14 +363,14 @@
         union all
         select assignments.to_user_id, assignments.assigned_at
         from {{ source('crm', 'lead_assignments') }} as assignments
-        where assignments.lead_id = any(array(select lead_id from moved_leads))
+        where assignments.lead_id = any(array(select lead_id from deleted_leads))
         union all
         select new_activities.user_id, new_activities.occurred_at
         from new_activities
         union all
         select activities.user_id, activities.occurred_at
         from {{ source('crm', 'lead_activities') }} as activities
-        where activities.lead_id = any(array(select lead_id from moved_leads))
+        where activities.lead_id = any(array(select lead_id from deleted_leads))
         union all
         {#- an assignment whose first contact a new contact may be #}
         select assignments.to_user_id, assignments.assigned_at
@@ -381,28 +391,61 @@
                     and earlier.activity_type in ('call', 'sms', 'email', 'meeting')
             )
         union all
-        {#- conversions count for the lead's owner: every owner it had #}
+        {#- conversions (status rows to 'recruited', the only status rows counted) count for
+            the lead's owner: every owner it had #}
         select grains.owner_user_id, history.changed_at
         from {{ source('crm', 'lead_status_history') }} as history
         inner join {{ ref('int_lead_grains_logged') }} as grains
             on history.lead_id = grains.lead_id
-        where history.changed_at > {{ since }}
+        where history.changed_at > {{ since }} and history.to_status = 'recruited'
         union all
         select grains.owner_user_id, history.changed_at
         from {{ source('crm', 'lead_status_history') }} as history
         inner join {{ ref('int_lead_grains_logged') }} as grains
             on history.lead_id = grains.lead_id
         where history.lead_id = any(array(select lead_id from moved_leads))
-    ),
+            and history.to_status = 'recruited'
+    )
 
-    weeks as (
-        select distinct
-            users.organization_id,
-            date_trunc('week', {{ local_time('events.event_at') }})::date as week_start
-        from events
-        inner join {{ source('crm', 'users') }} as users on events.user_id = users.id
-        inner join {{ ref('stg_crm__organizations') }} as organizations
-            on users.organization_id = organizations.organization_id
+    select distinct
+        events.user_id,
+        users.organization_id,
+        date_trunc('week', {{ local_time('events.event_at') }})::date as week_start
+    from events
+    inner join {{ source('crm', 'users') }} as users on events.user_id = users.id
+    inner join {{ ref('stg_crm__organizations') }} as organizations
+        on users.organization_id = organizations.organization_id
+{%- endmacro %}
+
+{#- int_coaching_user_weeks' user-weeks to rebuild: those a change touched
+    (coaching_user_weeks_changed), and every row of a changed user or organization. -#}
+{% macro coaching_user_weeks_affected_keys() -%}
+    {%- set since = leadflow_changed_since() -%}
+    with user_weeks as (
+        {{ coaching_user_weeks_changed(since) }}
+        union
+        select user_id, organization_id, week_start
+        from {{ this }}
+        where user_id in ({{ leadflow_changed_users(since) }})
+            or organization_id in ({{ leadflow_changed_organizations(since) }})
+    )
+
+    select
+        {{ coaching_user_week_key('user_id', 'week_start') }} as affected_key,
+        user_id,
+        organization_id,
+        week_start
+    from user_weeks
+{%- endmacro %}
+
+{#- agent_coaching's organization-weeks to rebuild: the weeks of the user-weeks a change touched
+    (their organization averages move too), and every week of a renamed user's or a changed
+    organization's rows. -#}
+{% macro agent_coaching_affected_keys() -%}
+    {%- set since = leadflow_changed_since() -%}
+    with weeks as (
+        select organization_id, week_start
+        from ({{ coaching_user_weeks_changed(since) }}) as changed
         union
         select organization_id, week_start
         from {{ this }}
@@ -415,6 +458,11 @@
         organization_id,
         week_start
     from weeks
+{%- endmacro %}
+
+{#- a user-week's key: agent_coaching's coaching_key -#}
+{% macro coaching_user_week_key(user_id, week_start) -%}
+    md5({{ user_id }}::text || '|' || {{ week_start }}::text)
 {%- endmacro %}
 
 {% macro agent_coaching_week_key(organization_id, week_start) -%}
