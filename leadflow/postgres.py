@@ -8,8 +8,9 @@ used to write each on their own.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
@@ -49,6 +50,29 @@ def one_row(cursor: psycopg.Cursor[Row]) -> Row:
 def organization_ids(conn: psycopg.Connection) -> list[str]:
     """Every organization (tenant), in id order."""
     return [row[0] for row in conn.execute("select id::text from organizations order by id")]
+
+
+T = TypeVar("T")
+
+
+def each_organization(orgs: Sequence[str], work: Callable[[str], T], workers: int) -> list[T]:
+    """`work(org)` for every organization, `workers` at a time (LEADFLOW_NIGHTLY_WORKERS), the
+    results in the organizations' order. Threads: the per-organization steps wait on
+    PostgreSQL, the graph or Redis for much of their time, and organizations share nothing, so
+    a second one runs while the first waits (each `work` opens its own connections). When one
+    raises, the organizations not yet started are not, and its exception is raised once the
+    started ones finished."""
+    orgs = list(orgs)
+    if workers <= 1 or len(orgs) <= 1:
+        return [work(org) for org in orgs]
+    with ThreadPoolExecutor(min(workers, len(orgs)), thread_name_prefix="organization") as pool:
+        futures = [pool.submit(work, org) for org in orgs]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
 
 
 def require_organization(conn: psycopg.Connection, organization_id: object) -> None:

@@ -339,9 +339,10 @@ class Settings:
         _integer(minimum=1),
         1000,
     )
-    graph_check_workers = Variable(
-        "LEADFLOW_GRAPH_CHECK_WORKERS",
-        "organizations the graph check compares at once (each on its own PostgreSQL connection)",
+    nightly_workers = Variable(
+        "LEADFLOW_NIGHTLY_WORKERS",
+        "organizations the nightly's per-organization steps (scores, the graph check, model "
+        "training, recommendations) handle at once, each on its own connections; 1: one by one",
         _integer(minimum=1),
         2,
     )

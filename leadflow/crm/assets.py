@@ -14,12 +14,13 @@ from typing import TypeVar
 import dagster as dg
 import psycopg
 
+from leadflow import settings
 from leadflow.crm import assignment_sql as assignment_db
 from leadflow.crm import scoring_sql as scoring_db
 from leadflow.crm.nurture_sql import COUNT_KEYS, nurture_organizations, run_organization
 from leadflow.crm.segments_sql import count_segments
 from leadflow.dagster_vocab import AsOfConfig, full_refresh_requested, parse_as_of
-from leadflow.postgres import organization_ids
+from leadflow.postgres import each_organization, organization_ids
 from leadflow.resources import PostgresResource
 
 GROUP = "crm"
@@ -93,18 +94,21 @@ def lead_scores(
     if not with_activities:
         context.log.warning("table lead_activities does not exist: engagement is 0 for all")
     requested = full_refresh_requested(context)
-    results = []
-    for org, org_config in configs.items():
+
+    def score(org: str) -> scoring_db.OrgScoring:
         with postgres.connection() as conn:
-            result = scoring_db.score_organization(
+            return scoring_db.score_organization(
                 conn,
                 org,
-                org_config,
+                configs[org],
                 as_of,
                 with_activities=with_activities,
                 full_requested=requested,
             )
-        results.append(result)
+
+    results = each_organization(list(configs), score, settings.current().nightly_workers)
+    for result in results:
+        org = result.organization_id
         how = f"full ({result.reason})" if result.reason else "incremental"
         context.log.info(
             f"organization {org}, {how}: {result.considered} leads considered, "

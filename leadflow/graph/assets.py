@@ -9,12 +9,7 @@ passing check, the full comparison weekly (LEADFLOW_NIGHTLY_FULL_EVERY_DAYS) and
 `--full-refresh`.
 """
 
-import threading
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-
 import dagster as dg
-from neo4j import Driver
 from pydantic import Field
 
 from leadflow import settings
@@ -25,7 +20,7 @@ from leadflow.dagster_vocab import (
 )
 from leadflow.graph.sync import GraphReconciliation, OrgGraphSync, reconcile_graph, sync_graph
 from leadflow.leads.ids import require_uuid
-from leadflow.postgres import UnknownOrganization, organization_ids
+from leadflow.postgres import UnknownOrganization, each_organization, organization_ids
 from leadflow.resources import Neo4jResource, PostgresResource
 
 GROUP = "graph"
@@ -132,43 +127,6 @@ def _checked_organizations(context: dg.AssetCheckExecutionContext) -> list[str] 
     return None
 
 
-def reconcile_organizations(
-    postgres: PostgresResource,
-    driver: Driver,
-    database: str,
-    orgs: Sequence[str],
-    requested: str | None,
-    workers: int,
-) -> list[GraphReconciliation]:
-    """`reconcile_graph` of each organization, in their order, `workers` at a time: each
-    worker on its own connection. The comparison reads both servers and waits on each in
-    turn, so two organizations at once keep two cores busy (1M leads, nothing changed: the
-    counts alone are ~0.4 s per organization)."""
-    pending = list(orgs)
-    results: dict[str, GraphReconciliation] = {}
-    lock = threading.Lock()
-
-    def work() -> None:
-        with postgres.connection() as conn:
-            while True:
-                with lock:
-                    if not pending:
-                        return
-                    org = pending.pop(0)
-                result = reconcile_graph(conn, driver, database, org, full_requested=requested)
-                with lock:
-                    results[org] = result
-
-    count = max(1, min(workers, len(pending)))
-    if count == 1:
-        work()
-    else:
-        with ThreadPoolExecutor(max_workers=count, thread_name_prefix="graph-check") as pool:
-            for future in [pool.submit(work) for _ in range(count)]:
-                future.result()
-    return [results[org] for org in orgs]
-
-
 @dg.asset_check(
     asset=crm_graph,
     blocking=False,
@@ -185,9 +143,12 @@ def graph_matches_postgres(
     with postgres.connection() as conn:
         orgs = _checked_organizations(context) or organization_ids(conn)
     requested = "requested (--full-refresh)" if full_refresh_requested(context) else None
-    results = reconcile_organizations(
-        postgres, driver, database, orgs, requested, settings.current().graph_check_workers
-    )
+
+    def reconcile(org: str) -> GraphReconciliation:
+        with postgres.connection() as conn:
+            return reconcile_graph(conn, driver, database, org, full_requested=requested)
+
+    results = each_organization(orgs, reconcile, settings.current().nightly_workers)
     failing = [r for r in results if not r.ok]
     return dg.AssetCheckResult(
         passed=not failing,

@@ -26,13 +26,16 @@ automation condition runs it after the others materialize in a deployment (a lau
 CRM sync); freshness only: every cache hit is checked against PostgreSQL anyway (cache.py).
 """
 
+import threading
 import time
+from typing import Any
 
 import dagster as dg
 from redis.exceptions import RedisError
 
+from leadflow import settings
 from leadflow.dagster_vocab import AsOfConfig, full_refresh_requested, run_organization
-from leadflow.postgres import organization_ids
+from leadflow.postgres import each_organization, organization_ids
 from leadflow.recommend import cache, served, store
 from leadflow.recommend.service import (
     RecoSettings,
@@ -85,17 +88,25 @@ def lead_conversion_model(
     requested = full_refresh_requested(context)
     with postgres.connection() as conn:
         orgs = organization_ids(conn)
-    results, decisions = [], {}
-    for org in orgs:
+
+    def decide(org: str) -> tuple[str | None, dict[str, Any] | None, dict[str, Any] | None]:
+        """(why retrained, or None; the kept model; the training's result)."""
         with postgres.connection() as conn:
             reason = retrain_reason(conn, org, as_of, reco, requested=requested)
             latest = store.latest_model(conn, org)
         if reason is None and latest is not None:  # no model: retrain_reason says retrain
+            return None, latest, None
+        with postgres.connection() as conn:
+            return reason, None, train_organization(conn, org, as_of, reco)
+
+    results, decisions = [], {}
+    outcomes = each_organization(orgs, decide, settings.current().nightly_workers)
+    for org, (reason, latest, result) in zip(orgs, outcomes, strict=True):
+        if result is None:
+            assert latest is not None
             decisions[org] = {"model": "kept", "version": latest["version"], "why": _kept(latest)}
             context.log.info(f"{org}: model v{latest['version']} kept ({decisions[org]['why']})")
             continue
-        with postgres.connection() as conn:
-            result = train_organization(conn, org, as_of, reco)
         results.append(result)
         decisions[org] = {"model": "retrained", "version": result["version"], "why": str(reason)}
         context.log.info(
@@ -198,18 +209,45 @@ def lead_recommendations(
         context.log.warning("REDIS_URL is not set: recommendations go to PostgreSQL only")
     with postgres.connection() as conn:
         orgs = organization_ids(conn)
-    summaries, failed = [], {}
-    cached = {"lead_keys": 0, "agent_keys": 0, "deleted_keys": 0}
-    cache_seconds = 0.0
-    for org in orgs:
+    cache_down = threading.Event()
+
+    def rank(org: str) -> tuple[dict[str, Any] | None, str | None, dict[str, int], float]:
+        """(the ranking's summary, or None; why it failed; cache keys written; seconds)."""
         try:
             with postgres.connection() as conn:  # the ranking and its watermark: one transaction
                 ranked = rank_organization(conn, org, as_of, reco, requested=requested)
         except Exception as exc:  # noqa: BLE001 - the others still run; the step fails below
-            context.log.error(f"{org}: ranking failed, its watermark stays: {exc!r}")
-            failed[org] = repr(exc)[:500]
-            continue
+            return None, repr(exc)[:500], {}, 0.0
         summary = ranked.summary
+        if client is None or cache_down.is_set():
+            return summary, None, {}, 0.0
+        began = time.perf_counter()
+        version = summary["model_version"] if summary["ranked_by"] == "model" else None
+        try:
+            if ranked.changes is None:
+                keys = cache.fill(client, org, version, ranked.entries, reco.list_size)
+                written = {"lead_keys": keys["lead_keys"], "agent_keys": keys["agent_keys"]}
+            else:
+                refreshed = cache.refresh(
+                    client, org, version, ranked.changes.stale_leads, ranked.changes.stale_agents
+                )
+                written = {"deleted_keys": refreshed["deleted_keys"]}
+        except RedisError as exc:
+            context.log.warning(f"recommendation cache unavailable ({exc}): PostgreSQL only")
+            cache_down.set()
+            written = {}
+        return summary, None, written, time.perf_counter() - began
+
+    summaries, failed = [], {}
+    cached = {"lead_keys": 0, "agent_keys": 0, "deleted_keys": 0}
+    cache_seconds = 0.0
+    for org, (summary, error, written, seconds) in zip(
+        orgs, each_organization(orgs, rank, settings.current().nightly_workers), strict=True
+    ):
+        if summary is None:
+            context.log.error(f"{org}: ranking failed, its watermark stays: {error}")
+            failed[org] = error
+            continue
         summaries.append(summary)
         context.log.info(
             f"{org}: {summary['mode']} ({summary['why']}), {summary['leads']} leads ranked"
@@ -218,27 +256,11 @@ def lead_recommendations(
             context.log.error(f"{summary['model_error']}: {org} ranks by the rule score")
         if summary["calling_hours_error"]:
             context.log.warning(summary["calling_hours_error"])
-        if client is not None:
-            began = time.perf_counter()
-            version = summary["model_version"] if summary["ranked_by"] == "model" else None
-            try:
-                if ranked.changes is None:
-                    filled = cache.fill(client, org, version, ranked.entries, reco.list_size)
-                    cached["lead_keys"] += filled["lead_keys"]
-                    cached["agent_keys"] += filled["agent_keys"]
-                else:
-                    refreshed = cache.refresh(
-                        client,
-                        org,
-                        version,
-                        ranked.changes.stale_leads,
-                        ranked.changes.stale_agents,
-                    )
-                    cached["deleted_keys"] += refreshed["deleted_keys"]
-            except RedisError as exc:
-                context.log.warning(f"recommendation cache unavailable ({exc}): PostgreSQL only")
-                client = None
-            cache_seconds += time.perf_counter() - began
+        for key, count in written.items():
+            cached[key] += count
+        cache_seconds += seconds
+    if cache_down.is_set():
+        client = None
     if failed:
         raise dg.Failure(
             description=(
@@ -264,6 +286,10 @@ def lead_recommendations(
             "cache": "filled" if client is not None else "unavailable",
             "cache_keys": cached,
             "cache_fill_seconds": round(cache_seconds, 3),
+            # per organization, summed: choosing and scoring the leads and ranking the lists;
+            # writing the entries and rank moves to PostgreSQL
+            "ranking_seconds": round(sum(s["seconds"] for s in summaries), 3),
+            "write_seconds": round(sum(s["write_seconds"] for s in summaries), 3),
             "refused_models": [s["model_error"] for s in summaries if s["model_error"]],
             "calling_hours_errors": [
                 s["calling_hours_error"] for s in summaries if s["calling_hours_error"]

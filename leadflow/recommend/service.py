@@ -479,6 +479,7 @@ def rank_organization(
     entries: list[dict] = []
     if reason is not None:
         entries, summary = score_organization(conn, org, as_of, reco, ranking)
+        written = time.perf_counter()
         store.replace_recommendations(conn, org, durable_rows(entries))
         if summary["new_ranking_inputs"] is not None and ranking.latest:
             store.save_ranking_inputs(
@@ -490,6 +491,7 @@ def rank_organization(
         changes, summary = rank_changed(
             conn, org, as_of, reco, ranking, inputs, prev=watermark.position, since=since
         )
+        written = time.perf_counter()
         store.apply_changes(
             conn,
             org,
@@ -497,6 +499,7 @@ def rank_organization(
             rows=durable_rows(changes.entries),
             ranks=changes.ranks,
         )
+    summary["write_seconds"] = round(time.perf_counter() - written, 3)
     # the cache's invalidation watermark: what changed before this ranking is in it
     store.set_watermark(conn, org, started)
     watermarks.write(

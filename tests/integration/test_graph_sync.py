@@ -19,7 +19,7 @@ import psycopg
 import pytest
 from neo4j import Driver, GraphDatabase
 
-from leadflow.graph.assets import crm_graph, graph_matches_postgres, reconcile_organizations
+from leadflow.graph.assets import crm_graph, graph_matches_postgres
 from leadflow.graph.sync import reconcile_graph, sync_graph
 from leadflow.ingest.assets import organization_partitions
 from leadflow.platform.services import GraphService
@@ -29,6 +29,7 @@ from leadflow.platform.services.graph import (
     graph_auth,
     graph_database,
 )
+from leadflow.postgres import each_organization
 from leadflow.resources import Neo4jResource, PostgresResource
 from tests.integration.conftest import ORG1, ORG2, ORG3
 
@@ -384,11 +385,14 @@ def test_organizations_compared_in_parallel_give_each_its_own_result_in_order(
     sync(crm_url, driver, graph)
     with driver.session(database=graph) as session:
         session.run("CREATE (:Lead {id: 'stray-lead', organization_id: $o})", o=ORG3).consume()
-    postgres = PostgresResource(url=crm_url)
     orgs = [ORG3, ORG1, ORG2]
 
-    one_by_one = reconcile_organizations(postgres, driver, graph, orgs, "requested", workers=1)
-    parallel = reconcile_organizations(postgres, driver, graph, orgs, "requested", workers=3)
+    def compare(org: str):
+        with psycopg.connect(crm_url) as conn:
+            return reconcile_graph(conn, driver, graph, org, full_requested="requested")
+
+    one_by_one = each_organization(orgs, compare, workers=1)
+    parallel = each_organization(orgs, compare, workers=3)
 
     for results in (one_by_one, parallel):
         assert [r.organization_id for r in results] == orgs
