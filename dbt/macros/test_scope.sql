@@ -28,6 +28,17 @@
     {{ return(keys.get(model_name)) }}
 {%- endmacro %}
 
+{#- The type a model's scope key is compared in: its own, so that the scoped tests probe the
+    model's index on it (lead_id::text in (…) read all 9.5M rows of lead_timeline at 1M leads,
+    1.9 s per test; lead_id in (…::uuid): 0.6 s). -#}
+{% macro leadflow_scope_key_type(model_name) -%}
+    {%- set uuid_keyed = [
+        'int_lead_stages_reached', 'int_lead_scores_bucketed', 'lead_timeline',
+        'lead_stage_history',
+    ] -%}
+    {{ return('uuid' if model_name in uuid_keyed else 'text') }}
+{%- endmacro %}
+
 {#- Whether the whole test set runs: var leadflow_full_tests when given (the Dagster asset passes
     it: weekly, and on --full-refresh), else on --full-refresh or when this invocation built some
     model whole (a first build). -#}
@@ -84,9 +95,10 @@
     {%- if whole > 0 -%}
         {{ return(relation) }}
     {%- elif recorded > 0 and key -%}
+        {%- set key_type = leadflow_scope_key_type(relation.identifier) -%}
         {%- set scoped -%}
-            (select * from {{ relation }} where ({{ key }})::text in (
-                select scope_key from {{ leadflow_scope_table() }}
+            (select * from {{ relation }} where ({{ key }})::{{ key_type }} in (
+                select scope_key::{{ key_type }} from {{ leadflow_scope_table() }}
                 where invocation_id = '{{ invocation_id }}'
                     and mart = '{{ relation.identifier }}'
             )) dbt_subquery

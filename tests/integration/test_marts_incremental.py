@@ -511,3 +511,34 @@ def test_the_asset_runs_the_full_tests_when_due_and_moves_dbt_full_tests_only_on
     failed = materialize_marts(url, full_refresh=True)
     assert not failed.success
     assert full_tests_mark(url) == after_second
+
+
+def test_a_scoped_test_fails_on_a_bad_row_of_a_lead_the_build_rebuilt(built_url, make_database):
+    """A lead-keyed mart's scoped tests see the rows of the leads an incremental build rebuilt
+    (the key compared as uuid, through the mart's index): a status no test accepts, recorded
+    for one lead after the first build, fails lead_timeline's accepted_values test in the next
+    incremental build."""
+    url = make_database("marts_incr_scoped", template=built_url)
+    assert materialize_marts(url).success  # the first build: full tests
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "alter table lead_status_history drop constraint lead_status_history_to_status_check"
+        )
+        conn.execute(
+            "insert into lead_status_history (lead_id, from_status, to_status, trigger_type)"
+            " select id, status, 'bogus', 'manual' from leads where deleted_at is null"
+            " order by id limit 1"
+        )
+
+    result = materialize_marts(url)
+
+    assert scope_of(result) == {("changed", "none: incremental build")}
+    failed = {
+        (evaluation.asset_key.path[-1], evaluation.check_name)
+        for evaluation in result.get_asset_check_evaluations()
+        if not evaluation.passed
+    }
+    assert any(
+        mart == "lead_timeline" and name.startswith("accepted_values_lead_timeline_event_subtype")
+        for mart, name in failed
+    ), failed
