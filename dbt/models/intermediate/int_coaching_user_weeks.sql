@@ -6,7 +6,7 @@
     current week and the history of the few leads deleted or restored, a small share of the
     user-weeks, where an organization-week holds every user's figures and nearly all of them
     are touched. In an incremental build each affected user-week is read through the indexes
-    on (to_user_id, assigned_at) and (user_id, occurred_at) (migration 020), conversions through
+    on (to_user_id, assigned_at) and (user_id, occurred_at) (migrations 020, 021), conversions through
     the partial index on recruited status rows, and an assignment's first contact by an index
     probe per assignment instead of the set-based int_lead_first_contacts_joined over every
     lead. -#}
@@ -58,11 +58,16 @@ affected as materialized (
     inner join users on affected.user_id = users.user_id
 ),
 
+{#- only the columns the indexes hold (migration 021): index-only scans, no heap page per row #}
+
 range_assignments as materialized (
     select in_range.*
     from affected
     cross join lateral (
-        select assignments.*
+        select
+            assignments.lead_id,
+            assignments.to_user_id,
+            assignments.assigned_at
         from {{ ref('stg_crm__lead_assignments') }} as assignments
         where assignments.to_user_id = affected.user_id
             and assignments.assigned_at >= affected.range_start
@@ -75,7 +80,10 @@ range_activities as materialized (
     select in_range.*
     from affected
     cross join lateral (
-        select activities.*
+        select
+            activities.lead_id,
+            activities.user_id,
+            activities.occurred_at
         from {{ ref('stg_crm__lead_activities') }} as activities
         where activities.user_id = affected.user_id
             and activities.occurred_at >= affected.range_start
@@ -109,9 +117,8 @@ range_conversions as materialized (
 
 first_contacts as (
     {#- int_lead_first_contacts_joined for the affected user-weeks' assignments: the first
-        outbound contact at or after the assignment (idx_lead_activities_lead_id) #}
+        outbound contact at or after the assignment (idx_lead_activities_lead_contacts) #}
     select
-        assignments.assignment_id,
         assignments.to_user_id as user_id,
         assignments.assigned_at,
         extract(epoch from next_contact.first_contact_at - assignments.assigned_at) / 3600.0
