@@ -42,6 +42,9 @@ def test_three_runs_succeed_with_their_steps_timed(bench):
         assert run.peak_rss_mb > 50
     assert set(result.ratios()) == {"after 2%", "unchanged"}
     assert any(line.startswith("analytics_models (dbt build)") for line in lines)
+    # the day between two nightlies: its VACUUM (ANALYZE) before each of the later runs
+    assert len(result.vacuum_seconds) == 2 and all(s >= 0 for s in result.vacuum_seconds)
+    assert sum("the day's autovacuum" in line for line in lines) == 2
 
 
 def test_the_crm_day_reaches_the_nightly(bench):
