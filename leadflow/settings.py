@@ -341,8 +341,8 @@ class Settings:
     )
     nightly_workers = Variable(
         "LEADFLOW_NIGHTLY_WORKERS",
-        "organizations the nightly's per-organization steps (scores, the graph check, model "
-        "training, recommendations) handle at once, each on its own connections; 1: one by one",
+        "organizations the graph check and model training handle at once, each on its own "
+        "connections; 1: one by one",
         _integer(minimum=1),
         2,
     )

@@ -242,7 +242,11 @@ def lead_recommendations(
     cached = {"lead_keys": 0, "agent_keys": 0, "deleted_keys": 0}
     cache_seconds = 0.0
     for org, (summary, error, written, seconds) in zip(
-        orgs, each_organization(orgs, rank, settings.current().nightly_workers), strict=True
+        # one at a time: a sibling's open transaction would move the change floor
+        # (store.changes_seen_until) back, and the next run rank again what this one wrote
+        orgs,
+        each_organization(orgs, rank, workers=1),
+        strict=True,
     ):
         if summary is None:
             context.log.error(f"{org}: ranking failed, its watermark stays: {error}")
