@@ -341,8 +341,8 @@ class Settings:
     )
     nightly_workers = Variable(
         "LEADFLOW_NIGHTLY_WORKERS",
-        "organizations the graph check and model training handle at once, each on its own "
-        "connections; 1: one by one",
+        "organizations the scores, model training, recommendations and graph check handle at "
+        "once, each on its own connections; 1: one by one",
         _integer(minimum=1),
         2,
     )

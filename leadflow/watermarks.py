@@ -18,6 +18,7 @@ change" has one rule (ARCHITECTURE.md):
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -39,16 +40,42 @@ from leadflow import settings
 #: A session of another role shows as '<insufficient privilege>' without pg_read_all_stats:
 #: its start is unknown, so the caller moves the floor back by its overlap while one is
 #: connected to the database.
+#: The step's own siblings are left out: the transactions of the same step run for other
+#: organizations at the same time (join_siblings: the same session user and the same
+#: application_name, a random tag per step run). Each writes only its own organization's rows,
+#: which this organization's next run never reads; counted, they would put the floor before
+#: this transaction's own writes, and the next run would read them all again. A session of
+#: another role is never left out, whatever application_name it sets.
 CHANGE_FLOOR_SQL = """
 select
     least(now(), min(a.xact_start) filter (
         where a.pid <> pg_backend_pid() and a.backend_type = 'client backend'
+          and not (a.usesysid = (select usesysid from pg_catalog.pg_stat_activity
+                                 where pid = pg_backend_pid())
+                   and a.application_name = current_setting('application_name')
+                   and starts_with(a.application_name, 'leadflow siblings '))
     ) - interval '1 microsecond'),
     coalesce(bool_or(a.query = '<insufficient privilege>' and a.usesysid is not null), false)
 from pg_catalog.pg_stat_activity as a
 where a.datname = current_database()
   and (a.xact_start is not null or a.query = '<insufficient privilege>')
 """
+
+#: application_name of the transactions of one step run, one per organization (join_siblings)
+SIBLINGS_PREFIX = "leadflow siblings "
+
+
+def sibling_tag(step: str) -> str:
+    """A new tag for one run of `step`: its per-organization transactions share it. Random, so
+    no other session can guess it; at most 63 characters (PostgreSQL's limit)."""
+    return f"{SIBLINGS_PREFIX}{secrets.token_hex(8)} {step}"[:63]
+
+
+def join_siblings(conn: psycopg.Connection, tag: str) -> None:
+    """Mark the caller's transaction as one of the step run's `tag` (sibling_tag) until it ends:
+    its siblings' change floors leave it out (CHANGE_FLOOR_SQL). Call it first in the
+    transaction, before the floor is read."""
+    conn.execute("select set_config('application_name', %s, true)", (tag,))
 
 
 def change_floor(conn: psycopg.Connection, overlap: timedelta) -> datetime:
@@ -58,6 +85,21 @@ def change_floor(conn: psycopg.Connection, overlap: timedelta) -> datetime:
     assert row is not None  # an aggregate returns one row
     floor, hidden = cast(datetime, row[0]), bool(row[1])
     return floor - overlap if hidden else floor
+
+
+def change_overlap() -> timedelta:
+    """LEADFLOW_NIGHTLY_CHANGE_OVERLAP_SECONDS: how far the floor moves back while a session the
+    pipeline's role may not inspect (pg_stat_activity without pg_read_all_stats) is connected.
+    Reading a row twice costs a little; missing one would be wrong."""
+    return timedelta(seconds=settings.current().nightly_change_overlap_seconds)
+
+
+def changes_since(conn: psycopg.Connection) -> datetime:
+    """The time a step's next run reads the changed rows after: its change floor
+    (CHANGE_FLOOR_SQL) with the configured overlap. A step records it with its work; call it
+    first in the step's transaction (after join_siblings, if it runs per organization), before
+    reading what it works on."""
+    return change_floor(conn, change_overlap())
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import TypeVar
 import dagster as dg
 import psycopg
 
+from leadflow import settings, watermarks
 from leadflow.crm import assignment_sql as assignment_db
 from leadflow.crm import scoring_sql as scoring_db
 from leadflow.crm.nurture_sql import COUNT_KEYS, nurture_organizations, run_organization
@@ -93,9 +94,11 @@ def lead_scores(
     if not with_activities:
         context.log.warning("table lead_activities does not exist: engagement is 0 for all")
     requested = full_refresh_requested(context)
+    siblings = watermarks.sibling_tag("lead_scores")
 
     def score(org: str) -> scoring_db.OrgScoring:
         with postgres.connection() as conn:
+            watermarks.join_siblings(conn, siblings)  # not in the others' change floors
             return scoring_db.score_organization(
                 conn,
                 org,
@@ -105,11 +108,7 @@ def lead_scores(
                 full_requested=requested,
             )
 
-    # one organization at a time (not LEADFLOW_NIGHTLY_WORKERS): an organization's change floor
-    # (watermarks.change_floor) counts every other open transaction, a sibling scoring another
-    # organization too, so its next run would read again every lead it wrote itself (1M leads:
-    # 951,425 leads considered after a full run with two workers, 12,192 with one)
-    results = each_organization(list(configs), score, workers=1)
+    results = each_organization(list(configs), score, settings.current().nightly_workers)
     for result in results:
         org = result.organization_id
         how = f"full ({result.reason})" if result.reason else "incremental"

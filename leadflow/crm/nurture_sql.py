@@ -40,7 +40,6 @@ import psycopg
 from psycopg import sql
 
 from leadflow import watermarks
-from leadflow.crm import changes
 from leadflow.crm.nurture import (
     NurtureStep,
     NurtureStepsError,
@@ -144,7 +143,7 @@ def run_organization(
         )
         name = WATERMARK_PREFIX + str(organization_id)
         mark = watermarks.read(conn, name, lock=True)
-        since_now = changes.changes_since(conn)
+        since_now = watermarks.changes_since(conn)
         reason = watermarks.full_due(mark, as_of, watermarks.full_every(), requested=full_requested)
         since: datetime | None = None
         if reason is None and mark is not None and mark.position is not None:

@@ -40,7 +40,6 @@ from typing import Any, cast
 import psycopg
 
 from leadflow import watermarks
-from leadflow.crm import changes
 from leadflow.crm.scoring import (
     Activity,
     LeadFeatures,
@@ -385,7 +384,7 @@ def score_organization(
     )
     name = WATERMARK_PREFIX + organization_id
     mark = watermarks.read(conn, name, lock=True)
-    changes_since = changes.changes_since(conn)
+    changes_since = watermarks.changes_since(conn)
     reason = _full_reason(mark, config, as_of, full_requested, with_activities)
     candidates = None
     if reason is None:

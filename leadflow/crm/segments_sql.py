@@ -24,7 +24,6 @@ import psycopg
 from psycopg.rows import dict_row
 
 from leadflow import watermarks
-from leadflow.crm import changes
 from leadflow.crm.segments import (
     CompiledFilter,
     SegmentFilterError,
@@ -106,7 +105,7 @@ def count_segments(
     results = run.segments
     with conn.transaction():
         mark = watermarks.read(conn, WATERMARK, lock=True)
-        since = changes.changes_since(conn)
+        since = watermarks.changes_since(conn)
         reason = watermarks.full_due(mark, as_of, watermarks.full_every(), requested=full_requested)
         if reason is None and mark is not None and mark.position is not None:
             if as_of < mark.position:

@@ -33,7 +33,7 @@ from typing import Any
 import dagster as dg
 from redis.exceptions import RedisError
 
-from leadflow import settings
+from leadflow import settings, watermarks
 from leadflow.dagster_vocab import AsOfConfig, full_refresh_requested, run_organization
 from leadflow.postgres import each_organization, organization_ids
 from leadflow.recommend import cache, served, store
@@ -210,11 +210,13 @@ def lead_recommendations(
     with postgres.connection() as conn:
         orgs = organization_ids(conn)
     cache_down = threading.Event()
+    siblings = watermarks.sibling_tag("lead_recommendations")
 
     def rank(org: str) -> tuple[dict[str, Any] | None, str | None, dict[str, int], float]:
         """(the ranking's summary, or None; why it failed; cache keys written; seconds)."""
         try:
             with postgres.connection() as conn:  # the ranking and its watermark: one transaction
+                watermarks.join_siblings(conn, siblings)  # not in the others' change floors
                 ranked = rank_organization(conn, org, as_of, reco, requested=requested)
         except Exception as exc:  # noqa: BLE001 - the others still run; the step fails below
             return None, repr(exc)[:500], {}, 0.0
@@ -242,11 +244,7 @@ def lead_recommendations(
     cached = {"lead_keys": 0, "agent_keys": 0, "deleted_keys": 0}
     cache_seconds = 0.0
     for org, (summary, error, written, seconds) in zip(
-        # one at a time: a sibling's open transaction would move the change floor
-        # (store.changes_seen_until) back, and the next run rank again what this one wrote
-        orgs,
-        each_organization(orgs, rank, workers=1),
-        strict=True,
+        orgs, each_organization(orgs, rank, settings.current().nightly_workers), strict=True
     ):
         if summary is None:
             context.log.error(f"{org}: ranking failed, its watermark stays: {error}")

@@ -464,7 +464,7 @@ def rank_organization(
     full ranking at `as_of` stores (computed_at: the as-of an entry was last computed at)."""
     name = WATERMARK_PREFIX + org
     watermark = watermarks.read(conn, name, lock=True)
-    started = store.changes_seen_until(conn)
+    started = watermarks.changes_since(conn)
     ranking = ranker(conn, org)
     window, _ = calling_hours(conn, org)
     state = {

@@ -98,22 +98,6 @@ def answered_hours(
     return by_lead, org_hour
 
 
-def changes_seen_until(conn: psycopg.Connection) -> datetime:
-    """The time up to which every change is visible to this transaction's reads: its start
-    (now(), what updated_at triggers stamp), or the start of the oldest other transaction of
-    this database that holds a transaction id (it may still commit rows stamped earlier).
-    Sessions of other roles show no start without pg_read_all_stats: grant it to the pipeline
-    role where other roles write leads in long transactions."""
-    value: datetime = one_row(
-        conn.execute(
-            "select least(now(), (select min(xact_start) from pg_stat_activity"
-            " where datname = current_database() and pid <> pg_backend_pid()"
-            " and backend_xid is not null))"
-        )
-    )[0]
-    return value
-
-
 # -- the model store ------------------------------------------------------------------------------
 def save_model(
     conn: psycopg.Connection,
@@ -386,6 +370,11 @@ def save_ranking_inputs(
 #:   activities attached since (loaded, or matched later: late arrivals);
 #:   status and score history that entered the as-of window; nurture enrollments changed since
 #:     or enrolled in the window; numbers added to the DNC list since;
+#:     a score row is written with its lead's new score (scoring_sql.write_scores: the lead's
+#:     updated_at), so one stamped at or before prev that the last ranking did not see is a
+#:     lead changed since: its window starts at prev itself, and the scores an earlier step of
+#:     the last run wrote at its as-of are not ranked again (the other windows start a minute
+#:     early, for times other clocks stamped);
 #:   eligible leads without a stored entry (a DNC entry removed, a deletion undone).
 #: an activity that reached the lead (features.SNAPSHOT_SQL's last_contact)
 _CONTACT = (
@@ -441,7 +430,7 @@ select distinct lead_id::text from (
     union all
     select s.lead_id from lead_score_history s join leads l on l.id = s.lead_id
     where l.organization_id = %(org)s
-      and s.calculated_at > %(prev)s - interval '1 minute' and s.calculated_at <= %(as_of)s
+      and s.calculated_at > %(prev)s and s.calculated_at <= %(as_of)s
     union all
     select e.lead_id from lead_sequence_enrollments e join leads l on l.id = e.lead_id
     where l.organization_id = %(org)s and e.updated_at > %(since)s

@@ -19,6 +19,7 @@ import psycopg
 import pytest
 import redis
 
+from leadflow.crm.assets import lead_scores
 from leadflow.dagster_vocab import FULL_REFRESH_TAG
 from leadflow.recommend import cache
 from leadflow.recommend.assets import lead_conversion_model, lead_recommendations
@@ -192,6 +193,25 @@ def test_an_incremental_ranking_stores_and_caches_what_a_full_one_does(history, 
     assert kept == {key: refilled[key] for key in kept}
     assert any(":lead:" in key for key in kept)  # what stayed holds what a fill writes
     assert not {key for key in cached if key not in refilled and ":agent:" in key}
+
+
+def test_the_scores_an_earlier_step_of_the_nightly_wrote_are_not_ranked_again(history):
+    """The nightly scores, then ranks at the same as-of: the new scores are in that ranking.
+    The next ranking, with nothing changed, ranks again only the leads an age boundary moved."""
+    nightly = (lead_scores, lead_conversion_model, lead_recommendations)
+    first = _run(history, None, *nightly, as_of=NOW)
+    assert first.success
+    rescored = _meta(first, lead_scores)["changed"]
+    assert rescored > 50, "the generated history's scores differ from the scoring's"
+    result = _run(history, None, lead_recommendations, as_of=NOW + timedelta(seconds=30))
+    meta = _meta(result, lead_recommendations)
+    assert meta["incremental"] == ORGS
+    # 30 s: a few leads in the age windows (a minute wide each side), not the rescored leads
+    assert meta["changed_leads"] < rescored // 10, (meta["changed_leads"], rescored)
+    incremental = _stored(history)
+    later = NOW + timedelta(seconds=30)
+    assert _run(history, None, lead_recommendations, as_of=later, full=True).success
+    assert incremental == _stored(history)
 
 
 def test_time_passing_alone_reranks_the_leads_that_crossed_an_age_boundary(history):

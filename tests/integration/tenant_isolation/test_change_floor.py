@@ -21,7 +21,6 @@ from psycopg import sql
 
 from leadflow import watermarks
 from leadflow.analytics.project import run_dbt
-from leadflow.crm import changes
 from tests.integration.tenant_isolation.conftest import ORG_A
 
 pytestmark = pytest.mark.integration
@@ -68,7 +67,7 @@ def floors(url: str, floor_sql: str) -> tuple[datetime, bool, datetime]:
     """As the role of `url`, each first in its own transaction: the CRM steps' floor, whether a
     session was hidden from it, and the marts' floor."""
     with psycopg.connect(url) as conn:
-        crm_floor = changes.changes_since(conn)
+        crm_floor = watermarks.changes_since(conn)
     with psycopg.connect(url) as conn:
         _, hidden = conn.execute(watermarks.CHANGE_FLOOR_SQL).fetchone()
     with psycopg.connect(url) as conn:
@@ -100,3 +99,38 @@ def test_a_tenants_late_commit_lies_after_every_floor_of_a_role_that_cannot_see_
         assert crm_floor == marts_floor == stamp - MICROSECOND  # exact: nothing read twice
     finally:
         tenant.execute("rollback")
+
+
+def test_a_steps_siblings_leave_each_other_out_but_a_tenant_wearing_their_tag_stays_in(
+    as_tenant, make_role, admin_url
+):
+    """The transactions of one step run for other organizations (join_siblings) are not in
+    each other's floors: each writes only its own organization's rows. A tenant that sets the
+    same application_name is another role: its late commit still holds the floor back."""
+    pipeline_url = make_role("none")
+    pipeline = psycopg.conninfo.conninfo_to_dict(pipeline_url)["user"]
+    with psycopg.connect(admin_url, autocommit=True) as dba:  # exact floors: nothing hidden
+        dba.execute(sql.SQL("grant pg_read_all_stats to {}").format(sql.Identifier(pipeline)))
+    tag = watermarks.sibling_tag("lead_scores")
+    assert tag.startswith(watermarks.SIBLINGS_PREFIX) and len(tag) <= 63
+    assert tag != watermarks.sibling_tag("lead_scores")  # a new tag per step run
+
+    with psycopg.connect(pipeline_url) as sibling:  # scoring another organization, started first
+        watermarks.join_siblings(sibling, tag)
+        (sibling_start,) = sibling.execute("select now()").fetchone()
+        with psycopg.connect(pipeline_url) as conn:
+            watermarks.join_siblings(conn, tag)
+            (own_start,) = conn.execute("select now()").fetchone()
+            assert watermarks.changes_since(conn) == own_start  # the sibling left out
+        with psycopg.connect(pipeline_url) as conn:  # not a sibling: the open sibling counts
+            assert watermarks.changes_since(conn) == sibling_start - MICROSECOND
+
+        tenant = as_tenant(ORG_A)
+        tenant.execute("select set_config('application_name', %s, false)", (tag,))
+        tenant, stamp = tenant_change_in_flight(lambda org: tenant)
+        try:
+            with psycopg.connect(pipeline_url) as conn:
+                watermarks.join_siblings(conn, tag)
+                assert watermarks.changes_since(conn) == stamp - MICROSECOND
+        finally:
+            tenant.execute("rollback")
