@@ -43,14 +43,20 @@ def test_one_worker_runs_them_one_by_one_in_the_callers_thread():
 
 def test_a_failure_is_raised_and_organizations_not_started_are_not_run():
     started = []
+    failed = threading.Event()
 
     def work(org: str) -> str:
         started.append(org)
         if org == "org-0":
+            failed.set()
             raise ValueError("org-0 failed")
-        time.sleep(0.05)
+        # the others hold their worker until org-0 failed and well after: the caller cancels
+        # what is not started meanwhile (each worker holds at most one more organization)
+        assert failed.wait(timeout=30)
+        time.sleep(0.5)
         return org
 
     with pytest.raises(ValueError, match="org-0 failed"):
         each_organization(ORGS, work, workers=2)
-    assert len(started) < len(ORGS)
+    assert {"org-0", "org-1"} <= set(started)
+    assert set(started) <= {"org-0", "org-1", "org-2"}, started  # the other 3 never started

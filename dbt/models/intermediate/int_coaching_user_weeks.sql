@@ -121,11 +121,7 @@ first_contacts as (
     select
         assignments.to_user_id as user_id,
         assignments.assigned_at,
-        extract(epoch from next_contact.first_contact_at - assignments.assigned_at) / 3600.0
-            as hours_to_first_contact,
-        coalesce(
-            next_contact.first_contact_at <= assignments.assigned_at + interval '24 hours', false
-        ) as is_contacted_within_24h
+        {{ first_contact_figures('next_contact.first_contact_at', 'assignments.assigned_at') }}
     from range_assignments as assignments
     inner join live_leads on assignments.lead_id = live_leads.lead_id
     left join lateral (

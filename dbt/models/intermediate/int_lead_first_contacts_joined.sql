@@ -77,11 +77,7 @@ final as (
         assignments.strategy,
         assignments.assigned_at,
         next_contacts.first_contact_at,
-        extract(epoch from next_contacts.first_contact_at - assignments.assigned_at) / 3600.0
-            as hours_to_first_contact,
-        coalesce(
-            next_contacts.first_contact_at <= assignments.assigned_at + interval '24 hours', false
-        ) as is_contacted_within_24h
+        {{ first_contact_figures('next_contacts.first_contact_at', 'assignments.assigned_at') }}
     from assignments
     inner join next_contacts on assignments.assignment_id = next_contacts.assignment_id
 )
