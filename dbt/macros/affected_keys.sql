@@ -225,20 +225,42 @@
 
 {#- The rows of int_lead_scores_bucketed (rebuilt for the changed leads earlier in the build) in
     the affected periods of an incremental score trend mart (its `<mart>__affected`), by the
-    index on (organization_id, period_type, period_start). With `by_grain`, only the rows of an
-    affected key (source and owner too). -#}
+    index on (organization_id, period_type, period_start, source, owner_user_id). With
+    `by_grain`, only the rows of an affected key (source and owner too), read by the whole index
+    key: a period holding every lead's score (the day of a full scoring run or of a large
+    import) is not read whole for the few grains a day touches. The owner is null for the
+    unassigned: their grains are probed apart (= does not match null). -#}
 {% macro score_trends_incremental_periods(by_grain) -%}
     {%- set affected = this.identifier ~ '__affected' -%}
+    {%- if by_grain %}
+    {%- for owned in [true, false] %}
+    select bucketed.*
+    from {{ ref('int_lead_scores_bucketed') }} as bucketed
+    inner join (
+        select distinct organization_id, period_type, period_start, source, owner_user_id
+        from {{ affected }}
+        where owner_user_id is {{ 'not ' if owned }}null
+    ) as affected
+        on bucketed.organization_id = affected.organization_id
+        and bucketed.period_type = affected.period_type
+        and bucketed.period_start = affected.period_start
+        and bucketed.source = affected.source
+        {%- if owned %}
+        and bucketed.owner_user_id = affected.owner_user_id
+        {%- else %}
+        and bucketed.owner_user_id is null
+        {%- endif %}
+    {%- if owned %}
+    union all
+    {%- endif %}
+    {%- endfor %}
+    {%- else %}
     select bucketed.*
     from {{ ref('int_lead_scores_bucketed') }} as bucketed
     where (bucketed.organization_id, bucketed.period_type, bucketed.period_start) in (
             select affected.organization_id, affected.period_type, affected.period_start
             from {{ affected }} as affected
         )
-    {%- if by_grain %}
-        and {{ lead_score_trend_key('bucketed.organization_id', 'bucketed.source',
-            'bucketed.owner_user_id', 'bucketed.period_type', 'bucketed.period_start') }}
-        in (select affected.trend_key from {{ affected }} as affected)
     {%- endif %}
 {%- endmacro %}
 

@@ -542,3 +542,38 @@ def test_a_scoped_test_fails_on_a_bad_row_of_a_lead_the_build_rebuilt(built_url,
         mart == "lead_timeline" and name.startswith("accepted_values_lead_timeline_event_subtype")
         for mart, name in failed
     ), failed
+
+
+GRAIN_INDEX = "USING btree (organization_id, period_type, period_start, source, owner_user_id)"
+
+
+def _grain_indexes(url: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        return [
+            row[0]
+            for row in conn.execute(
+                "select indexname from pg_indexes"
+                " where tablename = 'int_lead_scores_bucketed' and indexdef like %s",
+                (f"%{GRAIN_INDEX}",),
+            )
+        ]
+
+
+def test_an_index_added_to_an_incremental_model_reaches_a_table_built_without_it(
+    built_url, make_database, dbt_tmp
+):
+    """dbt creates `indexes` only when it builds a table whole: the score trends' grain index
+    reaches a table built before it existed on its next incremental build (post-hook
+    leadflow_ensure_index), and a build that finds it adds no second one."""
+    url = make_database("marts_incr_index", template=built_url)
+    assert len(_grain_indexes(url)) == 1  # built whole: dbt's own index
+    with psycopg.connect(url) as conn:
+        for name in _grain_indexes(url):
+            conn.execute(
+                sql.SQL("drop index analytics_intermediate.{}").format(sql.Identifier(name))
+            )
+    assert _grain_indexes(url) == []
+    dbt(url, dbt_tmp, "build", "--select", "int_lead_scores_bucketed", "--vars", NO_LOOKBACK)
+    assert len(_grain_indexes(url)) == 1
+    dbt(url, dbt_tmp, "build", "--select", "int_lead_scores_bucketed", "--vars", NO_LOOKBACK)
+    assert len(_grain_indexes(url)) == 1

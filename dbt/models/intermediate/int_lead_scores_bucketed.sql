@@ -7,17 +7,23 @@
     a lead with a score stamped after the watermark, a logged grain (moved, reassigned, renamed
     source, soft-deleted) or a changed organization gets all its rows again. The score trend marts
     then aggregate the rows of their affected periods from here by index, instead of ranking the
-    periods' scores again. -#}
+    periods' scores again: an organization's periods (organization_score_trends) or only the
+    touched grains of them (lead_score_trends), both by the index on (organization_id,
+    period_type, period_start, source, owner_user_id). -#}
 {{
     config(
         materialized='incremental',
         incremental_strategy='append',
         indexes=[
             {'columns': ['lead_id', 'period_type', 'period_start'], 'unique': true},
-            {'columns': ['organization_id', 'period_type', 'period_start']},
+            {'columns': ['organization_id', 'period_type', 'period_start', 'source', 'owner_user_id']},
         ],
         pre_hook="{{ leadflow_replace_keys(int_lead_scores_bucketed_affected_keys(), 'lead_id') }}",
-        post_hook="{{ leadflow_advance_watermark() }}",
+        post_hook=[
+            "{{ leadflow_ensure_index(['organization_id', 'period_type', 'period_start',"
+            " 'source', 'owner_user_id']) }}",
+            "{{ leadflow_advance_watermark() }}",
+        ],
     )
 }}
 -- depends_on: {{ ref('int_lead_grains_logged') }}
