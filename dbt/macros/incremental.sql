@@ -219,10 +219,13 @@
 {#- Post-hook: a btree index on `columns` (in this order) of the model's table unless it has one.
     dbt creates a model's `indexes` only when it builds the table whole, so an index added to an
     incremental model reaches the tables already built here, on their next build (at 1M leads a
-    few seconds, once). -#}
-{% macro leadflow_ensure_index(columns) -%}
+    few seconds, once). `replaces`: the columns of the plain (not unique) index it supersedes,
+    dropped from a table built with it, so inserts stop paying for both. -#}
+{% macro leadflow_ensure_index(columns, replaces=none) -%}
     {%- set column_list = columns | join(', ') -%}
     do $leadflow$
+    declare
+        superseded regclass;
     begin
         if not exists (
             select 1
@@ -232,6 +235,18 @@
         ) then
             create index on {{ this }} ({{ column_list }});
         end if;
+        {%- if replaces %}
+        for superseded in
+            select i.indexrelid::regclass
+            from pg_catalog.pg_index as i
+            where i.indrelid = '{{ adapter.quote(this.schema) }}.{{ adapter.quote(this.identifier) }}'::regclass
+                and not i.indisunique
+                and pg_catalog.pg_get_indexdef(i.indexrelid)
+                like '%USING btree ({{ replaces | join(', ') }})'
+        loop
+            execute format('drop index %s', superseded);
+        end loop;
+        {%- endif %}
     end
     $leadflow$
 {%- endmacro %}

@@ -545,16 +545,18 @@ def test_a_scoped_test_fails_on_a_bad_row_of_a_lead_the_build_rebuilt(built_url,
 
 
 GRAIN_INDEX = "USING btree (organization_id, period_type, period_start, source, owner_user_id)"
+#: the index GRAIN_INDEX replaced (tables built before c88e04c have it)
+SUPERSEDED_INDEX = "USING btree (organization_id, period_type, period_start)"
 
 
-def _grain_indexes(url: str) -> list[str]:
+def _grain_indexes(url: str, definition: str = GRAIN_INDEX) -> list[str]:
     with psycopg.connect(url) as conn:
         return [
             row[0]
             for row in conn.execute(
                 "select indexname from pg_indexes"
                 " where tablename = 'int_lead_scores_bucketed' and indexdef like %s",
-                (f"%{GRAIN_INDEX}",),
+                (f"%{definition}",),
             )
         ]
 
@@ -572,8 +574,17 @@ def test_an_index_added_to_an_incremental_model_reaches_a_table_built_without_it
             conn.execute(
                 sql.SQL("drop index analytics_intermediate.{}").format(sql.Identifier(name))
             )
+        # the table as c88e04c found it: built with the 3-column index the new one supersedes
+        conn.execute(
+            "create index on analytics_intermediate.int_lead_scores_bucketed"
+            " (organization_id, period_type, period_start)"
+        )
     assert _grain_indexes(url) == []
+    assert len(_grain_indexes(url, SUPERSEDED_INDEX)) == 1
     dbt(url, dbt_tmp, "build", "--select", "int_lead_scores_bucketed", "--vars", NO_LOOKBACK)
     assert len(_grain_indexes(url)) == 1
+    assert _grain_indexes(url, SUPERSEDED_INDEX) == []
     dbt(url, dbt_tmp, "build", "--select", "int_lead_scores_bucketed", "--vars", NO_LOOKBACK)
     assert len(_grain_indexes(url)) == 1
+    # the unique (lead_id, period_type, period_start) index is not a superseded one
+    assert len(_grain_indexes(url, "USING btree (lead_id, period_type, period_start)")) == 1

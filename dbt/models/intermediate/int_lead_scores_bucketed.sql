@@ -21,7 +21,8 @@
         pre_hook="{{ leadflow_replace_keys(int_lead_scores_bucketed_affected_keys(), 'lead_id') }}",
         post_hook=[
             "{{ leadflow_ensure_index(['organization_id', 'period_type', 'period_start',"
-            " 'source', 'owner_user_id']) }}",
+            " 'source', 'owner_user_id'],"
+            " replaces=['organization_id', 'period_type', 'period_start']) }}",
             "{{ leadflow_advance_watermark() }}",
         ],
     )
