@@ -1,0 +1,69 @@
+"""The conventions every `leadflow` command keeps (STYLE.md, "Command line"): one exit-code table,
+one `--json` format, an example in every help text, and old command names kept as hidden
+aliases that say what replaced them.
+
+Scripts rely on these: tests/unit/test_cli_contract.py walks every command and checks them.
+This module loads nothing heavy.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, NoReturn
+
+import click
+
+#: the exit-code table, the same for every command
+OK = 0
+#: the work started and did not finish: a server error, a failed step, a failed check
+FAILED = 1
+#: refused before any work: a bad argument, an unknown organization or user, a missing setting,
+#: an outdated schema. Nothing was changed; the same command fails the same way until the
+#: request (or the setup) changes.
+BAD_REQUEST = 2
+#: the command compared two things and found them different (`graph reconcile`)
+DIFFERENCES = 3
+
+EXIT_CODES = {
+    OK: "ok",
+    FAILED: "failed: the work started and did not finish (server error, failed step or check)",
+    BAD_REQUEST: "bad request: refused before any work (argument, organization, user, setting, "
+    "schema); nothing changed",
+    DIFFERENCES: "differences found (comparisons such as `graph reconcile`)",
+}
+
+#: the epilog of every command's --help (click keeps a \b paragraph's lines as written)
+EXIT_CODES_HELP = "\b\nExit codes: " + ", ".join(
+    f"{code} {text.split(':')[0]}" for code, text in EXIT_CODES.items()
+)
+
+#: what runs through Dagster, said once for every command's help
+DAGSTER_RULE = (
+    "Commands that materialize a pipeline asset (leads import, run, costs import) run it "
+    "through Dagster in this process: the run, its logs and its checks are in the UI "
+    "(`make dev`). The others read or change the stores directly."
+)
+
+
+def fail(message: str, code: int = FAILED) -> NoReturn:
+    """Print a one-line error (no traceback) on stderr and exit with `code`."""
+    click.echo(f"leadflow: error: {message}", err=True)
+    sys.exit(code)
+
+
+def emit_json(payload: Any) -> None:
+    """The one `--json` format: one object on stdout, on one line (so `tail -1`, `jq` and
+    line-oriented tools all read it), dates and other values as strings."""
+    click.echo(json.dumps(payload, default=str, ensure_ascii=False, separators=(",", ":")))
+
+
+def deprecation_notice(old: str, new: str) -> None:
+    """The one line an old command line prints on stderr before doing what it always did
+    (`old`, `new`: whole command lines, e.g. "leadflow import", "leadflow leads import")."""
+    click.echo(f"leadflow: notice: `{old}` is deprecated; use `{new}`", err=True)
+
+
+def is_terminal() -> bool:
+    """Human output (progress lines, tables) for a person at a terminal; quiet when piped."""
+    return sys.stderr.isatty()
