@@ -8,6 +8,8 @@ This module loads nothing heavy.
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import sys
 from typing import Any, NoReturn
@@ -67,3 +69,39 @@ def deprecation_notice(old: str, new: str) -> None:
 def is_terminal() -> bool:
     """Human output (progress lines, tables) for a person at a terminal; quiet when piped."""
     return sys.stderr.isatty()
+
+
+def deprecated(command: click.Command, old: str, new: str) -> click.Command:
+    """`command` under its old name: hidden from --help, the same options and output, after
+    the one-line notice on stderr. A group's subcommands are aliased the same way (their old
+    and new names extended by theirs)."""
+    alias = copy.copy(command)
+    alias.hidden = True
+    callback = command.callback
+    if isinstance(command, click.Group):
+        group = alias
+        assert isinstance(group, click.Group)
+        group.commands = {
+            name: deprecated(sub, f"{old} {name}", f"{new} {name}")
+            for name, sub in command.commands.items()
+        }
+        if callback is not None:
+            # the group's own line only when it runs alone (invoke_without_command)
+
+            @functools.wraps(callback)
+            def group_callback(*args: Any, **kwargs: Any) -> Any:
+                if click.get_current_context().invoked_subcommand is None:
+                    deprecation_notice(old, new)
+                return callback(*args, **kwargs)
+
+            alias.callback = group_callback
+        return alias
+    if callback is not None:
+
+        @functools.wraps(callback)
+        def noticed(*args: Any, **kwargs: Any) -> Any:
+            deprecation_notice(old, new)
+            return callback(*args, **kwargs)
+
+        alias.callback = noticed
+    return alias

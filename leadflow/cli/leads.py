@@ -1,49 +1,183 @@
-"""`leadflow leads …`: manual work on single leads (reassignment)."""
+"""`leadflow leads import|assign|rejects`: lead files in, single leads reassigned, and the rows
+an import quarantined."""
 
 from __future__ import annotations
 
-import uuid
-
 import click
-import psycopg
 
-from leadflow.cli.common import fail as _fail
-from leadflow.cli.common import invalidate_recommendations, postgres_url
-from leadflow.crm.assignment_sql import ReassignError, reassign_lead
+from leadflow.cli.common import ensure_schema_current, invalidate_recommendations, postgres_url
+from leadflow.cli.conventions import BAD_REQUEST, EXIT_CODES_HELP, deprecated, emit_json, fail
+from leadflow.cli.ingest import import_cmd
+from leadflow.cli.resolve import ORG_HELP, USER_HELP, organization, user
 
 
-@click.group()
+@click.group(epilog=EXIT_CODES_HELP)
 def leads() -> None:
-    """Work on single leads."""
+    """Leads: import files, reassign a lead, list what an import quarantined.
 
-
-@leads.command("assign")
-@click.argument("lead_id", type=click.UUID)
-@click.option("--to", "to_user", type=click.UUID, required=True, help="New owner (user UUID).")
-@click.option("--reason", default=None, help="Why; stored in lead_assignments.reason.")
-@click.option("--by", "acting_user", type=click.UUID, default=None, help="Acting user (UUID).")
-def assign(
-    lead_id: uuid.UUID, to_user: uuid.UUID, reason: str | None, acting_user: uuid.UUID | None
-) -> None:
-    """Give LEAD_ID to another user of its organization (strategy 'manual').
-
-    Refused (exit 1) when the lead or user does not exist, the user is inactive or of another
-    organization, or the lead is Do-Not-Call.
+    \b
+    Examples:
+      leadflow leads import data/sample_leads.csv --org acme
+      leadflow leads rejects
+      leadflow leads assign 6f1c…-lead-id --to ana@acme.example
     """
+
+
+leads.add_command(import_cmd, "import")
+#: the old name, `leadflow import`: hidden, prints a notice
+import_alias = deprecated(import_cmd, "leadflow import", "leadflow leads import")
+
+
+@leads.command("assign", epilog=EXIT_CODES_HELP)
+@click.argument("lead_id")
+@click.option("--to", "to_user", required=True, help=f"New owner: {USER_HELP}.")
+@click.option("--reason", default=None, help="Why; stored in lead_assignments.reason.")
+@click.option("--by", "acting_user", default=None, help=f"Acting user: {USER_HELP}.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+def assign(
+    lead_id: str, to_user: str, reason: str | None, acting_user: str | None, as_json: bool
+) -> None:
+    """Give LEAD_ID to another user of its organization (strategy 'manual'). Runs directly,
+    not through Dagster.
+
+    Refused (exit 2, nothing changed) when the lead or user does not exist, the user is
+    inactive or of another organization, or the lead is Do-Not-Call.
+
+    \b
+    Examples:
+      leadflow leads assign 0b6f6a52-6c1e-4d5e-9f7a-1c2d3e4f5a6b --to ana@acme.example
+      leadflow leads assign LEAD_ID --to USER_ID --by manager@acme.example --reason "holiday"
+    """
+    import psycopg
+
+    from leadflow.crm.assignment_sql import ReassignError, reassign_lead
+    from leadflow.leads.ids import canonical_uuid
+
     url = postgres_url()
+    ensure_schema_current(url)
+    lead = canonical_uuid(lead_id)
+    if lead is None:
+        fail(f"LEAD_ID {lead_id!r} is not a UUID", BAD_REQUEST)
     with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "select organization_id::text from leads where id = %s", (lead,)
+        ).fetchone()
+        if row is None:
+            fail(f"unknown lead {lead}", BAD_REQUEST)
+        org = row[0]
+        target = user(conn, to_user, org=org, option="--to")
+        actor = user(conn, acting_user, org=org, option="--by") if acting_user else None
         try:
-            result = reassign_lead(conn, lead_id, to_user, reason, assigned_by=acting_user)
+            result = reassign_lead(
+                conn, lead, target.id, reason, assigned_by=actor.id if actor else None
+            )
         except ReassignError as exc:
             conn.rollback()
-            _fail(str(exc))
-    lead = f"lead {result.lead_id}" + (f" ({result.lead_name})" if result.lead_name else "")
+            fail(str(exc), BAD_REQUEST)
+    if result.changed:  # both agents' cached recommendation lists change now, not at their TTL
+        invalidate_recommendations(url, [result.organization_id])
+    if as_json:
+        emit_json(
+            {
+                "lead_id": str(result.lead_id),
+                "organization_id": str(result.organization_id),
+                "changed": result.changed,
+                "from_user_id": str(result.from_user_id) if result.from_user_id else None,
+                "to_user_id": str(result.to_user_id),
+                "reason": reason,
+            }
+        )
+        return
+    shown = f"lead {result.lead_id}" + (f" ({result.lead_name})" if result.lead_name else "")
     new = f"{result.to_email} ({result.to_user_id})"
     if not result.changed:
-        click.echo(f"{lead}: already owned by {new}; nothing changed")
+        click.echo(f"{shown}: already owned by {new}; nothing changed")
         return
     old = f"{result.from_email} ({result.from_user_id})" if result.from_user_id else "unassigned"
     suffix = f": {reason}" if reason else ""
-    click.echo(f"{lead}: {old} -> {new} (manual{suffix})")
-    # both agents' cached recommendation lists change now, not when their TTL runs out
-    invalidate_recommendations(url, [result.organization_id])
+    click.echo(f"{shown}: {old} -> {new} (manual{suffix})")
+
+
+@leads.command("rejects", epilog=EXIT_CODES_HELP)
+@click.option("--batch", "batch_id", default=None, help="Import batch id (default: the latest).")
+@click.option("--org", default=None, help=ORG_HELP + " The latest batch of this organization.")
+@click.option("--reason", default=None, help="Only rows quarantined for this reason.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+def rejects(
+    batch_id: str | None, org: str | None, reason: str | None, limit: int, as_json: bool
+) -> None:
+    """List the rows an import quarantined, with the reason: by batch (as `leads import` prints
+    it), else the latest batch (of --org). `row` is the data row of the file (1 = the first row
+    after the header); `raw` the row as read.
+
+    \b
+    Examples:
+      leadflow leads rejects
+      leadflow leads rejects --org acme --reason invalid_phone
+      leadflow leads rejects --batch 3e0c…-batch-id --json | jq '.rejects[].raw'
+    """
+    import psycopg
+    from psycopg.rows import dict_row
+
+    from leadflow.leads.ids import canonical_uuid
+
+    url = postgres_url()
+    ensure_schema_current(url)
+    if batch_id is not None and canonical_uuid(batch_id) is None:
+        fail(f"--batch {batch_id!r} is not a batch id (a UUID)", BAD_REQUEST)
+    with psycopg.connect(url) as conn:
+        org_id = organization(conn, org).id if org else None
+        with conn.cursor(row_factory=dict_row) as cur:
+            batch = cur.execute(
+                """
+                select id::text as batch_id, file_name, organization_id::text as organization_id,
+                       status, rows_read, quarantined, started_at
+                from import_batches
+                where (%(batch)s::uuid is null or id = %(batch)s::uuid)
+                  and (%(org)s::uuid is null or organization_id = %(org)s::uuid)
+                order by started_at desc, id
+                limit 1
+                """,
+                {"batch": canonical_uuid(batch_id) if batch_id else None, "org": org_id},
+            ).fetchone()
+            if batch is None:
+                what = f"batch {batch_id}" if batch_id else "import batch"
+                fail(f"no {what}" + (f" of organization {org}" if org else ""), BAD_REQUEST)
+            params = {"batch": batch["batch_id"], "reason": reason, "limit": limit}
+            rows = cur.execute(
+                """
+                select row_number as row, reason, detail, raw_row as raw
+                from import_rejects
+                where batch_id = %(batch)s and (%(reason)s::text is null or reason = %(reason)s)
+                order by row_number, id
+                limit %(limit)s
+                """,
+                params,
+            ).fetchall()
+            reasons = cur.execute(
+                "select reason, count(*) as rows from import_rejects where batch_id = %(batch)s"
+                " group by reason order by count(*) desc, reason",
+                params,
+            ).fetchall()
+    if as_json:
+        emit_json(
+            {
+                **batch,
+                "reasons": {r["reason"]: r["rows"] for r in reasons},
+                "shown": len(rows),
+                "rejects": rows,
+            }
+        )
+        return
+    click.echo(
+        f"batch {batch['batch_id']}  {batch['file_name']}  {batch['status']}  "
+        f"read {batch['rows_read']:,}, quarantined {batch['quarantined']:,}"
+    )
+    if reasons:
+        click.echo("  by reason  " + ", ".join(f"{r['reason']} {r['rows']:,}" for r in reasons))
+    for row in rows:
+        detail = f" ({row['detail']})" if row["detail"] else ""
+        click.echo(f"  row {row['row']:>7}  {row['reason']}{detail}")
+    if len(rows) < batch["quarantined"]:
+        click.echo(f"  … {len(rows)} shown; --limit N or --json for more")

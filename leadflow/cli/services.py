@@ -1,5 +1,5 @@
-"""`leadflow up|down|status|env` and `leadflow db url`: the local servers of the platform and
-where the stores are.
+"""`leadflow local up|down|status|env` and `leadflow db url|roles|grant-analyst|revoke-analyst`:
+the local servers of the platform, where the stores are, and the deployment's roles.
 
 `up` and `status` never print a password (URLs are shown as postgresql://leadflow:****@db/crm);
 `env` and `db url` print the real values, since their output is meant for `eval` and `psql`.
@@ -7,13 +7,13 @@ where the stores are.
 
 from __future__ import annotations
 
-import json
 import shlex
 
 import click
 
 from leadflow import settings
-from leadflow.cli.common import fail, postgres_url
+from leadflow.cli.common import postgres_url
+from leadflow.cli.conventions import BAD_REQUEST, deprecated, emit_json, fail
 from leadflow.platform.services import (
     ALL_SERVICES,
     GraphService,
@@ -58,40 +58,83 @@ def _graph_server_agent(status: ServiceStatus) -> str | None:
         return f"unreachable: {exc.__class__.__name__}: {exc}"
 
 
-@click.command()
+@click.group()
+def local() -> None:
+    """The local servers: PostgreSQL, the Bolt graph server, MongoDB-wire and Redis, installed
+    and started under LEADFLOW_HOME (a variable naming an external server leaves it alone).
+
+    \b
+    Examples:
+      leadflow local up
+      eval "$(leadflow local env)"
+      leadflow local status --json
+    """
+
+
+@local.command()
 @click.argument("services", nargs=-1, type=click.Choice(SERVICE_NAMES))
-def up(services: tuple[str, ...]) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+def up(services: tuple[str, ...], as_json: bool) -> None:
     """Start the local servers (all, or the ones named); reuse those already running. Prints
-    each one's URL with its password masked."""
+    each one's URL with its password masked.
+
+    \b
+    Examples:
+      leadflow local up
+      leadflow local up postgres redis
+    """
+    started = {}
     for service in _selected(services):
         try:
             url = service.ensure_running()
         except ServiceError as exc:
             fail(_shown(str(exc)))
         mode = "external" if service.is_external() else "local"
-        click.echo(f"{service.name:<9} {mode:<9} {mask_url(url)}")
+        started[service.name] = {"mode": mode, "url": mask_url(url)}
+        if not as_json:
+            click.echo(f"{service.name:<9} {mode:<9} {mask_url(url)}")
+    if as_json:
+        emit_json(started)
 
 
-@click.command()
+@local.command()
 @click.argument("services", nargs=-1, type=click.Choice(SERVICE_NAMES))
-def down(services: tuple[str, ...]) -> None:
-    """Stop the local servers (external deployments are never touched)."""
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+def down(services: tuple[str, ...], as_json: bool) -> None:
+    """Stop the local servers (external deployments are never touched).
+
+    \b
+    Examples:
+      leadflow local down
+      leadflow local down graph
+    """
+    outcome = {}
     for service in _selected(services):
         if service.is_external():
-            click.echo(f"{service.name:<9} external, left alone")
-            continue
-        try:
-            stopped = service.stop()
-        except ServiceError as exc:
-            fail(_shown(str(exc)))
-        click.echo(f"{service.name:<9} {'stopped' if stopped else 'was not running'}")
+            outcome[service.name] = "external, left alone"
+        else:
+            try:
+                stopped = service.stop()
+            except ServiceError as exc:
+                fail(_shown(str(exc)))
+            outcome[service.name] = "stopped" if stopped else "was not running"
+        if not as_json:
+            click.echo(f"{service.name:<9} {outcome[service.name]}")
+    if as_json:
+        emit_json(outcome)
 
 
-@click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@local.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
 def status(as_json: bool) -> None:
     """What runs where: each server's mode (local/external/stopped) and URL (passwords
-    masked)."""
+    masked).
+
+    \b
+    Examples:
+      leadflow local status
+      leadflow local status --json | jq -r .postgres.url
+    """
     rows = []
     for service in _selected(()):
         st = service.status()
@@ -101,7 +144,7 @@ def status(as_json: bool) -> None:
                 st.detail["server"] = agent
         rows.append(_shown_status(st))
     if as_json:
-        click.echo(json.dumps({st.name: st.as_dict() for st in rows}, indent=2))
+        emit_json({st.name: st.as_dict() for st in rows})
         return
     for st in rows:
         mode = "local" if st.mode == "running" else st.mode
@@ -110,17 +153,23 @@ def status(as_json: bool) -> None:
             click.echo(f"{'':<19} {key}: {value}")
 
 
-@click.command("env")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@local.command("env")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
 def env_cmd(as_json: bool) -> None:
     """Print `export` lines pointing Dagster and the tools at the running local servers:
-    eval "$(leadflow env)". Variables naming an external deployment are left out.
+    eval "$(leadflow local env)". Variables naming an external deployment are left out.
 
     The output includes passwords (the local graph's NEO4J_PASSWORD): it is meant for eval,
-    not for logs or screenshots."""
+    not for logs or screenshots.
+
+    \b
+    Examples:
+      eval "$(leadflow local env)"
+      leadflow local env --json
+    """
     values = local_env()
     if as_json:
-        click.echo(json.dumps(values))
+        emit_json(values)
         return
     for key, value in values.items():
         click.echo(f"export {key}={shlex.quote(value)}")
@@ -128,21 +177,39 @@ def env_cmd(as_json: bool) -> None:
 
 @click.group()
 def db() -> None:
-    """PostgreSQL helpers."""
+    """The PostgreSQL database: schema (migrations), seed data, URL and the deployment's roles.
+
+    \b
+    Examples:
+      leadflow db migrate
+      leadflow db status
+      psql "$(leadflow db url)"
+    """
 
 
 @db.command("url")
-def db_url() -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+def db_url(as_json: bool) -> None:
     """Print the PostgreSQL URL in use (POSTGRES_URL or the local server), nothing else.
 
     The URL includes its password, if it has one: it is meant for psql "$(leadflow db url)",
-    not for logs or screenshots."""
-    click.echo(postgres_url())
+    not for logs or screenshots.
+
+    \b
+    Examples:
+      psql "$(leadflow db url)"
+      leadflow db url --json
+    """
+    url = postgres_url()
+    if as_json:
+        emit_json({"url": url})
+        return
+    click.echo(url)
 
 
 def _emit(payload: dict, as_json: bool, lines: list[str]) -> None:
     if as_json:
-        click.echo(json.dumps(payload, indent=2))
+        emit_json(payload)
     else:
         for line in lines:
             click.echo(line)
@@ -172,7 +239,9 @@ def grant_analyst_cmd(
     intermediate relation). Cumulative: a second grant adds organizations.
 
     \b
-    Example:  leadflow db grant-analyst alice --org summit --org northwind
+    Examples:
+      leadflow db grant-analyst alice --org summit --org northwind
+      leadflow db grant-analyst platform_staff --all-organizations
     """
     import psycopg
 
@@ -183,7 +252,7 @@ def grant_analyst_cmd(
         with psycopg.connect(postgres_url()) as conn:
             grant = grant_analyst(conn, role, orgs, all_organizations)
     except (AccessError, UnknownOrganization) as exc:
-        fail(str(exc), 2)
+        fail(str(exc), BAD_REQUEST)
     except psycopg.Error as exc:
         fail(f"grant-analyst {role}: {exc}".strip())
     _emit(grant.as_dict(), as_json, [f"{role} reads the marts of: {grant.scope}"])
@@ -201,7 +270,13 @@ def grant_analyst_cmd(
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def revoke_analyst_cmd(role: str, orgs: tuple[str, ...], as_json: bool) -> None:
     """Undo `grant-analyst`: the ROLE no longer reads the organizations given, or the marts at
-    all (its privileges on schema analytics are revoked when nothing is left)."""
+    all (its privileges on schema analytics are revoked when nothing is left).
+
+    \b
+    Examples:
+      leadflow db revoke-analyst alice --org northwind
+      leadflow db revoke-analyst alice
+    """
     import psycopg
 
     from leadflow.postgres import UnknownOrganization
@@ -212,7 +287,7 @@ def revoke_analyst_cmd(role: str, orgs: tuple[str, ...], as_json: bool) -> None:
             removed = revoke_analyst(conn, role, orgs)
             left = next((g for g in analyst_grants(conn) if g.role == role), None)
     except UnknownOrganization as exc:
-        fail(str(exc), 2)
+        fail(str(exc), BAD_REQUEST)
     except psycopg.Error as exc:
         fail(f"revoke-analyst {role}: {exc}".strip())
     payload = {"role": role, "removed": removed, "remaining": left.as_dict() if left else None}
@@ -238,7 +313,13 @@ def roles_cmd(as_sql: bool, as_json: bool) -> None:
     """The deployment's roles: leadflow_pipeline (the only one that bypasses the tenant
     policies), leadflow_app (one organization per transaction) and the analysts with their
     organizations. With --sql: the SQL that creates the roles, for a DBA to run where the
-    database owner may not create roles (managed PostgreSQL); then run `leadflow migrate`."""
+    database owner may not create roles (managed PostgreSQL); then run `leadflow db migrate`.
+
+    \b
+    Examples:
+      leadflow db roles
+      leadflow db roles --sql > roles.sql
+    """
     import psycopg
 
     from leadflow.tenancy import analyst_grants, role_states, roles_sql
@@ -264,7 +345,16 @@ def roles_cmd(as_sql: bool, as_json: bool) -> None:
         members = ", ".join(state.members) or "no members"
         lines.append(f"{state.name:<18} {'exists' if state.exists else 'missing'}  ({members})")
     if any(not state.exists for state in states):
-        lines.append("missing roles: a DBA runs `leadflow db roles --sql`, then `leadflow migrate`")
+        lines.append(
+            "missing roles: a DBA runs `leadflow db roles --sql`, then `leadflow db migrate`"
+        )
     for grant in analysts:
         lines.append(f"analyst {grant.role}: {grant.scope}")
     _emit(payload, as_json, lines)
+
+
+# the old names (`leadflow up|down|status|env`): hidden aliases that print a notice
+up_alias = deprecated(up, "leadflow up", "leadflow local up")
+down_alias = deprecated(down, "leadflow down", "leadflow local down")
+status_alias = deprecated(status, "leadflow status", "leadflow local status")
+env_alias = deprecated(env_cmd, "leadflow env", "leadflow local env")
