@@ -3,34 +3,47 @@ the costs asset (`lead_source_costs`), in this process."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any, cast
 
 import click
 
-from leadflow.cli.common import fail
+from leadflow.cli.common import ensure_schema_current
 from leadflow.cli.common import postgres_url as _postgres_url
+from leadflow.cli.conventions import BAD_REQUEST, FAILED, emit_json, fail
 
 
 @click.group()
 def costs() -> None:
-    """Lead source costs and the budget ledger."""
+    """Lead source costs and the budget ledger.
+
+    \b
+    Examples:
+      leadflow costs import costs-2026-11.csv
+    """
 
 
 @costs.command("import")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
 def costs_import(path: Path, as_json: bool) -> None:
-    """Upsert lead_source_costs from a CSV/XLSX file; each change writes a ledger row.
+    """Upsert lead_source_costs from a CSV/XLSX file; each change writes a ledger row. Runs
+    the `lead_source_costs` asset through Dagster, in this process.
 
     Columns: user (id or e-mail), source, period (YYYY-MM), cost (or cost_usd, amount),
     optional organization_id. The file is refused as a whole (exit 1) when any row is bad.
+
+    \b
+    Examples:
+      leadflow costs import costs-2026-11.csv
+      leadflow costs import costs.xlsx --json | jq .errors
     """
-    result = run_cost_import(str(path), _postgres_url())
+    url = _postgres_url()
+    ensure_schema_current(url, code=BAD_REQUEST)
+    result = run_cost_import(str(path), url)
     if as_json:
-        click.echo(json.dumps(result, indent=2))
+        emit_json(result)
     elif result["errors"]:
         click.echo(f"costs: {path} refused, nothing imported ({len(result['errors'])} problem(s)):")
         for error in result["errors"]:
@@ -43,7 +56,7 @@ def costs_import(path: Path, as_json: bool) -> None:
             f"{result['refund_usd']})"
         )
     if result["errors"]:
-        sys.exit(1)
+        sys.exit(FAILED)
 
 
 def run_cost_import(path: str, url: str) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shlex
 import shutil
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -19,25 +18,45 @@ from leadflow.analytics.project import (
     run_dbt,
     target_dir,
 )
-from leadflow.cli.common import fail as _fail
 from leadflow.cli.common import postgres_url as _postgres_url
+from leadflow.cli.conventions import BAD_REQUEST, emit_json
+from leadflow.cli.conventions import fail as _fail
 
 STATIC_INDEX = "static_index.html"
 
 
 @click.group("dbt")
 def dbt_group() -> None:
-    """The dbt project (dbt/) against the configured PostgreSQL."""
+    """The dbt project (dbt/) against the configured PostgreSQL: the marts are built by
+    `leadflow run`; these commands are for working on the project by hand.
+
+    \b
+    Examples:
+      eval "$(leadflow dbt env)" && cd dbt && dbt build -s lead_funnel
+      leadflow dbt docs --serve
+    """
 
 
 @dbt_group.command("env")
-def dbt_env_cmd() -> None:
-    """Print `export DBT_PG_…` lines for running dbt by hand: eval "$(leadflow dbt env)"."""
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+def dbt_env_cmd(as_json: bool) -> None:
+    """Print `export DBT_PG_…` lines for running dbt by hand: eval "$(leadflow dbt env)".
+
+    The output includes the database password: it is meant for eval, not for logs.
+
+    \b
+    Examples:
+      eval "$(leadflow dbt env)"
+      leadflow dbt env --json
+    """
     values = {
         **dbt_env(_postgres_url()),
         "DBT_PROFILES_DIR": str(profiles_dir()),
         "DBT_PROJECT_DIR": str(project_dir()),
     }
+    if as_json:
+        emit_json(values)
+        return
     for key, value in values.items():
         click.echo(f"export {key}={shlex.quote(value)}")
 
@@ -70,9 +89,15 @@ def dbt_docs(out: Path | None, serve: bool, port: int, host: str, as_json: bool)
     """`dbt docs generate --static` (needs the marts built: `leadflow run` first).
 
     Writes static_index.html, one file that works opened from disk (mail it, archive it), beside
-    dbt's index.html, which needs a web server: --serve serves the site on localhost."""
+    dbt's index.html, which needs a web server: --serve serves the site on localhost.
+
+    \b
+    Examples:
+      leadflow dbt docs --out site/
+      leadflow dbt docs --serve --port 8080
+    """
     if serve and as_json:
-        _fail("--json and --serve: choose one", code=2)
+        _fail("--json and --serve: choose one", code=BAD_REQUEST)
     try:
         run_dbt(["docs", "generate", "--static"], _postgres_url(), target_path=target_dir())
     except DbtError as exc:
@@ -89,7 +114,7 @@ def dbt_docs(out: Path | None, serve: bool, port: int, host: str, as_json: bool)
     if as_json:
         payload = {"site": str(site), "index": str(site / "index.html")}
         payload["static_index"] = str(site / STATIC_INDEX)
-        click.echo(json.dumps(payload))
+        emit_json(payload)
         return
     click.echo(f"dbt docs written to {site}: open {site / STATIC_INDEX} from disk")
     if not serve:
@@ -98,7 +123,7 @@ def dbt_docs(out: Path | None, serve: bool, port: int, host: str, as_json: bool)
     try:
         server = docs_server(site, host, port)
     except OSError as exc:
-        _fail(f"cannot serve on {host}:{port}: {exc.strerror or exc}", code=2)
+        _fail(f"cannot serve on {host}:{port}: {exc.strerror or exc}", code=BAD_REQUEST)
     click.echo(f"serving dbt docs at http://{host}:{server.server_address[1]}/ (Ctrl-C stops)")
     try:
         server.serve_forever()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import sys
 from collections.abc import Mapping
@@ -10,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from leadflow import settings
-from leadflow.cli.common import fail, mongo_resource, neo4j_resource, postgres_url, store_resources
+from leadflow.cli.common import mongo_resource, neo4j_resource, postgres_url, store_resources
+from leadflow.cli.conventions import FAILED, emit_json, fail
 from leadflow.cli.run import (
     output_to_log,
     prepare_dbt_project,
@@ -239,9 +241,34 @@ def _demo_report(url: str) -> bool:
 
 
 @click.command()
-def demo() -> None:
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON object on stdout (the walk-through goes to stderr).",
+)
+def demo(as_json: bool) -> None:
     """Start the local servers, then run the pipeline on the bundled sample data and print what
-    is in the database (servers named by POSTGRES_URL / NEO4J_URI / MONGO_URL are used instead)."""
+    is in the database (servers named by POSTGRES_URL / NEO4J_URI / MONGO_URL are used instead).
+    The imports and the nightly run through Dagster, in this process.
+
+    \b
+    Examples:
+      make demo
+      leadflow demo --json | jq .tables
+    """
+    if not as_json:
+        summary = _demo()
+    else:
+        with contextlib.redirect_stdout(sys.stderr):
+            summary = _demo()
+        emit_json(summary)
+    if not summary["success"]:
+        sys.exit(FAILED)
+
+
+def _demo() -> dict[str, Any]:
+    """The demo's walk-through (printed), and its summary."""
     from leadflow.cli.ingest import check_results, print_summary
     from leadflow.cli.runner import ImportFailed, run_import_assets
     from leadflow.ingest.pipeline import ImportRequest, ImportRequestError
@@ -301,13 +328,18 @@ def demo() -> None:
         click.echo(f"{table:<32} {count:>8}")
     failed |= not _demo_graph(url)
     failed |= not _demo_report(url)
-    _what_next(url)
-    if failed:
-        sys.exit(1)
+    slugs = _what_next(url)
+    return {
+        "success": not failed,
+        "database": mask_url(url),
+        "tables": counts,
+        "report": str(settings.current().report_path),
+        "organizations": slugs,
+    }
 
 
-def _what_next(url: str) -> None:
-    """Where to look next; the local servers keep running."""
+def _what_next(url: str) -> list[str]:
+    """Where to look next; the local servers keep running. The organizations' slugs."""
     import psycopg
 
     with psycopg.connect(url) as conn:
@@ -316,5 +348,7 @@ def _what_next(url: str) -> None:
     click.echo(f"  open the report           {settings.current().report_path}")
     click.echo("  Dagster UI                make dev   (http://127.0.0.1:3000)")
     click.echo('  SQL                       psql "$(.venv/bin/leadflow db url)"')
+    click.echo("  organizations, users      leadflow orgs list, leadflow users list --org SLUG")
     click.echo(f"  organizations             {', '.join(slugs)}  (--org SLUG)")
     click.echo("  stop the servers          make down")
+    return slugs

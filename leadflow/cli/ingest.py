@@ -1,4 +1,5 @@
-"""`leadflow import`: lead files through the ingest assets, in this process.
+"""`leadflow leads import` (formerly `leadflow import`): lead files through the ingest assets,
+in this process.
 
 The request is checked first, with one PostgreSQL query and nothing else loaded (a bad
 `--org` is refused at once); Dagster loads only for the run itself (leadflow.cli.runner).
@@ -6,7 +7,6 @@ The request is checked first, with one PostgreSQL query and nothing else loaded 
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,10 +15,11 @@ import click
 
 from leadflow.cli.common import (
     ensure_schema_current,
-    fail,
     invalidate_recommendations,
     postgres_url,
 )
+from leadflow.cli.conventions import BAD_REQUEST, FAILED, emit_json, fail
+from leadflow.cli.resolve import ORG_HELP, USER_HELP
 
 if TYPE_CHECKING:  # Dagster and the pipeline load once the request is checked
     import dagster as dg
@@ -94,10 +95,10 @@ def print_summary(files: list[dict], checks: list[dict]) -> None:
 
 @click.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--org", help="Organization UUID for files without an organization_id column.")
+@click.option("--org", help=ORG_HELP + " For files without an organization_id column.")
 @click.option(
     "--owner",
-    help="Default owner (user UUID or e-mail) for rows without one, or whose owner is not found.",
+    help=f"Default owner ({USER_HELP}) for rows without one, or whose owner is not found.",
 )
 @click.option("--source", help="Default lead source for rows without one.")
 @click.option("--region", help="Phone region (ISO code) overriding the organization's default.")
@@ -118,27 +119,36 @@ def import_cmd(
     workers: int | None,
     as_json: bool,
 ) -> None:
-    """Import lead files: E.164, cleaning, dedupe, DNC screen, load (the ingest assets)."""
+    """Import lead files: E.164, cleaning, dedupe, DNC screen, load. Runs the ingest assets
+    through Dagster in this process (the run is in the UI). Every row is accounted for:
+    read = inserted + merged + duplicates in file + quarantined (`leads rejects` lists those).
+
+    \b
+    Examples:
+      leadflow leads import data/sample_leads.csv --org acme
+      leadflow leads import leads-*.csv --org "Acme Recruiting" --owner ana@acme.example --json
+    """
     import psycopg
 
+    from leadflow.cli.resolve import organization_id
     from leadflow.ingest.pipeline import ImportRequest, ImportRequestError, validate_request
 
     url = postgres_url()
+    ensure_schema_current(url, code=BAD_REQUEST)
     request = ImportRequest(
         files=[str(Path(f).resolve()) for f in files],
-        org=org,
+        org=organization_id(url, org),
         owner=owner,
         source=source,
         region=region,
         mapping=mapping,
         workers=workers,
     )
-    ensure_schema_current(url, code=2)
     try:  # the request's one check, before Dagster loads; the run is told so
         with psycopg.connect(url) as conn:
             validate_request(conn, request)
     except ImportRequestError as exc:
-        fail(str(exc), code=2)
+        fail(str(exc), BAD_REQUEST)
     from leadflow.cli.runner import ImportFailed, run_import_assets
     from leadflow.resources import PostgresResource
 
@@ -169,11 +179,11 @@ def import_cmd(
             "files": summaries,
             "checks": checks,
         }
-        click.echo(json.dumps(payload, default=str))
+        emit_json(payload)
     else:
         print_summary(summaries, checks)
     if status in ("failed", "partial"):
-        sys.exit(1)
+        sys.exit(FAILED)
 
 
 class _ProgressBar:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 import time
@@ -17,7 +16,8 @@ import click
 
 from leadflow import settings
 from leadflow.cli.common import ensure_schema_current, postgres_url, store_resources
-from leadflow.cli.common import fail as _fail
+from leadflow.cli.conventions import BAD_REQUEST, FAILED, emit_json
+from leadflow.cli.conventions import fail as _fail
 from leadflow.settings import NightlyConfigError, nightly_settings
 
 if TYPE_CHECKING:  # Dagster loads when the job runs
@@ -169,14 +169,22 @@ def output_to_log(path: Path) -> Iterator[Path]:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
 def run(full_refresh: bool, as_json: bool) -> None:
-    """Run nightly_sync_job in this process: activities → scores → assignments → nurture →
-    segments → graph → dbt marts, with the job's retries. Exit 1 if a step failed."""
-    ensure_schema_current(postgres_url())
+    """Run nightly_sync_job through Dagster in this process: activities → scores → assignments →
+    nurture → segments → graph → dbt marts, with the job's retries. Exit 1 if a step failed.
+    The run is in the Dagster UI (`make dev`); dbt's and Dagster's log go to a file.
+
+    \b
+    Examples:
+      leadflow run
+      leadflow run --json | jq .step_seconds
+      leadflow run --full-refresh
+    """
+    ensure_schema_current(postgres_url(), code=BAD_REQUEST)
     resources = store_resources()
     try:
         nightly_settings()
     except NightlyConfigError as exc:  # a bad LEADFLOW_NIGHTLY_* / _TIMEZONE / _RETRY_* value
-        _fail(str(exc))
+        _fail(str(exc), BAD_REQUEST)
     prepare_dbt_project()
     from leadflow.cli.common import dagster_instance
     from leadflow.cli.runner import run_nightly  # Dagster loads once the arguments are checked
@@ -189,11 +197,11 @@ def run(full_refresh: bool, as_json: bool) -> None:
     summary["seconds"] = round(time.monotonic() - started, 1)
     summary["log"] = str(log_path)
     if as_json:
-        click.echo(json.dumps(summary, default=str))
+        emit_json(summary)
     else:
         click.echo(f"nightly_sync_job run {summary['run_id']}")
         print_run_summary(summary)
         state = "succeeded" if summary["success"] else "FAILED"
         click.echo(f"{state} in {summary['seconds']} s; dbt and Dagster log: {log_path}")
     if not summary["success"]:
-        sys.exit(1)
+        sys.exit(FAILED)
