@@ -13,13 +13,11 @@ answered without them; each helper imports what it needs when called.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, NoReturn
-
-import click
+from typing import TYPE_CHECKING
 
 from leadflow import settings
+from leadflow.cli.conventions import BAD_REQUEST, fail
 from leadflow.settings import missing_setting
 
 if TYPE_CHECKING:  # the resources import Dagster: only the commands that run it pay for that
@@ -28,14 +26,9 @@ if TYPE_CHECKING:  # the resources import Dagster: only the commands that run it
     from leadflow.resources import MongoResource, Neo4jResource
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
-    """Print a one-line error (no traceback) and exit with `code`."""
-    click.echo(f"leadflow: error: {message}", err=True)
-    sys.exit(code)
-
-
-def ensure_schema_current(url: str, code: int = 1) -> None:
-    """Refuse to work on an outdated schema (pending or edited migrations), naming them."""
+def ensure_schema_current(url: str, code: int = BAD_REQUEST) -> None:
+    """Refuse to work on an outdated schema (pending or edited migrations), naming them: a bad
+    request (exit 2), nothing was done."""
     from leadflow.platform import migrations
 
     try:
@@ -44,7 +37,10 @@ def ensure_schema_current(url: str, code: int = 1) -> None:
         fail(str(exc), code)
     if pending:
         names = ", ".join(f"{s.version:03d}_{s.name} ({s.state})" for s in pending)
-        fail(f"the database schema is not up to date: {names}; run `leadflow migrate` first", code)
+        fail(
+            f"the database schema is not up to date: {names}; run `leadflow db migrate` first",
+            code,
+        )
 
 
 def _local(service: str, variable: str, what: str) -> dict[str, str]:
@@ -53,7 +49,7 @@ def _local(service: str, variable: str, what: str) -> dict[str, str]:
 
     env = local_env([service])
     if variable not in env:
-        fail(str(missing_setting(variable, what)))
+        fail(str(missing_setting(variable, what)), BAD_REQUEST)
     return env
 
 

@@ -53,11 +53,11 @@ def assign(
     from leadflow.crm.assignment_sql import ReassignError, reassign_lead
     from leadflow.leads.ids import canonical_uuid
 
-    url = postgres_url()
-    ensure_schema_current(url)
     lead = canonical_uuid(lead_id)
     if lead is None:
         fail(f"LEAD_ID {lead_id!r} is not a UUID", BAD_REQUEST)
+    url = postgres_url()
+    ensure_schema_current(url)
     with psycopg.connect(url) as conn:
         row = conn.execute(
             "select organization_id::text from leads where id = %s", (lead,)
@@ -122,10 +122,10 @@ def rejects(
 
     from leadflow.leads.ids import canonical_uuid
 
-    url = postgres_url()
-    ensure_schema_current(url)
     if batch_id is not None and canonical_uuid(batch_id) is None:
         fail(f"--batch {batch_id!r} is not a batch id (a UUID)", BAD_REQUEST)
+    url = postgres_url()
+    ensure_schema_current(url)
     with psycopg.connect(url) as conn:
         org_id = organization(conn, org).id if org else None
         with conn.cursor(row_factory=dict_row) as cur:

@@ -24,7 +24,8 @@ def test_every_listed_command_resolves_to_itself(name):
 def test_help_lists_every_command():
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == 0
-    listed = [line.split()[0] for line in result.stdout.split("Commands:")[1].splitlines() if line]
+    section = result.stdout.split("Commands:")[1].split("\n\n")[0]
+    listed = [line.split()[0] for line in section.splitlines() if line.strip()]
     assert listed == list(COMMANDS)
 
 
