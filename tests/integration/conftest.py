@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -93,7 +94,11 @@ class Pipeline:
     env: dict[str, str]
     home: Path
     run: CliResult  # `leadflow run --json` on the seeded database
-    demo: CliResult  # `leadflow demo` afterwards
+    #: `leadflow demo --json` afterwards, its walk-through (what `leadflow demo` prints on
+    #: stdout; with --json it goes to stderr) as `stdout`
+    demo: CliResult
+    #: the one JSON object `leadflow demo --json` printed on stdout
+    demo_summary: dict
 
 
 @pytest.fixture(scope="session")
@@ -103,7 +108,7 @@ def pipeline(
     """The expensive end-to-end runs, done once and shared by the nightly, demo and report tests:
     a seeded database with the sample activities in a MongoDB database and a graph database of
     its own; `leadflow run --json` (the nightly job: activities, scores, assignments, nurture,
-    segments, graph, dbt build), then `leadflow demo` (the sample DNC numbers and files imported,
+    segments, graph, dbt build), then `leadflow demo --json` (the sample DNC numbers and files imported,
     the nightly job again, the graph reconciled, the report written). Every server is named by
     a variable, so the demo starts none."""
     url = new_seeded_database("pipeline")
@@ -127,8 +132,9 @@ def pipeline(
     }
     try:
         run = run_leadflow("run", "--json", env=env)
-        demo = run_leadflow("demo", env=env)
-        yield Pipeline(url, env, home, run, demo)
+        demo = run_leadflow("demo", "--json", env=env)
+        walkthrough = CliResult(demo.returncode, demo.stderr, "")
+        yield Pipeline(url, env, home, run, walkthrough, json.loads(demo.stdout))
     finally:
         if not GraphService().is_external():
             drop_database(graph_name)

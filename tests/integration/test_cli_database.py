@@ -55,6 +55,11 @@ def test_demo_runs_the_whole_pipeline_and_prints_what_it_built(pipeline: Pipelin
     assert counts["leads"] > 60 and counts["dnc_list"] > 9  # seed plus the imported samples
     # the 4 sample files and the 2 pulls of the CRM sync (full, then incremental)
     assert counts["import_batches"] == 6 and counts["import_rejects"] > 0
+    # --json: the same figures in the one object on stdout, the walk-through on stderr
+    summary = pipeline.demo_summary
+    assert summary["success"] is True and summary["tables"] == counts
+    assert {"summit", "northwind"} <= set(summary["organizations"])
+    assert summary["report"].endswith(".html") and summary["database"].startswith("postgres")
     assert demo.stdout.count("status       succeeded") == 4
     for asset in (
         "lead_activities",

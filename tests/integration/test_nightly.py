@@ -115,8 +115,10 @@ def test_the_marts_the_nightly_builds_are_protected(nightly):
 
 
 def test_dbt_docs_generate(nightly, tmp_path):
-    result = _leadflow(nightly["env"], "dbt", "docs", "--out", str(tmp_path / "docs"))
+    result = _leadflow(nightly["env"], "dbt", "docs", "--out", str(tmp_path / "docs"), "--json")
     assert result.returncode == 0, result.stderr
+    written = json.loads(result.stdout)
+    assert written["static_index"] == str(tmp_path / "docs" / "static_index.html")
     catalog = json.loads((tmp_path / "docs" / "catalog.json").read_text())
     nodes = {node["metadata"]["name"] for node in catalog["nodes"].values()}
     assert set(MARTS) <= nodes
@@ -129,8 +131,8 @@ def test_dbt_docs_generate(nightly, tmp_path):
 def test_run_refuses_an_unmigrated_database(make_database, tmp_path):
     url = make_database("nightly_nomig")
     result = _leadflow({"POSTGRES_URL": url, "DAGSTER_HOME": str(tmp_path)}, "run")
-    assert result.returncode == 1
-    assert "leadflow migrate" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 2  # a bad request: refused before any work
+    assert "leadflow db migrate" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_a_failing_error_test_blocks_the_marts_downstream(new_seeded_database, tmp_path):
