@@ -48,9 +48,18 @@ CONFIGURATION_GROUPS: tuple[tuple[str, str], ...] = (
 )
 
 
+def _prose(text: str) -> str:
+    """Plain text safe in Markdown: a `<name>` outside code spans would be read as an HTML tag
+    (and vanish), so its `<` is escaped; code spans stay as written."""
+    parts = re.split(r"(`[^`]*`)", text)
+    return "".join(
+        part if part.startswith("`") else re.sub(r"<(?=[A-Za-z/])", "&lt;", part) for part in parts
+    )
+
+
 def _cell(text: str) -> str:
     """Text that stays inside one cell of a Markdown table."""
-    return " ".join(text.split()).replace("|", "\\|")
+    return _prose(" ".join(text.split())).replace("|", "\\|")
 
 
 def _shown_default(variable: Variable[Any]) -> str:
@@ -118,7 +127,7 @@ def _help_paragraphs(text: str) -> list[str]:
             body = paragraph[1:].strip("\n")
             out.append("```text\n" + body + "\n```")
         elif paragraph.strip():
-            out.append(paragraph.strip())
+            out.append(_prose(paragraph.strip()))
     return out
 
 
@@ -132,7 +141,7 @@ def _options(command: click.Command, ctx: click.Context) -> list[str]:
         if record is None:
             continue
         flags, help_text = record
-        row = f"- `{flags}`" + (f": {help_text}" if help_text else "")
+        row = f"- `{flags}`" + (f": {_prose(help_text)}" if help_text else "")
         rows.append(textwrap.fill(" ".join(row.split()), width=100, subsequent_indent="  "))
     return rows
 

@@ -158,7 +158,8 @@ def test_the_cli_reference_walks_groups_and_leaves_hidden_commands_out():
     @leads.command("import")
     @click.argument("files", nargs=-1)
     @click.option("--org", metavar="ORG", help="Organization: UUID, slug or exact name.")
-    def import_cmd(files: tuple[str, ...], org: str | None) -> None:
+    @click.option("--to", help="Moves files to <landing>/processed/ (`<landing>` is a setting).")
+    def import_cmd(files: tuple[str, ...], org: str | None, to: str | None) -> None:
         """Import lead files.
 
         \b
@@ -175,6 +176,8 @@ def test_the_cli_reference_walks_groups_and_leaves_hidden_commands_out():
     assert "- `--org ORG`: Organization: UUID, slug or exact name." in text
     assert "```text\nExample:  leadflow leads import leads.csv --org summit\n```" in text
     assert "Commands: `import`" in text
+    # outside code spans a <name> would render as an HTML tag: escaped there, kept inside them
+    assert "Moves files to &lt;landing>/processed/ (`<landing>` is a setting)." in text
     assert "Deprecated alias" not in text and "### `leadflow import`" not in text
     assert "--help" not in text
 
