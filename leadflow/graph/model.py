@@ -1,6 +1,6 @@
 """The CRM graph model: Cypher statements, row shaping, chunking and the retry policy (no I/O).
 
-Model (see README, "Graph"):
+Model (see docs/graph.md):
 
     (:User)-[:MEMBER_OF]->(:Organization)<-[:BELONGS_TO]-(:Lead)-[:FROM_SOURCE]->(:Source)
     (:Lead)-[:ASSIGNED_TO {since, strategy}]->(:User)        the current owner (leads.user_id)
@@ -244,7 +244,7 @@ RETURN l.id AS id,
        collect([type(e), coalesce(x.id, x.key), e.since, e.strategy, e.from, e.to]) AS edges
 """
 
-# -- queries users run (README shows them with literal values) -----------------------------------
+# -- queries users run (docs/graph.md shows them with literal values) ----------------------------
 
 
 def referral_chain_query(max_depth: int) -> str:

@@ -1,4 +1,4 @@
-"""Names for the graph's answers. The graph holds no names (README, "Graph": no names, phones or
+"""Names for the graph's answers. The graph holds no names (docs/graph.md: no names, phones or
 e-mails in it), so the queries users run get them from PostgreSQL afterwards, by id, within the
 organization the answer belongs to (its transaction scoped to that tenant)."""
 

@@ -9,7 +9,7 @@ load is one transaction: a failure, or a killed process, leaves nothing behind. 
 move_rejects moves the quarantined rows to import_rejects; fold_duplicates folds the rows of
 the keys seen more than once in the file (one lead per organization and phone); screen_staged
 marks the leads on their organization's DNC list; load_staged merges them with the live leads
-already in the database, applying the survivorship rules of README ("Survivorship"), and
+already in the database, applying the survivorship rules of docs/importing.md ("Survivorship"), and
 writes the audit log and status history. Imports of the same organization are serialised by an
 advisory lock, so two files can never race to insert the same phone; different organizations
 run in parallel.
@@ -453,7 +453,7 @@ def staged_extra_keys(conn: psycopg.Connection, limit: int = 200) -> list[str]:
 
 def fold_duplicates(conn: psycopg.Connection) -> int:
     """Fold the staged leads of each (organization, phone) key seen more than once in the file
-    into one lead, with the survivorship rules of `dedupe.merge_duplicate` (README,
+    into one lead, with the survivorship rules of `dedupe.merge_duplicate` (docs/importing.md,
     "Survivorship") in file order; returns how many rows were folded away (the file's
     duplicates). Set-based, in PostgreSQL: nothing of the file comes back to Python.
 

@@ -6,7 +6,7 @@ uses), so a defence that only holds for privileged roles fails here. And every t
 (`tenant_server`): on the embedded PostgreSQL 18, whose databases a superuser owns, and on
 Debian's PostgreSQL (15) as a managed service hands it over, where the owner is neither
 superuser nor allowed to create roles, with password authentication; there the roles of
-`leadflow db roles --sql` were created by a DBA (the server's superuser), as the README says.
+`leadflow db roles --sql` were created by a DBA (the server's superuser), as docs/security.md says.
 """
 
 from __future__ import annotations
