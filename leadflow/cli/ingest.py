@@ -7,6 +7,7 @@ The request is checked first, with one PostgreSQL query and nothing else loaded 
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -50,6 +51,12 @@ def check_results(result: dg.ExecuteInProcessResult) -> list[dict]:
                 if "failing_count" in evaluation.metadata
                 else None
             ),
+            # added by issue 22: the quarantine rate's threshold, for the line that warns
+            **(
+                {"threshold": evaluation.metadata["threshold"].value}
+                if "threshold" in evaluation.metadata
+                else {}
+            ),
         }
         for evaluation in result.get_asset_check_evaluations()
     ]
@@ -71,12 +78,15 @@ def print_summary(files: list[dict], checks: list[dict]) -> None:
         )
         if f["batch_id"]:
             click.echo(f"  batch        {f['batch_id']}")
-        if f["status"] in ("succeeded", "failed"):
+        # a file that could not be read has no accounting to show (its message says why)
+        if f["status"] == "succeeded" or (f["status"] == "failed" and f["rows_read"]):
             click.echo(
                 "  accounting   read {rows_read} = inserted {inserted} + merged {merged}"
                 " + duplicates in file {duplicates_in_file} + quarantined {quarantined}"
                 "   (dnc {dnc})".format(**f)
             )
+            if f["quarantined"] and f["batch_id"]:
+                click.echo(f"  rejects      leadflow leads rejects --batch {f['batch_id']}")
             if f.get("notes"):  # the importer's row notes (import_row_notes), per code
                 counted = ", ".join(f"{code} {n}" for code, n in sorted(f["notes"].items()))
                 click.echo(f"  row notes    {sum(f['notes'].values())}: {counted}")
@@ -88,9 +98,19 @@ def print_summary(files: list[dict], checks: list[dict]) -> None:
                 click.echo(
                     "  seconds      " + "  ".join(f"{k} {v}" for k, v in f["timings"].items())
                 )
+    read = sum(f["rows_read"] for f in files)
+    quarantined = sum(f["quarantined"] for f in files)
     for check in checks:
         mark = "ok  " if check["passed"] else ("WARN" if check["severity"] == "WARN" else "FAIL")
-        click.echo(f"  check {mark} {check['check']}")
+        detail = ""
+        if not check["passed"] and "threshold" in check and read:
+            detail = (
+                f"  ({quarantined} of {read} rows quarantined: {quarantined / read:.1%},"
+                f" above {float(check['threshold']):.1%}; see the rejects above)"
+            )
+        elif not check["passed"] and check.get("failing_count"):
+            detail = f"  ({check['failing_count']} failing)"
+        click.echo(f"  check {mark} {check['check']}{detail}")
 
 
 @click.command("import")
@@ -152,6 +172,10 @@ def import_cmd(
     from leadflow.cli.runner import ImportFailed, run_import_assets
     from leadflow.resources import PostgresResource
 
+    if not logging.getLogger().isEnabledFor(logging.INFO):  # not --verbose
+        # a file that failed says why in its summary line: the pipeline's log line would
+        # print the same error a second time
+        logging.getLogger("leadflow.ingest").setLevel(logging.CRITICAL)
     progress = _ProgressBar() if not as_json and sys.stderr.isatty() else None
     try:
         summaries, result = run_import_assets(
