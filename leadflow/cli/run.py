@@ -10,13 +10,13 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
 from leadflow import settings
 from leadflow.cli.common import ensure_schema_current, postgres_url, store_resources
-from leadflow.cli.conventions import BAD_REQUEST, FAILED, emit_json
+from leadflow.cli.conventions import BAD_REQUEST, FAILED, emit_json, is_terminal
 from leadflow.cli.conventions import fail as _fail
 from leadflow.settings import NightlyConfigError, nightly_settings
 
@@ -159,6 +159,69 @@ def output_to_log(path: Path) -> Iterator[Path]:
             os.close(saved[1])
 
 
+class StepProgress:
+    """Progress of a run on a terminal: one line per step as it starts and ends, on the
+    terminal's stderr (the run's own output goes to its log file), read from the run's event
+    log every `every` seconds by a thread. Quiet when stderr is not a terminal."""
+
+    def __init__(
+        self, instance: dg.DagsterInstance, every: float = 2.0, out: IO[str] | None = None
+    ) -> None:
+        import threading
+
+        self.instance = instance
+        self.every = every
+        self.since = time.time()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._watch, name="step-progress", daemon=True)
+        self.seen = 0
+        # a copy of the terminal's stderr, taken before the run's output goes to its log
+        self.out = out or os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
+        self.owns_out = out is None
+
+    def __enter__(self) -> StepProgress:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+        self._report()
+        if self.owns_out:
+            self.out.close()
+
+    def _watch(self) -> None:
+        while not self.stop.wait(self.every):
+            try:
+                self._report()
+            except Exception:  # progress must never fail the run
+                continue
+
+    def _report(self) -> None:
+        import dagster as dg
+
+        records = self.instance.get_run_records(
+            filters=dg.RunsFilter(created_after=datetime.fromtimestamp(self.since, UTC)), limit=1
+        )
+        if not records:
+            return
+        kinds = {
+            dg.DagsterEventType.STEP_START,
+            dg.DagsterEventType.STEP_SUCCESS,
+            dg.DagsterEventType.STEP_FAILURE,
+        }
+        entries = self.instance.all_logs(records[0].dagster_run.run_id, of_type=kinds)
+        for entry in entries[self.seen :]:
+            clock = datetime.fromtimestamp(entry.timestamp).strftime("%H:%M:%S")
+            what = {
+                dg.DagsterEventType.STEP_START: "started",
+                dg.DagsterEventType.STEP_SUCCESS: "done",
+                dg.DagsterEventType.STEP_FAILURE: "FAILED",
+            }[entry.dagster_event_type]  # type: ignore[index]
+            self.out.write(f"  {clock}  {entry.step_key}  {what}\n")
+        self.seen = max(self.seen, len(entries))
+
+
 @click.command("run")
 @click.option(
     "--full-refresh",
@@ -191,7 +254,8 @@ def run(full_refresh: bool, as_json: bool) -> None:
 
     started = time.monotonic()
     instance = dagster_instance()
-    with output_to_log(run_log_path()) as log_path:
+    watch = StepProgress(instance) if not as_json and is_terminal() else None
+    with output_to_log(run_log_path()) as log_path, watch or contextlib.nullcontext():
         result = run_nightly(full_refresh=full_refresh, resources=resources, instance=instance)
     summary = summarize_run(result, instance)
     summary["seconds"] = round(time.monotonic() - started, 1)

@@ -1,0 +1,48 @@
+"""Progress of long commands (issue 22): `leadflow run` prints a line per step as it starts and
+ends on a terminal, read from the run's event log while the run goes on."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import dagster as dg
+
+from leadflow.cli.run import StepProgress
+
+
+@dg.asset
+def first_step() -> int:
+    time.sleep(0.3)
+    return 1
+
+
+@dg.asset
+def second_step(first_step: int) -> int:
+    return first_step + 1
+
+
+def test_each_step_start_and_end_is_printed_while_the_run_goes_on(tmp_path):
+    out = io.StringIO()
+    with (
+        dg.instance_for_test(temp_dir=str(tmp_path)) as instance,
+        StepProgress(instance, every=0.05, out=out),
+    ):
+        assert dg.materialize([first_step, second_step], instance=instance).success
+    lines = [line.split(maxsplit=1)[1] for line in out.getvalue().splitlines()]
+    assert lines == [
+        "first_step  started",
+        "first_step  done",
+        "second_step  started",
+        "second_step  done",
+    ]
+
+
+def test_nothing_is_printed_before_a_run_starts(tmp_path):
+    out = io.StringIO()
+    with (
+        dg.instance_for_test(temp_dir=str(tmp_path)) as instance,
+        StepProgress(instance, every=0.05, out=out),
+    ):
+        time.sleep(0.2)
+    assert out.getvalue() == ""
