@@ -10,7 +10,7 @@ open), the opened descriptor is checked with fstat (a regular file with exactly 
 and its identity (device, inode) is pinned: every later open must reach that same file, and every
 byte is read through a descriptor so checked. Nothing is ever resolved through a link.
 
-The operator's own files (`leadflow import FILE`) are checked the same way except that the path
+The operator's own files (`leadflow leads import FILE`) are checked the same way except that the path
 may contain links (the operator chose it) and the file may have several names.
 """
 

@@ -9,7 +9,7 @@ lead files that carry their own organization column. The file imports (`crm_lead
 sync (`crm_api_leads` and its raw and push assets) and the graph (`crm_graph`) all use
 `organization_partitions`, so the partition of an organization is the same partition in each,
 and Dagster maps one asset's partition to the next one's by identity. Whoever meets an
-organization first registers it (the landing sensor, `leadflow import`, the CRM sync schedule,
+organization first registers it (the landing sensor, `leadflow leads import`, the CRM sync schedule,
 the nightly graph sync). `multi_org` names no single organization: a step that works per
 organization treats it as "every organization" (the graph) or as one with nothing to do (the
 CRM sync: no connection belongs to it).

@@ -4,7 +4,7 @@ Each resource reads its address from one variable (`POSTGRES_URL`, `NEO4J_URI` w
 `NEO4J_USER`/`NEO4J_PASSWORD`, `MONGO_URL`) and starts nothing: a deployment with a variable
 missing fails on first use with an error that names the variable, instead of quietly talking to
 a server that is not the one it should. Local servers are the platform's business
-(`leadflow up`, `leadflow env`; see leadflow/platform/).
+(`leadflow local up`, `leadflow local env`; see leadflow/platform/).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 
 Paths and tuning settings have defaults; the connection variables (POSTGRES_URL, NEO4J_*,
 MONGO_URL) have none in the product: a deployment sets them, and locally the platform's servers
-provide them (`leadflow up`, `leadflow env`). `missing_setting` is the one message for a
+provide them (`leadflow local up`, `leadflow local env`). `missing_setting` is the one message for a
 variable that is not set. Nothing is read at import.
 """
 
@@ -494,7 +494,7 @@ class MissingSettingError(RuntimeError):
 def missing_setting(variable: str, what: str) -> MissingSettingError:
     return MissingSettingError(
         f"{variable} is not set: point it at your {what}, or for local servers run "
-        f'`leadflow up` and `eval "$(leadflow env)"` (make dev and make demo do both)'
+        f'`leadflow local up` and `eval "$(leadflow local env)"` (make dev and make demo do both)'
     )
 
 

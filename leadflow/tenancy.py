@@ -29,11 +29,11 @@ class AccessError(ValueError):
 
 def roles_sql(owner: str) -> str:
     """The SQL a DBA (a superuser, or a role with CREATEROLE) runs once per cluster when the
-    database owner may not create roles; `leadflow migrate` then grants them per database."""
+    database owner may not create roles; `leadflow db migrate` then grants them per database."""
     owner_ident = sql.Identifier(owner).as_string(None)
     return f"""\
 -- leadflow roles: run once per PostgreSQL cluster as a superuser or a role with CREATEROLE
--- (re-runnable), then `leadflow migrate` as the database owner grants them in each database.
+-- (re-runnable), then `leadflow db migrate` as the database owner grants them in each database.
 do $$
 begin
     if not exists (select 1 from pg_roles where rolname = '{PIPELINE_ROLE}') then

@@ -377,7 +377,7 @@ def sync_activities(
     result = SyncResult(as_of=as_of)
     with connect() as conn:
         if one_row(conn.execute("select to_regclass('lead_activities')"))[0] is None:
-            raise SyncError("table lead_activities does not exist: run `leadflow migrate`")
+            raise SyncError("table lead_activities does not exist: run `leadflow db migrate`")
         result.rematched, touched = rematch_unmatched(conn)
         result.last_contact_updates += touched
         stored = read_watermark(conn)

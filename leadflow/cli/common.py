@@ -3,7 +3,7 @@ Dagster instance the commands' runs are recorded in.
 
 Commands find PostgreSQL, the graph and MongoDB through the same variables as the Dagster
 resources (POSTGRES_URL, NEO4J_URI/NEO4J_USER/NEO4J_PASSWORD, MONGO_URL). When a variable is
-unset and the platform's local server runs (`leadflow up`), that server is used, so a developer
+unset and the platform's local server runs (`leadflow local up`), that server is used, so a developer
 needs no exports. Nothing here starts a server or changes the environment: the resources are
 built with explicit addresses instead.
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from leadflow.cli.common import postgres_url
+from leadflow.cli.common import ensure_schema_current, postgres_url
 from leadflow.cli.conventions import FAILED, deprecated, deprecation_notice, emit_json, fail
 from leadflow.cli.services import db
 from leadflow.platform import migrations
@@ -123,6 +123,7 @@ def db_seed(as_json: bool) -> None:
       leadflow db seed
     """
     url = postgres_url()
+    ensure_schema_current(url)
     try:
         load_seed(url)
     except SeedError as exc:

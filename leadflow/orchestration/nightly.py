@@ -3,7 +3,7 @@
 activities → scores → assignments → nurture → segments → recommendations (model, then the
 ranked lists, cached in Redis) → pending referrals → graph → dbt marts; Dagster orders the
 steps by the asset dependencies. Imports are not part of it: they run per file (landing sensor or
-`leadflow import`).
+`leadflow leads import`).
 """
 
 import dagster as dg

@@ -18,7 +18,7 @@ from leadflow import settings
 from leadflow.postgres import one_row
 from leadflow.settings import ACTIVITIES_COLLECTION
 
-if TYPE_CHECKING:  # pymongo loads when MongoDB is seeded, not for `leadflow seed` / `migrate`
+if TYPE_CHECKING:  # pymongo loads when MongoDB is seeded, not for `leadflow db seed` / `db migrate`
     from pymongo.collection import Collection
     from pymongo.database import Database
 
@@ -49,7 +49,9 @@ def load_seed(url: str, path: Path | None = None) -> None:
     with psycopg.connect(url) as conn:
         exists = one_row(conn.execute("select to_regclass('public.leads') is not null"))[0]
         if not exists:
-            raise SeedError("the database is not migrated (no leads table): run `leadflow migrate`")
+            raise SeedError(
+                "the database is not migrated (no leads table): run `leadflow db migrate`"
+            )
         for seed in paths:
             try:
                 conn.execute(seed.read_text(encoding="utf-8"))

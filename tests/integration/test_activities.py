@@ -508,5 +508,5 @@ def test_tenants_see_and_write_only_their_own_activities(crm_url, mongo_db):
 
 def test_sync_says_to_migrate_when_the_table_is_missing(make_database, mongo_db):
     url = make_database("nomig")
-    with pytest.raises(SyncError, match="leadflow migrate"):
+    with pytest.raises(SyncError, match="leadflow db migrate"):
         sync(mongo_db, url)

@@ -1,4 +1,4 @@
-"""`leadflow migrate` / `seed` / `demo` end to end."""
+"""`leadflow db migrate|rollback|status|seed` (and their old names) and `demo` end to end."""
 
 from __future__ import annotations
 
@@ -174,5 +174,5 @@ def test_seed_on_unmigrated_database_is_a_clear_error(make_database):
         text=True,
         timeout=300,
     )
-    assert result.returncode == 1
-    assert "leadflow migrate" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 2  # refused before any work: the schema is not there
+    assert "leadflow db migrate" in result.stderr and "Traceback" not in result.stderr

@@ -240,4 +240,4 @@ def test_cli_import_refuses_an_outdated_schema(new_migrated_database, write_csv)
     result = _leadflow(url, "import", str(path), "--org", ORG1)
     assert result.returncode == 2
     assert "008_lead_company_and_crm_status (pending)" in result.stderr
-    assert "run `leadflow migrate` first" in result.stderr and "Traceback" not in result.stderr
+    assert "run `leadflow db migrate` first" in result.stderr and "Traceback" not in result.stderr

@@ -177,5 +177,5 @@ def test_files_run_with_psql_as_the_reference_shows(make_database, migrated_url)
 def test_seed_needs_a_migrated_database(make_database):
     from leadflow.platform.seed import SeedError
 
-    with pytest.raises(SeedError, match="leadflow migrate"):
+    with pytest.raises(SeedError, match="leadflow db migrate"):
         load_seed(make_database("unmigrated"))

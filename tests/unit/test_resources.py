@@ -40,7 +40,9 @@ def test_a_run_without_postgres_url_names_the_variable_and_leadflow_up(no_connec
     while error is not None:
         messages.append(error.message)
         error = error.cause
-    assert any("POSTGRES_URL is not set" in m and "leadflow up" in m for m in messages), messages
+    assert any("POSTGRES_URL is not set" in m and "leadflow local up" in m for m in messages), (
+        messages
+    )
 
 
 @pytest.mark.parametrize(
@@ -52,7 +54,9 @@ def test_a_run_without_postgres_url_names_the_variable_and_leadflow_up(no_connec
     ],
 )
 def test_each_resource_names_its_variable(no_connection_variables, resource, method, variable):
-    with pytest.raises(MissingSettingError, match=rf"^{variable} is not set: .*`leadflow up`"):
+    with pytest.raises(
+        MissingSettingError, match=rf"^{variable} is not set: .*`leadflow local up`"
+    ):
         getattr(resource, method)()
 
 

@@ -1,7 +1,7 @@
 """Embedded local servers: PostgreSQL, a Bolt graph server, a MongoDB-wire server and a
 Redis-protocol cache (Valkey).
 
-Each is started by `leadflow up` (or `make demo`, or the tests) under `.leadflow/` on loopback,
+Each is started by `leadflow local up` (or `make demo`, or the tests) under `.leadflow/` on loopback,
 reused when already running, and skipped entirely when its environment variable points at a
 real deployment. `local_env()` gives the variables that point the product at them.
 """

@@ -139,8 +139,8 @@ class LocalService(ABC):
     def is_external(self) -> bool:
         """The variables name a deployment that is not this local server.
 
-        `eval "$(leadflow env)"` exports the local servers' own addresses; those still count as
-        local, so `leadflow down` and `status` keep working in such a shell.
+        `eval "$(leadflow local env)"` exports the local servers' own addresses; those still count as
+        local, so `leadflow local down` and `status` keep working in such a shell.
         """
         current = settings.current()
         if not all(current.raw(var) for var in self.external_env):
@@ -195,7 +195,7 @@ class LocalService(ABC):
     def ensure_running(self) -> str:
         """Return the URL in use, starting the local server when needed.
 
-        Serialised across processes by a lock file, so concurrent `leadflow up`s (or test
+        Serialised across processes by a lock file, so concurrent `leadflow local up`s (or test
         workers) start one server, not two on the same data directory.
         """
         if self.is_external():

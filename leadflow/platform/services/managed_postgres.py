@@ -5,7 +5,7 @@ database owned by a role that is neither superuser nor allowed to create roles o
 The tests run the deployment commands (`migrate`, `seed`, `import`, `run`, `report`, `demo`)
 and the hostile-tenant tests against it as that owner; a separate superuser plays the DBA who
 creates databases and, when asked, the roles `leadflow db roles --sql` prints. It is not one of
-`leadflow up`'s servers: nothing in the product knows about it.
+`leadflow local up`'s servers: nothing in the product knows about it.
 """
 
 from __future__ import annotations
