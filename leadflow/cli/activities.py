@@ -16,7 +16,7 @@ from leadflow.activities.rules import DEFAULT_BATCH_SIZE, parse_iso_datetime
 from leadflow.cli.common import ensure_schema_current
 from leadflow.cli.common import mongo_resource as _mongo
 from leadflow.cli.common import postgres_url as _postgres_url
-from leadflow.cli.conventions import BAD_REQUEST, emit_json
+from leadflow.cli.conventions import BAD_REQUEST, Heartbeat, emit_json
 from leadflow.cli.conventions import fail as _fail
 
 #: what the text output shows (the rest is in --json)
@@ -93,18 +93,19 @@ def activities_sync(batch_size: int, as_of: str | None, full: bool, as_json: boo
     url = _postgres_url()
     ensure_schema_current(url, code=BAD_REQUEST)
     mongo = _mongo()
-    try:
-        result = sync_activities(
-            mongo.get_database(),
-            functools.partial(psycopg.connect, url),
-            as_of=when,
-            batch_size=batch_size,
-            full_resync=full,
-        )
-    except SyncError as exc:
-        _fail(str(exc))
-    finally:
-        mongo.get_client().close()
+    with Heartbeat("activities sync"):
+        try:
+            result = sync_activities(
+                mongo.get_database(),
+                functools.partial(psycopg.connect, url),
+                as_of=when,
+                batch_size=batch_size,
+                full_resync=full,
+            )
+        except SyncError as exc:
+            _fail(str(exc))
+        finally:
+            mongo.get_client().close()
     if as_json:
         emit_json(result.as_dict())
         return

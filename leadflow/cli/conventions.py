@@ -12,6 +12,7 @@ import copy
 import functools
 import json
 import sys
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import click
@@ -105,3 +106,61 @@ def deprecated(command: click.Command, old: str, new: str) -> click.Command:
 
         alias.callback = noticed
     return alias
+
+
+class Heartbeat:
+    """Progress of a long command on a terminal: a line on stderr every `every` seconds with the
+    elapsed time and what `status()` says (e.g. "12,000 leads sent"), and none when stderr is
+    not a terminal (piped, cron, --json): scripts read the final output only.
+
+        with Heartbeat("graph sync", lambda: f"{sent:,} leads sent") as beat:
+            ...  # the work; beat.note(...) prints a line at once (e.g. an organization done)
+    """
+
+    def __init__(
+        self,
+        label: str,
+        status: Callable[[], str] | None = None,
+        every: float = 10.0,
+        enabled: bool | None = None,
+    ) -> None:
+        import threading
+
+        self.label = label
+        self.status = status
+        self.every = every
+        self.enabled = is_terminal() if enabled is None else enabled
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
+        self.started = 0.0
+
+    def __enter__(self) -> Heartbeat:
+        import time
+
+        self.started = time.monotonic()
+        if self.enabled:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout=5)
+
+    def note(self, text: str) -> None:
+        if self.enabled:
+            click.echo(f"  {self._elapsed()}  {self.label}: {text}", err=True)
+
+    def _elapsed(self) -> str:
+        import time
+
+        seconds = int(time.monotonic() - self.started)
+        return f"{seconds // 60:d}:{seconds % 60:02d}"
+
+    def _beat(self) -> None:
+        while not self.stop.wait(self.every):
+            try:
+                text = self.status() if self.status else "working"
+            except Exception:  # progress must never fail the command
+                text = "working"
+            self.note(text)

@@ -8,7 +8,14 @@ from __future__ import annotations
 import click
 
 from leadflow.cli.common import ensure_schema_current, postgres_url
-from leadflow.cli.conventions import FAILED, deprecated, deprecation_notice, emit_json, fail
+from leadflow.cli.conventions import (
+    FAILED,
+    Heartbeat,
+    deprecated,
+    deprecation_notice,
+    emit_json,
+    fail,
+)
 from leadflow.cli.services import db
 from leadflow.platform import migrations
 from leadflow.platform.seed import SeedError, load_seed, seed_files
@@ -31,10 +38,11 @@ def db_migrate(to: int | None, as_json: bool) -> None:
     """
     url = postgres_url()
     notices: list[str] = []
-    try:
-        applied = migrations.migrate_up(url, to=to, notices=notices)
-    except migrations.MigrationError as exc:
-        fail(str(exc))
+    with Heartbeat("db migrate", lambda: "applying the pending migrations"):
+        try:
+            applied = migrations.migrate_up(url, to=to, notices=notices)
+        except migrations.MigrationError as exc:
+            fail(str(exc))
     shown = [notice.removeprefix("leadflow: ") for notice in dict.fromkeys(notices)]
     if as_json:
         emit_json({"applied": applied, "notices": shown})

@@ -19,7 +19,7 @@ from leadflow.analytics.project import (
     target_dir,
 )
 from leadflow.cli.common import postgres_url as _postgres_url
-from leadflow.cli.conventions import BAD_REQUEST, emit_json
+from leadflow.cli.conventions import BAD_REQUEST, Heartbeat, emit_json
 from leadflow.cli.conventions import fail as _fail
 
 STATIC_INDEX = "static_index.html"
@@ -98,10 +98,11 @@ def dbt_docs(out: Path | None, serve: bool, port: int, host: str, as_json: bool)
     """
     if serve and as_json:
         _fail("--json and --serve: choose one", code=BAD_REQUEST)
-    try:
-        run_dbt(["docs", "generate", "--static"], _postgres_url(), target_path=target_dir())
-    except DbtError as exc:
-        _fail(str(exc))
+    with Heartbeat("dbt docs generate"):
+        try:
+            run_dbt(["docs", "generate", "--static"], _postgres_url(), target_path=target_dir())
+        except DbtError as exc:
+            _fail(str(exc))
     site = target_dir()
     if out is not None:
         try:

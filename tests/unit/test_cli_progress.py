@@ -46,3 +46,22 @@ def test_nothing_is_printed_before_a_run_starts(tmp_path):
     ):
         time.sleep(0.2)
     assert out.getvalue() == ""
+
+
+def test_a_heartbeat_prints_what_the_work_reports_on_a_terminal_only(capsys):
+    from leadflow.cli.conventions import Heartbeat
+
+    done = {"rows": 0}
+    with Heartbeat("sync", lambda: f"{done['rows']:,} rows", every=0.05, enabled=True) as beat:
+        for _ in range(4):
+            done["rows"] += 1000
+            time.sleep(0.06)
+        beat.note("organization summit done")
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) >= 3 and all(line.startswith("  0:00  sync: ") for line in lines)
+    assert any(line.endswith(" rows") and "," in line for line in lines)
+    assert lines[-1].endswith("sync: organization summit done")
+    with Heartbeat("sync", lambda: "x", every=0.01, enabled=False) as quiet:
+        time.sleep(0.05)
+        quiet.note("never shown")
+    assert capsys.readouterr().err == ""
