@@ -38,14 +38,16 @@ EXIT_CODES = {
 
 #: the epilog of every command's --help (click keeps a \b paragraph's lines as written)
 EXIT_CODES_HELP = "\b\nExit codes: " + ", ".join(
-    f"{code} {text.split(':')[0]}" for code, text in EXIT_CODES.items()
+    f"{code} {text.split(':')[0].split(' (')[0]}" for code, text in EXIT_CODES.items()
 )
 
 #: what runs through Dagster, said once for every command's help
 DAGSTER_RULE = (
-    "Commands that materialize a pipeline asset (leads import, run, costs import) run it "
-    "through Dagster in this process: the run, its logs and its checks are in the UI "
-    "(`make dev`). The others read or change the stores directly."
+    "\b\nThrough Dagster (in this process; the run, its checks and lineage show in the UI of "
+    "`make dev`):\n  the commands that load files or run the nightly: leads import, costs "
+    "import, run, demo.\nDirectly (the same domain code the assets run; the command prints "
+    "the result):\n  on-demand syncs, lookups and single changes: crm, graph, activities, "
+    "sources, segments,\n  recommend, report, leads assign|rejects, orgs, users, db, local."
 )
 
 
