@@ -36,12 +36,16 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 def ensure_schema_current(url: str, code: int = 1) -> None:
     """Refuse to work on an outdated schema (pending or edited migrations), naming them."""
+    import psycopg
+
     from leadflow.platform import migrations
 
     try:
         pending = [s for s in migrations.migration_status(url) if s.state != "applied"]
     except migrations.MigrationError as exc:
-        fail(str(exc), code)
+        # an unreachable server is a failure (exit 1), not a refused request
+        unreachable = isinstance(exc.__cause__, psycopg.OperationalError)
+        fail(str(exc), 1 if unreachable else code)
     if pending:
         names = ", ".join(f"{s.version:03d}_{s.name} ({s.state})" for s in pending)
         fail(f"the database schema is not up to date: {names}; run `leadflow migrate` first", code)
