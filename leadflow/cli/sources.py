@@ -75,11 +75,15 @@ def _connect() -> psycopg.Connection:
         _fail(f"cannot connect to PostgreSQL: {str(exc).strip().splitlines()[0]}", FAILED)
 
 
-def _scope(conn: psycopg.Connection, org: str | None) -> resolve.Organization | None:
-    """The organization --org names (None without --org, or `all` where allowed); exit 2
+def _scope(
+    conn: psycopg.Connection, org: str | None, *, allow_all: bool = False
+) -> resolve.Organization | None:
+    """The organization --org names (None without --org, or for `all` where allowed); exit 2
     listing the choices for an unknown one."""
-    found = resolve.organizations(conn, org)
-    return found[0] if found else None
+    if allow_all:
+        found = resolve.organizations(conn, org)
+        return found[0] if found else None
+    return resolve.organization(conn, org) if org is not None else None
 
 
 def _db_error(exc: psycopg.Error) -> NoReturn:
@@ -101,7 +105,7 @@ def list_cmd(org: str | None, as_json: bool) -> None:
       leadflow sources list --org summit --json
     """
     with _connect() as conn:
-        scope = _scope(conn, org)
+        scope = _scope(conn, org, allow_all=True)
         try:
             aliases = list_aliases(conn, scope.id if scope else None)
         except psycopg.Error as exc:
@@ -212,7 +216,7 @@ def unmapped_cmd(org: str | None, as_json: bool) -> None:
       leadflow sources unmapped --org summit --json | jq -r '.unmapped[].source'
     """
     with _connect() as conn:
-        scope = _scope(conn, org)
+        scope = _scope(conn, org, allow_all=True)
         try:
             org_id = scope.id if scope else None
             found = unmapped(seen_sources(conn, org_id), list_aliases(conn, org_id))
