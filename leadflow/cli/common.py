@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from leadflow import settings
-from leadflow.cli.conventions import BAD_REQUEST, fail
+from leadflow.cli.conventions import BAD_REQUEST, FAILED, fail
 from leadflow.settings import missing_setting
 
 if TYPE_CHECKING:  # the resources import Dagster: only the commands that run it pay for that
@@ -28,13 +28,17 @@ if TYPE_CHECKING:  # the resources import Dagster: only the commands that run it
 
 def ensure_schema_current(url: str, code: int = BAD_REQUEST) -> None:
     """Refuse to work on an outdated schema (pending or edited migrations), naming them: a bad
-    request (exit 2), nothing was done."""
+    request (exit 2), nothing was done. An unreachable server is a failure (exit 1)."""
+    import psycopg
+
     from leadflow.platform import migrations
 
     try:
         pending = [s for s in migrations.migration_status(url) if s.state != "applied"]
     except migrations.MigrationError as exc:
-        fail(str(exc), code)
+        # an unreachable server is a failure (exit 1), not a refused request
+        unreachable = isinstance(exc.__cause__, psycopg.OperationalError)
+        fail(str(exc), FAILED if unreachable else code)
     if pending:
         names = ", ".join(f"{s.version:03d}_{s.name} ({s.state})" for s in pending)
         fail(

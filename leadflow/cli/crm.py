@@ -3,13 +3,18 @@ Pipedrive) over their APIs. See README, "CRM sync".
 
     leadflow crm connect --org acme --vendor hubspot --base-url https://api.hubapi.com \
         --secret-env HUBSPOT_TOKEN_ACME
-    leadflow crm sync   [--org ORG] [--connection NAME] [--json]   pull + load into leads
-    leadflow crm push   [--org ORG] [--connection NAME] [--json]   status/score/DNC back
-    leadflow crm status [--org ORG] [--json]
+    leadflow crm sync   [--org ORG|all] [--connection NAME] [--json]   pull + load into leads
+    leadflow crm push   [--org ORG|all] [--connection NAME] [--json]   status/score/DNC back
+    leadflow crm status [--org ORG|all] [--json]
 
-Exit codes: 0 all connections succeeded, 1 one failed (the others still ran; the error names
-the connection), 2 a bad request (unknown organization or connection, bad option, a base URL,
-token variable or option the policy refuses).
+`--org`: UUID, slug or exact name (leadflow.cli.resolve); `all` (the default of sync, push and
+status) is every organization. `sync` and `push` call the CRM sync code directly, not through
+Dagster.
+
+Exit codes (leadflow.cli.conventions): 0 all connections succeeded, 1 one failed (the others
+still ran; the error names the connection) or PostgreSQL is unreachable, 2 a bad request
+(unknown organization or connection, bad option, a base URL, token variable or option the
+policy refuses, an outdated schema).
 
 Everything printed passes the redactor (leadflow.redaction). With --org, each organization's
 reads and writes run with that organization as the transaction's tenant (set_tenant): `status`
@@ -27,25 +32,31 @@ from typing import Any
 import click
 import psycopg
 
-from leadflow.cli.common import ensure_schema_current, fail
+from leadflow.cli import resolve
+from leadflow.cli.common import ensure_schema_current
 from leadflow.cli.common import postgres_url as _postgres_url
+from leadflow.cli.conventions import BAD_REQUEST, EXIT_CODES_HELP, FAILED, emit_json, fail
 from leadflow.crmsync.connections import (
     Connection,
     CrmConfigError,
     list_connections,
-    resolve_organization,
     save_connection,
 )
 from leadflow.crmsync.vendors import VENDORS
 from leadflow.postgres import set_tenant
 from leadflow.redaction import redact, redact_value
 
-BAD_REQUEST = 2
 
-
-@click.group()
+@click.group(epilog=EXIT_CODES_HELP)
 def crm() -> None:
-    """Sync leads with the organizations' CRMs (see README, "CRM sync")."""
+    """Sync leads with the organizations' CRMs (see README, "CRM sync").
+
+    \b
+    Examples:
+      leadflow crm status
+      leadflow crm sync --org summit
+      leadflow crm push --connection summit-hubspot --json
+    """
 
 
 def _connect(url: str) -> Callable[[], AbstractContextManager[psycopg.Connection]]:
@@ -55,20 +66,24 @@ def _connect(url: str) -> Callable[[], AbstractContextManager[psycopg.Connection
 def _connections(
     url: str, org: str | None, name: str | None, vendor: str | None = None
 ) -> list[Connection]:
+    """The connections of --org (every organization's for `all` or none), by name and
+    vendor; exit 2 for an unknown organization (the error lists the choices) or name."""
+    org_id = None
     try:
         with psycopg.connect(url) as conn:
-            if org:
-                org = resolve_organization(conn, org)  # an unknown one is a clear error
-                set_tenant(conn, org)
-            found = list_connections(conn, org, vendor=vendor, name=name)
+            scope = resolve.organizations(conn, org)
+            if scope is not None:
+                org_id = scope[0].id
+                set_tenant(conn, org_id)
+            found = list_connections(conn, org_id, vendor=vendor, name=name)
     except CrmConfigError as exc:
-        fail(redact(str(exc)), code=BAD_REQUEST)
+        fail(redact(str(exc)), BAD_REQUEST)
     except psycopg.errors.UndefinedTable:
-        fail("the database is not migrated: run `leadflow migrate`", code=BAD_REQUEST)
+        fail("the database is not migrated: run `leadflow db migrate`", BAD_REQUEST)
     except psycopg.errors.InsufficientPrivilege as exc:
         fail(redact(f"the database role may not read the CRM connections: {exc}"), BAD_REQUEST)
     if name and not found:
-        fail(f"no CRM connection named {name!r}" + (f" for {org}" if org else ""), BAD_REQUEST)
+        fail(f"no CRM connection named {name!r}" + (f" for {org}" if org_id else ""), BAD_REQUEST)
     return found
 
 
@@ -76,7 +91,7 @@ def _echo(payload: Any, as_json: bool, lines: Callable[[Any], list[str]]) -> Non
     """Print the payload (JSON, or the lines made of it), redacted."""
     payload = redact_value(json.loads(json.dumps(payload, default=str)))
     if as_json:
-        click.echo(json.dumps(payload))
+        emit_json(payload)
     else:
         for line in lines(payload):
             click.echo(redact(line))
@@ -87,7 +102,7 @@ def _parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            fail(f"--option {pair!r}: expected KEY=VALUE", code=BAD_REQUEST)
+            fail(f"--option {pair!r}: expected KEY=VALUE", BAD_REQUEST)
         try:
             options[key] = json.loads(value)
         except ValueError:
@@ -95,8 +110,8 @@ def _parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
     return options
 
 
-@crm.command("connect")
-@click.option("--org", required=True, help="Organization UUID or slug.")
+@crm.command("connect", epilog=EXIT_CODES_HELP)
+@resolve.org_option(required=True)
 @click.option("--vendor", required=True, type=click.Choice(VENDORS))
 @click.option(
     "--base-url",
@@ -137,29 +152,40 @@ def connect(
     no_push: bool,
     as_json: bool,
 ) -> None:
-    """Create or update an organization's CRM connection."""
+    """Create or update an organization's CRM connection (the token stays in the variable
+    --secret-env names; only its name is stored).
+
+    \b
+    Examples:
+      leadflow crm connect --org summit --vendor hubspot --base-url https://api.hubapi.com \\
+          --secret-env HUBSPOT_TOKEN_SUMMIT
+      leadflow crm connect --org summit --vendor pipedrive --name summit-pd \\
+          --base-url https://summit.pipedrive.com/api --secret-env PIPEDRIVE_TOKEN_SUMMIT --json
+    """
     url = _postgres_url()
     ensure_schema_current(url, BAD_REQUEST)
+    options_given = _parse_options(options)
     try:
         with psycopg.connect(url) as conn:
+            organization = resolve.organization(conn, org)
             saved = save_connection(
                 conn,
-                organization=org,
+                organization=organization.id,
                 vendor=vendor,
                 base_url=base_url,
                 secret_env=secret_env,
                 name=name,
-                options=_parse_options(options),
+                options=options_given,
                 pull_enabled=not no_pull,
                 push_enabled=not no_push,
             )
     except CrmConfigError as exc:
-        fail(redact(str(exc)), code=BAD_REQUEST)
+        fail(redact(str(exc)), BAD_REQUEST)
     except psycopg.errors.InsufficientPrivilege:
         fail(
             "this database role may not write crm_connections: connections are the operator's,"
             " saved with the pipeline role's POSTGRES_URL",
-            code=BAD_REQUEST,
+            BAD_REQUEST,
         )
     payload = {
         "connection_id": saved.id,
@@ -207,7 +233,7 @@ def sync_lines(results: list[dict]) -> list[str]:
     return lines or ["no CRM connection to sync"]
 
 
-def _run_each(kind: str, org: str | None, name: str | None, as_json: bool) -> None:
+def _run_each(kind: str, org: str, name: str | None, as_json: bool) -> None:
     url = _postgres_url()
     ensure_schema_current(url, BAD_REQUEST)
     from leadflow.cli.common import invalidate_recommendations
@@ -230,11 +256,12 @@ def _run_each(kind: str, org: str | None, name: str | None, as_json: bool) -> No
     }
     _echo(payload, as_json, lambda p: sync_lines(p["connections"]))
     if payload["failed"]:
-        raise SystemExit(1)
+        raise SystemExit(FAILED)
 
 
+_ORG_ALL = resolve.org_option(allow_all=True, default=resolve.ALL)
 _SCOPE = [
-    click.option("--org", default=None, help="Organization UUID or slug (default: all)."),
+    _ORG_ALL,
     click.option("--connection", "name", default=None, help="Only this connection (by name)."),
     click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else."),
 ]
@@ -246,17 +273,32 @@ def _scoped(command: Callable) -> Callable:
     return command
 
 
-@crm.command("sync")
+@crm.command("sync", epilog=EXIT_CODES_HELP)
 @_scoped
-def sync(org: str | None, name: str | None, as_json: bool) -> None:
-    """Pull what changed in each CRM (everything the first time) and load it into leads."""
+def sync(org: str, name: str | None, as_json: bool) -> None:
+    """Pull what changed in each CRM (everything the first time) and load it into leads. Runs
+    directly, not through Dagster (the nightly job's CRM step runs the same code).
+
+    \b
+    Examples:
+      leadflow crm sync
+      leadflow crm sync --org summit --json
+      leadflow crm sync --connection summit-hubspot
+    """
     _run_each("pull", org, name, as_json)
 
 
-@crm.command("push")
+@crm.command("push", epilog=EXIT_CODES_HELP)
 @_scoped
-def push(org: str | None, name: str | None, as_json: bool) -> None:
-    """Write changed leads' status, score and do-not-call flag back to each CRM."""
+def push(org: str, name: str | None, as_json: bool) -> None:
+    """Write changed leads' status, score and do-not-call flag back to each CRM. Runs
+    directly, not through Dagster.
+
+    \b
+    Examples:
+      leadflow crm push
+      leadflow crm push --org "Summit Talent Partners" --connection summit-pd --json
+    """
     _run_each("push", org, name, as_json)
 
 
@@ -288,11 +330,17 @@ def _status_lines(payload: dict) -> list[str]:
     return lines or ["no CRM connection: add one with `leadflow crm connect`"]
 
 
-@crm.command("status")
-@click.option("--org", default=None, help="Organization UUID or slug (default: all).")
+@crm.command("status", epilog=EXIT_CODES_HELP)
+@_ORG_ALL
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
-def status(org: str | None, as_json: bool) -> None:
-    """Each connection: settings (no secret), cursors, watermark and the last pull and push."""
+def status(org: str, as_json: bool) -> None:
+    """Each connection: settings (no secret), cursors, watermark and the last pull and push.
+
+    \b
+    Examples:
+      leadflow crm status
+      leadflow crm status --org summit --json | jq '.connections[].last_pull.status'
+    """
     url = _postgres_url()
     ensure_schema_current(url, BAD_REQUEST)
     from leadflow.crmsync.sync import connection_status

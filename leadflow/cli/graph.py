@@ -1,12 +1,13 @@
 """`leadflow graph …`: sync the CRM graph, reconcile it, and the queries users ask of it.
 
 The graph in use is NEO4J_URI (or the running local Bolt server) and NEO4J_DATABASE (default
-`neo4j`). See README, "Graph".
+`neo4j`). See README, "Graph". Every command checks the PostgreSQL schema and resolves its
+organization (`--org`: UUID, slug or exact name) or user (id or e-mail) there first
+(leadflow.cli.resolve): an unknown one exits 2 before the graph is touched.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -14,9 +15,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 import psycopg
 
-from leadflow.cli.common import fail as _fail
-from leadflow.cli.common import neo4j_resource
+from leadflow.cli import resolve
+from leadflow.cli.common import ensure_schema_current, neo4j_resource
 from leadflow.cli.common import postgres_url as _postgres_url
+from leadflow.cli.conventions import BAD_REQUEST, DIFFERENCES, EXIT_CODES_HELP, emit_json
+from leadflow.cli.conventions import fail as _fail
 from leadflow.graph.model import DEFAULT_BATCH_SIZE
 from leadflow.graph.names import lead_names, name_rows, user_names
 from leadflow.ingest.referrals_sql import resolve_pending_referrals
@@ -28,21 +31,45 @@ if TYPE_CHECKING:  # the Bolt driver loads when a command talks to the graph
 
     from leadflow.graph.sync import GraphReconciliation, OrgGraphSync
 
-BAD_REQUEST = 2
-DIFFERENCES = 1
 T = TypeVar("T")
 
+_JSON = click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object and nothing else."
+)
 
-@click.group()
+
+@click.group(epilog=EXIT_CODES_HELP)
 def graph() -> None:
-    """The CRM graph in Neo4j / the local Bolt server (see README, "Graph")."""
+    """The CRM graph in Neo4j / the local Bolt server (see README, "Graph").
+
+    \b
+    Examples:
+      leadflow graph sync
+      leadflow graph reconcile --org summit
+      leadflow graph top-referrers --org summit --limit 5
+    """
 
 
 def _uuid(value: str, what: str) -> str:
     canonical = canonical_uuid(value)
     if canonical is None:
-        _fail(f"{what}: not a UUID: {value!r}", code=BAD_REQUEST)
+        _fail(f"{what}: not a UUID: {value!r}", BAD_REQUEST)
     return canonical
+
+
+def _checked_url() -> str:
+    """POSTGRES_URL, its schema checked (exit 2 when outdated)."""
+    url = _postgres_url()
+    ensure_schema_current(url, BAD_REQUEST)
+    return url
+
+
+def _organizations(url: str, org: str | None) -> list[str] | None:
+    """The ids --org names: None for `all` (or no --org), else the one it names (exit 2
+    listing the choices for an unknown one)."""
+    with psycopg.connect(url) as conn:
+        found = resolve.organizations(conn, org)
+    return None if found is None else [o.id for o in found]
 
 
 def _graph_db() -> ModuleType:
@@ -70,16 +97,12 @@ def _with_graph(action: Callable[[Any, str], T]) -> T:
     except Neo4jError as exc:
         _fail(f"graph query failed: {exc.message or exc}")
     except UnknownOrganization as exc:
-        _fail(str(exc), code=BAD_REQUEST)
+        _fail(str(exc), BAD_REQUEST)
     except psycopg.errors.UndefinedTable:
-        _fail("the database is not migrated: run `leadflow migrate`", code=BAD_REQUEST)
+        _fail("the database is not migrated: run `leadflow db migrate`", BAD_REQUEST)
     except psycopg.Error as exc:
         _fail(f"PostgreSQL: {str(exc).strip().splitlines()[0]}")
     raise AssertionError("unreachable")
-
-
-def _echo_json(payload: Any) -> None:
-    click.echo(json.dumps(payload, default=str))
 
 
 def _resolve_referrals(url: str, orgs: list[str] | None) -> dict[str, int]:
@@ -96,8 +119,8 @@ def _resolve_referrals(url: str, orgs: list[str] | None) -> dict[str, int]:
     return resolved
 
 
-@graph.command("sync")
-@click.option("--org", default="all", show_default=True, help="Organization UUID, or `all`.")
+@graph.command("sync", epilog=EXIT_CODES_HELP)
+@resolve.org_option(allow_all=True, default=resolve.ALL)
 @click.option(
     "--full", is_flag=True, help="Full resync instead of the changes since the watermark."
 )
@@ -108,11 +131,19 @@ def _resolve_referrals(url: str, orgs: list[str] | None) -> dict[str, int]:
     show_default=True,
     help="Rows per graph transaction.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+@_JSON
 def sync(org: str, full: bool, batch_size: int, as_json: bool) -> None:
-    """Sync organizations, users, leads, assignments and referrals into the graph."""
-    orgs = None if org == "all" else [_uuid(org, "--org")]
-    url = _postgres_url()
+    """Sync organizations, users, leads, assignments and referrals into the graph. Runs
+    directly, not through Dagster (the nightly job runs the same sync as its graph step).
+
+    \b
+    Examples:
+      leadflow graph sync
+      leadflow graph sync --org summit --full
+      leadflow graph sync --json | jq '.organizations[].nodes_merged'
+    """
+    url = _checked_url()
+    orgs = _organizations(url, org)
 
     def action(driver: Driver, database: str) -> list[OrgGraphSync]:
         resolved = _resolve_referrals(url, orgs)
@@ -126,7 +157,7 @@ def sync(org: str, full: bool, batch_size: int, as_json: bool) -> None:
 
     results = _with_graph(action)
     if as_json:
-        _echo_json({"organizations": [r.as_dict() for r in results]})
+        emit_json({"organizations": [r.as_dict() for r in results]})
         return
     for r in results:
         click.echo(
@@ -136,24 +167,32 @@ def sync(org: str, full: bool, batch_size: int, as_json: bool) -> None:
         )
 
 
-@graph.command("reconcile")
-@click.option("--org", default=None, help="Organization UUID (default: every organization).")
+@graph.command("reconcile", epilog=EXIT_CODES_HELP)
+@resolve.org_option(allow_all=True)
 @click.option(
     "--full",
     is_flag=True,
     help="The full comparison (every identity, every lead) instead of the counts and the leads "
     "changed since the last passing one; it also runs weekly on its own.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+@_JSON
 def reconcile(org: str | None, full: bool, as_json: bool) -> None:
-    """Compare the graph per organization with PostgreSQL; exit 1 on differences."""
-    selected = [_uuid(org, "--org")] if org else None
-    url = _postgres_url()
+    """Compare the graph per organization with PostgreSQL (every organization without --org):
+    exit 3 when they differ, 1 when the graph cannot be read.
+
+    \b
+    Examples:
+      leadflow graph reconcile
+      leadflow graph reconcile --org summit --full
+      leadflow graph reconcile --json || echo "graph differs (3) or unreachable (1)"
+    """
+    url = _checked_url()
+    selected = _organizations(url, org)
     requested = "requested (--full)" if full else None
 
     def action(driver: Driver, database: str) -> list[GraphReconciliation]:
         with psycopg.connect(url) as conn:
-            orgs = selected or organization_ids(conn)
+            orgs = selected if selected is not None else organization_ids(conn)
             conn.commit()
             return [
                 _graph_db().reconcile_graph(conn, driver, database, o, full_requested=requested)
@@ -163,7 +202,7 @@ def reconcile(org: str | None, full: bool, as_json: bool) -> None:
     results = _with_graph(action)
     ok = all(r.ok for r in results)
     if as_json:
-        _echo_json({"ok": ok, "organizations": [r.as_dict() for r in results]})
+        emit_json({"ok": ok, "organizations": [r.as_dict() for r in results]})
     else:
         for r in results:
             if r.ok:
@@ -188,7 +227,7 @@ def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{key} {value}" for key, value in counts.items())
 
 
-@graph.command("referral-chain")
+@graph.command("referral-chain", epilog=EXIT_CODES_HELP)
 @click.argument("lead_id")
 @click.option(
     "--depth",
@@ -197,11 +236,18 @@ def _counts(counts: dict[str, int]) -> str:
     show_default=True,
     help="Hops to follow.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+@_JSON
 def referral_chain(lead_id: str, depth: int, as_json: bool) -> None:
-    """Who referred LEAD_ID, who referred them, and so on. Exit 2 if the lead is not in the graph."""
+    """Who referred LEAD_ID, who referred them, and so on. Exit 2 if the lead is not in the
+    graph.
+
+    \b
+    Examples:
+      leadflow graph referral-chain b1000000-0000-4000-8000-000000000003
+      leadflow graph referral-chain LEAD_ID --depth 2 --json
+    """
     lead = _uuid(lead_id, "LEAD_ID")
-    url = _postgres_url()
+    url = _checked_url()
 
     def action(driver: Driver, database: str) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = _graph_db().referral_chain(
@@ -214,9 +260,9 @@ def referral_chain(lead_id: str, depth: int, as_json: bool) -> None:
 
     chain = _with_graph(action)
     if not chain:
-        _fail(f"lead {lead} is not in the graph (run `leadflow graph sync`)", code=BAD_REQUEST)
+        _fail(f"lead {lead} is not in the graph (run `leadflow graph sync`)", BAD_REQUEST)
     if as_json:
-        _echo_json({"lead_id": lead, "chain": chain})
+        emit_json({"lead_id": lead, "chain": chain})
         return
     for row in chain:
         label = "lead" if row["depth"] == 0 else f"referrer {row['depth']}"
@@ -229,14 +275,21 @@ def referral_chain(lead_id: str, depth: int, as_json: bool) -> None:
         click.echo("no known referrer")
 
 
-@graph.command("top-referrers")
-@click.option("--org", required=True, help="Organization UUID.")
+@graph.command("top-referrers", epilog=EXIT_CODES_HELP)
+@resolve.org_option(required=True)
 @click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+@_JSON
 def top_referrers(org: str, limit: int, as_json: bool) -> None:
-    """Leads of an organization that referred the most other leads."""
-    organization = _uuid(org, "--org")
-    url = _postgres_url()
+    """Leads of an organization that referred the most other leads.
+
+    \b
+    Examples:
+      leadflow graph top-referrers --org summit
+      leadflow graph top-referrers --org "Northwind Recruiting" --limit 3 --json
+    """
+    url = _checked_url()
+    with psycopg.connect(url) as conn:
+        organization = resolve.organization(conn, org).id
 
     def action(driver: Driver, database: str) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = _graph_db().top_referrers(
@@ -247,7 +300,7 @@ def top_referrers(org: str, limit: int, as_json: bool) -> None:
 
     rows = _with_graph(action)
     if as_json:
-        _echo_json({"organization_id": organization, "referrers": rows})
+        emit_json({"organization_id": organization, "referrers": rows})
         return
     if not rows:
         click.echo(f"no referrals in organization {organization}")
@@ -260,8 +313,8 @@ def top_referrers(org: str, limit: int, as_json: bool) -> None:
         )
 
 
-@graph.command("agent-reach")
-@click.argument("user_id")
+@graph.command("agent-reach", epilog=EXIT_CODES_HELP)
+@click.argument("user_id", metavar="USER")
 @click.option(
     "--depth",
     type=click.IntRange(min=1, max=100),
@@ -269,11 +322,22 @@ def top_referrers(org: str, limit: int, as_json: bool) -> None:
     show_default=True,
     help="Referral hops to follow from the agent's leads.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
-def agent_reach(user_id: str, depth: int, as_json: bool) -> None:
-    """An agent's leads and the leads those referred, per depth. Exit 2 for an unknown user."""
-    user = _uuid(user_id, "USER_ID")
-    url = _postgres_url()
+@resolve.org_option()
+@_JSON
+def agent_reach(user_id: str, depth: int, org: str | None, as_json: bool) -> None:
+    """An agent's leads and the leads those referred, per depth. USER: a user id or e-mail
+    (`leadflow users list`); --org when the e-mail is a user's in several organizations. Exit 2
+    for an unknown user.
+
+    \b
+    Examples:
+      leadflow graph agent-reach daniel.brooks@summit.example.com
+      leadflow graph agent-reach a1000000-0000-4000-8000-000000000002 --depth 2 --json
+    """
+    url = _checked_url()
+    with psycopg.connect(url) as conn:
+        scope = resolve.organization(conn, org).id if org else None
+        user = resolve.user(conn, user_id, org=scope, option="USER").id
 
     def action(driver: Driver, database: str) -> dict[str, Any]:
         found: dict[str, Any] = _graph_db().agent_reach(driver, database, user, max_depth=depth)
@@ -288,9 +352,9 @@ def agent_reach(user_id: str, depth: int, as_json: bool) -> None:
 
     reach = _with_graph(action)
     if not reach["found"]:
-        _fail(f"user {user} is not in the graph (run `leadflow graph sync`)", code=BAD_REQUEST)
+        _fail(f"user {user} is not in the graph (run `leadflow graph sync`)", BAD_REQUEST)
     if as_json:
-        _echo_json(reach)
+        emit_json(reach)
         return
     statuses = ", ".join(f"{k} {v}" for k, v in reach["leads_by_status"].items())
     who = (

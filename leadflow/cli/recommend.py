@@ -3,12 +3,12 @@ next, how and why, read from the Redis cache (REDIS_URL, or the running local ca
 miss, or no cache, is served from PostgreSQL with the lead's current state, and a hit only after
 PostgreSQL confirmed its leads are still servable (never a DNC lead). Every read runs in one
 transaction scoped to the organization, so the command works as an application role under
-row-level security. See README, "Recommendations".
+row-level security. See README, "Recommendations". `--org` (UUID, slug or exact name) and
+`--agent` (user id or e-mail) go through leadflow.cli.resolve: unknown ones exit 2.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,14 +17,13 @@ from typing import Any
 import click
 import psycopg
 
-from leadflow.cli.common import ensure_schema_current, fail, postgres_url, redis_url
+from leadflow.cli import resolve
+from leadflow.cli.common import ensure_schema_current, postgres_url, redis_url
+from leadflow.cli.conventions import BAD_REQUEST, EXIT_CODES_HELP, emit_json, fail
 from leadflow.leads.ids import canonical_uuid
-from leadflow.postgres import set_tenant
+from leadflow.postgres import one_row, set_tenant
 from leadflow.recommend import cache
 from leadflow.recommend.hours import hour_window
-
-BAD_REQUEST = 2
-
 
 RLS_HINT = (
     "a role under row-level security sees no user, lead or organization before its tenant is"
@@ -32,40 +31,17 @@ RLS_HINT = (
 )
 
 
-def _organization(conn: psycopg.Connection, value: str) -> str:
-    """The organization id of --org (UUID or slug). A UUID scopes the transaction first, so a
-    role under row-level security finds its own organization; a slug is looked up unscoped
-    (only a role that sees organizations can), then scoped."""
-    org = canonical_uuid(value)
-    if org:
-        set_tenant(conn, org)
-        row = conn.execute("select id::text from organizations where id = %s", (org,)).fetchone()
-    else:
-        row = conn.execute(
-            "select id::text from organizations where lower(slug) = lower(%s)", (value,)
-        ).fetchone()
-    if row is None:
-        fail(f"unknown organization {value!r} (a UUID or slug; {RLS_HINT})", code=BAD_REQUEST)
-    return str(row[0])
-
-
-def _agent(conn: psycopg.Connection, value: str, org: str | None) -> tuple[str, str, str]:
-    """(user id, organization id, e-mail) of a user given by id or e-mail (in `org`)."""
-    rows = conn.execute(
-        "select id::text, organization_id::text, email from users"
-        " where (id = %s or lower(email) = lower(%s))"
-        " and (%s::uuid is null or organization_id = %s::uuid)",
-        (canonical_uuid(value), value, org, org),
-    ).fetchall()
-    if not rows:
-        hint = "" if org else f"; {RLS_HINT}"
-        fail(f"unknown user {value!r} (a user id or e-mail{hint})", code=BAD_REQUEST)
-    if len(rows) > 1:  # one e-mail, several organizations
-        orgs = ", ".join(sorted(row[1] for row in rows))
-        fail(
-            f"user {value!r} works for several organizations ({orgs}): give --org", code=BAD_REQUEST
-        )
-    return rows[0]
+def _agent(conn: psycopg.Connection, value: str, org: str | None) -> resolve.User:
+    """The user --agent names (id or e-mail, in `org` when given); exit 2 otherwise. A role
+    under row-level security sees no user before its tenant is set: without --org the error
+    says so."""
+    if (
+        org is None
+        and not one_row(conn.execute("select exists (select from users)"))[0]
+        and one_row(conn.execute("select row_security_active('users')"))[0]
+    ):
+        fail(f"unknown user --agent {value!r}: {RLS_HINT}", BAD_REQUEST)
+    return resolve.user(conn, value, org=org, option="--agent")
 
 
 def _lead_org(conn: psycopg.Connection, value: str, org: str | None) -> tuple[str, str]:
@@ -79,7 +55,7 @@ def _lead_org(conn: psycopg.Connection, value: str, org: str | None) -> tuple[st
         ).fetchone()
     )
     if not row:
-        fail(f"unknown lead {value!r}" + ("" if org else f" ({RLS_HINT})"), code=BAD_REQUEST)
+        fail(f"unknown lead {value!r}" + ("" if org else f" ({RLS_HINT})"), BAD_REQUEST)
     return row
 
 
@@ -107,14 +83,13 @@ def _line(item: dict) -> list[str]:
     return [head] + [f"       - {reason}" for reason in item["reasons"]]
 
 
-@click.command()
-@click.option("--agent", default=None, help="User id or e-mail: the agent's ranked list.")
+@click.command(epilog=EXIT_CODES_HELP)
+@click.option("--agent", default=None, help=f"The agent's ranked list: {resolve.USER_HELP}.")
 @click.option("--lead", default=None, help="Lead id: that lead's recommendation.")
 @click.option(
     "--org",
     default=None,
-    metavar="UUID|SLUG",
-    help="The organization every read is scoped to (its tenant set for the"
+    help=resolve.ORG_HELP + " Every read is scoped to it (its tenant set for the"
     " transaction). Needed when POSTGRES_URL is a role under row-level security"
     " (give the UUID); default: the agent's or lead's organization.",
 )
@@ -123,9 +98,16 @@ def _line(item: dict) -> list[str]:
 def recommend(
     agent: str | None, lead: str | None, org: str | None, limit: int, as_json: bool
 ) -> None:
-    """Who to contact next, on which channel and hour, and why."""
+    """Who to contact next, on which channel and hour, and why.
+
+    \b
+    Examples:
+      leadflow recommend --agent priya.patel@summit.example.com
+      leadflow recommend --org summit --agent priya.patel@summit.example.com --limit 5 --json
+      leadflow recommend --lead b1000000-0000-4000-8000-000000000003
+    """
     if bool(agent) == bool(lead):
-        fail("give exactly one of --agent USER or --lead ID", code=BAD_REQUEST)
+        fail("give exactly one of --agent USER or --lead ID", BAD_REQUEST)
     url = postgres_url()
     ensure_schema_current(url, BAD_REQUEST)
     logging.getLogger("leadflow.recommend.cache").addHandler(_StderrWarnings())
@@ -134,9 +116,10 @@ def recommend(
         # one connection, one transaction scoped to the organization: the lookups, the check of
         # every cached entry and the reads of a miss all run as that tenant
         with psycopg.connect(url) as conn:
-            scoped = _organization(conn, org) if org else None
+            scoped = resolve.organization(conn, org).id if org else None
             if agent:
-                user_id, organization, email = _agent(conn, agent, scoped)
+                found = _agent(conn, agent, scoped)
+                user_id, organization, email = found.id, found.organization_id, found.email
             else:
                 assert lead is not None  # exactly one of --agent and --lead (checked above)
                 lead_id, organization = _lead_org(conn, lead, scoped)
@@ -169,7 +152,7 @@ def recommend(
         if client is not None:
             client.close()
     if as_json:
-        click.echo(json.dumps(payload, default=str))
+        emit_json(payload)
         return
     if agent:
         click.echo(f"{email}: {len(items)} lead(s) to contact (from {source})")

@@ -5,17 +5,18 @@ What the report shows is described in `leadflow/analytics/report/__init__.py`.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-from leadflow.analytics.report import ReportError, write_report
-from leadflow.cli.common import fail as _fail
+from leadflow.cli import resolve
+from leadflow.cli.common import ensure_schema_current
 from leadflow.cli.common import postgres_url as _postgres_url
+from leadflow.cli.conventions import BAD_REQUEST, EXIT_CODES_HELP, emit_json
+from leadflow.cli.conventions import fail as _fail
 
 
-@click.command("report")
+@click.command("report", epilog=EXIT_CODES_HELP)
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
@@ -23,25 +24,33 @@ from leadflow.cli.common import postgres_url as _postgres_url
     show_default=True,
     help="HTML file to write.",
 )
-@click.option(
-    "--org",
-    default=None,
-    metavar="TEXT",
-    help="Organization UUID, slug or exact name (default: all).",
-)
+@resolve.org_option(allow_all=True, default=resolve.ALL)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
-def report(out: Path, org: str | None, as_json: bool) -> None:
+def report(out: Path, org: str, as_json: bool) -> None:
     """Write an HTML report (funnel, ROI by source, score trends, coaching) and print its path.
 
     One file with inline CSS and SVG charts: no JavaScript, fonts or URLs, so it opens offline,
-    mails and prints as is. Exit 1 for an unknown organization, missing marts or a path that
-    cannot be written.
+    mails and prints as is. Exit 2 for an unknown organization or an outdated schema, 1 for
+    missing marts or a path that cannot be written.
+
+    \b
+    Examples:
+      leadflow report --out report.html
+      leadflow report --org summit --out summit.html
+      leadflow report --org "Northwind Recruiting" --json | jq -r .path
     """
+    from leadflow.analytics.report import ReportError, write_report
+
+    url = _postgres_url()
+    ensure_schema_current(url, BAD_REQUEST)
+    organization_id = None
+    if org.strip().lower() != resolve.ALL:
+        organization_id = resolve.organization_id(url, org)
     try:
-        summary = write_report(_postgres_url(), out, organization=org)
+        summary = write_report(url, out, organization=organization_id)
     except ReportError as exc:
         _fail(str(exc))
     if as_json:
-        click.echo(json.dumps(summary.as_json()))
+        emit_json(summary.as_json())
         return
     click.echo(str(summary.path))

@@ -5,68 +5,78 @@ The filter language is described in `leadflow/crm/segments.py`.
 
 from __future__ import annotations
 
-import json
 import uuid
 from pathlib import Path
 
 import click
 import psycopg
 
-from leadflow.cli.common import fail as _fail
+from leadflow.cli import resolve
+from leadflow.cli.common import ensure_schema_current
 from leadflow.cli.common import postgres_url as _postgres_url
+from leadflow.cli.conventions import BAD_REQUEST, EXIT_CODES_HELP, emit_json
+from leadflow.cli.conventions import fail as _fail
 from leadflow.crm.segments import SegmentFilterError, compile_filter
 from leadflow.crm.segments_sql import preview_segment
 from leadflow.postgres import UnknownOrganization
 
-BAD_REQUEST = 2
 
-
-@click.group()
+@click.group(epilog=EXIT_CODES_HELP)
 def segments() -> None:
-    """Segments: saved lead filters (see README, "Segments")."""
+    """Segments: saved lead filters (see README, "Segments").
+
+    \b
+    Examples:
+      leadflow segments preview '{"status": ["hot"]}' --org summit
+    """
 
 
-@segments.command("preview")
+@segments.command("preview", epilog=EXIT_CODES_HELP)
 @click.argument("filter_json")
-@click.option("--org", required=True, help="Organization UUID whose live leads are filtered.")
+@resolve.org_option(required=True)
 @click.option(
     "--limit", type=click.IntRange(min=0), default=10, show_default=True, help="Rows to show."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
 def preview(filter_json: str, org: str, limit: int, as_json: bool) -> None:
-    """Count the leads matching FILTER_JSON and show the first rows.
+    """Count the live leads of --org matching FILTER_JSON and show the first rows.
 
     FILTER_JSON is the filter itself, e.g. '{"status": ["hot"], "score": {"min": 70}}', or
     @FILE to read it from a file. Exit 2 for a bad filter or an unknown organization.
-    """
 
-    try:
-        organization_id = uuid.UUID(org)
-    except ValueError:
-        _fail(f"--org: not a UUID: {org!r}", code=BAD_REQUEST)
+    \b
+    Examples:
+      leadflow segments preview '{"status": ["hot"], "score": {"min": 70}}' --org summit
+      leadflow segments preview @nurses.json --org "Northwind Recruiting" --limit 0 --json
+    """
     if filter_json.startswith("@"):
         try:
             filter_json = Path(filter_json[1:]).read_text(encoding="utf-8")
         except OSError as exc:
-            _fail(f"cannot read the filter file: {exc}", code=BAD_REQUEST)
+            _fail(f"cannot read the filter file: {exc}", BAD_REQUEST)
     try:
         compiled = compile_filter(filter_json)
     except SegmentFilterError as exc:
-        _fail(str(exc), code=BAD_REQUEST)
+        _fail(str(exc), BAD_REQUEST)
+    url = _postgres_url()
+    ensure_schema_current(url, BAD_REQUEST)
     try:
-        with psycopg.connect(_postgres_url()) as conn:
+        with psycopg.connect(url) as conn:
+            organization = resolve.organization(conn, org)
+            organization_id = uuid.UUID(organization.id)
             result = preview_segment(conn, organization_id, compiled, limit)
     except UnknownOrganization as exc:
-        _fail(str(exc), code=BAD_REQUEST)
+        _fail(str(exc), BAD_REQUEST)
     except psycopg.errors.UndefinedTable:
-        _fail("the database is not migrated: run `leadflow migrate`", code=BAD_REQUEST)
+        _fail("the database is not migrated: run `leadflow db migrate`", BAD_REQUEST)
     if as_json:
-        payload = {
-            "organization_id": str(organization_id),
-            "count": result.count,
-            "leads": result.rows,
-        }
-        click.echo(json.dumps(payload, default=str))
+        emit_json(
+            {
+                "organization_id": str(organization_id),
+                "count": result.count,
+                "leads": result.rows,
+            }
+        )
         return
     click.echo(f"{result.count} matching lead(s) in organization {organization_id}")
     if not result.rows:

@@ -1,29 +1,38 @@
 """`leadflow sources list|add|remove|unmapped|import`: the canonical sources (migration 015).
 
 An alias maps a source name to one canonical source, for one organization (`--org`: UUID, slug
-or exact name) or for all. The dbt staging models apply the aliases to leads and costs at every
-build, so a change shows in the marts after the next `leadflow run`, for past rows too.
+or exact name, through leadflow.cli.resolve) or for all. The dbt staging models apply the
+aliases to leads and costs at every build, so a change shows in the marts after the next
+`leadflow run`, for past rows too.
 
-Exit codes: 0 ok, 1 failed (PostgreSQL unreachable, schema not migrated), 2 bad request (unknown
-organization, an alias or canonical name without a letter or digit, nothing to remove, a bad
-file), 3 `unmapped` found sources no alias maps. `--json`: one JSON object on stdout.
+Exit codes (leadflow.cli.conventions): 0 ok, 1 failed (PostgreSQL unreachable, a database
+error), 2 bad request (unknown organization, an outdated schema, an alias or canonical name
+without a letter or digit, nothing to remove, a bad file), 3 `unmapped` found sources no alias
+maps. `--json`: one JSON object on one line of stdout.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import click
 import psycopg
 
-from leadflow.cli.common import fail as _fail
+from leadflow.cli import resolve
+from leadflow.cli.common import ensure_schema_current
 from leadflow.cli.common import postgres_url as _postgres_url
+from leadflow.cli.conventions import (
+    BAD_REQUEST,
+    DIFFERENCES,
+    EXIT_CODES_HELP,
+    FAILED,
+    emit_json,
+)
+from leadflow.cli.conventions import fail as _fail
 from leadflow.sources import (
     MATCH_TYPES,
-    Organization,
     SourceAliasError,
     add_alias,
     list_aliases,
@@ -33,61 +42,76 @@ from leadflow.sources import (
     unmapped,
 )
 
-FAILED = 1
-BAD_REQUEST = 2
-FOUND = 3
 NEXT_BUILD = "applies to past and new rows at the next dbt build (`leadflow run`)"
 
-_ORG = click.option("--org", default=None, help="Organization: UUID, slug or exact name.")
+#: --org of `add` and `remove`: one organization's alias, else the global one
+_ORG = resolve.org_option()
+#: --org of `list` and `unmapped`: one organization, else (or `all`) every organization
+_ORG_ALL = resolve.org_option(allow_all=True)
 _JSON = click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON object and nothing else."
 )
 
 
-@click.group()
+@click.group(epilog=EXIT_CODES_HELP)
 def sources() -> None:
-    """Canonical sources: aliases mapping source names (see README, "Sources")."""
+    """Canonical sources: aliases mapping source names (see README, "Sources").
+
+    \b
+    Examples:
+      leadflow sources unmapped --org summit
+      leadflow sources add job_board_indeed indeed
+      leadflow sources list --json
+    """
 
 
 def _connect() -> psycopg.Connection:
+    """A connection to POSTGRES_URL, its schema checked first (exit 2 when outdated)."""
+    url = _postgres_url()
+    ensure_schema_current(url, BAD_REQUEST)
     try:
-        return psycopg.connect(_postgres_url())
+        return psycopg.connect(url)
     except psycopg.OperationalError as exc:
         _fail(f"cannot connect to PostgreSQL: {str(exc).strip().splitlines()[0]}", FAILED)
 
 
-def _scope(conn: psycopg.Connection, org: str | None) -> Organization | None:
-    if org is None:
-        return None
-    try:
-        return resolve_organization(conn, org)
-    except SourceAliasError as exc:
-        _fail(str(exc), BAD_REQUEST)
+def _scope(
+    conn: psycopg.Connection, org: str | None, *, allow_all: bool = False
+) -> resolve.Organization | None:
+    """The organization --org names (None without --org, or for `all` where allowed); exit 2
+    listing the choices for an unknown one."""
+    if allow_all:
+        found = resolve.organizations(conn, org)
+        return found[0] if found else None
+    return resolve.organization(conn, org) if org is not None else None
 
 
 def _db_error(exc: psycopg.Error) -> NoReturn:
     if isinstance(exc, psycopg.errors.UndefinedTable):
-        _fail("table source_aliases not found: run `leadflow migrate`", FAILED)
+        _fail("table source_aliases not found: run `leadflow db migrate`", BAD_REQUEST)
     _fail(str(exc).strip().splitlines()[0], FAILED)
 
 
-def _emit(payload: dict[str, Any]) -> None:
-    click.echo(json.dumps(payload, default=str))
-
-
-@sources.command("list")
-@_ORG
+@sources.command("list", epilog=EXIT_CODES_HELP)
+@_ORG_ALL
 @_JSON
 def list_cmd(org: str | None, as_json: bool) -> None:
-    """The aliases: global ones and the organization's (every organization's without --org)."""
+    """The aliases: global ones and the organization's (every organization's without --org or
+    with `all`).
+
+    \b
+    Examples:
+      leadflow sources list
+      leadflow sources list --org summit --json
+    """
     with _connect() as conn:
-        scope = _scope(conn, org)
+        scope = _scope(conn, org, allow_all=True)
         try:
             aliases = list_aliases(conn, scope.id if scope else None)
         except psycopg.Error as exc:
             _db_error(exc)
     if as_json:
-        _emit(
+        emit_json(
             {
                 "organization": scope.as_json() if scope else None,
                 "aliases": [a.as_json() for a in aliases],
@@ -103,7 +127,7 @@ def list_cmd(org: str | None, as_json: bool) -> None:
     click.echo(f"{len(aliases)} alias(es)")
 
 
-@sources.command("add")
+@sources.command("add", epilog=EXIT_CODES_HELP)
 @click.argument("raw")
 @click.argument("canonical")
 @_ORG
@@ -118,7 +142,14 @@ def list_cmd(org: str | None, as_json: bool) -> None:
 def add_cmd(
     raw: str, canonical: str, org: str | None, prefix: bool, note: str | None, as_json: bool
 ) -> None:
-    """Map source RAW to CANONICAL (for --org only, else for every organization)."""
+    """Map source RAW to CANONICAL (for --org only, else for every organization).
+
+    \b
+    Examples:
+      leadflow sources add job_board_indeed indeed
+      leadflow sources add facebook facebook --prefix --note "every campaign"
+      leadflow sources add "Walk-in" walk_in_office --org summit --json
+    """
     with _connect() as conn:
         scope = _scope(conn, org)
         try:
@@ -135,19 +166,25 @@ def add_cmd(
         except psycopg.Error as exc:
             _db_error(exc)
     if as_json:
-        _emit({"alias": saved.as_json(), "created": created})
+        emit_json({"alias": saved.as_json(), "created": created})
         return
     where = f"in {scope.slug or scope.name}" if scope else "for every organization"
     verb = "added" if created else "updated"
     click.echo(f"{verb}: {saved.key} -> {saved.canonical_source} {where}; {NEXT_BUILD}")
 
 
-@sources.command("remove")
+@sources.command("remove", epilog=EXIT_CODES_HELP)
 @click.argument("raw")
 @_ORG
 @_JSON
 def remove_cmd(raw: str, org: str | None, as_json: bool) -> None:
-    """Remove the alias of RAW (the organization's with --org, else the global one)."""
+    """Remove the alias of RAW (the organization's with --org, else the global one).
+
+    \b
+    Examples:
+      leadflow sources remove walk_in --org summit
+      leadflow sources remove job_board_indeed --json
+    """
     with _connect() as conn:
         scope = _scope(conn, org)
         try:
@@ -160,26 +197,33 @@ def remove_cmd(raw: str, org: str | None, as_json: bool) -> None:
         where = f"of {scope.slug or scope.name}" if scope else "(global)"
         _fail(f"no alias {raw!r} {where} (see `leadflow sources list`)", BAD_REQUEST)
     if as_json:
-        _emit({"removed": [a.as_json() for a in removed]})
+        emit_json({"removed": [a.as_json() for a in removed]})
         return
     for alias in removed:
         click.echo(f"removed: {alias.key} -> {alias.canonical_source}; {NEXT_BUILD}")
 
 
-@sources.command("unmapped")
-@_ORG
+@sources.command("unmapped", epilog=EXIT_CODES_HELP)
+@_ORG_ALL
 @_JSON
 def unmapped_cmd(org: str | None, as_json: bool) -> None:
-    """Sources of leads and costs that no alias maps (exit 3 when there are any)."""
+    """Sources of leads and costs that no alias maps (exit 3 when there are any), of --org or
+    (without it, or with `all`) of every organization.
+
+    \b
+    Examples:
+      leadflow sources unmapped
+      leadflow sources unmapped --org summit --json | jq -r '.unmapped[].source'
+    """
     with _connect() as conn:
-        scope = _scope(conn, org)
+        scope = _scope(conn, org, allow_all=True)
         try:
             org_id = scope.id if scope else None
             found = unmapped(seen_sources(conn, org_id), list_aliases(conn, org_id))
         except psycopg.Error as exc:
             _db_error(exc)
     if as_json:
-        _emit(
+        emit_json(
             {
                 "organization": scope.as_json() if scope else None,
                 "unmapped": [s.as_json() for s in found],
@@ -196,16 +240,23 @@ def unmapped_cmd(org: str | None, as_json: bool) -> None:
             + (": `leadflow sources add RAW CANONICAL [--org ORG]` maps one" if found else "")
         )
     if found:
-        raise SystemExit(FOUND)
+        raise SystemExit(DIFFERENCES)
 
 
-@sources.command("import")
+@sources.command("import", epilog=EXIT_CODES_HELP)
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @_JSON
 def import_cmd(file: Path, as_json: bool) -> None:
     """Add or update aliases from a CSV: alias, canonical_source[, organization, match_type, note].
 
-    All rows or none: any bad row refuses the file (exit 2) with every problem listed."""
+    All rows or none: any bad row refuses the file (exit 2) with every problem listed; the
+    organization column takes a UUID, slug or exact name (empty: every organization).
+
+    \b
+    Examples:
+      leadflow sources import aliases.csv
+      leadflow sources import aliases.csv --json
+    """
     try:
         with file.open(encoding="utf-8-sig", newline="") as handle:
             rows = list(csv.DictReader(handle))
@@ -237,6 +288,6 @@ def import_cmd(file: Path, as_json: bool) -> None:
             conn.rollback()
             _fail(f"{file}: nothing imported:\n  " + "\n  ".join(problems), BAD_REQUEST)
     if as_json:
-        _emit({"file": str(file), "rows": len(rows), "created": created, "updated": updated})
+        emit_json({"file": str(file), "rows": len(rows), "created": created, "updated": updated})
         return
     click.echo(f"{file}: {created} alias(es) added, {updated} updated; {NEXT_BUILD}")

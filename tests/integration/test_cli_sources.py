@@ -59,6 +59,19 @@ def test_list_shows_the_global_aliases(url):
     assert all(a["organization_id"] is None for a in payload["aliases"])
 
 
+def test_all_is_every_organization(url):
+    every = sources(url, "list", "--org", "all", "--json")
+    assert every.returncode == 0 and every.stdout == sources(url, "list", "--json").stdout
+    unmapped = sources(url, "unmapped", "--org", "ALL", "--json")
+    assert unmapped.returncode == 3
+    assert json.loads(unmapped.stdout)["organization"] is None
+    assert {s["source"] for s in json.loads(unmapped.stdout)["unmapped"]} == {
+        "walk_in",
+        "Website",
+        "career_fair",
+    }
+
+
 def test_unmapped_add_remove_round_trip(url):
     result = sources(url, "unmapped", "--org", "harbour", "--json")
     assert result.returncode == 3  # found some
@@ -97,7 +110,14 @@ def test_unmapped_add_remove_round_trip(url):
 
 def test_bad_requests_exit_2(url):
     unknown = sources(url, "list", "--org", "nowhere")
-    assert unknown.returncode == 2 and "one of the slugs: harbour" in unknown.stderr
+    assert unknown.returncode == 2 and not unknown.stdout
+    assert unknown.stderr == (
+        "leadflow: error: unknown organization --org 'nowhere': give a UUID, a slug or an"
+        " exact name (harbour)\n"
+    )
+    # `all` is every organization where a command lists them, not an organization to add to
+    refused = sources(url, "add", "walk in", "walk_in", "--org", "all")
+    assert refused.returncode == 2 and "unknown organization --org 'all'" in refused.stderr
     assert sources(url, "add", "!!", "indeed").returncode == 2
     assert sources(url, "add", "indeed", "--", "--").returncode == 2
 

@@ -613,14 +613,27 @@ def test_cli_connect_sync_push_status(server, crm_url, token_env):
     assert state["last_push"]["pushed"] == push["push"]["pushed"]
     assert state["linked_records"] == result["load"]["linked"]
     assert TOKEN not in status.stdout  # the token is never shown, only its variable
+    # the organization by exact name too (UUID or slug only before), and `all` for every one
+    by_name = run_leadflow("crm", "status", "--org", "Summit Talent Partners", "--json", env=env)
+    assert by_name.returncode == 0, by_name.stderr
+    assert json.loads(by_name.stdout) == json.loads(status.stdout)
+    every = run_leadflow("crm", "status", "--org", "all", "--json", env=env)
+    assert [c["connection"] for c in json.loads(every.stdout)["connections"]] == ["summit-pd"]
+    assert len(status.stdout.splitlines()) == 1  # --json: one object on one line
     text = run_leadflow("crm", "status", env=env)
     assert "summit/summit-pd (pipedrive)" in text.stdout and f"token ${token_env}" in text.stdout
 
 
 def test_cli_bad_requests_exit_2(crm_url):
     env = {"POSTGRES_URL": crm_url}
-    unknown = run_leadflow("crm", "sync", "--org", "nowhere", env=env)
-    assert unknown.returncode == 2 and "unknown organization 'nowhere'" in unknown.stderr
+    connect_args = ("--vendor", "hubspot", "--base-url", "https://api.hubapi.com")
+    connect_args += ("--secret-env", "HUBSPOT_TOKEN_X")
+    for command, args in (("sync", ()), ("push", ()), ("status", ()), ("connect", connect_args)):
+        unknown = run_leadflow("crm", command, "--org", "nowhere", *args, env=env)
+        assert unknown.returncode == 2, (command, unknown.stderr)
+        assert "unknown organization --org 'nowhere'" in unknown.stderr
+        assert "northwind, southern-cross, summit" in unknown.stderr  # the choices
+        assert not unknown.stdout
     secret = run_leadflow(
         "crm",
         "connect",

@@ -17,7 +17,7 @@ from neo4j import GraphDatabase
 
 from leadflow.cli.graph import graph as graph_cli
 from leadflow.platform.services.graph import graph_auth
-from tests.integration.conftest import ORG1
+from tests.integration.conftest import ORG1, ORG2, ORG3
 from tests.integration.test_graph_sync import open_graph_database
 
 pytestmark = pytest.mark.integration
@@ -81,11 +81,24 @@ def test_reconcile_passes_then_reports_drift(cli, graph_db, bolt_url):
         bolt_url, graph_db, "MATCH (:Lead {id: $id})-[e:REFERRED_BY]->() DELETE e", id=lead(3)
     )
     drift = cli("reconcile", "--org", ORG1)
-    assert drift.exit_code == 1
+    assert drift.exit_code == 3  # differences found (1 is kept for an unreachable graph)
     assert drift.output.splitlines() == [
         f"{ORG1} DIFFERS",
         f"  REFERRED_BY: postgres 5, graph 4  missing:{lead(3)}->{lead(9)}",
     ]
+    # the same difference by slug, by exact name and among every organization (`all`, JSON)
+    assert cli("reconcile", "--org", "summit").exit_code == 3
+    assert cli("reconcile", "--org", "Summit Talent Partners").exit_code == 3
+    everything = cli("reconcile", "--org", "all", "--json")
+    assert everything.exit_code == 3
+    payload = json.loads(everything.output)
+    assert payload["ok"] is False
+    assert [(o["organization_id"], o["ok"]) for o in payload["organizations"]] == [
+        (ORG1, False),
+        (ORG2, True),
+        (ORG3, True),
+    ]
+    assert payload["organizations"][0]["differences"] == {"REFERRED_BY": [5, 4]}
     repaired = cli("sync", "--org", ORG1, "--full")
     assert repaired.exit_code == 0
     assert cli("reconcile", "--org", ORG1).exit_code == 0
@@ -101,7 +114,7 @@ def test_reconcile_full_compares_every_lead(cli, graph_db, bolt_url):
     run_cypher(bolt_url, graph_db, "MATCH (l:Lead {id: $id}) SET l.status = 'x'", id=lead(2))
     assert cli("reconcile", "--org", ORG1).exit_code == 0
     full = cli("reconcile", "--org", ORG1, "--full")
-    assert full.exit_code == 1
+    assert full.exit_code == 3
     assert full.output.splitlines() == [
         f"{ORG1} DIFFERS",
         "  leads: 1 of 19 differ",
@@ -176,7 +189,10 @@ def test_agent_reach(cli):
 
 def test_errors_are_one_line(cli, crm):
     bad = cli("top-referrers", "--org", "nope")
-    assert bad.exit_code == 2 and bad.output == "leadflow: error: --org: not a UUID: 'nope'\n"
+    assert bad.exit_code == 2 and bad.output == (
+        "leadflow: error: unknown organization --org 'nope': give a UUID, a slug or an exact"
+        " name (northwind, southern-cross, summit)\n"
+    )
     unknown = cli("referral-chain", "00000000-0000-4000-8000-000000000000")
     assert unknown.exit_code == 2
     assert unknown.output.startswith("leadflow: error: lead 00000000-") and "Traceback" not in (
@@ -184,11 +200,17 @@ def test_errors_are_one_line(cli, crm):
     )
     nobody = cli("agent-reach", "00000000-0000-4000-8000-000000000000")
     assert nobody.exit_code == 2 and len(nobody.output.splitlines()) == 1
+    assert "unknown user USER" in nobody.output
     missing_org = cli("sync", "--org", "00000000-0000-4000-8000-000000000000")
     assert missing_org.exit_code == 2
-    assert missing_org.output == (
-        "leadflow: error: organization 00000000-0000-4000-8000-000000000000 does not exist\n"
+    assert missing_org.output.startswith(
+        "leadflow: error: unknown organization --org '00000000-0000-4000-8000-000000000000'"
     )
+    assert "summit" in missing_org.output
+    for args in (("reconcile", "--org", "nowhere"), ("agent-reach", MANAGER, "--org", "x")):
+        refused = cli(*args)
+        assert refused.exit_code == 2, refused.output
+        assert "unknown organization --org" in refused.output and "northwind" in refused.output
     with psycopg.connect(crm) as conn:  # nothing was written for the unknown organization
         assert conn.execute(
             "select count(*) from sync_watermarks where name like 'crm_graph:0000%'"
@@ -262,3 +284,37 @@ def test_the_queries_show_names_from_postgresql(cli):
     text = cli("agent-reach", MANAGER).output.splitlines()
     assert text[0].startswith(f"Daniel Brooks (user {MANAGER}, manager): 2 lead(s)")
     assert text[2] == f"  depth 1  {lead(4)}  David Thompson"
+
+
+def test_organizations_by_slug_or_name_and_users_by_e_mail(cli):
+    """--org takes a slug or an exact name wherever it took only a UUID; agent-reach takes an
+    e-mail: the same answers as by id."""
+    by_id = json.loads(cli("top-referrers", "--org", ORG1, "--json").output)
+    for org in ("summit", "SUMMIT", "Summit Talent Partners"):
+        result = cli("top-referrers", "--org", org, "--json")
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output) == by_id
+    synced = cli("sync", "--org", "northwind", "--json")
+    assert synced.exit_code == 0, synced.output
+    assert [o["organization_id"] for o in json.loads(synced.output)["organizations"]] == [ORG2]
+    every = json.loads(cli("sync", "--org", "all", "--json").output)["organizations"]
+    assert sorted(o["organization_id"] for o in every) == [ORG1, ORG2, ORG3]
+
+    reach = json.loads(cli("agent-reach", MANAGER, "--json").output)
+    by_mail = cli("agent-reach", "Daniel.Brooks@summit.example.com", "--json")
+    assert by_mail.exit_code == 0, by_mail.output
+    assert json.loads(by_mail.output) == reach
+    scoped = cli("agent-reach", "daniel.brooks@summit.example.com", "--org", "summit", "--json")
+    assert json.loads(scoped.output) == reach
+    elsewhere = cli("agent-reach", "daniel.brooks@summit.example.com", "--org", "northwind")
+    assert elsewhere.exit_code == 2
+    assert "of that organization" in elsewhere.output and "@northwind" in elsewhere.output
+
+
+def test_reconcile_exits_1_when_the_graph_is_unreachable(crm, graph_db):
+    """A failure (1) is not a difference (3): a script tells them apart."""
+    env = {"POSTGRES_URL": crm, "NEO4J_DATABASE": graph_db, "NEO4J_URI": "bolt://127.0.0.1:9"}
+    result = CliRunner().invoke(graph_cli, ["reconcile", "--org", "summit"], env=env)
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("leadflow: error: graph server unreachable")
+    assert "Traceback" not in result.output

@@ -310,18 +310,36 @@ def test_cli_writes_the_report_and_prints_the_path(built, tmp_path):
     assert set(payload["sections"]) == {"funnel", "roi", "score_trends", "score_movers", "coaching"}
 
 
+def test_cli_takes_the_organization_by_uuid_slug_name_or_all(built, tmp_path):
+    by_uuid = _cli(built, "--out", str(tmp_path / "a.html"), "--org", ORG3, "--json")
+    by_name = _cli(built, "--out", str(tmp_path / "b.html"), "--org", "Southern Cross Staffing")
+    assert by_uuid.exit_code == 0 and by_name.exit_code == 0, by_uuid.output + by_name.output
+    assert [o["slug"] for o in json.loads(by_uuid.stdout)["organizations"]] == ["southern-cross"]
+    assert "Southern Cross Staffing" in (tmp_path / "b.html").read_text(encoding="utf-8")
+    every = _cli(built, "--out", str(tmp_path / "c.html"), "--org", "all", "--json")
+    assert every.exit_code == 0, every.output
+    slugs = sorted(org["slug"] for org in json.loads(every.stdout)["organizations"])
+    assert slugs == sorted(SLUGS.values())
+
+
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "code", "message"),
     [
-        (["--org", "nowhere"], "unknown organization 'nowhere'"),
-        (["--out", "/nonexistent-dir/x/report.html"], "cannot write the report to"),
+        (
+            ["--org", "nowhere"],
+            2,
+            "unknown organization --org 'nowhere': give a UUID, a slug or an exact name"
+            " (northwind, southern-cross, summit)",
+        ),
+        (["--out", "/nonexistent-dir/x/report.html"], 1, "cannot write the report to"),
     ],
 )
-def test_cli_errors_exit_1_with_one_line(built, args, message):
+def test_cli_errors_exit_with_one_line(built, args, code, message):
     result = _cli(built, *args)
-    assert result.exit_code == 1
+    assert result.exit_code == code
     assert result.stderr.startswith("leadflow: error: ") and message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert not result.stdout
 
 
 def test_cli_without_marts_says_how_to_build_them(new_migrated_database, tmp_path):

@@ -400,13 +400,23 @@ def test_cli_preview_json(shared, tmp_path):
     assert set(lead) == {"id", "name", "phone", "status", "score", "tags"}
 
 
+def test_cli_preview_takes_the_organization_by_slug_or_name(shared):
+    by_id = _preview(shared, '{"tags_any": ["hot"]}', "--org", ORG, "--json")
+    assert by_id.exit_code == 0, by_id.output
+    for org in ("crafted", "Crafted", "Crafted Co"):
+        result = _preview(shared, '{"tags_any": ["hot"]}', "--org", org, "--json")
+        assert result.exit_code == 0, result.output
+        assert result.stdout == by_id.stdout and json.loads(result.stdout)["count"] == 3
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (['{"status": {"$ne": "x"}}', "--org", ORG], "filter.status: expected a list"),
         (["{not json", "--org", ORG], "filter: invalid JSON"),
-        (['{"status": ["new"]}', "--org", "nope"], "--org: not a UUID"),
+        (['{"status": ["new"]}', "--org", "nope"], "unknown organization --org 'nope'"),
         (['{"status": ["new"]}', "--org", "99999999-9999-4999-8999-999999999999"], "unknown org"),
+        (['{"status": ["new"]}', "--org", "all"], "crafted, northwind, southern-cross, summit"),
     ],
 )
 def test_cli_preview_bad_requests_exit_2(shared, args, message):
