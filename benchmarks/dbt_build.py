@@ -39,9 +39,10 @@ import math
 import re
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -127,6 +128,10 @@ class DbtBenchResult:
     slowest_nodes: list[NodeTiming]
     builds: list[BuildTiming]
     reused: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """The figures `--json` prints (every build's node timings included)."""
+        return asdict(self)
 
 
 # -- deterministic draws ------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import uuid
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import psutil
 import psycopg
@@ -158,6 +159,39 @@ class IngestBenchResult:
     @property
     def reimport_share(self) -> float:
         return self.reimport.wall / self.initial.wall
+
+    def as_dict(self) -> dict[str, Any]:
+        """The figures `--json` prints: each run's wall time, memory and accounting."""
+
+        def run(bench: BenchRun) -> dict[str, Any]:
+            return {
+                "label": bench.label,
+                "wall": bench.wall,
+                "peak_rss_mb": bench.peak_rss_mb,
+                "peak_pss_mb": bench.peak_pss_mb,
+                "jobs": [
+                    {
+                        "status": job.status,
+                        "message": job.message,
+                        **job.counts(),
+                        "timings": job.timings,
+                    }
+                    for job in bench.jobs
+                ],
+            }
+
+        return {
+            "rows": self.rows,
+            "database_url": self.database_url,
+            "initial": run(self.initial),
+            "merge": run(self.merge),
+            "reimport": run(self.reimport),
+            "floor_seconds": self.floor_seconds,
+            "floor_rows": self.floor_rows,
+            "initial_ratio": self.initial_ratio,
+            "merge_ratio": self.merge_ratio,
+            "reimport_share": self.reimport_share,
+        }
 
 
 class RssSampler:
