@@ -29,6 +29,7 @@ from psycopg import sql
 
 from benchmarks.common import Echo, recreate_database
 from leadflow.ingest import pipeline
+from leadflow.postgres import one_row
 
 ORGANIZATIONS = 50
 FIRST = [
@@ -214,11 +215,11 @@ class RssSampler:
         for process in [me, *me.children(recursive=True)]:
             with contextlib.suppress(psutil.Error):
                 try:
-                    info = process.memory_full_info()
-                    rss, pss = rss + info.rss, pss + getattr(info, "pss", info.rss)
+                    full = process.memory_full_info()
+                    rss, pss = rss + full.rss, pss + getattr(full, "pss", full.rss)
                 except (psutil.AccessDenied, AttributeError):
-                    info = process.memory_info()
-                    rss, pss = rss + info.rss, pss + info.rss
+                    basic = process.memory_info()
+                    rss, pss = rss + basic.rss, pss + basic.rss
         return rss, pss
 
     def _record(self) -> None:
@@ -287,7 +288,7 @@ def copy_floor(server_url: str, loaded_url: str) -> tuple[float, int]:
             copy.write(bytes(data))
         conn.commit()
         seconds = time.perf_counter() - started
-        rows = conn.execute("select count(*) from leads").fetchone()[0]
+        rows = one_row(conn.execute("select count(*) from leads"))[0]
     return seconds, rows
 
 
