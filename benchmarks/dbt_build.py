@@ -1,4 +1,4 @@
-"""`leadflow bench dbt`: time of `dbt build` on N leads with a year of CRM history.
+"""`python -m benchmarks dbt`: time of `dbt build` on N leads with a year of CRM history.
 
 Leads come from the ingest benchmark's messy file through the real import (`pipeline.run_import`);
 everything else a recruiting CRM accumulates around them is generated set-based in SQL, from

@@ -1,4 +1,5 @@
-"""`leadflow bench graph`: throughput of the CRM graph sync against a bare MERGE loop (the floor).
+"""`python -m benchmarks graph`: throughput of the CRM graph sync against a bare MERGE loop (the
+floor).
 
 The PostgreSQL side is generated set-based in SQL (one statement per table, deterministic for a
 given N) in its own database (`leadflow_bench_graph`): 10 organizations with 5 agents each, N leads

@@ -1,4 +1,4 @@
-"""`leadflow bench ingest`: the import on a generated messy file, beside its COPY floor.
+"""`python -m benchmarks ingest`: the import on a generated messy file, beside its COPY floor.
 
 The file is deterministic for a given size and seed: about 20% of rows repeat an earlier phone
 in another format, about 2% carry an invalid phone, and rows are spread over 50 organizations.

@@ -8,7 +8,7 @@ does.
 
 Phones are valid numbers (`<prefix>` + 2000000 + n: exchange 2xx-3xx), so an imported file can
 merge into a generated lead. Set-based SQL with `setseed`: deterministic for a seed, a million leads in minutes. Local use
-only (tests, `leadflow bench recommend`); the product never imports it.
+only (tests, `python -m benchmarks recommend`); the product never imports it.
 """
 
 from __future__ import annotations
