@@ -109,9 +109,11 @@ def supervise(command: list[str], env: dict[str, str], cwd: Path, grace: float) 
 
     # Installed before the child starts: a signal that arrives meanwhile is passed on as soon as
     # the group exists, and the child starts with default dispositions (exec resets handled
-    # signals; an inherited "ignored" SIGINT would have stayed ignored).
+    # signals; an inherited "ignored" SIGINT would have stayed ignored). An ignored SIGHUP is
+    # `nohup`'s: left ignored.
     for sig in FORWARDED:
-        signal.signal(sig, on_signal)
+        if not (sig == signal.SIGHUP and signal.getsignal(sig) == signal.SIG_IGN):
+            signal.signal(sig, on_signal)
 
     proc = subprocess.Popen(command, env=env, cwd=cwd, start_new_session=True)
     pgid = proc.pid
