@@ -15,9 +15,10 @@ help:
 	@echo "make demo      install, start local servers, migrate, seed, run the demo"
 	@echo "make test      run the test suite against real local servers (what CI runs)"
 	@echo "make lint      ruff check + format check, sqlfluff on the dbt SQL"
-	@echo "make bench     run the benchmarks (BENCH_ROWS, BENCH_LEADS) and print their figures"
+	@echo "make bench     run the benchmarks (python -m benchmarks; BENCH_ROWS, BENCH_LEADS), print their figures"
 	@echo "make bench-test  the benchmarks' own tests (pytest -m bench)"
-	@echo "make dev       dagster dev (UI on http://127.0.0.1:3000)"
+	@echo "make dev       dagster dev, UI on http://127.0.0.1:3000 (UI_PORT=… or LEADFLOW_UI_PORT);"
+	@echo "               Ctrl-C or SIGTERM stops it and all its processes"
 	@echo "make dbt-manifest  parse the dbt project into dbt/target/manifest.json (a deployment's build step)"
 	@echo "make down      stop the local servers"
 	@echo "make clean     stop servers, remove .leadflow/ state (databases!)"
@@ -65,13 +66,14 @@ managed-pg:
 BENCH_ROWS  ?= 200000
 BENCH_LEADS ?= 100000
 
+# python -m benchmarks: the checkout's benchmarks/ (not in the installed package); --help lists them
 bench: install
 	$(BIN)/leadflow up
-	$(BIN)/leadflow bench ingest --rows $(BENCH_ROWS)
-	$(BIN)/leadflow bench graph --leads $(BENCH_LEADS)
-	$(BIN)/leadflow bench dbt --leads $(BENCH_LEADS)
-	$(BIN)/leadflow bench recommend --leads $(BENCH_LEADS)
-	$(BIN)/leadflow bench nightly --leads $(BENCH_LEADS)
+	$(BIN)/python -m benchmarks ingest --rows $(BENCH_ROWS)
+	$(BIN)/python -m benchmarks graph --leads $(BENCH_LEADS)
+	$(BIN)/python -m benchmarks dbt --leads $(BENCH_LEADS)
+	$(BIN)/python -m benchmarks recommend --leads $(BENCH_LEADS)
+	$(BIN)/python -m benchmarks nightly --leads $(BENCH_LEADS)
 
 bench-test: install
 	$(BIN)/python -m pytest -m bench
@@ -89,12 +91,14 @@ format: install
 	$(BIN)/ruff check --fix leadflow benchmarks tests scripts
 	$(BIN)/sqlfluff fix --disable-progress-bar dbt
 
+# The launcher (leadflow/platform/dev.py) runs `dagster dev` in a process group of its own and
+# stops all of it on Ctrl-C, SIGTERM or SIGHUP, with or without a terminal; `exec` makes it
+# make's own child, so a SIGTERM to make reaches it.
+UI_PORT ?=
+
 dev: install
 	$(BIN)/leadflow up
-	eval "$$($(BIN)/leadflow env)" && \
-	export DAGSTER_HOME="$${DAGSTER_HOME:-$(CURDIR)/.leadflow/dagster}" && mkdir -p "$$DAGSTER_HOME" && \
-	export PATH="$(CURDIR)/$(BIN):$$PATH" && \
-	$(BIN)/dagster dev -m leadflow.definitions
+	exec $(BIN)/python -m leadflow.platform.dev $(if $(UI_PORT),--port $(UI_PORT))
 
 up: install
 	$(BIN)/leadflow up

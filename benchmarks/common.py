@@ -18,7 +18,7 @@ def with_dbname(url: str, dbname: str) -> str:
     """The same server URL with another database name."""
     info = psycopg.conninfo.conninfo_to_dict(url)
     info["dbname"] = dbname
-    return psycopg.conninfo.make_conninfo(**info)
+    return psycopg.conninfo.make_conninfo("", **info)
 
 
 def database_exists(server_url: str, database: str) -> bool:

@@ -1,4 +1,4 @@
-"""`leadflow bench dbt`: time of `dbt build` on N leads with a year of CRM history.
+"""`python -m benchmarks dbt`: time of `dbt build` on N leads with a year of CRM history.
 
 Leads come from the ingest benchmark's messy file through the real import (`pipeline.run_import`);
 everything else a recruiting CRM accumulates around them is generated set-based in SQL, from
@@ -39,9 +39,10 @@ import math
 import re
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -50,6 +51,7 @@ from benchmarks.common import Echo, database_exists, recreate_database, with_dbn
 from benchmarks.ingest import ORGANIZATIONS, bench_organizations, generate_file
 from leadflow.analytics.project import DbtError, run_dbt
 from leadflow.ingest import pipeline
+from leadflow.postgres import one_row
 
 DATABASE = "leadflow_bench_dbt"
 #: share of the generated file's rows that become leads (the rest repeat a phone or are invalid)
@@ -128,6 +130,10 @@ class DbtBenchResult:
     builds: list[BuildTiming]
     reused: bool = False
 
+    def as_dict(self) -> dict[str, Any]:
+        """The figures `--json` prints (every build's node timings included)."""
+        return asdict(self)
+
 
 # -- deterministic draws ------------------------------------------------------------------------
 
@@ -186,13 +192,13 @@ def prepare_database(server_url: str, database: str = DATABASE) -> str:
 
 def _live_leads(url: str) -> int:
     with psycopg.connect(url) as conn:
-        return conn.execute("select count(*) from leads where deleted_at is null").fetchone()[0]
+        return int(one_row(conn.execute("select count(*) from leads where deleted_at is null"))[0])
 
 
 def is_complete(url: str, leads: int) -> bool:
     """The database holds >= leads live leads and a finished generation (its last table)."""
     with psycopg.connect(url) as conn:
-        finished = conn.execute("select exists (select from segment_count_history)").fetchone()[0]
+        finished = one_row(conn.execute("select exists (select from segment_count_history)"))[0]
     return finished and _live_leads(url) >= leads
 
 
@@ -202,7 +208,7 @@ def count_rows(url: str) -> dict[str, int]:
         for table in HISTORY_TABLES:
             where = " where deleted_at is null" if table == "leads" else ""
             query = sql.SQL("select count(*) from {}" + where).format(sql.Identifier(table))
-            rows[table] = conn.execute(query).fetchone()[0]
+            rows[table] = one_row(conn.execute(query))[0]
     return rows
 
 
@@ -731,7 +737,7 @@ def change_leads(url: str, salt: int) -> int:
         conn.execute(statements[0])
         for statement in statements[1:]:
             conn.execute(statement)
-        return conn.execute("select count(*) from bench_change").fetchone()[0]
+        return int(one_row(conn.execute("select count(*) from bench_change"))[0])
 
 
 def generate_history(url: str, echo: Echo = print) -> dict[str, float]:
@@ -741,9 +747,9 @@ def generate_history(url: str, echo: Echo = print) -> dict[str, float]:
         conn.execute("set temp_buffers = '512MB'")
         conn.execute("set work_mem = '256MB'")
         conn.execute("set maintenance_work_mem = '512MB'")
-        anchor = conn.execute(
-            "select date_trunc('minute', now()) - interval '30 minutes'"
-        ).fetchone()[0]
+        anchor = one_row(
+            conn.execute("select date_trunc('minute', now()) - interval '30 minutes'")
+        )[0]
         params = {"anchor": anchor, "funnel": FUNNEL}
 
         def step(name: str, statements: list[str], table: str | None) -> None:
@@ -753,9 +759,8 @@ def generate_history(url: str, echo: Echo = print) -> dict[str, float]:
                     conn.execute(statement, params if "%(" in statement else None)
             seconds[name] = time.perf_counter() - t0
             if table:
-                count = conn.execute(
-                    sql.SQL("select count(*) from {}").format(sql.Identifier(table))
-                ).fetchone()[0]
+                query = sql.SQL("select count(*) from {}").format(sql.Identifier(table))
+                count = one_row(conn.execute(query))[0]
                 echo(f"  {name:<22} {seconds[name]:8.1f}s  {count:>12,} rows")
             else:
                 echo(f"  {name:<22} {seconds[name]:8.1f}s")

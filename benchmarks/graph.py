@@ -1,4 +1,5 @@
-"""`leadflow bench graph`: throughput of the CRM graph sync against a bare MERGE loop (the floor).
+"""`python -m benchmarks graph`: throughput of the CRM graph sync against a bare MERGE loop (the
+floor).
 
 The PostgreSQL side is generated set-based in SQL (one statement per table, deterministic for a
 given N) in its own database (`leadflow_bench_graph`): 10 organizations with 5 agents each, N leads
@@ -48,6 +49,7 @@ from benchmarks.common import Echo, database_exists, recreate_database, with_dbn
 from leadflow.graph.sync import ensure_graph_schema, reconcile_graph, sync_graph
 from leadflow.platform.services import GraphService
 from leadflow.platform.services.graph import create_database, drop_database
+from leadflow.postgres import one_row
 from leadflow.resources import Neo4jResource
 
 DATABASE = "leadflow_bench_graph"
@@ -371,14 +373,14 @@ NODE_KEYS = GRAPH_KEYS[:4]
 
 def row_counts(url: str) -> dict[str, int]:
     with psycopg.connect(url) as conn:
-        values = conn.execute(_ROW_COUNTS_SQL).fetchone()
+        values = one_row(conn.execute(_ROW_COUNTS_SQL))
     keys = ("organizations", "users", "leads", "lead_assignments", "referrals")
     return dict(zip(keys, values, strict=True))
 
 
 def expected_graph(url: str) -> dict[str, int]:
     with psycopg.connect(url) as conn:
-        values = conn.execute(_EXPECTED_GRAPH_SQL).fetchone()
+        values = one_row(conn.execute(_EXPECTED_GRAPH_SQL))
     return dict(zip(GRAPH_KEYS, values, strict=True))
 
 
@@ -488,7 +490,7 @@ def change_leads(
     """
     salt = salt if salt is not None else int(time.time())
     with psycopg.connect(url) as conn:
-        live = conn.execute("select count(*) from leads where deleted_at is null").fetchone()[0]
+        live = one_row(conn.execute("select count(*) from leads where deleted_at is null"))[0]
         count = max(1, round(live * fraction))
         params = {"salt": salt, "count": count}
         conn.execute(_CHANGE_SQL[0], params)
@@ -519,7 +521,7 @@ def reset_graph_database(driver: Driver, database: str, echo: Echo = print) -> s
                 lambda tx: tx.run(
                     "MATCH (n) WITH n LIMIT $limit DETACH DELETE n RETURN count(*) AS c",
                     limit=WIPE_BATCH,
-                ).single()["c"]
+                ).single(strict=True)["c"]
             )
             deleted += count
             if count == 0:
@@ -601,8 +603,9 @@ def run_floor(
     edge_seconds = _write_batches(driver, database, FLOOR_EDGES, edge_batches)
     echo(f"  floor edges {edges:>10,} in {edge_seconds:8.1f}s")
     with driver.session(database=database) as session:
-        written = session.run("MATCH (l:Lead) RETURN count(l) AS n").single()["n"]
-        linked = session.run("MATCH (:Lead)-[e:BELONGS_TO]->() RETURN count(e) AS n").single()["n"]
+        written = session.run("MATCH (l:Lead) RETURN count(l) AS n").single(strict=True)["n"]
+        edges_query = "MATCH (:Lead)-[e:BELONGS_TO]->() RETURN count(e) AS n"
+        linked = session.run(edges_query).single(strict=True)["n"]
     if written != nodes or linked != edges:
         raise RuntimeError(
             f"floor wrote {written:,} nodes / {linked:,} edges, not {nodes:,} / {edges:,}"

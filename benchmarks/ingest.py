@@ -1,4 +1,4 @@
-"""`leadflow bench ingest`: the import on a generated messy file, beside its COPY floor.
+"""`python -m benchmarks ingest`: the import on a generated messy file, beside its COPY floor.
 
 The file is deterministic for a given size and seed: about 20% of rows repeat an earlier phone
 in another format, about 2% carry an invalid phone, and rows are spread over 50 organizations.
@@ -21,6 +21,7 @@ import uuid
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import psutil
 import psycopg
@@ -28,6 +29,7 @@ from psycopg import sql
 
 from benchmarks.common import Echo, recreate_database
 from leadflow.ingest import pipeline
+from leadflow.postgres import one_row
 
 ORGANIZATIONS = 50
 FIRST = [
@@ -159,6 +161,39 @@ class IngestBenchResult:
     def reimport_share(self) -> float:
         return self.reimport.wall / self.initial.wall
 
+    def as_dict(self) -> dict[str, Any]:
+        """The figures `--json` prints: each run's wall time, memory and accounting."""
+
+        def run(bench: BenchRun) -> dict[str, Any]:
+            return {
+                "label": bench.label,
+                "wall": bench.wall,
+                "peak_rss_mb": bench.peak_rss_mb,
+                "peak_pss_mb": bench.peak_pss_mb,
+                "jobs": [
+                    {
+                        "status": job.status,
+                        "message": job.message,
+                        **job.counts(),
+                        "timings": job.timings,
+                    }
+                    for job in bench.jobs
+                ],
+            }
+
+        return {
+            "rows": self.rows,
+            "database_url": self.database_url,
+            "initial": run(self.initial),
+            "merge": run(self.merge),
+            "reimport": run(self.reimport),
+            "floor_seconds": self.floor_seconds,
+            "floor_rows": self.floor_rows,
+            "initial_ratio": self.initial_ratio,
+            "merge_ratio": self.merge_ratio,
+            "reimport_share": self.reimport_share,
+        }
+
 
 class RssSampler:
     """Peak resident memory of this process plus its children (the normalization workers),
@@ -180,11 +215,11 @@ class RssSampler:
         for process in [me, *me.children(recursive=True)]:
             with contextlib.suppress(psutil.Error):
                 try:
-                    info = process.memory_full_info()
-                    rss, pss = rss + info.rss, pss + getattr(info, "pss", info.rss)
+                    full = process.memory_full_info()
+                    rss, pss = rss + full.rss, pss + getattr(full, "pss", full.rss)
                 except (psutil.AccessDenied, AttributeError):
-                    info = process.memory_info()
-                    rss, pss = rss + info.rss, pss + info.rss
+                    basic = process.memory_info()
+                    rss, pss = rss + basic.rss, pss + basic.rss
         return rss, pss
 
     def _record(self) -> None:
@@ -253,7 +288,7 @@ def copy_floor(server_url: str, loaded_url: str) -> tuple[float, int]:
             copy.write(bytes(data))
         conn.commit()
         seconds = time.perf_counter() - started
-        rows = conn.execute("select count(*) from leads").fetchone()[0]
+        rows = one_row(conn.execute("select count(*) from leads"))[0]
     return seconds, rows
 
 

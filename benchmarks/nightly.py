@@ -1,5 +1,5 @@
-"""`leadflow bench nightly`: the nightly job at scale, full, after a CRM day of changes, and with
-nothing changed.
+"""`python -m benchmarks nightly`: the nightly job at scale, full, after a CRM day of changes, and
+with nothing changed.
 
 The data is the dbt benchmark's (benchmarks/dbt_build.py): N leads through the real import, a
 year of status, score, assignment and activity history around them. It is generated once into a

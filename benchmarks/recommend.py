@@ -1,5 +1,5 @@
-"""`leadflow bench recommend --leads N`: training time, scoring throughput, cache fill time and
-the latency of `recommend` from the Redis cache and from PostgreSQL on a miss.
+"""`python -m benchmarks recommend --leads N`: training time, scoring throughput, cache fill time
+and the latency of `recommend` from the Redis cache and from PostgreSQL on a miss.
 
 N generated leads (leadflow/platform/lead_history.py: activities, status and score history)
 in one organization of the database `leadflow_bench_reco`, one agent per 500 leads (an agent's

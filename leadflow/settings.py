@@ -413,6 +413,9 @@ class Settings:
     graph_http_port = Variable(
         "LEADFLOW_GRAPH_HTTP_PORT", "ArcadeDB's HTTP port", _integer(minimum=1)
     )
+    ui_port = Variable(
+        "LEADFLOW_UI_PORT", "port of the Dagster UI `make dev` serves", _integer(minimum=1), 3000
+    )
     graph_heap = Variable("LEADFLOW_GRAPH_HEAP", "JVM heap of the local graph server", _text, "2g")
     pg_database = Variable(
         "LEADFLOW_PG_DATABASE", "database created on the local PostgreSQL", _text, "leadflow"

@@ -1,5 +1,5 @@
-"""`leadflow bench dbt` on 2,000 leads: the generated history has the shapes a recruiting CRM has,
-and the benchmark builds the dbt project three times and returns its figures.
+"""`python -m benchmarks dbt` on 2,000 leads: the generated history has the shapes a recruiting
+CRM has, and the benchmark builds the dbt project three times and returns its figures.
 
 No timing is asserted: speed goals live in the benchmark's printed figures.
 """

@@ -1,4 +1,4 @@
-"""`leadflow bench graph` on 500 leads: the generated CRM has the planned shape, the benchmark
+"""`python -m benchmarks graph` on 500 leads: the generated CRM has the planned shape, the benchmark
 returns positive figures for the floor and the three syncs, and the graph reconciles afterwards.
 
 No timing is asserted: speed goals live in the benchmark's printed figures.

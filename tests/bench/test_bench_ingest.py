@@ -1,4 +1,4 @@
-"""`leadflow bench ingest` on a small file: the generated file has the planned mix, both runs
+"""`python -m benchmarks ingest` on a small file: the generated file has the planned mix, both runs
 account for every row, and the command prints its figures.
 
 No timing is asserted: speed goals live in the benchmark's printed figures.
@@ -7,6 +7,11 @@ No timing is asserted: speed goals live in the benchmark's printed figures.
 from __future__ import annotations
 
 import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -17,6 +22,7 @@ from leadflow.cli.main import main
 pytestmark = [pytest.mark.bench, pytest.mark.integration, pytest.mark.slow]
 
 ROWS = 2_000
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_generated_file_has_the_planned_mix(tmp_path):
@@ -49,12 +55,50 @@ def test_every_run_accounts_for_every_row_and_the_floor_is_measured(pg_server_ur
     assert any("end-to-end" in line for line in lines)
 
 
-def test_cli_prints_the_figures(pg_server_url, tmp_path):
+def _python_m_benchmarks(args: list[str], pg_server_url: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks", *args],
+        cwd=ROOT,
+        env={**os.environ, "POSTGRES_URL": pg_server_url},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_python_m_benchmarks_prints_the_figures(pg_server_url, tmp_path):
+    args = ["ingest", "--rows", "300", "--workers", "1", "--workdir", str(tmp_path)]
+    result = _python_m_benchmarks(args, pg_server_url)
+    assert result.returncode == 0, result.stderr
+    assert "initial load (empty database)" in result.stdout
+    assert "incremental merge (same leads, names and e-mails changed)" in result.stdout
+
+
+def test_json_is_one_object_on_stdout_and_the_report_on_stderr(pg_server_url, tmp_path):
+    args = ["ingest", "--rows", "300", "--workers", "1", "--workdir", str(tmp_path), "--json"]
+    result = _python_m_benchmarks(args, pg_server_url)
+    assert result.returncode == 0, result.stderr
+    [line] = result.stdout.splitlines()
+    figures = json.loads(line)
+    assert figures["rows"] == 300
+    initial = figures["initial"]["jobs"][0]
+    assert initial["status"] == "succeeded" and initial["rows_read"] == 300
+    assert initial["rows_read"] == sum(
+        initial[key] for key in ("inserted", "merged", "duplicates_in_file", "quarantined")
+    )
+    assert figures["reimport"]["jobs"][0]["status"] == "skipped"
+    assert figures["floor_rows"] == initial["inserted"] and figures["initial_ratio"] > 0
+    assert "initial load (empty database)" in result.stderr
+
+
+def test_the_old_name_still_runs_after_its_notice(pg_server_url, tmp_path):
     result = CliRunner().invoke(
         main,
         ["bench", "ingest", "--rows", "300", "--workers", "1", "--workdir", str(tmp_path)],
         env={"POSTGRES_URL": pg_server_url},
     )
     assert result.exit_code == 0, result.output
-    assert "initial load (empty database)" in result.output
-    assert "incremental merge (same leads, names and e-mails changed)" in result.output
+    assert "`leadflow bench ingest` is deprecated; use `python -m benchmarks ingest`" in (
+        result.stderr
+    )
+    assert "initial load (empty database)" in result.stdout

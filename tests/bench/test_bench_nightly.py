@@ -1,5 +1,5 @@
-"""`leadflow bench nightly` on 1,500 leads: the seed is generated and copied, the CRM day changes
-what it says, and each nightly (a `leadflow run --json` child) reports its steps.
+"""`python -m benchmarks nightly` on 1,500 leads: the seed is generated and copied, the CRM day
+changes what it says, and each nightly (a `leadflow run --json` child) reports its steps.
 
 No timing is asserted: speed goals live in the benchmark's printed figures.
 """

@@ -1,5 +1,5 @@
-"""`leadflow bench recommend` on 3,000 leads: the benchmark trains a served model, scores every
-eligible lead, fills the cache and times the three read paths (floor, cache, miss).
+"""`python -m benchmarks recommend` on 3,000 leads: the benchmark trains a served model, scores
+every eligible lead, fills the cache and times the three read paths (floor, cache, miss).
 
 No timing is asserted: speed goals live in the benchmark's printed figures.
 """

@@ -57,7 +57,7 @@ def test_leadflow_run_materializes_everything_and_every_dbt_test_passes(nightly)
     assert "graph_matches_postgres" not in summary["failed_checks"]
     assert summary["dbt_models_built"] >= 11 + len(MARTS)
     assert summary["checks"]["failed"] == 0 and summary["checks"]["passed"] >= 60
-    # each step's wall seconds, from the run's own events (what `leadflow bench nightly` reports)
+    # each step's wall seconds, from the run's own events (what the nightly benchmark reports)
     steps = summary["step_seconds"]
     assert {"lead_scores", "crm_graph", "analytics_models"} <= set(steps)
     assert all(0 <= seconds <= summary["seconds"] for seconds in steps.values())
