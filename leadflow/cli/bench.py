@@ -49,7 +49,7 @@ class DeprecatedBench(click.Group):
         return benchmarks_cli().commands.get(cmd_name)
 
 
-@click.group(cls=DeprecatedBench, epilog=EXIT_CODES_HELP)
+@click.group(cls=DeprecatedBench, epilog=EXIT_CODES_HELP, hidden=True)
 @click.pass_context
 def bench(ctx: click.Context) -> None:
     """Deprecated: the benchmarks are `python -m benchmarks …` (in the checkout's root).
