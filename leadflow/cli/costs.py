@@ -1,9 +1,10 @@
-"""`leadflow costs import`: lead source costs and the budget ledger from a CSV/XLSX file, through
+"""`leadflow costs import|list`: lead source costs and the budget ledger from a CSV/XLSX file, through
 the costs asset (`lead_source_costs`), in this process."""
 
 from __future__ import annotations
 
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
 
@@ -12,6 +13,7 @@ import click
 from leadflow.cli.common import ensure_schema_current
 from leadflow.cli.common import postgres_url as _postgres_url
 from leadflow.cli.conventions import BAD_REQUEST, FAILED, emit_json, fail
+from leadflow.cli.resolve import ALL, org_option, organizations
 
 
 @click.group()
@@ -21,6 +23,7 @@ def costs() -> None:
     \b
     Examples:
       leadflow costs import costs-2026-11.csv
+      leadflow costs list --org summit --period 2026-11
     """
 
 
@@ -57,6 +60,62 @@ def costs_import(path: Path, as_json: bool) -> None:
         )
     if result["errors"]:
         sys.exit(FAILED)
+
+
+@costs.command("list")
+@org_option(allow_all=True, default=ALL)
+@click.option("--period", default=None, help="Only this month (YYYY-MM).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+def costs_list(org: str, period: str | None, as_json: bool) -> None:
+    """List the lead source costs: organization, month, source, agent and cost, with the total
+    per organization and month (what `source_roi` divides by).
+
+    \b
+    Examples:
+      leadflow costs list --org summit --period 2026-11
+      leadflow costs list --json | jq '.total_usd'
+    """
+    import re
+
+    import psycopg
+    from psycopg.rows import dict_row
+
+    if period is not None and not re.fullmatch(r"[0-9]{4}-(0[1-9]|1[0-2])", period):
+        fail(f"--period {period!r} is not a month (YYYY-MM)", BAD_REQUEST)
+    url = _postgres_url()
+    ensure_schema_current(url, code=BAD_REQUEST)
+    with psycopg.connect(url) as conn:
+        chosen = organizations(conn, org)
+        ids = [o.id for o in chosen] if chosen else None
+        with conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(
+                """
+                select c.organization_id::text as organization_id,
+                       coalesce(o.slug, o.name) as organization, c.period, c.source,
+                       u.email as user_email, c.cost_usd
+                from lead_source_costs c
+                join organizations o on o.id = c.organization_id
+                join users u on u.id = c.user_id
+                where (%(ids)s::uuid[] is null or c.organization_id = any(%(ids)s::uuid[]))
+                  and (%(period)s::text is null or c.period = %(period)s)
+                order by coalesce(o.slug, o.name), c.period, c.source, u.email
+                """,
+                {"ids": ids, "period": period},
+            ).fetchall()
+    total = sum((row["cost_usd"] for row in rows), start=Decimal(0))
+    if as_json:
+        emit_json({"costs": rows, "rows": len(rows), "total_usd": total})
+        return
+    if not rows:
+        click.echo("no source cost")
+        return
+    click.echo(f"{'organization':<16} {'period':<8} {'source':<20} {'cost USD':>12}  agent")
+    for row in rows:
+        click.echo(
+            f"{row['organization']:<16} {row['period']:<8} {row['source']:<20}"
+            f" {row['cost_usd']:>12,.2f}  {row['user_email']}"
+        )
+    click.echo(f"{'total':<46} {total:>12,.2f}  ({len(rows)} rows)")
 
 
 def run_cost_import(path: str, url: str) -> dict[str, Any]:

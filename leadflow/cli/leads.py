@@ -63,10 +63,13 @@ def assign(
             "select organization_id::text from leads where id = %s", (lead,)
         ).fetchone()
         if row is None:
-            fail(f"unknown lead {lead}", BAD_REQUEST)
+            fail(f"lead {lead} does not exist", BAD_REQUEST)
         org = row[0]
-        target = user(conn, to_user, org=org, option="--to")
-        actor = user(conn, acting_user, org=org, option="--by") if acting_user else None
+        # a user of another organization is found, and refused by reassign_lead in its words
+        target = user(conn, to_user, org=org, option="--to", elsewhere=True)
+        actor = (
+            user(conn, acting_user, org=org, option="--by", elsewhere=True) if acting_user else None
+        )
         try:
             result = reassign_lead(
                 conn, lead, target.id, reason, assigned_by=actor.id if actor else None

@@ -146,10 +146,8 @@ def organization_id(url: str, value: str | None, *, option: str = "--org") -> st
         return organization(conn, value, option=option).id
 
 
-def user(
-    conn: psycopg.Connection, value: str, *, org: str | None = None, option: str = "--owner"
-) -> User:
-    """The user `value` names (id or e-mail, in organization `org` when given), or exit 2."""
+def find_users(conn: psycopg.Connection, value: str, org: str | None = None) -> list[User]:
+    """The users `value` names (id or e-mail, in organization `org` when given)."""
     from leadflow.leads.ids import canonical_uuid
 
     wanted = value.strip()
@@ -161,10 +159,28 @@ def user(
         " order by organization_id",
         (canonical_uuid(wanted), wanted, org, org),
     ).fetchall()
-    if len(rows) == 1:
-        return User(*rows[0])
-    if len(rows) > 1:
-        orgs = ", ".join(row[1] for row in rows)
+    return [User(*row) for row in rows]
+
+
+def user(
+    conn: psycopg.Connection,
+    value: str,
+    *,
+    org: str | None = None,
+    option: str = "--owner",
+    elsewhere: bool = False,
+) -> User:
+    """The user `value` names (id or e-mail, in organization `org` when given), or exit 2.
+
+    `elsewhere`: a user of another organization is returned too (when `org` has none of that
+    id or e-mail), for the caller to refuse with its own words ("belongs to organization …")."""
+    found = find_users(conn, value, org)
+    if not found and elsewhere and org is not None:
+        found = find_users(conn, value)
+    if len(found) == 1:
+        return found[0]
+    if len(found) > 1:
+        orgs = ", ".join(u.organization_id for u in found)
         fail(
             f"{option} {value!r} is a user of several organizations ({orgs}): give --org",
             BAD_REQUEST,

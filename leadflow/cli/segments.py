@@ -28,6 +28,7 @@ def segments() -> None:
     \b
     Examples:
       leadflow segments preview '{"status": ["hot"]}' --org summit
+      leadflow segments list --org summit
     """
 
 
@@ -93,3 +94,50 @@ def preview(filter_json: str, org: str, limit: int, as_json: bool) -> None:
 
 def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@segments.command("list", epilog=EXIT_CODES_HELP)
+@resolve.org_option(allow_all=True, default=resolve.ALL)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+def segments_list(org: str, as_json: bool) -> None:
+    """List the saved segments: organization, name, the last count of their live leads and when
+    it was taken (the nightly's segment_counts step counts them).
+
+    \b
+    Examples:
+      leadflow segments list --org summit
+      leadflow segments list --json | jq '.segments[] | {name, lead_count}'
+    """
+    from psycopg.rows import dict_row
+
+    url = _postgres_url()
+    ensure_schema_current(url)
+    with psycopg.connect(url) as conn:
+        chosen = resolve.organizations(conn, org)
+        ids = [o.id for o in chosen] if chosen else None
+        with conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(
+                """
+                select s.id::text as id, s.organization_id::text as organization_id,
+                       coalesce(o.slug, o.name) as organization, s.name, s.description,
+                       s.filter, s.lead_count, s.last_counted_at
+                from segments s join organizations o on o.id = s.organization_id
+                where %(ids)s::uuid[] is null or s.organization_id = any(%(ids)s::uuid[])
+                order by coalesce(o.slug, o.name), s.name, s.id
+                """,
+                {"ids": ids},
+            ).fetchall()
+    if as_json:
+        emit_json({"segments": rows})
+        return
+    if not rows:
+        click.echo("no segment")
+        return
+    click.echo(f"{'organization':<16} {'leads':>8}  {'counted':<16}  name")
+    for row in rows:
+        counted = (
+            row["last_counted_at"].strftime("%Y-%m-%d %H:%M") if row["last_counted_at"] else "-"
+        )
+        click.echo(
+            f"{row['organization']:<16} {row['lead_count']:>8,}  {counted:<16}  {row['name']}"
+        )

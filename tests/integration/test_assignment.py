@@ -410,7 +410,7 @@ def test_cli_reassigning_to_the_current_owner_changes_nothing(crm_url, connect):
     ("args", "message"),
     [
         ((lead(1, 99), "--to", ORG1_AGENT_3), "does not exist"),
-        ((lead(1, 1), "--to", "a1000000-0000-4000-8000-000000000099"), "does not exist"),
+        ((lead(1, 1), "--to", "a1000000-0000-4000-8000-000000000099"), "unknown user --to"),
         ((lead(1, 1), "--to", ORG2_AGENT), "belongs to organization"),
         ((lead(1, 19), "--to", ORG1_AGENT_3), "has status dnc"),
         ((lead(1, 20), "--to", ORG1_AGENT_4), "has status dnc"),
@@ -418,11 +418,12 @@ def test_cli_reassigning_to_the_current_owner_changes_nothing(crm_url, connect):
         ((lead(1, 1), "--to", ORG1_AGENT_3, "--by", ORG2_AGENT), "acting user"),
     ],
 )
-def test_cli_refusals_exit_1_and_write_nothing(crm_url, connect, args, message):
+def test_cli_refusals_exit_2_and_write_nothing(crm_url, connect, args, message):
+    """A refused reassignment is a bad request (exit 2): nothing was written."""
     with connect() as conn:
         before = one(conn, "select count(*) from lead_assignments")[0]
     result = run_cli(crm_url, *args)
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert message in result.output and "leadflow: error:" in result.output
     with connect() as conn:
         assert one(conn, "select count(*) from lead_assignments")[0] == before
@@ -438,9 +439,9 @@ def test_cli_refuses_inactive_users_and_dnc_listed_phones(crm_url, connect):
             (ORG1,),
         )
     inactive = run_cli(crm_url, lead(1, 1), "--to", ORG1_AGENT_4)
-    assert inactive.exit_code == 1 and "is inactive" in inactive.output
+    assert inactive.exit_code == 2 and "is inactive" in inactive.output
     dnc = run_cli(crm_url, listed, "--to", ORG1_AGENT_3)
-    assert dnc.exit_code == 1 and "phone on the DNC list" in dnc.output
+    assert dnc.exit_code == 2 and "phone on the DNC list" in dnc.output
 
 
 def test_cli_rejects_malformed_uuids_as_usage_errors(crm_url):

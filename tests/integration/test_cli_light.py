@@ -62,7 +62,7 @@ def one_row(tmp_path: Path) -> Path:
 @pytest.mark.parametrize(
     ("org", "message"),
     [
-        ("summit", "--org 'summit' is not a UUID"),
+        ("no-such-org", "unknown organization --org 'no-such-org'"),
         (str(uuid.UUID(int=7, version=4)), "unknown organization --org"),
     ],
 )
