@@ -6,6 +6,8 @@ it inherits SIGINT *ignored*, so neither signal stopped it, and stopping `make` 
 running on the port. This launcher restores the signals, starts `dagster dev` in a process group
 of its own, forwards SIGINT (SIGTERM and SIGHUP as SIGTERM) to that whole group, waits for every
 process of it to end, and kills what is left after a grace period or at a second signal.
+Without a terminal, stop `make dev` with SIGTERM (make passes it on) or any of the three to its
+process group; a SIGINT to make alone is lost when make started with it ignored.
 
     python -m leadflow.platform.dev [--port N] [--host H] [--module M]
 """
@@ -37,6 +39,9 @@ OK, FAILED, BAD_REQUEST = 0, 1, 2
 EXIT_CODES_HELP = "\b\nExit codes: 0 ok, 1 failed (something had to be killed), 2 bad request"
 #: seconds `dagster dev` and its children get to shut down before they are killed
 GRACE_SECONDS = 20.0
+#: a signal this long after the first is a second request (kill now), not the same one twice
+#: (a SIGTERM to make's process group reaches the launcher directly and through make)
+REPEAT_SECONDS = 2.0
 #: the signals that stop the launcher, and the one each is passed on to the group as
 FORWARDED = {
     signal.SIGINT: signal.SIGINT,
@@ -119,6 +124,7 @@ def supervise(command: list[str], env: dict[str, str], cwd: Path, grace: float) 
     pgid = proc.pid
     log.info("dagster dev started (process group %s)", pgid)
     handled = 0
+    first = 0.0
     deadline: float | None = None
     killed = False
     while True:
@@ -134,8 +140,9 @@ def supervise(command: list[str], env: dict[str, str], cwd: Path, grace: float) 
                 name = signal.Signals(signum).name
                 log.info("%s received: stopping dagster dev (up to %.0f s)", name, grace)
                 _signal_group(pgid, FORWARDED[signal.Signals(signum)])
-                deadline = time.monotonic() + grace
-            elif not killed:
+                first = time.monotonic()
+                deadline = first + grace
+            elif not killed and time.monotonic() - first > REPEAT_SECONDS:
                 log.warning("second signal: killing dagster dev's processes")
                 _signal_group(pgid, signal.SIGKILL)
                 killed = True
@@ -192,7 +199,8 @@ def supervise(command: list[str], env: dict[str, str], cwd: Path, grace: float) 
 )
 def main(port: int | None, host: str, module: str) -> None:
     """`dagster dev` (UI, daemon, code server) that Ctrl-C, SIGTERM or SIGHUP stop with all
-    of its processes, with or without a terminal. A second signal kills them at once.
+    of its processes, with or without a terminal. A second signal (2 s or more later) kills them
+    at once.
 
     \b
     Examples:

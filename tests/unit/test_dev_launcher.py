@@ -1,14 +1,21 @@
-"""`make dev`'s launcher refuses a port it cannot serve on before it starts anything: a bad
-LEADFLOW_UI_PORT and a port in use are bad requests (exit 2) naming how to choose another.
-Its signal handling is tested with real `dagster dev` processes in
-tests/integration/test_dev_launcher.py."""
+"""`make dev`'s launcher: it refuses a port it cannot serve on before it starts anything (a bad
+LEADFLOW_UI_PORT and a port in use are bad requests, exit 2, naming how to choose another), and
+its supervision, on small real processes in place of `dagster dev`: a signal stops the whole
+process group; the same stop delivered twice (a SIGTERM to make's process group reaches the
+launcher directly and through make) is not a second request; a group that ignores the signal is
+killed after the grace period, or at once at a second signal. With real `dagster dev`
+processes: tests/integration/test_dev_launcher.py."""
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
+
+import psutil
 
 from leadflow.cli.conventions import BAD_REQUEST
 from leadflow.settings import Settings
@@ -49,3 +56,89 @@ def test_a_port_in_use_is_a_bad_request_naming_the_choices():
             assert f"port {port} on 127.0.0.1 is in use" in result.stderr
             assert "UI_PORT" in result.stderr and "LEADFLOW_UI_PORT" in result.stderr
             assert "dagster dev started" not in result.stderr
+
+
+#: stands in for `dagster dev`: a child of its own in the group (as the code server is), a
+#: shutdown that takes a moment, or (argv[1] == "stubborn") SIGTERM ignored
+_DAGSTER = """
+import signal, subprocess, sys, time
+subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+def stop(signum, frame):
+    time.sleep(0.5)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, signal.SIG_IGN if sys.argv[1] == "stubborn" else stop)
+time.sleep(300)
+"""
+
+_SUPERVISOR = """
+import logging, os, sys
+from pathlib import Path
+from leadflow.platform.dev import supervise
+logging.basicConfig(level=logging.INFO, format="%(message)s")
+command = [sys.executable, "-c", sys.argv[1], sys.argv[2]]
+sys.exit(supervise(command, dict(os.environ), Path.cwd(), float(sys.argv[3])))
+"""
+
+
+def _group(pgid: int) -> list[int]:
+    pids = []
+    for proc in psutil.process_iter():
+        try:
+            if os.getpgid(proc.pid) == pgid and proc.status() != psutil.STATUS_ZOMBIE:
+                pids.append(proc.pid)
+        except (OSError, psutil.Error):
+            continue
+    return pids
+
+
+def _supervise(mode: str, grace: float, *signals: tuple[float, int]) -> tuple[int, str, float]:
+    """Start the supervisor of a stand-in, send `signals` (seconds after the first, signal) once
+    its group has two processes; (exit code, its log, seconds from the first signal)."""
+    supervisor = subprocess.Popen(
+        [sys.executable, "-c", _SUPERVISOR, _DAGSTER, mode, str(grace)],
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert supervisor.stderr is not None
+        started = supervisor.stderr.readline()
+        pgid = int(started.rsplit(" ", 1)[1].rstrip(")\n"))
+        deadline = time.monotonic() + 30
+        while len(_group(pgid)) < 2:
+            assert time.monotonic() < deadline, "the stand-in's child never started"
+            time.sleep(0.05)
+        sent = time.monotonic()
+        for after, signum in signals:
+            time.sleep(max(0.0, sent + after - time.monotonic()))
+            supervisor.send_signal(signum)
+        code = supervisor.wait(timeout=30)
+        elapsed = time.monotonic() - sent
+        assert _group(pgid) == []
+        return code, started + supervisor.stderr.read(), elapsed
+    finally:
+        if supervisor.poll() is None:
+            os.killpg(supervisor.pid, signal.SIGKILL)
+            supervisor.wait()
+
+
+def test_the_same_stop_twice_is_one_clean_stop():
+    code, log, elapsed = _supervise("clean", 20, (0, signal.SIGTERM), (0.1, signal.SIGTERM))
+    assert code == 0, log
+    assert "SIGTERM received: stopping dagster dev" in log and "dagster dev stopped" in log
+    assert "killing" not in log and elapsed < 10
+
+
+def test_a_group_ignoring_the_signal_is_killed_after_the_grace_period():
+    code, log, elapsed = _supervise("stubborn", 1.5, (0, signal.SIGTERM))
+    assert code == 1, log
+    assert "did not stop within 2 s: killing its processes" in log
+    assert 1.5 <= elapsed < 10
+
+
+def test_a_second_signal_later_kills_at_once():
+    code, log, elapsed = _supervise("stubborn", 20, (0, signal.SIGTERM), (2.5, signal.SIGHUP))
+    assert code == 1, log
+    assert "second signal: killing dagster dev's processes" in log
+    assert 2.5 <= elapsed < 10
