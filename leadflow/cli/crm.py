@@ -35,7 +35,14 @@ import psycopg
 from leadflow.cli import resolve
 from leadflow.cli.common import ensure_schema_current
 from leadflow.cli.common import postgres_url as _postgres_url
-from leadflow.cli.conventions import BAD_REQUEST, EXIT_CODES_HELP, FAILED, emit_json, fail
+from leadflow.cli.conventions import (
+    BAD_REQUEST,
+    EXIT_CODES_HELP,
+    FAILED,
+    Heartbeat,
+    emit_json,
+    fail,
+)
 from leadflow.crmsync.connections import (
     Connection,
     CrmConfigError,
@@ -240,12 +247,17 @@ def _run_each(kind: str, org: str, name: str | None, as_json: bool) -> None:
     from leadflow.crmsync.sync import push_back, sync_connection
 
     connections = _connections(url, org, name)
-    results = []
-    for connection in connections:
-        if kind == "pull" and connection.pull_enabled:
-            results.append(sync_connection(_connect(url), url, connection))
-        elif kind == "push" and connection.push_enabled:
-            results.append(push_back(_connect(url), connection))
+    results: list[dict] = []
+    label = f"crm {'sync' if kind == 'pull' else 'push'}"
+    with Heartbeat(label, lambda: f"{len(results)} of {len(connections)} connections done") as beat:
+        for connection in connections:
+            if kind == "pull" and connection.pull_enabled:
+                results.append(sync_connection(_connect(url), url, connection))
+            elif kind == "push" and connection.push_enabled:
+                results.append(push_back(_connect(url), connection))
+            else:
+                continue
+            beat.note(f"{connection.name}: {results[-1]['status']}")
     loaded = sorted({r["organization_id"] for r in results if r.get("load", {}).get("rows_read")})
     if loaded:  # the cached recommendations of the leads a pull changed go now
         invalidate_recommendations(url, loaded)

@@ -18,7 +18,7 @@ import psycopg
 from leadflow.cli import resolve
 from leadflow.cli.common import ensure_schema_current, neo4j_resource
 from leadflow.cli.common import postgres_url as _postgres_url
-from leadflow.cli.conventions import BAD_REQUEST, DIFFERENCES, EXIT_CODES_HELP, emit_json
+from leadflow.cli.conventions import BAD_REQUEST, DIFFERENCES, EXIT_CODES_HELP, Heartbeat, emit_json
 from leadflow.cli.conventions import fail as _fail
 from leadflow.graph.model import DEFAULT_BATCH_SIZE
 from leadflow.graph.names import lead_names, name_rows, user_names
@@ -145,11 +145,19 @@ def sync(org: str, full: bool, batch_size: int, as_json: bool) -> None:
     url = _checked_url()
     orgs = _organizations(url, org)
 
+    batches = {"sent": 0}
+
+    def counted(org: str, phase: str, done: int) -> None:
+        batches["sent"] += 1
+
     def action(driver: Driver, database: str) -> list[OrgGraphSync]:
         resolved = _resolve_referrals(url, orgs)
-        with psycopg.connect(url) as conn:
+        with (
+            psycopg.connect(url) as conn,
+            Heartbeat("graph sync", lambda: f"{batches['sent']:,} batches written"),
+        ):
             results: list[OrgGraphSync] = _graph_db().sync_graph(
-                conn, driver, database, orgs, full=full, batch_size=batch_size
+                conn, driver, database, orgs, full=full, batch_size=batch_size, on_batch=counted
             )
         for result in results:
             result.referrals_resolved = resolved.get(result.organization_id, 0)
