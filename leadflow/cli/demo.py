@@ -346,7 +346,9 @@ def _what_next(url: str) -> list[str]:
         slugs = [row[0] for row in conn.execute("select slug from organizations order by slug")]
     click.echo("\nwhat next (the local servers keep running):")
     click.echo(f"  open the report           {settings.current().report_path}")
-    click.echo("  Dagster UI                make dev   (http://127.0.0.1:3000)")
+    click.echo(
+        f"  Dagster UI                make dev   (http://127.0.0.1:{settings.current().ui_port})"
+    )
     click.echo('  SQL                       psql "$(.venv/bin/leadflow db url)"')
     click.echo("  organizations, users      leadflow orgs list, leadflow users list --org SLUG")
     click.echo(f"  organizations             {', '.join(slugs)}  (--org SLUG)")

@@ -80,10 +80,12 @@ def print_summary(files: list[dict], checks: list[dict]) -> None:
             click.echo(f"  batch        {f['batch_id']}")
         # a file that could not be read has no accounting to show (its message says why)
         if f["status"] == "succeeded" or (f["status"] == "failed" and f["rows_read"]):
+            unchanged = f.get("merged_unchanged") or 0
+            merged = f"merged {f['merged']}" + (f" ({unchanged} unchanged)" if unchanged else "")
             click.echo(
-                "  accounting   read {rows_read} = inserted {inserted} + merged {merged}"
-                " + duplicates in file {duplicates_in_file} + quarantined {quarantined}"
-                "   (dnc {dnc})".format(**f)
+                f"  accounting   read {f['rows_read']} = inserted {f['inserted']} + {merged}"
+                f" + duplicates in file {f['duplicates_in_file']} + quarantined"
+                f" {f['quarantined']}   (dnc {f['dnc']})"
             )
             if f["quarantined"] and f["batch_id"]:
                 click.echo(f"  rejects      leadflow leads rejects --batch {f['batch_id']}")
@@ -197,6 +199,8 @@ def import_cmd(
             "batch_id": summaries[0]["batch_id"] if len(summaries) == 1 else None,
             "batch_ids": [f["batch_id"] for f in summaries],
             **{key: sum(f[key] for f in summaries) for key in SUMMARY_KEYS},
+            # added by issue 22: of `merged`, the rows that changed nothing on their lead
+            "merged_unchanged": sum(f.get("merged_unchanged", 0) for f in summaries),
             # added by issue 20: the row notes per code and the notes added, over every file
             "notes": _total_notes(summaries),
             "lead_notes": sum(f.get("lead_notes", 0) for f in summaries),

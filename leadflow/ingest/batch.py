@@ -46,6 +46,7 @@ class Accounting:
     rows_read: int = 0
     inserted: int = 0
     merged: int = 0
+    merged_unchanged: int = 0  # of `merged`: rows that changed nothing on their lead
     duplicates_in_file: int = 0
     quarantined: int = 0
     dnc: int = 0
@@ -191,6 +192,7 @@ def load_batch(conn: psycopg.Connection, source: BatchSource, batch: Accounting)
     started = timed(batch, "screen", started)
     result = sql.load_staged(conn, batch_id, batch.organizations, batch.dnc, source.change_source)
     batch.inserted, batch.merged, batch.dnc = result.inserted, result.merged, result.dnc
+    batch.merged_unchanged = result.merged_unchanged
     batch.referrals, batch.owners_dropped = result.referrals, result.owners_dropped
     source.after_load(conn, batch_id)
     subject = f"{source.change_source}: {row.file_name}"

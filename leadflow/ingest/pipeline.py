@@ -190,6 +190,8 @@ class FileJob(Accounting):
             "message": self.message,
             **self.counts(),
             "referrals": self.referrals,
+            # added by issue 22: of `merged`, the rows that changed nothing on their lead
+            "merged_unchanged": self.merged_unchanged,
             # what the rows carried besides the lead's fields (issue 20): the importer's row
             # notes per code (import_row_notes), the rows' own notes added to their leads, the
             # extra fields kept on the leads (leads.extra_fields)
@@ -293,7 +295,7 @@ def _fail(job: FileJob, message: str, connect: ConnectionFactory) -> None:
     """Mark the file failed and record its batch as failed (nothing of it was loaded)."""
     job.status = "failed"
     job.message = message
-    job.inserted = job.merged = job.referrals = 0
+    job.inserted = job.merged = job.merged_unchanged = job.referrals = 0
     log.error("import of %s failed: %s", job.path, message)
     if not job.sha256:
         job.batch_id = None  # nothing to name the file by: no batch row

@@ -105,6 +105,9 @@ BULK_MIN_ROWS = 50_000
 class LoadResult:
     inserted: int = 0
     merged: int = 0
+    #: merged rows that changed nothing on their lead (issue 22: "merged 16" for 16 rows that
+    #: carried nothing new said too little); part of `merged`, not an extra term of the identity
+    merged_unchanged: int = 0
     dnc: int = 0
     audit_rows: int = 0
     status_rows: int = 0
@@ -769,7 +772,7 @@ def _merge_existing(
             "select 1 from users where id in (select new_user_id from stg_merge"
             " where new_user_id is distinct from old_user_id) for key share"
         )
-        conn.execute(
+        changed = conn.execute(
             """
         update leads l set
             first_name = m.new_first_name, last_name = m.new_last_name, email = m.new_email,
@@ -787,7 +790,8 @@ def _merge_existing(
              m.new_crm_status, m.new_extra_fields)
         )
         """
-        )
+        ).rowcount
+        result.merged_unchanged = result.merged - changed
 
 
 # Leads whose referral this load may resolve: new leads with a handle; merged leads whose

@@ -167,6 +167,28 @@ def test_merge_into_existing_lead_keeps_id_and_writes_audit(connect, write_csv, 
         assert statuses == 1  # NULL -> qualified only: an import never moves status backwards
 
 
+def test_merged_rows_that_change_nothing_are_counted_apart(connect, write_csv, do_import):
+    """`merged` counts every row that met an existing lead; `merged_unchanged` those of them
+    that changed nothing on it (issue 22: "merged 16" for 16 rows that carried nothing new)."""
+    rows = [
+        ["Ana", "Ruiz", "2124567301", "ana@example.com", "indeed", "x", "new"],
+        ["Ben", "Ode", "2124567302", "ben@example.com", "indeed", "x", "new"],
+        ["Cy", "Lam", "2124567303", "cy@example.com", "indeed", "x", "new"],
+    ]
+    do_import(write_csv("first.csv", HEADER, rows), org=ORG1)
+    again = [*rows[:2], ["Cy", "Lam", "2124567303", "cy.lam@example.com", "indeed", "x", "new"]]
+    [job] = do_import(write_csv("again.csv", HEADER, again), org=ORG1)
+    assert (job.rows_read, job.inserted, job.merged) == (3, 0, 3)
+    assert job.summary()["merged_unchanged"] == 2
+    with connect() as conn:
+        changed = one(
+            conn,
+            "select count(distinct lead_id) from lead_audit_log where import_batch_id = %s",
+            (job.batch_id,),
+        )[0]
+    assert changed == job.merged - job.merged_unchanged == 1
+
+
 def test_status_moves_forward_but_never_leaves_dnc(connect, write_csv, do_import):
     do_import(
         write_csv("a.csv", HEADER, [["A", "B", "2124567222", "", "", "", "contacted"]]), org=ORG1
