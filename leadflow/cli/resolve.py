@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from leadflow.cli.conventions import BAD_REQUEST, fail
+from leadflow.sources import Organization
 
 if TYPE_CHECKING:
     import psycopg
@@ -31,20 +32,6 @@ CHOICES_SHOWN = 20
 ORG_HELP = "Organization: UUID, slug or exact name (`leadflow orgs list`)."
 ORG_ALL_HELP = "Organization: UUID, slug or exact name, or `all` (`leadflow orgs list`)."
 USER_HELP = "user id or e-mail (`leadflow users list`)"
-
-
-@dataclass(frozen=True)
-class Organization:
-    id: str
-    slug: str | None
-    name: str
-
-    def as_json(self) -> dict[str, Any]:
-        return {"id": self.id, "slug": self.slug, "name": self.name}
-
-    @property
-    def label(self) -> str:
-        return self.slug or self.name
 
 
 @dataclass(frozen=True)
