@@ -138,7 +138,9 @@ def test_a_group_ignoring_the_signal_is_killed_after_the_grace_period():
 
 
 def test_a_second_signal_later_kills_at_once():
-    code, log, elapsed = _supervise("stubborn", 20, (0, signal.SIGTERM), (2.5, signal.SIGHUP))
+    # SIGTERM twice: a SIGHUP would be ignored when the tests run under nohup (kept ignored
+    # on purpose, see leadflow/platform/dev.py)
+    code, log, elapsed = _supervise("stubborn", 20, (0, signal.SIGTERM), (2.5, signal.SIGTERM))
     assert code == 1, log
     assert "second signal: killing dagster dev's processes" in log
     assert 2.5 <= elapsed < 10
