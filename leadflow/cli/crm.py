@@ -1,7 +1,7 @@
 """`leadflow crm …`: sync leads with the organizations' own CRMs (HubSpot, Salesforce,
 Pipedrive) over their APIs. See README, "CRM sync".
 
-    leadflow crm connect --org acme --vendor hubspot --base-url https://api.hubapi.com \
+    leadflow crm connect --org summit --vendor hubspot --base-url https://api.hubapi.com \
         --secret-env HUBSPOT_TOKEN_ACME
     leadflow crm sync   [--org ORG|all] [--connection NAME] [--json]   pull + load into leads
     leadflow crm push   [--org ORG|all] [--connection NAME] [--json]   status/score/DNC back

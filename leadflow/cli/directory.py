@@ -67,7 +67,7 @@ def users() -> None:
 
     \b
     Examples:
-      leadflow users list --org acme
+      leadflow users list --org summit
     """
 
 
@@ -79,7 +79,7 @@ def users_list(org: str | None, as_json: bool) -> None:
 
     \b
     Examples:
-      leadflow users list --org acme
+      leadflow users list --org summit
       leadflow users list --json | jq -r '.users[] | select(.role == "agent") | .email'
     """
     import psycopg

@@ -147,8 +147,8 @@ def import_cmd(
 
     \b
     Examples:
-      leadflow leads import data/sample_leads.csv --org acme
-      leadflow leads import leads-*.csv --org "Acme Recruiting" --owner ana@acme.example --json
+      leadflow leads import seeds/sample/leads_summit_facebook.csv --org summit
+      leadflow leads import leads-*.csv --org "Summit Talent Partners" --owner maya.chen@summit.example.com --json
     """
     import psycopg
 

@@ -17,9 +17,9 @@ def leads() -> None:
 
     \b
     Examples:
-      leadflow leads import data/sample_leads.csv --org acme
+      leadflow leads import seeds/sample/leads_summit_facebook.csv --org summit
       leadflow leads rejects
-      leadflow leads assign 6f1c…-lead-id --to ana@acme.example
+      leadflow leads assign LEAD_ID --to maya.chen@summit.example.com
     """
 
 
@@ -45,8 +45,8 @@ def assign(
 
     \b
     Examples:
-      leadflow leads assign 0b6f6a52-6c1e-4d5e-9f7a-1c2d3e4f5a6b --to ana@acme.example
-      leadflow leads assign LEAD_ID --to USER_ID --by manager@acme.example --reason "holiday"
+      leadflow leads assign 0b6f6a52-6c1e-4d5e-9f7a-1c2d3e4f5a6b --to maya.chen@summit.example.com
+      leadflow leads assign LEAD_ID --to USER_ID --by daniel.brooks@summit.example.com --reason "holiday"
     """
     import psycopg
 
@@ -117,8 +117,8 @@ def rejects(
     \b
     Examples:
       leadflow leads rejects
-      leadflow leads rejects --org acme --reason invalid_phone
-      leadflow leads rejects --batch 3e0c…-batch-id --json | jq '.rejects[].raw'
+      leadflow leads rejects --org summit --reason invalid_phone
+      leadflow leads rejects --batch BATCH_ID --json | jq '.rejects[].raw'
     """
     import psycopg
     from psycopg.rows import dict_row

@@ -120,7 +120,7 @@ def main(verbose: bool) -> None:
     \b
     Examples:
       leadflow local up && leadflow db migrate && leadflow db seed
-      leadflow leads import data/sample_leads.csv --org acme
+      leadflow leads import seeds/sample/leads_summit_facebook.csv --org summit
       leadflow run --json
       leadflow <command> --help
     """
