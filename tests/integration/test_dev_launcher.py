@@ -22,6 +22,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from leadflow.platform.dev import group_members
 from leadflow.platform.services.base import free_port, port_is_free
 
 pytestmark = [pytest.mark.slow]
@@ -60,14 +61,7 @@ def _alive(proc: psutil.Process) -> bool:
 
 
 def _in_group(pgid: int) -> list[int]:
-    pids = []
-    for proc in psutil.process_iter():
-        try:
-            if os.getpgid(proc.pid) == pgid and proc.status() != psutil.STATUS_ZOMBIE:
-                pids.append(proc.pid)
-        except (OSError, psutil.Error):
-            continue
-    return pids
+    return [proc.pid for proc in group_members(pgid)]
 
 
 def _ignore_sigint() -> None:  # what `cmd &` in a non-interactive shell does to the job

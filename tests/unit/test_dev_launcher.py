@@ -15,9 +15,8 @@ import subprocess
 import sys
 import time
 
-import psutil
-
 from leadflow.cli.conventions import BAD_REQUEST
+from leadflow.platform.dev import group_members
 from leadflow.settings import Settings
 
 
@@ -81,14 +80,7 @@ sys.exit(supervise(command, dict(os.environ), Path.cwd(), float(sys.argv[3])))
 
 
 def _group(pgid: int) -> list[int]:
-    pids = []
-    for proc in psutil.process_iter():
-        try:
-            if os.getpgid(proc.pid) == pgid and proc.status() != psutil.STATUS_ZOMBIE:
-                pids.append(proc.pid)
-        except (OSError, psutil.Error):
-            continue
-    return pids
+    return [proc.pid for proc in group_members(pgid)]
 
 
 def _supervise(mode: str, grace: float, *signals: tuple[float, int]) -> tuple[int, str, float]:
