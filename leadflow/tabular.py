@@ -382,8 +382,9 @@ def iter_table_rows(table: Table, *, typed: bool = False) -> Rows:
     """(line or sheet row number, cells) for every non-blank data row, the header skipped.
 
     Cells are text; with `typed`, XLSX cells keep openpyxl's values (None, numbers, dates,
-    booleans) instead. Numbers are the file's own (a CSV record's last physical line), so a
-    message can point into the file. Raises FileFormatError if the file disappeared or changed
+    booleans) instead. Numbers are the file's own, as an editor or a spreadsheet shows them (a
+    CSV record's first physical line, a sheet's row number), so a message can point into the
+    file. Raises FileFormatError if the file disappeared or changed
     since `inspect_table`; for a CSV a change is only certain at the end (hash), so rows
     already yielded must be discarded.
     """
@@ -442,14 +443,16 @@ def _iter_csv(table: Table) -> Generator[tuple[int, list[str]], None, None]:
     with text:
         reader = csv.reader(text, delimiter=table.delimiter or ",")
         header_seen = False
+        line = 1  # the physical line the next record starts on (csv yields blank lines too)
         try:
             for cells in reader:
+                start, line = line, reader.line_num + 1
                 if is_blank(cells):
                     continue
                 if not header_seen:
                     header_seen = True
                     continue
-                yield reader.line_num, cells
+                yield start, cells
         except csv.Error as exc:
             raise FileFormatError(
                 f"{table.path}: line {reader.line_num} cannot be read as CSV ({exc})"

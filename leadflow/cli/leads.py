@@ -111,8 +111,10 @@ def rejects(
     batch_id: str | None, org: str | None, reason: str | None, limit: int, as_json: bool
 ) -> None:
     """List the rows an import quarantined, with the reason: by batch (as `leads import` prints
-    it), else the latest batch (of --org). `row` is the data row of the file (1 = the first row
-    after the header); `raw` the row as read.
+    it), else the latest batch (of --org). `line` is where the row is in its file as an editor
+    or a spreadsheet shows it (a CSV record's first line, the header and blank lines counted; a
+    sheet's row number; null for a CRM record or a batch imported before migration 022); `row`
+    the data row (1 = the first row after the header); `raw` the row as read.
 
     \b
     Examples:
@@ -150,7 +152,7 @@ def rejects(
             params = {"batch": batch["batch_id"], "reason": reason, "limit": limit}
             rows = cur.execute(
                 """
-                select row_number as row, reason, detail, raw_row as raw
+                select line_number as line, row_number as row, reason, detail, raw_row as raw
                 from import_rejects
                 where batch_id = %(batch)s and (%(reason)s::text is null or reason = %(reason)s)
                 order by row_number, id
@@ -181,6 +183,7 @@ def rejects(
         click.echo("  by reason  " + ", ".join(f"{r['reason']} {r['rows']:,}" for r in reasons))
     for row in rows:
         detail = f" ({row['detail']})" if row["detail"] else ""
-        click.echo(f"  row {row['row']:>7}  {row['reason']}{detail}")
+        where = f"line {row['line']:>7}" if row["line"] is not None else f"row  {row['row']:>7}"
+        click.echo(f"  {where}  {row['reason']}{detail}")
     if len(rows) < batch["quarantined"]:
         click.echo(f"  … {len(rows)} shown; --limit N or --json for more")

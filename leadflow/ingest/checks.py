@@ -166,9 +166,10 @@ def import_quarantine_rate(
     if batch_ids:
         with _connection(postgres, scope.organizations) as conn:
             sample = [
-                {"batch_id": b, "row_number": n, "reason": r, "detail": d}
-                for b, n, r, d in conn.execute(
-                    "select batch_id::text, row_number, reason, detail from import_rejects"
+                {"batch_id": b, "row_number": n, "line_number": line, "reason": r, "detail": d}
+                for b, n, line, r, d in conn.execute(
+                    "select batch_id::text, row_number, line_number, reason, detail"
+                    " from import_rejects"
                     " where batch_id = any(%s::uuid[]) order by batch_id, row_number limit 20",
                     (batch_ids,),
                 )

@@ -75,7 +75,7 @@ def _note(prefix: str, value: str) -> str:
 
 
 def _reject(row: RawRow, reason: str, detail: str) -> Reject:
-    return Reject(row.row_number, reason, detail, row.raw)
+    return Reject(row.row_number, reason, detail, row.raw, row.line_number)
 
 
 def _canonical_uuid(value: str, cache: dict[str, str | None]) -> str | None:

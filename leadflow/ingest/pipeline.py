@@ -77,7 +77,7 @@ FileCheck = Callable[[str, str | None], CheckedFile]
 CHUNK_SIZE = 20_000
 #: what a worker gets: the row plan, the file's tenant column (if any), the first row's number
 #: and the chunk's cells
-Chunk = tuple[RowPlan, str | None, int, list[list[str]]]
+Chunk = tuple[RowPlan, str | None, int, list[list[str]], list[int]]
 #: chunks normalized at a time per worker process: bounds memory on huge files
 IN_FLIGHT_PER_WORKER = 2
 
@@ -561,7 +561,10 @@ def _stream(
         raise RuntimeError(f"{job.file_name} was not inspected before it was read")
     plan = RowPlan.for_info(info)
     tenant = next((h for h, f in info.mapping.items() if f == "organization_id"), None)
-    chunks = ((plan, tenant, first, cells) for first, cells in iter_cell_chunks(info, CHUNK_SIZE))
+    chunks = (
+        (plan, tenant, first, cells, lines)
+        for first, cells, lines in iter_cell_chunks(info, CHUNK_SIZE)
+    )
     rows_read = 0
     with sql.staging_copy(conn) as copy:
         for rows, text in _normalized_chunks(chunks, ctx, workers):
@@ -579,10 +582,10 @@ def _normalize_chunk(chunk: Chunk, ctx: NormalizeContext) -> tuple[int, bytes]:
     Runs in a worker process for big files: the parent only parses the file and hands the
     data to COPY.
     """
-    plan, tenant_header, first_row, cells = chunk
+    plan, tenant_header, first_row, cells, lines = chunk
     known = ctx.known_organizations
     text = staged_rows(
-        plan.make_rows(first_row, cells),
+        plan.make_rows(first_row, cells, lines),
         ctx,
         lambda reject: sql.reject_organization(reject, tenant_header, ctx.organization_id, known),
     )

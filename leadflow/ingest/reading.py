@@ -11,7 +11,7 @@ quarantine.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, fields, replace
 from dataclasses import field as dataclass_field
@@ -502,8 +502,18 @@ class RowPlan:
         headers = {field: info.headers[index] for index, field in fields}
         return cls(keys, fields, headers, extras)
 
-    def make_rows(self, first_row: int, cells: list[list[str]]) -> list[RawRow]:
-        return [self.make_row(first_row + i, row) for i, row in enumerate(cells)]
+    def make_rows(
+        self, first_row: int, cells: list[list[str]], lines: Sequence[int] | None = None
+    ) -> list[RawRow]:
+        """RawRows numbered from `first_row`; `lines` (one per row) are the file's own line
+        or sheet row numbers, kept so that a reject points where an editor shows the row."""
+        if lines is not None and len(lines) != len(cells):
+            raise ValueError(f"{len(lines)} lines for {len(cells)} rows")
+        rows = [self.make_row(first_row + i, row) for i, row in enumerate(cells)]
+        if lines is not None:
+            for row, line in zip(rows, lines, strict=True):
+                row.line_number = line
+        return rows
 
     def make_row(self, row_number: int, cells: list[str]) -> RawRow:
         keys = self.keys
@@ -544,28 +554,32 @@ def iter_rows(info: FileInfo, chunk_size: int = 50_000) -> Iterator[list[RawRow]
     a change is only certain at the end (hash), so chunks already yielded must be discarded.
     """
     plan = RowPlan.for_info(info)
-    for first_row, cells in iter_cell_chunks(info, chunk_size):
-        yield plan.make_rows(first_row, cells)
+    for first_row, cells, lines in iter_cell_chunks(info, chunk_size):
+        yield plan.make_rows(first_row, cells, lines)
 
 
 def iter_cell_chunks(
     info: FileInfo, chunk_size: int = 50_000
-) -> Iterator[tuple[int, list[list[str]]]]:
-    """Like iter_rows, but yields (number of the chunk's first row, raw cell lists).
+) -> Iterator[tuple[int, list[list[str]], list[int]]]:
+    """Like iter_rows, but yields (number of the chunk's first row, raw cell lists, the file's
+    line or sheet row number of each).
 
-    Rows are numbered 1, 2, ... over the data rows (blank lines do not count). Cell lists are
-    cheap to send to a worker process, which turns them into RawRows with
+    Rows are numbered 1, 2, ... over the data rows (blank lines do not count); the line numbers
+    are the file's own (header and blank lines count, a record spanning lines has its first).
+    Cell lists are cheap to send to a worker process, which turns them into RawRows with
     `RowPlan.for_info(info).make_rows(...)`: the parent only parses.
     """
     if chunk_size < 1:
         raise ValueError("chunk_size must be at least 1")
     chunk: list[list[str]] = []
+    lines: list[int] = []
     first_row = 1
-    for _, cells in iter_table_rows(info):
+    for line, cells in iter_table_rows(info):
         chunk.append(cells)
+        lines.append(line)
         if len(chunk) >= chunk_size:
-            yield first_row, chunk
+            yield first_row, chunk, lines
             first_row += len(chunk)
-            chunk = []
+            chunk, lines = [], []
     if chunk:
-        yield first_row, chunk
+        yield first_row, chunk, lines

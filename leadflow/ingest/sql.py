@@ -74,11 +74,15 @@ STAGE_COLUMNS = (
     "row_notes",
     "owner_email",
     "extra_fields",
+    # where a quarantined row is in its file (import_rejects.line_number); null for a lead
+    "line_number",
 )
 # uuids travel as text: COPY's text format lets the server parse them; so do the tags, as
 # their array literal (see stage_lead: psycopg's list dumper costs 5 us a row, this 1)
 STAGE_TYPES = tuple(
-    {"row_number": "int4", "raw_row": "jsonb", "extra_fields": "jsonb"}.get(column, "text")
+    {"row_number": "int4", "line_number": "int4", "raw_row": "jsonb", "extra_fields": "jsonb"}.get(
+        column, "text"
+    )
     for column in STAGE_COLUMNS
 )
 #: lead columns of a staged clean row, in STAGE_COLUMNS order (the last four stay null)
@@ -225,6 +229,7 @@ def stage_reject(reject: Reject, organization_id: str | None) -> tuple:
         Jsonb(reject.raw),
         organization_id,
         *_NO_EXTRAS,
+        reject.line_number,
     )
 
 
@@ -286,6 +291,7 @@ def create_staging(conn: psycopg.Connection) -> None:
             row_notes text[],
             owner_email text,
             extra_fields jsonb,
+            line_number integer,
             is_dnc boolean not null default false,
             lead_id uuid
         ) on commit drop
@@ -307,9 +313,10 @@ def move_rejects(conn: psycopg.Connection, batch_id: str) -> int:
     """The quarantined rows of the file into import_rejects (with the batch), out of staging."""
     moved = conn.execute(
         """
-        insert into import_rejects (batch_id, organization_id, row_number, reason, detail,
-                                    raw_row)
-        select %s, reject_organization_id, row_number, reject_reason, reject_detail, raw_row
+        insert into import_rejects (batch_id, organization_id, row_number, line_number, reason,
+                                    detail, raw_row)
+        select %s, reject_organization_id, row_number, line_number, reject_reason,
+               reject_detail, raw_row
         from stg_leads where reject_reason is not null
         order by row_number
         """,

@@ -85,6 +85,9 @@ class RawRow:
     extra: Mapping[str, Any] | None = None
     # what the reader already noted on the row ("code: detail"), e.g. a CRM owner not mapped
     notes: list[str] | None = None
+    # where the row is in its file as an editor or a spreadsheet shows it (a CSV record's
+    # first physical line, a sheet's row number); None for a CRM record
+    line_number: int | None = None
 
 
 @dataclass(slots=True)
@@ -144,3 +147,4 @@ class Reject:
     reason: str
     detail: str
     raw: dict[str, Any]  # the row's RawRow.raw
+    line_number: int | None = None  # the row's RawRow.line_number

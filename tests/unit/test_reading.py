@@ -19,6 +19,7 @@ from leadflow.ingest.reading import (
     FileInfo,
     RowPlan,
     inspect_file,
+    iter_cell_chunks,
     iter_rows,
     load_mapping_file,
     map_headers,
@@ -257,6 +258,19 @@ def test_rows_carry_the_headers_of_their_fields(tmp_path: Path) -> None:
     }
     plan = RowPlan.for_info(info)
     assert plan.make_rows(1, [["1", "2", "3"], ["4", "5", "6"]])[1].headers is plan.headers
+
+
+def test_rows_keep_their_file_line_across_chunks(tmp_path: Path) -> None:
+    """Data rows count 1, 2, ...; lines are the file's (header, blank lines and a record's
+    extra lines count), chunk after chunk."""
+    content = 'Phone,Notes\n\n2125550101,a\n2125550102,"two\nlines"\n\n\n2125550103,b\nx,y\n'
+    info = inspect_file(_write(tmp_path, content))
+    chunks = list(iter_cell_chunks(info, chunk_size=2))
+    assert [(first, lines) for first, _, lines in chunks] == [(1, [3, 4]), (3, [8, 9])]
+    rows = [row for chunk in iter_rows(info, chunk_size=3) for row in chunk]
+    assert [(r.row_number, r.line_number) for r in rows] == [(1, 3), (2, 4), (3, 8), (4, 9)]
+    with pytest.raises(ValueError, match="lines"):
+        RowPlan.for_info(info).make_rows(1, [["1", "2"]], [3, 4])
 
 
 # --- the tenant column -------------------------------------------------------------------

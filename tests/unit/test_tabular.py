@@ -89,7 +89,8 @@ def test_csv_cells_are_text_numbered_by_line(tmp_path: Path) -> None:
         delimiter=";",
         headers=["A", "B"],
     )
-    expected = [(4, ["1", "two\r\nlines"]), (6, ["3", "4", "5"])]  # a record ends on line 4
+    # a record is numbered by the line it starts on, as an editor shows it
+    expected = [(3, ["1", "two\r\nlines"]), (6, ["3", "4", "5"])]
     assert list(iter_table_rows(table)) == expected
     assert list(iter_table_rows(table, typed=True)) == expected  # CSV cells are always text
 
