@@ -60,7 +60,7 @@ def dagster_command(port: int, host: str, module: str) -> list[str]:
 
 
 def dagster_environment() -> dict[str, str]:
-    """This environment, plus what `eval "$(leadflow env)"` would add (the running local
+    """This environment, plus what `eval "$(leadflow local env)"` would add (the running local
     servers), DAGSTER_HOME (the instance the CLI's runs are recorded in, so the UI shows them)
     and this interpreter's bin/ first on PATH (dagster-dbt runs the `dbt` it finds there)."""
     current = settings.current()
@@ -127,12 +127,11 @@ def supervise(command: list[str], env: dict[str, str], cwd: Path, grace: float) 
     first = 0.0
     deadline: float | None = None
     killed = False
-    while True:
-        try:
-            code = proc.wait(timeout=0.2)
-            break
-        except subprocess.TimeoutExpired:
-            pass
+
+    def handle_signals() -> None:
+        """The signals not handled yet: the first is forwarded to the group and starts the
+        grace period; a repeat after REPEAT_SECONDS kills (one keypress often sends two)."""
+        nonlocal handled, first, deadline, killed
         while handled < len(received):
             signum = received[handled]
             handled += 1
@@ -146,11 +145,21 @@ def supervise(command: list[str], env: dict[str, str], cwd: Path, grace: float) 
                 log.warning("second signal: killing dagster dev's processes")
                 _signal_group(pgid, signal.SIGKILL)
                 killed = True
+
+    while True:
+        try:
+            code = proc.wait(timeout=0.2)
+            break
+        except subprocess.TimeoutExpired:
+            pass
+        handle_signals()
         if deadline is not None and not killed and time.monotonic() > deadline:
             log.warning("dagster dev did not stop within %.0f s: killing its processes", grace)
             _signal_group(pgid, signal.SIGKILL)
             killed = True
 
+    # a signal that came as `dagster dev` ended is still a clean stop of what it left
+    handle_signals()
     # `dagster dev` has ended; the children it left (a code server, a dbt parse) end with it.
     if not received:
         log.info("dagster dev exited with %s", code)
@@ -164,7 +173,8 @@ def supervise(command: list[str], env: dict[str, str], cwd: Path, grace: float) 
     else:
         until = now + grace
     while (left := group_members(pgid)) and time.monotonic() < until:
-        if len(received) > handled:  # another signal: do not wait any longer
+        handle_signals()  # a repeat (not the same keypress twice) kills at once
+        if killed:
             break
         time.sleep(0.2)
     if left:

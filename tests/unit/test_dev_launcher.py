@@ -58,10 +58,15 @@ def test_a_port_in_use_is_a_bad_request_naming_the_choices():
 
 
 #: stands in for `dagster dev`: a child of its own in the group (as the code server is), a
-#: shutdown that takes a moment, or (argv[1] == "stubborn") SIGTERM ignored
+#: shutdown that takes a moment, or (argv[1] == "stubborn") SIGTERM ignored, or (argv[1] ==
+#: "leaves") its own exit the moment the supervisor is told to stop, leaving its child behind
 _DAGSTER = """
-import signal, subprocess, sys, time
+import os, signal, subprocess, sys, time
 subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+if sys.argv[1] == "leaves":
+    time.sleep(1.0)
+    os.kill(os.getppid(), signal.SIGTERM)
+    sys.exit(0)
 def stop(signum, frame):
     time.sleep(0.5)
     sys.exit(0)
@@ -136,3 +141,12 @@ def test_a_second_signal_later_kills_at_once():
     assert code == 1, log
     assert "second signal: killing dagster dev's processes" in log
     assert 2.5 <= elapsed < 10
+
+
+def test_a_stop_that_comes_as_dagster_dev_exits_is_still_a_clean_stop():
+    """The signal lands as the leader exits: what it left still gets SIGTERM and the grace
+    period (it used to be killed at once, exit 1)."""
+    code, log, _ = _supervise("leaves", 20)
+    assert code == 0, log
+    assert "SIGTERM received: stopping dagster dev" in log and "dagster dev stopped" in log
+    assert "killing" not in log
