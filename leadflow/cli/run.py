@@ -162,16 +162,23 @@ def output_to_log(path: Path) -> Iterator[Path]:
 class StepProgress:
     """Progress of a run on a terminal: one line per step as it starts and ends, on the
     terminal's stderr (the run's own output goes to its log file), read from the run's event
-    log every `every` seconds by a thread. Quiet when stderr is not a terminal."""
+    log every `every` seconds by a thread. Quiet when stderr is not a terminal. It follows the
+    run that carries its `tags` (another run of the same instance, e.g. one `make dev`'s daemon
+    starts meanwhile, is not it)."""
+
+    #: the tag a run started by this command carries, with this watcher's own value
+    TAG = "leadflow/cli_run"
 
     def __init__(
         self, instance: dg.DagsterInstance, every: float = 2.0, out: IO[str] | None = None
     ) -> None:
         import threading
+        import uuid
 
         self.instance = instance
         self.every = every
         self.since = time.time()
+        self.tags = {self.TAG: uuid.uuid4().hex}
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._watch, name="step-progress", daemon=True)
         self.seen = 0
@@ -201,7 +208,10 @@ class StepProgress:
         import dagster as dg
 
         records = self.instance.get_run_records(
-            filters=dg.RunsFilter(created_after=datetime.fromtimestamp(self.since, UTC)), limit=1
+            filters=dg.RunsFilter(
+                tags=self.tags, created_after=datetime.fromtimestamp(self.since, UTC)
+            ),
+            limit=1,
         )
         if not records:
             return
@@ -256,7 +266,12 @@ def run(full_refresh: bool, as_json: bool) -> None:
     instance = dagster_instance()
     watch = StepProgress(instance) if not as_json and is_terminal() else None
     with output_to_log(run_log_path()) as log_path, watch or contextlib.nullcontext():
-        result = run_nightly(full_refresh=full_refresh, resources=resources, instance=instance)
+        result = run_nightly(
+            full_refresh=full_refresh,
+            resources=resources,
+            instance=instance,
+            tags=watch.tags if watch else None,
+        )
     summary = summarize_run(result, instance)
     summary["seconds"] = round(time.monotonic() - started, 1)
     summary["log"] = str(log_path)

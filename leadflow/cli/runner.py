@@ -1,4 +1,4 @@
-"""Run Dagster jobs in this process: the ingest assets (`leadflow import`, the demo) and the
+"""Run Dagster jobs in this process: the ingest assets (`leadflow leads import`, the demo) and the
 nightly job (`leadflow run`, the demo), recorded in the instance of DAGSTER_HOME (see
 `leadflow.cli.common.dagster_instance`). It sits above `leadflow.definitions`, which never
 imports it, and it is the commands' door to Dagster: they import it only once their arguments
@@ -33,11 +33,13 @@ def run_nightly(
     resources: Mapping[str, Any] | None = None,
     instance: dg.DagsterInstance | None = None,
     alert: bool = True,
+    tags: Mapping[str, str] | None = None,
 ) -> dg.ExecuteInProcessResult:
     """Execute nightly_sync_job in this process (same definition and retries as the schedule);
     post the failure alert itself, since no sensor daemon watches an in-process run.
 
-    `resources` replaces the ones read from the environment (e.g. a test's scratch databases).
+    `resources` replaces the ones read from the environment (e.g. a test's scratch databases);
+    `tags` are added to the run's (e.g. the one StepProgress follows it by).
     """
     from leadflow.dagster_vocab import FULL_REFRESH_TAG
     from leadflow.definitions import build_defs
@@ -52,7 +54,11 @@ def run_nightly(
         run_config=run_config,
         instance=instance if instance is not None else dagster_instance(),
         raise_on_error=False,
-        tags={"leadflow/trigger": "cli", FULL_REFRESH_TAG: "true" if full_refresh else "false"},
+        tags={
+            "leadflow/trigger": "cli",
+            FULL_REFRESH_TAG: "true" if full_refresh else "false",
+            **(tags or {}),
+        },
     )
     if alert:
         alert_in_process_failure(job.name, result)
@@ -70,8 +76,8 @@ def run_import_assets(
     """Materialize `crm_leads` (and its checks) for one request; return the file summaries.
 
     The request is checked once (validate_request), before the run: here, unless the caller
-    did it already (`validated`: `leadflow import` checks it before it loads Dagster). A bad
-    request raises ImportRequestError (`leadflow import` exits 2) and starts no run; the run is
+    did it already (`validated`: `leadflow leads import` checks it before it loads Dagster). A bad
+    request raises ImportRequestError (`leadflow leads import` exits 2) and starts no run; the run is
     handed the checked request (OperatorFiles) and does not check it again.
 
     The run's console log is quiet by default: the caller prints each file's outcome (a file

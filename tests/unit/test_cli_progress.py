@@ -26,9 +26,33 @@ def test_each_step_start_and_end_is_printed_while_the_run_goes_on(tmp_path):
     out = io.StringIO()
     with (
         dg.instance_for_test(temp_dir=str(tmp_path)) as instance,
-        StepProgress(instance, every=0.05, out=out),
+        StepProgress(instance, every=0.05, out=out) as watch,
     ):
-        assert dg.materialize([first_step, second_step], instance=instance).success
+        assert dg.materialize([first_step, second_step], instance=instance, tags=watch.tags).success
+    lines = [line.split(maxsplit=1)[1] for line in out.getvalue().splitlines()]
+    assert lines == [
+        "first_step  started",
+        "first_step  done",
+        "second_step  started",
+        "second_step  done",
+    ]
+
+
+@dg.asset
+def other_step() -> int:
+    return 3
+
+
+def test_another_run_of_the_instance_is_not_followed(tmp_path):
+    """A run that `make dev`'s daemon starts meanwhile (same instance, no tag) is not ours."""
+    out = io.StringIO()
+    with (
+        dg.instance_for_test(temp_dir=str(tmp_path)) as instance,
+        StepProgress(instance, every=0.05, out=out) as watch,
+    ):
+        assert dg.materialize([other_step], instance=instance).success  # not ours
+        time.sleep(0.3)  # the watcher looks meanwhile
+        assert dg.materialize([first_step, second_step], instance=instance, tags=watch.tags).success
     lines = [line.split(maxsplit=1)[1] for line in out.getvalue().splitlines()]
     assert lines == [
         "first_step  started",
