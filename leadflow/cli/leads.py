@@ -185,5 +185,5 @@ def rejects(
         detail = f" ({row['detail']})" if row["detail"] else ""
         where = f"line {row['line']:>7}" if row["line"] is not None else f"row  {row['row']:>7}"
         click.echo(f"  {where}  {row['reason']}{detail}")
-    if len(rows) < batch["quarantined"]:
+    if len(rows) < sum(r["rows"] for r in reasons if reason is None or r["reason"] == reason):
         click.echo(f"  … {len(rows)} shown; --limit N or --json for more")

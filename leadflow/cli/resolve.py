@@ -163,7 +163,16 @@ def user(
     id or e-mail), for the caller to refuse with its own words ("belongs to organization …")."""
     found = find_users(conn, value, org)
     if not found and elsewhere and org is not None:
-        found = find_users(conn, value)
+        others = find_users(conn, value)
+        if len(others) == 1:
+            return others[0]
+        if others:  # users of several other organizations, none of this one: say so
+            orgs = ", ".join(u.organization_id for u in others)
+            fail(
+                f"{option} {value!r} is not a user of organization {org} (it names users of"
+                f" {orgs}): give a {USER_HELP}{_user_choices(conn, org)}",
+                BAD_REQUEST,
+            )
     if len(found) == 1:
         return found[0]
     if len(found) > 1:

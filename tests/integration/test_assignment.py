@@ -460,3 +460,22 @@ def test_reassign_lead_function_and_other_organizations_dnc_lists(crm_url, conne
         assert owners(conn, [lead(2, 12)]) == {lead(2, 12): ORG2_AGENT}
         with pytest.raises(ReassignError, match="not a UUID"):
             reassign_lead(conn, "nope", ORG2_AGENT)
+
+
+def test_cli_an_email_of_users_of_two_other_organizations_is_refused_in_its_words(crm_url, connect):
+    """No `--org` to give: `leads assign` says the e-mail is no user of the lead's
+    organization (it names users of two others) and lists the organization's own."""
+    shared = "temp.agent@staffing.example.com"
+    with connect() as conn:
+        for org in (ORG2, ORG3):
+            conn.execute(
+                "insert into users (organization_id, email, first_name, last_name, role)"
+                " values (%s, %s, 'Temp', 'Agent', 'agent')",
+                (org, shared),
+            )
+    result = run_cli(crm_url, lead(1, 1), "--to", shared)
+    assert result.exit_code == 2, result.output
+    assert f"is not a user of organization {ORG1}" in result.output
+    assert "give --org" not in result.output
+    with connect() as conn:
+        assert owners(conn, [lead(1, 1)]) == {lead(1, 1): None}

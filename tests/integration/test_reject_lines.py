@@ -101,3 +101,15 @@ def test_a_reject_without_a_file_line_shows_its_row(tmp_path, do_import, connect
     text = run_leadflow("leads", "rejects", "--batch", job.batch_id, env={"POSTGRES_URL": crm_url})
     assert text.returncode == 0, text.stdout + text.stderr
     assert "row        3  invalid_phone" in text.stdout
+
+
+def test_leads_rejects_by_reason_says_more_only_when_there_are_more(tmp_path, do_import, crm_url):
+    [job] = do_import(_write(tmp_path), org=ORG1)
+    env = {"POSTGRES_URL": crm_url}
+    every = run_leadflow(
+        "leads", "rejects", "--batch", job.batch_id, "--reason", "ragged_row", env=env
+    )
+    assert every.returncode == 0 and "line       8  ragged_row" in every.stdout
+    assert "shown" not in every.stdout  # its only row is listed
+    some = run_leadflow("leads", "rejects", "--batch", job.batch_id, "--limit", "2", env=env)
+    assert "… 2 shown; --limit N or --json for more" in some.stdout
