@@ -39,9 +39,9 @@ dbt-manifest: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dagster-dbt project prepare-and-package --file leadflow/analytics/dbt_project.py
 
 demo: install
-	$(BIN)/leadflow up
-	$(BIN)/leadflow migrate
-	$(BIN)/leadflow seed
+	$(BIN)/leadflow local up
+	$(BIN)/leadflow db migrate
+	$(BIN)/leadflow db seed
 	$(BIN)/leadflow demo
 
 test: install managed-pg
@@ -68,7 +68,7 @@ BENCH_LEADS ?= 100000
 
 # python -m benchmarks: the checkout's benchmarks/ (not in the installed package); --help lists them
 bench: install
-	$(BIN)/leadflow up
+	$(BIN)/leadflow local up
 	$(BIN)/python -m benchmarks ingest --rows $(BENCH_ROWS)
 	$(BIN)/python -m benchmarks graph --leads $(BENCH_LEADS)
 	$(BIN)/python -m benchmarks dbt --leads $(BENCH_LEADS)
@@ -97,17 +97,17 @@ format: install
 UI_PORT ?=
 
 dev: install
-	$(BIN)/leadflow up
+	$(BIN)/leadflow local up
 	exec $(BIN)/python -m leadflow.platform.dev $(if $(UI_PORT),--port $(UI_PORT))
 
 up: install
-	$(BIN)/leadflow up
+	$(BIN)/leadflow local up
 
 down:
-	test ! -x $(BIN)/leadflow || $(BIN)/leadflow down
+	test ! -x $(BIN)/leadflow || $(BIN)/leadflow local down
 
 status: install
-	$(BIN)/leadflow status
+	$(BIN)/leadflow local status
 
 clean: down
 	rm -rf .leadflow .pytest_cache

@@ -14,7 +14,7 @@ What it removes, wherever it appears in a text:
 Redaction is deliberately greedy: a false positive costs a word of an error message, a false
 negative a credential in a database row or a chat channel.
 
-`mask_url` is the display form for connection URLs a person reads (`leadflow up`/`status`): the
+`mask_url` is the display form for connection URLs a person reads (`leadflow local up`/`status`): the
 password masked, user, host and port kept (`postgresql://leadflow:****@db:5432/crm`).
 """
 

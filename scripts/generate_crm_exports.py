@@ -752,7 +752,7 @@ def _readme(exports: Sequence[Export], counts: dict[str, Accounting], seed: int)
         "`tests/unit/test_exports.py` fails if these files differ from a fresh generation, or",
         "if reading and normalizing them does not give the accounting below. Each file is",
         "imported as-is, without a mapping file, with `--org` (the exports have no tenant",
-        "column): `leadflow import seeds/sample/exports/pipedrive_people.csv --org <uuid>`.",
+        "column): `leadflow leads import seeds/sample/exports/pipedrive_people.csv --org <uuid>`.",
         "",
         "Names, e-mails (`example.com/.net/.org`), companies and owners are made up; phone",
         "numbers are fictional US numbers (555-0100 to 555-0199 in real area codes), valid for",

@@ -3,8 +3,10 @@
 The benchmarks are development tools of the checkout (its top-level benchmarks/), not part of
 the installed product, so they moved out of this CLI. Each old command line prints a one-line
 deprecation notice on stderr, then runs the same command (benchmarks/cli.py) with the same
-options and output. Only this alias puts the checkout on sys.path to find them; outside a
-checkout (an installed wheel) it says so and exits 2.
+options and figures. One deliberate change, as in `python -m benchmarks`: with --json the human
+report goes to stderr, so stdout is the one JSON object (`nightly` and `recommend` used to print
+the report before it on stdout). Only this alias puts the checkout on sys.path to find them;
+outside a checkout (an installed wheel) it says so and exits 2 (a bad request: nothing ran).
 """
 
 from __future__ import annotations

@@ -59,8 +59,9 @@ def fail(message: str, code: int = FAILED) -> NoReturn:
 
 def emit_json(payload: Any) -> None:
     """The one `--json` format: one object on stdout, on one line (so `tail -1`, `jq` and
-    line-oriented tools all read it), dates and other values as strings."""
-    click.echo(json.dumps(payload, default=str, ensure_ascii=False, separators=(",", ":")))
+    line-oriented tools all read it), dates and other values as strings. ASCII only (other
+    characters escaped): it prints whatever encoding stdout has."""
+    click.echo(json.dumps(payload, default=str, separators=(",", ":")))
 
 
 def deprecation_notice(old: str, new: str) -> None:
@@ -74,18 +75,19 @@ def is_terminal() -> bool:
     return sys.stderr.isatty()
 
 
-def deprecated(command: click.Command, old: str, new: str) -> click.Command:
+def deprecated(command: click.Command, old: str, new: str, *, hidden: bool = True) -> click.Command:
     """`command` under its old name: hidden from --help, the same options and output, after
     the one-line notice on stderr. A group's subcommands are aliased the same way (their old
-    and new names extended by theirs)."""
+    and new names extended by theirs) and, like `hidden=False`, listed in the old group's own
+    --help as they were."""
     alias = copy.copy(command)
-    alias.hidden = True
+    alias.hidden = hidden
     callback = command.callback
     if isinstance(command, click.Group):
         group = alias
         assert isinstance(group, click.Group)
         group.commands = {
-            name: deprecated(sub, f"{old} {name}", f"{new} {name}")
+            name: deprecated(sub, f"{old} {name}", f"{new} {name}", hidden=False)
             for name, sub in command.commands.items()
         }
         if callback is not None:

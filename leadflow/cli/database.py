@@ -153,11 +153,14 @@ def migrate(ctx: click.Context) -> None:
         ctx.invoke(db_migrate)
 
 
-migrate.add_command(deprecated(db_migrate, "leadflow migrate up", "leadflow db migrate"), "up")
+# the group is hidden; its subcommands are listed in `leadflow migrate --help`, as they were
 migrate.add_command(
-    deprecated(db_rollback, "leadflow migrate down", "leadflow db rollback"), "down"
+    deprecated(db_migrate, "leadflow migrate up", "leadflow db migrate", hidden=False), "up"
 )
 migrate.add_command(
-    deprecated(db_status, "leadflow migrate status", "leadflow db status"), "status"
+    deprecated(db_rollback, "leadflow migrate down", "leadflow db rollback", hidden=False), "down"
+)
+migrate.add_command(
+    deprecated(db_status, "leadflow migrate status", "leadflow db status", hidden=False), "status"
 )
 seed = deprecated(db_seed, "leadflow seed", "leadflow db seed")

@@ -329,7 +329,10 @@ def roles_cmd(as_sql: bool, as_json: bool) -> None:
         with psycopg.connect(url) as conn:
             owner = one_row(conn.execute("select current_user"))[0]
             if as_sql:
-                click.echo(roles_sql(owner), nl=False)
+                if as_json:
+                    emit_json({"connected_as": owner, "sql": roles_sql(owner)})
+                else:
+                    click.echo(roles_sql(owner), nl=False)
                 return
             states = role_states(conn)
             analysts = analyst_grants(conn)

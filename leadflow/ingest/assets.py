@@ -13,7 +13,7 @@ files is a no-op (each file is recognised by its sha256).
 
 Which files a run may read is the `lead_files` resource's decision, not the run config's: the
 definitions bind `LandingFiles` (landing files only, see leadflow/ingest/landing.py), which has no
-configuration a launchpad could change; `leadflow import` passes `OperatorFiles` to its own
+configuration a launchpad could change; `leadflow leads import` passes `OperatorFiles` to its own
 in-process run, and no launched run can have it. That resource also brings the command's
 progress display, the only one that follows an import, and the request as the command
 validated it before the run (a bad one is refused before Dagster even loads), so that the
@@ -53,7 +53,7 @@ BAD_REQUEST = "bad_request"
 
 
 class ImportConfig(ImportRequest, dg.Config):
-    """What to import: the import request itself (`leadflow import` builds it, the landing
+    """What to import: the import request itself (`leadflow leads import` builds it, the landing
     sensor's run requests and the launchpad fill it in), taken by `run_import` as it is."""
 
     landing_dir: str | None = Field(
@@ -67,7 +67,7 @@ class LeadFiles(dg.ConfigurableResource):
     """Which files a run of `crm_leads` may read, and what becomes of them afterwards.
 
     Deliberately without configuration: what it allows is its class, chosen in code (the
-    definitions bind LandingFiles; only `leadflow import` passes OperatorFiles), so no run
+    definitions bind LandingFiles; only `leadflow leads import` passes OperatorFiles), so no run
     config can widen it."""
 
     def refusal(self, config: ImportConfig) -> str | None:
@@ -87,12 +87,12 @@ class LeadFiles(dg.ConfigurableResource):
         """After the import: nothing by default."""
 
     def progress(self) -> Progress | None:
-        """Who follows the import (rows streamed so far): nobody but `leadflow import`."""
+        """Who follows the import (rows streamed so far): nobody but `leadflow leads import`."""
         return None
 
     def validated(self, config: ImportConfig) -> bool:
         """Whether this run's request was checked (validate_request) before the run started,
-        so that the run does not check it again: never, but in `leadflow import`'s own run."""
+        so that the run does not check it again: never, but in `leadflow leads import`'s own run."""
         return False
 
 
@@ -106,7 +106,7 @@ class LandingFiles(LeadFiles):
             return (
                 "mapping files are not accepted in runs of lead_import_job (a run config must "
                 "not name files outside the landing folders); the operator imports with a "
-                "mapping through `leadflow import FILE --mapping MAP.json`"
+                "mapping through `leadflow leads import FILE --mapping MAP.json`"
             )
         return super().refusal(config)
 
@@ -123,7 +123,7 @@ class LandingFiles(LeadFiles):
 
 
 class OperatorFiles(LeadFiles):
-    """`leadflow import FILE`'s: any readable regular file the operator names, left in place,
+    """`leadflow leads import FILE`'s: any readable regular file the operator names, left in place,
     the command's progress display and the request the command validated before it started
     the run (resource values, never config). Passed only to the command's own in-process
     materialize, never bound in the definitions."""
@@ -251,7 +251,7 @@ def lead_referrals(
     )
 
 
-#: the per-file import: what `leadflow import` and every run of `lead_import_job` materialize
+#: the per-file import: what `leadflow leads import` and every run of `lead_import_job` materialize
 INGEST_ASSETS = [crm_leads]
 
 import_job = dg.define_asset_job(

@@ -5,7 +5,7 @@ identity).
 
 Each check looks at the organizations (and import batches) of the run it belongs to, and
 reports failing counts plus a sample of failing rows in its metadata. A run that loaded one
-organization is checked with that tenant set, as its import ran: so `leadflow import --org`
+organization is checked with that tenant set, as its import ran: so `leadflow leads import --org`
 checks its work under row-level security too (the application role sees nothing otherwise).
 """
 

@@ -92,7 +92,7 @@ def landing_path(root: Path, raw: str) -> LandingPath:
     except ValueError:
         raise RefusedFile(
             f"{raw}: not {below}: lead_import_job imports landing files only (the operator "
-            "imports other files with `leadflow import FILE`)"
+            "imports other files with `leadflow leads import FILE`)"
         ) from None
     if not parts or len(parts) > 2 or (len(parts) == 2 and parts[0] in FILED):
         raise RefusedFile(

@@ -1,6 +1,6 @@
 """Importing lead files: one streaming pipeline per file, in one PostgreSQL transaction.
 
-    prepare -> check the request (the one check of `leadflow import`'s and a run config's
+    prepare -> check the request (the one check of `leadflow leads import`'s and a run config's
                request; unless its caller checked it already), inspect each file (format, encoding, delimiter, headers, sha256,
                which column is the tenant), skip files already imported
     load    -> per file, in one transaction: the one load sequence of every batch
@@ -12,7 +12,7 @@
 Nothing travels between steps through local files or pickled objects: a file's rows go
 straight from the reader into PostgreSQL, and the transaction makes the import all or
 nothing (a killed process leaves no batch and no lead behind; rerunning completes it).
-`run_import` is what the `crm_leads` asset (`leadflow import` and the landing sensor's runs are
+`run_import` is what the `crm_leads` asset (`leadflow leads import` and the landing sensor's runs are
 runs of it) and the benchmark call; whoever follows the progress is its `progress` argument.
 
 Which files may be read is the caller's `check_file` (the operator's: any regular file; a
@@ -98,10 +98,10 @@ _BATCH_OPTIONS = {
 
 
 class ImportRequest(BaseModel):
-    """What to import, in one type from `leadflow import` to the `crm_leads` asset: the
+    """What to import, in one type from `leadflow leads import` to the `crm_leads` asset: the
     command's options by their names, the run config of a launched run (the asset's config,
     `ImportConfig`, is this type) and what `run_import` takes. Checked once (validate_request):
-    by `prepare`, or before the run by a caller that tells it so (`leadflow import`, so that a
+    by `prepare`, or before the run by a caller that tells it so (`leadflow leads import`, so that a
     bad request is refused before Dagster loads); an id is canonical as soon as the request is
     made (a UUID in any spelling; anything else stays as given, for validate_request to
     refuse)."""
@@ -126,7 +126,7 @@ class ImportRequest(BaseModel):
     region: str | None = Field(default=None, description="Phone region, overrides the org's.")
     mapping: str | None = Field(
         default=None,
-        description="JSON header mapping file: `leadflow import --mapping` only (refused in "
+        description="JSON header mapping file: `leadflow leads import --mapping` only (refused in "
         "launched runs).",
     )
     workers: int | None = Field(default=None, description="Normalization processes.")
@@ -181,7 +181,7 @@ class FileJob(Accounting):
         )
 
     def summary(self) -> dict:
-        """The accounting of this file: the keys `leadflow import --json` promises."""
+        """The accounting of this file: the keys `leadflow leads import --json` promises."""
         return {
             "file": self.path,
             "batch_id": self.batch_id,
@@ -205,7 +205,7 @@ class FileJob(Accounting):
 
 # -- helpers ----------------------------------------------------------------------------------
 def operator_file(raw_path: str, organization_id: str | None) -> CheckedFile:
-    """The operator's file check (`leadflow import FILE`, scripts, benchmarks): any readable
+    """The operator's file check (`leadflow leads import FILE`, scripts, benchmarks): any readable
     regular file, wherever it is."""
     return check_path(Path(raw_path).resolve())
 
@@ -380,7 +380,7 @@ def prepare(
     its batch recorded as failed) with a clear message, the others stay pending. A file that
     `check_file` refuses is failed without a byte of it read (no batch: it has no sha256).
 
-    `validated`: the caller ran validate_request on this request already (`leadflow import`
+    `validated`: the caller ran validate_request on this request already (`leadflow leads import`
     does, before it starts the run), so it is not checked twice."""
     with connect() as conn:
         if validated:

@@ -197,6 +197,17 @@ def test_json_output_is_one_object_that_parses(name, runs, stores):
     assert payload or name == "local env"  # every server here is external: nothing to export
 
 
+@pytest.mark.parametrize("mode", [["--sql"], ["--sql", "--json"]])
+def test_db_roles_sql_keeps_its_json_promise(mode, stores):
+    """--sql prints the DBA's SQL; with --json too, that SQL inside the one object."""
+    result = run_leadflow("db", "roles", *mode, env=stores)
+    if "--json" in mode:
+        payload = _json(result)
+        assert payload["connected_as"] and "create role" in payload["sql"]
+    else:
+        assert result.returncode == 0 and result.stdout.startswith("-- leadflow roles")
+
+
 #: every command that takes --org, with the other arguments it needs to reach the lookup
 ORG_COMMANDS = {
     "users list": [],

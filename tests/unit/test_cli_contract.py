@@ -120,3 +120,23 @@ def test_a_bad_argument_exits_2_before_any_work():
     assert "not a batch id" in result.stderr
     result = CliRunner().invoke(main, ["db", "migrate", "--to", "seven"])
     assert result.exit_code == 2
+
+
+@pytest.mark.parametrize(("old", "subcommands"), [("migrate", {"up", "down", "status"})])
+def test_an_old_group_still_lists_its_subcommands(old, subcommands):
+    """Hidden from `leadflow --help`, the old group's own help lists what it always did."""
+    section = _help((old,)).split("Commands:", 1)[1]
+    listed = {line.split()[0] for line in section.splitlines() if line.strip()}
+    assert subcommands <= listed
+
+
+def test_the_makefile_and_ci_use_no_old_name():
+    """`make demo` and friends print no deprecation notice: they call the new names."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    for name in ("Makefile", ".ci/run"):
+        text = (root / name).read_text(encoding="utf-8")
+        called = set(re.findall(r"/leadflow ([a-z-]+)", text))
+        assert not called & set(ALIASES), f"{name} calls {sorted(called & set(ALIASES))}"
