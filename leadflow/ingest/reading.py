@@ -507,15 +507,16 @@ class RowPlan:
     ) -> list[RawRow]:
         """RawRows numbered from `first_row`; `lines` (one per row) are the file's own line
         or sheet row numbers, kept so that a reject points where an editor shows the row."""
-        if lines is not None and len(lines) != len(cells):
+        if lines is None:
+            return [self.make_row(first_row + i, row) for i, row in enumerate(cells)]
+        if len(lines) != len(cells):
             raise ValueError(f"{len(lines)} lines for {len(cells)} rows")
-        rows = [self.make_row(first_row + i, row) for i, row in enumerate(cells)]
-        if lines is not None:
-            for row, line in zip(rows, lines, strict=True):
-                row.line_number = line
-        return rows
+        return [
+            self.make_row(first_row + i, row, line)
+            for i, (row, line) in enumerate(zip(cells, lines, strict=True))
+        ]
 
-    def make_row(self, row_number: int, cells: list[str]) -> RawRow:
+    def make_row(self, row_number: int, cells: list[str], line: int | None = None) -> RawRow:
         keys = self.keys
         width, count = len(keys), len(cells)
         raw = dict(zip(keys, cells, strict=False))
@@ -523,15 +524,19 @@ class RowPlan:
             for extra, cell in enumerate(cells[width:], start=1):
                 raw[f"_extra_{extra}"] = cell
         if max(map(len, cells), default=0) > MAX_CELL_CHARS:
-            return self._too_large(row_number, cells, raw)
+            return self._too_large(row_number, cells, raw, line)
         if count != width:
             detail = f"{count} cells, header has {width}"
-            return RawRow(row_number, {}, raw, RejectReason.RAGGED_ROW, detail)
+            return RawRow(row_number, {}, raw, RejectReason.RAGGED_ROW, detail, line_number=line)
         values = {field: cells[index].strip() for index, field in self.fields}
         others = {key: cell for index, key in self.extras if (cell := cells[index].strip())}
-        return RawRow(row_number, values, raw, None, None, self.headers, others or None)
+        return RawRow(
+            row_number, values, raw, None, None, self.headers, others or None, line_number=line
+        )
 
-    def _too_large(self, row_number: int, cells: list[str], raw: dict[str, str]) -> RawRow:
+    def _too_large(
+        self, row_number: int, cells: list[str], raw: dict[str, str], line: int | None
+    ) -> RawRow:
         """Quarantine the row and keep only the start of every oversized cell."""
         big: list[str] = []
         for index, cell in enumerate(cells):
@@ -544,7 +549,7 @@ class RowPlan:
                 raw[key] = f"{cell[:RAW_KEEP_CHARS]}…[truncated, {len(cell)} chars]"
                 big.append(f"column {key!r} has {len(cell)} characters")
         detail = f"{'; '.join(big)} (limit {MAX_CELL_CHARS})"
-        return RawRow(row_number, {}, raw, RejectReason.FIELD_TOO_LARGE, detail)
+        return RawRow(row_number, {}, raw, RejectReason.FIELD_TOO_LARGE, detail, line_number=line)
 
 
 def iter_rows(info: FileInfo, chunk_size: int = 50_000) -> Iterator[list[RawRow]]:
