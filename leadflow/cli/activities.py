@@ -16,7 +16,7 @@ from leadflow.activities.rules import DEFAULT_BATCH_SIZE, parse_iso_datetime
 from leadflow.cli.common import ensure_schema_current
 from leadflow.cli.common import mongo_resource as _mongo
 from leadflow.cli.common import postgres_url as _postgres_url
-from leadflow.cli.conventions import BAD_REQUEST, Heartbeat, emit_json
+from leadflow.cli.conventions import BAD_REQUEST, JSON_OPTION, Heartbeat, emit_json
 from leadflow.cli.conventions import fail as _fail
 
 #: what the text output shows (the rest is in --json)
@@ -42,7 +42,7 @@ def activities() -> None:
     default=None,
     help="JSON array of events (default: seeds/sample/activities.json).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+@JSON_OPTION
 def activities_seed(path: Path | None, as_json: bool) -> None:
     """Insert the sample activity events into MongoDB (idempotent, by event_id).
 
@@ -72,7 +72,7 @@ def activities_seed(path: Path | None, as_json: bool) -> None:
 )
 @click.option("--as-of", help="ISO timestamp: read events up to it (default: now).")
 @click.option("--full", is_flag=True, help="Read from the beginning, not from the watermark.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+@JSON_OPTION
 def activities_sync(batch_size: int, as_of: str | None, full: bool, as_json: bool) -> None:
     """Copy new activity events into lead_activities and match them to leads. Runs directly
     with the code of the `lead_activities` asset, not through Dagster.

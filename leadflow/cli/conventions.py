@@ -57,6 +57,12 @@ def fail(message: str, code: int = FAILED) -> NoReturn:
     sys.exit(code)
 
 
+#: the one `--json` flag (every leaf command has it; `emit_json` prints what it asks for)
+JSON_OPTION = click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object and nothing else."
+)
+
+
 def emit_json(payload: Any) -> None:
     """The one `--json` format: one object on stdout, on one line (so `tail -1`, `jq` and
     line-oriented tools all read it), dates and other values as strings. ASCII only (other

@@ -12,7 +12,7 @@ import click
 
 from leadflow.cli.common import ensure_schema_current
 from leadflow.cli.common import postgres_url as _postgres_url
-from leadflow.cli.conventions import BAD_REQUEST, FAILED, emit_json, fail
+from leadflow.cli.conventions import BAD_REQUEST, FAILED, JSON_OPTION, emit_json, fail
 from leadflow.cli.resolve import ALL, org_option, organizations
 
 
@@ -29,7 +29,7 @@ def costs() -> None:
 
 @costs.command("import")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+@JSON_OPTION
 def costs_import(path: Path, as_json: bool) -> None:
     """Upsert lead_source_costs from a CSV/XLSX file; each change writes a ledger row. Runs
     the `lead_source_costs` asset through Dagster, in this process.
@@ -65,7 +65,7 @@ def costs_import(path: Path, as_json: bool) -> None:
 @costs.command("list")
 @org_option(allow_all=True, default=ALL)
 @click.option("--period", default=None, help="Only this month (YYYY-MM).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+@JSON_OPTION
 def costs_list(org: str, period: str | None, as_json: bool) -> None:
     """List the lead source costs: organization, month, source, agent and cost, with the total
     per organization and month (what `source_roi` divides by).

@@ -39,6 +39,7 @@ from leadflow.cli.conventions import (
     BAD_REQUEST,
     EXIT_CODES_HELP,
     FAILED,
+    JSON_OPTION,
     Heartbeat,
     emit_json,
     fail,
@@ -147,7 +148,7 @@ def _parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
 )
 @click.option("--no-pull", is_flag=True, help="Never pull from this connection.")
 @click.option("--no-push", is_flag=True, help="Never push to this connection.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+@JSON_OPTION
 def connect(
     org: str,
     vendor: str,
@@ -275,7 +276,7 @@ _ORG_ALL = resolve.org_option(allow_all=True, default=resolve.ALL)
 _SCOPE = [
     _ORG_ALL,
     click.option("--connection", "name", default=None, help="Only this connection (by name)."),
-    click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else."),
+    JSON_OPTION,
 ]
 
 
@@ -344,7 +345,7 @@ def _status_lines(payload: dict) -> list[str]:
 
 @crm.command("status", epilog=EXIT_CODES_HELP)
 @_ORG_ALL
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+@JSON_OPTION
 def status(org: str, as_json: bool) -> None:
     """Each connection: settings (no secret), cursors, watermark and the last pull and push.
 

@@ -10,6 +10,7 @@ import click
 from leadflow.cli.common import ensure_schema_current, postgres_url
 from leadflow.cli.conventions import (
     FAILED,
+    JSON_OPTION,
     Heartbeat,
     deprecated,
     deprecation_notice,
@@ -19,10 +20,6 @@ from leadflow.cli.conventions import (
 from leadflow.cli.services import db
 from leadflow.platform import migrations
 from leadflow.platform.seed import SeedError, load_seed, seed_files
-
-JSON_OPTION = click.option(
-    "--json", "as_json", is_flag=True, help="Print one JSON object and nothing else."
-)
 
 
 @db.command("migrate")

@@ -19,7 +19,7 @@ from leadflow.analytics.project import (
     target_dir,
 )
 from leadflow.cli.common import postgres_url as _postgres_url
-from leadflow.cli.conventions import BAD_REQUEST, Heartbeat, emit_json
+from leadflow.cli.conventions import BAD_REQUEST, JSON_OPTION, Heartbeat, emit_json
 from leadflow.cli.conventions import fail as _fail
 
 STATIC_INDEX = "static_index.html"
@@ -38,7 +38,7 @@ def dbt_group() -> None:
 
 
 @dbt_group.command("env")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+@JSON_OPTION
 def dbt_env_cmd(as_json: bool) -> None:
     """Print `export DBT_PG_…` lines for running dbt by hand: eval "$(leadflow dbt env)".
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from leadflow.cli.common import ensure_schema_current, postgres_url
-from leadflow.cli.conventions import EXIT_CODES_HELP, emit_json
+from leadflow.cli.conventions import EXIT_CODES_HELP, JSON_OPTION, emit_json
 from leadflow.cli.resolve import ORG_HELP, organization
 
 
@@ -22,7 +22,7 @@ def orgs() -> None:
 
 
 @orgs.command("list", epilog=EXIT_CODES_HELP)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+@JSON_OPTION
 def orgs_list(as_json: bool) -> None:
     """List the organizations: id, slug, name, time zone, live leads and users.
 
@@ -73,7 +73,7 @@ def users() -> None:
 
 @users.command("list", epilog=EXIT_CODES_HELP)
 @click.option("--org", default=None, help=ORG_HELP + " Default: every organization.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+@JSON_OPTION
 def users_list(org: str | None, as_json: bool) -> None:
     """List users: id, e-mail, name, role, active, organization and the live leads they own.
 

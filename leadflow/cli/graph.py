@@ -18,7 +18,14 @@ import psycopg
 from leadflow.cli import resolve
 from leadflow.cli.common import ensure_schema_current, neo4j_resource
 from leadflow.cli.common import postgres_url as _postgres_url
-from leadflow.cli.conventions import BAD_REQUEST, DIFFERENCES, EXIT_CODES_HELP, Heartbeat, emit_json
+from leadflow.cli.conventions import (
+    BAD_REQUEST,
+    DIFFERENCES,
+    EXIT_CODES_HELP,
+    JSON_OPTION,
+    Heartbeat,
+    emit_json,
+)
 from leadflow.cli.conventions import fail as _fail
 from leadflow.graph.model import DEFAULT_BATCH_SIZE
 from leadflow.graph.names import lead_names, name_rows, user_names
@@ -32,10 +39,6 @@ if TYPE_CHECKING:  # the Bolt driver loads when a command talks to the graph
     from leadflow.graph.sync import GraphReconciliation, OrgGraphSync
 
 T = TypeVar("T")
-
-_JSON = click.option(
-    "--json", "as_json", is_flag=True, help="Print one JSON object and nothing else."
-)
 
 
 @click.group(epilog=EXIT_CODES_HELP)
@@ -131,7 +134,7 @@ def _resolve_referrals(url: str, orgs: list[str] | None) -> dict[str, int]:
     show_default=True,
     help="Rows per graph transaction.",
 )
-@_JSON
+@JSON_OPTION
 def sync(org: str, full: bool, batch_size: int, as_json: bool) -> None:
     """Sync organizations, users, leads, assignments and referrals into the graph. Runs
     directly, not through Dagster (the nightly job runs the same sync as its graph step).
@@ -183,7 +186,7 @@ def sync(org: str, full: bool, batch_size: int, as_json: bool) -> None:
     help="The full comparison (every identity, every lead) instead of the counts and the leads "
     "changed since the last passing one; it also runs weekly on its own.",
 )
-@_JSON
+@JSON_OPTION
 def reconcile(org: str | None, full: bool, as_json: bool) -> None:
     """Compare the graph per organization with PostgreSQL (every organization without --org):
     exit 3 when they differ, 1 when the graph cannot be read.
@@ -244,7 +247,7 @@ def _counts(counts: dict[str, int]) -> str:
     show_default=True,
     help="Hops to follow.",
 )
-@_JSON
+@JSON_OPTION
 def referral_chain(lead_id: str, depth: int, as_json: bool) -> None:
     """Who referred LEAD_ID, who referred them, and so on. Exit 2 if the lead is not in the
     graph.
@@ -286,7 +289,7 @@ def referral_chain(lead_id: str, depth: int, as_json: bool) -> None:
 @graph.command("top-referrers", epilog=EXIT_CODES_HELP)
 @resolve.org_option(required=True)
 @click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True)
-@_JSON
+@JSON_OPTION
 def top_referrers(org: str, limit: int, as_json: bool) -> None:
     """Leads of an organization that referred the most other leads.
 
@@ -331,7 +334,7 @@ def top_referrers(org: str, limit: int, as_json: bool) -> None:
     help="Referral hops to follow from the agent's leads.",
 )
 @resolve.org_option()
-@_JSON
+@JSON_OPTION
 def agent_reach(user_id: str, depth: int, org: str | None, as_json: bool) -> None:
     """An agent's leads and the leads those referred, per depth. USER: a user id or e-mail
     (`leadflow users list`); --org when the e-mail is a user's in several organizations. Exit 2

@@ -19,7 +19,7 @@ from leadflow.cli.common import (
     invalidate_recommendations,
     postgres_url,
 )
-from leadflow.cli.conventions import BAD_REQUEST, FAILED, emit_json, fail
+from leadflow.cli.conventions import BAD_REQUEST, FAILED, JSON_OPTION, emit_json, fail
 from leadflow.cli.resolve import ORG_HELP, USER_HELP
 
 if TYPE_CHECKING:  # Dagster and the pipeline load once the request is checked
@@ -130,7 +130,7 @@ def print_summary(files: list[dict], checks: list[dict]) -> None:
     help='JSON header mapping, e.g. {"Tel. privé": "phone_number"}.',
 )
 @click.option("--workers", type=int, help="Normalization processes (default: CPU count).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+@JSON_OPTION
 def import_cmd(
     files: tuple[str, ...],
     org: str | None,

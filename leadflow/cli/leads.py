@@ -6,7 +6,14 @@ from __future__ import annotations
 import click
 
 from leadflow.cli.common import ensure_schema_current, invalidate_recommendations, postgres_url
-from leadflow.cli.conventions import BAD_REQUEST, EXIT_CODES_HELP, deprecated, emit_json, fail
+from leadflow.cli.conventions import (
+    BAD_REQUEST,
+    EXIT_CODES_HELP,
+    JSON_OPTION,
+    deprecated,
+    emit_json,
+    fail,
+)
 from leadflow.cli.ingest import import_cmd
 from leadflow.cli.resolve import ORG_HELP, USER_HELP, organization, user
 
@@ -33,7 +40,7 @@ import_alias = deprecated(import_cmd, "leadflow import", "leadflow leads import"
 @click.option("--to", "to_user", required=True, help=f"New owner: {USER_HELP}.")
 @click.option("--reason", default=None, help="Why; stored in lead_assignments.reason.")
 @click.option("--by", "acting_user", default=None, help=f"Acting user: {USER_HELP}.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+@JSON_OPTION
 def assign(
     lead_id: str, to_user: str, reason: str | None, acting_user: str | None, as_json: bool
 ) -> None:
@@ -106,7 +113,7 @@ def assign(
 @click.option("--org", default=None, help=ORG_HELP + " The latest batch of this organization.")
 @click.option("--reason", default=None, help="Only rows quarantined for this reason.")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+@JSON_OPTION
 def rejects(
     batch_id: str | None, org: str | None, reason: str | None, limit: int, as_json: bool
 ) -> None:

@@ -19,7 +19,7 @@ import psycopg
 
 from leadflow.cli import resolve
 from leadflow.cli.common import ensure_schema_current, postgres_url, redis_url
-from leadflow.cli.conventions import BAD_REQUEST, EXIT_CODES_HELP, emit_json, fail
+from leadflow.cli.conventions import BAD_REQUEST, EXIT_CODES_HELP, JSON_OPTION, emit_json, fail
 from leadflow.leads.ids import canonical_uuid
 from leadflow.postgres import one_row, set_tenant
 from leadflow.recommend import cache
@@ -94,7 +94,7 @@ def _line(item: dict) -> list[str]:
     " (give the UUID); default: the agent's or lead's organization.",
 )
 @click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+@JSON_OPTION
 def recommend(
     agent: str | None, lead: str | None, org: str | None, limit: int, as_json: bool
 ) -> None:

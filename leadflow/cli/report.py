@@ -12,7 +12,7 @@ import click
 from leadflow.cli import resolve
 from leadflow.cli.common import ensure_schema_current
 from leadflow.cli.common import postgres_url as _postgres_url
-from leadflow.cli.conventions import BAD_REQUEST, EXIT_CODES_HELP, emit_json
+from leadflow.cli.conventions import BAD_REQUEST, EXIT_CODES_HELP, JSON_OPTION, emit_json
 from leadflow.cli.conventions import fail as _fail
 
 
@@ -25,7 +25,7 @@ from leadflow.cli.conventions import fail as _fail
     help="HTML file to write.",
 )
 @resolve.org_option(allow_all=True, default=resolve.ALL)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+@JSON_OPTION
 def report(out: Path, org: str, as_json: bool) -> None:
     """Write an HTML report (funnel, ROI by source, score trends, coaching) and print its path.
 

@@ -16,7 +16,7 @@ import click
 
 from leadflow import settings
 from leadflow.cli.common import ensure_schema_current, postgres_url, store_resources
-from leadflow.cli.conventions import BAD_REQUEST, FAILED, emit_json, is_terminal
+from leadflow.cli.conventions import BAD_REQUEST, FAILED, JSON_OPTION, emit_json, is_terminal
 from leadflow.cli.conventions import fail as _fail
 from leadflow.settings import NightlyConfigError, nightly_settings
 
@@ -240,7 +240,7 @@ class StepProgress:
     " every lead scored and ranked, models retrained, the full graph comparison), as the weekly"
     " run does (LEADFLOW_NIGHTLY_FULL_EVERY_DAYS).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+@JSON_OPTION
 def run(full_refresh: bool, as_json: bool) -> None:
     """Run nightly_sync_job through Dagster in this process: activities → scores → assignments →
     nurture → segments → graph → dbt marts, with the job's retries. Exit 1 if a step failed.

@@ -14,7 +14,7 @@ import psycopg
 from leadflow.cli import resolve
 from leadflow.cli.common import ensure_schema_current
 from leadflow.cli.common import postgres_url as _postgres_url
-from leadflow.cli.conventions import BAD_REQUEST, EXIT_CODES_HELP, emit_json
+from leadflow.cli.conventions import BAD_REQUEST, EXIT_CODES_HELP, JSON_OPTION, emit_json
 from leadflow.cli.conventions import fail as _fail
 from leadflow.crm.segments import SegmentFilterError, compile_filter
 from leadflow.crm.segments_sql import preview_segment
@@ -38,7 +38,7 @@ def segments() -> None:
 @click.option(
     "--limit", type=click.IntRange(min=0), default=10, show_default=True, help="Rows to show."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+@JSON_OPTION
 def preview(filter_json: str, org: str, limit: int, as_json: bool) -> None:
     """Count the live leads of --org matching FILTER_JSON and show the first rows.
 
@@ -98,7 +98,7 @@ def _clip(text: str, width: int) -> str:
 
 @segments.command("list", epilog=EXIT_CODES_HELP)
 @resolve.org_option(allow_all=True, default=resolve.ALL)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+@JSON_OPTION
 def segments_list(org: str, as_json: bool) -> None:
     """List the saved segments: organization, name, the last count of their live leads and when
     it was taken (the nightly's segment_counts step counts them).

@@ -13,7 +13,7 @@ import click
 
 from leadflow import settings
 from leadflow.cli.common import postgres_url
-from leadflow.cli.conventions import BAD_REQUEST, deprecated, emit_json, fail
+from leadflow.cli.conventions import BAD_REQUEST, JSON_OPTION, deprecated, emit_json, fail
 from leadflow.platform.services import (
     ALL_SERVICES,
     GraphService,
@@ -73,7 +73,7 @@ def local() -> None:
 
 @local.command()
 @click.argument("services", nargs=-1, type=click.Choice(SERVICE_NAMES))
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+@JSON_OPTION
 def up(services: tuple[str, ...], as_json: bool) -> None:
     """Start the local servers (all, or the ones named); reuse those already running. Prints
     each one's URL with its password masked.
@@ -99,7 +99,7 @@ def up(services: tuple[str, ...], as_json: bool) -> None:
 
 @local.command()
 @click.argument("services", nargs=-1, type=click.Choice(SERVICE_NAMES))
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+@JSON_OPTION
 def down(services: tuple[str, ...], as_json: bool) -> None:
     """Stop the local servers (external deployments are never touched).
 
@@ -125,7 +125,7 @@ def down(services: tuple[str, ...], as_json: bool) -> None:
 
 
 @local.command()
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+@JSON_OPTION
 def status(as_json: bool) -> None:
     """What runs where: each server's mode (local/external/stopped) and URL (passwords
     masked).
@@ -154,7 +154,7 @@ def status(as_json: bool) -> None:
 
 
 @local.command("env")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+@JSON_OPTION
 def env_cmd(as_json: bool) -> None:
     """Print `export` lines pointing Dagster and the tools at the running local servers:
     eval "$(leadflow local env)". Variables naming an external deployment are left out.
@@ -188,7 +188,7 @@ def db() -> None:
 
 
 @db.command("url")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+@JSON_OPTION
 def db_url(as_json: bool) -> None:
     """Print the PostgreSQL URL in use (POSTGRES_URL or the local server), nothing else.
 
@@ -229,7 +229,7 @@ def _emit(payload: dict, as_json: bool, lines: list[str]) -> None:
     is_flag=True,
     help="Every organization (platform staff), including ones created later.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@JSON_OPTION
 def grant_analyst_cmd(
     role: str, orgs: tuple[str, ...], all_organizations: bool, as_json: bool
 ) -> None:
@@ -267,7 +267,7 @@ def grant_analyst_cmd(
     metavar="ORG",
     help="Take back only these organizations (default: all of the role's access).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@JSON_OPTION
 def revoke_analyst_cmd(role: str, orgs: tuple[str, ...], as_json: bool) -> None:
     """Undo `grant-analyst`: the ROLE no longer reads the organizations given, or the marts at
     all (its privileges on schema analytics are revoked when nothing is left).
@@ -308,7 +308,7 @@ def revoke_analyst_cmd(role: str, orgs: tuple[str, ...], as_json: bool) -> None:
     is_flag=True,
     help="Print the SQL a DBA runs to create the roles (a superuser or CREATEROLE).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@JSON_OPTION
 def roles_cmd(as_sql: bool, as_json: bool) -> None:
     """The deployment's roles: leadflow_pipeline (the only one that bypasses the tenant
     policies), leadflow_app (one organization per transaction) and the analysts with their

@@ -28,6 +28,7 @@ from leadflow.cli.conventions import (
     DIFFERENCES,
     EXIT_CODES_HELP,
     FAILED,
+    JSON_OPTION,
     emit_json,
 )
 from leadflow.cli.conventions import fail as _fail
@@ -48,9 +49,6 @@ NEXT_BUILD = "applies to past and new rows at the next dbt build (`leadflow run`
 _ORG = resolve.org_option()
 #: --org of `list` and `unmapped`: one organization, else (or `all`) every organization
 _ORG_ALL = resolve.org_option(allow_all=True)
-_JSON = click.option(
-    "--json", "as_json", is_flag=True, help="Print one JSON object and nothing else."
-)
 
 
 @click.group(epilog=EXIT_CODES_HELP)
@@ -94,7 +92,7 @@ def _db_error(exc: psycopg.Error) -> NoReturn:
 
 @sources.command("list", epilog=EXIT_CODES_HELP)
 @_ORG_ALL
-@_JSON
+@JSON_OPTION
 def list_cmd(org: str | None, as_json: bool) -> None:
     """The aliases: global ones and the organization's (every organization's without --org or
     with `all`).
@@ -138,7 +136,7 @@ def list_cmd(org: str | None, as_json: bool) -> None:
     help="Also match RAW followed by '_' and more (facebook: facebook_nurses_q3).",
 )
 @click.option("--note", default=None, help="Why the alias exists.")
-@_JSON
+@JSON_OPTION
 def add_cmd(
     raw: str, canonical: str, org: str | None, prefix: bool, note: str | None, as_json: bool
 ) -> None:
@@ -176,7 +174,7 @@ def add_cmd(
 @sources.command("remove", epilog=EXIT_CODES_HELP)
 @click.argument("raw")
 @_ORG
-@_JSON
+@JSON_OPTION
 def remove_cmd(raw: str, org: str | None, as_json: bool) -> None:
     """Remove the alias of RAW (the organization's with --org, else the global one).
 
@@ -205,7 +203,7 @@ def remove_cmd(raw: str, org: str | None, as_json: bool) -> None:
 
 @sources.command("unmapped", epilog=EXIT_CODES_HELP)
 @_ORG_ALL
-@_JSON
+@JSON_OPTION
 def unmapped_cmd(org: str | None, as_json: bool) -> None:
     """Sources of leads and costs that no alias maps (exit 3 when there are any), of --org or
     (without it, or with `all`) of every organization.
@@ -245,7 +243,7 @@ def unmapped_cmd(org: str | None, as_json: bool) -> None:
 
 @sources.command("import", epilog=EXIT_CODES_HELP)
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@_JSON
+@JSON_OPTION
 def import_cmd(file: Path, as_json: bool) -> None:
     """Add or update aliases from a CSV: alias, canonical_source[, organization, match_type, note].
 
