@@ -22,20 +22,13 @@ def second_step(first_step: int) -> int:
     return first_step + 1
 
 
-def test_each_step_start_and_end_is_printed_while_the_run_goes_on(tmp_path):
-    out = io.StringIO()
-    with (
-        dg.instance_for_test(temp_dir=str(tmp_path)) as instance,
-        StepProgress(instance, every=0.05, out=out) as watch,
-    ):
-        assert dg.materialize([first_step, second_step], instance=instance, tags=watch.tags).success
-    lines = [line.split(maxsplit=1)[1] for line in out.getvalue().splitlines()]
-    assert lines == [
-        "first_step  started",
-        "first_step  done",
-        "second_step  started",
-        "second_step  done",
-    ]
+#: what the watcher prints for first_step and second_step (after the clock)
+STEP_LINES = [
+    "first_step  started",
+    "first_step  done",
+    "second_step  started",
+    "second_step  done",
+]
 
 
 @dg.asset
@@ -43,23 +36,28 @@ def other_step() -> int:
     return 3
 
 
-def test_another_run_of_the_instance_is_not_followed(tmp_path):
-    """A run that `make dev`'s daemon starts meanwhile (same instance, no tag) is not ours."""
+def _watched_steps(tmp_path, *, another_run_first: bool = False) -> list[str]:
+    """The lines a watcher printed while first_step and second_step ran (tagged as its own),
+    the clock cut; with `another_run_first`, after an untagged run of other_step."""
     out = io.StringIO()
     with (
         dg.instance_for_test(temp_dir=str(tmp_path)) as instance,
         StepProgress(instance, every=0.05, out=out) as watch,
     ):
-        assert dg.materialize([other_step], instance=instance).success  # not ours
-        time.sleep(0.3)  # the watcher looks meanwhile
+        if another_run_first:
+            assert dg.materialize([other_step], instance=instance).success  # not ours
+            time.sleep(0.3)  # the watcher looks meanwhile
         assert dg.materialize([first_step, second_step], instance=instance, tags=watch.tags).success
-    lines = [line.split(maxsplit=1)[1] for line in out.getvalue().splitlines()]
-    assert lines == [
-        "first_step  started",
-        "first_step  done",
-        "second_step  started",
-        "second_step  done",
-    ]
+    return [line.split(maxsplit=1)[1] for line in out.getvalue().splitlines()]
+
+
+def test_each_step_start_and_end_is_printed_while_the_run_goes_on(tmp_path):
+    assert _watched_steps(tmp_path) == STEP_LINES
+
+
+def test_another_run_of_the_instance_is_not_followed(tmp_path):
+    """A run that `make dev`'s daemon starts meanwhile (same instance, no tag) is not ours."""
+    assert _watched_steps(tmp_path, another_run_first=True) == STEP_LINES
 
 
 def test_nothing_is_printed_before_a_run_starts(tmp_path):
