@@ -67,14 +67,6 @@ def _checked_url() -> str:
     return url
 
 
-def _organizations(url: str, org: str | None) -> list[str] | None:
-    """The ids --org names: None for `all` (or no --org), else the one it names (exit 2
-    listing the choices for an unknown one)."""
-    with psycopg.connect(url) as conn:
-        found = resolve.organizations(conn, org)
-    return None if found is None else [o.id for o in found]
-
-
 def _graph_db() -> ModuleType:
     """leadflow.graph.sync, loaded with the Bolt driver once a command talks to the graph."""
     from leadflow.graph import sync
@@ -146,7 +138,7 @@ def sync(org: str, full: bool, batch_size: int, as_json: bool) -> None:
       leadflow graph sync --json | jq '.organizations[].nodes_merged'
     """
     url = _checked_url()
-    orgs = _organizations(url, org)
+    orgs = resolve.organization_ids(url, org)
 
     batches = {"sent": 0}
 
@@ -198,7 +190,7 @@ def reconcile(org: str | None, full: bool, as_json: bool) -> None:
       leadflow graph reconcile --json || echo "graph differs (3) or unreachable (1)"
     """
     url = _checked_url()
-    selected = _organizations(url, org)
+    selected = resolve.organization_ids(url, org)
     requested = "requested (--full)" if full else None
 
     def action(driver: Driver, database: str) -> list[GraphReconciliation]:

@@ -43,11 +43,9 @@ def report(out: Path, org: str, as_json: bool) -> None:
 
     url = _postgres_url()
     ensure_schema_current(url, BAD_REQUEST)
-    organization_id = None
-    if org.strip().lower() != resolve.ALL:
-        organization_id = resolve.organization_id(url, org)
+    scope = resolve.organization_ids(url, org)  # None: every organization
     try:
-        summary = write_report(url, out, organization=organization_id)
+        summary = write_report(url, out, organization=scope[0] if scope else None)
     except ReportError as exc:
         _fail(str(exc))
     if as_json:

@@ -122,6 +122,16 @@ def organizations(
     return [organization(conn, value, option=option)]
 
 
+def organization_ids(url: str, value: str | None, *, option: str = "--org") -> list[str] | None:
+    """The ids of `organizations`, looked up on their own connection: None for `all` or no
+    value (every organization), else the one `value` names (exit 2 when it names none)."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        found = organizations(conn, value, option=option)
+    return None if found is None else [o.id for o in found]
+
+
 def organization_id(url: str, value: str | None, *, option: str = "--org") -> str | None:
     """The UUID of the organization `value` names, looked up on its own connection (None when
     no value): for commands that hand an id to the pipeline."""
